@@ -1,0 +1,173 @@
+//! Who is calling and what they may do. A [`Caller`] is the authenticated identity; the
+//! capability types can only be minted by its checks, and every core service that touches
+//! protected state takes one, so a handler that forgets a check does not compile.
+
+use ndx_types::dictionary::DatasetSchema;
+use ndx_types::registry::{Member, Role, System};
+
+use crate::error::{Error, Result};
+
+/// An authenticated caller: a system of a member, with the roles of the key it used. Only
+/// [`crate::Core::authenticate`] and [`crate::Core::local_caller`] make one.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub(crate) system: System,
+    pub(crate) member: Member,
+    pub(crate) key_id: String,
+    pub(crate) roles: Vec<Role>,
+}
+
+/// May admit members, register systems and issue keys.
+#[derive(Debug)]
+pub struct RegistryAdmin(());
+
+/// May define data elements and code lists.
+#[derive(Debug)]
+pub struct DictionaryAdmin(());
+
+/// May register or evolve the schema of a dataset owned by `owner`.
+#[derive(Debug)]
+pub struct DatasetDefine {
+    pub(crate) owner: String,
+}
+
+/// May load records into one dataset, as one system.
+#[derive(Debug)]
+pub struct DatasetWrite {
+    pub(crate) dataset: String,
+    pub(crate) system: String,
+}
+
+/// May read the owner's view of one dataset (current, history, as-of, list).
+#[derive(Debug)]
+pub struct DatasetRead {
+    pub(crate) dataset: String,
+}
+
+impl DatasetWrite {
+    /// The dataset this capability is for.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+}
+
+impl DatasetRead {
+    /// The dataset this capability is for.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+}
+
+impl Caller {
+    /// The calling system.
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+    /// The member owning the system.
+    pub fn member(&self) -> &Member {
+        &self.member
+    }
+    /// The key id used (`local` for the CLI).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    /// Roles granted.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// Whether the key grants `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    fn need(&self, role: Role, what: &str) -> Result<()> {
+        if self.has(role) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "role-required",
+                format!(
+                    "{what} needs role {:?}; key {:?} of system {:?} has {:?}",
+                    role.name(),
+                    self.key_id,
+                    self.system.code,
+                    self.roles.iter().map(|r| r.name()).collect::<Vec<_>>()
+                ),
+            ))
+        }
+    }
+
+    /// Operators administer the registry.
+    pub fn registry_admin(&self) -> Result<RegistryAdmin> {
+        self.need(Role::Operator, "administering the registry")?;
+        Ok(RegistryAdmin(()))
+    }
+
+    /// Stewards (and operators) keep the dictionary.
+    pub fn dictionary_admin(&self) -> Result<DictionaryAdmin> {
+        if self.has(Role::Operator) {
+            return Ok(DictionaryAdmin(()));
+        }
+        self.need(Role::Steward, "changing the data dictionary")?;
+        Ok(DictionaryAdmin(()))
+    }
+
+    /// Stewards define any dataset; providers define their own member's datasets.
+    pub fn dataset_define(&self, owner: &str) -> Result<DatasetDefine> {
+        if self.has(Role::Steward) || self.has(Role::Operator) {
+            return Ok(DatasetDefine {
+                owner: owner.to_owned(),
+            });
+        }
+        self.need(Role::Provider, "registering a dataset")?;
+        if self.member.code != owner {
+            return Err(Error::forbidden(
+                "not-owner",
+                format!(
+                    "member {:?} may not define datasets owned by {:?}",
+                    self.member.code, owner
+                ),
+            ));
+        }
+        Ok(DatasetDefine {
+            owner: owner.to_owned(),
+        })
+    }
+
+    /// Only a provider system of the owning member loads records.
+    pub fn dataset_write(&self, schema: &DatasetSchema) -> Result<DatasetWrite> {
+        self.need(Role::Provider, "loading records")?;
+        if self.member.code != schema.owner {
+            return Err(Error::forbidden(
+                "not-owner",
+                format!(
+                    "dataset {:?} is owned by {:?}; member {:?} may not load it",
+                    schema.dataset, schema.owner, self.member.code
+                ),
+            ));
+        }
+        Ok(DatasetWrite {
+            dataset: schema.dataset.clone(),
+            system: self.system.code.clone(),
+        })
+    }
+
+    /// The owner's providers, operators and auditors read the owner's view.
+    pub fn dataset_read(&self, schema: &DatasetSchema) -> Result<DatasetRead> {
+        let owner_provider = self.has(Role::Provider) && self.member.code == schema.owner;
+        if owner_provider || self.has(Role::Operator) || self.has(Role::Auditor) {
+            return Ok(DatasetRead {
+                dataset: schema.dataset.clone(),
+            });
+        }
+        Err(Error::forbidden(
+            "not-owner",
+            format!(
+                "the owner's view of {:?} is for providers of {:?}, operators and auditors; \
+                 consumers use the exchange API",
+                schema.dataset, schema.owner
+            ),
+        ))
+    }
+}

@@ -1,0 +1,395 @@
+//! Dictionary services: the built-in national elements and code lists, registering elements,
+//! code list versions and dataset schemas (with the evolution rule: compatible changes make a
+//! minor version, breaking ones are refused unless a new major version is asked for), exports.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ndx_store::{Store, StoreError};
+use ndx_types::dictionary::{
+    self as dict, CodeList, DataElement, DatasetSchema, DictionaryLookup, Evolution, SchemaVersion,
+};
+use ndx_types::validate::{CompiledSchema, FieldError};
+use serde::Serialize;
+
+use crate::Core;
+use crate::access::{DatasetDefine, DictionaryAdmin};
+use crate::error::{Error, Kind, Result};
+
+/// A dictionary view over the store, loading code lists on demand.
+pub struct StoreDictionary<'a> {
+    store: &'a Store,
+    elements: HashMap<String, DataElement>,
+    lists: RefCell<HashMap<String, Option<CodeList>>>,
+    failure: RefCell<Option<StoreError>>,
+}
+
+impl<'a> StoreDictionary<'a> {
+    /// Loads the elements of the store.
+    pub fn load(store: &'a Store) -> Result<Self> {
+        let elements = store
+            .elements()?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        Ok(StoreDictionary {
+            store,
+            elements,
+            lists: RefCell::default(),
+            failure: RefCell::default(),
+        })
+    }
+
+    /// Surfaces a storage failure that happened during lookups.
+    pub fn finish(self) -> Result<()> {
+        match self.failure.into_inner() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl DictionaryLookup for StoreDictionary<'_> {
+    fn element(&self, id: &str) -> Option<DataElement> {
+        self.elements.get(id).cloned()
+    }
+    fn code_list(&self, id: &str) -> Option<CodeList> {
+        if let Some(l) = self.lists.borrow().get(id) {
+            return l.clone();
+        }
+        let loaded = match self.store.code_list(id, None) {
+            Ok(l) => l,
+            Err(e) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        self.lists
+            .borrow_mut()
+            .insert(id.to_owned(), loaded.clone());
+        loaded
+    }
+}
+
+/// The whole dictionary as one document.
+#[derive(Debug, Serialize)]
+pub struct DictionaryExport {
+    /// Every data element.
+    pub elements: Vec<DataElement>,
+    /// Every code list (latest version).
+    pub code_lists: Vec<CodeList>,
+    /// Every dataset schema (latest version).
+    pub datasets: Vec<DatasetSchema>,
+}
+
+/// Which export of a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaExport {
+    /// The ndx schema itself.
+    Native,
+    /// JSON Schema 2020-12.
+    JsonSchema,
+    /// Frictionless Table Schema.
+    TableSchema,
+}
+
+/// The outcome of registering a schema.
+#[derive(Debug, Serialize)]
+pub struct SchemaChange {
+    /// The schema now current.
+    pub schema: DatasetSchema,
+    /// Whether a new version was stored (false when nothing changed).
+    pub created: bool,
+    /// What changed.
+    pub changes: Vec<String>,
+}
+
+fn breaking_errors(reasons: &[String]) -> Vec<FieldError> {
+    reasons
+        .iter()
+        .map(|r| FieldError {
+            field: String::new(),
+            code: "breaking-change".into(),
+            message: r.clone(),
+        })
+        .collect()
+}
+
+impl Core {
+    /// Inserts the national elements and code lists that are missing. Idempotent.
+    pub fn ensure_builtins(&self, now: DateTime<Utc>) -> Result<()> {
+        let have: Vec<String> = self.store.elements()?.into_iter().map(|e| e.id).collect();
+        for e in dict::builtin_elements() {
+            if !have.contains(&e.id) {
+                self.store.insert_element(&e, now)?;
+            }
+        }
+        let lists: Vec<String> = self
+            .store
+            .code_list_ids()?
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        for l in dict::builtin_code_lists() {
+            if !lists.contains(&l.id) {
+                self.store.insert_code_list(&l, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers a data element.
+    pub fn create_element(
+        &self,
+        _cap: &DictionaryAdmin,
+        e: DataElement,
+        now: DateTime<Utc>,
+    ) -> Result<DataElement> {
+        e.check()?;
+        if let Some(l) = &e.code_list
+            && self.store.code_list(l, None)?.is_none()
+        {
+            return Err(Error::invalid(
+                "code-list-unknown",
+                format!("element {:?} names unknown code list {l:?}", e.id),
+            ));
+        }
+        self.store.insert_element(&e, now)?;
+        Ok(e)
+    }
+
+    /// All data elements.
+    pub fn elements(&self) -> Result<Vec<DataElement>> {
+        Ok(self.store.elements()?)
+    }
+
+    /// One data element.
+    pub fn element(&self, id: &str) -> Result<DataElement> {
+        self.store
+            .elements()?
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| {
+                Error::not_found(
+                    "element-not-found",
+                    format!("data element {id:?} does not exist"),
+                )
+            })
+    }
+
+    /// Registers a code list, or a new version of it when the entries differ from the latest.
+    /// The version number is assigned here.
+    pub fn put_code_list(
+        &self,
+        _cap: &DictionaryAdmin,
+        mut l: CodeList,
+        now: DateTime<Utc>,
+    ) -> Result<(CodeList, bool)> {
+        l.check()?;
+        let latest = self.store.code_list(&l.id, None)?;
+        if let Some(prev) = &latest {
+            l.version = prev.version;
+            if *prev == l {
+                return Ok((l, false));
+            }
+        }
+        l.version = latest.map_or(1, |p| p.version + 1);
+        self.store.insert_code_list(&l, now)?;
+        self.forget_compiled();
+        Ok((l, true))
+    }
+
+    /// A code list at a version or the latest.
+    pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<CodeList> {
+        self.store.code_list(id, version)?.ok_or_else(|| {
+            Error::not_found(
+                "code-list-not-found",
+                match version {
+                    Some(v) => format!("code list {id:?} has no version {v}"),
+                    None => format!("code list {id:?} does not exist"),
+                },
+            )
+        })
+    }
+
+    /// Every code list id with its latest version.
+    pub fn code_lists(&self) -> Result<Vec<(String, u32)>> {
+        Ok(self.store.code_list_ids()?)
+    }
+
+    /// Registers a new dataset (version 1.0) or a new version of its schema. Compatible changes
+    /// become a minor version; breaking changes are refused unless `new_major` is set.
+    pub fn put_schema(
+        &self,
+        cap: &DatasetDefine,
+        mut schema: DatasetSchema,
+        new_major: bool,
+        now: DateTime<Utc>,
+    ) -> Result<SchemaChange> {
+        if schema.owner != cap.owner {
+            return Err(Error::forbidden(
+                "not-owner",
+                format!("this capability is for datasets of {:?}", cap.owner),
+            ));
+        }
+        if self.store.member(&schema.owner)?.is_none() {
+            return Err(Error::invalid(
+                "owner-unknown",
+                format!("owner {:?} is not a member", schema.owner),
+            ));
+        }
+        let lookup = StoreDictionary::load(&self.store)?;
+        let checked = schema.check(&lookup);
+        lookup.finish()?;
+        checked?;
+        let latest = self.store.schema(&schema.dataset, None)?;
+        let (version, changes) = match &latest {
+            None => (
+                SchemaVersion { major: 1, minor: 0 },
+                vec!["dataset registered".into()],
+            ),
+            Some(prev) => {
+                if prev.owner != schema.owner {
+                    return Err(Error::forbidden(
+                        "not-owner",
+                        format!("dataset {:?} is owned by {:?}", prev.dataset, prev.owner),
+                    ));
+                }
+                match dict::evolution(prev, &schema) {
+                    Evolution::Unchanged if !new_major => {
+                        return Ok(SchemaChange {
+                            schema: prev.clone(),
+                            created: false,
+                            changes: vec![],
+                        });
+                    }
+                    Evolution::Unchanged => (
+                        SchemaVersion {
+                            major: prev.version.major + 1,
+                            minor: 0,
+                        },
+                        vec!["new major version requested".into()],
+                    ),
+                    Evolution::Minor(c) if !new_major => (
+                        SchemaVersion {
+                            major: prev.version.major,
+                            minor: prev.version.minor + 1,
+                        },
+                        c,
+                    ),
+                    Evolution::Minor(c) | Evolution::Major(c) if new_major => (
+                        SchemaVersion {
+                            major: prev.version.major + 1,
+                            minor: 0,
+                        },
+                        c,
+                    ),
+                    Evolution::Major(reasons) => {
+                        return Err(Error::new(
+                            Kind::Conflict,
+                            "schema-breaking-change",
+                            format!(
+                                "the new schema of {:?} could break consumers ({}); \
+                                 register it as a new major version",
+                                schema.dataset,
+                                reasons.join("; ")
+                            ),
+                        )
+                        .with_errors(breaking_errors(&reasons)));
+                    }
+                    Evolution::Minor(_) => unreachable!("guarded above"),
+                }
+            }
+        };
+        schema.version = version;
+        self.store.insert_schema(&schema, now)?;
+        Ok(SchemaChange {
+            schema,
+            created: true,
+            changes,
+        })
+    }
+
+    /// A dataset's schema at a version or the latest.
+    pub fn schema(&self, dataset: &str, version: Option<SchemaVersion>) -> Result<DatasetSchema> {
+        self.store
+            .schema(dataset, version)?
+            .ok_or_else(|| match version {
+                Some(v) => Error::not_found(
+                    "schema-version-not-found",
+                    format!("dataset {dataset:?} has no schema version {v}"),
+                ),
+                None => Error::not_found(
+                    "dataset-not-found",
+                    format!("dataset {dataset:?} does not exist"),
+                ),
+            })
+    }
+
+    /// Every version of a dataset's schema.
+    pub fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
+        self.schema(dataset, None)?;
+        Ok(self.store.schema_versions(dataset)?)
+    }
+
+    /// The latest schema of every dataset.
+    pub fn datasets(&self) -> Result<Vec<DatasetSchema>> {
+        Ok(self.store.datasets()?)
+    }
+
+    /// Exports a schema in one of the supported forms.
+    pub fn export_schema(
+        &self,
+        dataset: &str,
+        version: Option<SchemaVersion>,
+        form: SchemaExport,
+    ) -> Result<serde_json::Value> {
+        let schema = self.schema(dataset, version)?;
+        let lookup = StoreDictionary::load(&self.store)?;
+        let out = match form {
+            SchemaExport::Native => {
+                serde_json::to_value(&schema).map_err(|e| Error::internal(e.to_string()))?
+            }
+            SchemaExport::JsonSchema => dict::to_json_schema(&schema, &lookup),
+            SchemaExport::TableSchema => dict::to_table_schema(&schema, &lookup),
+        };
+        lookup.finish()?;
+        Ok(out)
+    }
+
+    /// The whole dictionary.
+    pub fn export_dictionary(&self) -> Result<DictionaryExport> {
+        let mut code_lists = Vec::new();
+        for (id, _) in self.store.code_list_ids()? {
+            code_lists.extend(self.store.code_list(&id, None)?);
+        }
+        Ok(DictionaryExport {
+            elements: self.store.elements()?,
+            code_lists,
+            datasets: self.store.datasets()?,
+        })
+    }
+
+    /// The compiled validator of a schema version, cached until the dictionary changes.
+    pub(crate) fn compiled(&self, schema: &DatasetSchema) -> Result<Arc<CompiledSchema>> {
+        let id = (schema.dataset.clone(), schema.version);
+        if let Some(c) = self.compiled.lock().expect("cache poisoned").get(&id) {
+            return Ok(c.clone());
+        }
+        let lookup = StoreDictionary::load(&self.store)?;
+        let compiled = CompiledSchema::compile(schema, &lookup);
+        lookup.finish()?;
+        let compiled = Arc::new(compiled?);
+        self.compiled
+            .lock()
+            .expect("cache poisoned")
+            .insert(id, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn forget_compiled(&self) {
+        self.compiled.lock().expect("cache poisoned").clear();
+    }
+}

@@ -1,0 +1,51 @@
+//! The services of ndx: the use cases behind the CLI and the HTTP API. Every service is a
+//! method of [`Core`], synchronous (run it on a blocking thread), takes the time as an argument,
+//! and takes a capability from [`access`] when it touches protected state.
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod dictionary;
+pub mod error;
+pub mod ingest;
+pub mod records;
+pub mod registry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ndx_types::dictionary::SchemaVersion;
+use ndx_types::validate::CompiledSchema;
+
+pub use error::{Error, Kind, Result};
+pub use ndx_store::{RecordVersion, Store};
+
+/// Compiled validators by dataset and schema version.
+type CompiledCache = HashMap<(String, SchemaVersion), Arc<CompiledSchema>>;
+
+/// The services, over one store.
+#[derive(Clone)]
+pub struct Core {
+    store: Store,
+    compiled: Arc<Mutex<CompiledCache>>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("store", &self.store).finish()
+    }
+}
+
+impl Core {
+    /// Wraps a store; call [`Core::ensure_builtins`] once at start.
+    pub fn new(store: Store) -> Self {
+        Core {
+            store,
+            compiled: Arc::default(),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

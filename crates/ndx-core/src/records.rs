@@ -1,0 +1,172 @@
+//! The owner's view of a dataset: the current version of a record, the version current at a
+//! point in time, its whole history, and a filtered, cursor-paginated list.
+
+use chrono::{DateTime, Utc};
+use ndx_store::{FieldFilter, RecordVersion};
+use ndx_types::validate::RawValue;
+use serde_json::Value;
+
+use crate::Core;
+use crate::access::DatasetRead;
+use crate::error::{Error, Kind, Result};
+
+/// Largest page of a list.
+pub const MAX_PAGE: usize = 1000;
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page {
+    /// The records, in key order.
+    pub records: Vec<RecordVersion>,
+    /// Cursor for the next page, if there may be one.
+    pub next_cursor: Option<String>,
+}
+
+impl Core {
+    /// The current version of a record, or the one current at `as_of`.
+    pub fn record(
+        &self,
+        cap: &DatasetRead,
+        key: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<RecordVersion> {
+        match self.store.record(&cap.dataset, key, as_of)? {
+            Some(v) if v.body.is_some() => Ok(v),
+            Some(v) => Err(Error::new(
+                Kind::Gone,
+                "record-deleted",
+                format!(
+                    "record {key:?} of {:?} was deleted (version {}, {})",
+                    cap.dataset,
+                    v.version,
+                    v.recorded_at.to_rfc3339()
+                ),
+            )),
+            None => Err(Error::not_found(
+                "record-not-found",
+                match as_of {
+                    Some(t) => format!(
+                        "record {key:?} of {:?} did not exist at {}",
+                        cap.dataset,
+                        t.to_rfc3339()
+                    ),
+                    None => format!("record {key:?} of {:?} does not exist", cap.dataset),
+                },
+            )),
+        }
+    }
+
+    /// Every version of a record, newest first.
+    pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
+        let h = self.store.history(&cap.dataset, key)?;
+        if h.is_empty() {
+            return Err(Error::not_found(
+                "record-not-found",
+                format!("record {key:?} of {:?} does not exist", cap.dataset),
+            ));
+        }
+        Ok(h)
+    }
+
+    /// Current records matching every `field = value` filter, in key order, after `cursor`.
+    /// Filter values are text and are converted by the field's type, so `?active=true` or
+    /// `?count=3` compare typed values.
+    pub fn list(
+        &self,
+        cap: &DatasetRead,
+        filters: &[(String, String)],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(Error::invalid(
+                "limit-invalid",
+                format!("limit must be between 1 and {MAX_PAGE}, found {limit}"),
+            ));
+        }
+        let schema = self.schema(&cap.dataset, None)?;
+        let compiled = self.compiled(&schema)?;
+        let mut typed = Vec::with_capacity(filters.len());
+        for (field, text) in filters {
+            let Some(i) = compiled.field_index(field) else {
+                return Err(Error::invalid(
+                    "filter-unknown-field",
+                    format!(
+                        "cannot filter on {field:?}: not a field of {:?}",
+                        cap.dataset
+                    ),
+                ));
+            };
+            let mut values = vec![RawValue::Absent; compiled.len()];
+            values[i] = RawValue::Text(text);
+            // Validate the filter value as the field would be, then take its canonical form.
+            let value = single_field_value(&compiled, &values, field).ok_or_else(|| {
+                Error::invalid(
+                    "filter-value-invalid",
+                    format!("{text:?} is not a valid value for {field:?}"),
+                )
+            })?;
+            typed.push(FieldFilter {
+                field: field.clone(),
+                value,
+            });
+        }
+        let after = match cursor {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        let mut records = self
+            .store
+            .list(&cap.dataset, &typed, after.as_deref(), limit + 1)?;
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|r| encode_cursor(&r.key))
+        } else {
+            None
+        };
+        Ok(Page {
+            records,
+            next_cursor,
+        })
+    }
+}
+
+/// Converts one field's text into its canonical JSON value by validating a record that holds
+/// only that field; other fields' "required" errors are ignored.
+fn single_field_value(
+    compiled: &ndx_types::validate::CompiledSchema,
+    values: &[RawValue<'_>],
+    field: &str,
+) -> Option<Value> {
+    let canonical = match compiled.validate(values) {
+        Ok(v) => v.canonical,
+        Err(errors) => {
+            if errors.iter().any(|e| e.field == field) {
+                return None;
+            }
+            // Other fields failed (required): rebuild from the text directly.
+            let RawValue::Text(t) = values[compiled.field_index(field)?] else {
+                return None;
+            };
+            return Some(Value::String(ndx_types::text::nfc(t).into_owned()));
+        }
+    };
+    let mut obj: serde_json::Map<String, Value> = serde_json::from_str(&canonical).ok()?;
+    obj.remove(field)
+}
+
+fn encode_cursor(key: &str) -> String {
+    hex::encode(key.as_bytes())
+}
+
+fn decode_cursor(c: &str) -> Result<String> {
+    hex::decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor-invalid",
+                format!("cursor {c:?} is not one this server issued"),
+            )
+        })
+}

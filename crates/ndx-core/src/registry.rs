@@ -1,0 +1,330 @@
+//! The registry: members, their systems, API keys (generated here, stored as SHA-256 hashes,
+//! shown once) and authentication.
+
+use chrono::{DateTime, Utc};
+use ndx_types::registry::{ApiKey, Jurisdiction, KeyState, Member, MemberLevel, Role, System};
+use rand::TryRngCore;
+use sha2::{Digest, Sha256};
+
+use crate::Core;
+use crate::access::{Caller, RegistryAdmin};
+use crate::error::{Error, Kind, Result};
+
+/// A member to admit.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    /// Stable code: uppercase letters, digits and `-`.
+    pub code: String,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// Level.
+    pub level: MemberLevel,
+    /// Jurisdiction.
+    pub jurisdiction: Jurisdiction,
+}
+
+/// A key to issue.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The system it authenticates.
+    pub system: String,
+    /// Roles it grants (at least one).
+    pub roles: Vec<Role>,
+    /// Label for people.
+    pub label: String,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Whether `s` is a registry code: 2–64 chars of `A-Z`, `0-9`, `-`, starting with a letter.
+pub fn is_registry_code(s: &str) -> bool {
+    s.len() >= 2
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_uppercase()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_code(what: &str, code: &str) -> Result<()> {
+    if is_registry_code(code) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "code-invalid",
+            format!("{what} code {code:?} must be 2-64 uppercase letters, digits or '-'"),
+        ))
+    }
+}
+
+/// SHA-256 of a presented key, hex. Keys carry 256 random bits, so a fast hash is safe here
+/// (a slow password hash protects low-entropy secrets, which these are not).
+pub fn hash_key(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Prefix of every ndx API key.
+pub const KEY_PREFIX: &str = "ndx_";
+
+impl Core {
+    /// Admits a member.
+    pub fn create_member(
+        &self,
+        _cap: &RegistryAdmin,
+        m: NewMember,
+        now: DateTime<Utc>,
+    ) -> Result<Member> {
+        self.insert_member(m, now)
+    }
+
+    fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<Member> {
+        check_code("member", &m.code)?;
+        if m.name_vi.trim().is_empty() || m.name_en.trim().is_empty() {
+            return Err(Error::invalid(
+                "name-missing",
+                "a member needs a Vietnamese and an English name",
+            ));
+        }
+        let country = &m.jurisdiction.country;
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(Error::invalid(
+                "country-invalid",
+                format!("country {country:?} must be an ISO 3166-1 alpha-2 code such as \"VN\""),
+            ));
+        }
+        if let Some(p) = &m.jurisdiction.province
+            && country == "VN"
+            && ndx_types::reference::province_2025(p).is_none()
+        {
+            return Err(Error::invalid(
+                "province-unknown",
+                format!("province {p:?} is not a 2025 province code"),
+            ));
+        }
+        let member = Member {
+            code: m.code,
+            name_vi: m.name_vi,
+            name_en: m.name_en,
+            level: m.level,
+            jurisdiction: m.jurisdiction,
+            created_at: now,
+        };
+        self.store.insert_member(&member)?;
+        Ok(member)
+    }
+
+    /// Registers a system of a member.
+    pub fn create_system(
+        &self,
+        _cap: &RegistryAdmin,
+        member: &str,
+        code: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<System> {
+        self.insert_system(member, code, name, now)
+    }
+
+    fn insert_system(
+        &self,
+        member: &str,
+        code: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<System> {
+        check_code("system", code)?;
+        let system = System {
+            code: code.to_owned(),
+            member: member.to_owned(),
+            name: name.to_owned(),
+            created_at: now,
+        };
+        self.store.insert_system(&system)?;
+        Ok(system)
+    }
+
+    /// Issues a key; returns its metadata and the secret, which is never shown again.
+    pub fn issue_key(
+        &self,
+        _cap: &RegistryAdmin,
+        k: NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<(ApiKey, String)> {
+        self.insert_key(k, now)
+    }
+
+    fn insert_key(&self, k: NewKey, now: DateTime<Utc>) -> Result<(ApiKey, String)> {
+        if k.roles.is_empty() {
+            return Err(Error::invalid(
+                "roles-missing",
+                "a key needs at least one role",
+            ));
+        }
+        if k.expires_at.is_some_and(|e| e <= now) {
+            return Err(Error::invalid(
+                "expiry-in-past",
+                "expires_at must be in the future",
+            ));
+        }
+        if self.store.system(&k.system)?.is_none() {
+            return Err(Error::not_found(
+                "system-not-found",
+                format!("system {:?} does not exist", k.system),
+            ));
+        }
+        let mut bytes = [0u8; 36];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| Error::internal(format!("no randomness for a new key: {e}")))?;
+        let id = hex::encode(&bytes[..4]);
+        let secret = format!("{KEY_PREFIX}{id}_{}", hex::encode(&bytes[4..]));
+        let mut roles = k.roles;
+        roles.sort();
+        roles.dedup();
+        let key = ApiKey {
+            id,
+            system: k.system,
+            roles,
+            label: k.label,
+            created_at: now,
+            expires_at: k.expires_at,
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&key, &hash_key(&secret))?;
+        Ok((key, secret))
+    }
+
+    /// Revokes a key.
+    pub fn revoke_key(&self, _cap: &RegistryAdmin, id: &str, now: DateTime<Utc>) -> Result<ApiKey> {
+        self.store.revoke_api_key(id, now)?.ok_or_else(|| {
+            Error::not_found("key-not-found", format!("api key {id:?} does not exist"))
+        })
+    }
+
+    /// Keys of a system (metadata only).
+    pub fn keys(&self, _cap: &RegistryAdmin, system: &str) -> Result<Vec<ApiKey>> {
+        Ok(self.store.api_keys(system)?)
+    }
+
+    /// All members.
+    pub fn members(&self) -> Result<Vec<Member>> {
+        Ok(self.store.members()?)
+    }
+
+    /// One member.
+    pub fn member(&self, code: &str) -> Result<Member> {
+        self.store.member(code)?.ok_or_else(|| {
+            Error::not_found(
+                "member-not-found",
+                format!("member {code:?} does not exist"),
+            )
+        })
+    }
+
+    /// All systems.
+    pub fn systems(&self) -> Result<Vec<System>> {
+        Ok(self.store.systems()?)
+    }
+
+    /// Authenticates a presented key.
+    pub fn authenticate(&self, secret: &str, now: DateTime<Utc>) -> Result<Caller> {
+        let unauth = |code, msg: String| Error::new(Kind::Unauthenticated, code, msg);
+        if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
+            return Err(unauth(
+                "key-malformed",
+                "the bearer token is not an ndx api key".into(),
+            ));
+        }
+        let Some(key) = self.store.api_key_by_hash(&hash_key(secret))? else {
+            return Err(unauth("key-unknown", "the api key is not known".into()));
+        };
+        match key.state(now) {
+            KeyState::Active => {}
+            KeyState::Expired => {
+                return Err(unauth(
+                    "key-expired",
+                    format!("api key {:?} expired", key.id),
+                ));
+            }
+            KeyState::Revoked => {
+                return Err(unauth(
+                    "key-revoked",
+                    format!("api key {:?} was revoked", key.id),
+                ));
+            }
+        }
+        let system = self
+            .store
+            .system(&key.system)?
+            .ok_or_else(|| Error::internal(format!("key {:?} names a missing system", key.id)))?;
+        let member = self.store.member(&system.member)?.ok_or_else(|| {
+            Error::internal(format!("system {:?} names a missing member", system.code))
+        })?;
+        Ok(Caller {
+            system,
+            member,
+            key_id: key.id,
+            roles: key.roles,
+        })
+    }
+
+    /// A caller for the command line: whoever holds the data directory may act as any
+    /// registered system, with the roles given. Never reachable over HTTP.
+    pub fn local_caller(&self, system: &str, roles: Vec<Role>) -> Result<Caller> {
+        let system = self.store.system(system)?.ok_or_else(|| {
+            Error::not_found(
+                "system-not-found",
+                format!("system {system:?} does not exist"),
+            )
+        })?;
+        let member = self.member(&system.member)?;
+        Ok(Caller {
+            system,
+            member,
+            key_id: "local".into(),
+            roles,
+        })
+    }
+
+    /// On an empty registry, admits the operating member with one system and an operator key
+    /// and returns the key; on a non-empty one, returns `None`. This is how a fresh
+    /// installation gets its first credential.
+    pub fn bootstrap(
+        &self,
+        operator: NewMember,
+        system_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        if !self.store.members()?.is_empty() {
+            return Ok(None);
+        }
+        let member = self.insert_member(operator, now)?;
+        self.insert_system(&member.code, system_code, "Operations console", now)?;
+        let (_, secret) = self.insert_key(
+            NewKey {
+                system: system_code.to_owned(),
+                roles: vec![Role::Operator, Role::Steward, Role::Auditor],
+                label: "bootstrap operator key".into(),
+                expires_at: None,
+            },
+            now,
+        )?;
+        Ok(Some(secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_codes() {
+        for good in ["BCA", "UBND-01", "NDC-OPS", "B2"] {
+            assert!(is_registry_code(good), "{good}");
+        }
+        for bad in ["", "B", "bca", "1BC", "BC A", "BC_A", "Bộ"] {
+            assert!(!is_registry_code(bad), "{bad}");
+        }
+    }
+}

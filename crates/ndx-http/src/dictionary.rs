@@ -1,0 +1,364 @@
+//! Dictionary endpoints: data elements, code lists, dataset schemas and their exports.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::Utc;
+use ndx_core::dictionary::{SchemaChange, SchemaExport};
+use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::Auth;
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::{AppState, JsonBody, QueryParams, blocking};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/dictionary", get(export))
+        .route(
+            "/api/v1/dictionary/elements",
+            get(list_elements).post(create_element),
+        )
+        .route("/api/v1/dictionary/elements/{id}", get(get_element))
+        .route("/api/v1/code-lists", get(list_code_lists))
+        .route(
+            "/api/v1/code-lists/{id}",
+            get(get_code_list).put(put_code_list),
+        )
+        .route("/api/v1/datasets", get(list_datasets).post(create_dataset))
+        .route("/api/v1/datasets/{dataset}", get(get_dataset))
+        .route(
+            "/api/v1/datasets/{dataset}/schema",
+            get(get_schema).put(put_schema),
+        )
+        .route(
+            "/api/v1/datasets/{dataset}/schema/versions",
+            get(schema_versions),
+        )
+}
+
+/// The whole dictionary: elements, code lists (latest), dataset schemas (latest).
+#[utoipa::path(get, path = "/api/v1/dictionary", tag = "dictionary", security(("api_key" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem)))]
+async fn export(State(st): State<AppState>, Auth(_): Auth) -> ApiResult<axum::Json<Value>> {
+    let core = st.core.clone();
+    let d = blocking(move || core.export_dictionary()).await?;
+    Ok(axum::Json(serde_json::to_value(d).unwrap_or_default()))
+}
+
+/// All data elements.
+#[utoipa::path(get, path = "/api/v1/dictionary/elements", tag = "dictionary", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+async fn list_elements(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<DataElement>>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.elements()).await?))
+}
+
+/// Registers a data element (steward).
+#[utoipa::path(post, path = "/api/v1/dictionary/elements", tag = "dictionary", security(("api_key" = [])),
+    request_body(content = Object, description = "a data element: id, name_vi, name_en, definition, type, format, unit, code_list, min_length, max_length, minimum, maximum, examples"),
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn create_element(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    JsonBody(e): JsonBody<DataElement>,
+) -> ApiResult<(StatusCode, axum::Json<DataElement>)> {
+    let cap = c.dictionary_admin()?;
+    let core = st.core.clone();
+    let e = blocking(move || core.create_element(&cap, e, Utc::now())).await?;
+    Ok((StatusCode::CREATED, axum::Json(e)))
+}
+
+/// One data element.
+#[utoipa::path(get, path = "/api/v1/dictionary/elements/{id}", tag = "dictionary", security(("api_key" = [])),
+    params(("id" = String, Path, description = "element id")),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+async fn get_element(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<DataElement>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.element(&id)).await?))
+}
+
+/// A code list id with its latest version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeListSummary {
+    /// Code list id.
+    pub id: String,
+    /// Latest version.
+    pub version: u32,
+}
+
+/// All code lists.
+#[utoipa::path(get, path = "/api/v1/code-lists", tag = "dictionary", security(("api_key" = [])),
+    responses((status = 200, body = Vec<CodeListSummary>)))]
+async fn list_code_lists(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<CodeListSummary>>> {
+    let core = st.core.clone();
+    let lists = blocking(move || core.code_lists()).await?;
+    Ok(axum::Json(
+        lists
+            .into_iter()
+            .map(|(id, version)| CodeListSummary { id, version })
+            .collect(),
+    ))
+}
+
+/// `?version=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionQuery {
+    version: Option<u32>,
+}
+
+/// A code list, at a version or the latest.
+#[utoipa::path(get, path = "/api/v1/code-lists/{id}", tag = "dictionary", security(("api_key" = [])),
+    params(("id" = String, Path, description = "code list id"), ("version" = Option<u32>, Query, description = "version (default latest)")),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+async fn get_code_list(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<VersionQuery>,
+) -> ApiResult<axum::Json<CodeList>> {
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || core.code_list(&id, q.version)).await?,
+    ))
+}
+
+/// Registers a code list or a new version of it (steward). The version is assigned by the
+/// server; an unchanged list creates no version (200 instead of 201).
+#[utoipa::path(put, path = "/api/v1/code-lists/{id}", tag = "dictionary", security(("api_key" = [])),
+    params(("id" = String, Path, description = "code list id")),
+    request_body(content = Object, description = "id, name_vi, name_en, source, entries[{code, label_vi, label_en, parent}]"),
+    responses((status = 201, body = Object), (status = 200, body = Object), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+async fn put_code_list(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    JsonBody(l): JsonBody<CodeList>,
+) -> ApiResult<(StatusCode, axum::Json<CodeList>)> {
+    if l.id != id {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id-mismatch",
+            format!("the body's id {:?} differs from the path's {id:?}", l.id),
+        ));
+    }
+    let cap = c.dictionary_admin()?;
+    let core = st.core.clone();
+    let (l, created) = blocking(move || core.put_code_list(&cap, l, Utc::now())).await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(l),
+    ))
+}
+
+/// The latest schema of every dataset.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "dictionary", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Object>)))]
+async fn list_datasets(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<DatasetSchema>>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.datasets()).await?))
+}
+
+/// A dataset with its record count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetInfo {
+    /// The latest schema.
+    #[schema(value_type = Object)]
+    pub schema: DatasetSchema,
+    /// Current (non-deleted) records.
+    pub records: u64,
+    /// Every schema version.
+    pub versions: Vec<String>,
+}
+
+/// A dataset: latest schema, versions, record count.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}", tag = "dictionary", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id")),
+    responses((status = 200, body = DatasetInfo), (status = 404, body = Problem)))]
+async fn get_dataset(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(dataset): Path<String>,
+) -> ApiResult<axum::Json<DatasetInfo>> {
+    let core = st.core.clone();
+    let info = blocking(move || {
+        let schema = core.schema(&dataset, None)?;
+        let versions = core.schema_versions(&dataset)?;
+        let records = core.store().count(&dataset)?;
+        Ok(DatasetInfo {
+            schema,
+            records,
+            versions: versions.iter().map(ToString::to_string).collect(),
+        })
+    })
+    .await?;
+    Ok(axum::Json(info))
+}
+
+/// Registers a new dataset with its first schema (steward, or a provider for its own member).
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "dictionary", security(("api_key" = [])),
+    request_body(content = Object, description = "a dataset schema"),
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn create_dataset(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    JsonBody(schema): JsonBody<DatasetSchema>,
+) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
+    let cap = c.dataset_define(&schema.owner)?;
+    let core = st.core.clone();
+    let change = blocking(move || {
+        if core.store().schema(&schema.dataset, None)?.is_some() {
+            return Err(ndx_core::Error::new(
+                ndx_core::Kind::Conflict,
+                "dataset-exists",
+                format!(
+                    "dataset {:?} already exists; PUT its schema to make a new version",
+                    schema.dataset
+                ),
+            ));
+        }
+        core.put_schema(&cap, schema, false, Utc::now())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(change)))
+}
+
+/// `?major=true` asks for a new major version.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutSchemaQuery {
+    #[serde(default)]
+    major: bool,
+}
+
+/// Registers a new version of a dataset's schema. Compatible changes (an optional field added,
+/// descriptions, classifications) make a minor version; breaking changes are refused with 409
+/// unless `?major=true`.
+#[utoipa::path(put, path = "/api/v1/datasets/{dataset}/schema", tag = "dictionary", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"), ("major" = Option<bool>, Query, description = "register as a new major version")),
+    request_body(content = Object, description = "the full new schema"),
+    responses((status = 201, body = Object), (status = 200, body = Object, description = "unchanged"),
+              (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn put_schema(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<PutSchemaQuery>,
+    JsonBody(schema): JsonBody<DatasetSchema>,
+) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
+    if schema.dataset != dataset {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id-mismatch",
+            format!(
+                "the body's dataset {:?} differs from the path's {dataset:?}",
+                schema.dataset
+            ),
+        ));
+    }
+    let core = st.core.clone();
+    let existing = {
+        let core = core.clone();
+        let d = dataset.clone();
+        blocking(move || core.schema(&d, None)).await?
+    };
+    let cap = c.dataset_define(&existing.owner)?;
+    let change = blocking(move || core.put_schema(&cap, schema, q.major, Utc::now())).await?;
+    let status = if change.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(change)))
+}
+
+/// `?version=&format=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaQuery {
+    version: Option<String>,
+    format: Option<String>,
+}
+
+/// A dataset's schema: native, JSON Schema 2020-12 or Frictionless Table Schema.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}/schema", tag = "dictionary", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("version" = Option<String>, Query, description = "MAJOR.MINOR (default latest)"),
+           ("format" = Option<String>, Query, description = "native (default), json-schema, table-schema")),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn get_schema(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<SchemaQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    let form = match q.format.as_deref() {
+        None | Some("native") => SchemaExport::Native,
+        Some("json-schema") => SchemaExport::JsonSchema,
+        Some("table-schema") => SchemaExport::TableSchema,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "format-unknown",
+                format!("format {other:?} is not one of native, json-schema, table-schema"),
+            ));
+        }
+    };
+    let version = q.version.as_deref().map(parse_version).transpose()?;
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || core.export_schema(&dataset, version, form)).await?,
+    ))
+}
+
+/// Parses `MAJOR.MINOR`.
+pub fn parse_version(s: &str) -> ApiResult<SchemaVersion> {
+    let bad = || {
+        ApiError::bad_request(
+            "version-invalid",
+            format!("version {s:?} must be MAJOR.MINOR, e.g. 1.0"),
+        )
+    };
+    let (a, b) = s.split_once('.').ok_or_else(bad)?;
+    Ok(SchemaVersion {
+        major: a.parse().map_err(|_| bad())?,
+        minor: b.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Every version of a dataset's schema, oldest first.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}/schema/versions", tag = "dictionary", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id")),
+    responses((status = 200, body = Vec<String>), (status = 404, body = Problem)))]
+async fn schema_versions(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(dataset): Path<String>,
+) -> ApiResult<axum::Json<Vec<String>>> {
+    let core = st.core.clone();
+    let v = blocking(move || core.schema_versions(&dataset)).await?;
+    Ok(axum::Json(v.iter().map(ToString::to_string).collect()))
+}

@@ -1,0 +1,110 @@
+//! Prometheus metrics: request counts and latency per route, ingest counters.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a request metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// HTTP method.
+    pub method: String,
+    /// The matched route template, e.g. `/api/v1/datasets/{dataset}/records`.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of an ingest metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatasetLabels {
+    /// Dataset id.
+    pub dataset: String,
+}
+
+/// Labels of a latency metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    /// HTTP method.
+    pub method: String,
+    /// The matched route template.
+    pub route: String,
+}
+
+/// All metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests served.
+    pub requests: Family<RouteLabels, Counter>,
+    /// Request latency in seconds.
+    pub latency: Family<LatencyLabels, Histogram>,
+    /// Records accepted by ingest.
+    pub records_accepted: Family<DatasetLabels, Counter>,
+    /// Records rejected by ingest.
+    pub records_rejected: Family<DatasetLabels, Counter>,
+    /// Batches committed.
+    pub batches_committed: Family<DatasetLabels, Counter>,
+    /// Batches rejected.
+    pub batches_rejected: Family<DatasetLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("ndx");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
+        );
+        let records_accepted = Family::<DatasetLabels, Counter>::default();
+        let records_rejected = Family::<DatasetLabels, Counter>::default();
+        let batches_committed = Family::<DatasetLabels, Counter>::default();
+        let batches_rejected = Family::<DatasetLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests served", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "ingest_records_accepted",
+            "Records accepted by ingest",
+            records_accepted.clone(),
+        );
+        registry.register(
+            "ingest_records_rejected",
+            "Records rejected by ingest",
+            records_rejected.clone(),
+        );
+        registry.register(
+            "ingest_batches_committed",
+            "Ingest batches committed",
+            batches_committed.clone(),
+        );
+        registry.register(
+            "ingest_batches_rejected",
+            "Ingest batches refused",
+            batches_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            records_accepted,
+            records_rejected,
+            batches_committed,
+            batches_rejected,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

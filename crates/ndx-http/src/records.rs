@@ -1,0 +1,438 @@
+//! Record endpoints: batch ingest (streamed into the core pipeline), deletion, and the owner's
+//! reads (current, as-of, history, filtered list with cursor).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use ndx_core::RecordVersion;
+use ndx_core::ingest::{IngestOptions, IngestReport, InputFormat, Mode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::ToSchema;
+
+use crate::auth::Auth;
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::{AppState, QueryParams, blocking};
+
+pub(crate) fn write_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/datasets/{dataset}/records", post(ingest))
+        .route(
+            "/api/v1/datasets/{dataset}/records/{key}",
+            axum::routing::delete(delete_record),
+        )
+}
+
+pub(crate) fn read_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/datasets/{dataset}/records", get(list))
+        .route("/api/v1/datasets/{dataset}/records/{key}", get(get_record))
+        .route(
+            "/api/v1/datasets/{dataset}/records/{key}/history",
+            get(history),
+        )
+}
+
+/// The body of a batch was larger than the limit.
+#[derive(Debug)]
+struct BodyTooLarge(u64);
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body exceeds {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+/// Whether an I/O error from reading a body means "over the size limit".
+pub fn is_body_too_large(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<BodyTooLarge>())
+}
+
+/// `?mode=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestQuery {
+    mode: Option<String>,
+    max_errors: Option<usize>,
+}
+
+fn input_format(headers: &HeaderMap) -> ApiResult<InputFormat> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "text/csv" => Ok(InputFormat::Csv),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+            Ok(InputFormat::Ndjson)
+        }
+        "application/json" => Ok(InputFormat::Json),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!(
+                "Content-Type {ct:?} is not accepted: use text/csv, application/x-ndjson or \
+                 application/json"
+            ),
+        )),
+    }
+}
+
+/// Loads a batch of records into a dataset (a provider of the owning member). The body is
+/// CSV (`text/csv`, header row), NDJSON (`application/x-ndjson`) or a JSON array
+/// (`application/json`), streamed and validated record by record. `Idempotency-Key` names the
+/// batch: resending it returns the first report and changes nothing. A column or member `_op`
+/// with value `delete` deletes the record with that key.
+#[utoipa::path(post, path = "/api/v1/datasets/{dataset}/records", tag = "records", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("mode" = Option<String>, Query, description = "atomic (default) or per-record"),
+           ("max_errors" = Option<usize>, Query, description = "record errors listed in full (default 1000, max 10000)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "batch id")),
+    request_body(content = String, description = "CSV, NDJSON or a JSON array of records",
+                 content_type = "text/csv"),
+    responses((status = 200, description = "batch committed (or replayed)", body = Object),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "batch id reused with another body", body = Problem),
+              (status = 413, body = Problem), (status = 415, body = Problem),
+              (status = 422, description = "malformed input, or atomic batch refused (report inside)", body = Problem)))]
+async fn ingest(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<IngestQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let format = input_format(&headers)?;
+    let mut opts = IngestOptions::new(format);
+    opts.mode = match q.mode.as_deref() {
+        None | Some("atomic") => Mode::Atomic,
+        Some("per-record") => Mode::PerRecord,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "mode-invalid",
+                format!("mode {other:?} is not atomic or per-record"),
+            ));
+        }
+    };
+    if let Some(n) = q.max_errors {
+        if n > 10_000 {
+            return Err(ApiError::bad_request(
+                "max-errors-invalid",
+                format!("max_errors must be at most 10000, found {n}"),
+            ));
+        }
+        opts.max_listed_errors = n;
+    }
+    opts.batch_id = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("batch-id-invalid", "Idempotency-Key is not ASCII")
+                })?
+                .to_owned(),
+        ),
+    };
+    let limit = st.limits.max_batch_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!("the request body ({len} bytes) exceeds {limit} bytes"),
+        ));
+    }
+    let core = st.core.clone();
+    let schema = {
+        let core = core.clone();
+        let d = dataset.clone();
+        blocking(move || core.schema(&d, None)).await?
+    };
+    let cap = caller.dataset_write(&schema)?;
+
+    let mut seen = 0u64;
+    let stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .map(move |r| {
+            r.and_then(|chunk| {
+                seen += chunk.len() as u64;
+                if seen > limit {
+                    Err(std::io::Error::other(BodyTooLarge(limit)))
+                } else {
+                    Ok(chunk)
+                }
+            })
+        });
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let metrics = st.metrics.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        core.ingest(&cap, reader, &opts, Utc::now(), &mut |_| {})
+    })
+    .await
+    .map_err(|e| {
+        ApiError::from(ndx_core::Error::internal(format!(
+            "ingest worker failed: {e}"
+        )))
+    })?;
+    let labels = crate::metrics::DatasetLabels { dataset };
+    match result {
+        Ok(report) => {
+            if !report.replayed {
+                metrics
+                    .records_accepted
+                    .get_or_create(&labels)
+                    .inc_by(report.accepted);
+                metrics
+                    .records_rejected
+                    .get_or_create(&labels)
+                    .inc_by(report.rejected);
+                metrics.batches_committed.get_or_create(&labels).inc();
+            }
+            let replayed = report.replayed;
+            let mut resp = axum::Json(report).into_response();
+            if replayed {
+                resp.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            if let Some(r) = &e.report {
+                metrics
+                    .records_rejected
+                    .get_or_create(&labels)
+                    .inc_by(r.rejected);
+                metrics.batches_rejected.get_or_create(&labels).inc();
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Deletes a record (writes a tombstone; history keeps every version).
+#[utoipa::path(delete, path = "/api/v1/datasets/{dataset}/records/{key}", tag = "records", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
+           ("Idempotency-Key" = Option<String>, Header, description = "batch id")),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_record(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path((dataset, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<IngestReport>> {
+    let core = st.core.clone();
+    let schema = {
+        let core = core.clone();
+        let d = dataset.clone();
+        blocking(move || core.schema(&d, None)).await?
+    };
+    let cap = caller.dataset_write(&schema)?;
+    let mut opts = IngestOptions::new(InputFormat::Ndjson);
+    opts.batch_id = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // A deletion is a one-record batch, so it has the same lineage and idempotency as any other.
+    let key_fields = &schema.key;
+    let parts: Vec<&str> = if key_fields.len() == 1 {
+        vec![key.as_str()]
+    } else {
+        key.split('|').collect()
+    };
+    if parts.len() != key_fields.len() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key-invalid",
+            format!(
+                "key {key:?} must have {} parts joined by '|'",
+                key_fields.len()
+            ),
+        ));
+    }
+    let mut obj = serde_json::Map::new();
+    for (f, v) in key_fields.iter().zip(parts) {
+        obj.insert(f.clone(), Value::String(v.to_owned()));
+    }
+    obj.insert("_op".into(), Value::String("delete".into()));
+    let line = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
+    let report = blocking(move || {
+        let report = core.ingest(&cap, line.as_slice(), &opts, Utc::now(), &mut |_| {})?;
+        if report.deleted == 0 && !report.replayed {
+            return Err(ndx_core::Error::not_found(
+                "record-not-found",
+                format!("record {key:?} of {:?} does not exist", report.dataset),
+            ));
+        }
+        Ok(report)
+    })
+    .await?;
+    Ok(axum::Json(report))
+}
+
+/// One version of a record with its lineage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordOut {
+    /// Record key.
+    pub key: String,
+    /// Version number.
+    pub version: u64,
+    /// When this version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// System that sent it.
+    pub source_system: String,
+    /// Batch it came in.
+    pub batch_id: String,
+    /// Schema version it was validated against.
+    pub schema_version: String,
+    /// SHA-256 of the canonical content.
+    pub content_hash: String,
+    /// Whether this version is a deletion.
+    pub deleted: bool,
+    /// The record (absent for a deletion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+}
+
+impl From<RecordVersion> for RecordOut {
+    fn from(v: RecordVersion) -> Self {
+        RecordOut {
+            key: v.key,
+            version: v.version,
+            recorded_at: v.recorded_at,
+            source_system: v.source_system,
+            batch_id: v.batch_id,
+            schema_version: v.schema_version,
+            deleted: v.body.is_none(),
+            content_hash: v.content_hash,
+            data: v.body.and_then(|b| serde_json::from_str::<Value>(&b).ok()),
+        }
+    }
+}
+
+/// `?as_of=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsOfQuery {
+    as_of: Option<String>,
+}
+
+async fn read_cap(
+    st: &AppState,
+    caller: &ndx_core::access::Caller,
+    dataset: &str,
+) -> ApiResult<ndx_core::access::DatasetRead> {
+    let core = st.core.clone();
+    let d = dataset.to_owned();
+    let schema = blocking(move || core.schema(&d, None)).await?;
+    Ok(caller.dataset_read(&schema)?)
+}
+
+/// The current version of a record, or the version current at `as_of` (RFC 3339).
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records/{key}", tag = "records", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
+           ("as_of" = Option<String>, Query, description = "RFC 3339 time")),
+    responses((status = 200, body = RecordOut), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 410, description = "deleted", body = Problem)))]
+async fn get_record(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path((dataset, key)): Path<(String, String)>,
+    QueryParams(q): QueryParams<AsOfQuery>,
+) -> ApiResult<axum::Json<RecordOut>> {
+    let as_of = match q.as_of.as_deref() {
+        None => None,
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    ApiError::bad_request(
+                        "as-of-invalid",
+                        format!("as_of {t:?} is not an RFC 3339 time: {e}"),
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let cap = read_cap(&st, &caller, &dataset).await?;
+    let core = st.core.clone();
+    let v = blocking(move || core.record(&cap, &key, as_of)).await?;
+    Ok(axum::Json(v.into()))
+}
+
+/// Every version of a record, newest first (deletions included).
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records/{key}/history", tag = "records", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key")),
+    responses((status = 200, body = Vec<RecordOut>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn history(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path((dataset, key)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Vec<RecordOut>>> {
+    let cap = read_cap(&st, &caller, &dataset).await?;
+    let core = st.core.clone();
+    let h = blocking(move || core.history(&cap, &key)).await?;
+    Ok(axum::Json(h.into_iter().map(RecordOut::from).collect()))
+}
+
+/// A page of records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordPage {
+    /// Records in key order.
+    pub records: Vec<RecordOut>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Current records in key order. Any other query parameter `FIELD=VALUE` filters by equality on
+/// that field (typed by the schema); `cursor` continues a previous page; `limit` ≤ 1000.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records", tag = "records", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("limit" = Option<usize>, Query, description = "page size, 1-1000 (default 100)"),
+           ("cursor" = Option<String>, Query, description = "from a previous page's next_cursor")),
+    responses((status = 200, body = RecordPage), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn list(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(mut q): QueryParams<BTreeMap<String, String>>,
+) -> ApiResult<axum::Json<RecordPage>> {
+    let limit = match q.remove("limit") {
+        None => 100,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::bad_request("limit-invalid", format!("limit {l:?} is not a number"))
+        })?,
+    };
+    let cursor = q.remove("cursor");
+    let filters: Vec<(String, String)> = q.into_iter().collect();
+    let cap = read_cap(&st, &caller, &dataset).await?;
+    let core = st.core.clone();
+    let page = blocking(move || core.list(&cap, &filters, cursor.as_deref(), limit)).await?;
+    Ok(axum::Json(RecordPage {
+        records: page.records.into_iter().map(RecordOut::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -1,0 +1,249 @@
+//! Registry endpoints: members, systems, API keys, and "who am I".
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use chrono::{DateTime, Utc};
+use ndx_core::registry::{NewKey, NewMember};
+use ndx_types::registry::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Auth;
+use crate::problem::{ApiResult, Problem};
+use crate::{AppState, JsonBody, blocking};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/members", get(list_members).post(create_member))
+        .route("/api/v1/members/{code}", get(get_member))
+        .route("/api/v1/systems", get(list_systems).post(create_system))
+        .route(
+            "/api/v1/systems/{code}/keys",
+            get(list_keys).post(issue_key),
+        )
+        .route("/api/v1/keys/{id}", delete(revoke_key))
+}
+
+/// The authenticated caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// Member code.
+    pub member: String,
+    /// System code.
+    pub system: String,
+    /// Key id.
+    pub key_id: String,
+    /// Roles of the key.
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
+}
+
+/// Who is calling.
+#[utoipa::path(get, path = "/api/v1/me", tag = "registry", security(("api_key" = [])),
+    responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+async fn me(Auth(c): Auth) -> axum::Json<WhoAmI> {
+    axum::Json(WhoAmI {
+        member: c.member().code.clone(),
+        system: c.system().code.clone(),
+        key_id: c.key_id().to_owned(),
+        roles: c.roles().to_vec(),
+    })
+}
+
+/// A member to admit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberIn {
+    /// Code: uppercase letters, digits, `-`.
+    pub code: String,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// `central`, `province`, `commune`, `enterprise` or `foreign`.
+    #[schema(value_type = String)]
+    pub level: MemberLevel,
+    /// Country (ISO alpha-2) and 2025 province code.
+    #[schema(value_type = Object)]
+    pub jurisdiction: Jurisdiction,
+}
+
+/// All members.
+#[utoipa::path(get, path = "/api/v1/members", tag = "registry", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+async fn list_members(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<Member>>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.members()).await?))
+}
+
+/// Admits a member (operator).
+#[utoipa::path(post, path = "/api/v1/members", tag = "registry", security(("api_key" = [])),
+    request_body = MemberIn,
+    responses((status = 201, body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_member(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    JsonBody(m): JsonBody<MemberIn>,
+) -> ApiResult<(StatusCode, axum::Json<Member>)> {
+    let cap = c.registry_admin()?;
+    let core = st.core.clone();
+    let member = blocking(move || {
+        core.create_member(
+            &cap,
+            NewMember {
+                code: m.code,
+                name_vi: m.name_vi,
+                name_en: m.name_en,
+                level: m.level,
+                jurisdiction: m.jurisdiction,
+            },
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(member)))
+}
+
+/// One member.
+#[utoipa::path(get, path = "/api/v1/members/{code}", tag = "registry", security(("api_key" = [])),
+    params(("code" = String, Path, description = "member code")),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+async fn get_member(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path(code): Path<String>,
+) -> ApiResult<axum::Json<Member>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.member(&code)).await?))
+}
+
+/// A system to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemIn {
+    /// Code, unique platform-wide.
+    pub code: String,
+    /// Owning member.
+    pub member: String,
+    /// Human name.
+    pub name: String,
+}
+
+/// All systems.
+#[utoipa::path(get, path = "/api/v1/systems", tag = "registry", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+async fn list_systems(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<System>>> {
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.systems()).await?))
+}
+
+/// Registers a system of a member (operator).
+#[utoipa::path(post, path = "/api/v1/systems", tag = "registry", security(("api_key" = [])),
+    request_body = SystemIn,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_system(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    JsonBody(s): JsonBody<SystemIn>,
+) -> ApiResult<(StatusCode, axum::Json<System>)> {
+    let cap = c.registry_admin()?;
+    let core = st.core.clone();
+    let system =
+        blocking(move || core.create_system(&cap, &s.member, &s.code, &s.name, Utc::now())).await?;
+    Ok((StatusCode::CREATED, axum::Json(system)))
+}
+
+/// A key to issue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    /// Roles: operator, steward, provider, consumer, auditor.
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
+    /// Label for people.
+    #[serde(default)]
+    pub label: String,
+    /// Expiry (RFC 3339).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A newly issued key: the secret is shown here once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyIssued {
+    /// The key's metadata.
+    #[schema(value_type = Object)]
+    pub key: ApiKey,
+    /// The secret to send as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+/// Issues a key for a system (operator).
+#[utoipa::path(post, path = "/api/v1/systems/{code}/keys", tag = "registry", security(("api_key" = [])),
+    params(("code" = String, Path, description = "system code")), request_body = KeyIn,
+    responses((status = 201, body = KeyIssued), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
+async fn issue_key(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(code): Path<String>,
+    JsonBody(k): JsonBody<KeyIn>,
+) -> ApiResult<(StatusCode, axum::Json<KeyIssued>)> {
+    let cap = c.registry_admin()?;
+    let core = st.core.clone();
+    let (key, secret) = blocking(move || {
+        core.issue_key(
+            &cap,
+            NewKey {
+                system: code,
+                roles: k.roles,
+                label: k.label,
+                expires_at: k.expires_at,
+            },
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(KeyIssued { key, secret })))
+}
+
+/// Keys of a system, without secrets (operator).
+#[utoipa::path(get, path = "/api/v1/systems/{code}/keys", tag = "registry", security(("api_key" = [])),
+    params(("code" = String, Path, description = "system code")),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)))]
+async fn list_keys(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(code): Path<String>,
+) -> ApiResult<axum::Json<Vec<ApiKey>>> {
+    let cap = c.registry_admin()?;
+    let core = st.core.clone();
+    Ok(axum::Json(blocking(move || core.keys(&cap, &code)).await?))
+}
+
+/// Revokes a key (operator); revoking twice keeps the first time.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "registry", security(("api_key" = [])),
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_key(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ApiKey>> {
+    let cap = c.registry_admin()?;
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || core.revoke_key(&cap, &id, Utc::now())).await?,
+    ))
+}

@@ -1,0 +1,395 @@
+//! The storage seam of ndx. [`Store`] is the one handle every service uses; it wraps a private
+//! backend chosen from the store URL (`sqlite://path` today; PostgreSQL next). Everything a
+//! backend must do is in the private `Backend` trait, and every backend passes the same
+//! conformance suite (`tests/conformance.rs`).
+#![warn(missing_docs)]
+
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
+use ndx_types::registry::{ApiKey, Member, System};
+use serde::Serialize;
+
+/// Result type of storage operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing already exists (a member code, an element id, a schema version…).
+    #[error("{0}")]
+    Conflict(String),
+    /// A referenced thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store URL is malformed or names an engine not compiled into this binary.
+    #[error("{0}")]
+    Config(String),
+    /// The data on disk is newer than this binary or damaged.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The backend failed (I/O, database error); details are for logs, not for callers.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Backend(format!("stored JSON unreadable: {e}"))
+    }
+}
+
+/// Every storage engine ndx knows, compiled in or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Embedded SQLite in the data directory (the default).
+    Sqlite,
+    /// PostgreSQL (scale-out).
+    Postgres,
+}
+
+/// One version of one record, with its lineage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordVersion {
+    /// The record key.
+    pub key: String,
+    /// Version number, 1 for the first.
+    pub version: u64,
+    /// When the version was recorded (the batch time).
+    pub recorded_at: DateTime<Utc>,
+    /// The system that sent it.
+    pub source_system: String,
+    /// The batch it came in.
+    pub batch_id: String,
+    /// The schema version it was validated against.
+    pub schema_version: String,
+    /// SHA-256 of the canonical content, hex (of the empty string for a tombstone).
+    pub content_hash: String,
+    /// Canonical JSON content; `None` for a deletion (tombstone).
+    pub body: Option<String>,
+}
+
+/// What a write inside a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteOutcome {
+    /// A new record (version 1, or a new version after a tombstone).
+    Created,
+    /// A new version of an existing record.
+    Updated,
+    /// Same content as the current version: no new version.
+    Unchanged,
+    /// A tombstone was written.
+    Deleted,
+    /// Deleting a record that does not exist (or is already deleted): nothing written.
+    NotFound,
+    /// The key was already written earlier in this same batch: refused.
+    DuplicateInBatch,
+}
+
+/// Metadata of a batch, fixed when it begins.
+#[derive(Debug, Clone)]
+pub struct BatchMeta {
+    /// The caller's batch id (idempotency key) or a generated one.
+    pub batch_id: String,
+    /// The system that sends it.
+    pub source_system: String,
+    /// The schema version records are validated against.
+    pub schema_version: SchemaVersion,
+    /// The batch time: every version written by the batch carries it.
+    pub at: DateTime<Utc>,
+}
+
+/// A batch already applied, as stored for idempotent replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The batch id.
+    pub batch_id: String,
+    /// Hash of the request that created it.
+    pub request_hash: String,
+    /// The report given the first time, as JSON.
+    pub report: String,
+}
+
+/// A filter on a record field: equality with a typed JSON value.
+#[derive(Debug, Clone)]
+pub struct FieldFilter {
+    /// Field name (already checked against the schema).
+    pub field: String,
+    /// Value to compare with.
+    pub value: serde_json::Value,
+}
+
+/// The backend of a [`BatchWriter`].
+trait BatchBackend: Send {
+    fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome>;
+    fn delete(&mut self, key: &str) -> Result<WriteOutcome>;
+    fn commit(self: Box<Self>, request_hash: &str, report: &str) -> Result<()>;
+}
+
+/// Writes one batch inside one transaction. Nothing is visible until [`BatchWriter::commit`];
+/// dropping the writer without committing rolls everything back.
+pub struct BatchWriter {
+    inner: Box<dyn BatchBackend>,
+}
+
+impl BatchWriter {
+    /// Inserts or updates a record with its canonical content and content hash.
+    pub fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome> {
+        self.inner.upsert(key, canonical, hash)
+    }
+    /// Writes a tombstone for the record.
+    pub fn delete(&mut self, key: &str) -> Result<WriteOutcome> {
+        self.inner.delete(key)
+    }
+    /// Commits the batch durably with the hash of its request (SHA-256 of body and options,
+    /// hex: the same batch id with another request is refused) and its report (stored for
+    /// idempotent replies).
+    pub fn commit(self, request_hash: &str, report: &str) -> Result<()> {
+        self.inner.commit(request_hash, report)
+    }
+}
+
+/// Everything a storage backend does. Private: callers use [`Store`].
+trait Backend: Send + Sync {
+    fn insert_member(&self, m: &Member) -> Result<()>;
+    fn member(&self, code: &str) -> Result<Option<Member>>;
+    fn members(&self) -> Result<Vec<Member>>;
+    fn insert_system(&self, s: &System) -> Result<()>;
+    fn system(&self, code: &str) -> Result<Option<System>>;
+    fn systems(&self) -> Result<Vec<System>>;
+    fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()>;
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>>;
+    fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>>;
+
+    fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()>;
+    fn elements(&self) -> Result<Vec<DataElement>>;
+    fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()>;
+    fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>>;
+    fn code_list_ids(&self) -> Result<Vec<(String, u32)>>;
+    fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()>;
+    fn schema(
+        &self,
+        dataset: &str,
+        version: Option<SchemaVersion>,
+    ) -> Result<Option<DatasetSchema>>;
+    fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>>;
+    fn datasets(&self) -> Result<Vec<DatasetSchema>>;
+
+    fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>>;
+    fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>>;
+    fn record(
+        &self,
+        dataset: &str,
+        key: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<RecordVersion>>;
+    fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>>;
+    fn list(
+        &self,
+        dataset: &str,
+        filters: &[FieldFilter],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordVersion>>;
+    fn count(&self, dataset: &str) -> Result<u64>;
+}
+
+/// The store: registry, dictionary and records, on one backend.
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the store named by `url`:
+    /// `sqlite://PATH` (or a bare path) for the embedded store, `postgres://…` for PostgreSQL.
+    pub fn open(url: &str) -> Result<Store> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Self::open_sqlite(PathBuf::from(path));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::Config(format!(
+                "engine {:?} is not compiled into this binary (store {:?})",
+                "postgres",
+                redact(url)
+            )));
+        }
+        if url.contains("://") {
+            return Err(StoreError::Config(format!(
+                "unknown store scheme in {:?}: use sqlite://PATH or postgres://…",
+                redact(url)
+            )));
+        }
+        Self::open_sqlite(PathBuf::from(url))
+    }
+
+    /// Opens the embedded store at `path` (a file inside the data directory).
+    pub fn open_sqlite(path: PathBuf) -> Result<Store> {
+        Ok(Store {
+            engine: Engine::Sqlite,
+            backend: Arc::new(sqlite::SqliteBackend::open(&path)?),
+        })
+    }
+
+    /// The backend in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Adds a member; `Conflict` if its code exists.
+    pub fn insert_member(&self, m: &Member) -> Result<()> {
+        self.backend.insert_member(m)
+    }
+    /// The member with this code.
+    pub fn member(&self, code: &str) -> Result<Option<Member>> {
+        self.backend.member(code)
+    }
+    /// All members, by code.
+    pub fn members(&self) -> Result<Vec<Member>> {
+        self.backend.members()
+    }
+    /// Adds a system; `Conflict` if its code exists, `NotFound` if its member does not.
+    pub fn insert_system(&self, s: &System) -> Result<()> {
+        self.backend.insert_system(s)
+    }
+    /// The system with this code.
+    pub fn system(&self, code: &str) -> Result<Option<System>> {
+        self.backend.system(code)
+    }
+    /// All systems, by code.
+    pub fn systems(&self) -> Result<Vec<System>> {
+        self.backend.systems()
+    }
+    /// Stores a new API key's metadata and the hash of its secret.
+    pub fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
+        self.backend.insert_api_key(k, key_hash)
+    }
+    /// The key whose secret hashes to `key_hash`.
+    pub fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        self.backend.api_key_by_hash(key_hash)
+    }
+    /// Keys of a system.
+    pub fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {
+        self.backend.api_keys(system)
+    }
+    /// Revokes a key (idempotent: the first revocation time is kept); `None` if unknown.
+    pub fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        self.backend.revoke_api_key(id, at)
+    }
+
+    /// Adds a data element; `Conflict` if its id exists.
+    pub fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()> {
+        self.backend.insert_element(e, at)
+    }
+    /// All data elements, by id.
+    pub fn elements(&self) -> Result<Vec<DataElement>> {
+        self.backend.elements()
+    }
+    /// Adds a code list version; `Conflict` if that version exists.
+    pub fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()> {
+        self.backend.insert_code_list(l, at)
+    }
+    /// A code list, at a version or the latest.
+    pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>> {
+        self.backend.code_list(id, version)
+    }
+    /// Every code list id with its latest version.
+    pub fn code_list_ids(&self) -> Result<Vec<(String, u32)>> {
+        self.backend.code_list_ids()
+    }
+    /// Adds a schema version; `Conflict` if that version exists.
+    pub fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()> {
+        self.backend.insert_schema(s, at)
+    }
+    /// A dataset's schema, at a version or the latest.
+    pub fn schema(
+        &self,
+        dataset: &str,
+        version: Option<SchemaVersion>,
+    ) -> Result<Option<DatasetSchema>> {
+        self.backend.schema(dataset, version)
+    }
+    /// Every version of a dataset's schema, oldest first.
+    pub fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
+        self.backend.schema_versions(dataset)
+    }
+    /// The latest schema of every dataset, by dataset id.
+    pub fn datasets(&self) -> Result<Vec<DatasetSchema>> {
+        self.backend.datasets()
+    }
+
+    /// Begins a batch on a dataset (waits for other writers of this store).
+    pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
+        Ok(BatchWriter {
+            inner: self.backend.begin_batch(dataset, meta)?,
+        })
+    }
+    /// A batch already applied to the dataset.
+    pub fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
+        self.backend.batch(dataset, batch_id)
+    }
+    /// The current version of a record, or the version current at `as_of`. Tombstones are
+    /// returned (with `body: None`) so callers can tell "deleted" from "never existed".
+    pub fn record(
+        &self,
+        dataset: &str,
+        key: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<RecordVersion>> {
+        self.backend.record(dataset, key, as_of)
+    }
+    /// Every version of a record, newest first.
+    pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
+        self.backend.history(dataset, key)
+    }
+    /// Current (non-deleted) records in key order after `after`, matching all filters.
+    pub fn list(
+        &self,
+        dataset: &str,
+        filters: &[FieldFilter],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordVersion>> {
+        self.backend.list(dataset, filters, after, limit)
+    }
+    /// Number of current (non-deleted) records.
+    pub fn count(&self, dataset: &str) -> Result<u64> {
+        self.backend.count(dataset)
+    }
+}
+
+/// Hides a password in a store URL for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,767 @@
+//! The embedded SQLite backend: one file in the data directory, WAL journal with
+//! `synchronous=FULL` so that a committed batch survives a crash of the process or the machine.
+//! One writer connection (checked out for a whole batch) and a small pool of readers.
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
+use ndx_types::registry::{ApiKey, Member, System};
+use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
+
+use crate::{
+    Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result, StoreError, StoredBatch,
+    WriteOutcome,
+};
+
+/// Numbered migrations; applied in order at open, never edited once released.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+const READER_POOL: usize = 8;
+
+pub(crate) struct SqliteBackend {
+    path: std::path::PathBuf,
+    writer: Arc<WriterSlot>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The single writer connection, checked out for a whole batch.
+struct WriterSlot {
+    conn: Mutex<Option<Connection>>,
+    free: Condvar,
+}
+
+impl WriterSlot {
+    fn checkout(&self) -> Connection {
+        let mut slot = self.conn.lock().expect("writer slot poisoned");
+        loop {
+            if let Some(c) = slot.take() {
+                return c;
+            }
+            slot = self.free.wait(slot).expect("writer slot poisoned");
+        }
+    }
+
+    fn checkin(&self, conn: Connection) {
+        *self.conn.lock().expect("writer slot poisoned") = Some(conn);
+        self.free.notify_one();
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(m: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(m).single().unwrap_or_default()
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open store {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA foreign_keys=ON;
+         PRAGMA temp_store=MEMORY;
+         PRAGMA cache_size=-65536;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::Incompatible(format!(
+            "the store has schema version {current}, newer than this binary knows ({known}): \
+             upgrade ndx"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(what())
+        }
+        other => other.into(),
+    }
+}
+
+impl SqliteBackend {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(SqliteBackend {
+            path: path.to_owned(),
+            writer: Arc::new(WriterSlot {
+                conn: Mutex::new(Some(writer)),
+                free: Condvar::new(),
+            }),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.writer.checkout();
+        let out = f(&conn);
+        self.writer.checkin(conn);
+        out
+    }
+
+    fn dataset_id(conn: &Connection, dataset: &str) -> Result<Option<i64>> {
+        Ok(conn
+            .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
+            .query_row([dataset], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+fn json_rows<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(serde_json::from_str(&row?)?);
+    }
+    Ok(out)
+}
+
+fn json_row<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>> {
+    Ok(json_rows(conn, sql, params)?.into_iter().next())
+}
+
+const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
+                               b.schema_version, r.hash, r.body, r.prev, r.key";
+
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RecordVersion, Option<i64>)> {
+    let hash: Vec<u8> = r.get(5)?;
+    Ok((
+        RecordVersion {
+            key: r.get(8)?,
+            version: r.get::<_, i64>(0)? as u64,
+            recorded_at: from_micros(r.get(1)?),
+            source_system: r.get(2)?,
+            batch_id: r.get(3)?,
+            schema_version: r.get(4)?,
+            content_hash: hex::encode(hash),
+            body: r.get(6)?,
+        },
+        r.get(7)?,
+    ))
+}
+
+fn version_at(conn: &Connection, rowid: i64) -> Result<(RecordVersion, Option<i64>)> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM records r JOIN batches b ON b.seq = r.batch WHERE r.rowid = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([rowid], version_from_row)?)
+}
+
+fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.rec FROM current c JOIN datasets d ON d.id = c.dataset
+             WHERE d.name = ?1 AND c.key = ?2",
+        )?
+        .query_row(params![dataset, key], |r| r.get(0))
+        .optional()?)
+}
+
+impl Backend for SqliteBackend {
+    fn insert_member(&self, m: &Member) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO members(code, body) VALUES (?1, ?2)",
+                params![m.code, serde_json::to_string(m)?],
+            )
+            .map_err(|e| conflict_or(e, || format!("member {:?} already exists", m.code)))?;
+            Ok(())
+        })
+    }
+
+    fn member(&self, code: &str) -> Result<Option<Member>> {
+        self.read(|c| json_row(c, "SELECT body FROM members WHERE code = ?1", [code]))
+    }
+
+    fn members(&self) -> Result<Vec<Member>> {
+        self.read(|c| json_rows(c, "SELECT body FROM members ORDER BY code", []))
+    }
+
+    fn insert_system(&self, s: &System) -> Result<()> {
+        self.write(|c| {
+            let exists: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM members WHERE code = ?1)",
+                [&s.member],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound(format!(
+                    "member {:?} does not exist",
+                    s.member
+                )));
+            }
+            c.execute(
+                "INSERT INTO systems(code, member, body) VALUES (?1, ?2, ?3)",
+                params![s.code, s.member, serde_json::to_string(s)?],
+            )
+            .map_err(|e| conflict_or(e, || format!("system {:?} already exists", s.code)))?;
+            Ok(())
+        })
+    }
+
+    fn system(&self, code: &str) -> Result<Option<System>> {
+        self.read(|c| json_row(c, "SELECT body FROM systems WHERE code = ?1", [code]))
+    }
+
+    fn systems(&self) -> Result<Vec<System>> {
+        self.read(|c| json_rows(c, "SELECT body FROM systems ORDER BY code", []))
+    }
+
+    fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO api_keys(id, system, key_hash, body) VALUES (?1, ?2, ?3, ?4)",
+                params![k.id, k.system, key_hash, serde_json::to_string(k)?],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, ref m)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation
+                        && m.as_deref().unwrap_or("").contains("FOREIGN") =>
+                {
+                    StoreError::NotFound(format!("system {:?} does not exist", k.system))
+                }
+                e => conflict_or(e, || format!("api key {:?} already exists", k.id)),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        self.read(|c| {
+            json_row(
+                c,
+                "SELECT body FROM api_keys WHERE key_hash = ?1",
+                [key_hash],
+            )
+        })
+    }
+
+    fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {
+        self.read(|c| {
+            json_rows(
+                c,
+                "SELECT body FROM api_keys WHERE system = ?1 ORDER BY id",
+                [system],
+            )
+        })
+    }
+
+    fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        self.write(|c| {
+            let Some(mut key): Option<ApiKey> =
+                json_row(c, "SELECT body FROM api_keys WHERE id = ?1", [id])?
+            else {
+                return Ok(None);
+            };
+            if key.revoked_at.is_none() {
+                key.revoked_at = Some(at);
+                c.execute(
+                    "UPDATE api_keys SET body = ?2 WHERE id = ?1",
+                    params![id, serde_json::to_string(&key)?],
+                )?;
+            }
+            Ok(Some(key))
+        })
+    }
+
+    fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO elements(id, body, created_at) VALUES (?1, ?2, ?3)",
+                params![e.id, serde_json::to_string(e)?, micros(at)],
+            )
+            .map_err(|err| {
+                conflict_or(err, || format!("data element {:?} already exists", e.id))
+            })?;
+            Ok(())
+        })
+    }
+
+    fn elements(&self) -> Result<Vec<DataElement>> {
+        self.read(|c| json_rows(c, "SELECT body FROM elements ORDER BY id", []))
+    }
+
+    fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO code_lists(id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![l.id, l.version, serde_json::to_string(l)?, micros(at)],
+            )
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!("code list {:?} version {} already exists", l.id, l.version)
+                })
+            })?;
+            Ok(())
+        })
+    }
+
+    fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>> {
+        self.read(|c| match version {
+            Some(v) => json_row(
+                c,
+                "SELECT body FROM code_lists WHERE id = ?1 AND version = ?2",
+                params![id, v],
+            ),
+            None => json_row(
+                c,
+                "SELECT body FROM code_lists WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+                [id],
+            ),
+        })
+    }
+
+    fn code_list_ids(&self) -> Result<Vec<(String, u32)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, max(version) FROM code_lists GROUP BY id ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO datasets(name) VALUES (?1)",
+                [&s.dataset],
+            )?;
+            c.execute(
+                "INSERT INTO schemas(dataset, major, minor, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    s.dataset,
+                    s.version.major,
+                    s.version.minor,
+                    serde_json::to_string(s)?,
+                    micros(at)
+                ],
+            )
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!(
+                        "schema {:?} version {} already exists",
+                        s.dataset, s.version
+                    )
+                })
+            })?;
+            Ok(())
+        })
+    }
+
+    fn schema(
+        &self,
+        dataset: &str,
+        version: Option<SchemaVersion>,
+    ) -> Result<Option<DatasetSchema>> {
+        self.read(|c| match version {
+            Some(v) => json_row(
+                c,
+                "SELECT body FROM schemas WHERE dataset = ?1 AND major = ?2 AND minor = ?3",
+                params![dataset, v.major, v.minor],
+            ),
+            None => json_row(
+                c,
+                "SELECT body FROM schemas WHERE dataset = ?1
+                 ORDER BY major DESC, minor DESC LIMIT 1",
+                [dataset],
+            ),
+        })
+    }
+
+    fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT major, minor FROM schemas WHERE dataset = ?1 ORDER BY major, minor",
+            )?;
+            let rows = stmt.query_map([dataset], |r| {
+                Ok(SchemaVersion {
+                    major: r.get(0)?,
+                    minor: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn datasets(&self) -> Result<Vec<DatasetSchema>> {
+        self.read(|c| {
+            json_rows(
+                c,
+                "SELECT body FROM schemas s WHERE NOT EXISTS (
+                   SELECT 1 FROM schemas t WHERE t.dataset = s.dataset
+                   AND (t.major > s.major OR (t.major = s.major AND t.minor > s.minor)))
+                 ORDER BY dataset",
+                [],
+            )
+        })
+    }
+
+    fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>> {
+        let conn = self.writer.checkout();
+        let begun = (|| -> Result<(i64, i64)> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let id = Self::dataset_id(&conn, dataset)?.ok_or_else(|| {
+                StoreError::NotFound(format!("dataset {dataset:?} does not exist"))
+            })?;
+            conn.prepare_cached(
+                "INSERT INTO batches(dataset, batch_id, request_hash, source_system,
+                                     schema_version, created_at)
+                 VALUES (?1, ?2, '', ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                id,
+                meta.batch_id,
+                meta.source_system,
+                meta.schema_version.to_string(),
+                micros(meta.at)
+            ])
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!(
+                        "batch {:?} was already applied to {dataset:?}",
+                        meta.batch_id
+                    )
+                })
+            })?;
+            Ok((id, conn.last_insert_rowid()))
+        })();
+        match begun {
+            Ok((dataset_id, seq)) => Ok(Box::new(SqliteBatch {
+                slot: self.writer.clone(),
+                conn: Some(conn),
+                dataset: dataset_id,
+                seq,
+            })),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                self.writer.checkin(conn);
+                Err(e)
+            }
+        }
+    }
+
+    fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT b.batch_id, b.request_hash, b.report FROM batches b
+                 JOIN datasets d ON d.id = b.dataset
+                 WHERE d.name = ?1 AND b.batch_id = ?2 AND b.report IS NOT NULL",
+            )?
+            .query_row(params![dataset, batch_id], |r| {
+                Ok(StoredBatch {
+                    batch_id: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    report: r.get(2)?,
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn record(
+        &self,
+        dataset: &str,
+        key: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<RecordVersion>> {
+        self.read(|c| {
+            let mut next = current_rowid(c, dataset, key)?;
+            while let Some(rowid) = next {
+                let (v, prev) = version_at(c, rowid)?;
+                match as_of {
+                    Some(t) if v.recorded_at > t => next = prev,
+                    _ => return Ok(Some(v)),
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            let mut next = current_rowid(c, dataset, key)?;
+            while let Some(rowid) = next {
+                let (v, prev) = version_at(c, rowid)?;
+                out.push(v);
+                next = prev;
+            }
+            Ok(out)
+        })
+    }
+
+    fn list(
+        &self,
+        dataset: &str,
+        filters: &[FieldFilter],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordVersion>> {
+        self.read(|c| {
+            let Some(id) = Self::dataset_id(c, dataset)? else {
+                return Ok(Vec::new());
+            };
+            let mut sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM current c
+                 JOIN records r ON r.rowid = c.rec JOIN batches b ON b.seq = r.batch
+                 WHERE c.dataset = ?1 AND c.deleted = 0 AND c.key > ?2"
+            );
+            let mut args: Vec<SqlValue> = vec![
+                SqlValue::Integer(id),
+                SqlValue::Text(after.unwrap_or("").to_owned()),
+            ];
+            for f in filters {
+                // The path is bound as a parameter: field names never reach the SQL text.
+                sql.push_str(&format!(
+                    " AND json_extract(r.body, ?{}) = ?{}",
+                    args.len() + 1,
+                    args.len() + 2
+                ));
+                args.push(SqlValue::Text(format!(
+                    "$.\"{}\"",
+                    f.field.replace('"', "")
+                )));
+                args.push(match &f.value {
+                    serde_json::Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+                    serde_json::Value::Number(n) => match n.as_i64() {
+                        Some(i) => SqlValue::Integer(i),
+                        None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+                    },
+                    serde_json::Value::String(s) => SqlValue::Text(s.clone()),
+                    other => SqlValue::Text(other.to_string()),
+                });
+            }
+            sql.push_str(&format!(" ORDER BY c.key LIMIT ?{}", args.len() + 1));
+            args.push(SqlValue::Integer(limit as i64));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), version_from_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row?.0);
+            }
+            Ok(out)
+        })
+    }
+
+    fn count(&self, dataset: &str) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT count(*) FROM current c JOIN datasets d ON d.id = c.dataset
+                 WHERE d.name = ?1 AND c.deleted = 0",
+            )?
+            .query_row([dataset], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+}
+
+struct SqliteBatch {
+    slot: Arc<WriterSlot>,
+    conn: Option<Connection>,
+    dataset: i64,
+    seq: i64,
+}
+
+struct Current {
+    version: i64,
+    hash: Vec<u8>,
+    batch: i64,
+    deleted: bool,
+    rec: i64,
+}
+
+impl SqliteBatch {
+    fn conn(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("batch connection present until commit")
+    }
+
+    fn current(&self, key: &str) -> Result<Option<Current>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT version, hash, batch, deleted, rec FROM current
+                 WHERE dataset = ?1 AND key = ?2",
+            )?
+            .query_row(params![self.dataset, key], |r| {
+                Ok(Current {
+                    version: r.get(0)?,
+                    hash: r.get(1)?,
+                    batch: r.get(2)?,
+                    deleted: r.get(3)?,
+                    rec: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn write_version(
+        &self,
+        key: &str,
+        body: Option<&str>,
+        hash: &[u8],
+        cur: Option<&Current>,
+    ) -> Result<()> {
+        let conn = self.conn();
+        let version = cur.map_or(1, |c| c.version + 1);
+        conn.prepare_cached(
+            "INSERT INTO records(dataset, key, version, batch, hash, body, prev)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            self.dataset,
+            key,
+            version,
+            self.seq,
+            hash,
+            body,
+            cur.map(|c| c.rec)
+        ])?;
+        let rec = conn.last_insert_rowid();
+        conn.prepare_cached(
+            "INSERT INTO current(dataset, key, version, hash, batch, deleted, rec)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(dataset, key) DO UPDATE SET version = excluded.version,
+               hash = excluded.hash, batch = excluded.batch, deleted = excluded.deleted,
+               rec = excluded.rec",
+        )?
+        .execute(params![
+            self.dataset,
+            key,
+            version,
+            hash,
+            self.seq,
+            body.is_none(),
+            rec
+        ])?;
+        Ok(())
+    }
+
+    fn touch(&self, key: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE current SET batch = ?3 WHERE dataset = ?1 AND key = ?2")?
+            .execute(params![self.dataset, key, self.seq])?;
+        Ok(())
+    }
+}
+
+impl BatchBackend for SqliteBatch {
+    fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome> {
+        let cur = self.current(key)?;
+        match cur {
+            None => {
+                self.write_version(key, Some(canonical), hash, None)?;
+                Ok(WriteOutcome::Created)
+            }
+            Some(c) if c.batch == self.seq => Ok(WriteOutcome::DuplicateInBatch),
+            Some(c) if !c.deleted && c.hash == hash => {
+                self.touch(key)?;
+                Ok(WriteOutcome::Unchanged)
+            }
+            Some(c) => {
+                self.write_version(key, Some(canonical), hash, Some(&c))?;
+                Ok(if c.deleted {
+                    WriteOutcome::Created
+                } else {
+                    WriteOutcome::Updated
+                })
+            }
+        }
+    }
+
+    fn delete(&mut self, key: &str) -> Result<WriteOutcome> {
+        match self.current(key)? {
+            Some(c) if c.batch == self.seq => Ok(WriteOutcome::DuplicateInBatch),
+            Some(c) if !c.deleted => {
+                self.write_version(key, None, &[], Some(&c))?;
+                Ok(WriteOutcome::Deleted)
+            }
+            _ => Ok(WriteOutcome::NotFound),
+        }
+    }
+
+    fn commit(mut self: Box<Self>, request_hash: &str, report: &str) -> Result<()> {
+        let conn = self
+            .conn
+            .take()
+            .expect("batch connection present until commit");
+        let result = (|| -> Result<()> {
+            conn.prepare_cached(
+                "UPDATE batches SET report = ?2, request_hash = ?3 WHERE seq = ?1",
+            )?
+            .execute(params![self.seq, report, request_hash])?;
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.slot.checkin(conn);
+        result
+    }
+}
+
+impl Drop for SqliteBatch {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.execute_batch("ROLLBACK");
+            self.slot.checkin(conn);
+        }
+    }
+}

@@ -1,0 +1,1201 @@
+//! The shared data dictionary: data elements (the ISO/IEC 11179 idea), code lists, dataset
+//! schemas built from elements, the rules for evolving a schema, and its export as JSON Schema
+//! 2020-12 and as a Frictionless Table Schema. A schema *is* the data-message standard.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::reference;
+
+/// The value type of a data element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueType {
+    /// Unicode text, stored NFC-normalised.
+    String,
+    /// A whole number (64-bit).
+    Integer,
+    /// A finite decimal number.
+    Decimal,
+    /// `true` or `false`.
+    Boolean,
+    /// A full calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A date as civil registers hold it: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    PartialDate,
+    /// An RFC 3339 timestamp with offset.
+    DateTime,
+    /// A code from the element's code list.
+    Code,
+}
+
+impl ValueType {
+    /// The name used in messages and exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Integer => "integer",
+            ValueType::Decimal => "decimal",
+            ValueType::Boolean => "boolean",
+            ValueType::Date => "date",
+            ValueType::PartialDate => "partial-date",
+            ValueType::DateTime => "date-time",
+            ValueType::Code => "code",
+        }
+    }
+}
+
+/// A built-in format with precise validation, applicable to string elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// The 12-digit Vietnamese citizen identity number (CCCD).
+    CitizenId,
+    /// The enterprise tax code: 10 digits with check digit, optionally `-` and a 3-digit branch.
+    TaxCode,
+    /// A Vietnamese mobile number, `0xxxxxxxxx` or `+84xxxxxxxxx`.
+    VnMobile,
+    /// Any Vietnamese phone number: mobile or an 11-digit fixed line starting with `02`.
+    VnPhone,
+    /// An e-mail address.
+    Email,
+}
+
+impl Format {
+    /// A regular expression describing the shape (used in exports; validation is stricter).
+    pub fn pattern(self) -> Option<&'static str> {
+        match self {
+            Format::CitizenId => Some("^[0-9]{12}$"),
+            Format::TaxCode => Some("^[0-9]{10}(-[0-9]{3})?$"),
+            Format::VnMobile => Some("^(0|\\+84)[35789][0-9]{8}$"),
+            Format::VnPhone => Some("^(0|\\+84)([35789][0-9]{8}|2[0-9]{9})$"),
+            Format::Email => None,
+        }
+    }
+}
+
+/// A data element: the unit of meaning every dataset field is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataElement {
+    /// Stable identifier, lowercase kebab-case, e.g. `citizen-id`.
+    pub id: String,
+    /// Name in Vietnamese.
+    pub name_vi: String,
+    /// Name in English.
+    pub name_en: String,
+    /// What the element means.
+    #[serde(default)]
+    pub definition: String,
+    /// The value type.
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
+    /// A built-in format for string values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// Unit of measure, e.g. `VND`, `m2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The code list values must come from (type `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_list: Option<String>,
+    /// Minimum length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u32>,
+    /// Maximum length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// Smallest allowed number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// Largest allowed number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// Example values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+/// One entry of a code list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeEntry {
+    /// The code as stored in records.
+    pub code: String,
+    /// Label in Vietnamese.
+    pub label_vi: String,
+    /// Label in English.
+    #[serde(default)]
+    pub label_en: String,
+    /// Code of the parent entry (a ward's province), if the list is hierarchical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// A code list: versioned master data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeList {
+    /// Stable identifier, e.g. `admin-ward-2025`.
+    pub id: String,
+    /// Version number, starting at 1; a new version replaces the entries.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Name in Vietnamese.
+    pub name_vi: String,
+    /// Name in English.
+    pub name_en: String,
+    /// Where the list comes from (legal act, publisher).
+    #[serde(default)]
+    pub source: String,
+    /// The entries; codes are unique.
+    pub entries: Vec<CodeEntry>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How sensitive a field is (decides who may ever receive it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sensitivity {
+    /// May be published.
+    Public,
+    /// For government use.
+    Internal,
+    /// Personal data.
+    Personal,
+    /// Sensitive personal data (health, ethnicity, religion, …).
+    SensitivePersonal,
+}
+
+/// How widely a dataset may be shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Openness {
+    /// Open data, publishable.
+    Open,
+    /// Shared between agencies under agreements.
+    Shared,
+    /// Restricted to the owner and named parties.
+    Restricted,
+}
+
+/// Sovereignty class of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Importance {
+    /// Core data: never leaves its home jurisdiction.
+    Core,
+    /// Important data: leaves only with a transfer assessment.
+    Important,
+    /// Ordinary data.
+    Ordinary,
+}
+
+/// One field of a dataset schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    /// Field name as it appears in records (lowercase snake_case).
+    pub name: String,
+    /// The data element this field instantiates.
+    pub element: String,
+    /// Whether every record must carry it.
+    #[serde(default)]
+    pub required: bool,
+    /// Classification of the field.
+    pub sensitivity: Sensitivity,
+    /// Field-specific note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// A rule across several fields of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CrossRule {
+    /// The citizen ID's century/sex digit and birth-year digits agree with the record.
+    CitizenIdAgrees {
+        /// Field holding the citizen ID.
+        citizen_id: String,
+        /// Field holding the date of birth (date or partial date).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        birth_date: Option<String>,
+        /// Field holding the ISO/IEC 5218 sex code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sex: Option<String>,
+    },
+    /// The ward belongs to the province (2025 administrative units).
+    WardInProvince {
+        /// Field holding the 2025 ward code.
+        ward: String,
+        /// Field holding the 2025 province code.
+        province: String,
+    },
+}
+
+/// A schema version: `major.minor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SchemaVersion {
+    /// Incremented by changes that could break a consumer.
+    pub major: u32,
+    /// Incremented by compatible changes.
+    pub minor: u32,
+}
+
+impl std::fmt::Display for SchemaVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A dataset's schema: what a conforming record looks like, and what the dataset is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSchema {
+    /// Dataset identifier, lowercase kebab-case, e.g. `population`.
+    pub dataset: String,
+    /// Version, assigned by the dictionary on registration.
+    #[serde(default = "first_version")]
+    pub version: SchemaVersion,
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// What the dataset holds.
+    #[serde(default)]
+    pub description: String,
+    /// Code of the member that owns the dataset.
+    pub owner: String,
+    /// Whether this dataset is the original (authoritative) copy of its data.
+    #[serde(default)]
+    pub original: bool,
+    /// How widely it may be shared.
+    pub openness: Openness,
+    /// Sovereignty class.
+    pub importance: Importance,
+    /// Key field names (one or more); key fields are always required.
+    pub key: Vec<String>,
+    /// The fields, in canonical order.
+    pub fields: Vec<FieldDef>,
+    /// Cross-field rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<CrossRule>,
+}
+
+fn first_version() -> SchemaVersion {
+    SchemaVersion { major: 1, minor: 0 }
+}
+
+/// A problem with a dictionary definition (element, code list or schema).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct DefinitionError {
+    /// Stable error code.
+    pub code: &'static str,
+    /// Where: a field name, rule index or entry code.
+    pub path: String,
+    /// Human message.
+    pub message: String,
+}
+
+fn def_err(code: &'static str, path: impl Into<String>, message: String) -> DefinitionError {
+    DefinitionError {
+        code,
+        path: path.into(),
+        message,
+    }
+}
+
+/// Whether `s` is a valid identifier: 1–64 chars of `a-z`, `0-9`, `-`, starting with a letter.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `s` is a valid field name: 1–64 chars of `a-z`, `0-9`, `_`, starting with a letter.
+pub fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl DataElement {
+    /// Checks the element is well formed on its own.
+    pub fn check(&self) -> Result<(), DefinitionError> {
+        if !is_identifier(&self.id) {
+            return Err(def_err(
+                "element-id-invalid",
+                "id",
+                format!(
+                    "element id {:?} must be 1-64 lowercase letters, digits or '-'",
+                    self.id
+                ),
+            ));
+        }
+        if self.name_vi.trim().is_empty() || self.name_en.trim().is_empty() {
+            return Err(def_err(
+                "element-name-missing",
+                "name",
+                format!(
+                    "element {:?} needs a Vietnamese and an English name",
+                    self.id
+                ),
+            ));
+        }
+        match (self.value_type, &self.code_list) {
+            (ValueType::Code, None) => {
+                return Err(def_err(
+                    "element-code-list-missing",
+                    "code_list",
+                    format!("element {:?} has type code but names no code list", self.id),
+                ));
+            }
+            (t, Some(_)) if t != ValueType::Code => {
+                return Err(def_err(
+                    "element-code-list-unexpected",
+                    "code_list",
+                    format!(
+                        "element {:?} names a code list but has type {}",
+                        self.id,
+                        t.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if self.format.is_some() && self.value_type != ValueType::String {
+            return Err(def_err(
+                "element-format-unexpected",
+                "format",
+                format!("element {:?}: a format applies only to strings", self.id),
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.min_length, self.max_length)
+            && a > b
+        {
+            return Err(def_err(
+                "element-length-range",
+                "min_length",
+                format!(
+                    "element {:?}: min_length {a} exceeds max_length {b}",
+                    self.id
+                ),
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.minimum, self.maximum)
+            && a > b
+        {
+            return Err(def_err(
+                "element-range",
+                "minimum",
+                format!("element {:?}: minimum {a} exceeds maximum {b}", self.id),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CodeList {
+    /// Checks the list is well formed: valid id, non-empty, unique non-empty codes.
+    pub fn check(&self) -> Result<(), DefinitionError> {
+        if !is_identifier(&self.id) {
+            return Err(def_err(
+                "code-list-id-invalid",
+                "id",
+                format!(
+                    "code list id {:?} must be 1-64 lowercase letters, digits or '-'",
+                    self.id
+                ),
+            ));
+        }
+        if self.entries.is_empty() {
+            return Err(def_err(
+                "code-list-empty",
+                "entries",
+                format!("code list {:?} has no entries", self.id),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for e in &self.entries {
+            if e.code.is_empty() || e.code.trim() != e.code {
+                return Err(def_err(
+                    "code-list-code-invalid",
+                    e.code.clone(),
+                    format!(
+                        "code {:?} in list {:?} is empty or has surrounding spaces",
+                        e.code, self.id
+                    ),
+                ));
+            }
+            if !seen.insert(e.code.as_str()) {
+                return Err(def_err(
+                    "code-list-duplicate-code",
+                    e.code.clone(),
+                    format!("code {:?} appears twice in list {:?}", e.code, self.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Looks up dictionary definitions while checking or compiling a schema.
+pub trait DictionaryLookup {
+    /// The element with this id.
+    fn element(&self, id: &str) -> Option<DataElement>;
+    /// The current version of this code list.
+    fn code_list(&self, id: &str) -> Option<CodeList>;
+}
+
+impl DatasetSchema {
+    /// The field with this name.
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Checks the schema is well formed and every element it names exists.
+    pub fn check(&self, dict: &dyn DictionaryLookup) -> Result<(), DefinitionError> {
+        if !is_identifier(&self.dataset) {
+            return Err(def_err(
+                "dataset-id-invalid",
+                "dataset",
+                format!(
+                    "dataset id {:?} must be 1-64 lowercase letters, digits or '-'",
+                    self.dataset
+                ),
+            ));
+        }
+        if self.fields.is_empty() {
+            return Err(def_err(
+                "schema-no-fields",
+                "fields",
+                "a schema needs at least one field".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for f in &self.fields {
+            if !is_field_name(&f.name) {
+                return Err(def_err(
+                    "field-name-invalid",
+                    f.name.clone(),
+                    format!(
+                        "field name {:?} must be 1-64 lowercase letters, digits or '_'",
+                        f.name
+                    ),
+                ));
+            }
+            if !names.insert(f.name.as_str()) {
+                return Err(def_err(
+                    "field-duplicate",
+                    f.name.clone(),
+                    format!("field {:?} is defined twice", f.name),
+                ));
+            }
+            let Some(element) = dict.element(&f.element) else {
+                return Err(def_err(
+                    "element-unknown",
+                    f.name.clone(),
+                    format!(
+                        "field {:?} uses unknown data element {:?}",
+                        f.name, f.element
+                    ),
+                ));
+            };
+            if let Some(list) = &element.code_list
+                && dict.code_list(list).is_none()
+            {
+                return Err(def_err(
+                    "code-list-unknown",
+                    f.name.clone(),
+                    format!(
+                        "field {:?}: element {:?} uses unknown code list {:?}",
+                        f.name, element.id, list
+                    ),
+                ));
+            }
+        }
+        if self.key.is_empty() {
+            return Err(def_err(
+                "schema-no-key",
+                "key",
+                "a schema needs at least one key field".into(),
+            ));
+        }
+        for k in &self.key {
+            match self.field(k) {
+                None => {
+                    return Err(def_err(
+                        "key-field-unknown",
+                        k.clone(),
+                        format!("key field {k:?} is not a field of the schema"),
+                    ));
+                }
+                Some(f) if !f.required => {
+                    return Err(def_err(
+                        "key-field-optional",
+                        k.clone(),
+                        format!("key field {k:?} must be required"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let named: Vec<&String> = match rule {
+                CrossRule::CitizenIdAgrees {
+                    citizen_id,
+                    birth_date,
+                    sex,
+                } => std::iter::once(citizen_id)
+                    .chain(birth_date.iter())
+                    .chain(sex.iter())
+                    .collect(),
+                CrossRule::WardInProvince { ward, province } => vec![ward, province],
+            };
+            for n in named {
+                if self.field(n).is_none() {
+                    return Err(def_err(
+                        "rule-field-unknown",
+                        format!("rules[{i}]"),
+                        format!("rule {i} names unknown field {n:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How big a version step a schema change needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Evolution {
+    /// Nothing that matters to a consumer changed.
+    Unchanged,
+    /// Compatible: a minor version.
+    Minor(Vec<String>),
+    /// Could break a consumer: a major version; each entry says why.
+    Major(Vec<String>),
+}
+
+/// Compares two versions of a schema: which changes are compatible, which are breaking.
+pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
+    let mut breaking = Vec::new();
+    let mut compatible = Vec::new();
+    if old.key != new.key {
+        breaking.push(format!("key changed from {:?} to {:?}", old.key, new.key));
+    }
+    for f in &old.fields {
+        match new.field(&f.name) {
+            None => breaking.push(format!("field {:?} removed", f.name)),
+            Some(n) => {
+                if n.element != f.element {
+                    breaking.push(format!(
+                        "field {:?} changed element from {:?} to {:?}",
+                        f.name, f.element, n.element
+                    ));
+                }
+                if n.required != f.required {
+                    breaking.push(format!(
+                        "field {:?} changed from {} to {}",
+                        f.name,
+                        if f.required { "required" } else { "optional" },
+                        if n.required { "required" } else { "optional" }
+                    ));
+                }
+                if n.sensitivity != f.sensitivity {
+                    compatible.push(format!(
+                        "field {:?} reclassified from {:?} to {:?}",
+                        f.name, f.sensitivity, n.sensitivity
+                    ));
+                }
+                if n.description != f.description {
+                    compatible.push(format!("field {:?} description changed", f.name));
+                }
+            }
+        }
+    }
+    for n in &new.fields {
+        if old.field(&n.name).is_none() {
+            if n.required {
+                breaking.push(format!("required field {:?} added", n.name));
+            } else {
+                compatible.push(format!("optional field {:?} added", n.name));
+            }
+        }
+    }
+    if new.rules.iter().any(|r| !old.rules.contains(r)) {
+        breaking.push("cross-field rule added or changed".into());
+    }
+    if old.rules.iter().any(|r| !new.rules.contains(r)) {
+        compatible.push("cross-field rule removed".into());
+    }
+    if old.owner != new.owner {
+        breaking.push(format!(
+            "owner changed from {:?} to {:?}",
+            old.owner, new.owner
+        ));
+    }
+    if old.openness != new.openness
+        || old.importance != new.importance
+        || old.original != new.original
+    {
+        compatible.push("dataset classification changed".into());
+    }
+    if old.title_vi != new.title_vi
+        || old.title_en != new.title_en
+        || old.description != new.description
+    {
+        compatible.push("titles or description changed".into());
+    }
+    let order_old: Vec<&str> = old.fields.iter().map(|f| f.name.as_str()).collect();
+    let order_new: Vec<&str> = new
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|n| order_old.contains(n))
+        .collect();
+    if breaking.is_empty() && order_new != order_old {
+        compatible.push("field order changed".into());
+    }
+    if !breaking.is_empty() {
+        Evolution::Major(breaking)
+    } else if !compatible.is_empty() {
+        Evolution::Minor(compatible)
+    } else {
+        Evolution::Unchanged
+    }
+}
+
+/// The code lists every installation has, built from the embedded official reference data.
+pub fn builtin_code_lists() -> Vec<CodeList> {
+    let provinces = reference::provinces_2025()
+        .iter()
+        .map(|p| CodeEntry {
+            code: p.code.clone(),
+            label_vi: p.name.clone(),
+            label_en: p.name_en.clone(),
+            parent: None,
+        })
+        .collect();
+    let wards = reference::wards_2025()
+        .iter()
+        .map(|w| CodeEntry {
+            code: w.code.clone(),
+            label_vi: w.name.clone(),
+            label_en: crate::text::fold_diacritics(&w.name),
+            parent: Some(w.province_code.clone()),
+        })
+        .collect();
+    let legacy = reference::legacy_provinces()
+        .iter()
+        .map(|p| CodeEntry {
+            code: p.cccd_prefix.clone(),
+            label_vi: p.name.clone(),
+            label_en: crate::text::fold_diacritics(&p.name),
+            parent: Some(p.new_province_code.clone()),
+        })
+        .collect();
+    let ethnic = reference::ethnic_groups()
+        .iter()
+        .map(|g| CodeEntry {
+            code: g.code.clone(),
+            label_vi: g.name.clone(),
+            label_en: g.name_ascii.clone(),
+            parent: None,
+        })
+        .collect();
+    let sex = [
+        ("0", "Chưa xác định", "Not known"),
+        ("1", "Nam", "Male"),
+        ("2", "Nữ", "Female"),
+        ("9", "Không áp dụng", "Not applicable"),
+    ]
+    .iter()
+    .map(|(c, vi, en)| CodeEntry {
+        code: (*c).into(),
+        label_vi: (*vi).into(),
+        label_en: (*en).into(),
+        parent: None,
+    })
+    .collect();
+    let gso = "General Statistics Office codes, administrative units in force since 1 July 2025";
+    vec![
+        CodeList {
+            id: "admin-province-2025".into(),
+            version: 1,
+            name_vi: "Đơn vị hành chính cấp tỉnh (từ 01/7/2025)".into(),
+            name_en: "Provinces (since 1 July 2025)".into(),
+            source: gso.into(),
+            entries: provinces,
+        },
+        CodeList {
+            id: "admin-ward-2025".into(),
+            version: 1,
+            name_vi: "Đơn vị hành chính cấp xã (từ 01/7/2025)".into(),
+            name_en: "Communes and wards (since 1 July 2025)".into(),
+            source: gso.into(),
+            entries: wards,
+        },
+        CodeList {
+            id: "legacy-province-cccd".into(),
+            version: 1,
+            name_vi: "Mã tỉnh trên căn cước công dân (63 tỉnh trước 2025)".into(),
+            name_en: "Citizen-ID province prefixes (63 provinces before 2025)".into(),
+            source: "Circular 07/2016/TT-BCA; GSO province codes before 1 July 2025".into(),
+            entries: legacy,
+        },
+        CodeList {
+            id: "ethnic-group".into(),
+            version: 1,
+            name_vi: "Danh mục các dân tộc Việt Nam".into(),
+            name_en: "Ethnic groups of Viet Nam".into(),
+            source: "Decision 121-TCTK/PPCĐ of 2 March 1979".into(),
+            entries: ethnic,
+        },
+        CodeList {
+            id: "sex".into(),
+            version: 1,
+            name_vi: "Giới tính".into(),
+            name_en: "Sex".into(),
+            source: "ISO/IEC 5218".into(),
+            entries: sex,
+        },
+    ]
+}
+
+fn element(
+    id: &str,
+    name_vi: &str,
+    name_en: &str,
+    definition: &str,
+    value_type: ValueType,
+) -> DataElement {
+    DataElement {
+        id: id.into(),
+        name_vi: name_vi.into(),
+        name_en: name_en.into(),
+        definition: definition.into(),
+        value_type,
+        format: None,
+        unit: None,
+        code_list: None,
+        min_length: None,
+        max_length: None,
+        minimum: None,
+        maximum: None,
+        examples: vec![],
+    }
+}
+
+/// The data elements every installation has: the national standard elements.
+pub fn builtin_elements() -> Vec<DataElement> {
+    use ValueType::*;
+    let with_format = |mut e: DataElement, f: Format, ex: &str| {
+        e.format = Some(f);
+        e.examples = vec![ex.into()];
+        e
+    };
+    let with_list = |mut e: DataElement, list: &str, ex: &str| {
+        e.code_list = Some(list.into());
+        e.examples = vec![ex.into()];
+        e
+    };
+    let with_len = |mut e: DataElement, max: u32| {
+        e.min_length = Some(1);
+        e.max_length = Some(max);
+        e
+    };
+    vec![
+        with_format(
+            element(
+                "citizen-id",
+                "Số định danh cá nhân",
+                "Citizen identity number",
+                "12-digit personal identification number on the citizen identity card (CCCD)",
+                String,
+            ),
+            Format::CitizenId,
+            "001203012345",
+        ),
+        with_len(
+            element(
+                "full-name",
+                "Họ, chữ đệm và tên",
+                "Full name",
+                "Family name, middle name(s) and given name as registered",
+                String,
+            ),
+            200,
+        ),
+        with_list(
+            element("sex", "Giới tính", "Sex", "Sex as ISO/IEC 5218 code", Code),
+            "sex",
+            "2",
+        ),
+        element(
+            "date-of-birth",
+            "Ngày, tháng, năm sinh",
+            "Date of birth",
+            "Date of birth; civil registers may hold only the year or year and month",
+            PartialDate,
+        ),
+        element("date", "Ngày", "Date", "A calendar date", Date),
+        element(
+            "date-time",
+            "Thời điểm",
+            "Timestamp",
+            "An RFC 3339 timestamp",
+            DateTime,
+        ),
+        with_list(
+            element(
+                "ethnic-group",
+                "Dân tộc",
+                "Ethnic group",
+                "One of the 54 ethnic groups of Viet Nam",
+                Code,
+            ),
+            "ethnic-group",
+            "01",
+        ),
+        with_list(
+            element(
+                "province-code",
+                "Mã tỉnh, thành phố",
+                "Province code",
+                "Province-level unit in force since 1 July 2025",
+                Code,
+            ),
+            "admin-province-2025",
+            "01",
+        ),
+        with_list(
+            element(
+                "ward-code",
+                "Mã xã, phường, đặc khu",
+                "Commune/ward code",
+                "Commune-level unit in force since 1 July 2025",
+                Code,
+            ),
+            "admin-ward-2025",
+            "00004",
+        ),
+        with_len(
+            element(
+                "street-address",
+                "Số nhà, đường phố, thôn xóm",
+                "Street address",
+                "House number, street, hamlet: the part of an address below the ward",
+                String,
+            ),
+            300,
+        ),
+        with_len(
+            element(
+                "address-text",
+                "Địa chỉ",
+                "Address (free text)",
+                "A full address as written, not yet normalised to administrative units",
+                String,
+            ),
+            500,
+        ),
+        with_format(
+            element(
+                "mobile-phone",
+                "Số điện thoại di động",
+                "Mobile phone number",
+                "Vietnamese mobile number in canonical form",
+                String,
+            ),
+            Format::VnMobile,
+            "0912345678",
+        ),
+        with_format(
+            element(
+                "phone-number",
+                "Số điện thoại",
+                "Phone number",
+                "Vietnamese phone number, mobile or fixed line, in canonical form",
+                String,
+            ),
+            Format::VnPhone,
+            "02438253536",
+        ),
+        with_format(
+            element(
+                "email",
+                "Thư điện tử",
+                "E-mail address",
+                "E-mail address",
+                String,
+            ),
+            Format::Email,
+            "an.nguyen@example.vn",
+        ),
+        with_format(
+            element(
+                "tax-code",
+                "Mã số thuế",
+                "Tax code",
+                "Enterprise tax code: 10 digits with check digit, branches add -NNN",
+                String,
+            ),
+            Format::TaxCode,
+            "0100109106",
+        ),
+        with_len(
+            element(
+                "organisation-name",
+                "Tên tổ chức",
+                "Organisation name",
+                "Registered name of an organisation or enterprise",
+                String,
+            ),
+            300,
+        ),
+        with_len(
+            element(
+                "identifier",
+                "Mã định danh",
+                "Identifier",
+                "A register's own identifier for a record",
+                String,
+            ),
+            64,
+        ),
+        with_len(
+            element(
+                "short-text",
+                "Văn bản ngắn",
+                "Short text",
+                "Free text up to 200 characters",
+                String,
+            ),
+            200,
+        ),
+        element(
+            "count",
+            "Số lượng",
+            "Count",
+            "A whole number of items",
+            Integer,
+        ),
+        element(
+            "amount-vnd",
+            "Số tiền",
+            "Amount",
+            "An amount of money in Vietnamese dong",
+            Decimal,
+        ),
+        element("flag", "Cờ", "Flag", "Yes or no", Boolean),
+    ]
+    .into_iter()
+    .map(|mut e| {
+        if e.id == "amount-vnd" {
+            e.unit = Some("VND".into());
+        }
+        if e.id == "count" {
+            e.minimum = Some(0.0);
+        }
+        e
+    })
+    .collect()
+}
+
+fn json_type(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Integer => "integer",
+        ValueType::Decimal => "number",
+        ValueType::Boolean => "boolean",
+        _ => "string",
+    }
+}
+
+/// Code lists larger than this are exported by reference, not as an enumeration.
+const MAX_EXPORTED_ENUM: usize = 5000;
+
+/// Exports the schema as a JSON Schema (draft 2020-12) document for one record.
+pub fn to_json_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for f in &schema.fields {
+        let mut p = Map::new();
+        let el = dict.element(&f.element);
+        if let Some(el) = &el {
+            p.insert("title".into(), json!(el.name_en));
+            p.insert(
+                "description".into(),
+                json!(if f.description.is_empty() {
+                    el.definition.clone()
+                } else {
+                    f.description.clone()
+                }),
+            );
+            p.insert("type".into(), json!(json_type(el.value_type)));
+            match el.value_type {
+                ValueType::Date => {
+                    p.insert("format".into(), json!("date"));
+                }
+                ValueType::DateTime => {
+                    p.insert("format".into(), json!("date-time"));
+                }
+                ValueType::PartialDate => {
+                    p.insert(
+                        "pattern".into(),
+                        json!("^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"),
+                    );
+                }
+                _ => {}
+            }
+            if let Some(fmt) = el.format {
+                if fmt == Format::Email {
+                    p.insert("format".into(), json!("email"));
+                }
+                if let Some(pat) = fmt.pattern() {
+                    p.insert("pattern".into(), json!(pat));
+                }
+            }
+            if let Some(v) = el.min_length {
+                p.insert("minLength".into(), json!(v));
+            }
+            if let Some(v) = el.max_length {
+                p.insert("maxLength".into(), json!(v));
+            }
+            if let Some(v) = el.minimum {
+                p.insert("minimum".into(), json!(v));
+            }
+            if let Some(v) = el.maximum {
+                p.insert("maximum".into(), json!(v));
+            }
+            if let Some(list) = el.code_list.as_deref().and_then(|l| dict.code_list(l))
+                && list.entries.len() <= MAX_EXPORTED_ENUM
+            {
+                p.insert(
+                    "enum".into(),
+                    json!(list.entries.iter().map(|e| &e.code).collect::<Vec<_>>()),
+                );
+            }
+            p.insert("x-ndx-element".into(), json!(el.id));
+            if let Some(l) = &el.code_list {
+                p.insert("x-ndx-code-list".into(), json!(l));
+            }
+            if let Some(fmt) = el.format {
+                p.insert("x-ndx-format".into(), json!(fmt));
+            }
+        }
+        p.insert("x-ndx-sensitivity".into(), json!(f.sensitivity));
+        if f.required {
+            required.push(f.name.clone());
+        }
+        props.insert(f.name.clone(), Value::Object(p));
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("urn:ndx:dataset:{}:{}", schema.dataset, schema.version),
+        "title": schema.title_en,
+        "description": schema.description,
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+        "x-ndx-key": schema.key,
+        "x-ndx-owner": schema.owner,
+        "x-ndx-original": schema.original,
+        "x-ndx-openness": schema.openness,
+        "x-ndx-importance": schema.importance,
+        "x-ndx-version": schema.version.to_string(),
+    })
+}
+
+/// Exports the schema as a Frictionless Table Schema descriptor.
+pub fn to_table_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Value {
+    let fields: Vec<Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let mut o = Map::new();
+            o.insert("name".into(), json!(f.name));
+            let mut constraints = Map::new();
+            if f.required {
+                constraints.insert("required".into(), json!(true));
+            }
+            if schema.key.len() == 1 && schema.key[0] == f.name {
+                constraints.insert("unique".into(), json!(true));
+            }
+            if let Some(el) = dict.element(&f.element) {
+                o.insert("title".into(), json!(el.name_en));
+                o.insert(
+                    "description".into(),
+                    json!(if f.description.is_empty() {
+                        el.definition.clone()
+                    } else {
+                        f.description.clone()
+                    }),
+                );
+                let (ty, format) = match el.value_type {
+                    ValueType::String | ValueType::Code => (
+                        "string",
+                        (el.format == Some(Format::Email)).then_some("email"),
+                    ),
+                    ValueType::Integer => ("integer", None),
+                    ValueType::Decimal => ("number", None),
+                    ValueType::Boolean => ("boolean", None),
+                    ValueType::Date => ("date", None),
+                    ValueType::DateTime => ("datetime", None),
+                    ValueType::PartialDate => ("string", None),
+                };
+                o.insert("type".into(), json!(ty));
+                if let Some(fm) = format {
+                    o.insert("format".into(), json!(fm));
+                }
+                if let Some(p) = el.format.and_then(Format::pattern) {
+                    constraints.insert("pattern".into(), json!(p));
+                }
+                if el.value_type == ValueType::PartialDate {
+                    constraints.insert(
+                        "pattern".into(),
+                        json!("[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?"),
+                    );
+                }
+                if let Some(v) = el.min_length {
+                    constraints.insert("minLength".into(), json!(v));
+                }
+                if let Some(v) = el.max_length {
+                    constraints.insert("maxLength".into(), json!(v));
+                }
+                if let Some(v) = el.minimum {
+                    constraints.insert("minimum".into(), json!(v));
+                }
+                if let Some(v) = el.maximum {
+                    constraints.insert("maximum".into(), json!(v));
+                }
+                if let Some(list) = el.code_list.as_deref().and_then(|l| dict.code_list(l))
+                    && list.entries.len() <= MAX_EXPORTED_ENUM
+                {
+                    constraints.insert(
+                        "enum".into(),
+                        json!(list.entries.iter().map(|e| &e.code).collect::<Vec<_>>()),
+                    );
+                }
+            }
+            if !constraints.is_empty() {
+                o.insert("constraints".into(), Value::Object(constraints));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "fields": fields,
+        "primaryKey": schema.key,
+        "missingValues": [""],
+    })
+}

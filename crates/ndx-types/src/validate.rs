@@ -1,0 +1,584 @@
+//! Validation of one record against a dataset schema and the dictionary: type, format, code
+//! list, length and range, required fields and cross-field rules. The output is the canonical
+//! record: fields in schema order, typed JSON values, NFC text, absent optional fields omitted.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::dictionary::{
+    CrossRule, DataElement, DatasetSchema, DefinitionError, DictionaryLookup, Format, ValueType,
+};
+use crate::formats::{self, FormatError, Sex};
+use crate::text::nfc;
+
+/// One value of an incoming record, before validation.
+#[derive(Debug, Clone, Copy)]
+pub enum RawValue<'a> {
+    /// The field is not present (or an empty CSV cell, or JSON null).
+    Absent,
+    /// Text from a text format (CSV): parsed according to the element's type.
+    Text(&'a str),
+    /// A JSON value: its JSON type must match the element's type.
+    Json(&'a Value),
+}
+
+/// Why one field of one record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field (or the first field of a cross-field rule).
+    pub field: String,
+    /// Stable error code, e.g. `required`, `citizen-id-province`.
+    pub code: String,
+    /// Human message, naming the value.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, code: &str, message: String) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message,
+        }
+    }
+    fn from_format(field: &str, e: FormatError) -> Self {
+        FieldError::new(field, e.code, format!("{field}: {}", e.message))
+    }
+}
+
+/// A record that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRecord {
+    /// The record key: the key field values joined with `|`.
+    pub key: String,
+    /// Canonical JSON object text.
+    pub canonical: String,
+}
+
+/// A typed value after validation.
+#[derive(Debug, Clone, PartialEq)]
+enum Typed {
+    Str(String),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+}
+
+impl Typed {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Typed::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Typed::Str(s) => write_json_string(out, s),
+            Typed::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Typed::Num(n) => out.push_str(
+                &serde_json::Number::from_f64(*n)
+                    .map_or_else(|| "null".to_string(), |n| n.to_string()),
+            ),
+            Typed::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        }
+    }
+    fn key_text(&self) -> String {
+        match self {
+            Typed::Str(s) => s.clone(),
+            Typed::Int(i) => i.to_string(),
+            Typed::Num(n) => n.to_string(),
+            Typed::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+struct FieldRule {
+    name: String,
+    required: bool,
+    element: DataElement,
+    /// code → parent code, for code-typed elements.
+    codes: Option<Arc<HashMap<String, Option<String>>>>,
+}
+
+enum CompiledRule {
+    CitizenIdAgrees {
+        citizen_id: usize,
+        birth_date: Option<usize>,
+        sex: Option<usize>,
+    },
+    WardInProvince {
+        ward: usize,
+        province: usize,
+    },
+}
+
+/// A schema compiled against the dictionary, ready to validate records quickly.
+pub struct CompiledSchema {
+    schema: DatasetSchema,
+    fields: Vec<FieldRule>,
+    index: HashMap<String, usize>,
+    key: Vec<usize>,
+    rules: Vec<CompiledRule>,
+}
+
+impl CompiledSchema {
+    /// Compiles `schema`, resolving its elements and code lists in `dict`.
+    pub fn compile(
+        schema: &DatasetSchema,
+        dict: &dyn DictionaryLookup,
+    ) -> Result<Self, DefinitionError> {
+        schema.check(dict)?;
+        let mut lists: HashMap<String, Arc<HashMap<String, Option<String>>>> = HashMap::new();
+        let mut fields = Vec::with_capacity(schema.fields.len());
+        for f in &schema.fields {
+            let element = dict.element(&f.element).ok_or_else(|| DefinitionError {
+                code: "element-unknown",
+                path: f.name.clone(),
+                message: format!("unknown data element {:?}", f.element),
+            })?;
+            let codes = match &element.code_list {
+                None => None,
+                Some(id) => Some(match lists.get(id) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let list = dict.code_list(id).ok_or_else(|| DefinitionError {
+                            code: "code-list-unknown",
+                            path: f.name.clone(),
+                            message: format!("unknown code list {id:?}"),
+                        })?;
+                        let map: HashMap<String, Option<String>> = list
+                            .entries
+                            .into_iter()
+                            .map(|e| (e.code, e.parent))
+                            .collect();
+                        let map = Arc::new(map);
+                        lists.insert(id.clone(), map.clone());
+                        map
+                    }
+                }),
+            };
+            fields.push(FieldRule {
+                name: f.name.clone(),
+                required: f.required,
+                element,
+                codes,
+            });
+        }
+        let index: HashMap<String, usize> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect();
+        let key = schema.key.iter().map(|k| index[k]).collect();
+        let rules = schema
+            .rules
+            .iter()
+            .map(|r| match r {
+                CrossRule::CitizenIdAgrees {
+                    citizen_id,
+                    birth_date,
+                    sex,
+                } => CompiledRule::CitizenIdAgrees {
+                    citizen_id: index[citizen_id],
+                    birth_date: birth_date.as_ref().map(|b| index[b]),
+                    sex: sex.as_ref().map(|s| index[s]),
+                },
+                CrossRule::WardInProvince { ward, province } => CompiledRule::WardInProvince {
+                    ward: index[ward],
+                    province: index[province],
+                },
+            })
+            .collect();
+        Ok(CompiledSchema {
+            schema: schema.clone(),
+            fields,
+            index,
+            key,
+            rules,
+        })
+    }
+
+    /// The schema this was compiled from.
+    pub fn schema(&self) -> &DatasetSchema {
+        &self.schema
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the schema has no fields (never true for a checked schema).
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Position of the field with this name.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Field names in canonical order.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|f| f.name.as_str())
+    }
+
+    /// Extracts the key from raw values without full validation (for error reports).
+    pub fn raw_key(&self, values: &[RawValue<'_>]) -> Option<String> {
+        let mut parts = Vec::with_capacity(self.key.len());
+        for &k in &self.key {
+            match values.get(k)? {
+                RawValue::Absent => return None,
+                RawValue::Text(t) => parts.push((*t).to_owned()),
+                RawValue::Json(Value::String(s)) => parts.push(s.clone()),
+                RawValue::Json(Value::Number(n)) => parts.push(n.to_string()),
+                RawValue::Json(_) => return None,
+            }
+        }
+        Some(parts.join("|"))
+    }
+
+    /// Validates one record given as values aligned with the schema's fields.
+    pub fn validate(&self, values: &[RawValue<'_>]) -> Result<ValidRecord, Vec<FieldError>> {
+        debug_assert_eq!(values.len(), self.fields.len());
+        let mut errors = Vec::new();
+        let mut typed: Vec<Option<Typed>> = Vec::with_capacity(self.fields.len());
+        for (rule, raw) in self.fields.iter().zip(values) {
+            match check_field(rule, *raw) {
+                Ok(v) => typed.push(v),
+                Err(e) => {
+                    errors.push(e);
+                    typed.push(None);
+                }
+            }
+        }
+        let failed: Vec<bool> = errors.iter().map(|e| e.field.clone()).fold(
+            vec![false; self.fields.len()],
+            |mut acc, f| {
+                if let Some(i) = self.index.get(&f) {
+                    acc[*i] = true;
+                }
+                acc
+            },
+        );
+        for rule in &self.rules {
+            if let Err(e) = self.check_rule(rule, &typed, &failed) {
+                errors.push(e);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut canonical = String::with_capacity(64 + 24 * self.fields.len());
+        canonical.push('{');
+        let mut first = true;
+        for (rule, v) in self.fields.iter().zip(&typed) {
+            if let Some(v) = v {
+                if !first {
+                    canonical.push(',');
+                }
+                first = false;
+                write_json_string(&mut canonical, &rule.name);
+                canonical.push(':');
+                v.write_json(&mut canonical);
+            }
+        }
+        canonical.push('}');
+        let key = if self.key.len() == 1 {
+            typed[self.key[0]]
+                .as_ref()
+                .map(Typed::key_text)
+                .unwrap_or_default()
+        } else {
+            self.key
+                .iter()
+                .map(|&k| typed[k].as_ref().map(Typed::key_text).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        Ok(ValidRecord { key, canonical })
+    }
+
+    fn check_rule(
+        &self,
+        rule: &CompiledRule,
+        typed: &[Option<Typed>],
+        failed: &[bool],
+    ) -> Result<(), FieldError> {
+        match *rule {
+            CompiledRule::CitizenIdAgrees {
+                citizen_id,
+                birth_date,
+                sex,
+            } => {
+                if failed[citizen_id]
+                    || birth_date.is_some_and(|b| failed[b])
+                    || sex.is_some_and(|s| failed[s])
+                {
+                    return Ok(());
+                }
+                let Some(id) = typed[citizen_id].as_ref().and_then(Typed::as_str) else {
+                    return Ok(());
+                };
+                let Ok(parsed) = formats::parse_citizen_id(id) else {
+                    return Ok(());
+                };
+                let year = birth_date
+                    .and_then(|b| typed[b].as_ref())
+                    .and_then(Typed::as_str)
+                    .and_then(|d| formats::parse_partial_date(d).ok())
+                    .map(|d| d.year());
+                let sex_value = sex
+                    .and_then(|s| typed[s].as_ref())
+                    .and_then(Typed::as_str)
+                    .and_then(Sex::from_iso5218);
+                parsed
+                    .check_agrees(year, sex_value)
+                    .map_err(|e| FieldError::from_format(&self.fields[citizen_id].name, e))
+            }
+            CompiledRule::WardInProvince { ward, province } => {
+                if failed[ward] || failed[province] {
+                    return Ok(());
+                }
+                let (Some(w), Some(p)) = (
+                    typed[ward].as_ref().and_then(Typed::as_str),
+                    typed[province].as_ref().and_then(Typed::as_str),
+                ) else {
+                    return Ok(());
+                };
+                let parent = self.fields[ward]
+                    .codes
+                    .as_ref()
+                    .and_then(|c| c.get(w).cloned().flatten());
+                match parent {
+                    Some(parent) if parent != p => Err(FieldError::new(
+                        &self.fields[ward].name,
+                        "ward-not-in-province",
+                        format!(
+                            "{}: ward {w:?} belongs to province {parent:?}, not {p:?}",
+                            self.fields[ward].name
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+fn type_error(field: &str, expected: ValueType, found: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "wrong-type",
+        format!("{field}: expected {}, found {found}", expected.name()),
+    )
+}
+
+fn json_kind(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn check_field(rule: &FieldRule, raw: RawValue<'_>) -> Result<Option<Typed>, FieldError> {
+    let name = rule.name.as_str();
+    let el = &rule.element;
+    let raw = match raw {
+        RawValue::Json(Value::Null) => RawValue::Absent,
+        RawValue::Text("") => RawValue::Absent,
+        other => other,
+    };
+    let typed = match raw {
+        RawValue::Absent => {
+            return if rule.required {
+                Err(FieldError::new(
+                    name,
+                    "required",
+                    format!("{name}: a value is required"),
+                ))
+            } else {
+                Ok(None)
+            };
+        }
+        RawValue::Text(t) => match el.value_type {
+            ValueType::Integer => Typed::Int(
+                t.parse::<i64>()
+                    .map_err(|_| type_error(name, el.value_type, &format!("{t:?}")))?,
+            ),
+            ValueType::Decimal => {
+                let n = t
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .ok_or_else(|| type_error(name, el.value_type, &format!("{t:?}")))?;
+                Typed::Num(n)
+            }
+            ValueType::Boolean => match t {
+                "true" => Typed::Bool(true),
+                "false" => Typed::Bool(false),
+                _ => return Err(type_error(name, el.value_type, &format!("{t:?}"))),
+            },
+            _ => Typed::Str(nfc(t).into_owned()),
+        },
+        RawValue::Json(v) => match (el.value_type, v) {
+            (ValueType::Integer, Value::Number(n)) => Typed::Int(
+                n.as_i64()
+                    .ok_or_else(|| type_error(name, el.value_type, &json_kind(v)))?,
+            ),
+            (ValueType::Decimal, Value::Number(n)) => Typed::Num(
+                n.as_f64()
+                    .ok_or_else(|| type_error(name, el.value_type, &json_kind(v)))?,
+            ),
+            (ValueType::Boolean, Value::Bool(b)) => Typed::Bool(*b),
+            (
+                ValueType::String
+                | ValueType::Code
+                | ValueType::Date
+                | ValueType::PartialDate
+                | ValueType::DateTime,
+                Value::String(s),
+            ) => Typed::Str(nfc(s).into_owned()),
+            _ => return Err(type_error(name, el.value_type, &json_kind(v))),
+        },
+    };
+    match &typed {
+        Typed::Str(s) => check_text(rule, s)?,
+        Typed::Int(i) => check_range(rule, *i as f64)?,
+        Typed::Num(n) => check_range(rule, *n)?,
+        Typed::Bool(_) => {}
+    }
+    Ok(Some(typed))
+}
+
+fn check_range(rule: &FieldRule, n: f64) -> Result<(), FieldError> {
+    let name = rule.name.as_str();
+    if let Some(min) = rule.element.minimum
+        && n < min
+    {
+        return Err(FieldError::new(
+            name,
+            "below-minimum",
+            format!("{name}: {n} is below the minimum {min}"),
+        ));
+    }
+    if let Some(max) = rule.element.maximum
+        && n > max
+    {
+        return Err(FieldError::new(
+            name,
+            "above-maximum",
+            format!("{name}: {n} is above the maximum {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(rule: &FieldRule, s: &str) -> Result<(), FieldError> {
+    let name = rule.name.as_str();
+    let el = &rule.element;
+    if el.min_length.is_some() || el.max_length.is_some() {
+        let len = s.chars().count() as u32;
+        if let Some(min) = el.min_length
+            && len < min
+        {
+            return Err(FieldError::new(
+                name,
+                "too-short",
+                format!("{name}: {s:?} has {len} characters, at least {min} required"),
+            ));
+        }
+        if let Some(max) = el.max_length
+            && len > max
+        {
+            return Err(FieldError::new(
+                name,
+                "too-long",
+                format!("{name}: value has {len} characters, at most {max} allowed"),
+            ));
+        }
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(FieldError::new(
+            name,
+            "control-character",
+            format!("{name}: {s:?} contains a control character"),
+        ));
+    }
+    let fe = |e| FieldError::from_format(name, e);
+    match el.value_type {
+        ValueType::Date => {
+            formats::parse_iso_date(s).map_err(fe)?;
+        }
+        ValueType::PartialDate => {
+            formats::parse_partial_date(s).map_err(fe)?;
+        }
+        ValueType::DateTime => {
+            formats::parse_datetime(s).map_err(fe)?;
+        }
+        ValueType::Code => {
+            if let Some(codes) = &rule.codes
+                && !codes.contains_key(s)
+            {
+                return Err(FieldError::new(
+                    name,
+                    "code-unknown",
+                    format!(
+                        "{name}: {s:?} is not a code of list {:?}",
+                        el.code_list.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    match el.format {
+        Some(Format::CitizenId) => {
+            formats::parse_citizen_id(s).map_err(fe)?;
+        }
+        Some(Format::TaxCode) => formats::validate_tax_code(s).map_err(fe)?,
+        Some(Format::VnMobile) => formats::validate_vn_mobile(s).map_err(fe)?,
+        Some(Format::VnPhone) => formats::validate_vn_phone(s).map_err(fe)?,
+        Some(Format::Email) => formats::validate_email(s).map_err(fe)?,
+        None => {}
+    }
+    Ok(())
+}

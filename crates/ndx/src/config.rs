@@ -1,0 +1,151 @@
+//! Configuration: built-in defaults → `ndx.toml` → `NDX_*` environment (`__` nests) → flags.
+//! Raw values are parsed first, then resolved and checked into [`Config`]; unknown keys in the
+//! file are errors.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything that can be configured, as read from the sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Data directory (embedded store, keys).
+    pub data_dir: PathBuf,
+    /// Listen address of the HTTP server.
+    pub listen: String,
+    /// Store URL; default `sqlite://<data_dir>/ndx.db`.
+    pub store: Option<String>,
+    /// File holding the store URL (for URLs with a password).
+    pub store_file: Option<PathBuf>,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Largest record batch body, in bytes.
+    pub max_batch_bytes: u64,
+    /// Largest JSON body of other requests, in bytes.
+    pub max_json_bytes: usize,
+    /// Time limit of ordinary requests, in seconds.
+    pub request_timeout_secs: u64,
+    /// Time limit of a batch upload, in seconds.
+    pub batch_timeout_secs: u64,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            data_dir: PathBuf::from("ndx-data"),
+            listen: "127.0.0.1:8080".into(),
+            store: None,
+            store_file: None,
+            log: "info".into(),
+            log_format: "text".into(),
+            max_batch_bytes: 512 << 20,
+            max_json_bytes: 4 << 20,
+            request_timeout_secs: 30,
+            batch_timeout_secs: 1800,
+        }
+    }
+}
+
+/// Keys accepted from the environment (`NDX_<KEY>`); other `NDX_*` variables belong to others.
+const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "store",
+    "store_file",
+    "log",
+    "log_format",
+    "max_batch_bytes",
+    "max_json_bytes",
+    "request_timeout_secs",
+    "batch_timeout_secs",
+];
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: String,
+    /// Store URL.
+    pub store: String,
+    /// Log filter.
+    pub log: String,
+    /// JSON logs.
+    pub log_json: bool,
+    /// HTTP limits.
+    pub limits: ndx_http::Limits,
+}
+
+/// Flags that override the other sources (only those given).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
+/// Reads and resolves the configuration.
+pub fn load(config_file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+    let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
+    match config_file {
+        Some(p) => {
+            if !p.exists() {
+                bail!("config file {} does not exist", p.display());
+            }
+            fig = fig.merge(Toml::file(p));
+        }
+        None => fig = fig.merge(Toml::file("ndx.toml")),
+    }
+    fig = fig
+        .merge(Env::prefixed("NDX_").split("__").only(ENV_KEYS))
+        .merge(Serialized::defaults(overrides));
+    let raw: RawConfig = fig.extract().context("invalid configuration")?;
+    resolve(raw)
+}
+
+fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
+    let store = match (&raw.store, &raw.store_file) {
+        (Some(_), Some(_)) => bail!("set either store or store_file, not both"),
+        (Some(s), None) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read store_file {}", f.display()))?
+            .trim()
+            .to_owned(),
+        (None, None) => format!("sqlite://{}", raw.data_dir.join("ndx.db").display()),
+    };
+    let log_json = match raw.log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => bail!("log_format {other:?} must be \"text\" or \"json\""),
+    };
+    if raw.max_batch_bytes == 0 || raw.max_json_bytes == 0 {
+        bail!("body limits must be positive");
+    }
+    if raw.request_timeout_secs == 0 || raw.batch_timeout_secs == 0 {
+        bail!("timeouts must be positive");
+    }
+    Ok(Config {
+        data_dir: raw.data_dir,
+        listen: raw.listen,
+        store,
+        log: raw.log,
+        log_json,
+        limits: ndx_http::Limits {
+            max_batch_bytes: raw.max_batch_bytes,
+            max_json_bytes: raw.max_json_bytes,
+            request_timeout: Duration::from_secs(raw.request_timeout_secs),
+            batch_timeout: Duration::from_secs(raw.batch_timeout_secs),
+        },
+    })
+}

@@ -1,0 +1,544 @@
+//! `ndx demo`: builds a synthetic but realistic country into the data directory (once; a
+//! restart reuses it) and serves it. Everything goes through the same services a real
+//! installation uses: the bootstrap operator key admits the members, the dictionary gets the
+//! schemas, and providers load their registers through the ingest pipeline.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ndx_core::Core;
+use ndx_core::ingest::{IngestOptions, InputFormat, Mode};
+use ndx_core::registry::{NewKey, NewMember};
+use ndx_demo::{Country, Record};
+use ndx_types::dictionary::{
+    CodeEntry, CodeList, CrossRule, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion,
+    Sensitivity,
+};
+use ndx_types::registry::{Jurisdiction, MemberLevel, Role};
+
+use crate::config::Config;
+
+/// Where the demo's API keys are written.
+pub const KEYS_FILE: &str = "demo-keys.json";
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Number of citizens in the population register.
+    #[arg(long, default_value_t = 100_000)]
+    pub citizens: usize,
+    /// Seed of the synthetic country (same seed, same country).
+    #[arg(long, default_value_t = 2030)]
+    pub seed: u64,
+    /// Build the country and exit without serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
+    let core = crate::open_core(cfg)?;
+    let keys_path = cfg.data_dir.join(KEYS_FILE);
+    if core.store().member("BCA")?.is_some() && core.store().schema("population", None)?.is_some() {
+        eprintln!(
+            "reusing the demo country in {} ({} citizens); keys in {}",
+            cfg.data_dir.display(),
+            core.store().count("population")?,
+            keys_path.display()
+        );
+    } else {
+        if args.citizens == 0 {
+            bail!("--citizens must be at least 1");
+        }
+        let keys = build(&core, args)?;
+        let json = serde_json::to_string_pretty(&keys)?;
+        crate::serve::write_secret(&keys_path, &format!("{json}\n"))?;
+        eprintln!("API keys written to {}", keys_path.display());
+    }
+    print_usage(cfg, &keys_path);
+    if args.no_serve {
+        return Ok(());
+    }
+    crate::serve::serve(cfg, core)
+}
+
+fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
+    let base = format!("http://{}", cfg.listen);
+    eprintln!(
+        "\nTry it (keys: {keys}):\n\
+         \x20 KEY=$(python3 -c 'import json;print(json.load(open(\"{keys}\"))[\"population-provider\"])')\n\
+         \x20 curl -s {base}/health\n\
+         \x20 curl -s -H \"Authorization: Bearer $KEY\" {base}/api/v1/datasets/population\n\
+         \x20 curl -s -H \"Authorization: Bearer $KEY\" '{base}/api/v1/datasets/population/records?limit=3&province_code=01'\n\
+         \x20 curl -s {base}/openapi.json\n",
+        keys = keys_path.display()
+    );
+}
+
+struct Member {
+    code: &'static str,
+    vi: &'static str,
+    en: &'static str,
+    level: MemberLevel,
+    province: Option<&'static str>,
+    system: &'static str,
+    system_name: &'static str,
+}
+
+const MEMBERS: &[Member] = &[
+    Member {
+        code: "BCA",
+        vi: "Bộ Công an",
+        en: "Ministry of Public Security",
+        level: MemberLevel::Central,
+        province: None,
+        system: "BCA-POPULATION",
+        system_name: "Cơ sở dữ liệu quốc gia về dân cư",
+    },
+    Member {
+        code: "BNV",
+        vi: "Bộ Nội vụ",
+        en: "Ministry of Home Affairs",
+        level: MemberLevel::Central,
+        province: None,
+        system: "BNV-CIVIL-SERVICE",
+        system_name: "Cơ sở dữ liệu quốc gia về cán bộ, công chức, viên chức",
+    },
+    Member {
+        code: "BTC",
+        vi: "Bộ Tài chính",
+        en: "Ministry of Finance",
+        level: MemberLevel::Central,
+        province: None,
+        system: "BTC-BUSINESS",
+        system_name: "Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp",
+    },
+    Member {
+        code: "UBND-01",
+        vi: "Ủy ban nhân dân Thành phố Hà Nội",
+        en: "Ha Noi People's Committee",
+        level: MemberLevel::Province,
+        province: Some("01"),
+        system: "UBND-01-PUBLIC-SERVICE",
+        system_name: "Hệ thống thông tin giải quyết thủ tục hành chính Hà Nội",
+    },
+    Member {
+        code: "UBND-79",
+        vi: "Ủy ban nhân dân Thành phố Hồ Chí Minh",
+        en: "Ho Chi Minh City People's Committee",
+        level: MemberLevel::Province,
+        province: Some("79"),
+        system: "UBND-79-PUBLIC-SERVICE",
+        system_name: "Hệ thống thông tin giải quyết thủ tục hành chính TP. Hồ Chí Minh",
+    },
+    Member {
+        code: "UBND-48",
+        vi: "Ủy ban nhân dân Thành phố Đà Nẵng",
+        en: "Da Nang People's Committee",
+        level: MemberLevel::Province,
+        province: Some("48"),
+        system: "UBND-48-PUBLIC-SERVICE",
+        system_name: "Hệ thống thông tin giải quyết thủ tục hành chính Đà Nẵng",
+    },
+];
+
+fn field(name: &str, element: &str, required: bool, sensitivity: Sensitivity) -> FieldDef {
+    FieldDef {
+        name: name.into(),
+        element: element.into(),
+        required,
+        sensitivity,
+        description: String::new(),
+    }
+}
+
+/// The three registers of the demo country.
+pub fn schemas() -> Vec<DatasetSchema> {
+    use Sensitivity::*;
+    let v1 = SchemaVersion { major: 1, minor: 0 };
+    vec![
+        DatasetSchema {
+            dataset: "population".into(),
+            version: v1,
+            title_vi: "Cơ sở dữ liệu quốc gia về dân cư".into(),
+            title_en: "National population register".into(),
+            description: "One record per citizen, keyed by the 12-digit personal identification number".into(),
+            owner: "BCA".into(),
+            original: true,
+            openness: Openness::Restricted,
+            importance: Importance::Core,
+            key: vec!["citizen_id".into()],
+            fields: vec![
+                field("citizen_id", "citizen-id", true, Personal),
+                field("full_name", "full-name", true, Personal),
+                field("sex", "sex", true, Personal),
+                field("date_of_birth", "date-of-birth", true, Personal),
+                field("ethnic_code", "ethnic-group", false, SensitivePersonal),
+                field("province_code", "province-code", true, Internal),
+                field("ward_code", "ward-code", true, Internal),
+                field("street_address", "street-address", false, Personal),
+                field("phone", "mobile-phone", false, Personal),
+                field("email", "email", false, Personal),
+            ],
+            rules: vec![
+                CrossRule::CitizenIdAgrees {
+                    citizen_id: "citizen_id".into(),
+                    birth_date: Some("date_of_birth".into()),
+                    sex: Some("sex".into()),
+                },
+                CrossRule::WardInProvince { ward: "ward_code".into(), province: "province_code".into() },
+            ],
+        },
+        DatasetSchema {
+            dataset: "civil-servants".into(),
+            version: v1,
+            title_vi: "Cơ sở dữ liệu quốc gia về cán bộ, công chức, viên chức".into(),
+            title_en: "National register of civil servants".into(),
+            description: "Staff records as agencies reported them; to be cross-checked against the population register".into(),
+            owner: "BNV".into(),
+            original: true,
+            openness: Openness::Shared,
+            importance: Importance::Important,
+            key: vec!["staff_id".into()],
+            fields: vec![
+                field("staff_id", "identifier", true, Internal),
+                field("citizen_id", "citizen-id", false, Personal),
+                field("full_name", "full-name", true, Personal),
+                field("sex", "sex", true, Personal),
+                field("date_of_birth", "date-of-birth", true, Personal),
+                field("agency_code", "identifier", true, Internal),
+                field("position", "short-text", true, Internal),
+                field("province_code", "province-code", true, Internal),
+                field("address", "address-text", false, Personal),
+                field("hired_on", "date", false, Internal),
+            ],
+            rules: vec![],
+        },
+        DatasetSchema {
+            dataset: "businesses".into(),
+            version: v1,
+            title_vi: "Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp".into(),
+            title_en: "National business register".into(),
+            description: "Enterprises and household businesses keyed by tax code".into(),
+            owner: "BTC".into(),
+            original: true,
+            openness: Openness::Shared,
+            importance: Importance::Important,
+            key: vec!["tax_code".into()],
+            fields: vec![
+                field("tax_code", "tax-code", true, Public),
+                field("name", "organisation-name", true, Public),
+                field("legal_form", "legal-form", true, Public),
+                field("owner_citizen_id", "citizen-id", false, Personal),
+                field("registered_on", "date", true, Public),
+                field("province_code", "province-code", true, Public),
+                field("ward_code", "ward-code", true, Public),
+                field("address", "street-address", false, Public),
+                field("phone", "phone-number", false, Internal),
+                field("email", "email", false, Internal),
+                field("status", "business-status", true, Public),
+            ],
+            rules: vec![CrossRule::WardInProvince { ward: "ward_code".into(), province: "province_code".into() }],
+        },
+    ]
+}
+
+fn code_list(id: &str, vi: &str, en: &str, entries: &[(&str, &str, &str)]) -> CodeList {
+    CodeList {
+        id: id.into(),
+        version: 1,
+        name_vi: vi.into(),
+        name_en: en.into(),
+        source: "ndx demo".into(),
+        entries: entries
+            .iter()
+            .map(|(c, vi, en)| CodeEntry {
+                code: (*c).into(),
+                label_vi: (*vi).into(),
+                label_en: (*en).into(),
+                parent: None,
+            })
+            .collect(),
+    }
+}
+
+fn code_element(id: &str, vi: &str, en: &str, list: &str) -> ndx_types::dictionary::DataElement {
+    ndx_types::dictionary::DataElement {
+        id: id.into(),
+        name_vi: vi.into(),
+        name_en: en.into(),
+        definition: en.into(),
+        value_type: ndx_types::dictionary::ValueType::Code,
+        format: None,
+        unit: None,
+        code_list: Some(list.into()),
+        min_length: None,
+        max_length: None,
+        minimum: None,
+        maximum: None,
+        examples: vec![],
+    }
+}
+
+/// Streams records as NDJSON without holding them all.
+struct NdjsonReader<I> {
+    records: I,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<I: Iterator<Item = Record>> Read for NdjsonReader<I> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            let Some(r) = self.records.next() else {
+                return Ok(0);
+            };
+            self.buf.clear();
+            self.pos = 0;
+            serde_json::to_writer(&mut self.buf, &r)?;
+            self.buf.push(b'\n');
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+const BATCH: usize = 50_000;
+
+fn load(
+    core: &Core,
+    secret: &str,
+    dataset: &str,
+    records: impl Iterator<Item = Record>,
+    total: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let caller = core.authenticate(secret, chrono::Utc::now())?;
+    let schema = core.schema(dataset, None)?;
+    let cap = caller.dataset_write(&schema)?;
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("  {msg:<16} {wide_bar} {pos}/{len} {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(dataset.to_owned());
+    let start = Instant::now();
+    let mut records = records.peekable();
+    let mut n = 0;
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    while records.peek().is_some() {
+        n += 1;
+        let chunk = records.by_ref().take(BATCH);
+        let mut opts = IngestOptions::new(InputFormat::Ndjson);
+        opts.mode = Mode::PerRecord;
+        opts.batch_id = Some(format!("demo-{dataset}-{seed}-{n:04}"));
+        let reader = NdjsonReader {
+            records: chunk,
+            buf: Vec::new(),
+            pos: 0,
+        };
+        let done = bar.position();
+        let report = core.ingest(&cap, reader, &opts, chrono::Utc::now(), &mut |p| {
+            bar.set_position(done + p.received);
+        })?;
+        accepted += report.accepted;
+        rejected += report.rejected;
+        for e in report.errors.iter().take(5) {
+            tracing::warn!(dataset, record = e.record, code = %e.code, "{}", e.message);
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "  {dataset:<16} {accepted} records loaded, {rejected} refused, {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    let now = chrono::Utc::now();
+    let operator_secret = core
+        .bootstrap(crate::serve::operating_member(), "NDC-OPS", now)?
+        .context(
+            "this data directory already holds an installation that is not the demo: \
+             use an empty --data-dir for the demo",
+        )?;
+    eprintln!(
+        "building the demo country (seed {}, {} citizens)…",
+        args.seed, args.citizens
+    );
+    let operator = core.authenticate(&operator_secret, now)?;
+    let admin = operator.registry_admin()?;
+    let steward = operator.dictionary_admin()?;
+    let mut keys = BTreeMap::new();
+    keys.insert("operator".to_owned(), operator_secret);
+    for m in MEMBERS {
+        core.create_member(
+            &admin,
+            NewMember {
+                code: m.code.into(),
+                name_vi: m.vi.into(),
+                name_en: m.en.into(),
+                level: m.level,
+                jurisdiction: Jurisdiction {
+                    country: "VN".into(),
+                    province: m.province.map(Into::into),
+                },
+            },
+            now,
+        )?;
+        core.create_system(&admin, m.code, m.system, m.system_name, now)?;
+    }
+    let issue = |system: &str, roles: Vec<Role>, label: &str| -> anyhow::Result<String> {
+        let (_, secret) = core.issue_key(
+            &admin,
+            NewKey {
+                system: system.into(),
+                roles,
+                label: label.into(),
+                expires_at: None,
+            },
+            now,
+        )?;
+        Ok(secret)
+    };
+    keys.insert(
+        "population-provider".into(),
+        issue(
+            "BCA-POPULATION",
+            vec![Role::Provider],
+            "population register loader",
+        )?,
+    );
+    keys.insert(
+        "civil-service-provider".into(),
+        issue(
+            "BNV-CIVIL-SERVICE",
+            vec![Role::Provider],
+            "civil-service register loader",
+        )?,
+    );
+    keys.insert(
+        "business-provider".into(),
+        issue(
+            "BTC-BUSINESS",
+            vec![Role::Provider],
+            "business register loader",
+        )?,
+    );
+    keys.insert(
+        "steward".into(),
+        issue("NDC-OPS", vec![Role::Steward], "dictionary steward")?,
+    );
+    keys.insert(
+        "auditor".into(),
+        issue("NDC-OPS", vec![Role::Auditor], "auditor")?,
+    );
+    for p in ["01", "79", "48"] {
+        keys.insert(
+            format!("consumer-{p}"),
+            issue(
+                &format!("UBND-{p}-PUBLIC-SERVICE"),
+                vec![Role::Consumer],
+                "public-service consumer",
+            )?,
+        );
+    }
+
+    core.put_code_list(
+        &steward,
+        code_list(
+            "legal-form",
+            "Loại hình doanh nghiệp",
+            "Legal form of enterprise",
+            &[
+                (
+                    "TNHH",
+                    "Công ty trách nhiệm hữu hạn",
+                    "Limited liability company",
+                ),
+                ("CP", "Công ty cổ phần", "Joint-stock company"),
+                ("DNTN", "Doanh nghiệp tư nhân", "Private enterprise"),
+                ("HKD", "Hộ kinh doanh", "Household business"),
+                ("HTX", "Hợp tác xã", "Cooperative"),
+            ],
+        ),
+        now,
+    )?;
+    core.put_code_list(
+        &steward,
+        code_list(
+            "business-status",
+            "Tình trạng hoạt động",
+            "Business status",
+            &[
+                ("active", "Đang hoạt động", "Active"),
+                ("suspended", "Tạm ngừng kinh doanh", "Suspended"),
+                ("dissolved", "Đã giải thể", "Dissolved"),
+            ],
+        ),
+        now,
+    )?;
+    core.create_element(
+        &steward,
+        code_element(
+            "legal-form",
+            "Loại hình doanh nghiệp",
+            "Legal form",
+            "legal-form",
+        ),
+        now,
+    )?;
+    core.create_element(
+        &steward,
+        code_element(
+            "business-status",
+            "Tình trạng hoạt động",
+            "Business status",
+            "business-status",
+        ),
+        now,
+    )?;
+    for s in schemas() {
+        let cap = operator.dataset_define(&s.owner)?;
+        core.put_schema(&cap, s, false, now)?;
+    }
+
+    let country = Country::new(args.seed, args.citizens);
+    load(
+        core,
+        &keys["population-provider"],
+        "population",
+        country.population(),
+        args.citizens,
+        args.seed,
+    )?;
+    let staff = country.civil_servants();
+    let n = staff.len();
+    load(
+        core,
+        &keys["civil-service-provider"],
+        "civil-servants",
+        staff.into_iter().map(|c| c.record),
+        n,
+        args.seed,
+    )?;
+    let firms = country.businesses();
+    let n = firms.len();
+    load(
+        core,
+        &keys["business-provider"],
+        "businesses",
+        firms.into_iter(),
+        n,
+        args.seed,
+    )?;
+    Ok(keys)
+}

@@ -1,0 +1,203 @@
+//! `ndx`: the national data integration and sharing platform in one binary. This crate is the
+//! command line and glue only: parsing flags, loading configuration, wiring the store, core and
+//! HTTP server, progress bars and exit codes.
+
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// National data integration and sharing platform.
+#[derive(Debug, Parser)]
+#[command(name = "ndx", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (default: ./ndx.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (embedded store, keys) [default: ./ndx-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store URL: sqlite://PATH (default: DIR/ndx.db) or postgres://… .
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a synthetic country (once per data directory) and serve it.
+    Demo(demo::DemoArgs),
+    /// Serve the HTTP API.
+    Serve {
+        /// Listen address [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Load a file of records into a dataset, validated, as one batch.
+    Import(import::ImportArgs),
+    /// Print the data dictionary or a dataset schema.
+    Dictionary {
+        #[command(subcommand)]
+        what: DictionaryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DictionaryCommand {
+    /// The whole dictionary as JSON.
+    Export,
+    /// Data elements.
+    Elements,
+    /// Code lists (id and latest version).
+    CodeLists,
+    /// One code list.
+    CodeList {
+        /// Code list id.
+        id: String,
+        /// Version (default latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Datasets (latest schemas).
+    Datasets,
+    /// A dataset's schema.
+    Schema {
+        /// Dataset id.
+        dataset: String,
+        /// Export form.
+        #[arg(long, value_enum, default_value_t = SchemaForm::Native)]
+        format: SchemaForm,
+        /// Schema version MAJOR.MINOR (default latest).
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SchemaForm {
+    Native,
+    JsonSchema,
+    TableSchema,
+}
+
+/// Exit codes: 0 success, 1 other failure, 2 usage (clap), 3 invalid input, 4 not found,
+/// 5 conflict, 6 store unavailable.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<ndx_core::Error>().map(|e| e.kind) {
+        Some(ndx_core::Kind::Invalid | ndx_core::Kind::TooLarge) => 3,
+        Some(ndx_core::Kind::NotFound | ndx_core::Kind::Gone) => 4,
+        Some(ndx_core::Kind::Conflict) => 5,
+        Some(ndx_core::Kind::Unavailable) => 6,
+        _ => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        Command::Demo(a) => a.listen.clone(),
+        _ => None,
+    };
+    let cfg = config::load(
+        cli.config.as_deref(),
+        config::Overrides {
+            data_dir: cli.data_dir,
+            listen,
+            store: cli.store,
+        },
+    )?;
+    init_logging(&cfg);
+    match cli.command {
+        Command::Demo(args) => demo::run(&cfg, &args),
+        Command::Serve { .. } => serve::run(&cfg),
+        Command::Import(args) => import::run(&cfg, &args),
+        Command::Dictionary { what } => dictionary(&cfg, what),
+    }
+}
+
+fn init_logging(cfg: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Opens the store and makes sure the built-in dictionary is there.
+fn open_core(cfg: &config::Config) -> anyhow::Result<ndx_core::Core> {
+    let store =
+        ndx_core::Store::open(&cfg.store).map_err(|e| anyhow::anyhow!("cannot open store: {e}"))?;
+    let core = ndx_core::Core::new(store);
+    core.ensure_builtins(chrono::Utc::now())?;
+    Ok(core)
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let out = serde_json::to_string_pretty(v)?;
+    println!("{out}");
+    Ok(())
+}
+
+fn dictionary(cfg: &config::Config, what: DictionaryCommand) -> anyhow::Result<()> {
+    use ndx_core::dictionary::SchemaExport;
+    let core = open_core(cfg)?;
+    match what {
+        DictionaryCommand::Export => print_json(&core.export_dictionary()?),
+        DictionaryCommand::Elements => print_json(&core.elements()?),
+        DictionaryCommand::CodeLists => print_json(
+            &core
+                .code_lists()?
+                .into_iter()
+                .map(|(id, version)| serde_json::json!({"id": id, "version": version}))
+                .collect::<Vec<_>>(),
+        ),
+        DictionaryCommand::CodeList { id, version } => print_json(&core.code_list(&id, version)?),
+        DictionaryCommand::Datasets => print_json(&core.datasets()?),
+        DictionaryCommand::Schema {
+            dataset,
+            format,
+            version,
+        } => {
+            let version = match version {
+                None => None,
+                Some(v) => {
+                    let (a, b) = v
+                        .split_once('.')
+                        .ok_or_else(|| anyhow::anyhow!("version {v:?} must be MAJOR.MINOR"))?;
+                    Some(ndx_types::dictionary::SchemaVersion {
+                        major: a.parse()?,
+                        minor: b.parse()?,
+                    })
+                }
+            };
+            let form = match format {
+                SchemaForm::Native => SchemaExport::Native,
+                SchemaForm::JsonSchema => SchemaExport::JsonSchema,
+                SchemaForm::TableSchema => SchemaExport::TableSchema,
+            };
+            print_json(&core.export_schema(&dataset, version, form)?)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `ndx serve`: the HTTP server on the configured store, with graceful shutdown.
+
+use std::io::Write;
+
+use anyhow::Context;
+use ndx_core::Core;
+use ndx_core::registry::NewMember;
+use ndx_types::registry::{Jurisdiction, MemberLevel};
+
+use crate::config::Config;
+
+/// Where the first operator key of a fresh installation is written.
+pub const OPERATOR_KEY_FILE: &str = "operator.key";
+
+pub fn run(cfg: &Config) -> anyhow::Result<()> {
+    let core = crate::open_core(cfg)?;
+    if let Some(secret) = core.bootstrap(operating_member(), "NDC-OPS", chrono::Utc::now())? {
+        let path = cfg.data_dir.join(OPERATOR_KEY_FILE);
+        write_secret(&path, &format!("{secret}\n"))?;
+        eprintln!(
+            "fresh installation: the operator key was written to {} (shown only there)",
+            path.display()
+        );
+    }
+    serve(cfg, core)
+}
+
+/// The member that operates a fresh installation.
+pub fn operating_member() -> NewMember {
+    NewMember {
+        code: "NDC".into(),
+        name_vi: "Trung tâm Dữ liệu quốc gia".into(),
+        name_en: "National Data Centre".into(),
+        level: MemberLevel::Central,
+        jurisdiction: Jurisdiction {
+            country: "VN".into(),
+            province: None,
+        },
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_secret(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port.
+        println!("listening on http://{addr}");
+        std::io::stdout().flush()?;
+        tracing::info!(%addr, store = ?core.store().engine(), "serving");
+        let state = ndx_http::AppState::new(core, cfg.limits.clone());
+        ndx_http::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
