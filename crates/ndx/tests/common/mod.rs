@@ -1,0 +1,259 @@
+//! Shared helpers of the end-to-end tests: start the real `ndx` binary on an ephemeral
+//! loopback port with a temporary data directory, and talk HTTP to it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Path of the binary under test.
+pub fn ndx_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ndx"))
+}
+
+/// A running `ndx` process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The data directory (kept alive as long as the server).
+    pub dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+    /// Asserts a problem+json answer with this status and code; returns the problem.
+    pub fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type of {}",
+            self.body
+        );
+        let p = self.json();
+        assert_eq!(p["code"], code, "problem code of {}", self.body);
+        assert_eq!(p["status"], status);
+        assert_eq!(p["type"], format!("urn:ndx:problem:{code}"));
+        assert!(p["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        p
+    }
+}
+
+fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
+    let mut child = Command::new(ndx_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env("NDX_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ndx");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    break addr.trim().to_owned();
+                }
+            }
+            _ => {
+                let status = child.wait().expect("wait");
+                panic!("ndx exited before listening: {status}");
+            }
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    Server {
+        child,
+        base,
+        dir,
+        agent,
+    }
+}
+
+impl Server {
+    /// `ndx demo` with a small country.
+    pub fn demo(citizens: usize) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = citizens.to_string();
+        spawn(&["demo", "--citizens", &n, "--seed", "7"], dir)
+    }
+
+    /// `ndx serve` on a fresh data directory.
+    pub fn fresh() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        spawn(&["serve"], dir)
+    }
+
+    /// `ndx serve` on an existing data directory.
+    pub fn serve_dir(dir: tempfile::TempDir) -> Server {
+        spawn(&["serve"], dir)
+    }
+
+    /// The demo's keys (role name → secret).
+    pub fn keys(&self) -> HashMap<String, String> {
+        let text = std::fs::read_to_string(self.dir.path().join("demo-keys.json"))
+            .expect("demo-keys.json");
+        serde_json::from_str(&text).expect("keys JSON")
+    }
+
+    /// One demo key.
+    pub fn key(&self, role: &str) -> String {
+        self.keys()
+            .remove(role)
+            .unwrap_or_else(|| panic!("no demo key {role}"))
+    }
+
+    /// The operator key of a fresh installation.
+    pub fn operator_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("operator.key"))
+            .expect("operator.key")
+            .trim()
+            .to_owned()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Any request. `key` is sent as a bearer token; `body` with its content type.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Resp {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(k) = key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        for (h, v) in headers {
+            req = req.header(*h, *v);
+        }
+        let (req, bytes) = match body {
+            Some((ct, b)) => (req.header("Content-Type", ct), b.to_vec()),
+            None => (req, Vec::new()),
+        };
+        let req = req.body(bytes).expect("request");
+        let mut resp = self.agent.run(req).expect("http");
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str, key: Option<&str>) -> Resp {
+        self.request("GET", path, key, &[], None)
+    }
+
+    pub fn post_json(&self, path: &str, key: Option<&str>, body: &Value) -> Resp {
+        let b = serde_json::to_vec(body).expect("json");
+        self.request("POST", path, key, &[], Some(("application/json", &b)))
+    }
+
+    pub fn put_json(&self, path: &str, key: Option<&str>, body: &Value) -> Resp {
+        let b = serde_json::to_vec(body).expect("json");
+        self.request("PUT", path, key, &[], Some(("application/json", &b)))
+    }
+
+    /// POST a batch of records.
+    pub fn ingest(
+        &self,
+        dataset: &str,
+        query: &str,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+        idempotency_key: Option<&str>,
+    ) -> Resp {
+        let path = format!("/api/v1/datasets/{dataset}/records{query}");
+        let mut headers = Vec::new();
+        if let Some(k) = idempotency_key {
+            headers.push(("Idempotency-Key", k));
+        }
+        self.request(
+            "POST",
+            &path,
+            Some(key),
+            &headers,
+            Some((content_type, body)),
+        )
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the `ndx` binary to completion with these arguments.
+pub fn run_ndx(args: &[&str]) -> std::process::Output {
+    Command::new(ndx_bin())
+        .args(args)
+        .env("NDX_LOG", "warn")
+        .output()
+        .expect("run ndx")
+}
