@@ -211,7 +211,7 @@ impl Country {
                 let first9 = format!(
                     "{}{:07}",
                     legacy.tax_prefix,
-                    rng.random_range(0..10_000_000u32)
+                    rng.random_range(1..10_000_000u32)
                 );
                 if let Some(check) = tax_code_check_digit(&first9) {
                     let code = format!("{first9}{check}");

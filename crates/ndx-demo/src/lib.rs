@@ -88,6 +88,7 @@ pub const BUSINESS_FIELDS: &[&str] = &[
 
 /// A synthetic country: a seed and a population size. Cheap to create; the reference tables
 /// are shared by all countries of the process.
+#[derive(Debug, Clone)]
 pub struct Country {
     citizens: usize,
     generator: Generator,

@@ -106,6 +106,7 @@ pub(crate) fn citizen_id(t: &Tables, core: &Core, serial: u64) -> String {
 }
 
 /// Person generation for one `(seed)`.
+#[derive(Debug, Clone)]
 pub(crate) struct Generator {
     pub seed: u64,
     serial_offset: u64,

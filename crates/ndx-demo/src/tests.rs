@@ -558,6 +558,7 @@ fn businesses_have_valid_tax_codes_owners_and_places() {
             .map(|(d, w)| u32::from(d - b'0') * w)
             .sum();
         assert_ne!(sum % 11, 0, "{code}");
+        assert_ne!(&main[2..9], "0000000", "serial numbers start at 0000001");
         assert_eq!(
             u32::from(main.as_bytes()[9] - b'0'),
             10 - sum % 11,

@@ -1199,3 +1199,183 @@ pub fn to_table_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> V
         "missingValues": [""],
     })
 }
+
+/// A dictionary held in memory: the built-ins plus whatever is added. Used by tests and tools
+/// that validate without a store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryDictionary {
+    /// Elements by id.
+    pub elements: std::collections::HashMap<String, DataElement>,
+    /// Code lists by id (one version each).
+    pub code_lists: std::collections::HashMap<String, CodeList>,
+}
+
+impl MemoryDictionary {
+    /// The national built-in elements and code lists.
+    pub fn builtin() -> Self {
+        MemoryDictionary {
+            elements: builtin_elements()
+                .into_iter()
+                .map(|e| (e.id.clone(), e))
+                .collect(),
+            code_lists: builtin_code_lists()
+                .into_iter()
+                .map(|l| (l.id.clone(), l))
+                .collect(),
+        }
+    }
+}
+
+impl DictionaryLookup for MemoryDictionary {
+    fn element(&self, id: &str) -> Option<DataElement> {
+        self.elements.get(id).cloned()
+    }
+    fn code_list(&self, id: &str) -> Option<CodeList> {
+        self.code_lists.get(id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(fields: &[(&str, &str, bool)]) -> DatasetSchema {
+        DatasetSchema {
+            dataset: "people".into(),
+            version: first_version(),
+            title_vi: "Người".into(),
+            title_en: "People".into(),
+            description: String::new(),
+            owner: "BCA".into(),
+            original: true,
+            openness: Openness::Restricted,
+            importance: Importance::Core,
+            key: vec!["citizen_id".into()],
+            fields: fields
+                .iter()
+                .map(|(n, e, r)| FieldDef {
+                    name: (*n).into(),
+                    element: (*e).into(),
+                    required: *r,
+                    sensitivity: Sensitivity::Personal,
+                    description: String::new(),
+                })
+                .collect(),
+            rules: vec![],
+        }
+    }
+
+    fn base() -> DatasetSchema {
+        schema(&[
+            ("citizen_id", "citizen-id", true),
+            ("full_name", "full-name", true),
+        ])
+    }
+
+    #[test]
+    fn evolution_rules() {
+        assert_eq!(evolution(&base(), &base()), Evolution::Unchanged);
+        let added_optional = schema(&[
+            ("citizen_id", "citizen-id", true),
+            ("full_name", "full-name", true),
+            ("email", "email", false),
+        ]);
+        assert!(matches!(
+            evolution(&base(), &added_optional),
+            Evolution::Minor(_)
+        ));
+        let added_required = schema(&[
+            ("citizen_id", "citizen-id", true),
+            ("full_name", "full-name", true),
+            ("email", "email", true),
+        ]);
+        assert!(matches!(
+            evolution(&base(), &added_required),
+            Evolution::Major(_)
+        ));
+        let removed = schema(&[("citizen_id", "citizen-id", true)]);
+        let Evolution::Major(why) = evolution(&base(), &removed) else {
+            panic!("removal must be major");
+        };
+        assert_eq!(why, vec!["field \"full_name\" removed".to_string()]);
+        let retyped = schema(&[
+            ("citizen_id", "citizen-id", true),
+            ("full_name", "short-text", true),
+        ]);
+        assert!(matches!(evolution(&base(), &retyped), Evolution::Major(_)));
+        let relaxed = schema(&[
+            ("citizen_id", "citizen-id", true),
+            ("full_name", "full-name", false),
+        ]);
+        assert!(matches!(evolution(&base(), &relaxed), Evolution::Major(_)));
+        let mut retitled = base();
+        retitled.title_en = "Residents".into();
+        assert!(matches!(evolution(&base(), &retitled), Evolution::Minor(_)));
+    }
+
+    #[test]
+    fn schema_checks() {
+        let dict = MemoryDictionary::builtin();
+        assert_eq!(base().check(&dict), Ok(()));
+        let mut s = base();
+        s.key = vec!["email".into()];
+        assert_eq!(s.check(&dict).unwrap_err().code, "key-field-unknown");
+        let mut s = base();
+        s.fields[1].element = "nope".into();
+        assert_eq!(s.check(&dict).unwrap_err().code, "element-unknown");
+        let mut s = base();
+        s.fields.push(s.fields[1].clone());
+        assert_eq!(s.check(&dict).unwrap_err().code, "field-duplicate");
+        let mut s = base();
+        s.dataset = "People!".into();
+        assert_eq!(s.check(&dict).unwrap_err().code, "dataset-id-invalid");
+        let mut s = base();
+        s.fields[0].required = false;
+        assert_eq!(s.check(&dict).unwrap_err().code, "key-field-optional");
+    }
+
+    #[test]
+    fn exports() {
+        let dict = MemoryDictionary::builtin();
+        let mut s = base();
+        s.fields.push(FieldDef {
+            name: "sex".into(),
+            element: "sex".into(),
+            required: false,
+            sensitivity: Sensitivity::Personal,
+            description: String::new(),
+        });
+        let js = to_json_schema(&s, &dict);
+        assert_eq!(
+            js["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(js["required"], json!(["citizen_id", "full_name"]));
+        assert_eq!(js["additionalProperties"], json!(false));
+        assert_eq!(js["properties"]["citizen_id"]["pattern"], "^[0-9]{12}$");
+        assert_eq!(js["properties"]["sex"]["enum"], json!(["0", "1", "2", "9"]));
+        let ts = to_table_schema(&s, &dict);
+        assert_eq!(ts["primaryKey"], json!(["citizen_id"]));
+        assert_eq!(ts["fields"][0]["constraints"]["unique"], json!(true));
+        assert_eq!(
+            ts["fields"][2]["constraints"]["enum"],
+            json!(["0", "1", "2", "9"])
+        );
+    }
+
+    #[test]
+    fn builtin_code_lists_are_complete() {
+        let lists = builtin_code_lists();
+        let count = |id: &str| lists.iter().find(|l| l.id == id).map(|l| l.entries.len());
+        assert_eq!(count("admin-province-2025"), Some(34));
+        assert_eq!(count("admin-ward-2025"), Some(3321));
+        assert_eq!(count("legacy-province-cccd"), Some(63));
+        assert_eq!(count("ethnic-group"), Some(54));
+        for l in &lists {
+            assert_eq!(l.check(), Ok(()), "{}", l.id);
+        }
+        for e in builtin_elements() {
+            assert_eq!(e.check(), Ok(()), "{}", e.id);
+        }
+    }
+}

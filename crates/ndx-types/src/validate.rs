@@ -582,3 +582,220 @@ fn check_text(rule: &FieldRule, s: &str) -> Result<(), FieldError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dictionary::{
+        FieldDef, Importance, MemoryDictionary, Openness, SchemaVersion, Sensitivity,
+    };
+
+    fn field(name: &str, element: &str, required: bool) -> FieldDef {
+        FieldDef {
+            name: name.into(),
+            element: element.into(),
+            required,
+            sensitivity: Sensitivity::Personal,
+            description: String::new(),
+        }
+    }
+
+    fn people() -> CompiledSchema {
+        let schema = DatasetSchema {
+            dataset: "people".into(),
+            version: SchemaVersion { major: 1, minor: 0 },
+            title_vi: "Người".into(),
+            title_en: "People".into(),
+            description: String::new(),
+            owner: "BCA".into(),
+            original: true,
+            openness: crate::dictionary::Openness::Restricted,
+            importance: Importance::Core,
+            key: vec!["citizen_id".into()],
+            fields: vec![
+                field("citizen_id", "citizen-id", true),
+                field("full_name", "full-name", true),
+                field("sex", "sex", true),
+                field("date_of_birth", "date-of-birth", true),
+                field("province_code", "province-code", false),
+                field("ward_code", "ward-code", false),
+                field("phone", "mobile-phone", false),
+                field("landline", "phone-number", false),
+                field("email", "email", false),
+                field("tax_code", "tax-code", false),
+                field("children", "count", false),
+                field("income", "amount-vnd", false),
+                field("active", "flag", false),
+                field("registered_at", "date-time", false),
+                field("issued_on", "date", false),
+            ],
+            rules: vec![
+                CrossRule::CitizenIdAgrees {
+                    citizen_id: "citizen_id".into(),
+                    birth_date: Some("date_of_birth".into()),
+                    sex: Some("sex".into()),
+                },
+                CrossRule::WardInProvince {
+                    ward: "ward_code".into(),
+                    province: "province_code".into(),
+                },
+            ],
+        };
+        let _ = Openness::Open;
+        CompiledSchema::compile(&schema, &MemoryDictionary::builtin()).expect("compiles")
+    }
+
+    /// Validates a record given as (field, text) pairs on top of a valid base record; returns
+    /// the error codes, or "ok".
+    fn check(pairs: &[(&str, &str)]) -> String {
+        let c = people();
+        let mut base: Vec<(&str, &str)> = vec![
+            ("citizen_id", "001090012345"),
+            ("full_name", "Nguyễn Văn An"),
+            ("sex", "1"),
+            ("date_of_birth", "1990-05-17"),
+        ];
+        for (f, v) in pairs {
+            base.retain(|(g, _)| g != f);
+            base.push((f, v));
+        }
+        let mut values = vec![RawValue::Absent; c.len()];
+        for (f, v) in &base {
+            values[c.field_index(f).expect("field")] = RawValue::Text(v);
+        }
+        match c.validate(&values) {
+            Ok(_) => "ok".into(),
+            Err(errors) => errors
+                .iter()
+                .map(|e| e.code.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    #[test]
+    fn every_rule_with_good_and_bad_values() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "ok"),
+            (&[("full_name", "")], "required"),
+            (&[("citizen_id", "00109001234")], "citizen-id-length"),
+            (&[("citizen_id", "0010900123a5")], "citizen-id-not-digits"),
+            (&[("citizen_id", "003090012345")], "citizen-id-province"),
+            (
+                &[("citizen_id", "001091012345")],
+                "citizen-id-birth-year-mismatch",
+            ),
+            (&[("citizen_id", "001190012345")], "citizen-id-sex-mismatch"),
+            (&[("sex", "2"), ("citizen_id", "001190012345")], "ok"),
+            (
+                &[
+                    ("citizen_id", "001290012345"),
+                    ("date_of_birth", "2090-01-01"),
+                ],
+                "ok",
+            ),
+            (&[("date_of_birth", "1990")], "ok"),
+            (&[("date_of_birth", "1990-05")], "ok"),
+            (&[("date_of_birth", "1990-13")], "partial-date-invalid"),
+            (
+                &[("date_of_birth", "1991")],
+                "citizen-id-birth-year-mismatch",
+            ),
+            (&[("sex", "5")], "code-unknown"),
+            (&[("province_code", "01"), ("ward_code", "00004")], "ok"),
+            (
+                &[("province_code", "79"), ("ward_code", "00004")],
+                "ward-not-in-province",
+            ),
+            (&[("province_code", "99")], "code-unknown"),
+            (&[("phone", "0912345678")], "ok"),
+            (&[("phone", "+84912345678")], "ok"),
+            (&[("phone", "0112345678")], "mobile-prefix"),
+            (&[("phone", "091234567")], "mobile-shape"),
+            (&[("landline", "02438253536")], "ok"),
+            (&[("landline", "0243825353")], "phone-shape"),
+            (&[("email", "an.nguyen@example.vn")], "ok"),
+            (&[("email", "an.nguyen@")], "email-invalid"),
+            (&[("tax_code", "0100233488")], "ok"),
+            (&[("tax_code", "0100233489")], "tax-code-check-digit"),
+            (&[("tax_code", "0314409058-002")], "ok"),
+            (&[("tax_code", "0314409058-000")], "tax-code-branch"),
+            (&[("children", "3")], "ok"),
+            (&[("children", "-1")], "below-minimum"),
+            (&[("children", "three")], "wrong-type"),
+            (&[("income", "12.5")], "ok"),
+            (&[("income", "NaN")], "wrong-type"),
+            (&[("active", "true")], "ok"),
+            (&[("active", "yes")], "wrong-type"),
+            (&[("registered_at", "2025-07-01T08:00:00+07:00")], "ok"),
+            (&[("registered_at", "2025-07-01 08:00")], "datetime-invalid"),
+            (&[("issued_on", "2024-02-29")], "ok"),
+            (&[("issued_on", "2023-02-29")], "date-invalid"),
+            (&[("full_name", "Nguyễn\u{0007}An")], "control-character"),
+            (&[("full_name", &"A".repeat(201))], "too-long"),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(check(pairs), *want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn json_types_must_match() {
+        let c = people();
+        let obj = serde_json::json!({
+            "citizen_id": 1090012345u64, "full_name": "An", "sex": "1",
+            "date_of_birth": "1990-05-17", "children": "3", "active": 1
+        });
+        let mut values = vec![RawValue::Absent; c.len()];
+        for (k, v) in obj.as_object().expect("object") {
+            values[c.field_index(k).expect("field")] = RawValue::Json(v);
+        }
+        let errors = c.validate(&values).expect_err("invalid");
+        let got: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("citizen_id", "wrong-type"),
+                ("children", "wrong-type"),
+                ("active", "wrong-type")
+            ]
+        );
+    }
+
+    #[test]
+    fn canonical_form_is_ordered_typed_and_nfc() {
+        let c = people();
+        let decomposed = "Nguye\u{0302}\u{0303}n"; // "Nguyễn" in NFD
+        let children = serde_json::json!(2);
+        let active = serde_json::json!(true);
+        let mut values = vec![RawValue::Absent; c.len()];
+        values[c.field_index("active").expect("f")] = RawValue::Json(&active);
+        values[c.field_index("children").expect("f")] = RawValue::Json(&children);
+        values[c.field_index("citizen_id").expect("f")] = RawValue::Text("001090012345");
+        values[c.field_index("full_name").expect("f")] = RawValue::Text(decomposed);
+        values[c.field_index("sex").expect("f")] = RawValue::Text("1");
+        values[c.field_index("date_of_birth").expect("f")] = RawValue::Text("1990");
+        values[c.field_index("income").expect("f")] = RawValue::Text("1e3");
+        let v = c.validate(&values).expect("valid");
+        assert_eq!(v.key, "001090012345");
+        assert_eq!(
+            v.canonical,
+            "{\"citizen_id\":\"001090012345\",\"full_name\":\"Nguyễn\",\"sex\":\"1\",\
+             \"date_of_birth\":\"1990\",\"children\":2,\"income\":1000.0,\"active\":true}"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&v.canonical).expect("valid JSON");
+        assert_eq!(parsed["full_name"], "Nguyễn");
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        write_json_string(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        let back: String = serde_json::from_str(&out).expect("json");
+        assert_eq!(back, "a\"b\\c\nd\u{1}é");
+    }
+}
