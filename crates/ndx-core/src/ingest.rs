@@ -179,7 +179,6 @@ enum Op {
 struct Batch<'a, 'p> {
     compiled: &'a CompiledSchema,
     writer: Option<BatchWriter>,
-    mode: Mode,
     report: IngestReport,
     max_listed: usize,
     progress: &'p mut dyn FnMut(Progress),
@@ -187,16 +186,14 @@ struct Batch<'a, 'p> {
 }
 
 impl Batch<'_, '_> {
+    /// Counts a refused record. In atomic mode the writer keeps going (the transaction is
+    /// rolled back at the end) so that later duplicates are still found and counts stay exact.
     fn reject(&mut self, e: RecordError) {
         self.report.rejected += 1;
         if self.report.errors.len() < self.max_listed {
             self.report.errors.push(e);
         } else {
             self.report.errors_truncated = true;
-        }
-        if self.mode == Mode::Atomic {
-            // Nothing of this batch will be kept: stop writing, keep counting.
-            self.writer = None;
         }
     }
 
@@ -413,7 +410,6 @@ impl Core {
         let mut batch = Batch {
             compiled: &compiled,
             writer: Some(writer),
-            mode: opts.mode,
             report: IngestReport {
                 batch_id: batch_id.clone(),
                 dataset: cap.dataset.clone(),
