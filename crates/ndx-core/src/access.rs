@@ -113,6 +113,14 @@ impl Caller {
         Ok(DictionaryAdmin(()))
     }
 
+    /// Whether the caller may define datasets at all (checked before reading a definition).
+    pub fn may_define_datasets(&self) -> Result<()> {
+        if self.has(Role::Steward) || self.has(Role::Operator) {
+            return Ok(());
+        }
+        self.need(Role::Provider, "registering a dataset")
+    }
+
     /// Stewards define any dataset; providers define their own member's datasets.
     pub fn dataset_define(&self, owner: &str) -> Result<DatasetDefine> {
         if self.has(Role::Steward) || self.has(Role::Operator) {

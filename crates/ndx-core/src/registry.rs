@@ -93,6 +93,14 @@ impl Core {
                 format!("country {country:?} must be an ISO 3166-1 alpha-2 code such as \"VN\""),
             ));
         }
+        if matches!(m.level, MemberLevel::Province | MemberLevel::Commune)
+            && m.jurisdiction.province.is_none()
+        {
+            return Err(Error::invalid(
+                "province-missing",
+                format!("a {:?} member needs jurisdiction.province", m.level),
+            ));
+        }
         if let Some(p) = &m.jurisdiction.province
             && country == "VN"
             && ndx_types::reference::province_2025(p).is_none()

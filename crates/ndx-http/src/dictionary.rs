@@ -68,9 +68,10 @@ async fn list_elements(
 async fn create_element(
     State(st): State<AppState>,
     Auth(c): Auth,
-    JsonBody(e): JsonBody<DataElement>,
+    body: JsonBody<DataElement>,
 ) -> ApiResult<(StatusCode, axum::Json<DataElement>)> {
     let cap = c.dictionary_admin()?;
+    let e = body.read().await?;
     let core = st.core.clone();
     let e = blocking(move || core.create_element(&cap, e, Utc::now())).await?;
     Ok((StatusCode::CREATED, axum::Json(e)))
@@ -149,8 +150,10 @@ async fn put_code_list(
     State(st): State<AppState>,
     Auth(c): Auth,
     Path(id): Path<String>,
-    JsonBody(l): JsonBody<CodeList>,
+    body: JsonBody<CodeList>,
 ) -> ApiResult<(StatusCode, axum::Json<CodeList>)> {
+    let cap = c.dictionary_admin()?;
+    let l = body.read().await?;
     if l.id != id {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -158,7 +161,6 @@ async fn put_code_list(
             format!("the body's id {:?} differs from the path's {id:?}", l.id),
         ));
     }
-    let cap = c.dictionary_admin()?;
     let core = st.core.clone();
     let (l, created) = blocking(move || core.put_code_list(&cap, l, Utc::now())).await?;
     Ok((
@@ -226,8 +228,10 @@ async fn get_dataset(
 async fn create_dataset(
     State(st): State<AppState>,
     Auth(c): Auth,
-    JsonBody(schema): JsonBody<DatasetSchema>,
+    body: JsonBody<DatasetSchema>,
 ) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
+    c.may_define_datasets()?;
+    let schema = body.read().await?;
     let cap = c.dataset_define(&schema.owner)?;
     let core = st.core.clone();
     let change = blocking(move || {
@@ -268,8 +272,16 @@ async fn put_schema(
     Auth(c): Auth,
     Path(dataset): Path<String>,
     QueryParams(q): QueryParams<PutSchemaQuery>,
-    JsonBody(schema): JsonBody<DatasetSchema>,
+    body: JsonBody<DatasetSchema>,
 ) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
+    let core = st.core.clone();
+    let existing = {
+        let core = core.clone();
+        let d = dataset.clone();
+        blocking(move || core.schema(&d, None)).await?
+    };
+    let cap = c.dataset_define(&existing.owner)?;
+    let schema = body.read().await?;
     if schema.dataset != dataset {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -280,13 +292,6 @@ async fn put_schema(
             ),
         ));
     }
-    let core = st.core.clone();
-    let existing = {
-        let core = core.clone();
-        let d = dataset.clone();
-        blocking(move || core.schema(&d, None)).await?
-    };
-    let cap = c.dataset_define(&existing.owner)?;
     let change = blocking(move || core.put_schema(&cap, schema, q.major, Utc::now())).await?;
     let status = if change.created {
         StatusCode::CREATED

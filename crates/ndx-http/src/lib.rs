@@ -235,37 +235,63 @@ pub async fn serve(
         .await
 }
 
-/// A JSON request body, read with the size limit and parsed with precise problems:
-/// wrong content type → 415, too large → 413, malformed JSON → 400, wrong shape → 422.
-pub struct JsonBody<T>(pub T);
+/// A JSON request body, read only when the handler asks (after its permission check, so an
+/// unauthorised caller learns nothing from body errors), with the size limit and precise
+/// problems: wrong content type → 415, too large → 413, malformed JSON → 400, wrong shape → 422.
+pub struct JsonBody<T> {
+    content_type: Option<String>,
+    body: axum::body::Body,
+    limit: usize,
+    _shape: std::marker::PhantomData<fn() -> T>,
+}
 
-impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for JsonBody<T> {
+impl<T> axum::extract::FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let ct = req
+        let content_type = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct.starts_with("application/json") {
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        Ok(JsonBody {
+            content_type,
+            body: req.into_body(),
+            limit: state.limits.max_json_bytes,
+            _shape: std::marker::PhantomData,
+        })
+    }
+}
+
+/// The media type of a Content-Type value: lowercased, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+impl<T: serde::de::DeserializeOwned> JsonBody<T> {
+    /// Reads and parses the body.
+    pub async fn read(self) -> ApiResult<T> {
+        let ct = self.content_type.unwrap_or_default();
+        if media_type(&ct) != "application/json" {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 format!("expected Content-Type application/json, found {ct:?}"),
             ));
         }
-        let limit = state.limits.max_json_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    format!("the request body exceeds {limit} bytes"),
-                )
-            })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        let limit = self.limit;
+        let bytes = axum::body::to_bytes(self.body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("the request body exceeds {limit} bytes"),
+            )
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
             if e.is_data() {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,

@@ -130,7 +130,7 @@ impl IntoResponse for ApiError {
             title: p.title,
             status: p.status.as_u16(),
             detail: p.detail,
-            code: p.code,
+            code: p.code.clone(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok(),
             errors: p.errors,
             report: p.report,
@@ -140,6 +140,16 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if p.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1 / RFC 6750 §3: say which scheme, and whether the token was bad.
+            let challenge = if p.code == "auth-missing" || p.code == "auth-scheme" {
+                HeaderValue::from_static("Bearer realm=\"ndx\"")
+            } else {
+                HeaderValue::from_static("Bearer realm=\"ndx\", error=\"invalid_token\"")
+            };
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         resp
     }
 }

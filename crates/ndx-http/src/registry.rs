@@ -90,9 +90,10 @@ async fn list_members(
 async fn create_member(
     State(st): State<AppState>,
     Auth(c): Auth,
-    JsonBody(m): JsonBody<MemberIn>,
+    body: JsonBody<MemberIn>,
 ) -> ApiResult<(StatusCode, axum::Json<Member>)> {
     let cap = c.registry_admin()?;
+    let m = body.read().await?;
     let core = st.core.clone();
     let member = blocking(move || {
         core.create_member(
@@ -155,9 +156,10 @@ async fn list_systems(
 async fn create_system(
     State(st): State<AppState>,
     Auth(c): Auth,
-    JsonBody(s): JsonBody<SystemIn>,
+    body: JsonBody<SystemIn>,
 ) -> ApiResult<(StatusCode, axum::Json<System>)> {
     let cap = c.registry_admin()?;
+    let s = body.read().await?;
     let core = st.core.clone();
     let system =
         blocking(move || core.create_system(&cap, &s.member, &s.code, &s.name, Utc::now())).await?;
@@ -198,9 +200,10 @@ async fn issue_key(
     State(st): State<AppState>,
     Auth(c): Auth,
     Path(code): Path<String>,
-    JsonBody(k): JsonBody<KeyIn>,
+    body: JsonBody<KeyIn>,
 ) -> ApiResult<(StatusCode, axum::Json<KeyIssued>)> {
     let cap = c.registry_admin()?;
+    let k = body.read().await?;
     let core = st.core.clone();
     let (key, secret) = blocking(move || {
         core.issue_key(

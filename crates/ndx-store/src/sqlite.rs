@@ -71,6 +71,29 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database file readable by its owner only (it holds personal data); SQLite gives
+/// the WAL and shared-memory files the same permissions.
+fn create_private(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "cannot create store {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
@@ -109,6 +132,7 @@ impl SqliteBackend {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        create_private(path)?;
         let mut writer = open_connection(path)?;
         migrate(&mut writer)?;
         Ok(SqliteBackend {

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// National data integration and sharing platform.
 #[derive(Debug, Parser)]
-#[command(name = "ndx", version, about, propagate_version = true)]
+#[command(name = "ndx", version, about)]
 struct Cli {
     /// Configuration file (default: ./ndx.toml if present).
     #[arg(long, global = true, value_name = "FILE")]

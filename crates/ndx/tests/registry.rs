@@ -1,0 +1,450 @@
+//! The registry over HTTP: the bootstrap operator key of a fresh installation, admitting
+//! members, registering systems, issuing keys, and the precise problem of every refused request
+//! (which never changes the registry).
+
+mod common;
+
+use chrono::{SecondsFormat, Utc};
+use common::{Resp, Server};
+use serde_json::{Value, json};
+
+/// Members and systems as the registry lists them.
+fn snapshot(s: &Server, key: &str) -> (Value, Value) {
+    let m = s.get("/api/v1/members", Some(key));
+    assert_eq!(m.status, 200, "{}", m.body);
+    let y = s.get("/api/v1/systems", Some(key));
+    assert_eq!(y.status, 200, "{}", y.body);
+    (m.json(), y.json())
+}
+
+fn member(code: &str, level: &str, country: &str, province: Option<&str>) -> Value {
+    let mut jurisdiction = json!({"country": country});
+    if let Some(p) = province {
+        jurisdiction["province"] = json!(p);
+    }
+    json!({
+        "code": code,
+        "name_vi": format!("Thành viên {code}"),
+        "name_en": format!("Member {code}"),
+        "level": level,
+        "jurisdiction": jurisdiction,
+    })
+}
+
+fn post_raw(s: &Server, path: &str, key: &str, content_type: &str, body: &[u8]) -> Resp {
+    s.request("POST", path, Some(key), &[], Some((content_type, body)))
+}
+
+#[test]
+fn bootstrap_key_admits_members_and_refusals_change_nothing() {
+    let s = Server::fresh();
+    let op = s.operator_key();
+    assert!(op.starts_with("ndx_"), "{op}");
+
+    // The bootstrap key: the operating member's console, with operator, steward and auditor.
+    let r = s.get("/api/v1/me", Some(&op));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let who = r.json();
+    assert_eq!(who["member"], "NDC");
+    assert_eq!(who["system"], "NDC-OPS");
+    assert!(op.starts_with(&format!("ndx_{}_", who["key_id"].as_str().expect("id"))));
+    let mut roles: Vec<String> = who["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .map(|r| r.as_str().expect("role").to_owned())
+        .collect();
+    roles.sort();
+    assert_eq!(roles, ["auditor", "operator", "steward"]);
+    let (members, systems) = snapshot(&s, &op);
+    assert_eq!(members.as_array().map(Vec::len), Some(1), "{members}");
+    assert_eq!(members[0]["code"], "NDC");
+    assert_eq!(systems.as_array().map(Vec::len), Some(1), "{systems}");
+    assert_eq!(systems[0]["code"], "NDC-OPS");
+    assert_eq!(systems[0]["member"], "NDC");
+
+    // Admit a province member: 201 with every field echoed.
+    let body = member("UBND-31", "province", "VN", Some("31"));
+    let r = s.post_json("/api/v1/members", Some(&op), &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    for f in ["code", "name_vi", "name_en", "level", "jurisdiction"] {
+        assert_eq!(created[f], body[f], "{f} of {created}");
+    }
+    assert!(
+        created["created_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some(),
+        "{created}"
+    );
+    let r = s.get("/api/v1/members/UBND-31", Some(&op));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), created);
+    // A central member without a province, and a foreign one.
+    for b in [
+        member("BYT", "central", "VN", None),
+        member("WHO-VN", "foreign", "CH", None),
+    ] {
+        let r = s.post_json("/api/v1/members", Some(&op), &b);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    // And a system of it.
+    let r = s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "UBND-31-PORTAL", "member": "UBND-31", "name": "Cổng dịch vụ công"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sys = r.json();
+    assert_eq!(sys["code"], "UBND-31-PORTAL");
+    assert_eq!(sys["member"], "UBND-31");
+    assert_eq!(sys["name"], "Cổng dịch vụ công");
+
+    let before = snapshot(&s, &op);
+    let codes: Vec<&str> = before
+        .0
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(codes, ["BYT", "NDC", "UBND-31", "WHO-VN"]);
+    let unchanged = |what: &str| {
+        assert_eq!(
+            snapshot(&s, &op),
+            before,
+            "the registry changed after {what}"
+        );
+    };
+
+    // Duplicate member code.
+    let mut dup = member("UBND-31", "province", "VN", Some("31"));
+    dup["name_en"] = json!("Another name");
+    s.post_json("/api/v1/members", Some(&op), &dup)
+        .problem(409, "conflict");
+    unchanged("a duplicate member");
+
+    // Invalid codes.
+    for code in ["bca", "B", "BC A", "1BC", "BC_A", "", &"A".repeat(65), "Bộ"] {
+        let p = s
+            .post_json(
+                "/api/v1/members",
+                Some(&op),
+                &member(code, "central", "VN", None),
+            )
+            .problem(422, "code-invalid");
+        assert_eq!(p["title"], "Invalid input");
+        unchanged(&format!("member code {code:?}"));
+    }
+    // A VN province member in an unknown province (there are 34 since 2025; 99 is none).
+    for p in ["99", "1", "XX"] {
+        s.post_json(
+            "/api/v1/members",
+            Some(&op),
+            &member("UBND-99", "province", "VN", Some(p)),
+        )
+        .problem(422, "province-unknown");
+        unchanged(&format!("province {p:?}"));
+    }
+    // A pre-2025 province code (Ha Giang, 02, merged into Tuyen Quang) is not a 2025 province.
+    s.post_json(
+        "/api/v1/members",
+        Some(&op),
+        &member("UBND-02", "province", "VN", Some("02")),
+    )
+    .problem(422, "province-unknown");
+    // Bad countries.
+    for c in ["vn", "VNM", "V", "", "V1"] {
+        s.post_json(
+            "/api/v1/members",
+            Some(&op),
+            &member("XYZ", "central", c, None),
+        )
+        .problem(422, "country-invalid");
+        unchanged(&format!("country {c:?}"));
+    }
+    // Missing names.
+    let mut nameless = member("XYZ", "central", "VN", None);
+    nameless["name_en"] = json!("  ");
+    s.post_json("/api/v1/members", Some(&op), &nameless)
+        .problem(422, "name-missing");
+    // Unknown field, unknown level, missing field, wrong type: the body's shape.
+    let mut extra = member("XYZ", "central", "VN", None);
+    extra["admin"] = json!(true);
+    let p = s
+        .post_json("/api/v1/members", Some(&op), &extra)
+        .problem(422, "body-invalid");
+    assert!(
+        p["detail"].as_str().expect("detail").contains("admin"),
+        "{p}"
+    );
+    let mut extra_jur = member("XYZ", "central", "VN", None);
+    extra_jur["jurisdiction"]["district"] = json!("x");
+    s.post_json("/api/v1/members", Some(&op), &extra_jur)
+        .problem(422, "body-invalid");
+    s.post_json(
+        "/api/v1/members",
+        Some(&op),
+        &member("XYZ", "galactic", "VN", None),
+    )
+    .problem(422, "body-invalid");
+    s.post_json("/api/v1/members", Some(&op), &json!({"code": "XYZ"}))
+        .problem(422, "body-invalid");
+    let mut typed = member("XYZ", "central", "VN", None);
+    typed["code"] = json!(42);
+    s.post_json("/api/v1/members", Some(&op), &typed)
+        .problem(422, "body-invalid");
+    unchanged("bodies of the wrong shape");
+    // Malformed JSON.
+    for bad in [
+        &b"{not json"[..],
+        b"{\"code\": \"XYZ\",",
+        b"",
+        b"{\"code\" \"XYZ\"}",
+    ] {
+        post_raw(&s, "/api/v1/members", &op, "application/json", bad)
+            .problem(400, "json-malformed");
+    }
+    unchanged("malformed JSON");
+    // Wrong content type: even a valid JSON body must say so.
+    let valid = serde_json::to_vec(&member("XYZ", "central", "VN", None)).expect("json");
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "text/csv",
+    ] {
+        post_raw(&s, "/api/v1/members", &op, ct, &valid).problem(415, "unsupported-media-type");
+    }
+    let r = s.request(
+        "POST",
+        "/api/v1/members",
+        Some(&op),
+        &[],
+        Some(("", &valid)),
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+    unchanged("wrong content types");
+    // Over the 4 MiB JSON limit.
+    let mut huge = member("XYZ", "central", "VN", None);
+    huge["name_vi"] = json!("x".repeat((4 << 20) + 1024));
+    s.post_json("/api/v1/members", Some(&op), &huge)
+        .problem(413, "body-too-large");
+    unchanged("a body over the limit");
+    // Just under the limit is read (and then refused for what it says, not for its size).
+    let mut big = member("bad code", "central", "VN", None);
+    big["name_vi"] = json!("x".repeat((4 << 20) - 1024));
+    s.post_json("/api/v1/members", Some(&op), &big)
+        .problem(422, "code-invalid");
+    unchanged("a large body");
+
+    // Systems: an unknown member, a duplicate code, an invalid code, unknown fields.
+    let r = s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "GHOST-SYS", "member": "GHOST", "name": "x"}),
+    );
+    let p = r.json();
+    assert!(
+        p["code"] == "member-not-found" || p["code"] == "not-found",
+        "{p}"
+    );
+    r.problem(404, p["code"].as_str().expect("code"));
+    unchanged("a system of an unknown member");
+    s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "UBND-31-PORTAL", "member": "BYT", "name": "x"}),
+    )
+    .problem(409, "conflict");
+    s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "portal", "member": "BYT", "name": "x"}),
+    )
+    .problem(422, "code-invalid");
+    s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "BYT-X", "member": "BYT", "name": "x", "owner": "NDC"}),
+    )
+    .problem(422, "body-invalid");
+    unchanged("refused systems");
+
+    // Unknown member.
+    s.get("/api/v1/members/NOPE", Some(&op))
+        .problem(404, "member-not-found");
+}
+
+#[test]
+fn keys_are_issued_with_exactly_their_roles() {
+    let s = Server::fresh();
+    let op = s.operator_key();
+    let r = s.post_json(
+        "/api/v1/members",
+        Some(&op),
+        &member("BXD", "central", "VN", None),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.post_json(
+        "/api/v1/systems",
+        Some(&op),
+        &json!({"code": "BXD-BUILDINGS", "member": "BXD", "name": "Buildings register"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let keys_path = "/api/v1/systems/BXD-BUILDINGS/keys";
+    let listed = |s: &Server| -> Value {
+        let r = s.get(keys_path, Some(&op));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    assert_eq!(listed(&s), json!([]));
+
+    // Refused: no roles, an expiry in the past (or now), an unknown role, unknown fields.
+    s.post_json(keys_path, Some(&op), &json!({"roles": []}))
+        .problem(422, "roles-missing");
+    s.post_json(keys_path, Some(&op), &json!({}))
+        .problem(422, "body-invalid");
+    let past = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    s.post_json(
+        keys_path,
+        Some(&op),
+        &json!({"roles": ["provider"], "expires_at": past}),
+    )
+    .problem(422, "expiry-in-past");
+    s.post_json(
+        keys_path,
+        Some(&op),
+        &json!({"roles": ["provider"], "expires_at": "2000-01-01T00:00:00Z"}),
+    )
+    .problem(422, "expiry-in-past");
+    s.post_json(
+        keys_path,
+        Some(&op),
+        &json!({"roles": ["provider"], "expires_at": "tomorrow"}),
+    )
+    .problem(422, "body-invalid");
+    s.post_json(keys_path, Some(&op), &json!({"roles": ["superuser"]}))
+        .problem(422, "body-invalid");
+    s.post_json(
+        keys_path,
+        Some(&op),
+        &json!({"roles": ["provider"], "secret": "ndx_mine"}),
+    )
+    .problem(422, "body-invalid");
+    s.post_json(
+        "/api/v1/systems/NO-SUCH-SYSTEM/keys",
+        Some(&op),
+        &json!({"roles": ["provider"]}),
+    )
+    .problem(404, "system-not-found");
+    assert_eq!(listed(&s), json!([]), "a refused key was stored");
+
+    // A provider key (roles deduplicated) that expires next year.
+    let next_year =
+        (Utc::now() + chrono::Duration::days(365)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let r = s.post_json(
+        keys_path,
+        Some(&op),
+        &json!({"roles": ["provider", "provider"], "label": "loader", "expires_at": next_year}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let issued = r.json();
+    let provider = issued["secret"].as_str().expect("secret").to_owned();
+    let key = &issued["key"];
+    assert_eq!(key["system"], "BXD-BUILDINGS");
+    assert_eq!(key["roles"], json!(["provider"]));
+    assert_eq!(key["label"], "loader");
+    assert!(key["revoked_at"].is_null());
+    assert_eq!(
+        key["expires_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()),
+        chrono::DateTime::parse_from_rfc3339(&next_year).ok()
+    );
+    let r = s.get("/api/v1/me", Some(&provider));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"member": "BXD", "system": "BXD-BUILDINGS", "key_id": key["id"], "roles": ["provider"]})
+    );
+    // A provider is no operator and no steward.
+    s.post_json(
+        "/api/v1/members",
+        Some(&provider),
+        &member("BXD-2", "central", "VN", None),
+    )
+    .problem(403, "role-required");
+    s.get(keys_path, Some(&provider))
+        .problem(403, "role-required");
+    s.put_json(
+        "/api/v1/code-lists/colours",
+        Some(&provider),
+        &json!({"id": "colours", "name_vi": "Màu", "name_en": "Colours",
+                "entries": [{"code": "R", "label_vi": "Đỏ"}]}),
+    )
+    .problem(403, "role-required");
+    // But it defines its own member's datasets.
+    let dataset = json!({
+        "dataset": "buildings", "title_vi": "Công trình", "title_en": "Buildings",
+        "owner": "BXD", "openness": "shared", "importance": "ordinary",
+        "key": ["building_id"],
+        "fields": [{"name": "building_id", "element": "identifier", "required": true, "sensitivity": "internal"}],
+    });
+    let r = s.post_json("/api/v1/datasets", Some(&provider), &dataset);
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Two roles: sorted, exactly those.
+    let r = s.post_json(
+        "/api/v1/systems/NDC-OPS/keys",
+        Some(&op),
+        &json!({"roles": ["auditor", "steward"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let steward = r.json()["secret"].as_str().expect("secret").to_owned();
+    let r = s.get("/api/v1/me", Some(&steward));
+    assert_eq!(r.json()["roles"], json!(["steward", "auditor"]));
+    assert_eq!(r.json()["member"], "NDC");
+    // A steward keeps the dictionary but does not run the registry.
+    let r = s.put_json(
+        "/api/v1/code-lists/colours",
+        Some(&steward),
+        &json!({"id": "colours", "name_vi": "Màu", "name_en": "Colours",
+                "entries": [{"code": "R", "label_vi": "Đỏ"}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.post_json(keys_path, Some(&steward), &json!({"roles": ["operator"]}))
+        .problem(403, "role-required");
+    s.post_json(
+        "/api/v1/systems",
+        Some(&steward),
+        &json!({"code": "NDC-X", "member": "NDC", "name": "x"}),
+    )
+    .problem(403, "role-required");
+
+    // The listing shows the one issued key of the system.
+    let l = listed(&s);
+    assert_eq!(l.as_array().map(Vec::len), Some(1), "{l}");
+    assert_eq!(l[0]["id"], key["id"]);
+    assert_eq!(&l[0], key);
+}
+
+/// RFC 9110 §8.3.1: media type and subtype are case-insensitive; and a type that merely starts
+/// with `application/json` (such as `application/jsonl`) is not JSON.
+#[test]
+fn json_content_type_is_matched_by_media_type() {
+    let s = Server::fresh();
+    let op = s.operator_key();
+    let body = serde_json::to_vec(&member("BYT", "central", "VN", None)).expect("json");
+    let r = post_raw(
+        &s,
+        "/api/v1/members",
+        &op,
+        "Application/JSON; charset=utf-8",
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let body = serde_json::to_vec(&member("BNN", "central", "VN", None)).expect("json");
+    post_raw(&s, "/api/v1/members", &op, "application/jsonl", &body)
+        .problem(415, "unsupported-media-type");
+}
