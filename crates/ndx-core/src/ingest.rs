@@ -481,6 +481,69 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Deletes one record as a one-record batch (same lineage and idempotency as any batch).
+    /// A composite key is the key field values joined with `|`. Refused with 404 when the
+    /// record does not exist and 410 when it is already deleted, unless the batch id names a
+    /// batch already applied, which is replayed.
+    pub fn delete_record(
+        &self,
+        cap: &DatasetWrite,
+        key: &str,
+        batch_id: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport> {
+        let schema = self.schema(&cap.dataset, None)?;
+        let parts: Vec<&str> = if schema.key.len() == 1 {
+            vec![key]
+        } else {
+            key.split('|').collect()
+        };
+        if parts.len() != schema.key.len() || parts.iter().any(|p| p.is_empty()) {
+            return Err(Error::invalid(
+                "key-invalid",
+                format!(
+                    "key {key:?} must have {} non-empty part(s) joined by '|'",
+                    schema.key.len()
+                ),
+            ));
+        }
+        let replay = match &batch_id {
+            Some(id) => self.store.batch(&cap.dataset, id)?.is_some(),
+            None => false,
+        };
+        if !replay {
+            let canonical_key = ndx_types::text::nfc(key).into_owned();
+            match self.store.record(&cap.dataset, &canonical_key, None)? {
+                None => {
+                    return Err(Error::not_found(
+                        "record-not-found",
+                        format!("record {key:?} of {:?} does not exist", cap.dataset),
+                    ));
+                }
+                Some(v) if v.body.is_none() => {
+                    return Err(Error::new(
+                        Kind::Gone,
+                        "record-deleted",
+                        format!("record {key:?} of {:?} is already deleted", cap.dataset),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut obj = Map::new();
+        for (f, v) in schema.key.iter().zip(parts) {
+            obj.insert(f.clone(), Value::String(v.to_owned()));
+        }
+        obj.insert(OP_FIELD.into(), Value::String("delete".into()));
+        let line =
+            serde_json::to_vec(&Value::Object(obj)).map_err(|e| Error::internal(e.to_string()))?;
+        let mut opts = IngestOptions::new(InputFormat::Ndjson);
+        opts.batch_id = batch_id;
+        self.ingest(cap, line.as_slice(), &opts, now, &mut |_| {})
+    }
+}
+
 struct CountingReader<'c, R> {
     inner: R,
     count: &'c std::cell::Cell<u64>,
@@ -607,16 +670,84 @@ fn csv_columns(header: &csv::ByteRecord, compiled: &CompiledSchema) -> Result<Co
     Ok(Columns { slots, op })
 }
 
+/// Remembers where the line terminators (`\r`, `\n`) are in the bytes read ahead by the CSV
+/// parser, so a record's byte offset can be turned into the physical line it starts on,
+/// whatever the line endings, blank lines or quoted newlines before it. Only the read-ahead
+/// window is kept.
+struct NewlineTracker {
+    pending: std::collections::VecDeque<(u64, u8)>,
+    read: u64,
+    passed: u64,
+}
+
+impl NewlineTracker {
+    /// The 1-based line on which the record the parser began at `offset` starts. The parser's
+    /// offset may point at the end of the previous line (after a CR of a CRLF) or at blank
+    /// lines it skipped; the record starts after them.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while let Some(&(pos, byte)) = self.pending.front() {
+            if pos >= offset {
+                break;
+            }
+            self.pending.pop_front();
+            self.passed += u64::from(byte == b'\n');
+        }
+        let mut at = offset;
+        while let Some(&(pos, byte)) = self.pending.front() {
+            if pos != at {
+                break;
+            }
+            self.pending.pop_front();
+            self.passed += u64::from(byte == b'\n');
+            at += 1;
+        }
+        self.passed + 1
+    }
+}
+
+struct NewlineReader<'t, R> {
+    inner: R,
+    tracker: &'t std::cell::RefCell<NewlineTracker>,
+}
+
+impl<R: Read> Read for NewlineReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut t = self.tracker.borrow_mut();
+        let base = t.read;
+        t.pending.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| matches!(**b, b'\n' | b'\r'))
+                .map(|(i, b)| (base + i as u64, *b)),
+        );
+        t.read += n as u64;
+        Ok(n)
+    }
+}
+
 fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -> Result<()> {
+    let tracker = std::cell::RefCell::new(NewlineTracker {
+        pending: std::collections::VecDeque::new(),
+        read: 0,
+        passed: 0,
+    });
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .buffer_capacity(1 << 16)
-        .from_reader(input);
+        .from_reader(NewlineReader {
+            inner: input,
+            tracker: &tracker,
+        });
     let header = match rdr.byte_headers() {
         Ok(h) => h.clone(),
         Err(e) => return Err(csv_fatal(e)),
     };
+    if tracker.borrow().read == 0 {
+        return Err(Error::invalid("batch-empty", "the input holds no records"));
+    }
     if header.is_empty() || (header.len() == 1 && header.get(0) == Some(b"")) {
         return Err(Error::invalid(
             "csv-header-missing",
@@ -634,7 +765,9 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
             Err(e) => return Err(csv_fatal(e)),
         }
         number += 1;
-        let line = row.position().map(|p| p.line());
+        let line = row
+            .position()
+            .map(|p| tracker.borrow_mut().line_of(p.byte()));
         if row.len() != header.len() {
             batch.malformed(
                 number,
@@ -907,7 +1040,8 @@ fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Result<()> {
     }
     match outcome {
         Ok(()) => Ok(()),
-        Err(e) if e.is_io() => Err(Error::io(std::io::Error::other(e))),
+        // Converting back yields the original I/O error (e.g. the body size limit).
+        Err(e) if e.is_io() => Err(Error::io(std::io::Error::from(e))),
         Err(e) => Err(Error::invalid(
             "json-malformed",
             format!(

@@ -55,6 +55,28 @@ pub fn status_of(kind: Kind) -> (StatusCode, &'static str) {
     }
 }
 
+/// The title of a status: the same words whether the core or the edge found the problem.
+fn title_for(status: StatusCode) -> String {
+    [
+        Kind::Unauthenticated,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::Gone,
+        Kind::Conflict,
+        Kind::Invalid,
+        Kind::TooLarge,
+        Kind::Unavailable,
+        Kind::Internal,
+    ]
+    .into_iter()
+    .map(status_of)
+    .find(|(s, _)| *s == status)
+    .map_or_else(
+        || status.canonical_reason().unwrap_or("Error").to_owned(),
+        |(_, t)| t.to_owned(),
+    )
+}
+
 /// An error on its way out as a problem response (boxed: handlers return it often).
 #[derive(Debug)]
 pub struct ApiError(Box<ProblemParts>);
@@ -75,7 +97,7 @@ impl ApiError {
         ApiError(Box::new(ProblemParts {
             status,
             code: code.to_owned(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: title_for(status),
             detail: detail.into(),
             errors: Vec::new(),
             report: None,
@@ -89,13 +111,13 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let (mut status, title) = status_of(e.kind);
+        let (mut status, mut title) = status_of(e.kind);
         let mut code = e.code.to_owned();
         let mut detail = e.message.clone();
         if let Some(io) = &e.io
             && crate::records::is_body_too_large(io)
         {
-            status = StatusCode::PAYLOAD_TOO_LARGE;
+            (status, title) = status_of(Kind::TooLarge);
             code = "body-too-large".into();
             detail = io.to_string();
         }

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use ndx_core::RecordVersion;
-use ndx_core::ingest::{IngestOptions, IngestReport, InputFormat, Mode};
+use ndx_core::ingest::{IngestOptions, InputFormat, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -145,7 +145,11 @@ async fn ingest(
         Some(v) => Some(
             v.to_str()
                 .map_err(|_| {
-                    ApiError::bad_request("batch-id-invalid", "Idempotency-Key is not ASCII")
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "batch-id-invalid",
+                        "Idempotency-Key must be 1-128 characters of letters, digits, '-', '_', '.', ':'",
+                    )
                 })?
                 .to_owned(),
         ),
@@ -235,13 +239,14 @@ async fn ingest(
 #[utoipa::path(delete, path = "/api/v1/datasets/{dataset}/records/{key}", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
            ("Idempotency-Key" = Option<String>, Header, description = "batch id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 410, description = "already deleted", body = Problem), (status = 422, body = Problem)))]
 async fn delete_record(
     State(st): State<AppState>,
     Auth(caller): Auth,
     Path((dataset, key)): Path<(String, String)>,
     headers: HeaderMap,
-) -> ApiResult<axum::Json<IngestReport>> {
+) -> ApiResult<Response> {
     let core = st.core.clone();
     let schema = {
         let core = core.clone();
@@ -249,46 +254,24 @@ async fn delete_record(
         blocking(move || core.schema(&d, None)).await?
     };
     let cap = caller.dataset_write(&schema)?;
-    let mut opts = IngestOptions::new(InputFormat::Ndjson);
-    opts.batch_id = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // A deletion is a one-record batch, so it has the same lineage and idempotency as any other.
-    let key_fields = &schema.key;
-    let parts: Vec<&str> = if key_fields.len() == 1 {
-        vec![key.as_str()]
-    } else {
-        key.split('|').collect()
+    let batch_id = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map(str::to_owned).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "batch-id-invalid",
+                "Idempotency-Key must be 1-128 characters of letters, digits, '-', '_', '.', ':'",
+            )
+        })?),
     };
-    if parts.len() != key_fields.len() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "key-invalid",
-            format!(
-                "key {key:?} must have {} parts joined by '|'",
-                key_fields.len()
-            ),
-        ));
+    let report = blocking(move || core.delete_record(&cap, &key, batch_id, Utc::now())).await?;
+    let replayed = report.replayed;
+    let mut resp = axum::Json(report).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    let mut obj = serde_json::Map::new();
-    for (f, v) in key_fields.iter().zip(parts) {
-        obj.insert(f.clone(), Value::String(v.to_owned()));
-    }
-    obj.insert("_op".into(), Value::String("delete".into()));
-    let line = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
-    let report = blocking(move || {
-        let report = core.ingest(&cap, line.as_slice(), &opts, Utc::now(), &mut |_| {})?;
-        if report.deleted == 0 && !report.replayed {
-            return Err(ndx_core::Error::not_found(
-                "record-not-found",
-                format!("record {key:?} of {:?} does not exist", report.dataset),
-            ));
-        }
-        Ok(report)
-    })
-    .await?;
-    Ok(axum::Json(report))
+    Ok(resp)
 }
 
 /// One version of a record with its lineage.
@@ -423,7 +406,11 @@ async fn list(
     let limit = match q.remove("limit") {
         None => 100,
         Some(l) => l.parse::<usize>().map_err(|_| {
-            ApiError::bad_request("limit-invalid", format!("limit {l:?} is not a number"))
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit-invalid",
+                format!("limit must be a number between 1 and 1000, found {l:?}"),
+            )
         })?,
     };
     let cursor = q.remove("cursor");

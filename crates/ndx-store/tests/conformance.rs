@@ -67,7 +67,11 @@ fn meta(batch: &str, at: DateTime<Utc>) -> BatchMeta {
 fn body(id: &str, n: u32) -> String {
     format!(
         "{{\"id\":\"{id}\",\"n\":{n},\"city\":\"{}\"}}",
-        if n.is_multiple_of(2) { "Hà Nội" } else { "Huế" }
+        if n.is_multiple_of(2) {
+            "Hà Nội"
+        } else {
+            "Huế"
+        }
     )
 }
 

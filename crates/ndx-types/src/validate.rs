@@ -262,7 +262,8 @@ impl CompiledSchema {
         let mut parts = Vec::with_capacity(self.key.len());
         for &k in &self.key {
             match values.get(k)? {
-                RawValue::Absent => return None,
+                RawValue::Absent | RawValue::Text("") => return None,
+                RawValue::Json(Value::String(s)) if s.is_empty() => return None,
                 RawValue::Text(t) => parts.push((*t).to_owned()),
                 RawValue::Json(Value::String(s)) => parts.push(s.clone()),
                 RawValue::Json(Value::Number(n)) => parts.push(n.to_string()),
@@ -422,8 +423,11 @@ fn json_kind(v: &Value) -> String {
 fn check_field(rule: &FieldRule, raw: RawValue<'_>) -> Result<Option<Typed>, FieldError> {
     let name = rule.name.as_str();
     let el = &rule.element;
+    // An empty value is no value, whatever the format: CSV cannot tell "" from absent, so
+    // JSON "" and null mean the same, and canonical records never hold empty strings.
     let raw = match raw {
         RawValue::Json(Value::Null) => RawValue::Absent,
+        RawValue::Json(Value::String(s)) if s.is_empty() => RawValue::Absent,
         RawValue::Text("") => RawValue::Absent,
         other => other,
     };

@@ -55,7 +55,7 @@ fn every_refusal_has_its_own_code_and_a_request_id() {
     // No credentials at all.
     let r = s.get("/api/v1/me", None);
     let p = refused(&r, 401, "auth-missing");
-    assert_eq!(p["title"], "Unauthorized");
+    assert_eq!(p["title"], "Authentication required");
     refused(&s.get("/api/v1/members", None), 401, "auth-missing");
     refused(
         &s.get("/api/v1/datasets/population/records", None),
