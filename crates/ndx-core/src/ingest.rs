@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Utc};
-use ndx_store::{BatchMeta, BatchWriter, StoreError, WriteOutcome};
+use ndx_store::{BatchMeta, BatchWriter, StoreError, WriteOp, WriteOutcome};
 use ndx_types::validate::{CompiledSchema, FieldError, RawValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -175,10 +175,100 @@ enum Op {
     Delete,
 }
 
-/// The state of one running batch.
+/// Records validated per chunk handed to the writer thread.
+const CHUNK: usize = 512;
+
+/// Validated writes on their way to the writer thread, with where each came from.
+#[derive(Default)]
+struct Chunk {
+    ops: Vec<WriteOp>,
+    origin: Vec<(u64, Option<u64>)>,
+}
+
+/// Hands validated records to the writer thread a chunk at a time.
+struct ChunkSink {
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    chunk: Chunk,
+}
+
+impl ChunkSink {
+    fn push(&mut self, record: u64, line: Option<u64>, op: WriteOp) -> Result<()> {
+        self.chunk.ops.push(op);
+        self.chunk.origin.push((record, line));
+        if self.chunk.ops.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.chunk.ops.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        // A closed channel means the writer stopped on a storage error, reported at the join.
+        self.tx.send(chunk).map_err(|_| {
+            Error::new(
+                Kind::Unavailable,
+                "writer-stopped",
+                "the store writer stopped",
+            )
+        })
+    }
+}
+
+/// What the writer thread found.
+#[derive(Default)]
+struct WriteTally {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    deleted: u64,
+    duplicates: u64,
+    errors: Vec<RecordError>,
+    truncated: bool,
+}
+
+/// The writer thread: applies chunks in order inside the batch's transaction. Validation runs
+/// on the calling thread meanwhile, so parsing and validating overlap with storage.
+fn run_writer(
+    writer: &mut BatchWriter,
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    max_listed: usize,
+) -> Result<WriteTally> {
+    let mut tally = WriteTally::default();
+    let mut outcomes = Vec::with_capacity(CHUNK);
+    for chunk in rx {
+        outcomes.clear();
+        writer
+            .write(&chunk.ops, &mut outcomes)
+            .map_err(store_failure)?;
+        for ((op, (record, line)), outcome) in
+            chunk.ops.into_iter().zip(chunk.origin).zip(&outcomes)
+        {
+            match outcome {
+                WriteOutcome::Created => tally.created += 1,
+                WriteOutcome::Updated => tally.updated += 1,
+                WriteOutcome::Unchanged | WriteOutcome::NotFound => tally.unchanged += 1,
+                WriteOutcome::Deleted => tally.deleted += 1,
+                WriteOutcome::DuplicateInBatch => {
+                    tally.duplicates += 1;
+                    if tally.errors.len() < max_listed {
+                        tally.errors.push(duplicate(record, line, op.key));
+                    } else {
+                        tally.truncated = true;
+                    }
+                }
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// The state of one running batch on the validating side.
 struct Batch<'a, 'p> {
     compiled: &'a CompiledSchema,
-    writer: Option<BatchWriter>,
+    sink: ChunkSink,
     report: IngestReport,
     max_listed: usize,
     progress: &'p mut dyn FnMut(Progress),
@@ -186,10 +276,14 @@ struct Batch<'a, 'p> {
 }
 
 impl Batch<'_, '_> {
-    /// Counts a refused record. In atomic mode the writer keeps going (the transaction is
-    /// rolled back at the end) so that later duplicates are still found and counts stay exact.
+    /// Counts a refused record. In atomic mode writing goes on (the transaction is rolled back
+    /// at the end) so that later duplicates are still found and counts stay exact.
     fn reject(&mut self, e: RecordError) {
         self.report.rejected += 1;
+        self.list(e);
+    }
+
+    fn list(&mut self, e: RecordError) {
         if self.report.errors.len() < self.max_listed {
             self.report.errors.push(e);
         } else {
@@ -224,7 +318,7 @@ impl Batch<'_, '_> {
         }
     }
 
-    /// Validates and writes one record given as values aligned with the schema.
+    /// Validates one record given as values aligned with the schema and hands it to the writer.
     fn apply(
         &mut self,
         record: u64,
@@ -234,51 +328,35 @@ impl Batch<'_, '_> {
     ) -> Result<()> {
         self.report.received += 1;
         match op {
-            Op::Delete => {
-                let Some(key) = self.compiled.raw_key(values) else {
-                    self.reject(RecordError {
-                        record,
-                        line,
-                        key: None,
-                        field: None,
-                        code: "delete-without-key".into(),
-                        message: "a deletion must carry every key field".into(),
-                    });
-                    self.tick();
-                    return Ok(());
-                };
-                let key = ndx_types::text::nfc(&key).into_owned();
-                self.report.accepted += 1;
-                if let Some(w) = self.writer.as_mut() {
-                    match w.delete(&key).map_err(store_failure)? {
-                        WriteOutcome::Deleted => self.report.deleted += 1,
-                        WriteOutcome::DuplicateInBatch => {
-                            self.report.accepted -= 1;
-                            self.reject(duplicate(record, line, key));
-                        }
-                        _ => self.report.unchanged += 1,
-                    }
+            Op::Delete => match self.compiled.raw_key(values) {
+                None => self.reject(RecordError {
+                    record,
+                    line,
+                    key: None,
+                    field: None,
+                    code: "delete-without-key".into(),
+                    message: "a deletion must carry every key field".into(),
+                }),
+                Some(key) => {
+                    self.report.accepted += 1;
+                    let op = WriteOp {
+                        key: ndx_types::text::nfc(&key).into_owned(),
+                        body: None,
+                        hash: [0; 32],
+                    };
+                    self.sink.push(record, line, op)?;
                 }
-            }
+            },
             Op::Upsert => match self.compiled.validate(values) {
                 Ok(valid) => {
                     self.report.accepted += 1;
-                    if let Some(w) = self.writer.as_mut() {
-                        let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();
-                        match w
-                            .upsert(&valid.key, &valid.canonical, &hash)
-                            .map_err(store_failure)?
-                        {
-                            WriteOutcome::Created => self.report.created += 1,
-                            WriteOutcome::Updated => self.report.updated += 1,
-                            WriteOutcome::Unchanged => self.report.unchanged += 1,
-                            WriteOutcome::DuplicateInBatch => {
-                                self.report.accepted -= 1;
-                                self.reject(duplicate(record, line, valid.key));
-                            }
-                            WriteOutcome::Deleted | WriteOutcome::NotFound => {}
-                        }
-                    }
+                    let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();
+                    let op = WriteOp {
+                        key: valid.key,
+                        body: Some(valid.canonical),
+                        hash,
+                    };
+                    self.sink.push(record, line, op)?;
                 }
                 Err(errors) => {
                     let key = self.compiled.raw_key(values);
@@ -287,16 +365,7 @@ impl Batch<'_, '_> {
                         // One refused record counts once; each of its field errors is listed.
                         self.reject(Self::record_error(record, line, key.clone(), first));
                         for e in errors {
-                            if self.report.errors.len() < self.max_listed {
-                                self.report.errors.push(Self::record_error(
-                                    record,
-                                    line,
-                                    key.clone(),
-                                    e,
-                                ));
-                            } else {
-                                self.report.errors_truncated = true;
-                            }
+                            self.list(Self::record_error(record, line, key.clone(), e));
                         }
                     }
                 }
@@ -407,51 +476,88 @@ impl Core {
 
         let bytes_cell = std::cell::Cell::new(0u64);
         let bytes_fn = || bytes_cell.get();
-        let mut batch = Batch {
-            compiled: &compiled,
-            writer: Some(writer),
-            report: IngestReport {
-                batch_id: batch_id.clone(),
-                dataset: cap.dataset.clone(),
-                schema_version: schema.version.to_string(),
-                mode: opts.mode,
-                status: BatchStatus::Committed,
-                received: 0,
-                accepted: 0,
-                rejected: 0,
-                created: 0,
-                updated: 0,
-                unchanged: 0,
-                deleted: 0,
-                errors: Vec::new(),
-                errors_truncated: false,
-                replayed: false,
-            },
-            max_listed: opts.max_listed_errors,
-            progress,
-            bytes: &bytes_fn,
-        };
-        {
+        let mut writer = writer;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
+        let max_listed = opts.max_listed_errors;
+        let (read, written, mut report) = std::thread::scope(|scope| {
+            let writing = scope.spawn(|| run_writer(&mut writer, rx, max_listed));
+            let mut batch = Batch {
+                compiled: &compiled,
+                sink: ChunkSink {
+                    tx,
+                    chunk: Chunk::default(),
+                },
+                report: IngestReport {
+                    batch_id: batch_id.clone(),
+                    dataset: cap.dataset.clone(),
+                    schema_version: schema.version.to_string(),
+                    mode: opts.mode,
+                    status: BatchStatus::Committed,
+                    received: 0,
+                    accepted: 0,
+                    rejected: 0,
+                    created: 0,
+                    updated: 0,
+                    unchanged: 0,
+                    deleted: 0,
+                    errors: Vec::new(),
+                    errors_truncated: false,
+                    replayed: false,
+                },
+                max_listed,
+                progress,
+                bytes: &bytes_fn,
+            };
             let counted = CountingReader {
                 inner: &mut reader,
                 count: &bytes_cell,
             };
-            match opts.format {
-                InputFormat::Csv => read_csv(counted, &mut batch, opts)?,
-                InputFormat::Ndjson => read_ndjson(counted, &mut batch, opts)?,
-                InputFormat::Json => read_json_array(counted, &mut batch)?,
+            let read = match opts.format {
+                InputFormat::Csv => read_csv(counted, &mut batch, opts),
+                InputFormat::Ndjson => read_ndjson(counted, &mut batch, opts),
+                InputFormat::Json => read_json_array(counted, &mut batch),
             }
-        }
+            .and_then(|()| batch.sink.flush());
+            let Batch {
+                sink,
+                report,
+                progress,
+                ..
+            } = batch;
+            // Closing the channel lets the writer finish.
+            drop(sink);
+            let written = writing
+                .join()
+                .unwrap_or_else(|_| Err(Error::internal("the store writer panicked")));
+            (read.map(|()| progress), written, report)
+        });
+        // A storage failure explains a stopped reader, so it is reported first.
+        let tally = written?;
+        let progress = read?;
         // Drain what the parser did not need, so the request hash covers every byte.
         std::io::copy(&mut reader, &mut std::io::sink()).map_err(Error::io)?;
         let request_hash = hex::encode(reader.hasher.finalize());
-        (batch.progress)(Progress {
-            received: batch.report.received,
-            accepted: batch.report.accepted,
-            rejected: batch.report.rejected,
+        report.created = tally.created;
+        report.updated = tally.updated;
+        report.unchanged = tally.unchanged;
+        report.deleted = tally.deleted;
+        report.accepted -= tally.duplicates;
+        report.rejected += tally.duplicates;
+        if !tally.errors.is_empty() {
+            report.errors.extend(tally.errors);
+            report.errors.sort_by_key(|e| e.record);
+        }
+        if report.errors.len() > max_listed {
+            report.errors.truncate(max_listed);
+            report.errors_truncated = true;
+        }
+        report.errors_truncated |= tally.truncated;
+        progress(Progress {
+            received: report.received,
+            accepted: report.accepted,
+            rejected: report.rejected,
             bytes: reader.bytes,
         });
-        let mut report = batch.report;
         if opts.mode == Mode::Atomic && report.rejected > 0 {
             report.status = BatchStatus::Rejected;
             report.created = 0;
@@ -471,10 +577,6 @@ impl Core {
         if report.received == 0 {
             return Err(Error::invalid("batch-empty", "the input holds no records"));
         }
-        let writer = batch
-            .writer
-            .take()
-            .ok_or_else(|| Error::internal("batch writer missing at commit"))?;
         let stored = serde_json::to_string(&report).map_err(|e| Error::internal(e.to_string()))?;
         writer.commit(&request_hash, &stored)?;
         Ok(report)

@@ -131,10 +131,21 @@ pub struct FieldFilter {
     pub value: serde_json::Value,
 }
 
+/// One write of a batch: an upsert (with the canonical content and its SHA-256) or a deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOp {
+    /// The record key.
+    pub key: String,
+    /// Canonical JSON content; `None` deletes the record.
+    pub body: Option<String>,
+    /// SHA-256 of the content (ignored for deletions).
+    pub hash: [u8; 32],
+}
+
 /// The backend of a [`BatchWriter`].
 trait BatchBackend: Send {
-    fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome>;
-    fn delete(&mut self, key: &str) -> Result<WriteOutcome>;
+    /// Applies `ops` in order, pushing one outcome per op onto `out`.
+    fn write(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()>;
     fn commit(self: Box<Self>, request_hash: &str, report: &str) -> Result<()>;
 }
 
@@ -145,13 +156,32 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
+    /// Applies a chunk of writes in order (the fast path: backends prepare their statements
+    /// once per chunk), pushing one outcome per op onto `out`.
+    pub fn write(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
+        self.inner.write(ops, out)
+    }
     /// Inserts or updates a record with its canonical content and content hash.
     pub fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome> {
-        self.inner.upsert(key, canonical, hash)
+        self.one(WriteOp {
+            key: key.to_owned(),
+            body: Some(canonical.to_owned()),
+            hash: *hash,
+        })
     }
     /// Writes a tombstone for the record.
     pub fn delete(&mut self, key: &str) -> Result<WriteOutcome> {
-        self.inner.delete(key)
+        self.one(WriteOp {
+            key: key.to_owned(),
+            body: None,
+            hash: [0; 32],
+        })
+    }
+    fn one(&mut self, op: WriteOp) -> Result<WriteOutcome> {
+        let mut out = Vec::with_capacity(1);
+        self.inner.write(std::slice::from_ref(&op), &mut out)?;
+        out.pop()
+            .ok_or_else(|| StoreError::Backend("backend returned no outcome".into()))
     }
     /// Commits the batch durably with the hash of its request (SHA-256 of body and options,
     /// hex: the same batch id with another request is refused) and its report (stored for

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 
 use crate::{
     Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result, StoreError, StoredBatch,
-    WriteOutcome,
+    WriteOp, WriteOutcome,
 };
 
 /// Numbered migrations; applied in order at open, never edited once released.
@@ -478,7 +478,7 @@ impl Backend for SqliteBackend {
 
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>> {
         let conn = self.writer.checkout();
-        let begun = (|| -> Result<(i64, i64)> {
+        let begun = (|| -> Result<(i64, i64, bool, i64)> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let id = Self::dataset_id(&conn, dataset)?.ok_or_else(|| {
                 StoreError::NotFound(format!("dataset {dataset:?} does not exist"))
@@ -503,14 +503,26 @@ impl Backend for SqliteBackend {
                     )
                 })
             })?;
-            Ok((id, conn.last_insert_rowid()))
+            let seq = conn.last_insert_rowid();
+            let fresh: bool = conn
+                .prepare_cached("SELECT NOT EXISTS(SELECT 1 FROM current WHERE dataset = ?1)")?
+                .query_row([id], |r| r.get(0))?;
+            let next_rowid: i64 = conn
+                .prepare_cached("SELECT coalesce(max(rowid), 0) + 1 FROM records")?
+                .query_row([], |r| r.get(0))?;
+            Ok((id, seq, fresh, next_rowid))
         })();
         match begun {
-            Ok((dataset_id, seq)) => Ok(Box::new(SqliteBatch {
+            Ok((dataset_id, seq, fresh, next_rowid)) => Ok(Box::new(SqliteBatch {
                 slot: self.writer.clone(),
                 conn: Some(conn),
                 dataset: dataset_id,
                 seq,
+                fresh,
+                next_rowid,
+                unchanged: std::collections::HashSet::new(),
+                upserts: 0,
+                new_keys: 0,
             })),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -639,6 +651,23 @@ struct SqliteBatch {
     conn: Option<Connection>,
     dataset: i64,
     seq: i64,
+    /// The dataset had no record when the batch began: every key is new unless this batch
+    /// wrote it already, so a write needs no lookup first.
+    fresh: bool,
+    /// Rowid of the next version row (this connection is the only writer).
+    next_rowid: i64,
+    /// Keys this batch found unchanged: a second occurrence is still a duplicate.
+    unchanged: std::collections::HashSet<String>,
+    /// Upserts seen and how many of them were new keys: while most keys are new, inserting
+    /// first (and looking up only on a conflict) saves a lookup per record.
+    upserts: u64,
+    new_keys: u64,
+}
+
+impl SqliteBatch {
+    fn insert_first(&self) -> bool {
+        self.fresh || self.upserts < 64 || self.new_keys * 4 >= self.upserts * 3
+    }
 }
 
 struct Current {
@@ -649,115 +678,134 @@ struct Current {
     rec: i64,
 }
 
-impl SqliteBatch {
-    fn conn(&self) -> &Connection {
-        self.conn
-            .as_ref()
-            .expect("batch connection present until commit")
-    }
+// The content hash lives in `records` only: it keeps `current` entries small, and it is
+// needed only when a key already exists.
+const SELECT_CURRENT: &str = "SELECT c.version, r.hash, c.batch, c.deleted, c.rec
+     FROM current c JOIN records r ON r.rowid = c.rec WHERE c.dataset = ?1 AND c.key = ?2";
+const INSERT_CURRENT: &str = "INSERT INTO current(dataset, key, version, batch, deleted, rec)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const UPDATE_CURRENT: &str = "UPDATE current SET version = ?3, batch = ?4, deleted = ?5, rec = ?6
+     WHERE dataset = ?1 AND key = ?2";
+const INSERT_RECORD: &str =
+    "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
-    fn current(&self, key: &str) -> Result<Option<Current>> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT version, hash, batch, deleted, rec FROM current
-                 WHERE dataset = ?1 AND key = ?2",
-            )?
-            .query_row(params![self.dataset, key], |r| {
-                Ok(Current {
-                    version: r.get(0)?,
-                    hash: r.get(1)?,
-                    batch: r.get(2)?,
-                    deleted: r.get(3)?,
-                    rec: r.get(4)?,
-                })
-            })
-            .optional()?)
-    }
-
-    fn write_version(
-        &self,
-        key: &str,
-        body: Option<&str>,
-        hash: &[u8],
-        cur: Option<&Current>,
-    ) -> Result<()> {
-        let conn = self.conn();
-        let version = cur.map_or(1, |c| c.version + 1);
-        conn.prepare_cached(
-            "INSERT INTO records(dataset, key, version, batch, hash, body, prev)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            self.dataset,
-            key,
-            version,
-            self.seq,
-            hash,
-            body,
-            cur.map(|c| c.rec)
-        ])?;
-        let rec = conn.last_insert_rowid();
-        conn.prepare_cached(
-            "INSERT INTO current(dataset, key, version, hash, batch, deleted, rec)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(dataset, key) DO UPDATE SET version = excluded.version,
-               hash = excluded.hash, batch = excluded.batch, deleted = excluded.deleted,
-               rec = excluded.rec",
-        )?
-        .execute(params![
-            self.dataset,
-            key,
-            version,
-            hash,
-            self.seq,
-            body.is_none(),
-            rec
-        ])?;
-        Ok(())
-    }
-
-    fn touch(&self, key: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("UPDATE current SET batch = ?3 WHERE dataset = ?1 AND key = ?2")?
-            .execute(params![self.dataset, key, self.seq])?;
-        Ok(())
-    }
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 impl BatchBackend for SqliteBatch {
-    fn upsert(&mut self, key: &str, canonical: &str, hash: &[u8; 32]) -> Result<WriteOutcome> {
-        let cur = self.current(key)?;
-        match cur {
-            None => {
-                self.write_version(key, Some(canonical), hash, None)?;
-                Ok(WriteOutcome::Created)
+    fn write(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
+        let conn = self
+            .conn
+            .as_ref()
+            .expect("batch connection present until commit");
+        let mut select = conn.prepare_cached(SELECT_CURRENT)?;
+        let mut insert_current = conn.prepare_cached(INSERT_CURRENT)?;
+        let mut update_current = conn.prepare_cached(UPDATE_CURRENT)?;
+        let mut insert_record = conn.prepare_cached(INSERT_RECORD)?;
+        for op in ops {
+            let hash: &[u8] = if op.body.is_some() { &op.hash } else { &[] };
+            if op.body.is_some() {
+                self.upserts += 1;
             }
-            Some(c) if c.batch == self.seq => Ok(WriteOutcome::DuplicateInBatch),
-            Some(c) if !c.deleted && c.hash == hash => {
-                self.touch(key)?;
-                Ok(WriteOutcome::Unchanged)
+            if op.body.is_some() && self.insert_first() {
+                match insert_current.execute(params![
+                    self.dataset,
+                    op.key,
+                    1,
+                    self.seq,
+                    false,
+                    self.next_rowid
+                ]) {
+                    Ok(_) => {
+                        insert_record.execute(params![
+                            self.next_rowid,
+                            self.dataset,
+                            op.key,
+                            1,
+                            self.seq,
+                            hash,
+                            op.body,
+                            Option::<i64>::None
+                        ])?;
+                        self.next_rowid += 1;
+                        self.new_keys += 1;
+                        out.push(WriteOutcome::Created);
+                        continue;
+                    }
+                    // Only this batch can have written the key of a fresh dataset.
+                    Err(e) if is_constraint(&e) && self.fresh => {
+                        out.push(WriteOutcome::DuplicateInBatch);
+                        continue;
+                    }
+                    // The key exists: look it up as usual.
+                    Err(e) if is_constraint(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
-            Some(c) => {
-                self.write_version(key, Some(canonical), hash, Some(&c))?;
-                Ok(if c.deleted {
-                    WriteOutcome::Created
-                } else {
-                    WriteOutcome::Updated
+            let cur = select
+                .query_row(params![self.dataset, op.key], |r| {
+                    Ok(Current {
+                        version: r.get(0)?,
+                        hash: r.get(1)?,
+                        batch: r.get(2)?,
+                        deleted: r.get(3)?,
+                        rec: r.get(4)?,
+                    })
                 })
+                .optional()?;
+            if cur.as_ref().is_some_and(|c| c.batch == self.seq) || self.unchanged.contains(&op.key)
+            {
+                out.push(WriteOutcome::DuplicateInBatch);
+                continue;
             }
-        }
-    }
-
-    fn delete(&mut self, key: &str) -> Result<WriteOutcome> {
-        match self.current(key)? {
-            Some(c) if c.batch == self.seq => Ok(WriteOutcome::DuplicateInBatch),
-            Some(c) if !c.deleted => {
-                self.write_version(key, None, &[], Some(&c))?;
-                Ok(WriteOutcome::Deleted)
+            let outcome = match (&op.body, &cur) {
+                (None, Some(c)) if !c.deleted => WriteOutcome::Deleted,
+                (None, _) => {
+                    out.push(WriteOutcome::NotFound);
+                    continue;
+                }
+                (Some(_), Some(c)) if !c.deleted && c.hash == op.hash => {
+                    self.unchanged.insert(op.key.clone());
+                    out.push(WriteOutcome::Unchanged);
+                    continue;
+                }
+                (Some(_), Some(c)) if !c.deleted => WriteOutcome::Updated,
+                (Some(_), _) => {
+                    self.new_keys += 1;
+                    WriteOutcome::Created
+                }
+            };
+            let version = cur.as_ref().map_or(1, |c| c.version + 1);
+            insert_record.execute(params![
+                self.next_rowid,
+                self.dataset,
+                op.key,
+                version,
+                self.seq,
+                hash,
+                op.body,
+                cur.as_ref().map(|c| c.rec)
+            ])?;
+            let row = params![
+                self.dataset,
+                op.key,
+                version,
+                self.seq,
+                op.body.is_none(),
+                self.next_rowid
+            ];
+            if cur.is_some() {
+                update_current.execute(row)?;
+            } else {
+                insert_current.execute(row)?;
             }
-            _ => Ok(WriteOutcome::NotFound),
+            self.next_rowid += 1;
+            out.push(outcome);
         }
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>, request_hash: &str, report: &str) -> Result<()> {

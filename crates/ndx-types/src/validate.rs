@@ -2,6 +2,7 @@
 //! list, length and range, required fields and cross-field rules. The output is the canonical
 //! record: fields in schema order, typed JSON values, NFC text, absent optional fields omitted.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -59,16 +60,16 @@ pub struct ValidRecord {
     pub canonical: String,
 }
 
-/// A typed value after validation.
+/// A typed value after validation; text borrows the input when it is already NFC.
 #[derive(Debug, Clone, PartialEq)]
-enum Typed {
-    Str(String),
+enum Typed<'a> {
+    Str(Cow<'a, str>),
     Int(i64),
     Num(f64),
     Bool(bool),
 }
 
-impl Typed {
+impl Typed<'_> {
     fn as_str(&self) -> Option<&str> {
         match self {
             Typed::Str(s) => Some(s),
@@ -90,7 +91,7 @@ impl Typed {
     }
     fn key_text(&self) -> String {
         match self {
-            Typed::Str(s) => s.clone(),
+            Typed::Str(s) => s.to_string(),
             Typed::Int(i) => i.to_string(),
             Typed::Num(n) => n.to_string(),
             Typed::Bool(b) => b.to_string(),
@@ -98,25 +99,38 @@ impl Typed {
     }
 }
 
+/// Bytes that must be escaped inside a JSON string: the control characters, `"` and `\\`.
+const fn needs_escape() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+}
+
+static NEEDS_ESCAPE: [bool; 256] = needs_escape();
+
 /// Appends `s` as a JSON string literal.
 pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f => None,
-            _ => continue,
-        };
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
         out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 let _ = write!(out, "\\u{:04x}", b);
             }
         }
@@ -126,12 +140,15 @@ pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Code → parent code; foldhash because lookups are hot and the keys are fixed master data.
+type CodeMap = HashMap<String, Option<String>, foldhash::fast::RandomState>;
+
 struct FieldRule {
     name: String,
     required: bool,
     element: DataElement,
     /// code → parent code, for code-typed elements.
-    codes: Option<Arc<HashMap<String, Option<String>>>>,
+    codes: Option<Arc<CodeMap>>,
 }
 
 enum CompiledRule {
@@ -162,7 +179,7 @@ impl CompiledSchema {
         dict: &dyn DictionaryLookup,
     ) -> Result<Self, DefinitionError> {
         schema.check(dict)?;
-        let mut lists: HashMap<String, Arc<HashMap<String, Option<String>>>> = HashMap::new();
+        let mut lists: HashMap<String, Arc<CodeMap>> = HashMap::new();
         let mut fields = Vec::with_capacity(schema.fields.len());
         for f in &schema.fields {
             let element = dict.element(&f.element).ok_or_else(|| DefinitionError {
@@ -180,7 +197,7 @@ impl CompiledSchema {
                             path: f.name.clone(),
                             message: format!("unknown code list {id:?}"),
                         })?;
-                        let map: HashMap<String, Option<String>> = list
+                        let map: CodeMap = list
                             .entries
                             .into_iter()
                             .map(|e| (e.code, e.parent))
@@ -277,7 +294,7 @@ impl CompiledSchema {
     pub fn validate(&self, values: &[RawValue<'_>]) -> Result<ValidRecord, Vec<FieldError>> {
         debug_assert_eq!(values.len(), self.fields.len());
         let mut errors = Vec::new();
-        let mut typed: Vec<Option<Typed>> = Vec::with_capacity(self.fields.len());
+        let mut typed: Vec<Option<Typed<'_>>> = Vec::with_capacity(self.fields.len());
         for (rule, raw) in self.fields.iter().zip(values) {
             match check_field(rule, *raw) {
                 Ok(v) => typed.push(v),
@@ -337,7 +354,7 @@ impl CompiledSchema {
     fn check_rule(
         &self,
         rule: &CompiledRule,
-        typed: &[Option<Typed>],
+        typed: &[Option<Typed<'_>>],
         failed: &[bool],
     ) -> Result<(), FieldError> {
         match *rule {
@@ -420,7 +437,7 @@ fn json_kind(v: &Value) -> String {
     }
 }
 
-fn check_field(rule: &FieldRule, raw: RawValue<'_>) -> Result<Option<Typed>, FieldError> {
+fn check_field<'a>(rule: &FieldRule, raw: RawValue<'a>) -> Result<Option<Typed<'a>>, FieldError> {
     let name = rule.name.as_str();
     let el = &rule.element;
     // An empty value is no value, whatever the format: CSV cannot tell "" from absent, so
@@ -461,7 +478,7 @@ fn check_field(rule: &FieldRule, raw: RawValue<'_>) -> Result<Option<Typed>, Fie
                 "false" => Typed::Bool(false),
                 _ => return Err(type_error(name, el.value_type, &format!("{t:?}"))),
             },
-            _ => Typed::Str(nfc(t).into_owned()),
+            _ => Typed::Str(nfc(t)),
         },
         RawValue::Json(v) => match (el.value_type, v) {
             (ValueType::Integer, Value::Number(n)) => Typed::Int(
@@ -480,7 +497,7 @@ fn check_field(rule: &FieldRule, raw: RawValue<'_>) -> Result<Option<Typed>, Fie
                 | ValueType::PartialDate
                 | ValueType::DateTime,
                 Value::String(s),
-            ) => Typed::Str(nfc(s).into_owned()),
+            ) => Typed::Str(nfc(s)),
             _ => return Err(type_error(name, el.value_type, &json_kind(v))),
         },
     };

@@ -64,12 +64,11 @@ CREATE TABLE records (
   body    TEXT,
   prev    INTEGER
 );
--- The current version of each key: rec points into records.
+-- The current version of each key: rec points into records (which holds the content hash).
 CREATE TABLE current (
   dataset INTEGER NOT NULL,
   key     TEXT NOT NULL,
   version INTEGER NOT NULL,
-  hash    BLOB NOT NULL,
   batch   INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
   rec     INTEGER NOT NULL,
