@@ -548,7 +548,8 @@ pub fn bare_insert(csv_path: &Path, db: &Path) -> anyhow::Result<()> {
     ensure!(!header.is_empty(), "the CSV has no header");
     let mut conn = rusqlite::Connection::open(db)?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL;
+        "PRAGMA page_size=16384;
+         PRAGMA journal_mode=WAL;
          PRAGMA synchronous=FULL;
          PRAGMA temp_store=MEMORY;
          PRAGMA cache_size=-65536;",

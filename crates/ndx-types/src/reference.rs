@@ -142,13 +142,24 @@ pub fn legacy_province(code: &str) -> Option<&'static LegacyProvince> {
 /// The pre-2025 province whose citizen identity numbers start with `prefix` (three digits),
 /// e.g. `"001"` → Hà Nội.
 pub fn legacy_province_by_cccd_prefix(prefix: &str) -> Option<&'static LegacyProvince> {
-    // The prefix is the code zero-padded, so the list sorted by code is sorted by prefix too
-    // (checked by a test).
-    let provinces = legacy();
-    provinces
-        .binary_search_by(|p| p.cccd_prefix.as_str().cmp(prefix))
-        .ok()
-        .map(|i| &provinces[i])
+    // Every citizen ID is checked against this, so it is a table lookup by the 3-digit number.
+    static BY_NUMBER: std::sync::OnceLock<Vec<Option<u8>>> = std::sync::OnceLock::new();
+    let table = BY_NUMBER.get_or_init(|| {
+        let mut t = vec![None; 1000];
+        for (i, p) in legacy().iter().enumerate() {
+            if let Ok(n) = p.cccd_prefix.parse::<usize>()
+                && n < 1000
+            {
+                t[n] = u8::try_from(i).ok();
+            }
+        }
+        t
+    });
+    if prefix.len() != 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = prefix.parse().ok()?;
+    table[n].map(|i| &legacy()[usize::from(i)])
 }
 
 /// The 54 ethnic groups, sorted by code.

@@ -16,7 +16,8 @@ pub fn fold_diacritics(s: &str) -> String {
 
 /// Returns `s` in Unicode NFC, borrowing when it already is.
 pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
-    if is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+    // ASCII is always NFC, and checking it is much cheaper than the general quick check.
+    if s.is_ascii() || is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
         std::borrow::Cow::Borrowed(s)
     } else {
         std::borrow::Cow::Owned(s.nfc().collect())
