@@ -21,28 +21,12 @@ const CSV: &str = "text/csv";
 const NDJSON: &str = "application/x-ndjson";
 const JSON: &str = "application/json";
 
-/// The population schema's fields, in schema order.
-const FIELDS: [&str; 10] = [
-    "citizen_id",
-    "full_name",
-    "sex",
-    "date_of_birth",
-    "ethnic_code",
-    "province_code",
-    "ward_code",
-    "street_address",
-    "phone",
-    "email",
-];
+use common::POPULATION_FIELDS as FIELDS;
 
 // ---------------------------------------------------------------------------------------------
 // Building population rows
 
-/// A citizen ID: 3-digit legacy province prefix, century/sex digit, 2 year digits, 6-digit serial.
-fn cid(prefix: &str, female: bool, year: u32, serial: u32) -> String {
-    let digit = (year / 100 - 19) * 2 + u32::from(female);
-    format!("{prefix}{digit}{:02}{serial:06}", year % 100)
-}
+use common::cid;
 
 /// A valid citizen of Hà Nội (province 01, ward 00004 Phường Ba Đình), born in 1905: the demo
 /// country is born 1930 or later, so these keys never collide with demo records. Odd serials
@@ -264,7 +248,7 @@ fn stored_form(row: &Value) -> Value {
     let mut m = Map::new();
     for f in FIELDS {
         if let Some(v) = row.get(f) {
-            m.insert(f.to_owned(), v.clone());
+            m.insert(f.to_string(), v.clone());
         }
     }
     Value::Object(m)

@@ -12,24 +12,9 @@ use serde_json::{Map, Value, json};
 
 const POP: &str = "population";
 const NDJSON: &str = "application/x-ndjson";
-const FIELDS: [&str; 10] = [
-    "citizen_id",
-    "full_name",
-    "sex",
-    "date_of_birth",
-    "ethnic_code",
-    "province_code",
-    "ward_code",
-    "street_address",
-    "phone",
-    "email",
-];
+use common::POPULATION_FIELDS as FIELDS;
 
-/// A citizen ID: 3-digit legacy province prefix, century/sex digit, 2 year digits, 6-digit serial.
-fn cid(prefix: &str, female: bool, year: u32, serial: u32) -> String {
-    let digit = (year / 100 - 19) * 2 + u32::from(female);
-    format!("{prefix}{digit}{:02}{serial:06}", year % 100)
-}
+use common::cid;
 
 /// A valid citizen of Hà Nội born in 1905 (the demo country is born 1930 or later, so these
 /// keys are never demo keys). Odd serials are women.
@@ -58,7 +43,7 @@ fn stored_form(row: &Value) -> Value {
     let mut m = Map::new();
     for f in FIELDS {
         if let Some(v) = row.get(f) {
-            m.insert(f.to_owned(), v.clone());
+            m.insert(f.to_string(), v.clone());
         }
     }
     Value::Object(m)

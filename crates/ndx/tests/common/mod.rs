@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The population schema's fields, in schema order.
+#[allow(unused_imports)]
+pub use ndx_demo::POPULATION_FIELDS;
+
+/// A citizen ID: 3-digit legacy province prefix, century/sex digit, 2 year digits, 6-digit
+/// serial.
+pub fn cid(prefix: &str, female: bool, year: u32, serial: u32) -> String {
+    let digit = (year / 100 - 19) * 2 + u32::from(female);
+    format!("{prefix}{digit}{:02}{serial:06}", year % 100)
+}
+
 /// Path of the binary under test.
 pub fn ndx_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ndx"))
