@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Utc};
 use ndx_store::{BatchMeta, BatchWriter, StoreError, WriteOp, WriteOutcome};
+use ndx_types::dictionary::DatasetSchema;
 use ndx_types::validate::{CompiledSchema, FieldError, RawValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -138,6 +139,28 @@ pub struct IngestReport {
     pub replayed: bool,
 }
 
+impl IngestReport {
+    fn empty(batch_id: &str, dataset: &str, schema: &DatasetSchema, mode: Mode) -> Self {
+        IngestReport {
+            batch_id: batch_id.to_owned(),
+            dataset: dataset.to_owned(),
+            schema_version: schema.version.to_string(),
+            mode,
+            status: BatchStatus::Committed,
+            received: 0,
+            accepted: 0,
+            rejected: 0,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            deleted: 0,
+            errors: Vec::new(),
+            errors_truncated: false,
+            replayed: false,
+        }
+    }
+}
+
 /// Progress, reported every few thousand records.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
@@ -242,7 +265,7 @@ fn run_writer(
         outcomes.clear();
         writer
             .write(&chunk.ops, &mut outcomes)
-            .map_err(store_failure)?;
+            .map_err(Error::from)?;
         for ((op, (record, line)), outcome) in
             chunk.ops.into_iter().zip(chunk.origin).zip(&outcomes)
         {
@@ -408,10 +431,6 @@ fn duplicate(record: u64, line: Option<u64>, key: String) -> RecordError {
     }
 }
 
-fn store_failure(e: StoreError) -> Error {
-    Error::from(e)
-}
-
 fn parse_op(v: Option<&str>) -> std::result::Result<Op, String> {
     match v {
         None | Some("") | Some("upsert") => Ok(Op::Upsert),
@@ -458,7 +477,7 @@ impl Core {
             schema_version: schema.version,
             at: now,
         };
-        let writer = match self.store.begin_batch(&cap.dataset, meta) {
+        let mut writer = match self.store.begin_batch(&cap.dataset, meta) {
             Ok(w) => w,
             Err(StoreError::Conflict(_)) => {
                 // A concurrent submission of the same batch id committed first.
@@ -476,7 +495,6 @@ impl Core {
 
         let bytes_cell = std::cell::Cell::new(0u64);
         let bytes_fn = || bytes_cell.get();
-        let mut writer = writer;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
         let max_listed = opts.max_listed_errors;
         let (read, written, mut report) = std::thread::scope(|scope| {
@@ -487,23 +505,7 @@ impl Core {
                     tx,
                     chunk: Chunk::default(),
                 },
-                report: IngestReport {
-                    batch_id: batch_id.clone(),
-                    dataset: cap.dataset.clone(),
-                    schema_version: schema.version.to_string(),
-                    mode: opts.mode,
-                    status: BatchStatus::Committed,
-                    received: 0,
-                    accepted: 0,
-                    rejected: 0,
-                    created: 0,
-                    updated: 0,
-                    unchanged: 0,
-                    deleted: 0,
-                    errors: Vec::new(),
-                    errors_truncated: false,
-                    replayed: false,
-                },
+                report: IngestReport::empty(&batch_id, &cap.dataset, &schema, opts.mode),
                 max_listed,
                 progress,
                 bytes: &bytes_fn,
