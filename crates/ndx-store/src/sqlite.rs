@@ -524,6 +524,7 @@ impl Backend for SqliteBackend {
                 seq,
                 fresh,
                 next_rowid,
+                first_rowid: next_rowid,
                 unchanged: std::collections::HashSet::new(),
                 upserts: 0,
                 new_keys: 0,
@@ -660,6 +661,8 @@ struct SqliteBatch {
     fresh: bool,
     /// Rowid of the next version row (this connection is the only writer).
     next_rowid: i64,
+    /// Rowid of the first version this batch writes.
+    first_rowid: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
     unchanged: std::collections::HashSet<String>,
     /// Upserts seen and how many of them were new keys: while most keys are new, inserting
@@ -677,18 +680,19 @@ impl SqliteBatch {
 struct Current {
     version: i64,
     hash: Vec<u8>,
-    batch: i64,
     deleted: bool,
     rec: i64,
 }
 
-// The content hash lives in `records` only: it keeps `current` entries small, and it is
-// needed only when a key already exists.
-const SELECT_CURRENT: &str = "SELECT c.version, r.hash, c.batch, c.deleted, c.rec
+// Version, content hash and batch live in `records` only: that keeps `current` entries small
+// (they are inserted in random key order, the costliest part of a bulk load), and they are
+// needed only when a key already exists. A version written by this batch has a rowid at or
+// above the batch's first rowid, which is how duplicates within the batch are recognised.
+const SELECT_CURRENT: &str = "SELECT r.version, r.hash, c.deleted, c.rec
      FROM current c JOIN records r ON r.rowid = c.rec WHERE c.dataset = ?1 AND c.key = ?2";
-const INSERT_CURRENT: &str = "INSERT INTO current(dataset, key, version, batch, deleted, rec)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const UPDATE_CURRENT: &str = "UPDATE current SET version = ?3, batch = ?4, deleted = ?5, rec = ?6
+const INSERT_CURRENT: &str = "INSERT INTO current(dataset, key, deleted, rec)
+     VALUES (?1, ?2, ?3, ?4)";
+const UPDATE_CURRENT: &str = "UPDATE current SET deleted = ?3, rec = ?4
      WHERE dataset = ?1 AND key = ?2";
 const INSERT_RECORD: &str =
     "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev)
@@ -715,14 +719,8 @@ impl BatchBackend for SqliteBatch {
                 self.upserts += 1;
             }
             if op.body.is_some() && self.insert_first() {
-                match insert_current.execute(params![
-                    self.dataset,
-                    op.key,
-                    1,
-                    self.seq,
-                    false,
-                    self.next_rowid
-                ]) {
+                match insert_current.execute(params![self.dataset, op.key, false, self.next_rowid])
+                {
                     Ok(_) => {
                         insert_record.execute(params![
                             self.next_rowid,
@@ -754,13 +752,13 @@ impl BatchBackend for SqliteBatch {
                     Ok(Current {
                         version: r.get(0)?,
                         hash: r.get(1)?,
-                        batch: r.get(2)?,
-                        deleted: r.get(3)?,
-                        rec: r.get(4)?,
+                        deleted: r.get(2)?,
+                        rec: r.get(3)?,
                     })
                 })
                 .optional()?;
-            if cur.as_ref().is_some_and(|c| c.batch == self.seq) || self.unchanged.contains(&op.key)
+            if cur.as_ref().is_some_and(|c| c.rec >= self.first_rowid)
+                || self.unchanged.contains(&op.key)
             {
                 out.push(WriteOutcome::DuplicateInBatch);
                 continue;
@@ -793,14 +791,7 @@ impl BatchBackend for SqliteBatch {
                 op.body,
                 cur.as_ref().map(|c| c.rec)
             ])?;
-            let row = params![
-                self.dataset,
-                op.key,
-                version,
-                self.seq,
-                op.body.is_none(),
-                self.next_rowid
-            ];
+            let row = params![self.dataset, op.key, op.body.is_none(), self.next_rowid];
             if cur.is_some() {
                 update_current.execute(row)?;
             } else {

@@ -64,12 +64,11 @@ CREATE TABLE records (
   body    TEXT,
   prev    INTEGER
 );
--- The current version of each key: rec points into records (which holds the content hash).
+-- The current version of each key: rec points into records (which holds version, hash and
+-- batch; keeping this index small keeps bulk loads fast).
 CREATE TABLE current (
   dataset INTEGER NOT NULL,
   key     TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  batch   INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
   rec     INTEGER NOT NULL,
   PRIMARY KEY (dataset, key)
