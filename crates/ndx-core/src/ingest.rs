@@ -451,6 +451,30 @@ impl Core {
         now: DateTime<Utc>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<IngestReport> {
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{:?}|{:?}|", opts.format, opts.mode).as_bytes());
+        let mut reader = HashingReader {
+            inner: input,
+            hasher,
+            bytes: 0,
+        };
+        let outcome = self.run_batch(cap, &mut reader, opts, now, progress);
+        if outcome.is_err() {
+            // Read what the sender is still sending (bounded by the caller's body limit), so
+            // that an HTTP client receives the problem instead of a reset connection.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        }
+        outcome
+    }
+
+    fn run_batch<R: Read>(
+        &self,
+        cap: &DatasetWrite,
+        reader: &mut HashingReader<R>,
+        opts: &IngestOptions,
+        now: DateTime<Utc>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<IngestReport> {
         let schema = self.schema(&cap.dataset, None)?;
         let compiled = self.compiled(&schema)?;
         let batch_id = match &opts.batch_id {
@@ -459,13 +483,6 @@ impl Core {
                 id.clone()
             }
             None => generated_batch_id(now),
-        };
-        let mut hasher = Sha256::new();
-        hasher.update(format!("{:?}|{:?}|", opts.format, opts.mode).as_bytes());
-        let mut reader = HashingReader {
-            inner: input,
-            hasher,
-            bytes: 0,
         };
 
         if let Some(done) = self.store.batch(&cap.dataset, &batch_id)? {
@@ -511,7 +528,7 @@ impl Core {
                 bytes: &bytes_fn,
             };
             let counted = CountingReader {
-                inner: &mut reader,
+                inner: &mut *reader,
                 count: &bytes_cell,
             };
             let read = match opts.format {
@@ -537,8 +554,8 @@ impl Core {
         let tally = written?;
         let progress = read?;
         // Drain what the parser did not need, so the request hash covers every byte.
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(Error::io)?;
-        let request_hash = hex::encode(reader.hasher.finalize());
+        std::io::copy(reader, &mut std::io::sink()).map_err(Error::io)?;
+        let request_hash = hex::encode(reader.hasher.clone().finalize());
         report.created = tally.created;
         report.updated = tally.updated;
         report.unchanged = tally.unchanged;
@@ -663,10 +680,10 @@ impl<R: Read> Read for CountingReader<'_, R> {
 
 fn replay<R: Read>(
     done: ndx_store::StoredBatch,
-    mut reader: HashingReader<R>,
+    reader: &mut HashingReader<R>,
 ) -> Result<IngestReport> {
-    std::io::copy(&mut reader, &mut std::io::sink()).map_err(Error::io)?;
-    let hash = hex::encode(reader.hasher.finalize());
+    std::io::copy(reader, &mut std::io::sink()).map_err(Error::io)?;
+    let hash = hex::encode(reader.hasher.clone().finalize());
     if hash != done.request_hash {
         return Err(Error::new(
             Kind::Conflict,

@@ -2,6 +2,8 @@
 //! loopback port with a temporary data directory, and talk HTTP to it.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -120,6 +122,27 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = citizens.to_string();
         spawn(&["demo", "--citizens", &n, "--seed", "7"], dir)
+    }
+
+    /// `ndx demo` with a small country on another store (e.g. a PostgreSQL URL).
+    pub fn demo_on(store: &str, citizens: usize) -> Server {
+        Self::demo_on_dir(store, citizens, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// `ndx demo` on another store, keeping its keys in `dir` (a restart reuses both).
+    pub fn demo_on_dir(store: &str, citizens: usize, dir: tempfile::TempDir) -> Server {
+        let n = citizens.to_string();
+        spawn(
+            &["demo", "--citizens", &n, "--seed", "7", "--store", store],
+            dir,
+        )
+    }
+
+    /// Stops the server (SIGKILL) and hands back its data directory.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     /// `ndx serve` on a fresh data directory.
