@@ -1,9 +1,11 @@
 //! The storage seam of ndx. [`Store`] is the one handle every service uses; it wraps a private
-//! backend chosen from the store URL (`sqlite://path` today; PostgreSQL next). Everything a
-//! backend must do is in the private `Backend` trait, and every backend passes the same
-//! conformance suite (`tests/conformance.rs`).
+//! backend chosen from the store URL (`sqlite://path`, or `postgres://…` with the `postgres`
+//! feature, on by default). Everything a backend must do is in the private `Backend` trait, and
+//! every backend passes the same conformance suite (`tests/conformance.rs`).
 #![warn(missing_docs)]
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -260,6 +262,9 @@ impl Store {
             return Self::open_sqlite(PathBuf::from(path));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Self::open_postgres(url);
+            #[cfg(not(feature = "postgres"))]
             return Err(StoreError::Config(format!(
                 "engine {:?} is not compiled into this binary (store {:?})",
                 "postgres",
@@ -280,6 +285,19 @@ impl Store {
         Ok(Store {
             engine: Engine::Sqlite,
             backend: Arc::new(sqlite::SqliteBackend::open(&path)?),
+        })
+    }
+
+    /// Opens (creating the schema and migrating if needed) the PostgreSQL store at
+    /// `postgres://user[:password]@host[:port]/db[?params]`. Besides the standard connection
+    /// parameters, `schema=NAME` puts the store in its own schema (created if missing),
+    /// `statement_timeout=SECONDS` (default 60) bounds every statement and `pool_size=N`
+    /// (default 16) the number of connections. Messages never show the password.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        Ok(Store {
+            engine: Engine::Postgres,
+            backend: Arc::new(postgres::PostgresBackend::open(url)?),
         })
     }
 
@@ -410,16 +428,32 @@ impl Store {
     }
 }
 
-/// Hides a password in a store URL for messages.
+/// Hides a password in a store URL for messages: the one after `user:` and the value of a
+/// `password=` query parameter.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
+                Some(c) => format!("{}{}:***{}", &base[..s + 3], &creds[..c], &base[at..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{out}?{}", pairs.join("&"));
     }
+    out
 }

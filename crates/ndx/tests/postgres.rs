@@ -1,0 +1,312 @@
+//! The HTTP behaviours that matter, once more on PostgreSQL: the demo country, atomic and
+//! idempotent ingest, versions, as-of, deletion, restart; and a database outage in the middle
+//! of a batch. Needs `NDX_TEST_POSTGRES_URL` (set by `.ci/run`); without it these tests say so
+//! and pass, except in CI where a missing database is a failure.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use common::{Server, cid};
+
+const PG_VAR: &str = "NDX_TEST_POSTGRES_URL";
+
+fn pg_base() -> Option<String> {
+    match std::env::var(PG_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{PG_VAR} is not set: CI must run the PostgreSQL tests")
+        }
+        _ => {
+            eprintln!("skipped: PostgreSQL end-to-end tests ({PG_VAR} is not set)");
+            None
+        }
+    }
+}
+
+/// A schema of its own for one test, dropped when the guard goes.
+struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let base = self.base.split('?').next().unwrap_or(&self.base).to_owned();
+        let out = Command::new("psql")
+            .arg(&base)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("could not drop test schema {} (psql): {out:?}", self.name);
+        }
+    }
+}
+
+fn fresh_schema(base: &str) -> (String, Schema) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("ndx_e2e_{}_{nanos}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (
+        format!("{base}{sep}schema={name}"),
+        Schema {
+            base: base.to_owned(),
+            name,
+        },
+    )
+}
+
+fn row(serial: u32, sex: &str, name: &str) -> String {
+    let female = sex == "2";
+    format!(
+        "{},{name},{sex},1905-01-01,01,00004\n",
+        cid("001", female, 1905, serial)
+    )
+}
+
+const HEADER: &str = "citizen_id,full_name,sex,date_of_birth,province_code,ward_code\n";
+
+fn count(s: &Server, key: &str) -> u64 {
+    let r = s.get("/api/v1/datasets/population", Some(key));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["records"].as_u64().expect("records")
+}
+
+#[test]
+fn demo_ingest_versions_and_restart_on_postgres() {
+    let Some(base) = pg_base() else { return };
+    let (url, _schema) = fresh_schema(&base);
+    let s = Server::demo_on(&url, 1000);
+    let health = s.get("/health", None).json();
+    assert_eq!(health["store"], "postgres", "{health}");
+    let key = s.key("population-provider");
+    assert_eq!(count(&s, &key), 1000);
+
+    // An atomic batch with one bad row changes nothing.
+    let bad = format!("{HEADER}{}{}", row(1, "1", "An"), row(3, "5", "Bình"));
+    let r = s.ingest("population", "", &key, "text/csv", bad.as_bytes(), None);
+    let p = r.problem(422, "batch-rejected");
+    assert_eq!(p["report"]["errors"][0]["code"], "code-unknown");
+    assert_eq!(count(&s, &key), 1000);
+
+    // A good batch, then the same batch again: replayed, nothing new.
+    let good = format!("{HEADER}{}{}", row(1, "1", "An"), row(3, "2", "Bình"));
+    let first = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        good.as_bytes(),
+        Some("pg-1"),
+    );
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.json()["created"], 2);
+    let again = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        good.as_bytes(),
+        Some("pg-1"),
+    );
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["replayed"], true);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let other = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        bad.as_bytes(),
+        Some("pg-1"),
+    );
+    other.problem(409, "batch-id-reused");
+    assert_eq!(count(&s, &key), 1002);
+
+    // Versions, lineage, as-of and history.
+    let id = cid("001", false, 1905, 1);
+    let v1 = s
+        .get(
+            &format!("/api/v1/datasets/population/records/{id}"),
+            Some(&key),
+        )
+        .json();
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["batch_id"], "pg-1");
+    assert_eq!(v1["source_system"], "BCA-POPULATION");
+    std::thread::sleep(Duration::from_millis(20));
+    let renamed = format!("{HEADER}{}", row(1, "1", "An Mới"));
+    let up = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        renamed.as_bytes(),
+        Some("pg-2"),
+    );
+    assert_eq!(up.json()["updated"], 1, "{}", up.body);
+    let same = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        renamed.as_bytes(),
+        Some("pg-3"),
+    );
+    assert_eq!(same.json()["unchanged"], 1, "{}", same.body);
+    let history = s
+        .get(
+            &format!("/api/v1/datasets/population/records/{id}/history"),
+            Some(&key),
+        )
+        .json();
+    let versions: Vec<u64> = history
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["version"].as_u64().expect("version"))
+        .collect();
+    assert_eq!(versions, vec![2, 1]);
+    let at = v1["recorded_at"]
+        .as_str()
+        .expect("time")
+        .replace('+', "%2B");
+    let old = s
+        .get(
+            &format!("/api/v1/datasets/population/records/{id}?as_of={at}"),
+            Some(&key),
+        )
+        .json();
+    assert_eq!(old["data"]["full_name"], "An", "{old}");
+
+    // The owner's list with a filter and a cursor.
+    let page = s
+        .get(
+            "/api/v1/datasets/population/records?province_code=01&limit=5",
+            Some(&key),
+        )
+        .json();
+    assert_eq!(page["records"].as_array().expect("records").len(), 5);
+    assert!(page["next_cursor"].is_string());
+
+    // Deletion is a tombstone.
+    let del = s.request(
+        "DELETE",
+        &format!("/api/v1/datasets/population/records/{id}"),
+        Some(&key),
+        &[],
+        None,
+    );
+    assert_eq!(del.status, 200, "{}", del.body);
+    s.get(
+        &format!("/api/v1/datasets/population/records/{id}"),
+        Some(&key),
+    )
+    .problem(410, "record-deleted");
+
+    // A restart on the same database reuses the country.
+    let dir = s.into_dir();
+    let s = Server::demo_on_dir(&url, 1000, dir);
+    assert_eq!(count(&s, &key), 1001);
+}
+
+fn pg_addr(base: &str) -> SocketAddr {
+    let rest = base.split("://").nth(1).expect("scheme");
+    let host_port = rest.split('/').next().expect("authority");
+    let host_port = host_port.rsplit('@').next().expect("host");
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("host:port")
+}
+
+#[test]
+fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
+    let Some(base) = pg_base() else { return };
+    let (direct, _schema) = fresh_schema(&base);
+    let proxy = Proxy::start(pg_addr(&base));
+    let target = pg_addr(&base).to_string();
+    let via_proxy = direct.replacen(&target, &proxy.addr.to_string(), 1);
+    let via_proxy = if via_proxy == direct {
+        direct.replacen("localhost", &proxy.addr.to_string(), 1)
+    } else {
+        via_proxy
+    };
+    assert_ne!(via_proxy, direct, "the test URL must go through the proxy");
+    let s = Server::demo_on(&via_proxy, 1000);
+    let key = s.key("population-provider");
+    assert_eq!(count(&s, &key), 1000);
+
+    let mut big = String::from(HEADER);
+    for serial in 0..300_000u32 {
+        big.push_str(&row(10 + 2 * serial, "1", "Lê Văn Tải"));
+    }
+    let started = std::time::Instant::now();
+    let cutter = {
+        let proxy_cut = std::sync::Arc::new(proxy);
+        let p = proxy_cut.clone();
+        let handle = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            p.cut();
+        });
+        (handle, proxy_cut)
+    };
+    let r = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        big.as_bytes(),
+        Some("big-outage"),
+    );
+    cutter.0.join().expect("cutter");
+    assert!(
+        started.elapsed() > Duration::from_millis(400),
+        "the batch finished before the database was cut; make it bigger"
+    );
+    let p = r.problem(503, "store-unavailable");
+    assert!(p["request_id"].is_string());
+
+    // The database comes back: nothing of the batch is there, and new work succeeds.
+    cutter.1.restore();
+    let mut recovered = None;
+    for _ in 0..50 {
+        let r = s.get("/api/v1/datasets/population", Some(&key));
+        if r.status == 200 {
+            recovered = Some(r.json()["records"].as_u64().expect("records"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        recovered,
+        Some(1000),
+        "no record of the cut batch may remain"
+    );
+    let small = format!("{HEADER}{}", row(9, "2", "Hồi Phục"));
+    let ok = s.ingest(
+        "population",
+        "",
+        &key,
+        "text/csv",
+        small.as_bytes(),
+        Some("after"),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(count(&s, &key), 1001);
+}
