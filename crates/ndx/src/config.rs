@@ -43,7 +43,7 @@ impl Default for RawConfig {
             listen: "127.0.0.1:8080".into(),
             store: None,
             store_file: None,
-            log: "info".into(),
+            log: "info,tokio_postgres=warn".into(),
             log_format: "text".into(),
             max_batch_bytes: 512 << 20,
             max_json_bytes: 4 << 20,
