@@ -235,19 +235,27 @@ fn pg_addr(base: &str) -> SocketAddr {
         .expect("host:port")
 }
 
-#[test]
-fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
+/// How the database fails in the middle of a batch.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// The connection goes away.
+    Dropped,
+    /// The server stops answering (the store's statement deadline must fire).
+    Hung,
+}
+
+fn outage_mid_batch(failure: Failure) {
     let Some(base) = pg_base() else { return };
     let (direct, _schema) = fresh_schema(&base);
-    let proxy = Proxy::start(pg_addr(&base));
-    let target = pg_addr(&base).to_string();
-    let via_proxy = direct.replacen(&target, &proxy.addr.to_string(), 1);
-    let via_proxy = if via_proxy == direct {
-        direct.replacen("localhost", &proxy.addr.to_string(), 1)
-    } else {
-        via_proxy
-    };
+    let target = pg_addr(&base);
+    let proxy = std::sync::Arc::new(Proxy::start(target));
+    let mut via_proxy = direct.replacen(&target.to_string(), &proxy.addr.to_string(), 1);
+    if via_proxy == direct {
+        via_proxy = direct.replacen("localhost:5432", &proxy.addr.to_string(), 1);
+    }
     assert_ne!(via_proxy, direct, "the test URL must go through the proxy");
+    // A short statement deadline, so a hung server is noticed in seconds.
+    let via_proxy = format!("{via_proxy}&statement_timeout=2");
     let s = Server::demo_on(&via_proxy, 1000);
     let key = s.key("population-provider");
     assert_eq!(count(&s, &key), 1000);
@@ -257,14 +265,15 @@ fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
         big.push_str(&row(10 + 2 * serial, "1", "Lê Văn Tải"));
     }
     let started = std::time::Instant::now();
-    let cutter = {
-        let proxy_cut = std::sync::Arc::new(proxy);
-        let p = proxy_cut.clone();
-        let handle = std::thread::spawn(move || {
+    let breaker = {
+        let p = proxy.clone();
+        std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(400));
-            p.cut();
-        });
-        (handle, proxy_cut)
+            match failure {
+                Failure::Dropped => p.cut(),
+                Failure::Hung => p.freeze(),
+            }
+        })
     };
     let r = s.ingest(
         "population",
@@ -274,16 +283,18 @@ fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
         big.as_bytes(),
         Some("big-outage"),
     );
-    cutter.0.join().expect("cutter");
+    breaker.join().expect("breaker");
+    let took = started.elapsed();
     assert!(
-        started.elapsed() > Duration::from_millis(400),
-        "the batch finished before the database was cut; make it bigger"
+        took > Duration::from_millis(400),
+        "the batch finished before the database failed; make it bigger"
     );
+    assert!(took < Duration::from_secs(30), "the caller waited {took:?}");
     let p = r.problem(503, "store-unavailable");
     assert!(p["request_id"].is_string());
 
     // The database comes back: nothing of the batch is there, and new work succeeds.
-    cutter.1.restore();
+    proxy.restore();
     let mut recovered = None;
     for _ in 0..50 {
         let r = s.get("/api/v1/datasets/population", Some(&key));
@@ -296,7 +307,7 @@ fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
     assert_eq!(
         recovered,
         Some(1000),
-        "no record of the cut batch may remain"
+        "no record of the failed batch may remain"
     );
     let small = format!("{HEADER}{}", row(9, "2", "Hồi Phục"));
     let ok = s.ingest(
@@ -309,4 +320,14 @@ fn database_outage_mid_batch_is_a_clean_error_and_recovers() {
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(count(&s, &key), 1001);
+}
+
+#[test]
+fn database_connection_dropped_mid_batch_is_a_clean_error_and_recovers() {
+    outage_mid_batch(Failure::Dropped);
+}
+
+#[test]
+fn database_hung_mid_batch_is_a_clean_error_and_recovers() {
+    outage_mid_batch(Failure::Hung);
 }
