@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use common::proxy::Proxy;
@@ -27,43 +26,8 @@ fn pg_base() -> Option<String> {
     }
 }
 
-/// A schema of its own for one test, dropped when the guard goes.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let base = self.base.split('?').next().unwrap_or(&self.base).to_owned();
-        let out = Command::new("psql")
-            .arg(&base)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .output();
-        if !out.as_ref().is_ok_and(|o| o.status.success()) {
-            eprintln!("could not drop test schema {} (psql): {out:?}", self.name);
-        }
-    }
-}
-
-fn fresh_schema(base: &str) -> (String, Schema) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!("ndx_e2e_{}_{nanos}", std::process::id());
-    let sep = if base.contains('?') { '&' } else { '?' };
-    (
-        format!("{base}{sep}schema={name}"),
-        Schema {
-            base: base.to_owned(),
-            name,
-        },
-    )
+fn fresh_schema(base: &str) -> (String, common::PgSchema) {
+    common::pg_fresh_schema(base)
 }
 
 fn row(serial: u32, sex: &str, name: &str) -> String {

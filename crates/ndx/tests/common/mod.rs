@@ -28,8 +28,64 @@ pub fn ndx_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ndx"))
 }
 
+/// A PostgreSQL schema of one test server, dropped when the server goes.
+pub struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.split('?').next().unwrap_or(&self.base).to_owned();
+        let out = Command::new("psql")
+            .arg(&base)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("could not drop test schema {} (psql): {out:?}", self.name);
+        }
+    }
+}
+
+/// A store URL on a fresh PostgreSQL schema under `base`, and the guard that drops it.
+pub fn pg_fresh_schema(base: &str) -> (String, PgSchema) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("ndx_e2e_{}_{n}_{nanos}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (
+        format!("{base}{sep}schema={name}"),
+        PgSchema {
+            base: base.to_owned(),
+            name,
+        },
+    )
+}
+
+/// With `NDX_E2E_STORE=postgres`, servers the harness starts run on a fresh PostgreSQL schema
+/// under `NDX_TEST_POSTGRES_URL` instead of the embedded store (`.ci/run` runs the HTTP suites
+/// that matter once more this way).
+fn e2e_postgres() -> Option<(String, PgSchema)> {
+    if std::env::var("NDX_E2E_STORE").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let base = std::env::var("NDX_TEST_POSTGRES_URL")
+        .expect("NDX_E2E_STORE=postgres needs NDX_TEST_POSTGRES_URL");
+    Some(pg_fresh_schema(&base))
+}
+
 /// A running `ndx` process.
 pub struct Server {
+    /// The PostgreSQL schema of this server, if it runs on one.
+    pub pg: Option<PgSchema>,
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -75,7 +131,16 @@ impl Resp {
 }
 
 fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
-    let mut child = Command::new(ndx_bin())
+    let pg = if args.contains(&"--store") {
+        None
+    } else {
+        e2e_postgres()
+    };
+    let mut cmd = Command::new(ndx_bin());
+    if let Some((url, _)) = &pg {
+        cmd.arg("--store").arg(url);
+    }
+    let mut child = cmd
         .args(args)
         .arg("--data-dir")
         .arg(dir.path())
@@ -109,6 +174,7 @@ fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
         .build()
         .into();
     Server {
+        pg: pg.map(|(_, guard)| guard),
         child,
         base,
         dir,
