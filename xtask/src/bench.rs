@@ -1,38 +1,52 @@
-//! `cargo xtask bench-import`: the import benchmark of BENCHMARKS.md.
+//! `cargo xtask bench-import [--store sqlite|postgres]`: the import benchmark of BENCHMARKS.md.
 //!
 //! 1. builds the release `ndx` and writes `population.csv` (the demo population, 10 columns);
-//! 2. bare baseline: a child process bulk-inserts the CSV rows into a fresh SQLite file (WAL,
-//!    `synchronous=FULL`, one transaction, one prepared INSERT, no validation);
+//! 2. bare baseline, in a child process: on SQLite a bulk insert of the CSV rows into a fresh
+//!    file (WAL, `synchronous=FULL`, one transaction, one prepared INSERT, no validation); on
+//!    PostgreSQL a `COPY … FROM STDIN (FORMAT csv, HEADER)` of the file into a fresh logged
+//!    table keyed by citizen_id, in one transaction;
 //! 3. `ndx import` of the same file into a fresh demo store, validated, as one atomic batch,
 //!    timed from spawn to exit with its peak RSS from `wait4(2)`;
 //! 4. `ndx serve` on another fresh demo store and one streamed `POST …/records?mode=atomic`
 //!    of the same file;
 //! 5. a table (or with `--markdown`, the block for BENCHMARKS.md).
+//!
+//! On PostgreSQL every measured step starts after a `CHECKPOINT`, in schemas of its own that
+//! are dropped as soon as the step is measured; the server's CPU time (all its processes) and
+//! the WAL it wrote are reported per step.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use clap::Args;
 use serde_json::Value;
 
+use crate::harness::{
+    self, Backend, Csv, FreshStore, Server, StoreOpts, check_report, mib, thousands,
+};
+use crate::pg::{self, Admin, ServerUse};
 use crate::sys::{self, Machine, Measured};
 
-/// Target throughput of the validated import.
+/// Target throughput of the validated import into the embedded store.
 const TARGET_RECORDS_PER_SEC: f64 = 300_000.0;
 /// Target peak RSS of the import.
 const TARGET_RSS_MIB: f64 = 500.0;
+/// Target of the validated import into PostgreSQL, as a fraction of the bare COPY.
+const TARGET_PG_RATIO: f64 = 0.5;
 
 /// Options of `bench-import`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    #[command(flatten)]
+    store: StoreOpts,
     /// Rows of the CSV.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
-    /// Working directory (CSV, stores, logs) [default: target/bench-import].
+    /// Working directory (CSV, stores, logs) [default: target/bench-import, or
+    /// target/bench-import-postgres].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Seed of the synthetic population.
@@ -46,50 +60,6 @@ pub struct BenchArgs {
     no_http: bool,
 }
 
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_owned()
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Removes a SQLite file and its WAL companions, or a directory.
-fn remove(path: &Path) -> anyhow::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)?;
-        return Ok(());
-    }
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 /// One measured run.
 struct Run {
     name: &'static str,
@@ -97,6 +67,8 @@ struct Run {
     wall: Duration,
     rss_kib: Option<u64>,
     cpu: Option<Duration>,
+    /// What the PostgreSQL server did meanwhile.
+    server: Option<ServerUse>,
     load_before: f64,
 }
 
@@ -113,6 +85,7 @@ fn from_measured(name: &'static str, rows: u64, m: &Measured, load_before: f64) 
         wall: m.wall,
         rss_kib: Some(m.max_rss_kib),
         cpu: Some(m.user + m.sys),
+        server: None,
         load_before,
     }
 }
@@ -120,128 +93,82 @@ fn from_measured(name: &'static str, rows: u64, m: &Measured, load_before: f64) 
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.rows > 0, "--rows must be at least 1");
-    let root = workspace_root();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| target_dir(&root).join("bench-import"));
+    let admin = args.store.admin()?;
+    let root = harness::workspace_root();
+    let out = args.out.clone().unwrap_or_else(|| {
+        harness::target_dir(&root).join(match args.store.store {
+            Backend::Sqlite => "bench-import",
+            Backend::Postgres => "bench-import-postgres",
+        })
+    });
     std::fs::create_dir_all(&out)?;
     let out = out.canonicalize()?;
     let machine = Machine::probe();
+    let server = admin.as_ref().map(Admin::describe).transpose()?;
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let load_start = sys::load_average();
+    let mut others = Others::default();
+    others.look(admin.as_ref())?;
 
-    eprintln!("building the release ndx…");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(&cargo)
-        .args(["build", "--release", "--package", "ndx"])
-        .current_dir(&root)
-        .status()
-        .context("cannot run cargo build")?;
-    ensure!(built.success(), "cargo build --release -p ndx failed");
-    let ndx = target_dir(&root).join("release").join("ndx");
-    ensure!(ndx.exists(), "{} was not built", ndx.display());
+    let ndx = harness::build_ndx(&root)?;
 
     // 1. The CSV.
-    let csv_path = out.join("population.csv");
-    eprintln!("writing {} rows to {}…", args.rows, csv_path.display());
-    let t = Instant::now();
-    let country = ndx_demo::Country::new(args.seed, args.rows);
-    let file = std::fs::File::create(&csv_path)?;
-    let written = ndx_demo::write_csv(country.population(), ndx_demo::POPULATION_FIELDS, file)?;
-    let gen_secs = t.elapsed().as_secs_f64();
-    let csv_bytes = std::fs::metadata(&csv_path)?.len();
-    ensure!(written == args.rows as u64, "wrote {written} rows");
-    let rows = written;
-    eprintln!(
-        "  {:.1} MiB in {gen_secs:.1} s",
-        mib(csv_bytes),
-        gen_secs = gen_secs
-    );
+    let csv = harness::write_population_csv(&out.join("population.csv"), args.rows, args.seed)?;
 
-    // 2. Bare SQLite, in a child process so that its RSS is its own.
-    let bare_db = out.join("bare.db");
-    remove(&bare_db)?;
-    let bare_out = out.join("bare.out");
-    eprintln!("bare SQLite bulk insert…");
-    let load = sys::load_average();
-    let m = sys::run_measured(
-        Command::new(std::env::current_exe()?)
-            .arg("bare-insert")
-            .arg(&csv_path)
-            .arg(&bare_db)
-            .stdout(std::fs::File::create(&bare_out)?),
-    )?;
-    ensure!(m.status.success(), "bare insert failed: {}", m.status);
-    let inserted: u64 = std::fs::read_to_string(&bare_out)?.trim().parse()?;
-    ensure!(
-        inserted == rows,
-        "bare insert stored {inserted} of {rows} rows"
-    );
-    let bare = from_measured("bare SQLite bulk insert (no validation)", rows, &m, load);
+    // 2. The bare baseline, in a child process so that its RSS is its own.
+    let bare = match &admin {
+        None => bare_sqlite(&csv, &out)?,
+        Some(admin) => bare_postgres(admin, &args.store.pg_url, &csv, &out)?,
+    };
     eprintln!(
         "  {:.2} s, {:.0} rows/s",
         bare.wall.as_secs_f64(),
         bare.per_sec()
     );
+    others.look(admin.as_ref())?;
 
-    // 3. ndx import.
-    let cli_dir = out.join("ndx-import");
-    let import_report = out.join("import-report.json");
-    let import_log = out.join("import.log");
-    demo_store(&ndx, &cli_dir)?;
-    eprintln!("ndx import…");
-    let load = sys::load_average();
-    let m = sys::run_measured(
-        Command::new(&ndx)
-            .args(["import", "--dataset", "population", "--quiet", "--report"])
-            .arg(&import_report)
-            .arg("--data-dir")
-            .arg(&cli_dir)
-            .arg(&csv_path)
-            .env("NDX_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&import_log)?),
-    )?;
-    let log = std::fs::read_to_string(&import_log).unwrap_or_default();
-    ensure!(
-        m.status.success(),
-        "ndx import failed ({}): {log}",
-        m.status
-    );
-    let report: Value = serde_json::from_slice(&std::fs::read(&import_report)?)?;
-    check_report(&report, rows).with_context(|| format!("ndx import report: {report}"))?;
-    let import = from_measured("ndx import (validated, versioned)", rows, &m, load);
+    // 3. ndx import (the store, and its schema, are dropped before the next step).
+    let import = {
+        let store = FreshStore::create(&ndx, &args.store, &out.join("ndx-import"), "import")?;
+        eprintln!("ndx import…");
+        let before = admin.as_ref().map(meter_fresh).transpose()?;
+        let load = sys::load_average();
+        let m = harness::import(&ndx, &store, &csv, &out)?;
+        let mut import = from_measured("ndx import (validated, versioned)", csv.rows, &m, load);
+        import.server = server_use(admin.as_ref(), before, Some(pg::NDX_APP))?;
+        import
+    };
     eprintln!(
         "  {:.2} s, {:.0} records/s, peak RSS {:.0} MiB",
         import.wall.as_secs_f64(),
         import.per_sec(),
         import.rss_kib.unwrap_or(0) as f64 / 1024.0
     );
+    others.look(admin.as_ref())?;
 
     // 4. HTTP.
     let http = if args.no_http {
         None
     } else {
-        let http_dir = out.join("ndx-http");
-        demo_store(&ndx, &http_dir)?;
+        let store = FreshStore::create(&ndx, &args.store, &out.join("ndx-http"), "http")?;
         eprintln!("ndx serve + POST…");
-        Some(http_run(&ndx, &http_dir, &csv_path, rows)?)
+        Some(http_run(&ndx, &store, admin.as_ref(), &csv)?)
     };
+    others.look(admin.as_ref())?;
     let load_end = sys::load_average();
 
     let results = Results {
         args,
         machine,
+        server,
         date,
-        csv_bytes,
-        gen_secs,
-        rows,
+        csv,
         bare,
         import,
         http,
         load_start,
         load_end,
+        others: others.max,
     };
     if args.markdown {
         print!("{}", results.markdown());
@@ -251,127 +178,168 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A fresh data directory with the demo dictionary and the population schema (1 citizen).
-fn demo_store(ndx: &Path, dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        remove(dir)?;
+/// The most sessions of other clients seen on the PostgreSQL server during the run.
+#[derive(Default)]
+struct Others {
+    max: Option<i64>,
+}
+
+impl Others {
+    fn look(&mut self, admin: Option<&Admin>) -> anyhow::Result<()> {
+        if let Some(a) = admin {
+            let n = a.other_sessions()?;
+            self.max = Some(self.max.map_or(n, |m| m.max(n)));
+        }
+        Ok(())
     }
-    let out = Command::new(ndx)
-        .args(["demo", "--no-serve", "--citizens", "1", "--data-dir"])
-        .arg(dir)
-        .env("NDX_LOG", "warn")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "ndx demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
-fn check_report(report: &Value, rows: u64) -> anyhow::Result<()> {
-    ensure!(report["status"] == "committed", "batch not committed");
-    ensure!(report["received"] == rows, "received is not {rows}");
-    ensure!(report["accepted"] == rows, "accepted is not {rows}");
-    ensure!(report["rejected"] == 0, "records were rejected");
-    // The demo store's one citizen is person 0 of the same population: `unchanged`.
-    let written = ["created", "updated", "unchanged"]
-        .iter()
-        .map(|k| report[k].as_u64().unwrap_or(0))
-        .sum::<u64>();
-    ensure!(
-        written == rows,
-        "created + updated + unchanged is not {rows}"
-    );
-    Ok(())
+/// A `CHECKPOINT`, then the server's meter.
+fn meter_fresh(admin: &Admin) -> anyhow::Result<pg::Meter> {
+    admin.checkpoint()?;
+    admin.meter()
 }
 
-fn http_run(ndx: &Path, dir: &Path, csv_path: &Path, rows: u64) -> anyhow::Result<Run> {
-    let keys: Value = serde_json::from_slice(&std::fs::read(dir.join("demo-keys.json"))?)?;
-    let key = keys["population-provider"]
-        .as_str()
-        .context("no population-provider key")?
-        .to_owned();
-    let mut child = Command::new(ndx)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("NDX_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log"))?)
-        .spawn()?;
-    let result = (|| -> anyhow::Result<Run> {
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            match lines.next() {
-                Some(line) => {
-                    if let Some(a) = line?.strip_prefix("listening on ") {
-                        break a.trim().to_owned();
-                    }
-                }
-                None => bail!("ndx serve exited before listening"),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let load = sys::load_average();
-        let file = std::fs::File::open(csv_path)?;
-        let cpu_before = sys::cpu_time(child.id())?;
-        let start = Instant::now();
-        let mut resp = agent
-            .post(format!(
-                "{base}/api/v1/datasets/population/records?mode=atomic"
-            ))
-            .header("Authorization", format!("Bearer {key}"))
-            .header("Content-Type", "text/csv")
-            .header("Idempotency-Key", "bench-http-1")
-            .send(file)?;
-        let status = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string()?;
-        let wall = start.elapsed();
-        ensure!(status == 200, "POST answered {status}: {body}");
-        let report: Value = serde_json::from_str(&body)?;
-        check_report(&report, rows).with_context(|| format!("HTTP report: {body}"))?;
-        let rss = sys::vm_hwm_kib(child.id())?;
-        let cpu = sys::cpu_time(child.id())?.saturating_sub(cpu_before);
-        let r = Run {
-            name: "ndx HTTP POST ?mode=atomic (server)",
-            rows,
-            wall,
-            rss_kib: Some(rss),
-            cpu: Some(cpu),
-            load_before: load,
-        };
-        eprintln!(
-            "  {:.2} s, {:.0} records/s, server peak RSS {:.0} MiB",
-            r.wall.as_secs_f64(),
-            r.per_sec(),
-            rss as f64 / 1024.0
-        );
-        Ok(r)
-    })();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    result
+/// What the server did since `before`, once the sessions of `app` (if given) have ended.
+fn server_use(
+    admin: Option<&Admin>,
+    before: Option<pg::Meter>,
+    app: Option<&str>,
+) -> anyhow::Result<Option<ServerUse>> {
+    let (Some(admin), Some(before)) = (admin, before) else {
+        return Ok(None);
+    };
+    if let Some(app) = app {
+        admin.wait_gone(app)?;
+    }
+    Ok(Some(before.until(&admin.meter()?)))
+}
+
+/// Bare SQLite: `xtask bare-insert CSV DB`.
+fn bare_sqlite(csv: &Csv, out: &Path) -> anyhow::Result<Run> {
+    let bare_db = out.join("bare.db");
+    harness::remove(&bare_db)?;
+    let bare_out = out.join("bare.out");
+    eprintln!("bare SQLite bulk insert…");
+    let load = sys::load_average();
+    let m = sys::run_measured(
+        Command::new(std::env::current_exe()?)
+            .arg("bare-insert")
+            .arg(&csv.path)
+            .arg(&bare_db)
+            .stdout(std::fs::File::create(&bare_out)?),
+    )?;
+    ensure!(m.status.success(), "bare insert failed: {}", m.status);
+    let inserted: u64 = std::fs::read_to_string(&bare_out)?.trim().parse()?;
+    ensure!(
+        inserted == csv.rows,
+        "bare insert stored {inserted} of {} rows",
+        csv.rows
+    );
+    Ok(from_measured(
+        "bare SQLite bulk insert (no validation)",
+        csv.rows,
+        &m,
+        load,
+    ))
+}
+
+/// Bare PostgreSQL: `xtask bare-copy URL CSV SCHEMA` into a fresh schema, dropped afterwards.
+fn bare_postgres(admin: &Admin, url: &str, csv: &Csv, out: &Path) -> anyhow::Result<Run> {
+    let schema = pg::Schema::new(url, "bare")?;
+    let bare_out = out.join("bare.out");
+    eprintln!("bare PostgreSQL COPY…");
+    let before = meter_fresh(admin)?;
+    let load = sys::load_average();
+    let m = sys::run_measured(
+        Command::new(std::env::current_exe()?)
+            .arg("bare-copy")
+            .arg(url)
+            .arg(&csv.path)
+            .arg(&schema.name)
+            .stdout(std::fs::File::create(&bare_out)?),
+    )?;
+    ensure!(m.status.success(), "bare COPY failed: {}", m.status);
+    let mut run = from_measured("bare PostgreSQL COPY (no validation)", csv.rows, &m, load);
+    run.server = server_use(Some(admin), Some(before), Some(pg::BARE_APP))?;
+    let copied: u64 = std::fs::read_to_string(&bare_out)?.trim().parse()?;
+    let stored = admin.query_i64(&format!("SELECT count(*) FROM {}.population", schema.name))?;
+    ensure!(
+        copied == csv.rows && stored == i64::try_from(csv.rows)?,
+        "bare COPY stored {stored} (reported {copied}) of {} rows",
+        csv.rows
+    );
+    Ok(run)
+}
+
+fn http_run(
+    ndx: &Path,
+    store: &FreshStore,
+    admin: Option<&Admin>,
+    csv: &Csv,
+) -> anyhow::Result<Run> {
+    let key = store.api_key("population-provider")?;
+    let server = Server::start(ndx, store)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let before = admin.map(meter_fresh).transpose()?;
+    let load = sys::load_average();
+    let file = std::fs::File::open(&csv.path)?;
+    let cpu_before = sys::cpu_time(server.pid())?;
+    let start = Instant::now();
+    let mut resp = agent
+        .post(format!(
+            "{}/api/v1/datasets/population/records?mode=atomic",
+            server.base
+        ))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "text/csv")
+        .header("Idempotency-Key", "bench-http-1")
+        .send(file)?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string()?;
+    let wall = start.elapsed();
+    ensure!(status == 200, "POST answered {status}: {body}");
+    let report: Value = serde_json::from_str(&body)?;
+    check_report(&report, csv.rows).with_context(|| format!("HTTP report: {body}"))?;
+    let rss = sys::vm_hwm_kib(server.pid())?;
+    let cpu = sys::cpu_time(server.pid())?.saturating_sub(cpu_before);
+    // The server's sessions are still open: their CPU time is read from the live backends.
+    let server_use = server_use(admin, before, None)?;
+    let r = Run {
+        name: "ndx HTTP POST ?mode=atomic (server)",
+        rows: csv.rows,
+        wall,
+        rss_kib: Some(rss),
+        cpu: Some(cpu),
+        server: server_use,
+        load_before: load,
+    };
+    eprintln!(
+        "  {:.2} s, {:.0} records/s, server peak RSS {:.0} MiB",
+        r.wall.as_secs_f64(),
+        r.per_sec(),
+        rss as f64 / 1024.0
+    );
+    Ok(r)
 }
 
 struct Results<'a> {
     args: &'a BenchArgs,
     machine: Machine,
+    /// The PostgreSQL server and its settings.
+    server: Option<String>,
     date: String,
-    csv_bytes: u64,
-    gen_secs: f64,
-    rows: u64,
+    csv: Csv,
     bare: Run,
     import: Run,
     http: Option<Run>,
     load_start: f64,
     load_end: f64,
+    /// Most sessions of other clients seen on the PostgreSQL server.
+    others: Option<i64>,
 }
 
 impl Results<'_> {
@@ -381,34 +349,58 @@ impl Results<'_> {
         v
     }
 
+    fn postgres(&self) -> bool {
+        self.args.store.store == Backend::Postgres
+    }
+
     fn verdicts(&self) -> Vec<String> {
         let rate = self.import.per_sec();
+        let ratio = rate / self.bare.per_sec();
         let rss = self.import.rss_kib.unwrap_or(0) as f64 / 1024.0;
-        vec![
-            format!(
+        let met = |ok: bool| if ok { "MET" } else { "NOT MET" };
+        let mut v = Vec::new();
+        if self.postgres() {
+            v.push(format!(
+                "ndx import on PostgreSQL {} records/s = {ratio:.2} × the bare COPY ({} rows/s): \
+                 target ≥ {TARGET_PG_RATIO} × — {}",
+                thousands(rate as u64),
+                thousands(self.bare.per_sec() as u64),
+                met(ratio >= TARGET_PG_RATIO)
+            ));
+        } else {
+            v.push(format!(
                 "ndx import throughput {} records/s: target ≥ {} — {}",
                 thousands(rate as u64),
                 thousands(TARGET_RECORDS_PER_SEC as u64),
-                if rate >= TARGET_RECORDS_PER_SEC {
-                    "MET"
-                } else {
-                    "NOT MET"
-                }
-            ),
-            format!(
-                "ndx import peak RSS {rss:.0} MiB: target < {TARGET_RSS_MIB:.0} MiB — {}",
-                if rss < TARGET_RSS_MIB {
-                    "MET"
-                } else {
-                    "NOT MET"
-                }
-            ),
-        ]
+                met(rate >= TARGET_RECORDS_PER_SEC)
+            ));
+        }
+        v.push(format!(
+            "ndx import peak RSS {rss:.0} MiB: target < {TARGET_RSS_MIB:.0} MiB — {}",
+            met(rss < TARGET_RSS_MIB)
+        ));
+        v
     }
 
-    fn row_cells(&self, r: &Run) -> [String; 7] {
+    fn headers(&self) -> Vec<&'static str> {
+        let mut h = vec![
+            "run",
+            "rows",
+            "seconds",
+            "records/s",
+            "throughput / bare",
+            "peak RSS",
+            "CPU (user+sys)",
+        ];
+        if self.postgres() {
+            h.extend(["PostgreSQL CPU", "WAL written"]);
+        }
+        h
+    }
+
+    fn row_cells(&self, r: &Run) -> Vec<String> {
         let base = self.bare.per_sec();
-        [
+        let mut cells = vec![
             r.name.to_owned(),
             thousands(r.rows),
             format!("{:.2}", r.wall.as_secs_f64()),
@@ -426,18 +418,19 @@ impl Results<'_> {
                 .map_or_else(|| "–".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0)),
             r.cpu
                 .map_or_else(|| "–".into(), |c| format!("{:.2} s", c.as_secs_f64())),
-        ]
+        ];
+        if self.postgres() {
+            cells.push(
+                r.server
+                    .map_or_else(|| "–".into(), |s| format!("{:.2} s", s.cpu.as_secs_f64())),
+            );
+            cells.push(
+                r.server
+                    .map_or_else(|| "–".into(), |s| format!("{:.0} MiB", mib(s.wal_bytes))),
+            );
+        }
+        cells
     }
-
-    const HEADERS: [&'static str; 7] = [
-        "run",
-        "rows",
-        "seconds",
-        "records/s",
-        "throughput / bare",
-        "peak RSS",
-        "CPU (user+sys)",
-    ];
 
     fn machine_line(&self) -> String {
         let m = &self.machine;
@@ -466,23 +459,53 @@ impl Results<'_> {
         )
     }
 
+    /// The server line (PostgreSQL only).
+    fn server_line(&self) -> Option<String> {
+        self.server.as_ref().map(|s| {
+            let params = self
+                .args
+                .store
+                .pg_params
+                .as_ref()
+                .map(|p| format!("; extra store URL parameters: {p}"))
+                .unwrap_or_default();
+            format!(
+                "{s}, same machine; at most {} sessions of other clients seen during the \
+                 run{params}",
+                self.others.unwrap_or(0)
+            )
+        })
+    }
+
+    fn csv_line(&self) -> String {
+        format!(
+            "{} rows × {} columns, {:.1} MiB (seed {}, written in {:.1} s)",
+            thousands(self.csv.rows),
+            ndx_demo::POPULATION_FIELDS.len(),
+            mib(self.csv.bytes),
+            self.args.seed,
+            self.csv.gen_secs
+        )
+    }
+
     fn table(&self) -> String {
-        let mut rows = vec![Self::HEADERS.map(str::to_owned)];
+        let mut rows = vec![self.headers().into_iter().map(str::to_owned).collect()];
         rows.extend(self.runs().into_iter().map(|r| self.row_cells(r)));
-        let widths: Vec<usize> = (0..7)
+        let columns = rows[0].len();
+        let widths: Vec<usize> = (0..columns)
             .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "\nbench-import: {} rows × {} columns, {:.1} MiB CSV (seed {}, written in {:.1} s)",
-            thousands(self.rows),
-            ndx_demo::POPULATION_FIELDS.len(),
-            mib(self.csv_bytes),
-            self.args.seed,
-            self.gen_secs
+            "\nbench-import ({}): CSV of {}",
+            self.args.store.store.name(),
+            self.csv_line()
         );
         let _ = writeln!(s, "machine: {}", self.machine_line());
+        if let Some(line) = self.server_line() {
+            let _ = writeln!(s, "server: {line}");
+        }
         let _ = writeln!(s, "{}\n", self.load_line());
         for r in &rows {
             let cells: Vec<String> = r
@@ -511,20 +534,18 @@ impl Results<'_> {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Measured {} on {}.\n\n{}; {}.\n",
+            "Measured {} on {}.{}\n\nCSV: {}; {}.\n",
             self.date,
             self.machine_line(),
-            format_args!(
-                "CSV: {} rows × {} columns, {:.1} MiB (seed {})",
-                thousands(self.rows),
-                ndx_demo::POPULATION_FIELDS.len(),
-                mib(self.csv_bytes),
-                self.args.seed
-            ),
+            self.server_line()
+                .map(|l| format!("\n{l}."))
+                .unwrap_or_default(),
+            self.csv_line(),
             self.load_line()
         );
-        let _ = writeln!(s, "| {} |", Self::HEADERS.join(" | "));
-        let _ = writeln!(s, "|{}", " --- |".repeat(Self::HEADERS.len()));
+        let headers = self.headers();
+        let _ = writeln!(s, "| {} |", headers.join(" | "));
+        let _ = writeln!(s, "|{}", " --- |".repeat(headers.len()));
         for r in self.runs() {
             let _ = writeln!(s, "| {} |", self.row_cells(r).join(" | "));
         }
@@ -540,7 +561,7 @@ impl Results<'_> {
 /// SQLite table, as TEXT, keyed by the first column, in one transaction with one prepared
 /// statement; the same journal, sync and cache settings as the ndx store. Prints the row count.
 pub fn bare_insert(csv_path: &Path, db: &Path) -> anyhow::Result<()> {
-    remove(db)?;
+    harness::remove(db)?;
     let mut rdr = csv::ReaderBuilder::new()
         .buffer_capacity(1 << 16)
         .from_path(csv_path)?;

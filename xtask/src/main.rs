@@ -1,9 +1,13 @@
 //! Project automation in Rust, run as `cargo xtask TASK` (the alias is in `.cargo/config.toml`
 //! and builds this crate in release mode).
 //!
-//! - `bench-import`: the import benchmark behind BENCHMARKS.md.
+//! - `bench-import [--store sqlite|postgres]`: the import benchmark behind BENCHMARKS.md.
+//! - `bench-reads [--store sqlite|postgres]`: the point-read benchmark behind BENCHMARKS.md.
 
 mod bench;
+mod harness;
+mod pg;
+mod reads;
 mod sys;
 
 use std::path::PathBuf;
@@ -20,9 +24,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Import benchmark: a 10-column population CSV into a bare SQLite table, through
-    /// `ndx import` (validated) and through `POST …/records`, in one run.
+    /// Import benchmark: a 10-column population CSV into a bare table (SQLite insert or
+    /// PostgreSQL COPY), through `ndx import` (validated) and through `POST …/records`, in one
+    /// run.
     BenchImport(bench::BenchArgs),
+    /// Point-read benchmark: `GET …/records/{key}` of random keys from concurrent loopback
+    /// clients, after importing the population.
+    BenchReads(reads::ReadsArgs),
     /// The bare SQLite baseline of bench-import, run as a child process so that its peak RSS
     /// is measured on its own: CSV rows → fresh SQLite table. Prints the row count.
     #[command(hide = true)]
@@ -32,11 +40,24 @@ enum Task {
         /// SQLite file to create (replaced if present).
         db: PathBuf,
     },
+    /// The bare PostgreSQL baseline of bench-import, run as a child process: creates
+    /// SCHEMA.population and COPYs the CSV into it in one transaction. Prints the row count.
+    #[command(hide = true)]
+    BareCopy {
+        /// Server URL (no ndx parameters).
+        url: String,
+        /// CSV with a header row; the first column is the primary key.
+        csv: PathBuf,
+        /// Schema to create (must not exist).
+        schema: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::BenchImport(args) => bench::run(&args),
+        Task::BenchReads(args) => reads::run(&args),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
+        Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),
     }
 }

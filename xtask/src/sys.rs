@@ -161,3 +161,35 @@ pub fn load_average() -> f64 {
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(f64::NAN)
 }
+
+/// CPU time (user + system) used so far by the local PostgreSQL server: every live process
+/// named `postgres`, plus the CPU time of the children they have reaped (the postmaster reaps
+/// every backend that has exited). Readable for any user's processes.
+pub fn postgres_cpu() -> anyhow::Result<Duration> {
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // A process may exit between read_dir and here.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        // utime, stime, cutime, cstime: fields 14–17.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let Some(times) = fields.get(11..15) {
+            for t in times {
+                ticks += t.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+}
