@@ -18,7 +18,10 @@ use crate::{
 /// Numbered migrations; applied in order at open, never edited once released.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
 
-const READER_POOL: usize = 8;
+/// Idle reader connections kept open. Opening one costs more than most reads (PRAGMAs, schema
+/// parse), so the pool covers the concurrency an HTTP server sees; readers keep a small page
+/// cache of their own and share pages through the OS cache.
+const READER_POOL: usize = 64;
 
 pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
@@ -153,7 +156,11 @@ impl SqliteBackend {
         let conn = self.readers.lock().expect("reader pool poisoned").pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_connection(&self.path)?,
+            None => {
+                let c = open_connection(&self.path)?;
+                c.execute_batch("PRAGMA cache_size=-8192;")?;
+                c
+            }
         };
         let out = f(&conn);
         let mut pool = self.readers.lock().expect("reader pool poisoned");
