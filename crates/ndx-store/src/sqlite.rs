@@ -705,6 +705,71 @@ const INSERT_RECORD: &str =
     "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
+/// New keys' first versions are inserted this many rows per statement (fewer statement runs).
+const RECORD_ROWS: usize = 32;
+
+/// `INSERT INTO records … VALUES (…), …` for [`RECORD_ROWS`] first versions: `?1` dataset,
+/// `?2` batch, then rowid, key, hash and body of each row.
+fn insert_records_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..RECORD_ROWS)
+            .map(|i| {
+                let p = 3 + 4 * i;
+                format!(
+                    "(?{p}, ?1, ?{}, 1, ?2, ?{}, ?{}, NULL)",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                )
+            })
+            .collect();
+        format!(
+            "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev) VALUES {}",
+            rows.join(", ")
+        )
+    })
+}
+
+/// A new key's first version waiting to be inserted: rowid, key, hash, body.
+type FirstVersion<'a> = (i64, &'a str, &'a [u8], Option<&'a str>);
+
+fn flush_first_versions(
+    many: &mut rusqlite::CachedStatement<'_>,
+    one: &mut rusqlite::CachedStatement<'_>,
+    dataset: i64,
+    batch: i64,
+    pending: &mut Vec<FirstVersion<'_>>,
+) -> Result<()> {
+    let mut rows = pending.chunks_exact(RECORD_ROWS);
+    for group in rows.by_ref() {
+        many.raw_bind_parameter(1, dataset)?;
+        many.raw_bind_parameter(2, batch)?;
+        for (i, (rowid, key, hash, body)) in group.iter().enumerate() {
+            let p = 3 + 4 * i;
+            many.raw_bind_parameter(p, rowid)?;
+            many.raw_bind_parameter(p + 1, key)?;
+            many.raw_bind_parameter(p + 2, hash)?;
+            many.raw_bind_parameter(p + 3, body)?;
+        }
+        many.raw_execute()?;
+    }
+    for (rowid, key, hash, body) in rows.remainder() {
+        one.execute(params![
+            rowid,
+            dataset,
+            key,
+            1,
+            batch,
+            hash,
+            body,
+            Option::<i64>::None
+        ])?;
+    }
+    pending.clear();
+    Ok(())
+}
+
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -720,6 +785,8 @@ impl BatchBackend for SqliteBatch {
         let mut insert_current = conn.prepare_cached(INSERT_CURRENT)?;
         let mut update_current = conn.prepare_cached(UPDATE_CURRENT)?;
         let mut insert_record = conn.prepare_cached(INSERT_RECORD)?;
+        let mut insert_records = conn.prepare_cached(insert_records_sql())?;
+        let mut pending: Vec<FirstVersion<'_>> = Vec::with_capacity(ops.len());
         for op in ops {
             let hash: &[u8] = if op.body.is_some() { &op.hash } else { &[] };
             if op.body.is_some() {
@@ -729,16 +796,7 @@ impl BatchBackend for SqliteBatch {
                 match insert_current.execute(params![self.dataset, op.key, false, self.next_rowid])
                 {
                     Ok(_) => {
-                        insert_record.execute(params![
-                            self.next_rowid,
-                            self.dataset,
-                            op.key,
-                            1,
-                            self.seq,
-                            hash,
-                            op.body,
-                            Option::<i64>::None
-                        ])?;
+                        pending.push((self.next_rowid, &op.key, hash, op.body.as_deref()));
                         self.next_rowid += 1;
                         self.new_keys += 1;
                         out.push(WriteOutcome::Created);
@@ -754,6 +812,14 @@ impl BatchBackend for SqliteBatch {
                     Err(e) => return Err(e.into()),
                 }
             }
+            // The lookup joins `records`: write the versions still waiting first.
+            flush_first_versions(
+                &mut insert_records,
+                &mut insert_record,
+                self.dataset,
+                self.seq,
+                &mut pending,
+            )?;
             let cur = select
                 .query_row(params![self.dataset, op.key], |r| {
                     Ok(Current {
@@ -807,7 +873,13 @@ impl BatchBackend for SqliteBatch {
             self.next_rowid += 1;
             out.push(outcome);
         }
-        Ok(())
+        flush_first_versions(
+            &mut insert_records,
+            &mut insert_record,
+            self.dataset,
+            self.seq,
+            &mut pending,
+        )
     }
 
     fn commit(mut self: Box<Self>, request_hash: &str, report: &str) -> Result<()> {
