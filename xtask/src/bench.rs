@@ -95,14 +95,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     ensure!(args.rows > 0, "--rows must be at least 1");
     let admin = args.store.admin()?;
     let root = harness::workspace_root();
-    let out = args.out.clone().unwrap_or_else(|| {
-        harness::target_dir(&root).join(match args.store.store {
-            Backend::Sqlite => "bench-import",
-            Backend::Postgres => "bench-import-postgres",
-        })
-    });
-    std::fs::create_dir_all(&out)?;
-    let out = out.canonicalize()?;
+    let out = harness::work_dir(&root, args.out.as_deref(), "bench-import", args.store.store)?;
     let machine = Machine::probe();
     let server = admin.as_ref().map(Admin::describe).transpose()?;
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();

@@ -74,6 +74,27 @@ pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
+/// The working directory of a benchmark: `out` if given, else `target/TASK` (`TASK-postgres`
+/// on PostgreSQL); created, and made absolute.
+pub fn work_dir(
+    root: &Path,
+    out: Option<&Path>,
+    task: &str,
+    store: Backend,
+) -> std::io::Result<PathBuf> {
+    let dir = out.map_or_else(
+        || {
+            target_dir(root).join(match store {
+                Backend::Sqlite => task.to_owned(),
+                Backend::Postgres => format!("{task}-postgres"),
+            })
+        },
+        Path::to_path_buf,
+    );
+    std::fs::create_dir_all(&dir)?;
+    dir.canonicalize()
+}
+
 /// Bytes → MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

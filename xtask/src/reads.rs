@@ -22,7 +22,7 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::harness::{self, Backend, FreshStore, Server, StoreOpts, thousands};
+use crate::harness::{self, FreshStore, Server, StoreOpts, thousands};
 use crate::pg::Admin;
 use crate::sys::{self, Machine};
 
@@ -112,14 +112,7 @@ pub fn run(args: &ReadsArgs) -> anyhow::Result<()> {
     ensure!(args.seconds > 0, "--seconds must be at least 1");
     let admin = args.store.admin()?;
     let root = harness::workspace_root();
-    let out = args.out.clone().unwrap_or_else(|| {
-        harness::target_dir(&root).join(match args.store.store {
-            Backend::Sqlite => "bench-reads",
-            Backend::Postgres => "bench-reads-postgres",
-        })
-    });
-    std::fs::create_dir_all(&out)?;
-    let out = out.canonicalize()?;
+    let out = harness::work_dir(&root, args.out.as_deref(), "bench-reads", args.store.store)?;
     let machine = Machine::probe();
     let server_desc = admin.as_ref().map(Admin::describe).transpose()?;
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();

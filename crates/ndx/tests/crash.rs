@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -151,21 +151,7 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("start ndx serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("ndx serve exited before listening (store did not open?): {status}");
-                }
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let base = common::wait_for_listening(&mut child);
         Node {
             child,
             base,

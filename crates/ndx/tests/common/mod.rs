@@ -151,23 +151,7 @@ fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start ndx");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    break addr.trim().to_owned();
-                }
-            }
-            _ => {
-                let status = child.wait().expect("wait");
-                panic!("ndx exited before listening: {status}");
-            }
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let base = wait_for_listening(&mut child);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -347,6 +331,28 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a started server's stdout up to its "listening on http://…" line and returns the
+/// address; stdout keeps being drained so the child never blocks on a full pipe.
+pub fn wait_for_listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    break addr.trim().to_owned();
+                }
+            }
+            _ => {
+                let status = child.wait().expect("wait");
+                panic!("ndx exited before listening (store did not open?): {status}");
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    base
 }
 
 /// Runs the `ndx` binary to completion with these arguments.
