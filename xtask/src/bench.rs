@@ -11,7 +11,8 @@
 //!    of the same file;
 //! 5. a table (or with `--markdown`, the block for BENCHMARKS.md).
 //!
-//! On PostgreSQL every measured step starts after a `CHECKPOINT`, in schemas of its own that
+//! Every measured step starts after a `sync` (no write-back left over from the step before); on
+//! PostgreSQL also after a `CHECKPOINT`, in schemas of its own that
 //! are dropped as soon as the step is measured; the server's CPU time (all its processes) and
 //! the WAL it wrote are reported per step.
 
@@ -125,6 +126,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let store = FreshStore::create(&ndx, &args.store, &out.join("ndx-import"), "import")?;
         eprintln!("ndx import…");
         let before = admin.as_ref().map(meter_fresh).transpose()?;
+        sys::settle_disk()?;
         let load = sys::load_average();
         let m = harness::import(&ndx, &store, &csv, &out)?;
         let mut import = from_measured("ndx import (validated, versioned)", csv.rows, &m, load);
@@ -214,6 +216,7 @@ fn bare_sqlite(csv: &Csv, out: &Path) -> anyhow::Result<Run> {
     harness::remove(&bare_db)?;
     let bare_out = out.join("bare.out");
     eprintln!("bare SQLite bulk insert…");
+    sys::settle_disk()?;
     let load = sys::load_average();
     let m = sys::run_measured(
         Command::new(std::env::current_exe()?)
@@ -243,6 +246,7 @@ fn bare_postgres(admin: &Admin, url: &str, csv: &Csv, out: &Path) -> anyhow::Res
     let bare_out = out.join("bare.out");
     eprintln!("bare PostgreSQL COPY…");
     let before = meter_fresh(admin)?;
+    sys::settle_disk()?;
     let load = sys::load_average();
     let m = sys::run_measured(
         Command::new(std::env::current_exe()?)
@@ -278,6 +282,7 @@ fn http_run(
         .build()
         .into();
     let before = admin.map(meter_fresh).transpose()?;
+    sys::settle_disk()?;
     let load = sys::load_average();
     let file = std::fs::File::open(&csv.path)?;
     let cpu_before = sys::cpu_time(server.pid())?;

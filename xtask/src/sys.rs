@@ -154,6 +154,16 @@ impl Machine {
     }
 }
 
+/// Writes every dirty page of the machine back to disk (`sync(1)`) so that a measured run does
+/// not pay for the write-back of what the step before it left (the CSV, the previous store):
+/// on ext4 an `fsync` commits the journal and with it other files' pending data. It plays the
+/// role `CHECKPOINT` plays before each PostgreSQL step.
+pub fn settle_disk() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
 /// The 1-minute load average.
 pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")

@@ -701,31 +701,42 @@ const INSERT_CURRENT: &str = "INSERT INTO current(dataset, key, deleted, rec)
      VALUES (?1, ?2, ?3, ?4)";
 const UPDATE_CURRENT: &str = "UPDATE current SET deleted = ?3, rec = ?4
      WHERE dataset = ?1 AND key = ?2";
+// Rowids are left to SQLite (max + 1: an append without a uniqueness probe) and checked against
+// the ones this batch predicted. `OR FAIL` keeps SQLite from journaling each statement so that it
+// could undo it alone: any failure aborts the whole batch anyway.
 const INSERT_RECORD: &str =
-    "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT OR FAIL INTO records(dataset, key, version, batch, hash, body, prev)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Checks that the version just inserted got the rowid the batch predicted (and pointed
+/// `current` at).
+fn check_appended(conn: &Connection, expected: i64) -> Result<()> {
+    let got = conn.last_insert_rowid();
+    if got == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "a version was stored at rowid {got} where {expected} was expected"
+        )))
+    }
+}
 
 /// New keys' first versions are inserted this many rows per statement (fewer statement runs).
 const RECORD_ROWS: usize = 32;
 
 /// `INSERT INTO records … VALUES (…), …` for [`RECORD_ROWS`] first versions: `?1` dataset,
-/// `?2` batch, then rowid, key, hash and body of each row.
+/// `?2` batch, then key, hash and body of each row.
 fn insert_records_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         let rows: Vec<String> = (0..RECORD_ROWS)
             .map(|i| {
-                let p = 3 + 4 * i;
-                format!(
-                    "(?{p}, ?1, ?{}, 1, ?2, ?{}, ?{}, NULL)",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                )
+                let p = 3 + 3 * i;
+                format!("(?1, ?{p}, 1, ?2, ?{}, ?{}, NULL)", p + 1, p + 2)
             })
             .collect();
         format!(
-            "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev) VALUES {}",
+            "INSERT OR FAIL INTO records(dataset, key, version, batch, hash, body, prev) VALUES {}",
             rows.join(", ")
         )
     })
@@ -735,6 +746,7 @@ fn insert_records_sql() -> &'static str {
 type FirstVersion<'a> = (i64, &'a str, &'a [u8], Option<&'a str>);
 
 fn flush_first_versions(
+    conn: &Connection,
     many: &mut rusqlite::CachedStatement<'_>,
     one: &mut rusqlite::CachedStatement<'_>,
     dataset: i64,
@@ -745,18 +757,17 @@ fn flush_first_versions(
     for group in rows.by_ref() {
         many.raw_bind_parameter(1, dataset)?;
         many.raw_bind_parameter(2, batch)?;
-        for (i, (rowid, key, hash, body)) in group.iter().enumerate() {
-            let p = 3 + 4 * i;
-            many.raw_bind_parameter(p, rowid)?;
-            many.raw_bind_parameter(p + 1, key)?;
-            many.raw_bind_parameter(p + 2, hash)?;
-            many.raw_bind_parameter(p + 3, body)?;
+        for (i, (_, key, hash, body)) in group.iter().enumerate() {
+            let p = 3 + 3 * i;
+            many.raw_bind_parameter(p, key)?;
+            many.raw_bind_parameter(p + 1, hash)?;
+            many.raw_bind_parameter(p + 2, body)?;
         }
         many.raw_execute()?;
+        check_appended(conn, group[RECORD_ROWS - 1].0)?;
     }
     for (rowid, key, hash, body) in rows.remainder() {
         one.execute(params![
-            rowid,
             dataset,
             key,
             1,
@@ -765,6 +776,7 @@ fn flush_first_versions(
             body,
             Option::<i64>::None
         ])?;
+        check_appended(conn, *rowid)?;
     }
     pending.clear();
     Ok(())
@@ -814,6 +826,7 @@ impl BatchBackend for SqliteBatch {
             }
             // The lookup joins `records`: write the versions still waiting first.
             flush_first_versions(
+                conn,
                 &mut insert_records,
                 &mut insert_record,
                 self.dataset,
@@ -855,7 +868,6 @@ impl BatchBackend for SqliteBatch {
             };
             let version = cur.as_ref().map_or(1, |c| c.version + 1);
             insert_record.execute(params![
-                self.next_rowid,
                 self.dataset,
                 op.key,
                 version,
@@ -864,6 +876,7 @@ impl BatchBackend for SqliteBatch {
                 op.body,
                 cur.as_ref().map(|c| c.rec)
             ])?;
+            check_appended(conn, self.next_rowid)?;
             let row = params![self.dataset, op.key, op.body.is_none(), self.next_rowid];
             if cur.is_some() {
                 update_current.execute(row)?;
@@ -874,6 +887,7 @@ impl BatchBackend for SqliteBatch {
             out.push(outcome);
         }
         flush_first_versions(
+            conn,
             &mut insert_records,
             &mut insert_record,
             self.dataset,
