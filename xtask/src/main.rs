@@ -3,7 +3,9 @@
 //!
 //! - `bench-import [--store sqlite|postgres]`: the import benchmark behind BENCHMARKS.md.
 //! - `bench-reads [--store sqlite|postgres]`: the point-read benchmark behind BENCHMARKS.md.
+//! - `bench-audit`: durable audit appends, proof latency and `ndx audit verify` (BENCHMARKS.md).
 
+mod audit;
 mod bench;
 mod harness;
 mod pg;
@@ -31,6 +33,9 @@ enum Task {
     /// Point-read benchmark: `GET …/records/{key}` of random keys from concurrent loopback
     /// clients, after importing the population.
     BenchReads(reads::ReadsArgs),
+    /// Audit log benchmark: durable appends from concurrent writers against the machine's
+    /// SHA-256 + fsync limit, proof latency, and verifying a log of 1,000,000 entries.
+    BenchAudit(audit::AuditArgs),
     /// The bare SQLite baseline of bench-import, run as a child process so that its peak RSS
     /// is measured on its own: CSV rows → fresh SQLite table. Prints the row count.
     #[command(hide = true)]
@@ -57,6 +62,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::BenchImport(args) => bench::run(&args),
         Task::BenchReads(args) => reads::run(&args),
+        Task::BenchAudit(args) => audit::run(&args),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),
     }

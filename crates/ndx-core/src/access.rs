@@ -5,6 +5,7 @@
 use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::{Member, Role, System};
 
+use crate::audit::Actor;
 use crate::error::{Error, Result};
 
 /// An authenticated caller: a system of a member, with the roles of the key it used. Only
@@ -15,6 +16,8 @@ pub struct Caller {
     pub(crate) member: Member,
     pub(crate) key_id: String,
     pub(crate) roles: Vec<Role>,
+    /// The request this caller makes, named in the audit events of what it does.
+    pub(crate) request_id: String,
 }
 
 /// May admit members, register systems and issue keys.
@@ -36,12 +39,31 @@ pub struct DatasetDefine {
 pub struct DatasetWrite {
     pub(crate) dataset: String,
     pub(crate) system: String,
+    pub(crate) actor: Actor,
+    pub(crate) request_id: String,
 }
 
 /// May read the owner's view of one dataset (current, history, as-of, list).
 #[derive(Debug)]
 pub struct DatasetRead {
     pub(crate) dataset: String,
+    pub(crate) actor: Actor,
+    pub(crate) request_id: String,
+}
+
+/// May read audit log entries (auditors and operators).
+#[derive(Debug)]
+pub struct AuditRead {
+    pub(crate) actor: Actor,
+    pub(crate) request_id: String,
+}
+
+/// May read the accesses to one data subject's data: the citizen themself or an auditor.
+#[derive(Debug)]
+pub struct SubjectRead {
+    pub(crate) citizen_id: String,
+    pub(crate) actor: Option<Actor>,
+    pub(crate) request_id: String,
 }
 
 impl DatasetWrite {
@@ -55,6 +77,23 @@ impl DatasetRead {
     /// The dataset this capability is for.
     pub fn dataset(&self) -> &str {
         &self.dataset
+    }
+}
+
+impl SubjectRead {
+    /// A citizen reading their own accesses, proven by their token (see
+    /// [`crate::audit::AuditKeys::citizen_token`]).
+    pub(crate) fn citizen(citizen_id: String, request_id: String) -> Self {
+        SubjectRead {
+            citizen_id,
+            actor: None,
+            request_id,
+        }
+    }
+
+    /// Whose accesses may be read.
+    pub fn citizen_id(&self) -> &str {
+        &self.citizen_id
     }
 }
 
@@ -74,6 +113,55 @@ impl Caller {
     /// Roles granted.
     pub fn roles(&self) -> &[Role] {
         &self.roles
+    }
+
+    /// The same caller, making request `id` (named in its audit events).
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = id.into();
+        self
+    }
+
+    /// The request this caller makes.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The audit identity of this caller.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            member: self.member.code.clone(),
+            system: self.system.code.clone(),
+        }
+    }
+
+    /// Auditors and operators read audit log entries and any subject's accesses.
+    pub fn audit_read(&self) -> Result<AuditRead> {
+        if self.has(Role::Auditor) || self.has(Role::Operator) {
+            return Ok(AuditRead {
+                actor: self.actor(),
+                request_id: self.request_id.clone(),
+            });
+        }
+        Err(Error::forbidden(
+            "role-required",
+            format!(
+                "reading the audit log needs role \"auditor\" or \"operator\"; key {:?} of \
+                 system {:?} has {:?}",
+                self.key_id,
+                self.system.code,
+                self.roles.iter().map(|r| r.name()).collect::<Vec<_>>()
+            ),
+        ))
+    }
+
+    /// Auditors read the accesses to any data subject's data.
+    pub fn subject_read(&self, citizen_id: &str) -> Result<SubjectRead> {
+        self.need(Role::Auditor, "reading a data subject's accesses")?;
+        Ok(SubjectRead {
+            citizen_id: citizen_id.to_owned(),
+            actor: Some(self.actor()),
+            request_id: self.request_id.clone(),
+        })
     }
 
     /// Whether the key grants `role`.
@@ -158,6 +246,8 @@ impl Caller {
         Ok(DatasetWrite {
             dataset: schema.dataset.clone(),
             system: self.system.code.clone(),
+            actor: self.actor(),
+            request_id: self.request_id.clone(),
         })
     }
 
@@ -167,6 +257,8 @@ impl Caller {
         if owner_provider || self.has(Role::Operator) || self.has(Role::Auditor) {
             return Ok(DatasetRead {
                 dataset: schema.dataset.clone(),
+                actor: self.actor(),
+                request_id: self.request_id.clone(),
             });
         }
         Err(Error::forbidden(

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Core;
 use crate::access::DatasetWrite;
+use crate::audit::EventParts;
 use crate::error::{Error, Kind, Result};
 
 /// The reserved column / member that marks a deletion: `_op` = `delete` (or `upsert`).
@@ -464,7 +465,65 @@ impl Core {
             // that an HTTP client receives the problem instead of a reset connection.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         }
-        outcome
+        let audited = self.audit_batch(cap, "records.write", opts.batch_id.as_deref(), &outcome);
+        match (outcome, audited) {
+            (Ok(report), Ok(())) => Ok(report),
+            // A change that cannot be accounted for is not acknowledged.
+            (Ok(_), Err(e)) => Err(e),
+            // The failure is the more precise answer; it discloses no data.
+            (Err(e), audited) => {
+                if let Err(a) = audited {
+                    tracing::error!(error = %a, "a refused batch could not be audited");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a batch in the audit log. A batch's data subjects are not listed (the entry
+    /// would be as large as the batch); its batch id leads to every version it wrote.
+    fn audit_batch(
+        &self,
+        cap: &DatasetWrite,
+        operation: &str,
+        requested_id: Option<&str>,
+        outcome: &Result<IngestReport>,
+    ) -> Result<()> {
+        let (query, reason) = match outcome {
+            Ok(r) => (
+                format!("batch_id={}", r.batch_id),
+                format!(
+                    "{:?}: received {}, accepted {}, rejected {}, created {}, updated {}, \
+                     unchanged {}, deleted {}{}",
+                    r.status,
+                    r.received,
+                    r.accepted,
+                    r.rejected,
+                    r.created,
+                    r.updated,
+                    r.unchanged,
+                    r.deleted,
+                    if r.replayed { ", replayed" } else { "" }
+                )
+                .to_lowercase(),
+            ),
+            Err(e) => (
+                requested_id.map_or_else(String::new, |id| format!("batch_id={id}")),
+                format!("refused: {}: {}", e.code, e.message),
+            ),
+        };
+        self.audit.record_parts(EventParts {
+            actor: Some(cap.actor.clone()),
+            request_id: &cap.request_id,
+            operation,
+            dataset: Some(&cap.dataset),
+            keys: Vec::new(),
+            query: (!query.is_empty()).then_some(query),
+            fields: Vec::new(),
+            subjects: Vec::new(),
+            outcome: crate::audit::allowed(Some(reason)),
+        })?;
+        Ok(())
     }
 
     fn run_batch<R: Read>(

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod audit;
 pub mod dictionary;
 pub mod error;
 pub mod ingest;
@@ -27,6 +28,7 @@ type CompiledCache = HashMap<(String, SchemaVersion), Arc<CompiledSchema>>;
 pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
+    audit: audit::AuditLog,
 }
 
 impl std::fmt::Debug for Core {
@@ -36,12 +38,18 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    /// Wraps a store; call [`Core::ensure_builtins`] once at start.
-    pub fn new(store: Store) -> Self {
+    /// Wraps a store and its audit log; call [`Core::ensure_builtins`] once at start.
+    pub fn new(store: Store, audit: audit::AuditLog) -> Self {
         Core {
             store,
             compiled: Arc::default(),
+            audit,
         }
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &audit::AuditLog {
+        &self.audit
     }
 
     /// The underlying store.

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::Core;
 use crate::access::DatasetRead;
+use crate::audit::{EventParts, allowed};
 use crate::error::{Error, Kind, Result};
 
 /// Largest page of a list.
@@ -30,7 +31,22 @@ impl Core {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<RecordVersion> {
-        match self.store.record(&cap.dataset, key, as_of)? {
+        let found = self.store.record(&cap.dataset, key, as_of)?;
+        let body = found.as_ref().and_then(|v| v.body.as_deref());
+        let (mut subjects, fields) = self.subjects_and_fields(&cap.dataset, body.into_iter())?;
+        subjects.extend(self.key_subjects(&cap.dataset, key)?);
+        self.audit.record_parts(EventParts {
+            actor: Some(cap.actor.clone()),
+            request_id: &cap.request_id,
+            operation: "record.read",
+            dataset: Some(&cap.dataset),
+            keys: vec![key.to_owned()],
+            query: as_of.map(|t| format!("as_of={}", t.to_rfc3339())),
+            fields,
+            subjects,
+            outcome: allowed(None),
+        })?;
+        match found {
             Some(v) if v.body.is_some() => Ok(v),
             Some(v) => Err(Error::new(
                 Kind::Gone,
@@ -59,6 +75,20 @@ impl Core {
     /// Every version of a record, newest first.
     pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
         let h = self.store.history(&cap.dataset, key)?;
+        let (mut subjects, fields) =
+            self.subjects_and_fields(&cap.dataset, h.iter().filter_map(|v| v.body.as_deref()))?;
+        subjects.extend(self.key_subjects(&cap.dataset, key)?);
+        self.audit.record_parts(EventParts {
+            actor: Some(cap.actor.clone()),
+            request_id: &cap.request_id,
+            operation: "record.history",
+            dataset: Some(&cap.dataset),
+            keys: vec![key.to_owned()],
+            query: None,
+            fields,
+            subjects,
+            outcome: allowed(None),
+        })?;
         if h.is_empty() {
             return Err(Error::not_found(
                 "record-not-found",
@@ -124,6 +154,26 @@ impl Core {
         } else {
             None
         };
+        let (subjects, fields) = self.subjects_and_fields(
+            &cap.dataset,
+            records.iter().filter_map(|v| v.body.as_deref()),
+        )?;
+        let mut query: Vec<String> = filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        if let Some(c) = cursor {
+            query.push(format!("cursor={c}"));
+        }
+        query.push(format!("limit={limit}"));
+        self.audit.record_parts(EventParts {
+            actor: Some(cap.actor.clone()),
+            request_id: &cap.request_id,
+            operation: "record.list",
+            dataset: Some(&cap.dataset),
+            keys: records.iter().map(|r| r.key.clone()).collect(),
+            query: Some(query.join("&")),
+            fields,
+            subjects,
+            outcome: allowed(None),
+        })?;
         Ok(Page {
             records,
             next_cursor,

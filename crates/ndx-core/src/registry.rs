@@ -274,6 +274,7 @@ impl Core {
             member,
             key_id: key.id,
             roles: key.roles,
+            request_id: String::new(),
         })
     }
 
@@ -292,6 +293,7 @@ impl Core {
             member,
             key_id: "local".into(),
             roles,
+            request_id: format!("local-{}", std::process::id()),
         })
     }
 

@@ -11,10 +11,46 @@ use crate::problem::ApiError;
 /// The authenticated caller of a request.
 pub struct Auth(pub Caller);
 
+/// The caller of the data-tracker endpoint: a member's system, or a citizen with their token.
+pub enum SubjectAuth {
+    /// An API key of a system.
+    System(Box<Caller>),
+    /// A citizen's token (`ndxc_…`), checked by the service against the citizen asked about.
+    Citizen(String),
+}
+
+impl FromRequestParts<AppState> for SubjectAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?;
+        if token.starts_with("ndxc_") {
+            return Ok(SubjectAuth::Citizen(token));
+        }
+        Ok(SubjectAuth::System(Box::new(
+            authenticate(state, token).await?,
+        )))
+    }
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?;
+        Ok(Auth(authenticate(state, token).await?))
+    }
+}
+
+async fn authenticate(state: &AppState, token: String) -> Result<Caller, ApiError> {
+    let core = state.core.clone();
+    let caller = crate::blocking(move || core.authenticate(&token, chrono::Utc::now())).await?;
+    Ok(caller.with_request_id(crate::problem::current_request_id()))
+}
+
+/// The bearer token of a request.
+fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
+    {
         let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -36,8 +72,6 @@ impl FromRequestParts<AppState> for Auth {
                 )
             })?
             .to_owned();
-        let core = state.core.clone();
-        let caller = crate::blocking(move || core.authenticate(&token, chrono::Utc::now())).await?;
-        Ok(Auth(caller))
+        Ok(token)
     }
 }

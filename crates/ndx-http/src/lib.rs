@@ -3,6 +3,7 @@
 //! document generated from the handlers.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod dictionary;
 pub mod metrics;
@@ -208,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         .merge(registry::routes())
         .merge(dictionary::routes())
         .merge(records::read_routes())
+        .merge(audit::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

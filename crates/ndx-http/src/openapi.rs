@@ -36,6 +36,8 @@ impl Modify for Security {
         crate::dictionary::schema_versions,
         crate::records::ingest, crate::records::delete_record, crate::records::get_record,
         crate::records::history, crate::records::list,
+        crate::audit::sth, crate::audit::heads, crate::audit::public_key, crate::audit::entries,
+        crate::audit::inclusion, crate::audit::consistency, crate::audit::subject_accesses,
     ),
     components(schemas(crate::problem::Problem, crate::Health))
 )]

@@ -168,12 +168,7 @@ async fn ingest(
         ));
     }
     let core = st.core.clone();
-    let schema = {
-        let core = core.clone();
-        let d = dataset.clone();
-        blocking(move || core.schema(&d, None)).await?
-    };
-    let cap = caller.dataset_write(&schema)?;
+    let cap = write_cap(&st, caller, &dataset).await?;
 
     let mut seen = 0u64;
     let stream = body
@@ -248,12 +243,7 @@ async fn delete_record(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let core = st.core.clone();
-    let schema = {
-        let core = core.clone();
-        let d = dataset.clone();
-        blocking(move || core.schema(&d, None)).await?
-    };
-    let cap = caller.dataset_write(&schema)?;
+    let cap = write_cap(&st, caller, &dataset).await?;
     let batch_id = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(v.to_str().map(str::to_owned).map_err(|_| {
@@ -322,15 +312,38 @@ struct AsOfQuery {
     as_of: Option<String>,
 }
 
+/// The right to read `dataset`; a refusal is recorded in the audit log before it is answered.
 async fn read_cap(
     st: &AppState,
-    caller: &ndx_core::access::Caller,
+    caller: ndx_core::access::Caller,
     dataset: &str,
 ) -> ApiResult<ndx_core::access::DatasetRead> {
     let core = st.core.clone();
     let d = dataset.to_owned();
-    let schema = blocking(move || core.schema(&d, None)).await?;
-    Ok(caller.dataset_read(&schema)?)
+    blocking(move || {
+        let schema = core.schema(&d, None)?;
+        caller
+            .dataset_read(&schema)
+            .map_err(|e| core.audit_refusal(&caller, "record.read", Some(&d), e))
+    })
+    .await
+}
+
+/// The right to write `dataset`; a refusal is recorded in the audit log before it is answered.
+async fn write_cap(
+    st: &AppState,
+    caller: ndx_core::access::Caller,
+    dataset: &str,
+) -> ApiResult<ndx_core::access::DatasetWrite> {
+    let core = st.core.clone();
+    let d = dataset.to_owned();
+    blocking(move || {
+        let schema = core.schema(&d, None)?;
+        caller
+            .dataset_write(&schema)
+            .map_err(|e| core.audit_refusal(&caller, "records.write", Some(&d), e))
+    })
+    .await
 }
 
 /// The current version of a record, or the version current at `as_of` (RFC 3339).
@@ -358,7 +371,7 @@ async fn get_record(
                 .with_timezone(&Utc),
         ),
     };
-    let cap = read_cap(&st, &caller, &dataset).await?;
+    let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
     let v = blocking(move || core.record(&cap, &key, as_of)).await?;
     Ok(axum::Json(v.into()))
@@ -373,7 +386,7 @@ async fn history(
     Auth(caller): Auth,
     Path((dataset, key)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Vec<RecordOut>>> {
-    let cap = read_cap(&st, &caller, &dataset).await?;
+    let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
     let h = blocking(move || core.history(&cap, &key)).await?;
     Ok(axum::Json(h.into_iter().map(RecordOut::from).collect()))
@@ -415,7 +428,7 @@ async fn list(
     };
     let cursor = q.remove("cursor");
     let filters: Vec<(String, String)> = q.into_iter().collect();
-    let cap = read_cap(&st, &caller, &dataset).await?;
+    let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
     let page = blocking(move || core.list(&cap, &filters, cursor.as_deref(), limit)).await?;
     Ok(axum::Json(RecordPage {

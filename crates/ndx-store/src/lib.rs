@@ -144,6 +144,60 @@ pub struct WriteOp {
     pub hash: [u8; 32],
 }
 
+/// One entry of the audit log as stored: its leaf index (0-based) and canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Leaf index in the audit Merkle tree, 0 for the first entry.
+    pub index: u64,
+    /// The entry's canonical bytes (the leaf the tree hashes).
+    pub bytes: Vec<u8>,
+}
+
+/// Hash of the complete subtree (level, index) of the audit Merkle tree: it covers leaves
+/// [index·2^level, (index+1)·2^level); level 0 = leaf hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditNode {
+    /// Height of the subtree: 0 for a leaf hash.
+    pub level: u32,
+    /// Position of the subtree among the subtrees of its level, from the left.
+    pub index: u64,
+    /// The subtree's hash.
+    pub hash: [u8; 32],
+}
+
+/// A data-tracker row: the data subject with this keyed hash appears in that entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectAccess {
+    /// Keyed hash of the data subject's identifier (never the identifier itself).
+    pub subject: [u8; 32],
+    /// Leaf index of the audit entry that touches the subject.
+    pub index: u64,
+}
+
+/// A signed tree head as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHead {
+    /// Number of entries the head covers.
+    pub tree_size: u64,
+    /// When the head was signed, to the millisecond.
+    pub timestamp: DateTime<Utc>,
+    /// Merkle root of the first `tree_size` entries.
+    pub root_hash: [u8; 32],
+    /// Ed25519 signature over size, time and root.
+    pub signature: [u8; 64],
+}
+
+/// One group of appends, written in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditAppend<'a> {
+    /// New entries, with contiguous indexes starting at the current log size.
+    pub entries: &'a [AuditEntry],
+    /// Every subtree node these entries complete (leaf hashes included).
+    pub nodes: &'a [AuditNode],
+    /// Data-tracker rows of these entries (a repeated row is stored once).
+    pub subjects: &'a [SubjectAccess],
+}
+
 /// The backend of a [`BatchWriter`].
 trait BatchBackend: Send {
     /// Applies `ops` in order, pushing one outcome per op onto `out`.
@@ -237,9 +291,26 @@ trait Backend: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordVersion>>;
     fn count(&self, dataset: &str) -> Result<u64>;
+
+    /// Appends a group whose entries are already known to be contiguous and non-empty: the
+    /// backend checks the first index against the log size under its cross-process lock.
+    fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()>;
+    fn audit_size(&self) -> Result<u64>;
+    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>>;
+    fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>>;
+    /// Stores a head whose timestamp is known to be exact to the millisecond.
+    fn audit_put_head(&self, head: &StoredHead) -> Result<()>;
+    fn audit_latest_head(&self) -> Result<Option<StoredHead>>;
+    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>>;
+    fn subject_accesses(
+        &self,
+        subject: &[u8; 32],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>>;
 }
 
-/// The store: registry, dictionary and records, on one backend.
+/// The store: registry, dictionary, records and the audit log, on one backend.
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
@@ -426,6 +497,124 @@ impl Store {
     pub fn count(&self, dataset: &str) -> Result<u64> {
         self.backend.count(dataset)
     }
+
+    /// Appends a group durably (committed, fsynced) before returning. The entries' indexes must
+    /// be contiguous and the first must equal the current log size (checked INSIDE the
+    /// transaction, under a lock that serialises appenders across processes: SQLite BEGIN
+    /// IMMEDIATE; PostgreSQL pg_advisory_xact_lock on a fixed key); otherwise
+    /// StoreError::Conflict and nothing is written. Empty entries = no-op.
+    pub fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()> {
+        if append.entries.is_empty() {
+            return Ok(());
+        }
+        // Contiguity needs no database: refuse a malformed group before taking any lock.
+        for pair in append.entries.windows(2) {
+            if pair[0].index.checked_add(1) != Some(pair[1].index) {
+                return Err(StoreError::Conflict(format!(
+                    "audit entries are not contiguous: index {} follows {}",
+                    pair[1].index, pair[0].index
+                )));
+            }
+        }
+        self.backend.audit_append(append)
+    }
+    /// Number of entries (= next leaf index).
+    pub fn audit_size(&self) -> Result<u64> {
+        self.backend.audit_size()
+    }
+    /// Entries with start <= index < end (end clipped to the size), ascending.
+    pub fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.backend.audit_entries(start, end)
+    }
+    /// The stored hashes of these nodes, in the same order; None where not stored. One query
+    /// (one round trip on PostgreSQL) for the whole slice, which can hold ~100 addresses.
+    pub fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend.audit_nodes(addresses)
+    }
+    /// Stores a signed head. Heads are keyed by tree size; storing an identical head again is
+    /// Ok, a different head for an existing size is Conflict.
+    pub fn audit_put_head(&self, head: &StoredHead) -> Result<()> {
+        // The signature covers the time in milliseconds: a finer time could not be stored
+        // exactly (nor verified), so it is a caller's bug, not something to round silently.
+        if !head
+            .timestamp
+            .timestamp_subsec_nanos()
+            .is_multiple_of(1_000_000)
+        {
+            return Err(StoreError::Backend(format!(
+                "tree head timestamp {} is finer than a millisecond",
+                head.timestamp.to_rfc3339()
+            )));
+        }
+        self.backend.audit_put_head(head)
+    }
+    /// The head with the largest tree size.
+    pub fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
+        self.backend.audit_latest_head()
+    }
+    /// Heads with tree_size >= from_size, ascending by size, at most `limit`.
+    pub fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.backend.audit_heads(from_size, limit)
+    }
+    /// Leaf indexes of entries touching this subject, newest (largest index) first, only
+    /// indexes < before when given, at most `limit`.
+    pub fn subject_accesses(
+        &self,
+        subject: &[u8; 32],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        if limit == 0 || before == Some(0) {
+            return Ok(Vec::new());
+        }
+        self.backend.subject_accesses(subject, before, limit)
+    }
+}
+
+/// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
+/// cannot be written.
+fn stored_index(index: u64) -> Result<i64> {
+    i64::try_from(index)
+        .map_err(|_| StoreError::Conflict(format!("audit index {index} is out of range")))
+}
+
+/// The inclusive bounds of the index range `start..end` as stored integers; `None` when no
+/// stored index can fall in it. Bounds beyond the stored range clip to it.
+fn stored_range(start: u64, end: u64) -> Option<(i64, i64)> {
+    let first = i64::try_from(start).ok()?;
+    let last = end.checked_sub(1)?;
+    let last = i64::try_from(last).unwrap_or(i64::MAX);
+    (first <= last).then_some((first, last))
+}
+
+/// A read limit as a stored integer (a larger one cannot be reached anyway).
+fn stored_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A stored index or size read back; negative means the row was not written by this crate.
+fn loaded_index(value: i64) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("stored audit index {value} is negative")))
+}
+
+/// A stored hash, key or signature read back, checked for its length.
+fn loaded_bytes<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Backend(format!(
+            "stored audit {what} has {} bytes, not {N}",
+            bytes.len()
+        ))
+    })
 }
 
 /// Hides a password in a store URL for messages: the one after `user:` and the value of a

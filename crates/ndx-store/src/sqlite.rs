@@ -1,9 +1,13 @@
 //! The embedded SQLite backend: one file in the data directory, WAL journal with
 //! `synchronous=FULL` so that a committed batch survives a crash of the process or the machine.
 //! One writer connection (checked out for a whole batch) and a small pool of readers.
+//!
+//! The audit log lives in a second file beside the store (`<stem>-audit.db`) with its own
+//! migrations, its own writer and its own readers: an audited read appends its event without
+//! waiting for a long ingest batch that holds the data writer.
 
-use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeZone, Utc};
 use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
@@ -11,22 +15,32 @@ use ndx_types::registry::{ApiKey, Member, System};
 use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 
 use crate::{
-    Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result, StoreError, StoredBatch,
-    WriteOp, WriteOutcome,
+    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result,
+    StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome, loaded_bytes, loaded_index,
+    stored_index, stored_limit, stored_range,
 };
 
 /// Numbered migrations; applied in order at open, never edited once released.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// Numbered migrations of the audit file, versioned by that file's own `user_version`.
+const AUDIT_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite-audit/0001_audit.sql"))];
 
 /// Idle reader connections kept open. Opening one costs more than most reads (PRAGMAs, schema
 /// parse), so the pool covers the concurrency an HTTP server sees; readers keep a small page
 /// cache of their own and share pages through the OS cache.
 const READER_POOL: usize = 64;
 
+/// Idle reader connections of the audit file kept open: audit reads (proofs, heads, the data
+/// tracker) are far rarer than data reads.
+const AUDIT_READER_POOL: usize = 8;
+
 pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
     writer: Arc<WriterSlot>,
     readers: Mutex<Vec<Connection>>,
+    audit: AuditFile,
 }
 
 /// The single writer connection, checked out for a whole batch.
@@ -61,9 +75,7 @@ fn from_micros(m: i64) -> DateTime<Utc> {
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)
-        .map_err(|e| StoreError::Backend(format!("cannot open store {}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let conn = open_file(path)?;
     conn.execute_batch(
         // 16 KiB pages: fewer b-tree levels and splits for bulk loads (measured in
         // BENCHMARKS.md); it only takes effect when the file is created.
@@ -75,6 +87,39 @@ fn open_connection(path: &Path) -> Result<Connection> {
          PRAGMA cache_size=-65536;",
     )?;
     Ok(conn)
+}
+
+/// Opens a database file with the busy timeout every connection uses.
+fn open_file(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open store {}: {e}", path.display())))?;
+    // Another process's writer (or a checkpoint) holds the file only briefly.
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+/// Opens a connection to the audit file: durable like the store (WAL, `synchronous=FULL`), with
+/// SQLite's default page size (its rows are small; bigger pages only pay off for bulk loads).
+fn open_audit_connection(path: &Path) -> Result<Connection> {
+    let conn = open_file(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA temp_store=MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// The audit file of the store at `store`: `<dir>/<stem>-audit.db` for `<dir>/<stem>.db`, and
+/// the store's file name followed by `-audit.db` otherwise (so that two stores in one
+/// directory never share an audit file).
+fn audit_path(store: &Path) -> PathBuf {
+    let name = store.file_name().unwrap_or_default().to_string_lossy();
+    let audit = match name.strip_suffix(".db") {
+        Some(stem) if !stem.is_empty() => format!("{stem}-audit.db"),
+        _ => format!("{name}-audit.db"),
+    };
+    store.with_file_name(audit)
 }
 
 /// Creates the database file readable by its owner only (it holds personal data); SQLite gives
@@ -100,16 +145,18 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// Applies the `migrations` a file lacks (its `user_version` says which it has); `what` names
+/// the file in the message that refuses one newer than this binary.
+fn migrate(conn: &mut Connection, migrations: &[(i64, &str)], what: &str) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let known = migrations.last().map_or(0, |m| m.0);
     if current > known {
         return Err(StoreError::Incompatible(format!(
-            "the store has schema version {current}, newer than this binary knows ({known}): \
+            "{what} has schema version {current}, newer than this binary knows ({known}): \
              upgrade ndx"
         )));
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
@@ -141,7 +188,8 @@ impl SqliteBackend {
         create_private(path)?;
         let mut writer = open_connection(path)?;
 
-        migrate(&mut writer)?;
+        migrate(&mut writer, MIGRATIONS, "the store")?;
+        let audit = AuditFile::open(&audit_path(path))?;
         Ok(SqliteBackend {
             path: path.to_owned(),
             writer: Arc::new(WriterSlot {
@@ -149,6 +197,7 @@ impl SqliteBackend {
                 free: Condvar::new(),
             }),
             readers: Mutex::new(Vec::new()),
+            audit,
         })
     }
 
@@ -183,6 +232,101 @@ impl SqliteBackend {
             .query_row([dataset], |r| r.get(0))
             .optional()?)
     }
+}
+
+/// The audit log's file, with a writer and readers of its own.
+struct AuditFile {
+    path: PathBuf,
+    /// Held for one append (or head) at a time, never across calls: a plain mutex suffices.
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl AuditFile {
+    fn open(path: &Path) -> Result<AuditFile> {
+        create_private(path)?;
+        let mut writer = open_audit_connection(path)?;
+        migrate(
+            &mut writer,
+            AUDIT_MIGRATIONS,
+            &format!("the audit log {}", path.display()),
+        )?;
+        Ok(AuditFile {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Vec<Connection>> {
+        // The pool is a plain list: a panic elsewhere cannot leave it inconsistent.
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match self.pool().pop() {
+            Some(c) => c,
+            None => open_audit_connection(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.pool();
+        if pool.len() < AUDIT_READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, which takes the file's write lock first
+    /// (appenders in other processes wait for it, within the busy timeout), and commits it if
+    /// `f` succeeds.
+    fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        // A panic while the lock was held leaves at worst an open transaction, undone below:
+        // refusing every later append instead would stop the whole service.
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = f(&conn).and_then(|v| {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        });
+        if out.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+}
+
+/// The log size: one past the largest leaf index (a backward step on the primary key).
+fn audit_size(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries")?
+        .query_row([], |r| r.get(0))?)
+}
+
+const HEAD_COLUMNS: &str = "tree_size, at_ms, root, signature";
+
+fn head_from_row(r: &rusqlite::Row<'_>) -> Result<StoredHead> {
+    let at_ms: i64 = r.get(1)?;
+    Ok(StoredHead {
+        tree_size: loaded_index(r.get(0)?)?,
+        timestamp: Utc.timestamp_millis_opt(at_ms).single().ok_or_else(|| {
+            StoreError::Backend(format!("stored tree head time {at_ms} is out of range"))
+        })?,
+        root_hash: loaded_bytes(&r.get::<_, Vec<u8>>(2)?, "root hash")?,
+        signature: loaded_bytes(&r.get::<_, Vec<u8>>(3)?, "signature")?,
+    })
+}
+
+fn heads(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<StoredHead>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(head_from_row(row)?);
+    }
+    Ok(out)
 }
 
 fn json_rows<T: serde::de::DeserializeOwned>(
@@ -654,6 +798,169 @@ impl Backend for SqliteBackend {
                  WHERE d.name = ?1 AND c.deleted = 0",
             )?
             .query_row([dataset], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()> {
+        let Some(first) = append.entries.first() else {
+            return Ok(());
+        };
+        let first = stored_index(first.index)?;
+        self.audit.transaction(|c| {
+            let size = audit_size(c)?;
+            if size != first {
+                return Err(StoreError::Conflict(format!(
+                    "audit entries start at index {first} but the log holds {size}"
+                )));
+            }
+            let mut insert =
+                c.prepare_cached("INSERT INTO audit_entries(idx, bytes) VALUES (?1, ?2)")?;
+            for entry in append.entries {
+                insert.execute(params![stored_index(entry.index)?, entry.bytes])?;
+            }
+            let mut insert =
+                c.prepare_cached("INSERT INTO audit_nodes(level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            for node in append.nodes {
+                insert
+                    .execute(params![node.level, stored_index(node.index)?, node.hash])
+                    .map_err(|e| {
+                        conflict_or(e, || "a node of the audit group is already stored".into())
+                    })?;
+            }
+            // A subject named twice for one entry is one row of the tracker.
+            let mut insert = c.prepare_cached(
+                "INSERT OR IGNORE INTO subject_accesses(subject, idx) VALUES (?1, ?2)",
+            )?;
+            for access in append.subjects {
+                insert.execute(params![access.subject, stored_index(access.index)?])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn audit_size(&self) -> Result<u64> {
+        self.audit.read(|c| loaded_index(audit_size(c)?))
+    }
+
+    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
+        let Some((first, last)) = stored_range(start, end) else {
+            return Ok(Vec::new());
+        };
+        self.audit.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, bytes FROM audit_entries WHERE idx >= ?1 AND idx <= ?2 ORDER BY idx",
+            )?;
+            let mut rows = stmt.query([first, last])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(AuditEntry {
+                    index: loaded_index(row.get(0)?)?,
+                    bytes: row.get(1)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>> {
+        // One prepared probe per address: in-process, a loop costs no round trips. Nodes are
+        // never changed once written, so the probes need no common snapshot.
+        self.audit.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")?;
+            let mut out = Vec::with_capacity(addresses.len());
+            for &(level, index) in addresses {
+                let Ok(index) = i64::try_from(index) else {
+                    out.push(None);
+                    continue;
+                };
+                let hash: Option<Vec<u8>> = stmt
+                    .query_row(params![level, index], |r| r.get(0))
+                    .optional()?;
+                out.push(hash.map(|h| loaded_bytes(&h, "node hash")).transpose()?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_put_head(&self, head: &StoredHead) -> Result<()> {
+        let size = stored_index(head.tree_size)?;
+        self.audit.transaction(|c| {
+            let stored = heads(
+                c,
+                &format!("SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size = ?1"),
+                [size],
+            )?;
+            match stored.first() {
+                Some(same) if same == head => Ok(()),
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "another tree head is stored for size {size}"
+                ))),
+                None => {
+                    c.prepare_cached(
+                        "INSERT INTO audit_heads(tree_size, at_ms, root, signature)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        size,
+                        head.timestamp.timestamp_millis(),
+                        head.root_hash,
+                        head.signature
+                    ])?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
+        self.audit.read(|c| {
+            Ok(heads(
+                c,
+                &format!("SELECT {HEAD_COLUMNS} FROM audit_heads ORDER BY tree_size DESC LIMIT 1"),
+                [],
+            )?
+            .pop())
+        })
+    }
+
+    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
+        let Ok(from) = i64::try_from(from_size) else {
+            return Ok(Vec::new());
+        };
+        self.audit.read(|c| {
+            heads(
+                c,
+                &format!(
+                    "SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size >= ?1
+                     ORDER BY tree_size LIMIT ?2"
+                ),
+                [from, stored_limit(limit)],
+            )
+        })
+    }
+
+    fn subject_accesses(
+        &self,
+        subject: &[u8; 32],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        // `idx <= last` with the largest storable index when there is no cursor.
+        let last = before.map_or(i64::MAX, |b| {
+            i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
+        });
+        self.audit.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx FROM subject_accesses WHERE subject = ?1 AND idx <= ?2
+                 ORDER BY idx DESC LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![subject, last, stored_limit(limit)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(loaded_index(row.get(0)?)?);
+            }
+            Ok(out)
         })
     }
 }

@@ -274,6 +274,15 @@ impl CompiledSchema {
         self.fields.iter().map(|f| f.name.as_str())
     }
 
+    /// Names of the fields that hold citizen IDs (their element has the citizen-ID format):
+    /// whose values are the data subjects of a record.
+    pub fn subject_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|f| f.element.format == Some(Format::CitizenId))
+            .map(|f| f.name.as_str())
+    }
+
     /// Extracts the key from raw values without full validation (for error reports).
     pub fn raw_key(&self, values: &[RawValue<'_>]) -> Option<String> {
         let mut parts = Vec::with_capacity(self.key.len());

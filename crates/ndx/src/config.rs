@@ -34,6 +34,9 @@ pub struct RawConfig {
     pub request_timeout_secs: u64,
     /// Time limit of a batch upload, in seconds.
     pub batch_timeout_secs: u64,
+    /// File holding the audit log's Ed25519 signing seed (64 hex digits); default
+    /// `<data_dir>/audit-signing.key`, created on first start.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 impl Default for RawConfig {
@@ -49,6 +52,7 @@ impl Default for RawConfig {
             max_json_bytes: 4 << 20,
             request_timeout_secs: 30,
             batch_timeout_secs: 1800,
+            audit_key_file: None,
         }
     }
 }
@@ -65,6 +69,7 @@ const ENV_KEYS: &[&str] = &[
     "max_json_bytes",
     "request_timeout_secs",
     "batch_timeout_secs",
+    "audit_key_file",
 ];
 
 /// The resolved configuration.
@@ -82,6 +87,8 @@ pub struct Config {
     pub log_json: bool,
     /// HTTP limits.
     pub limits: ndx_http::Limits,
+    /// The audit signing seed's file, when not the data directory's.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 /// Flags that override the other sources (only those given).
@@ -147,5 +154,6 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
             request_timeout: Duration::from_secs(raw.request_timeout_secs),
             batch_timeout: Duration::from_secs(raw.batch_timeout_secs),
         },
+        audit_key_file: raw.audit_key_file,
     })
 }

@@ -55,13 +55,21 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         if args.citizens == 0 {
             bail!("--citizens must be at least 1");
         }
-        let keys = build(&core, args)?;
+        let mut keys = build(&core, args)?;
+        // A citizen's token for their own data tracker (the first citizen by ID).
+        if let Some(first) = core.store().list("population", &[], None, 1)?.first() {
+            keys.insert(
+                "citizen".into(),
+                core.audit().keys().citizen_token(&first.key),
+            );
+        }
         let json = serde_json::to_string_pretty(&keys)?;
         crate::serve::write_secret(&keys_path, &format!("{json}\n"))?;
         eprintln!("API keys written to {}", keys_path.display());
     }
     print_usage(cfg, &keys_path);
     if args.no_serve {
+        core.audit().close();
         return Ok(());
     }
     crate::serve::serve(cfg, core)

@@ -146,6 +146,8 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let elapsed = start.elapsed();
+    // The import's audit event gets its signed head before the process ends.
+    core.audit().close();
     match result {
         Ok(report) => {
             summarize(&report, elapsed);

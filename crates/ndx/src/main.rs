@@ -2,6 +2,7 @@
 //! command line and glue only: parsing flags, loading configuration, wiring the store, core and
 //! HTTP server, progress bars and exit codes.
 
+mod audit;
 mod config;
 mod demo;
 mod import;
@@ -45,6 +46,11 @@ enum Command {
     Dictionary {
         #[command(subcommand)]
         what: DictionaryCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        what: audit::AuditCommand,
     },
 }
 
@@ -129,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve::run(&cfg),
         Command::Import(args) => import::run(&cfg, &args),
         Command::Dictionary { what } => dictionary(&cfg, what),
+        Command::Audit { what } => audit::run(&cfg, what),
     }
 }
 
@@ -145,13 +152,36 @@ fn init_logging(cfg: &config::Config) {
     }
 }
 
-/// Opens the store and makes sure the built-in dictionary is there.
+/// Opens the store and its audit log and makes sure the built-in dictionary is there.
 fn open_core(cfg: &config::Config) -> anyhow::Result<ndx_core::Core> {
-    let store =
-        ndx_core::Store::open(&cfg.store).map_err(|e| anyhow::anyhow!("cannot open store: {e}"))?;
-    let core = ndx_core::Core::new(store);
+    let store = open_store(cfg)?;
+    let audit = open_audit(cfg, store.clone())?;
+    let core = ndx_core::Core::new(store, audit);
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
+}
+
+fn open_store(cfg: &config::Config) -> anyhow::Result<ndx_core::Store> {
+    ndx_core::Store::open(&cfg.store).map_err(|e| anyhow::anyhow!("cannot open store: {e}"))
+}
+
+/// The audit keys of this node: in the data directory, or the configured signing key file.
+fn audit_keys(cfg: &config::Config) -> anyhow::Result<ndx_core::audit::AuditKeys> {
+    Ok(ndx_core::audit::AuditKeys::load_or_create(
+        &cfg.data_dir,
+        cfg.audit_key_file.as_deref(),
+    )?)
+}
+
+fn open_audit(
+    cfg: &config::Config,
+    store: ndx_core::Store,
+) -> anyhow::Result<ndx_core::audit::AuditLog> {
+    Ok(ndx_core::audit::AuditLog::start(
+        store,
+        audit_keys(cfg)?,
+        std::sync::Arc::new(chrono::Utc::now),
+    )?)
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -73,8 +73,11 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
         tracing::info!(%addr, store = ?core.store().engine(), "serving");
+        let audit = core.audit().clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
         ndx_http::serve(listener, state, shutdown_signal()).await?;
+        // The last events get their signed head before the process ends.
+        tokio::task::spawn_blocking(move || audit.close()).await?;
         tracing::info!("stopped");
         Ok(())
     })

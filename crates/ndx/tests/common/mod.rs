@@ -312,6 +312,14 @@ impl Server {
         )
     }
 
+    /// Stops the server gracefully (SIGTERM) and hands back its data directory.
+    pub fn stop_into_dir(mut self) -> tempfile::TempDir {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();

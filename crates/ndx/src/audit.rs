@@ -1,0 +1,386 @@
+//! `ndx audit`: verify the tamper-evident audit log, from the store or from a running node, and
+//! print its public key.
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use clap::Subcommand;
+use ndx_audit::merkle::{self, Hash, MemoryTree};
+use ndx_audit::{AuditEvent, SignedTreeHead, verify_head};
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the tree from every entry and check every signed head; names the first
+    /// inconsistency. Exit code 0 only if everything holds.
+    Verify {
+        /// Verify a running node over HTTP (needs an auditor or operator key) instead of the
+        /// local store.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// API key for --url.
+        #[arg(long, env = "NDX_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// The log's public key (64 hex digits) to trust, instead of the node's own key file
+        /// (local) or the key the node publishes (--url).
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
+    /// Print the public key that verifies this node's signed tree heads.
+    PublicKey,
+}
+
+pub fn run(cfg: &Config, what: AuditCommand) -> anyhow::Result<()> {
+    match what {
+        AuditCommand::PublicKey => {
+            let keys = crate::audit_keys(cfg)?;
+            println!("{}", hex::encode(keys.public_key()));
+            Ok(())
+        }
+        AuditCommand::Verify {
+            url,
+            key,
+            public_key,
+        } => {
+            let trusted = public_key
+                .map(|k| ndx_audit::head::public_key_from_hex(&k))
+                .transpose()?;
+            let summary = match url {
+                Some(url) => verify_remote(&url, key.as_deref(), trusted)?,
+                None => verify_local(cfg, trusted)?,
+            };
+            println!("{summary}");
+            Ok(())
+        }
+    }
+}
+
+/// Entries read per page.
+const PAGE: u64 = 1000;
+
+/// Checks entries as they arrive and then the heads against the recomputed tree.
+struct Verifier {
+    tree: MemoryTree,
+}
+
+impl Verifier {
+    fn new() -> Self {
+        Verifier {
+            tree: MemoryTree::new(),
+        }
+    }
+
+    /// Adds entry `index`; it must be the next one and in canonical form.
+    fn entry(&mut self, index: u64, bytes: &[u8]) -> anyhow::Result<Hash> {
+        let expected = self.tree.size();
+        if index != expected {
+            bail!(
+                "entry {expected} is missing: the log jumps from entry {} to entry {index} \
+                 (deleted or renumbered)",
+                expected.wrapping_sub(1) as i64
+            );
+        }
+        AuditEvent::from_canonical(bytes).with_context(|| format!("entry {index} is invalid"))?;
+        let leaf = merkle::leaf_hash(bytes);
+        self.tree.push(leaf);
+        Ok(leaf)
+    }
+
+    /// Checks one head: signature, size, root.
+    fn head(
+        &self,
+        public_key: &[u8; 32],
+        head: &SignedTreeHead,
+        previous: u64,
+    ) -> anyhow::Result<()> {
+        let name = format!(
+            "signed head of size {} ({})",
+            head.tree_size,
+            head.timestamp.to_rfc3339()
+        );
+        verify_head(public_key, head).with_context(|| {
+            format!("{name}: the signature does not verify (forged or replaced head)")
+        })?;
+        let size = self.tree.size();
+        if head.tree_size > size {
+            bail!(
+                "{name} covers {} entries but the log holds {size}: entries {size}..{} were \
+                 deleted",
+                head.tree_size,
+                head.tree_size
+            );
+        }
+        let root = merkle::root_at(&self.tree, head.tree_size).expect("size checked");
+        if root != head.root_hash {
+            bail!(
+                "{name}: its root {} differs from the root {} recomputed from the entries: an \
+                 entry below index {} was changed, dropped, reordered or inserted (the previous \
+                 valid head covers the first {previous})",
+                hex::encode(head.root_hash),
+                hex::encode(root),
+                head.tree_size
+            );
+        }
+        Ok(())
+    }
+}
+
+fn summary(
+    size: u64,
+    heads: usize,
+    latest: Option<&SignedTreeHead>,
+    public_key: &[u8; 32],
+) -> String {
+    let head = latest.map_or_else(
+        || "no head".to_owned(),
+        |h| {
+            format!(
+                "latest head: size {}, {}, root {}",
+                h.tree_size,
+                h.timestamp.to_rfc3339(),
+                hex::encode(h.root_hash)
+            )
+        },
+    );
+    let covered = latest.map_or(0, |h| h.tree_size);
+    let unsigned = if size > covered {
+        format!("; the last {} entries await the next head", size - covered)
+    } else {
+        String::new()
+    };
+    format!(
+        "audit log verified: {size} entries, {heads} signed heads all consistent ({head}{unsigned}); \
+         public key {}",
+        hex::encode(public_key)
+    )
+}
+
+fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<String> {
+    let store = crate::open_store(cfg)?;
+    let public_key = match trusted {
+        Some(k) => k,
+        None => crate::audit_keys(cfg)?.public_key(),
+    };
+    let size = store.audit_size()?;
+    let mut v = Verifier::new();
+    let mut start = 0;
+    loop {
+        let entries = store.audit_entries(start, start + PAGE)?;
+        if entries.is_empty() {
+            break;
+        }
+        let addresses: Vec<(u32, u64)> = entries.iter().map(|e| (0, e.index)).collect();
+        let stored = store.audit_nodes(&addresses)?;
+        for (e, stored_leaf) in entries.iter().zip(stored) {
+            let leaf = v.entry(e.index, &e.bytes)?;
+            if stored_leaf != Some(leaf) {
+                bail!(
+                    "entry {} does not match its stored leaf hash: the entry was changed after \
+                     it was written",
+                    e.index
+                );
+            }
+        }
+        start = v.tree.size();
+    }
+    if v.tree.size() != size {
+        bail!(
+            "the log says it holds {size} entries but {} were read",
+            v.tree.size()
+        );
+    }
+    check_stored_nodes(&store, &v.tree)?;
+    let mut count = 0;
+    let mut latest = None;
+    let mut from = 0;
+    let mut previous = 0;
+    loop {
+        let heads = store.audit_heads(from, 1000)?;
+        let Some(last) = heads.last() else { break };
+        from = last.tree_size + 1;
+        for h in heads {
+            let head = SignedTreeHead {
+                tree_size: h.tree_size,
+                timestamp: h.timestamp,
+                root_hash: h.root_hash,
+                signature: h.signature,
+            };
+            v.head(&public_key, &head, previous)?;
+            previous = head.tree_size;
+            count += 1;
+            latest = Some(head);
+        }
+    }
+    Ok(summary(size, count, latest.as_ref(), &public_key))
+}
+
+/// Every stored inner node must equal the recomputed one (proofs are served from them).
+fn check_stored_nodes(store: &ndx_core::Store, tree: &MemoryTree) -> anyhow::Result<()> {
+    let size = tree.size();
+    let mut level = 1;
+    while size >> level > 0 {
+        let count = size >> level;
+        let mut index = 0;
+        while index < count {
+            let end = (index + 10_000).min(count);
+            let addresses: Vec<(u32, u64)> = (index..end).map(|i| (level, i)).collect();
+            let stored = store.audit_nodes(&addresses)?;
+            for ((l, i), s) in addresses.into_iter().zip(stored) {
+                let expected = merkle::NodeReader::node(tree, l, i).expect("complete node");
+                if s != Some(expected) {
+                    bail!(
+                        "stored tree node (level {l}, index {i}) over entries {}..{} differs from \
+                         the entries: the node table was changed",
+                        i << l,
+                        (i + 1) << l
+                    );
+                }
+            }
+            index = end;
+        }
+        level += 1;
+    }
+    Ok(())
+}
+
+fn get_json(
+    agent: &ureq::Agent,
+    url: &str,
+    key: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut req = agent.get(url);
+    if let Some(k) = key {
+        req = req.header("Authorization", &format!("Bearer {k}"));
+    }
+    let mut resp = req.call().with_context(|| format!("GET {url}"))?;
+    Ok(resp.body_mut().read_json()?)
+}
+
+fn hash_of(v: &serde_json::Value, what: &str) -> anyhow::Result<Hash> {
+    let text = v
+        .as_str()
+        .with_context(|| format!("{what} is not a string"))?;
+    hex::decode(text)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what} is not 32 bytes"))
+}
+
+fn verify_remote(
+    base: &str,
+    key: Option<&str>,
+    trusted: Option<[u8; 32]>,
+) -> anyhow::Result<String> {
+    let base = base.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let published = get_json(&agent, &format!("{base}/api/v1/audit/public-key"), None)?;
+    let published = ndx_audit::head::public_key_from_hex(
+        published["public_key"]
+            .as_str()
+            .context("public_key missing")?,
+    )?;
+    let public_key = match trusted {
+        Some(k) if k != published => bail!(
+            "the node publishes public key {} but {} is trusted",
+            hex::encode(published),
+            hex::encode(k)
+        ),
+        Some(k) => k,
+        None => published,
+    };
+    let mut heads: Vec<SignedTreeHead> = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = get_json(
+            &agent,
+            &format!("{base}/api/v1/audit/heads?from={from}&limit=1000"),
+            None,
+        )?;
+        let page = page.as_array().context("heads is not a list")?;
+        if page.is_empty() {
+            break;
+        }
+        for h in page {
+            let ms = h["timestamp_ms"].as_i64().context("timestamp_ms missing")?;
+            heads.push(SignedTreeHead {
+                tree_size: h["tree_size"].as_u64().context("tree_size missing")?,
+                timestamp: chrono::DateTime::from_timestamp_millis(ms).context("bad timestamp")?,
+                root_hash: hash_of(&h["root_hash"], "root_hash")?,
+                signature: hex::decode(h["signature"].as_str().context("signature missing")?)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("signature is not 64 bytes"))?,
+            });
+        }
+        from = heads.last().map_or(0, |h| h.tree_size + 1);
+    }
+    let Some(latest) = heads.last().cloned() else {
+        return Ok(format!(
+            "audit log of {base} has no signed head yet; public key {}",
+            hex::encode(public_key)
+        ));
+    };
+    let mut v = Verifier::new();
+    while v.tree.size() < latest.tree_size {
+        let start = v.tree.size();
+        let page = get_json(
+            &agent,
+            &format!(
+                "{base}/api/v1/audit/entries?start={start}&end={}",
+                start + PAGE
+            ),
+            key,
+        )?;
+        let page = page.as_array().context("entries is not a list")?;
+        if page.is_empty() {
+            bail!(
+                "the node returned no entries from {start} although a head covers {}",
+                latest.tree_size
+            );
+        }
+        for e in page {
+            let index = e["index"].as_u64().context("index missing")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(e["canonical"].as_str().context("canonical missing")?)?;
+            v.entry(index, &bytes)?;
+        }
+    }
+    let mut previous = 0;
+    for h in &heads {
+        v.head(&public_key, h, previous)?;
+        previous = h.tree_size;
+    }
+    // The node's proofs must agree with the recomputed tree too: every consecutive pair of
+    // heads is linked by its consistency proof, and the last entry is in the latest head.
+    for pair in heads.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let p = get_json(
+            &agent,
+            &format!(
+                "{base}/api/v1/audit/proof/consistency?first={}&second={}",
+                a.tree_size, b.tree_size
+            ),
+            None,
+        )?;
+        let proof: Vec<Hash> = p["proof"]
+            .as_array()
+            .context("proof missing")?
+            .iter()
+            .map(|h| hash_of(h, "proof hash"))
+            .collect::<anyhow::Result<_>>()?;
+        merkle::verify_consistency(a.tree_size, b.tree_size, &a.root_hash, &b.root_hash, &proof)
+            .with_context(|| {
+                format!(
+                    "consistency proof {}..{} does not verify",
+                    a.tree_size, b.tree_size
+                )
+            })?;
+    }
+    Ok(summary(
+        v.tree.size(),
+        heads.len(),
+        Some(&latest),
+        &public_key,
+    ))
+}
