@@ -32,6 +32,9 @@ pub const HEAD_INTERVAL: Duration = Duration::from_secs(1);
 /// Most events written in one transaction.
 const MAX_GROUP: usize = 4096;
 
+/// Longest a group waits for the callers of the previous group to come back.
+const LINGER: Duration = Duration::from_micros(1000);
+
 /// The clock the appender signs heads with (the binary passes the system clock, tests a fake).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -166,8 +169,17 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
     }
 }
 
+/// An event made ready by the caller's thread (encoding and hashing run in parallel there;
+/// the appender only orders and writes).
+struct Prepared {
+    bytes: Vec<u8>,
+    leaf: Hash,
+    /// Keyed hashes of its distinct data subjects.
+    subjects: Vec<[u8; 32]>,
+}
+
 enum Job {
-    Append(Box<AuditEvent>, mpsc::SyncSender<Result<u64>>),
+    Append(Prepared, mpsc::SyncSender<Result<u64>>),
     /// Sign a head now if the tree grew since the last one.
     Sign(mpsc::SyncSender<Result<Option<SignedTreeHead>>>),
 }
@@ -283,7 +295,6 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel();
         let appender = Appender {
             store: store.clone(),
-            keys: keys.clone(),
             signer,
             frontier,
             last_head: last_head.map(|h| (h.tree_size, h.timestamp)),
@@ -316,7 +327,20 @@ impl AuditLog {
     /// Records `event` and returns its leaf index once it is durable.
     pub fn record(&self, event: AuditEvent) -> Result<u64> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Job::Append(Box::new(event), tx))?;
+        let bytes = event.canonical_bytes();
+        let mut subjects: Vec<[u8; 32]> = event
+            .subjects
+            .iter()
+            .map(|s| self.shared.keys.subject_hash(s))
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let prepared = Prepared {
+            leaf: merkle::leaf_hash(&bytes),
+            bytes,
+            subjects,
+        };
+        self.send(Job::Append(prepared, tx))?;
         rx.recv().map_err(|_| unavailable("the appender stopped"))?
     }
 
@@ -468,7 +492,6 @@ fn head_of(h: StoredHead) -> SignedTreeHead {
 
 struct Appender {
     store: Store,
-    keys: AuditKeys,
     signer: HeadSigner,
     frontier: Frontier,
     /// Size and time of the last signed head.
@@ -478,6 +501,8 @@ struct Appender {
 
 impl Appender {
     fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        // Events in the last group: how many callers are likely to come back at once.
+        let mut expected = 1;
         loop {
             let first = match jobs.recv_timeout(HEAD_INTERVAL / 4) {
                 Ok(job) => job,
@@ -494,18 +519,27 @@ impl Appender {
             let mut waiters = Vec::new();
             let mut signs = Vec::new();
             let mut next = Some(first);
+            let started = std::time::Instant::now();
             while let Some(job) = next.take() {
                 match job {
                     Job::Append(e, w) => {
-                        events.push(*e);
+                        events.push(e);
                         waiters.push(w);
                     }
                     Job::Sign(w) => signs.push(w),
                 }
-                if events.len() < MAX_GROUP {
-                    next = jobs.try_recv().ok();
+                if events.len() >= MAX_GROUP {
+                    break;
+                }
+                next = jobs.try_recv().ok();
+                // The callers of the last group are still waking up and sending: wait briefly
+                // for as many as last time, so one commit serves them all.
+                if next.is_none() && events.len() < expected {
+                    let left = LINGER.saturating_sub(started.elapsed());
+                    next = jobs.recv_timeout(left).ok();
                 }
             }
+            expected = events.len().max(1);
             if !events.is_empty() {
                 match self.append(&events) {
                     Ok(first_index) => {
@@ -537,37 +571,32 @@ impl Appender {
 
     /// Writes a group; returns the first leaf index. Retries when another process appended
     /// first (PostgreSQL shared by several servers).
-    fn append(&mut self, events: &[AuditEvent]) -> Result<u64, String> {
-        let encoded: Vec<Vec<u8>> = events.iter().map(AuditEvent::canonical_bytes).collect();
+    fn append(&mut self, events: &[Prepared]) -> Result<u64, String> {
+        let mut entries: Vec<AuditEntry> = events
+            .iter()
+            .map(|e| AuditEntry {
+                index: 0,
+                bytes: e.bytes.clone(),
+            })
+            .collect();
         for _ in 0..5 {
             let saved = self.frontier.clone();
             let first = self.frontier.size();
-            let mut entries = Vec::with_capacity(events.len());
             let mut nodes = Vec::with_capacity(events.len() * 2);
             let mut subjects = Vec::new();
-            for (i, (event, bytes)) in events.iter().zip(&encoded).enumerate() {
-                let index = first + i as u64;
-                for n in self.frontier.push(merkle::leaf_hash(bytes)) {
+            for (i, (event, entry)) in events.iter().zip(&mut entries).enumerate() {
+                entry.index = first + i as u64;
+                for n in self.frontier.push(event.leaf) {
                     nodes.push(AuditNode {
                         level: n.level,
                         index: n.index,
                         hash: n.hash,
                     });
                 }
-                let mut seen: Vec<&str> = Vec::new();
-                for s in &event.subjects {
-                    if !seen.contains(&s.as_str()) {
-                        seen.push(s);
-                        subjects.push(SubjectAccess {
-                            subject: self.keys.subject_hash(s),
-                            index,
-                        });
-                    }
-                }
-                entries.push(AuditEntry {
-                    index,
-                    bytes: bytes.clone(),
-                });
+                subjects.extend(event.subjects.iter().map(|&subject| SubjectAccess {
+                    subject,
+                    index: entry.index,
+                }));
             }
             match self.store.audit_append(&AuditAppend {
                 entries: &entries,
