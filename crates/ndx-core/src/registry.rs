@@ -274,7 +274,8 @@ impl Core {
             member,
             key_id: key.id,
             roles: key.roles,
-            request_id: String::new(),
+            // The HTTP edge names the request; a command-line caller is its process.
+            request_id: format!("local-{}", std::process::id()),
         })
     }
 
