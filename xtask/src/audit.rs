@@ -26,6 +26,10 @@ use rand::{Rng, SeedableRng};
 use crate::harness::{self, thousands};
 use crate::sys::{self, Machine};
 
+/// A citizen whose data is read in every 1,000th event of the verified log: the data tracker's
+/// pages are measured on it.
+const HOT_SUBJECT: &str = "001090000001";
+
 /// Target of durable appends with 64 concurrent writers, events/s.
 const TARGET_APPENDS: f64 = 50_000.0;
 /// Target time to verify 1,000,000 entries.
@@ -180,7 +184,10 @@ fn fill(store: &Store, n: u64) -> anyhow::Result<()> {
         let mut nodes = Vec::new();
         let mut subjects = Vec::new();
         for j in i..end {
-            let e = event(j);
+            let mut e = event(j);
+            if j.is_multiple_of(1000) {
+                e.subjects = vec![HOT_SUBJECT.into()];
+            }
             let bytes = e.canonical_bytes();
             for node in frontier.push(leaf_hash(&bytes)) {
                 nodes.push(AuditNode {
@@ -278,6 +285,26 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         vdir.join("audit-subjects.key"),
         format!("{}\n", "09".repeat(32)),
     )?;
+    // The data tracker: the newest 50 accesses of a citizen read in 1,000 of the entries, and a
+    // page from the middle of their history, as the tracker endpoint reads them.
+    let (track50, track99) = {
+        let store = Store::open_sqlite(vdir.join("ndx.db"))?;
+        let log = AuditLog::start(store, keys(), Arc::new(chrono::Utc::now))?;
+        let middle = args.verify_entries / 2;
+        let mut n = 0u64;
+        let measured = latency(400, || {
+            n += 1;
+            let before = n.is_multiple_of(2).then_some(middle);
+            for i in log.subject_entries(HOT_SUBJECT, before, 50)? {
+                let e = log.entries(i, i + 1)?;
+                AuditEvent::from_canonical(&e[0].bytes)?;
+            }
+            Ok(())
+        })?;
+        log.close();
+        measured
+    };
+    eprintln!("  data tracker page of 50: p50 {track50:.0} µs, p99 {track99:.0} µs");
     sys::settle_disk()?;
     eprintln!("ndx audit verify…");
     let start = Instant::now();
@@ -319,6 +346,10 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         format!(
             "inclusion proof (log of {} entries): p50 {inc50:.0} µs, p99 {inc99:.0} µs; consistency proof: p50 {con50:.0} µs, p99 {con99:.0} µs",
             thousands(size)
+        ),
+        format!(
+            "data tracker, newest 50 accesses of a citizen in a log of {} entries (1,000 of them theirs): p50 {track50:.0} µs, p99 {track99:.0} µs",
+            thousands(args.verify_entries)
         ),
         format!(
             "ndx audit verify of {} entries: {verify_secs:.2} s — target < {TARGET_VERIFY_SECS:.0} s: {}",

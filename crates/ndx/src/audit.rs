@@ -25,6 +25,11 @@ pub enum AuditCommand {
         /// (local) or the key the node publishes (--url).
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// Remember every signed head seen in this file (JSON) and check, on every later run,
+        /// that the log still agrees with each: a log rewritten or cut short is caught even if
+        /// its node also drops the old heads.
+        #[arg(long, value_name = "FILE")]
+        state: Option<std::path::PathBuf>,
     },
     /// Print the public key that verifies this node's signed tree heads.
     PublicKey,
@@ -41,18 +46,62 @@ pub fn run(cfg: &Config, what: AuditCommand) -> anyhow::Result<()> {
             url,
             key,
             public_key,
+            state,
         } => {
             let trusted = public_key
                 .map(|k| ndx_audit::head::public_key_from_hex(&k))
                 .transpose()?;
-            let summary = match url {
+            let checked = match url {
                 Some(url) => verify_remote(&url, key.as_deref(), trusted)?,
                 None => verify_local(cfg, trusted)?,
             };
+            let mut summary = checked.summary.clone();
+            if let Some(path) = state {
+                let remembered = check_remembered(&path, &checked)?;
+                summary.push_str(&format!(
+                    "; {remembered} heads remembered in {} still hold",
+                    path.display()
+                ));
+            }
             println!("{summary}");
             Ok(())
         }
     }
+}
+
+/// What a verification established.
+struct Checked {
+    summary: String,
+    tree: Verifier,
+    heads: Vec<SignedTreeHead>,
+    public_key: [u8; 32],
+}
+
+/// Checks the heads remembered in `path` against the verified log, then remembers the heads of
+/// this run too. Returns how many heads were checked.
+fn check_remembered(path: &std::path::Path, checked: &Checked) -> anyhow::Result<usize> {
+    let mut remembered: Vec<SignedTreeHead> = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a list of signed heads", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    for h in &remembered {
+        checked
+            .tree
+            .head(&checked.public_key, h, 0)
+            .with_context(|| format!("a head remembered in {} no longer holds", path.display()))?;
+    }
+    let count = remembered.len();
+    for h in &checked.heads {
+        if !remembered.iter().any(|r| r.tree_size == h.tree_size) {
+            remembered.push(h.clone());
+        }
+    }
+    remembered.sort_by_key(|h| h.tree_size);
+    std::fs::write(path, serde_json::to_string_pretty(&remembered)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(count)
 }
 
 /// Entries read per page.
@@ -155,7 +204,7 @@ fn summary(
     )
 }
 
-fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<String> {
+fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Checked> {
     let store = crate::open_store(cfg)?;
     let public_key = match trusted {
         Some(k) => k,
@@ -190,8 +239,7 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Strin
         );
     }
     check_stored_nodes(&store, &v.tree)?;
-    let mut count = 0;
-    let mut latest = None;
+    let mut all = Vec::new();
     let mut from = 0;
     let mut previous = 0;
     loop {
@@ -207,11 +255,15 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Strin
             };
             v.head(&public_key, &head, previous)?;
             previous = head.tree_size;
-            count += 1;
-            latest = Some(head);
+            all.push(head);
         }
     }
-    Ok(summary(size, count, latest.as_ref(), &public_key))
+    Ok(Checked {
+        summary: summary(size, all.len(), all.last(), &public_key),
+        tree: v,
+        heads: all,
+        public_key,
+    })
 }
 
 /// Every stored inner node must equal the recomputed one (proofs are served from them).
@@ -269,7 +321,7 @@ fn verify_remote(
     base: &str,
     key: Option<&str>,
     trusted: Option<[u8; 32]>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Checked> {
     let base = base.trim_end_matches('/');
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(60)))
@@ -316,10 +368,15 @@ fn verify_remote(
         from = heads.last().map_or(0, |h| h.tree_size + 1);
     }
     let Some(latest) = heads.last().cloned() else {
-        return Ok(format!(
-            "audit log of {base} has no signed head yet; public key {}",
-            hex::encode(public_key)
-        ));
+        return Ok(Checked {
+            summary: format!(
+                "audit log of {base} has no signed head yet; public key {}",
+                hex::encode(public_key)
+            ),
+            tree: Verifier::new(),
+            heads,
+            public_key,
+        });
     };
     let mut v = Verifier::new();
     while v.tree.size() < latest.tree_size {
@@ -377,10 +434,10 @@ fn verify_remote(
                 )
             })?;
     }
-    Ok(summary(
-        v.tree.size(),
-        heads.len(),
-        Some(&latest),
-        &public_key,
-    ))
+    Ok(Checked {
+        summary: summary(v.tree.size(), heads.len(), Some(&latest), &public_key),
+        tree: v,
+        heads,
+        public_key,
+    })
 }

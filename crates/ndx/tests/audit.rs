@@ -389,6 +389,47 @@ fn verify_finds_and_names_every_kind_of_tampering() {
     assert!(!ok && out.contains("signed head of size"), "{out}");
     assert!(out.contains("signature"), "{out}");
 
+    // A log cut short together with the heads covering the cut: consistent in itself, but a
+    // verifier that remembers the heads it saw catches it.
+    let state = dir.path().join("seen-heads.json");
+    let remember = |d: &std::path::Path| {
+        let out = run_ndx(&[
+            "audit",
+            "verify",
+            "--data-dir",
+            d.to_str().expect("utf-8"),
+            "--state",
+            state.to_str().expect("utf-8"),
+        ]);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = remember(dir.path());
+    assert!(ok, "{out}");
+    let d = copy_dir(dir.path());
+    tamper(
+        d.path(),
+        "DELETE FROM audit_heads WHERE tree_size > (SELECT min(tree_size) FROM audit_heads);
+         DELETE FROM audit_entries WHERE idx >= (SELECT min(tree_size) FROM audit_heads);
+         DELETE FROM audit_nodes WHERE (idx + 1) << level > (SELECT min(tree_size) FROM audit_heads);",
+    );
+    let (ok, out) = verify(d.path());
+    assert!(
+        ok,
+        "a cut log with its heads removed is consistent in itself: {out}"
+    );
+    let (ok, out) = remember(d.path());
+    assert!(
+        !ok && out.contains("remembered") && out.contains("were deleted"),
+        "{out}"
+    );
+
     // A log cut short: the heads cover more than is left.
     let d = copy_dir(dir.path());
     tamper(
