@@ -7,6 +7,9 @@
 //! SQLite runs in a temporary directory; PostgreSQL runs when `NDX_TEST_POSTGRES_URL` is set,
 //! in a schema of its own that is dropped afterwards.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use ndx_store::{AuditAppend, AuditEntry, AuditNode, Store, SubjectAccess};
@@ -100,39 +103,10 @@ fn run(name: &str, store: &Store, groups: u64) {
     );
 }
 
-fn admin(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("admin connection");
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client.batch_execute(sql).await.expect("admin sql");
-    });
-}
-
 fn main() {
     let groups: u64 = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("GROUPS is a number"))
         .unwrap_or(500);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = Store::open_sqlite(dir.path().join("ndx.db")).expect("sqlite");
-    run("sqlite", &sqlite, groups);
-    match std::env::var("NDX_TEST_POSTGRES_URL") {
-        Ok(base) if !base.is_empty() => {
-            let schema = format!("ndx_bench_audit_{}", std::process::id());
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let store = Store::open(&format!("{base}{sep}schema={schema}")).expect("postgres");
-            run("postgres", &store, groups);
-            drop(store);
-            admin(&base, &format!("DROP SCHEMA {schema} CASCADE"));
-        }
-        _ => println!("  postgres: skipped (NDX_TEST_POSTGRES_URL is not set)"),
-    }
+    support::on_every_backend("bench_audit", |name, store| run(name, store, groups));
 }

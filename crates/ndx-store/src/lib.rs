@@ -596,6 +596,13 @@ fn stored_range(start: u64, end: u64) -> Option<(i64, i64)> {
     (first <= last).then_some((first, last))
 }
 
+/// The largest stored index a `before` cursor admits (`idx <= last`): all of them without one.
+fn last_before(before: Option<u64>) -> i64 {
+    before.map_or(i64::MAX, |b| {
+        i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
+    })
+}
+
 /// A read limit as a stored integer (a larger one cannot be reached anyway).
 fn stored_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)

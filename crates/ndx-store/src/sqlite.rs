@@ -946,10 +946,7 @@ impl Backend for SqliteBackend {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>> {
-        // `idx <= last` with the largest storable index when there is no cursor.
-        let last = before.map_or(i64::MAX, |b| {
-            i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
-        });
+        let last = crate::last_before(before);
         self.audit.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT idx FROM subject_accesses WHERE subject = ?1 AND idx <= ?2
