@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -178,8 +178,63 @@ struct Prepared {
     subjects: Vec<[u8; 32]>,
 }
 
+/// Answers of appended events by ticket: the appender fills in a whole group and wakes every
+/// waiter with one broadcast (one wake-up call per group instead of one per event).
+#[derive(Default)]
+struct Answers {
+    state: Mutex<AnswerState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct AnswerState {
+    by_ticket: HashMap<u64, Result<u64>>,
+    /// The appender has stopped: nothing more will be answered.
+    stopped: bool,
+}
+
+impl Answers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AnswerState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn answer(&self, results: impl Iterator<Item = (u64, Result<u64>)>) {
+        self.lock().by_ticket.extend(results);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self, ticket: u64) -> Result<u64> {
+        let mut state = self.lock();
+        loop {
+            if let Some(r) = state.by_ticket.remove(&ticket) {
+                return r;
+            }
+            if state.stopped {
+                return Err(unavailable("the appender stopped"));
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// Marks the answers stopped when the appender thread ends, however it ends.
+struct StopOnDrop(Arc<Answers>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().stopped = true;
+        self.0.ready.notify_all();
+    }
+}
+
 enum Job {
-    Append(Prepared, mpsc::SyncSender<Result<u64>>),
+    /// An event and the ticket its caller waits on.
+    Append(Prepared, u64),
     /// Sign a head now if the tree grew since the last one.
     Sign(mpsc::SyncSender<Result<Option<SignedTreeHead>>>),
 }
@@ -191,6 +246,8 @@ struct Shared {
     public_key: [u8; 32],
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     appender: Mutex<Option<std::thread::JoinHandle<()>>>,
+    answers: Arc<Answers>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 /// The audit log of one store; cheap to clone.
@@ -293,7 +350,9 @@ impl AuditLog {
         let signer = HeadSigner::from_seed(keys.signing_seed);
         let public_key = signer.public_key();
         let (tx, rx) = mpsc::channel();
+        let answers = Arc::new(Answers::default());
         let appender = Appender {
+            answers: answers.clone(),
             store: store.clone(),
             signer,
             frontier,
@@ -312,6 +371,8 @@ impl AuditLog {
                 public_key,
                 jobs: Mutex::new(Some(tx)),
                 appender: Mutex::new(Some(handle)),
+                answers,
+                tickets: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -326,7 +387,6 @@ impl AuditLog {
 
     /// Records `event` and returns its leaf index once it is durable.
     pub fn record(&self, event: AuditEvent) -> Result<u64> {
-        let (tx, rx) = mpsc::sync_channel(1);
         let bytes = event.canonical_bytes();
         let mut subjects: Vec<[u8; 32]> = event
             .subjects
@@ -340,8 +400,12 @@ impl AuditLog {
             bytes,
             subjects,
         };
-        self.send(Job::Append(prepared, tx))?;
-        rx.recv().map_err(|_| unavailable("the appender stopped"))?
+        let ticket = self
+            .shared
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.send(Job::Append(prepared, ticket))?;
+        self.shared.answers.wait(ticket)
     }
 
     /// Signs a head now if the tree grew since the last one; returns the head signed.
@@ -491,6 +555,7 @@ fn head_of(h: StoredHead) -> SignedTreeHead {
 }
 
 struct Appender {
+    answers: Arc<Answers>,
     store: Store,
     signer: HeadSigner,
     frontier: Frontier,
@@ -501,6 +566,7 @@ struct Appender {
 
 impl Appender {
     fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let _stop = StopOnDrop(self.answers.clone());
         // Events in the last group: how many callers are likely to come back at once.
         let mut expected = 1;
         loop {
@@ -542,16 +608,16 @@ impl Appender {
             expected = events.len().max(1);
             if !events.is_empty() {
                 match self.append(&events) {
-                    Ok(first_index) => {
-                        for (i, w) in waiters.into_iter().enumerate() {
-                            let _ = w.send(Ok(first_index + i as u64));
-                        }
-                    }
+                    Ok(first_index) => self.answers.answer(
+                        waiters
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, t)| (t, Ok(first_index + i as u64))),
+                    ),
                     Err(e) => {
                         tracing::error!(error = %e, events = events.len(), "audit append failed");
-                        for w in waiters {
-                            let _ = w.send(Err(unavailable(&e)));
-                        }
+                        self.answers
+                            .answer(waiters.into_iter().map(|t| (t, Err(unavailable(&e)))));
                     }
                 }
             }
