@@ -6,7 +6,9 @@
 //!   every connection, so that several stores (or test runs) share one database;
 //! - `statement_timeout=SECONDS` (default 60): the server cancels a longer statement, and the
 //!   client gives up on a server that does not answer within that time plus a grace period;
-//! - `pool_size=N` (default 16): the most connections this store opens.
+//! - `pool_size=N` (default 16): the most connections this store opens;
+//! - `preload_keys=N` (default 10,000): a batch on a dataset of at most N records reads its
+//!   current rows once instead of looking keys up chunk by chunk (0: always look up).
 //!
 //! Semantics are those of the SQLite backend, outcome for outcome (the conformance suite runs
 //! on both): a batch is one
@@ -80,6 +82,7 @@ struct Settings {
     statement_timeout: Duration,
     connect_deadline: Duration,
     pool_size: usize,
+    preload_keys: i64,
 }
 
 fn is_schema_name(s: &str) -> bool {
@@ -98,6 +101,7 @@ fn parse_url(url: &str) -> Result<(Config, Settings)> {
     let mut schema = None;
     let mut statement_timeout = DEFAULT_STATEMENT_TIMEOUT;
     let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut preload_keys = DEFAULT_PRELOAD_KEYS;
     let mut passed = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -121,6 +125,14 @@ fn parse_url(url: &str) -> Result<(Config, Settings)> {
             "pool_size" => match value.parse::<usize>() {
                 Ok(n) if (1..=1000).contains(&n) => pool_size = n,
                 _ => return Err(bad("pool_size must be a number from 1 to 1000".into())),
+            },
+            "preload_keys" => match value.parse::<i64>() {
+                Ok(n) if (0..=10_000_000).contains(&n) => preload_keys = n,
+                _ => {
+                    return Err(bad(
+                        "preload_keys must be a number from 0 to 10000000".into()
+                    ));
+                }
             },
             _ => passed.push((key, pair)),
         }
@@ -180,6 +192,7 @@ fn parse_url(url: &str) -> Result<(Config, Settings)> {
             statement_timeout,
             connect_deadline,
             pool_size,
+            preload_keys,
         },
     ))
 }
@@ -944,6 +957,7 @@ impl Backend for PostgresBackend {
     }
 
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>> {
+        let preload = self.pool.settings.preload_keys;
         let mut c = self.conn()?;
         // Waiting for the other writers of the dataset has no time limit (as with SQLite's
         // single writer); every later statement of the batch has the usual one. Statements
@@ -954,7 +968,7 @@ impl Backend for PostgresBackend {
             "BEGIN; SET LOCAL statement_timeout = 0; \
              SET LOCAL plan_cache_mode = force_custom_plan",
         )?;
-        let begun = (|| -> Result<(i32, i64, i64, bool)> {
+        let begun = (|| -> Result<(i32, i64, i64, Option<Known>)> {
             let row = c
                 .query_within(
                     None,
@@ -991,25 +1005,43 @@ impl Backend for PostgresBackend {
                 Some(row) => col(row, 0)?,
                 None => return Err(StoreError::Backend("no batch sequence returned".into())),
             };
-            let fresh = c
-                .query(
-                    "SELECT NOT EXISTS (SELECT 1 FROM current WHERE dataset = $1)",
-                    &[&id],
-                )?
-                .first()
-                .map(|r| col::<bool>(r, 0))
-                .transpose()?
-                .unwrap_or(false);
-            Ok((id, next_rec, seq, fresh))
+            // A small dataset's current rows are read once, so that no chunk needs a lookup.
+            let rows = c.query(
+                "SELECT key, version, hash, batch, deleted, rec FROM current
+                  WHERE dataset = $1 LIMIT $2",
+                &[&id, &(preload + 1)],
+            )?;
+            let known = if rows.len() as i64 > preload {
+                None
+            } else {
+                let mut known = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    known.insert(
+                        col::<String>(row, 0)?,
+                        Current {
+                            version: col(row, 1)?,
+                            hash: col(row, 2)?,
+                            batch: col(row, 3)?,
+                            deleted: col(row, 4)?,
+                            rec: col(row, 5)?,
+                        },
+                    );
+                }
+                Some(Known {
+                    existing: known,
+                    written: HashSet::new(),
+                })
+            };
+            Ok((id, next_rec, seq, known))
         })();
         match begun {
-            Ok((dataset, next_rec, seq, fresh)) => Ok(Box::new(PgBatch {
+            Ok((dataset, next_rec, seq, known)) => Ok(Box::new(PgBatch {
                 conn: Some(c),
                 dataset,
                 seq,
                 next_rec,
                 unchanged: HashSet::new(),
-                written: fresh.then(HashSet::new),
+                known,
                 failed: false,
             })),
             Err(e) => {
@@ -1372,15 +1404,42 @@ struct PgBatch {
     next_rec: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
     unchanged: HashSet<String>,
-    /// On a dataset that had no record when the batch began: the keys written so far. Any
-    /// other key cannot exist, so chunks skip the lookup (a quarter of the database's time in
-    /// bulk loads, BENCHMARKS.md).
-    written: Option<HashSet<String>>,
+    /// On a dataset that held at most `preload_keys` records when the batch began: every
+    /// current row, read at the start and kept up to date by this batch (the only writer: it
+    /// holds the dataset lock). Chunks then skip the lookup (a quarter of the database's time
+    /// in bulk loads, BENCHMARKS.md).
+    known: Option<Known>,
     /// A write failed: the transaction is aborted and must not be committed.
     failed: bool,
 }
 
+/// What a batch on a small dataset knows without asking the database.
+struct Known {
+    /// The dataset's current rows when the batch began.
+    existing: HashMap<String, Current>,
+    /// Hashes of the keys this batch has written (16 bytes or so a key, whatever its length):
+    /// a key whose hash is here may have been written, and is looked up in the database,
+    /// which knows for sure.
+    written: HashSet<u64>,
+}
+
+/// Past this many keys written, a batch stops remembering them and looks keys up instead
+/// (memory stays bounded whatever the size of the batch).
+const MAX_REMEMBERED_KEYS: usize = 4_000_000;
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Datasets with at most this many records have their current rows read once per batch (the
+/// `preload_keys` URL parameter).
+const DEFAULT_PRELOAD_KEYS: i64 = 10_000;
+
 /// The current version of a key as a chunk sees it.
+#[derive(Clone)]
 struct Current {
     version: i64,
     hash: Vec<u8>,
@@ -1444,21 +1503,21 @@ impl PgBatch {
         for op in ops {
             state.entry(op.key.as_str()).or_insert(None);
         }
-        let rows = match &self.written {
-            Some(written) => {
+        let rows = match &self.known {
+            Some(known) => {
+                let mut maybe_written = Vec::new();
                 for (key, slot) in state.iter_mut() {
-                    if written.contains(*key) {
-                        // Written by this batch: only its batch number matters here.
-                        *slot = Some(Current {
-                            version: 0,
-                            hash: Vec::new(),
-                            batch: self.seq,
-                            deleted: false,
-                            rec: 0,
-                        });
+                    if known.written.contains(&key_hash(key)) {
+                        maybe_written.push(*key);
+                    } else {
+                        *slot = known.existing.get(*key).cloned();
                     }
                 }
-                Vec::new()
+                if maybe_written.is_empty() {
+                    Vec::new()
+                } else {
+                    conn.query(LOOKUP, &[&self.dataset, &maybe_written])?
+                }
             }
             None => {
                 let keys: Vec<&str> = state.keys().copied().collect();
@@ -1521,8 +1580,11 @@ impl PgBatch {
             self.next_rec += 1;
             out.push(outcome);
         }
-        if let Some(written) = &mut self.written {
-            written.extend(new.keys.iter().map(|k| (*k).to_owned()));
+        if let Some(known) = &mut self.known {
+            known.written.extend(new.keys.iter().map(|k| key_hash(k)));
+            if known.written.len() > MAX_REMEMBERED_KEYS {
+                self.known = None;
+            }
         }
         // 3. One statement writes every new version and its current row.
         if !new.ids.is_empty() {

@@ -1629,6 +1629,16 @@ fn open_postgres() -> (Store, Box<dyn std::any::Any>) {
 
 conformance!(postgres, open_postgres);
 
+/// PostgreSQL with every chunk looking its keys up (no dataset is read in advance), so that both
+/// write paths pass the suite.
+fn open_postgres_lookups() -> (Store, Box<dyn std::any::Any>) {
+    let (url, guard) = fresh_schema();
+    let store = Store::open(&format!("{url}&preload_keys=0")).expect("open PostgreSQL store");
+    (store, Box::new(guard))
+}
+
+conformance!(postgres_lookups, open_postgres_lookups);
+
 /// Terminates the server sessions of an application name; returns how many.
 fn pg_terminate(app: &str) -> u32 {
     pg_scalar(&format!(
@@ -1842,6 +1852,7 @@ fn postgres_trials() -> Vec<Trial> {
     match pg_url() {
         Some(_) if compiled => {
             trials.extend(postgres::trials());
+            trials.extend(postgres_lookups::trials());
             for (name, f) in [
                 (
                     "migrations_twice_and_concurrent_opens",
