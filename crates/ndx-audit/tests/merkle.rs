@@ -475,28 +475,3 @@ proptest! {
         }
     }
 }
-
-/// `cargo test -p ndx-audit --release --test merkle -- --ignored --nocapture`
-#[test]
-#[ignore = "timing; run in release"]
-fn memory_tree_of_a_million_leaves() {
-    let leaves: Vec<Hash> = (0..1_000_000u64)
-        .map(|i| leaf_hash(&i.to_be_bytes()))
-        .collect();
-    let started = std::time::Instant::now();
-    let tree: MemoryTree = leaves.iter().copied().collect();
-    let elapsed = started.elapsed();
-    let root = tree.root();
-    println!(
-        "built a MemoryTree of {} leaves in {elapsed:?}, root {}",
-        tree.size(),
-        hex::encode(root)
-    );
-    let mut frontier = Frontier::new();
-    let started = std::time::Instant::now();
-    for leaf in &leaves {
-        frontier.push(*leaf);
-    }
-    println!("pushed them through a Frontier in {:?}", started.elapsed());
-    assert_eq!(frontier.root(), root);
-}
