@@ -322,17 +322,9 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
     );
     eprintln!("  {verify_secs:.2} s");
 
-    let machine_line = format!(
-        "{} × {}, {:.1} GiB RAM, Linux {}, {}",
-        machine.cpus,
-        machine.cpu_model,
-        machine.mem_mib as f64 / 1024.0,
-        machine.kernel,
-        machine.rustc
-    );
     let verdict = |ok: bool| if ok { "MET" } else { "NOT MET" };
     let lines = [
-        format!("machine: {machine_line}"),
+        format!("machine: {}", machine.describe()),
         format!(
             "SHA-256 + fdatasync limit, groups of {}: {limit:.0} events/s",
             args.writers

@@ -430,19 +430,6 @@ impl Results<'_> {
         cells
     }
 
-    fn machine_line(&self) -> String {
-        let m = &self.machine;
-        format!(
-            "{} × {} , {:.1} GiB RAM, Linux {}, {}",
-            m.cpus,
-            m.cpu_model,
-            m.mem_mib as f64 / 1024.0,
-            m.kernel,
-            m.rustc
-        )
-        .replace(" ,", ",")
-    }
-
     fn load_line(&self) -> String {
         let loads: Vec<String> = self
             .runs()
@@ -489,10 +476,6 @@ impl Results<'_> {
     fn table(&self) -> String {
         let mut rows = vec![self.headers().into_iter().map(str::to_owned).collect()];
         rows.extend(self.runs().into_iter().map(|r| self.row_cells(r)));
-        let columns = rows[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -500,26 +483,13 @@ impl Results<'_> {
             self.args.store.store.name(),
             self.csv_line()
         );
-        let _ = writeln!(s, "machine: {}", self.machine_line());
+        let _ = writeln!(s, "machine: {}", self.machine.describe());
         if let Some(line) = self.server_line() {
             let _ = writeln!(s, "server: {line}");
         }
         let _ = writeln!(s, "{}\n", self.load_line());
-        for r in &rows {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    let pad = w - c.chars().count();
-                    if i == 0 {
-                        format!("{c}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{c}", " ".repeat(pad))
-                    }
-                })
-                .collect();
-            let _ = writeln!(s, "{}", cells.join("  "));
+        for line in harness::aligned(&rows) {
+            let _ = writeln!(s, "{line}");
         }
         s.push('\n');
         for v in self.verdicts() {
@@ -534,7 +504,7 @@ impl Results<'_> {
             s,
             "Measured {} on {}.{}\n\nCSV: {}; {}.\n",
             self.date,
-            self.machine_line(),
+            self.machine.describe(),
             self.server_line()
                 .map(|l| format!("\n{l}."))
                 .unwrap_or_default(),
@@ -573,18 +543,7 @@ pub fn bare_insert(csv_path: &Path, db: &Path) -> anyhow::Result<()> {
          PRAGMA temp_store=MEMORY;
          PRAGMA cache_size=-65536;",
     )?;
-    let columns: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let name = h.replace('"', "");
-            if i == 0 {
-                format!("\"{name}\" TEXT PRIMARY KEY")
-            } else {
-                format!("\"{name}\" TEXT")
-            }
-        })
-        .collect();
+    let columns = harness::bare_columns(&header, "TEXT PRIMARY KEY", "TEXT");
     conn.execute_batch(&format!(
         "CREATE TABLE population ({});",
         columns.join(", ")

@@ -95,6 +95,53 @@ pub fn work_dir(
     dir.canonicalize()
 }
 
+/// Lines of a text table: every column as wide as its widest cell, the first column
+/// left-aligned and the others (numbers) right-aligned, two spaces between columns.
+pub fn aligned<R: AsRef<[String]>>(rows: &[R]) -> Vec<String> {
+    let columns = rows.first().map_or(0, |r| r.as_ref().len());
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.as_ref()[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .as_ref()
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    let pad = " ".repeat(w - c.chars().count());
+                    if i == 0 {
+                        format!("{c}{pad}")
+                    } else {
+                        format!("{pad}{c}")
+                    }
+                })
+                .collect();
+            cells.join("  ")
+        })
+        .collect()
+}
+
+/// Column definitions of a bare baseline table from a CSV header: the first column is the
+/// primary key (`key_type`), the others `other_type`; names are quoted.
+pub fn bare_columns(header: &[String], key_type: &str, other_type: &str) -> Vec<String> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = h.replace('"', "");
+            let ty = if i == 0 { key_type } else { other_type };
+            format!("\"{name}\" {ty}")
+        })
+        .collect()
+}
+
 /// Bytes → MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

@@ -279,18 +279,7 @@ pub fn bare_copy(url: &str, csv_path: &Path, schema: &str) -> anyhow::Result<()>
         .map(str::to_owned)
         .collect();
     ensure!(!header.is_empty(), "the CSV has no header");
-    let columns: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let name = h.replace('"', "");
-            if i == 0 {
-                format!("\"{name}\" text COLLATE \"C\" PRIMARY KEY")
-            } else {
-                format!("\"{name}\" text")
-            }
-        })
-        .collect();
+    let columns = crate::harness::bare_columns(&header, "text COLLATE \"C\" PRIMARY KEY", "text");
     let admin = Admin::connect_as(url, BARE_APP)?;
     admin.execute(&format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.population ({});",

@@ -424,16 +424,8 @@ impl Report<'_> {
     }
 
     fn header_lines(&self) -> Vec<String> {
-        let m = &self.machine;
         let mut v = vec![
-            format!(
-                "machine: {} × {}, {:.1} GiB RAM, Linux {}, {}",
-                m.cpus,
-                m.cpu_model,
-                m.mem_mib as f64 / 1024.0,
-                m.kernel,
-                m.rustc
-            ),
+            format!("machine: {}", self.machine.describe()),
             format!(
                 "store: {} rows of the demo population (seed {}), {}",
                 thousands(self.rows),
@@ -497,29 +489,13 @@ impl Report<'_> {
     fn table(&self) -> String {
         let mut rows = vec![Self::HEADERS.map(str::to_owned)];
         rows.extend(self.levels.iter().map(|l| self.cells(l)));
-        let widths: Vec<usize> = (0..Self::HEADERS.len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
         let mut s = format!("\nbench-reads ({})\n", self.args.store.store.name());
         for line in self.header_lines() {
             let _ = writeln!(s, "{line}");
         }
         s.push('\n');
-        for r in &rows {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    let pad = w - c.chars().count();
-                    if i == 0 {
-                        format!("{c}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{c}", " ".repeat(pad))
-                    }
-                })
-                .collect();
-            let _ = writeln!(s, "{}", cells.join("  "));
+        for line in harness::aligned(&rows) {
+            let _ = writeln!(s, "{line}");
         }
         for e in self.errors() {
             let _ = writeln!(s, "{e}");

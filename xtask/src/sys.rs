@@ -122,6 +122,18 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// One line for a report: CPUs, memory, kernel, compiler.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} × {}, {:.1} GiB RAM, Linux {}, {}",
+            self.cpus,
+            self.cpu_model.trim(),
+            self.mem_mib as f64 / 1024.0,
+            self.kernel,
+            self.rustc
+        )
+    }
+
     /// Reads the facts from /proc and `rustc -V`.
     pub fn probe() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
