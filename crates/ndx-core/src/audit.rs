@@ -53,6 +53,9 @@ impl std::fmt::Debug for AuditKeys {
     }
 }
 
+/// Domain of the citizen-token MAC (the subject index uses its own).
+const CITIZEN_TOKEN_DOMAIN: &[u8] = b"ndx-citizen-token\0";
+
 /// File name of the head-signing seed in the data directory.
 pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
 /// File name of the subject-index key in the data directory.
@@ -82,12 +85,20 @@ impl AuditKeys {
         HeadSigner::from_seed(self.signing_seed).public_key()
     }
 
-    fn mac(&self, domain: &[u8], citizen_id: &str) -> [u8; 32] {
+    /// HMAC-SHA-256 under the subject key over `domain ‖ citizen_id`, not yet finalised.
+    fn keyed(&self, domain: &[u8], citizen_id: &str) -> Hmac<Sha256> {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key length");
         mac.update(domain);
         mac.update(citizen_id.as_bytes());
-        mac.finalize().into_bytes().into()
+        mac
+    }
+
+    fn mac(&self, domain: &[u8], citizen_id: &str) -> [u8; 32] {
+        self.keyed(domain, citizen_id)
+            .finalize()
+            .into_bytes()
+            .into()
     }
 
     /// The keyed hash a data subject is indexed under.
@@ -99,7 +110,7 @@ impl AuditKeys {
     pub fn citizen_token(&self, citizen_id: &str) -> String {
         format!(
             "ndxc_{citizen_id}.{}",
-            hex::encode(self.mac(b"ndx-citizen-token\0", citizen_id))
+            hex::encode(self.mac(CITIZEN_TOKEN_DOMAIN, citizen_id))
         )
     }
 
@@ -107,11 +118,9 @@ impl AuditKeys {
     pub fn citizen_of_token(&self, token: &str) -> Option<String> {
         let (citizen, tag) = token.strip_prefix("ndxc_")?.split_once('.')?;
         let tag = hex::decode(tag).ok()?;
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key length");
-        mac.update(b"ndx-citizen-token\0");
-        mac.update(citizen.as_bytes());
-        mac.verify_slice(&tag).ok()?;
+        self.keyed(CITIZEN_TOKEN_DOMAIN, citizen)
+            .verify_slice(&tag)
+            .ok()?;
         Some(citizen.to_owned())
     }
 }
@@ -772,11 +781,13 @@ pub(crate) fn allowed(reason: Option<String>) -> Outcome {
 }
 
 impl crate::Core {
-    /// The citizen IDs in these record bodies (values of the dataset's citizen-ID fields), and
-    /// the fields the bodies return.
+    /// The data subjects of a read and the fields it returns: the citizen IDs in these record
+    /// bodies (values of the dataset's citizen-ID fields), plus `key` when the dataset is keyed
+    /// by a citizen ID alone (so that a lookup of a missing record still names its subject).
     pub(crate) fn subjects_and_fields<'b>(
         &self,
         dataset: &str,
+        key: Option<&str>,
         bodies: impl Iterator<Item = &'b str>,
     ) -> Result<(Vec<String>, Vec<String>)> {
         let schema = self.schema(dataset, None)?;
@@ -799,22 +810,12 @@ impl crate::Core {
                 }
             }
         }
+        if let (Some(key), [key_field]) = (key, schema.key.as_slice())
+            && subject_fields.contains(&key_field.as_str())
+        {
+            subjects.push(key.to_owned());
+        }
         Ok((subjects, fields))
-    }
-
-    /// The key as a data subject, when the dataset is keyed by a citizen ID alone.
-    pub(crate) fn key_subjects(&self, dataset: &str, key: &str) -> Result<Vec<String>> {
-        let schema = self.schema(dataset, None)?;
-        let compiled = self.compiled(&schema)?;
-        let keyed_by_citizen = schema.key.len() == 1
-            && compiled
-                .subject_fields()
-                .any(|f| f == schema.key[0].as_str());
-        Ok(if keyed_by_citizen {
-            vec![key.to_owned()]
-        } else {
-            Vec::new()
-        })
     }
 
     /// Records that `caller` was refused `operation` (on `dataset`), then hands back the

@@ -33,8 +33,8 @@ impl Core {
     ) -> Result<RecordVersion> {
         let found = self.store.record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
-        let (mut subjects, fields) = self.subjects_and_fields(&cap.dataset, body.into_iter())?;
-        subjects.extend(self.key_subjects(&cap.dataset, key)?);
+        let (subjects, fields) =
+            self.subjects_and_fields(&cap.dataset, Some(key), body.into_iter())?;
         self.audit.record_parts(EventParts {
             actor: Some(cap.actor.clone()),
             request_id: &cap.request_id,
@@ -75,9 +75,11 @@ impl Core {
     /// Every version of a record, newest first.
     pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
         let h = self.store.history(&cap.dataset, key)?;
-        let (mut subjects, fields) =
-            self.subjects_and_fields(&cap.dataset, h.iter().filter_map(|v| v.body.as_deref()))?;
-        subjects.extend(self.key_subjects(&cap.dataset, key)?);
+        let (subjects, fields) = self.subjects_and_fields(
+            &cap.dataset,
+            Some(key),
+            h.iter().filter_map(|v| v.body.as_deref()),
+        )?;
         self.audit.record_parts(EventParts {
             actor: Some(cap.actor.clone()),
             request_id: &cap.request_id,
@@ -156,6 +158,7 @@ impl Core {
         };
         let (subjects, fields) = self.subjects_and_fields(
             &cap.dataset,
+            None,
             records.iter().filter_map(|v| v.body.as_deref()),
         )?;
         let mut query: Vec<String> = filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
