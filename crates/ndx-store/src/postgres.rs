@@ -13,8 +13,8 @@
 //! Semantics are those of the SQLite backend, outcome for outcome (the conformance suite runs
 //! on both): a batch is one
 //! transaction that locks its dataset's row (`FOR NO KEY UPDATE`), so writers of one dataset
-//! are serialized and allocate record ids from the dataset's `next_rec` counter; versions link
-//! to their predecessor with `prev`; `current` holds the latest version of every key.
+//! are serialized; every version is one row of `versions`, keyed by (dataset, key, version), and
+//! the current version of a key is its highest.
 //!
 //! Every connection has its own current-thread Tokio runtime that runs only while the calling
 //! thread waits on it (like the `postgres` crate, but every wait has a deadline). The backend
@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
 use ndx_types::registry::{ApiKey, Member, System};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::{
@@ -42,6 +43,7 @@ use crate::{
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_audit.sql")),
+    (3, include_str!("../migrations/postgres/0003_versions.sql")),
 ];
 
 /// First key of the migration advisory lock ("ndx" in ASCII); the second is a hash of the
@@ -385,6 +387,29 @@ impl Conn {
         self.check(r)
     }
 
+    /// Streams `rows` rows into `COPY … FROM STDIN (FORMAT binary)` (`sql`), whose columns
+    /// have `types`; `row(i)` gives the values of row `i`. Returns the rows written.
+    fn copy_in<'a, const N: usize>(
+        &mut self,
+        sql: &str,
+        types: &[Type; N],
+        rows: usize,
+        row: impl Fn(usize) -> [&'a (dyn ToSql + Sync); N],
+    ) -> std::result::Result<u64, Fail> {
+        let stmt = self.prepare(sql)?;
+        let client = &self.client;
+        let copy = async {
+            let sink = client.copy_in(&stmt).await?;
+            let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, types));
+            for i in 0..rows {
+                writer.as_mut().write_raw(row(i)).await?;
+            }
+            writer.finish().await
+        };
+        let r = wait(self.rt(), Some(self.deadline), copy);
+        self.check(r)
+    }
+
     /// Runs SQL without parameters (several statements allowed).
     fn simple(&mut self, sql: &str) -> std::result::Result<(), Fail> {
         let r = wait(
@@ -694,15 +719,15 @@ fn version_from_row(r: &Row) -> Result<RecordVersion> {
     })
 }
 
-/// Every version of one record, walking `prev` from the current one: newest first.
-const CHAIN: &str = "WITH RECURSIVE chain(dataset, id, prev) AS (
-    SELECT r.dataset, r.id, r.prev FROM current c JOIN datasets d ON d.id = c.dataset
-      JOIN records r ON r.dataset = c.dataset AND r.id = c.rec
-     WHERE d.name = $1 AND c.key = $2
-  UNION ALL
-    SELECT r.dataset, r.id, r.prev FROM chain ch
-      JOIN records r ON r.dataset = ch.dataset AND r.id = ch.prev
-)";
+/// Whether version `r` is its key's current one. As a condition beside `ORDER BY r.key LIMIT n`
+/// it is planned as one forward scan of `versions_key` with a probe of the next entry per row,
+/// which stops after n rows (`DISTINCT ON (key)` is planned as a sort of the whole dataset).
+const IS_CURRENT: &str = "NOT EXISTS (SELECT 1 FROM versions n
+     WHERE n.dataset = r.dataset AND n.key = r.key AND n.version > r.version)";
+
+/// The versions of one record (`$1` dataset name, `$2` key) with their batches, newest first.
+const RECORD_VERSIONS: &str = "FROM versions r JOIN batches b ON b.seq = r.batch
+     WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.key = $2";
 
 impl Backend for PostgresBackend {
     fn insert_member(&self, m: &Member) -> Result<()> {
@@ -968,11 +993,11 @@ impl Backend for PostgresBackend {
             "BEGIN; SET LOCAL statement_timeout = 0; \
              SET LOCAL plan_cache_mode = force_custom_plan",
         )?;
-        let begun = (|| -> Result<(i32, i64, i64, Option<Known>)> {
+        let begun = (|| -> Result<(i32, i64, Option<Known>)> {
             let row = c
                 .query_within(
                     None,
-                    "SELECT id, next_rec FROM datasets WHERE name = $1 FOR NO KEY UPDATE",
+                    "SELECT id FROM datasets WHERE name = $1 FOR NO KEY UPDATE",
                     &[&dataset],
                 )?
                 .into_iter()
@@ -980,7 +1005,7 @@ impl Backend for PostgresBackend {
                 .ok_or_else(|| {
                     StoreError::NotFound(format!("dataset {dataset:?} does not exist"))
                 })?;
-            let (id, next_rec): (i32, i64) = (col(&row, 0)?, col(&row, 1)?);
+            let id: i32 = col(&row, 0)?;
             let timeout = self.pool.settings.statement_timeout.as_millis();
             c.simple(&format!("SET LOCAL statement_timeout = {timeout}"))?;
             let r = c.query(
@@ -1007,8 +1032,10 @@ impl Backend for PostgresBackend {
             };
             // A small dataset's current rows are read once, so that no chunk needs a lookup.
             let rows = c.query(
-                "SELECT key, version, hash, batch, deleted, rec FROM current
-                  WHERE dataset = $1 LIMIT $2",
+                &format!(
+                    "SELECT key, version, hash, batch, body IS NULL FROM versions r
+                      WHERE dataset = $1 AND {IS_CURRENT} ORDER BY key LIMIT $2"
+                ),
                 &[&id, &(preload + 1)],
             )?;
             let known = if rows.len() as i64 > preload {
@@ -1023,7 +1050,6 @@ impl Backend for PostgresBackend {
                             hash: col(row, 2)?,
                             batch: col(row, 3)?,
                             deleted: col(row, 4)?,
-                            rec: col(row, 5)?,
                         },
                     );
                 }
@@ -1032,16 +1058,18 @@ impl Backend for PostgresBackend {
                     written: HashSet::new(),
                 })
             };
-            Ok((id, next_rec, seq, known))
+            Ok((id, seq, known))
         })();
         match begun {
-            Ok((dataset, next_rec, seq, known)) => Ok(Box::new(PgBatch {
-                conn: Some(c),
+            Ok((dataset, seq, known)) => Ok(Box::new(PgBatch {
+                link: Link::Ready(Box::new(c)),
                 dataset,
                 seq,
-                next_rec,
+                live_change: 0,
                 unchanged: HashSet::new(),
                 known,
+                pending: Vec::new(),
+                pending_bytes: 0,
                 failed: false,
             })),
             Err(e) => {
@@ -1078,20 +1106,15 @@ impl Backend for PostgresBackend {
         let row = match as_of {
             None => c.query_opt(
                 &format!(
-                    "SELECT {VERSION_COLUMNS} FROM current c JOIN datasets d ON d.id = c.dataset
-                     JOIN records r ON r.dataset = c.dataset AND r.id = c.rec
-                     JOIN batches b ON b.seq = r.batch
-                     WHERE d.name = $1 AND c.key = $2"
+                    "SELECT {VERSION_COLUMNS} {RECORD_VERSIONS} ORDER BY r.version DESC LIMIT 1"
                 ),
                 &[&dataset, &key],
             )?,
             // The newest version recorded at or before `t`: the first one met walking back.
             Some(t) => c.query_opt(
                 &format!(
-                    "{CHAIN} SELECT {VERSION_COLUMNS} FROM chain ch
-                     JOIN records r ON r.dataset = ch.dataset AND r.id = ch.id
-                     JOIN batches b ON b.seq = r.batch
-                     WHERE b.created_at <= $3 ORDER BY r.version DESC LIMIT 1"
+                    "SELECT {VERSION_COLUMNS} {RECORD_VERSIONS} AND b.created_at <= $3
+                     ORDER BY r.version DESC LIMIT 1"
                 ),
                 &[&dataset, &key, &t],
             )?,
@@ -1101,12 +1124,7 @@ impl Backend for PostgresBackend {
 
     fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
         let rows = self.conn()?.query(
-            &format!(
-                "{CHAIN} SELECT {VERSION_COLUMNS} FROM chain ch
-                 JOIN records r ON r.dataset = ch.dataset AND r.id = ch.id
-                 JOIN batches b ON b.seq = r.batch
-                 ORDER BY r.version DESC"
-            ),
+            &format!("SELECT {VERSION_COLUMNS} {RECORD_VERSIONS} ORDER BY r.version DESC"),
             &[&dataset, &key],
         )?;
         rows.iter().map(version_from_row).collect()
@@ -1122,11 +1140,9 @@ impl Backend for PostgresBackend {
         let after = after.unwrap_or("");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM current c
-             JOIN records r ON r.dataset = c.dataset AND r.id = c.rec
-             JOIN batches b ON b.seq = r.batch
-             WHERE c.dataset = (SELECT id FROM datasets WHERE name = $1)
-               AND NOT c.deleted AND c.key > $2"
+            "SELECT {VERSION_COLUMNS} FROM versions r JOIN batches b ON b.seq = r.batch
+             WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.key > $2
+               AND r.body IS NOT NULL AND {IS_CURRENT}"
         );
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&dataset, &after];
         for f in filters {
@@ -1145,18 +1161,16 @@ impl Backend for PostgresBackend {
             params.push(&f.field);
             params.push(&f.value);
         }
-        sql.push_str(&format!(" ORDER BY c.key LIMIT ${}", params.len() + 1));
+        sql.push_str(&format!(" ORDER BY r.key LIMIT ${}", params.len() + 1));
         params.push(&limit);
         let rows = self.conn()?.query(&sql, &params)?;
         rows.iter().map(version_from_row).collect()
     }
 
     fn count(&self, dataset: &str) -> Result<u64> {
-        let rows = self.conn()?.query(
-            "SELECT count(*) FROM current c JOIN datasets d ON d.id = c.dataset
-             WHERE d.name = $1 AND NOT c.deleted",
-            &[&dataset],
-        )?;
+        let rows = self
+            .conn()?
+            .query("SELECT live FROM datasets WHERE name = $1", &[&dataset])?;
         match rows.first() {
             Some(r) => Ok(col::<i64>(r, 0)? as u64),
             None => Ok(0),
@@ -1397,11 +1411,11 @@ fn head_from_row(r: &Row) -> Result<StoredHead> {
 
 /// One open batch: a pooled connection inside its transaction, holding the dataset lock.
 struct PgBatch {
-    conn: Option<Pooled>,
+    link: Link,
     dataset: i32,
     seq: i64,
-    /// Id of the next version row (this transaction holds the dataset lock: the only writer).
-    next_rec: i64,
+    /// Records created minus records deleted so far: added to `datasets.live` at commit.
+    live_change: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
     unchanged: HashSet<String>,
     /// On a dataset that held at most `preload_keys` records when the batch began: every
@@ -1409,6 +1423,9 @@ struct PgBatch {
     /// holds the dataset lock). Chunks then skip the lookup (a quarter of the database's time
     /// in bulk loads, BENCHMARKS.md).
     known: Option<Known>,
+    /// Versions decided and not yet sent (`flush`), with the bytes of their keys and bodies.
+    pending: Vec<PendingVersion>,
+    pending_bytes: usize,
     /// A write failed: the transaction is aborted and must not be committed.
     failed: bool,
 }
@@ -1445,60 +1462,122 @@ struct Current {
     hash: Vec<u8>,
     batch: i64,
     deleted: bool,
-    rec: i64,
 }
 
-/// The current rows of a chunk's keys: one primary-key probe per key. (`key = ANY($2)` is
-/// planned from statistics, and a dataset that grows inside the batch's transaction has none
-/// yet: PostgreSQL then reads the whole dataset for every chunk. A unique-key probe inside
-/// a LATERAL subquery that cannot be flattened is planned the same way whatever the stats.)
-const LOOKUP: &str = "SELECT k.key, c.version, c.hash, c.batch, c.deleted, c.rec
+/// The current versions of a chunk's keys: one probe of `versions_key` per key.
+/// (`key = ANY($2)` is planned from statistics, and a dataset that grows inside the batch's
+/// transaction has none yet: PostgreSQL then reads the whole dataset for every chunk. A probe
+/// inside a LATERAL subquery that cannot be flattened is planned the same way whatever the
+/// stats.)
+const LOOKUP: &str = "SELECT k.key, c.version, c.hash, c.batch, c.deleted
      FROM unnest($2::text[]) AS k(key)
      CROSS JOIN LATERAL (
-       SELECT version, hash, batch, deleted, rec FROM current
-        WHERE dataset = $1 AND current.key = k.key LIMIT 1
+       SELECT version, hash, batch, body IS NULL AS deleted FROM versions
+        WHERE dataset = $1 AND versions.key = k.key ORDER BY version DESC LIMIT 1
      ) c";
 
-/// Writes the new versions of a chunk and their `current` rows in one statement (one round
-/// trip): the rows travel as arrays and are unnested on the server. A version without `prev`
-/// is a key the lookup did not find (and this transaction holds the dataset's lock): a plain
-/// insert. The others replace their `current` row. Both are index probes row by row, planned
-/// the same way whatever the statistics. (Measured: binary COPY into `records` plus this
-/// upsert is no faster, as `current` still needs its own statement; `ON CONFLICT` for every
-/// row costs 10-15% more on new keys.)
-const WRITE: &str = "WITH v AS (
-    SELECT * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::bytea[], $7::text[],
-                         $8::bigint[]) AS v(id, key, version, hash, body, prev)
-  ), r AS (
-    INSERT INTO records(dataset, id, key, version, batch, hash, body, prev)
-    SELECT $1, id, key, version, $2, hash, body, prev FROM v
-  ), n AS (
-    INSERT INTO current(dataset, key, version, batch, deleted, hash, rec)
-    SELECT $1, key, version, $2, body IS NULL, hash, id FROM v WHERE prev IS NULL
-  )
-  INSERT INTO current(dataset, key, version, batch, deleted, hash, rec)
-  SELECT $1, key, version, $2, body IS NULL, hash, id FROM v WHERE prev IS NOT NULL
-  ON CONFLICT (dataset, key) DO UPDATE SET version = excluded.version, batch = excluded.batch,
-    deleted = excluded.deleted, hash = excluded.hash, rec = excluded.rec";
+/// Versions go in by binary COPY: PostgreSQL inserts them many to a page, as a bare COPY does.
+/// The batch holds its dataset's lock and numbered each version from what it read, so no
+/// conflict is possible (one that happened anyway would fail the batch on `versions_key`).
+const COPY_VERSIONS: &str =
+    "COPY versions(dataset, key, version, batch, hash, body) FROM STDIN (FORMAT binary)";
+const VERSION_TYPES: [Type; 6] = [
+    Type::INT4,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+    Type::BYTEA,
+    Type::TEXT,
+];
 
-/// The new versions of one chunk, column by column.
-#[derive(Default)]
-struct NewVersions<'a> {
-    ids: Vec<i64>,
-    keys: Vec<&'a str>,
-    versions: Vec<i64>,
-    hashes: Vec<&'a [u8]>,
-    bodies: Vec<Option<&'a str>>,
-    prevs: Vec<Option<i64>>,
+/// Decided versions are sent once this many have gathered (or this many body bytes), before
+/// the batch next reads `current`, and at commit: fewer, larger COPYs.
+const FLUSH_VERSIONS: usize = 8_192;
+const FLUSH_BYTES: usize = 8 << 20;
+
+/// A version decided by the batch and not yet sent to the server.
+struct PendingVersion {
+    key: String,
+    version: i64,
+    /// Empty for a tombstone.
+    hash: Vec<u8>,
+    body: Option<String>,
+}
+
+/// A batch's connection: between calls, or lent to the thread sending a group of versions
+/// while the batch decides the next ones (the server inserts one group while ndx validates
+/// and decides the next: neither waits for the other).
+enum Link {
+    Ready(Box<Pooled>),
+    Sending(std::thread::JoinHandle<(Box<Pooled>, Result<()>)>),
+    /// Committed, or the sending thread died.
+    Gone,
+}
+
+/// Sends a group of versions.
+fn send_versions(conn: &mut Conn, dataset: i32, seq: i64, group: &[PendingVersion]) -> Result<()> {
+    conn.copy_in(COPY_VERSIONS, &VERSION_TYPES, group.len(), |i| {
+        let v = &group[i];
+        [&dataset, &v.key, &v.version, &seq, &v.hash, &v.body]
+    })?;
+    Ok(())
 }
 
 impl PgBatch {
+    /// The connection, once the group being sent (if any) has been received by the server.
+    fn ready(&mut self) -> Result<&mut Pooled> {
+        if let Link::Sending(_) = self.link {
+            let Link::Sending(sending) = std::mem::replace(&mut self.link, Link::Gone) else {
+                unreachable!("matched above")
+            };
+            let (conn, sent) = sending.join().map_err(|_| {
+                StoreError::Backend("the thread sending a batch's records panicked".into())
+            })?;
+            self.link = Link::Ready(conn);
+            sent?;
+        }
+        match &mut self.link {
+            Link::Ready(conn) => Ok(conn),
+            _ => Err(StoreError::Backend(
+                "the batch has no connection any more".into(),
+            )),
+        }
+    }
+
+    /// Hands the pending versions to a thread that sends them, after the previous group.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.ready()?;
+        let Link::Ready(mut conn) = std::mem::replace(&mut self.link, Link::Gone) else {
+            unreachable!("ready() left the connection in place")
+        };
+        let group = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let (dataset, seq) = (self.dataset, self.seq);
+        let sending = std::thread::Builder::new()
+            .name("ndx-pg-batch".into())
+            .spawn(move || {
+                let sent = send_versions(&mut conn, dataset, seq, &group);
+                (conn, sent)
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start a thread: {e}")))?;
+        self.link = Link::Sending(sending);
+        Ok(())
+    }
+
+    /// The current rows of `keys` as the database has them (every decided version sent
+    /// first).
+    fn look_up(&mut self, keys: &[&str]) -> Result<Vec<Row>> {
+        self.flush()?;
+        let dataset = self.dataset;
+        Ok(self.ready()?.query(LOOKUP, &[&dataset, &keys])?)
+    }
+
     fn write_chunk(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
-        let conn = self
-            .conn
-            .as_mut()
-            .expect("batch connection present until commit");
-        // 1. One lookup of the current rows of every key of the chunk.
+        // 1. The current rows of every key of the chunk: from what the batch read at its
+        //    start where it can, else one lookup.
         let mut state: HashMap<&str, Option<Current>> = HashMap::with_capacity(ops.len());
         for op in ops {
             state.entry(op.key.as_str()).or_insert(None);
@@ -1516,12 +1595,12 @@ impl PgBatch {
                 if maybe_written.is_empty() {
                     Vec::new()
                 } else {
-                    conn.query(LOOKUP, &[&self.dataset, &maybe_written])?
+                    self.look_up(&maybe_written)?
                 }
             }
             None => {
                 let keys: Vec<&str> = state.keys().copied().collect();
-                conn.query(LOOKUP, &[&self.dataset, &keys])?
+                self.look_up(&keys)?
             }
         };
         for row in &rows {
@@ -1532,12 +1611,11 @@ impl PgBatch {
                     hash: col(row, 2)?,
                     batch: col(row, 3)?,
                     deleted: col(row, 4)?,
-                    rec: col(row, 5)?,
                 });
             }
         }
         // 2. Outcomes in order, exactly as the SQLite backend decides them.
-        let mut new = NewVersions::default();
+        let written_before = self.pending.len();
         for op in ops {
             let key = op.key.as_str();
             let cur = state.get(key).and_then(Option::as_ref);
@@ -1560,13 +1638,22 @@ impl PgBatch {
                 (Some(_), _) => WriteOutcome::Created,
             };
             let version = cur.map_or(1, |c| c.version + 1);
-            new.ids.push(self.next_rec);
-            new.keys.push(key);
-            new.versions.push(version);
-            new.hashes
-                .push(if op.body.is_some() { &op.hash } else { &[] });
-            new.bodies.push(op.body.as_deref());
-            new.prevs.push(cur.map(|c| c.rec));
+            self.live_change += match outcome {
+                WriteOutcome::Created => 1,
+                WriteOutcome::Deleted => -1,
+                _ => 0,
+            };
+            self.pending_bytes += op.key.len() + op.body.as_ref().map_or(0, String::len);
+            self.pending.push(PendingVersion {
+                key: op.key.clone(),
+                version,
+                hash: if op.body.is_some() {
+                    op.hash.to_vec()
+                } else {
+                    Vec::new()
+                },
+                body: op.body.clone(),
+            });
             state.insert(
                 key,
                 Some(Current {
@@ -1574,35 +1661,34 @@ impl PgBatch {
                     hash: Vec::new(),
                     batch: self.seq,
                     deleted: op.body.is_none(),
-                    rec: self.next_rec,
                 }),
             );
-            self.next_rec += 1;
             out.push(outcome);
         }
         if let Some(known) = &mut self.known {
-            known.written.extend(new.keys.iter().map(|k| key_hash(k)));
+            let new_keys = &self.pending[written_before..];
+            known
+                .written
+                .extend(new_keys.iter().map(|v| key_hash(&v.key)));
             if known.written.len() > MAX_REMEMBERED_KEYS {
                 self.known = None;
             }
         }
-        // 3. One statement writes every new version and its current row.
-        if !new.ids.is_empty() {
-            conn.execute(
-                WRITE,
-                &[
-                    &self.dataset,
-                    &self.seq,
-                    &new.ids,
-                    &new.keys,
-                    &new.versions,
-                    &new.hashes,
-                    &new.bodies,
-                    &new.prevs,
-                ],
-            )?;
+        // 3. Enough decided versions go to the server together.
+        if self.pending.len() >= FLUSH_VERSIONS || self.pending_bytes >= FLUSH_BYTES {
+            self.flush()?;
         }
         Ok(())
+    }
+}
+
+impl Drop for PgBatch {
+    /// A batch dropped uncommitted waits for the group being sent, so that its connection is
+    /// back in the pool (rolled back, the dataset lock released) when the drop returns.
+    fn drop(&mut self) {
+        if let Link::Sending(sending) = std::mem::replace(&mut self.link, Link::Gone) {
+            drop(sending.join());
+        }
     }
 }
 
@@ -1628,19 +1714,20 @@ impl BatchBackend for PgBatch {
                 "an earlier write of this batch failed: the batch is rolled back".into(),
             ));
         }
-        let mut conn = self
-            .conn
-            .take()
-            .expect("batch connection present until commit");
+        self.flush()?;
+        self.ready()?;
+        let Link::Ready(mut conn) = std::mem::replace(&mut self.link, Link::Gone) else {
+            unreachable!("ready() left the connection in place")
+        };
         // On failure the pooled connection rolls back (or is discarded) when dropped.
         conn.execute(
-            "WITH d AS (UPDATE datasets SET next_rec = $4 WHERE id = $5)
+            "WITH d AS (UPDATE datasets SET live = live + $4 WHERE id = $5)
              UPDATE batches SET report = $2, request_hash = $3 WHERE seq = $1",
             &[
                 &self.seq,
                 &report,
                 &request_hash,
-                &self.next_rec,
+                &self.live_change,
                 &self.dataset,
             ],
         )?;

@@ -681,6 +681,90 @@ fn bulk_chunks_decide_like_single_writes(store: Store) {
     assert_eq!(store.count("people").expect("count"), 6);
 }
 
+/// Batches far larger than any internal group of writes (tens of thousands of records in
+/// chunks of 512): outcomes that depend on a write thousands of records earlier in the same
+/// batch, on a fresh dataset and on one past the size a backend may read up front.
+fn large_batches_decide_across_chunks(store: Store) {
+    use WriteOutcome::*;
+    with_dataset(&store);
+    let key = |i: usize| format!("k{i:05}");
+    let write_all = |batch: &str, at: i64, ops: Vec<WriteOp>| -> Vec<WriteOutcome> {
+        let mut w = store
+            .begin_batch("people", meta(batch, t(at)))
+            .expect("begin");
+        let mut all = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(512) {
+            let mut out = Vec::new();
+            w.write(chunk, &mut out).expect("chunk");
+            assert_eq!(out.len(), chunk.len());
+            all.extend(out);
+        }
+        w.commit("h", "{}").expect("commit");
+        all
+    };
+    // 1. A fresh dataset: 15,000 new keys, then each of the first 100 again (a duplicate
+    //    of a write 15,000 records back) and a deletion of a key never written.
+    let mut ops: Vec<WriteOp> = (0..15_000).map(|i| op(&key(i), Some(1))).collect();
+    ops.extend((0..100).map(|i| op(&key(i), Some(2))));
+    ops.push(op("never", None));
+    let out = write_all("b1", 10, ops);
+    assert!(out[..15_000].iter().all(|o| *o == Created));
+    assert!(out[15_000..15_100].iter().all(|o| *o == DuplicateInBatch));
+    assert_eq!(out[15_100], NotFound);
+    assert_eq!(store.count("people").expect("count"), 15_000);
+    // 2. The same dataset, now bigger: every kind of outcome, spread over the batch.
+    let mut ops = Vec::new();
+    for i in 0..15_000 {
+        ops.push(match i % 4 {
+            0 => op(&key(i), Some(1)), // unchanged
+            1 => op(&key(i), Some(2)), // updated
+            2 => op(&key(i), None),    // deleted
+            _ => continue,             // untouched
+        });
+    }
+    ops.extend((15_000..20_000).map(|i| op(&key(i), Some(1)))); // created
+    // Keys this batch left unchanged, updated or deleted thousands of records back.
+    ops.extend((0..12).map(|i| op(&key(i * 4 + i % 3), Some(7))));
+    let out = write_all("b2", 20, ops);
+    let count = |o: WriteOutcome| out.iter().filter(|x| **x == o).count();
+    assert_eq!(count(Unchanged), 3_750);
+    assert_eq!(count(Updated), 3_750);
+    assert_eq!(count(Deleted), 3_750);
+    assert_eq!(count(Created), 5_000);
+    assert_eq!(count(DuplicateInBatch), 12);
+    assert_eq!(
+        store.count("people").expect("count"),
+        15_000 - 3_750 + 5_000
+    );
+    let version = |i: usize| {
+        let r = store
+            .record("people", &key(i), None)
+            .expect("read")
+            .expect("present");
+        (r.version, r.body.is_some(), r.batch_id)
+    };
+    assert_eq!(version(0), (1, true, "b1".into()));
+    assert_eq!(version(1), (2, true, "b2".into()));
+    assert_eq!(version(2), (2, false, "b2".into()));
+    assert_eq!(version(3), (1, true, "b1".into()));
+    assert_eq!(version(14_999), (1, true, "b1".into()));
+    assert_eq!(version(19_999), (1, true, "b2".into()));
+    assert_eq!(
+        store
+            .history("people", &key(14_997))
+            .expect("history")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .record("people", &key(1), None)
+            .expect("read")
+            .and_then(|r| r.body),
+        Some(body(&key(1), 2))
+    );
+}
+
 fn keys_sort_bytewise(store: Store) {
     with_dataset(&store);
     let keys = [
@@ -1408,6 +1492,10 @@ const SUITE: &[SuiteTest] = &[
         "bulk_chunks_decide_like_single_writes",
         bulk_chunks_decide_like_single_writes,
     ),
+    (
+        "large_batches_decide_across_chunks",
+        large_batches_decide_across_chunks,
+    ),
     ("keys_sort_bytewise", keys_sort_bytewise),
     ("typed_filters", typed_filters),
     (
@@ -1671,7 +1759,7 @@ fn pg_migrations_twice_and_concurrent_opens() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2".into()),
+        Some("1,2,3".into()),
         "each migration applied once"
     );
 }
@@ -1685,6 +1773,92 @@ fn pg_audit_log_survives_reopen() {
     let store = Store::open(&url).expect("reopen");
     check_audit_sample(&store);
     append_range(&store, 5, 6, &[]).expect("appends go on after a reopen");
+}
+
+/// A store written by a binary of schema version 2 (versions in `records` linked by `prev`, the
+/// latest of each key in `current`) keeps every version, tombstone and count when a newer
+/// binary opens it, and takes new batches on top.
+fn pg_version_2_store_is_upgraded() {
+    let (url, schema) = fresh_schema();
+    let hex = |s: &str| ::hex::encode(hash(s));
+    let (a1, a2, b1, c1) = (body("a", 1), body("a", 2), body("b", 1), body("c", 1));
+    try_pg_admin(&format!(
+        "CREATE SCHEMA {s}; SET search_path = {s};
+         {v1}
+         {v2}
+         CREATE TABLE ndx_schema_version (version integer PRIMARY KEY,
+                                          applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO ndx_schema_version(version) VALUES (1), (2);
+         INSERT INTO datasets(name, next_rec) VALUES ('people', 6);
+         INSERT INTO batches(dataset, batch_id, request_hash, source_system, schema_version,
+                             created_at, report)
+           VALUES (1, 'b1', 'h', 'BCA-POP', '1.0', '{t10}', '{{}}'),
+                  (1, 'b2', 'h', 'BCA-POP', '1.0', '{t20}', '{{}}');
+         INSERT INTO records(dataset, id, key, version, batch, hash, body, prev) VALUES
+           (1, 1, 'a', 1, 1, '\\x{ha1}', '{a1}', NULL),
+           (1, 2, 'b', 1, 1, '\\x{hb1}', '{b1}', NULL),
+           (1, 3, 'c', 1, 1, '\\x{hc1}', '{c1}', NULL),
+           (1, 4, 'a', 2, 2, '\\x{ha2}', '{a2}', 1),
+           (1, 5, 'b', 2, 2, '\\x', NULL, 2);
+         INSERT INTO current(dataset, key, version, batch, deleted, hash, rec) VALUES
+           (1, 'a', 2, 2, false, '\\x{ha2}', 4),
+           (1, 'b', 2, 2, true, '\\x', 5),
+           (1, 'c', 1, 1, false, '\\x{hc1}', 3);",
+        s = schema.0,
+        v1 = include_str!("../migrations/postgres/0001_init.sql"),
+        v2 = include_str!("../migrations/postgres/0002_audit.sql"),
+        t10 = t(10).to_rfc3339(),
+        t20 = t(20).to_rfc3339(),
+        ha1 = hex(&a1),
+        ha2 = hex(&a2),
+        hb1 = hex(&b1),
+        hc1 = hex(&c1),
+    ))
+    .expect("a version 2 store");
+    let store = Store::open(&url).expect("upgrade");
+    assert_eq!(
+        pg_scalar(&format!(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
+            schema.0
+        )),
+        Some("1,2,3".into())
+    );
+    assert_eq!(store.count("people").expect("count"), 2);
+    let a = store.record("people", "a", None).expect("a").expect("a");
+    assert_eq!((a.version, a.body.as_deref()), (2, Some(a2.as_str())));
+    assert_eq!(a.content_hash, hex(&a2));
+    assert_eq!(a.batch_id, "b2");
+    let b = store.record("people", "b", None).expect("b").expect("b");
+    assert_eq!((b.version, b.body), (2, None));
+    let old = store.record("people", "a", Some(t(15))).expect("as of");
+    assert_eq!(old.map(|v| v.version), Some(1));
+    let versions: Vec<u64> = store
+        .history("people", "a")
+        .expect("history")
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, vec![2, 1]);
+    let listed: Vec<String> = store
+        .list("people", &[], None, 10)
+        .expect("list")
+        .into_iter()
+        .map(|v| v.key)
+        .collect();
+    assert_eq!(listed, vec!["a", "c"]);
+    with_dataset(&store);
+    assert_eq!(
+        load(&store, "b3", t(30), &["a", "b", "c", "d"], 1),
+        vec![
+            WriteOutcome::Updated,
+            WriteOutcome::Created,
+            WriteOutcome::Unchanged,
+            WriteOutcome::Created
+        ]
+    );
+    assert_eq!(store.count("people").expect("count"), 4);
+    let b = store.record("people", "b", None).expect("b").expect("b");
+    assert_eq!((b.version, b.batch_id.as_str()), (3, "b3"));
 }
 
 fn pg_newer_schema_version_is_refused() {
@@ -1721,14 +1895,19 @@ fn pg_lost_connection_mid_batch_writes_nothing_and_recovers() {
         WriteOutcome::Updated
     );
     assert!(pg_terminate(&app) >= 1, "the store's sessions were found");
+    // The loss shows at the first call that reaches the server: this write, or the commit
+    // (a batch sends its versions in groups).
     let y = body("y", 1);
-    let err = w
-        .upsert("y", &y, &hash(&y))
-        .expect_err("the connection is gone");
+    let err = match w.upsert("y", &y, &hash(&y)) {
+        Err(e) => {
+            let again = w.commit("h", "{}").expect_err("nothing to commit");
+            assert!(matches!(again, StoreError::Backend(_)), "{again}");
+            e
+        }
+        Ok(_) => w.commit("h", "{}").expect_err("the connection is gone"),
+    };
     assert!(matches!(err, StoreError::Backend(_)), "{err}");
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
-    let err = w.commit("h", "{}").expect_err("nothing to commit");
-    assert!(matches!(err, StoreError::Backend(_)), "{err}");
     // Nothing half-written, and the very next call works on a new connection.
     assert_eq!(store.count("people").expect("count after the loss"), 1);
     assert_eq!(store.record("people", "x", None).expect("x"), None);
@@ -1861,6 +2040,10 @@ fn postgres_trials() -> Vec<Trial> {
                 (
                     "newer_schema_version_is_refused",
                     pg_newer_schema_version_is_refused,
+                ),
+                (
+                    "version_2_store_is_upgraded",
+                    pg_version_2_store_is_upgraded,
                 ),
                 ("audit_log_survives_reopen", pg_audit_log_survives_reopen),
                 (
