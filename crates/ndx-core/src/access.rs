@@ -47,6 +47,9 @@ pub struct DatasetWrite {
 #[derive(Debug)]
 pub struct DatasetRead {
     pub(crate) dataset: String,
+    /// The schema the permission was decided on (its subject fields name the data subjects
+    /// of what is read, for the audit event).
+    pub(crate) schema: DatasetSchema,
     pub(crate) actor: Actor,
     pub(crate) request_id: String,
 }
@@ -257,6 +260,7 @@ impl Caller {
         if owner_provider || self.has(Role::Operator) || self.has(Role::Auditor) {
             return Ok(DatasetRead {
                 dataset: schema.dataset.clone(),
+                schema: schema.clone(),
                 actor: self.actor(),
                 request_id: self.request_id.clone(),
             });

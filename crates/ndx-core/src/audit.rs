@@ -786,12 +786,11 @@ impl crate::Core {
     /// by a citizen ID alone (so that a lookup of a missing record still names its subject).
     pub(crate) fn subjects_and_fields<'b>(
         &self,
-        dataset: &str,
+        schema: &ndx_types::dictionary::DatasetSchema,
         key: Option<&str>,
         bodies: impl Iterator<Item = &'b str>,
     ) -> Result<(Vec<String>, Vec<String>)> {
-        let schema = self.schema(dataset, None)?;
-        let compiled = self.compiled(&schema)?;
+        let compiled = self.compiled(schema)?;
         let subject_fields: Vec<&str> = compiled.subject_fields().collect();
         let mut subjects = Vec::new();
         let mut fields: Vec<String> = Vec::new();

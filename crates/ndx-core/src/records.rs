@@ -34,7 +34,7 @@ impl Core {
         let found = self.store.record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
         let (subjects, fields) =
-            self.subjects_and_fields(&cap.dataset, Some(key), body.into_iter())?;
+            self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
         self.audit.record_parts(EventParts {
             actor: Some(cap.actor.clone()),
             request_id: &cap.request_id,
@@ -76,7 +76,7 @@ impl Core {
     pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
         let h = self.store.history(&cap.dataset, key)?;
         let (subjects, fields) = self.subjects_and_fields(
-            &cap.dataset,
+            &cap.schema,
             Some(key),
             h.iter().filter_map(|v| v.body.as_deref()),
         )?;
@@ -157,7 +157,7 @@ impl Core {
             None
         };
         let (subjects, fields) = self.subjects_and_fields(
-            &cap.dataset,
+            &cap.schema,
             None,
             records.iter().filter_map(|v| v.body.as_deref()),
         )?;

@@ -6,6 +6,8 @@ use ndx_types::registry::{ApiKey, Jurisdiction, KeyState, Member, MemberLevel, R
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
+use ndx_store::KeyHolder;
+
 use crate::Core;
 use crate::access::{Caller, RegistryAdmin};
 use crate::error::{Error, Kind, Result};
@@ -244,7 +246,12 @@ impl Core {
                 "the bearer token is not an ndx api key".into(),
             ));
         }
-        let Some(key) = self.store.api_key_by_hash(&hash_key(secret))? else {
+        let Some(KeyHolder {
+            key,
+            system,
+            member,
+        }) = self.store.key_holder(&hash_key(secret))?
+        else {
             return Err(unauth("key-unknown", "the api key is not known".into()));
         };
         match key.state(now) {
@@ -262,13 +269,6 @@ impl Core {
                 ));
             }
         }
-        let system = self
-            .store
-            .system(&key.system)?
-            .ok_or_else(|| Error::internal(format!("key {:?} names a missing system", key.id)))?;
-        let member = self.store.member(&system.member)?.ok_or_else(|| {
-            Error::internal(format!("system {:?} names a missing member", system.code))
-        })?;
         Ok(Caller {
             system,
             member,

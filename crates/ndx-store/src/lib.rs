@@ -247,6 +247,17 @@ impl BatchWriter {
     }
 }
 
+/// An API key with the system that holds it and that system's member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyHolder {
+    /// The key (its state says whether it may still be used).
+    pub key: ApiKey,
+    /// The system the key belongs to.
+    pub system: System,
+    /// The member (organisation) that runs the system.
+    pub member: Member,
+}
+
 /// Everything a storage backend does. Private: callers use [`Store`].
 trait Backend: Send + Sync {
     fn insert_member(&self, m: &Member) -> Result<()>;
@@ -256,7 +267,7 @@ trait Backend: Send + Sync {
     fn system(&self, code: &str) -> Result<Option<System>>;
     fn systems(&self) -> Result<Vec<System>>;
     fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()>;
-    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>>;
     fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>>;
     fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>>;
 
@@ -405,9 +416,10 @@ impl Store {
     pub fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
         self.backend.insert_api_key(k, key_hash)
     }
-    /// The key whose secret hashes to `key_hash`.
-    pub fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
-        self.backend.api_key_by_hash(key_hash)
+    /// The key whose secret hashes to `key_hash`, with its system and member (one query: every
+    /// authenticated request asks this).
+    pub fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
+        self.backend.key_holder(key_hash)
     }
     /// Keys of a system.
     pub fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {

@@ -34,9 +34,9 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::{
-    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result,
-    StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome, loaded_bytes, loaded_index,
-    stored_index, stored_limit, stored_range,
+    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KeyHolder,
+    RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
+    loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
 };
 
 /// Numbered migrations; applied in order at open, never edited once released.
@@ -703,6 +703,11 @@ impl PostgresBackend {
     }
 }
 
+/// An API key, its system and its member, from the hash of the key's secret.
+const KEY_HOLDER: &str = "SELECT k.body, s.body, m.body FROM api_keys k
+     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
+     WHERE k.key_hash = $1";
+
 const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
                                b.schema_version, r.hash, r.body, r.key";
 
@@ -809,11 +814,17 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
-        json_row(self.conn()?.query(
-            "SELECT body FROM api_keys WHERE key_hash = $1",
-            &[&key_hash],
-        )?)
+    fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
+        let row = self.conn()?.query_opt(KEY_HOLDER, &[&key_hash])?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let body = |i: usize| col::<&str>(&row, i);
+        Ok(Some(KeyHolder {
+            key: serde_json::from_str(body(0)?)?,
+            system: serde_json::from_str(body(1)?)?,
+            member: serde_json::from_str(body(2)?)?,
+        }))
     }
 
     fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {

@@ -15,9 +15,9 @@ use ndx_types::registry::{ApiKey, Member, System};
 use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 
 use crate::{
-    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, RecordVersion, Result,
-    StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome, loaded_bytes, loaded_index,
-    stored_index, stored_limit, stored_range,
+    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KeyHolder,
+    RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
+    loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
 };
 
 /// Numbered migrations; applied in order at open, never edited once released.
@@ -351,6 +351,11 @@ fn json_row<T: serde::de::DeserializeOwned>(
     Ok(json_rows(conn, sql, params)?.into_iter().next())
 }
 
+/// An API key, its system and its member, from the hash of the key's secret.
+const KEY_HOLDER: &str = "SELECT k.body, s.body, m.body FROM api_keys k
+     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
+     WHERE k.key_hash = ?1";
+
 const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
                                b.schema_version, r.hash, r.body, r.prev, r.key";
 
@@ -459,13 +464,19 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+    fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
         self.read(|c| {
-            json_row(
-                c,
-                "SELECT body FROM api_keys WHERE key_hash = ?1",
-                [key_hash],
-            )
+            let mut stmt = c.prepare_cached(KEY_HOLDER)?;
+            let mut rows = stmt.query([key_hash])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let body = |i: usize| row.get::<_, String>(i);
+            Ok(Some(KeyHolder {
+                key: serde_json::from_str(&body(0)?)?,
+                system: serde_json::from_str(&body(1)?)?,
+                member: serde_json::from_str(&body(2)?)?,
+            }))
         })
     }
 

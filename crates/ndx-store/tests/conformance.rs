@@ -10,8 +10,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use libtest_mimic::{Arguments, Failed, Trial};
 use ndx_store::{
-    AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, Store, StoreError, StoredHead,
-    SubjectAccess, WriteOp, WriteOutcome,
+    AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, KeyHolder, Store, StoreError,
+    StoredHead, SubjectAccess, WriteOp, WriteOutcome,
 };
 use ndx_types::dictionary::{
     CodeEntry, CodeList, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion, Sensitivity,
@@ -151,10 +151,14 @@ fn registry(store: Store) {
     };
     store.insert_api_key(&key, "hash-1").expect("key");
     assert_eq!(
-        store.api_key_by_hash("hash-1").expect("lookup"),
-        Some(key.clone())
+        store.key_holder("hash-1").expect("lookup"),
+        Some(KeyHolder {
+            key: key.clone(),
+            system: sys.clone(),
+            member: member("BCA"),
+        })
     );
-    assert_eq!(store.api_key_by_hash("hash-2").expect("lookup"), None);
+    assert_eq!(store.key_holder("hash-2").expect("lookup"), None);
     let revoked = store
         .revoke_api_key("k1", t(5))
         .expect("revoke")
