@@ -8,7 +8,7 @@
 //!   client gives up on a server that does not answer within that time plus a grace period;
 //! - `pool_size=N` (default 16): the most connections this store opens;
 //! - `preload_keys=N` (default 10,000): a batch on a dataset of at most N records reads its
-//!   current rows once instead of looking keys up chunk by chunk (0: always look up).
+//!   current versions once instead of looking keys up chunk by chunk (0: always look up).
 //!
 //! Semantics are those of the SQLite backend, outcome for outcome (the conformance suite runs
 //! on both): a batch is one
@@ -1041,7 +1041,7 @@ impl Backend for PostgresBackend {
                 Some(row) => col(row, 0)?,
                 None => return Err(StoreError::Backend("no batch sequence returned".into())),
             };
-            // A small dataset's current rows are read once, so that no chunk needs a lookup.
+            // A small dataset's current versions are read once, so that no chunk needs a lookup.
             let rows = c.query(
                 &format!(
                     "SELECT key, version, hash, batch, body IS NULL FROM versions r
@@ -1429,10 +1429,10 @@ struct PgBatch {
     live_change: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
     unchanged: HashSet<String>,
-    /// On a dataset that held at most `preload_keys` records when the batch began: every
-    /// current row, read at the start and kept up to date by this batch (the only writer: it
-    /// holds the dataset lock). Chunks then skip the lookup (a quarter of the database's time
-    /// in bulk loads, BENCHMARKS.md).
+    /// On a dataset that held at most `preload_keys` records when the batch began: the current
+    /// version of every key, read at the start (this batch is the only writer: it holds the
+    /// dataset lock). Chunks then skip the lookup (a quarter of the database's time in bulk
+    /// loads, BENCHMARKS.md).
     known: Option<Known>,
     /// Versions decided and not yet sent (`flush`), with the bytes of their keys and bodies.
     pending: Vec<PendingVersion>,
@@ -1443,7 +1443,7 @@ struct PgBatch {
 
 /// What a batch on a small dataset knows without asking the database.
 struct Known {
-    /// The dataset's current rows when the batch began.
+    /// The dataset's current versions when the batch began.
     existing: HashMap<String, Current>,
     /// Hashes of the keys this batch has written (16 bytes or so a key, whatever its length):
     /// a key whose hash is here may have been written, and is looked up in the database,
@@ -1462,7 +1462,7 @@ fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
-/// Datasets with at most this many records have their current rows read once per batch (the
+/// Datasets with at most this many records have their current versions read once per batch (the
 /// `preload_keys` URL parameter).
 const DEFAULT_PRELOAD_KEYS: i64 = 10_000;
 
@@ -1501,8 +1501,8 @@ const VERSION_TYPES: [Type; 6] = [
     Type::TEXT,
 ];
 
-/// Decided versions are sent once this many have gathered (or this many body bytes), before
-/// the batch next reads `current`, and at commit: fewer, larger COPYs.
+/// Decided versions are sent once this many have gathered (or this many bytes of keys and
+/// bodies), before the batch next looks keys up, and at commit: fewer, larger COPYs.
 const FLUSH_VERSIONS: usize = 8_192;
 const FLUSH_BYTES: usize = 8 << 20;
 
@@ -1525,6 +1525,10 @@ enum Link {
     Gone,
 }
 
+fn no_connection() -> StoreError {
+    StoreError::Backend("the batch has no connection any more".into())
+}
+
 /// Sends a group of versions.
 fn send_versions(conn: &mut Conn, dataset: i32, seq: i64, group: &[PendingVersion]) -> Result<()> {
     conn.copy_in(COPY_VERSIONS, &VERSION_TYPES, group.len(), |i| {
@@ -1537,21 +1541,28 @@ fn send_versions(conn: &mut Conn, dataset: i32, seq: i64, group: &[PendingVersio
 impl PgBatch {
     /// The connection, once the group being sent (if any) has been received by the server.
     fn ready(&mut self) -> Result<&mut Pooled> {
-        if let Link::Sending(_) = self.link {
-            let Link::Sending(sending) = std::mem::replace(&mut self.link, Link::Gone) else {
-                unreachable!("matched above")
-            };
-            let (conn, sent) = sending.join().map_err(|_| {
-                StoreError::Backend("the thread sending a batch's records panicked".into())
-            })?;
-            self.link = Link::Ready(conn);
-            sent?;
+        match std::mem::replace(&mut self.link, Link::Gone) {
+            Link::Sending(sending) => {
+                let (conn, sent) = sending.join().map_err(|_| {
+                    StoreError::Backend("the thread sending a batch's records panicked".into())
+                })?;
+                self.link = Link::Ready(conn);
+                sent?;
+            }
+            other => self.link = other,
         }
         match &mut self.link {
             Link::Ready(conn) => Ok(conn),
-            _ => Err(StoreError::Backend(
-                "the batch has no connection any more".into(),
-            )),
+            _ => Err(no_connection()),
+        }
+    }
+
+    /// Takes the connection out of the batch (to a sending thread, or to commit).
+    fn take_ready(&mut self) -> Result<Box<Pooled>> {
+        self.ready()?;
+        match std::mem::replace(&mut self.link, Link::Gone) {
+            Link::Ready(conn) => Ok(conn),
+            _ => Err(no_connection()),
         }
     }
 
@@ -1560,10 +1571,7 @@ impl PgBatch {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.ready()?;
-        let Link::Ready(mut conn) = std::mem::replace(&mut self.link, Link::Gone) else {
-            unreachable!("ready() left the connection in place")
-        };
+        let mut conn = self.take_ready()?;
         let group = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         let (dataset, seq) = (self.dataset, self.seq);
@@ -1578,7 +1586,7 @@ impl PgBatch {
         Ok(())
     }
 
-    /// The current rows of `keys` as the database has them (every decided version sent
+    /// The current versions of `keys` as the database has them (every decided version sent
     /// first).
     fn look_up(&mut self, keys: &[&str]) -> Result<Vec<Row>> {
         self.flush()?;
@@ -1587,7 +1595,7 @@ impl PgBatch {
     }
 
     fn write_chunk(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
-        // 1. The current rows of every key of the chunk: from what the batch read at its
+        // 1. The current version of every key of the chunk: from what the batch read at its
         //    start where it can, else one lookup.
         let mut state: HashMap<&str, Option<Current>> = HashMap::with_capacity(ops.len());
         for op in ops {
@@ -1726,10 +1734,7 @@ impl BatchBackend for PgBatch {
             ));
         }
         self.flush()?;
-        self.ready()?;
-        let Link::Ready(mut conn) = std::mem::replace(&mut self.link, Link::Gone) else {
-            unreachable!("ready() left the connection in place")
-        };
+        let mut conn = self.take_ready()?;
         // On failure the pooled connection rolls back (or is discarded) when dropped.
         conn.execute(
             "WITH d AS (UPDATE datasets SET live = live + $4 WHERE id = $5)
