@@ -1434,7 +1434,7 @@ struct PgBatch {
     /// dataset lock). Chunks then skip the lookup (a quarter of the database's time in bulk
     /// loads, BENCHMARKS.md).
     known: Option<Known>,
-    /// Versions decided and not yet sent (`flush`), with the bytes of their keys and bodies.
+    /// Versions decided and not yet sent (`send_now`, `send_behind`), with the bytes of their keys and bodies.
     pending: Vec<PendingVersion>,
     pending_bytes: usize,
     /// A write failed: the transaction is aborted and must not be committed.
@@ -1566,8 +1566,21 @@ impl PgBatch {
         }
     }
 
+    /// Sends the pending versions and waits for the server to have them (before a lookup,
+    /// and at commit: a thread would only be waited for).
+    fn send_now(&mut self) -> Result<()> {
+        let (dataset, seq) = (self.dataset, self.seq);
+        let group = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let conn = self.ready()?;
+        if !group.is_empty() {
+            send_versions(conn, dataset, seq, &group)?;
+        }
+        Ok(())
+    }
+
     /// Hands the pending versions to a thread that sends them, after the previous group.
-    fn flush(&mut self) -> Result<()> {
+    fn send_behind(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -1589,7 +1602,7 @@ impl PgBatch {
     /// The current versions of `keys` as the database has them (every decided version sent
     /// first).
     fn look_up(&mut self, keys: &[&str]) -> Result<Vec<Row>> {
-        self.flush()?;
+        self.send_now()?;
         let dataset = self.dataset;
         Ok(self.ready()?.query(LOOKUP, &[&dataset, &keys])?)
     }
@@ -1695,7 +1708,7 @@ impl PgBatch {
         }
         // 3. Enough decided versions go to the server together.
         if self.pending.len() >= FLUSH_VERSIONS || self.pending_bytes >= FLUSH_BYTES {
-            self.flush()?;
+            self.send_behind()?;
         }
         Ok(())
     }
@@ -1733,7 +1746,7 @@ impl BatchBackend for PgBatch {
                 "an earlier write of this batch failed: the batch is rolled back".into(),
             ));
         }
-        self.flush()?;
+        self.send_now()?;
         let mut conn = self.take_ready()?;
         // On failure the pooled connection rolls back (or is discarded) when dropped.
         conn.execute(
