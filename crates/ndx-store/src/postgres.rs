@@ -7,8 +7,9 @@
 //! - `statement_timeout=SECONDS` (default 60): the server cancels a longer statement, and the
 //!   client gives up on a server that does not answer within that time plus a grace period;
 //! - `pool_size=N` (default 16): the most connections this store opens;
-//! - `preload_keys=N` (default 10,000): a batch on a dataset of at most N records reads its
-//!   current versions once instead of looking keys up chunk by chunk (0: always look up).
+//! - `preload_keys=N` (default 10,000): a batch of more than 1,024 records on a dataset of at
+//!   most N keys reads their current versions once instead of looking keys up chunk by chunk
+//!   (0: always look up).
 //!
 //! Semantics are those of the SQLite backend, outcome for outcome (the conformance suite runs
 //! on both): a batch is one
@@ -993,7 +994,6 @@ impl Backend for PostgresBackend {
     }
 
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>> {
-        let preload = self.pool.settings.preload_keys;
         let mut c = self.conn()?;
         // Waiting for the other writers of the dataset has no time limit (as with SQLite's
         // single writer); every later statement of the batch has the usual one. Statements
@@ -1004,7 +1004,7 @@ impl Backend for PostgresBackend {
             "BEGIN; SET LOCAL statement_timeout = 0; \
              SET LOCAL plan_cache_mode = force_custom_plan",
         )?;
-        let begun = (|| -> Result<(i32, i64, Option<Known>)> {
+        let begun = (|| -> Result<(i32, i64)> {
             let row = c
                 .query_within(
                     None,
@@ -1041,44 +1041,18 @@ impl Backend for PostgresBackend {
                 Some(row) => col(row, 0)?,
                 None => return Err(StoreError::Backend("no batch sequence returned".into())),
             };
-            // A small dataset's current versions are read once, so that no chunk needs a lookup.
-            let rows = c.query(
-                &format!(
-                    "SELECT key, version, hash, batch, body IS NULL FROM versions r
-                      WHERE dataset = $1 AND {IS_CURRENT} ORDER BY key LIMIT $2"
-                ),
-                &[&id, &(preload + 1)],
-            )?;
-            let known = if rows.len() as i64 > preload {
-                None
-            } else {
-                let mut known = HashMap::with_capacity(rows.len());
-                for row in &rows {
-                    known.insert(
-                        col::<String>(row, 0)?,
-                        Current {
-                            version: col(row, 1)?,
-                            hash: col(row, 2)?,
-                            batch: col(row, 3)?,
-                            deleted: col(row, 4)?,
-                        },
-                    );
-                }
-                Some(Known {
-                    existing: known,
-                    written: HashSet::new(),
-                })
-            };
-            Ok((id, seq, known))
+            Ok((id, seq))
         })();
         match begun {
-            Ok((dataset, seq, known)) => Ok(Box::new(PgBatch {
+            Ok((dataset, seq)) => Ok(Box::new(PgBatch {
                 link: Link::Ready(Box::new(c)),
                 dataset,
                 seq,
                 live_change: 0,
                 unchanged: HashSet::new(),
-                known,
+                preload_keys: self.pool.settings.preload_keys,
+                ops_seen: 0,
+                known: None,
                 pending: Vec::new(),
                 pending_bytes: 0,
                 failed: false,
@@ -1429,10 +1403,14 @@ struct PgBatch {
     live_change: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
     unchanged: HashSet<String>,
-    /// On a dataset that held at most `preload_keys` records when the batch began: the current
-    /// version of every key, read at the start (this batch is the only writer: it holds the
-    /// dataset lock). Chunks then skip the lookup (a quarter of the database's time in bulk
-    /// loads, BENCHMARKS.md).
+    /// Datasets of at most this many keys are read up front by a big batch.
+    preload_keys: i64,
+    /// Records handed to this batch so far.
+    ops_seen: usize,
+    /// Once the batch has proved big (more than [`READ_UP_FRONT_AFTER`] records), on a dataset
+    /// of at most `preload_keys` keys: the current version of every key, read once (this batch
+    /// is the only writer: it holds the dataset lock). Chunks then skip the lookup (a quarter of
+    /// the database's time in bulk loads, BENCHMARKS.md).
     known: Option<Known>,
     /// Versions decided and not yet sent (`send_now`, `send_behind`), with the bytes of their keys and bodies.
     pending: Vec<PendingVersion>,
@@ -1443,9 +1421,9 @@ struct PgBatch {
 
 /// What a batch on a small dataset knows without asking the database.
 struct Known {
-    /// The dataset's current versions when the batch began.
+    /// The dataset's current versions when they were read.
     existing: HashMap<String, Current>,
-    /// Hashes of the keys this batch has written (16 bytes or so a key, whatever its length):
+    /// Hashes of the keys this batch has written since (16 bytes or so a key, whatever its length):
     /// a key whose hash is here may have been written, and is looked up in the database,
     /// which knows for sure.
     written: HashSet<u64>,
@@ -1462,8 +1440,12 @@ fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
-/// Datasets with at most this many records have their current versions read once per batch (the
-/// `preload_keys` URL parameter).
+/// A batch of more records than this reads a small dataset's current versions once (a smaller
+/// one looks its keys up: reading thousands of rows for a write of a few would cost more).
+const READ_UP_FRONT_AFTER: usize = 1_024;
+
+/// Datasets with at most this many keys have their current versions read once by a big batch
+/// (the `preload_keys` URL parameter).
 const DEFAULT_PRELOAD_KEYS: i64 = 10_000;
 
 /// The current version of a key as a chunk sees it.
@@ -1599,6 +1581,41 @@ impl PgBatch {
         Ok(())
     }
 
+    /// Reads the current version of every key of a dataset of at most `preload_keys` keys
+    /// (the versions this batch decided so far included, sent first); on a bigger dataset the
+    /// batch goes on looking keys up.
+    fn read_up_front(&mut self) -> Result<()> {
+        self.send_now()?;
+        let (dataset, limit) = (self.dataset, self.preload_keys + 1);
+        let rows = self.ready()?.query(
+            &format!(
+                "SELECT key, version, hash, batch, body IS NULL FROM versions r
+                  WHERE dataset = $1 AND {IS_CURRENT} ORDER BY key LIMIT $2"
+            ),
+            &[&dataset, &limit],
+        )?;
+        if rows.len() as i64 > self.preload_keys {
+            return Ok(());
+        }
+        let mut existing = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            existing.insert(
+                col::<String>(row, 0)?,
+                Current {
+                    version: col(row, 1)?,
+                    hash: col(row, 2)?,
+                    batch: col(row, 3)?,
+                    deleted: col(row, 4)?,
+                },
+            );
+        }
+        self.known = Some(Known {
+            existing,
+            written: HashSet::new(),
+        });
+        Ok(())
+    }
+
     /// The current versions of `keys` as the database has them (every decided version sent
     /// first).
     fn look_up(&mut self, keys: &[&str]) -> Result<Vec<Row>> {
@@ -1608,6 +1625,14 @@ impl PgBatch {
     }
 
     fn write_chunk(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
+        let seen_before = self.ops_seen;
+        self.ops_seen += ops.len();
+        if seen_before <= READ_UP_FRONT_AFTER
+            && self.ops_seen > READ_UP_FRONT_AFTER
+            && self.preload_keys > 0
+        {
+            self.read_up_front()?;
+        }
         // 1. The current version of every key of the chunk: from what the batch read at its
         //    start where it can, else one lookup.
         let mut state: HashMap<&str, Option<Current>> = HashMap::with_capacity(ops.len());

@@ -685,9 +685,9 @@ fn bulk_chunks_decide_like_single_writes(store: Store) {
     assert_eq!(store.count("people").expect("count"), 6);
 }
 
-/// Batches far larger than any internal group of writes (tens of thousands of records in
-/// chunks of 512): outcomes that depend on a write thousands of records earlier in the same
-/// batch, on a fresh dataset and on one past the size a backend may read up front.
+/// Batches far larger than any internal group of writes (thousands of records in chunks of
+/// 512): outcomes that depend on a write thousands of records earlier in the same batch, on a
+/// fresh dataset, on one small enough for a backend to read up front, and on a bigger one.
 fn large_batches_decide_across_chunks(store: Store) {
     use WriteOutcome::*;
     with_dataset(&store);
@@ -706,19 +706,21 @@ fn large_batches_decide_across_chunks(store: Store) {
         w.commit("h", "{}").expect("commit");
         all
     };
-    // 1. A fresh dataset: 15,000 new keys, then each of the first 100 again (a duplicate
-    //    of a write 15,000 records back) and a deletion of a key never written.
-    let mut ops: Vec<WriteOp> = (0..15_000).map(|i| op(&key(i), Some(1))).collect();
+    let tally = |out: &[WriteOutcome], o: WriteOutcome| out.iter().filter(|x| **x == o).count();
+    // 1. A fresh dataset: 9,000 new keys, then each of the first 100 again (a duplicate of a
+    //    write 9,000 records back) and a deletion of a key never written.
+    let mut ops: Vec<WriteOp> = (0..9_000).map(|i| op(&key(i), Some(1))).collect();
     ops.extend((0..100).map(|i| op(&key(i), Some(2))));
     ops.push(op("never", None));
     let out = write_all("b1", 10, ops);
-    assert!(out[..15_000].iter().all(|o| *o == Created));
-    assert!(out[15_000..15_100].iter().all(|o| *o == DuplicateInBatch));
-    assert_eq!(out[15_100], NotFound);
-    assert_eq!(store.count("people").expect("count"), 15_000);
-    // 2. The same dataset, now bigger: every kind of outcome, spread over the batch.
+    assert!(out[..9_000].iter().all(|o| *o == Created));
+    assert!(out[9_000..9_100].iter().all(|o| *o == DuplicateInBatch));
+    assert_eq!(out[9_100], NotFound);
+    assert_eq!(store.count("people").expect("count"), 9_000);
+    // 2. The same dataset (9,000 keys): every kind of outcome, spread over the batch, then
+    //    keys this batch left unchanged, updated or deleted thousands of records back.
     let mut ops = Vec::new();
-    for i in 0..15_000 {
+    for i in 0..9_000 {
         ops.push(match i % 4 {
             0 => op(&key(i), Some(1)), // unchanged
             1 => op(&key(i), Some(2)), // updated
@@ -726,47 +728,57 @@ fn large_batches_decide_across_chunks(store: Store) {
             _ => continue,             // untouched
         });
     }
-    ops.extend((15_000..20_000).map(|i| op(&key(i), Some(1)))); // created
-    // Keys this batch left unchanged, updated or deleted thousands of records back.
+    ops.extend((9_000..14_000).map(|i| op(&key(i), Some(1)))); // created
     ops.extend((0..12).map(|i| op(&key(i * 4 + i % 3), Some(7))));
     let out = write_all("b2", 20, ops);
-    let count = |o: WriteOutcome| out.iter().filter(|x| **x == o).count();
-    assert_eq!(count(Unchanged), 3_750);
-    assert_eq!(count(Updated), 3_750);
-    assert_eq!(count(Deleted), 3_750);
-    assert_eq!(count(Created), 5_000);
-    assert_eq!(count(DuplicateInBatch), 12);
-    assert_eq!(
-        store.count("people").expect("count"),
-        15_000 - 3_750 + 5_000
-    );
+    assert_eq!(tally(&out, Unchanged), 2_250);
+    assert_eq!(tally(&out, Updated), 2_250);
+    assert_eq!(tally(&out, Deleted), 2_250);
+    assert_eq!(tally(&out, Created), 5_000);
+    assert_eq!(tally(&out, DuplicateInBatch), 12);
+    assert_eq!(store.count("people").expect("count"), 11_750);
+    // 3. Bigger now (14,000 keys): deleted keys come back, others change again or not.
+    let mut ops = Vec::new();
+    for i in 0..14_000 {
+        ops.push(match i % 4 {
+            0 => op(&key(i), Some(1)), // unchanged
+            1 => op(&key(i), Some(3)), // updated
+            2 => op(&key(i), Some(1)), // created again below 9,000 (deleted), else unchanged
+            _ => continue,
+        });
+    }
+    ops.extend([op(&key(1), Some(4)), op(&key(2), None), op("never", None)]);
+    let out = write_all("b3", 30, ops);
+    assert_eq!(tally(&out, Unchanged), 4_750);
+    assert_eq!(tally(&out, Updated), 3_500);
+    assert_eq!(tally(&out, Created), 2_250);
+    assert_eq!(tally(&out, DuplicateInBatch), 2);
+    assert_eq!(tally(&out, NotFound), 1);
+    assert_eq!(store.count("people").expect("count"), 14_000);
     let version = |i: usize| {
         let r = store
             .record("people", &key(i), None)
             .expect("read")
             .expect("present");
-        (r.version, r.body.is_some(), r.batch_id)
+        (r.version, r.body, r.batch_id)
     };
-    assert_eq!(version(0), (1, true, "b1".into()));
-    assert_eq!(version(1), (2, true, "b2".into()));
-    assert_eq!(version(2), (2, false, "b2".into()));
-    assert_eq!(version(3), (1, true, "b1".into()));
-    assert_eq!(version(14_999), (1, true, "b1".into()));
-    assert_eq!(version(19_999), (1, true, "b2".into()));
+    let v = |n| Some(body(&key(0), n));
+    assert_eq!(version(0), (1, v(1), "b1".into()));
+    assert_eq!(version(1), (3, Some(body(&key(1), 3)), "b3".into()));
+    assert_eq!(version(2), (3, Some(body(&key(2), 1)), "b3".into()));
+    assert_eq!(version(3), (1, Some(body(&key(3), 1)), "b1".into()));
+    assert_eq!(version(9_001), (2, Some(body(&key(9_001), 3)), "b3".into()));
     assert_eq!(
-        store
-            .history("people", &key(14_997))
-            .expect("history")
-            .len(),
-        2
+        version(13_999),
+        (1, Some(body(&key(13_999), 1)), "b2".into())
     );
-    assert_eq!(
-        store
-            .record("people", &key(1), None)
-            .expect("read")
-            .and_then(|r| r.body),
-        Some(body(&key(1), 2))
-    );
+    let batches: Vec<String> = store
+        .history("people", &key(2))
+        .expect("history")
+        .into_iter()
+        .map(|v| v.batch_id)
+        .collect();
+    assert_eq!(batches, vec!["b3", "b2", "b1"]);
 }
 
 fn keys_sort_bytewise(store: Store) {
