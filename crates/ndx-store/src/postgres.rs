@@ -411,6 +411,39 @@ impl Conn {
         self.check(r)
     }
 
+    /// Runs `begin` (statements without parameters that open a transaction), `sql` and COMMIT
+    /// in one round trip (pipelined): for a transaction of one statement whose result needs no
+    /// decision before the commit. If `sql` fails, the server ends the transaction with a
+    /// rollback and its error is returned.
+    fn query_committed(
+        &mut self,
+        begin: &str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> std::result::Result<Vec<Row>, Fail> {
+        let stmt = self.prepare(sql)?;
+        let client = &self.client;
+        let pipelined = async {
+            let (begun, rows, committed) = tokio::join!(
+                client.batch_execute(begin),
+                client.query(&stmt, params),
+                client.batch_execute("COMMIT"),
+            );
+            begun?;
+            let rows = rows?;
+            committed?;
+            Ok(rows)
+        };
+        self.in_tx = true;
+        let r = wait(self.rt(), Some(self.deadline), pipelined);
+        let r = self.check(r);
+        if r.is_ok() || !self.broken {
+            // Committed, or rolled back by the server's COMMIT of a failed transaction.
+            self.in_tx = false;
+        }
+        r
+    }
+
     /// Runs SQL without parameters (several statements allowed).
     fn simple(&mut self, sql: &str) -> std::result::Result<(), Fail> {
         let r = wait(
@@ -1195,39 +1228,35 @@ impl Backend for PostgresBackend {
             .map(|a| stored_index(a.index))
             .collect::<Result<Vec<i64>>>()?;
         let mut c = self.conn()?;
-        c.begin(AUDIT_BEGIN)?;
-        let appended = (|| -> Result<()> {
-            let r = c.query(
-                AUDIT_APPEND,
-                &[
-                    &first,
-                    &entry_indexes,
-                    &entry_bytes,
-                    &node_levels,
-                    &node_indexes,
-                    &node_hashes,
-                    &subjects,
-                    &subject_indexes,
-                ],
-            );
-            let rows = on_code(r, &SqlState::UNIQUE_VIOLATION, || {
-                StoreError::Conflict("a node of the audit group is already stored".into())
-            })?;
-            let size: i64 = match rows.first() {
-                Some(row) => col(row, 0)?,
-                None => return Err(StoreError::Backend("no audit log size returned".into())),
-            };
-            if size != first {
-                return Err(StoreError::Conflict(format!(
-                    "audit entries start at index {first} but the log holds {size}"
-                )));
-            }
-            Ok(c.commit()?)
-        })();
-        if appended.is_err() && c.in_tx {
-            c.rollback();
+        // The append inserts nothing unless the log's size is `first`: the commit that follows
+        // it in the same round trip never commits a gap.
+        let r = c.query_committed(
+            AUDIT_BEGIN,
+            AUDIT_APPEND,
+            &[
+                &first,
+                &entry_indexes,
+                &entry_bytes,
+                &node_levels,
+                &node_indexes,
+                &node_hashes,
+                &subjects,
+                &subject_indexes,
+            ],
+        );
+        let rows = on_code(r, &SqlState::UNIQUE_VIOLATION, || {
+            StoreError::Conflict("a node of the audit group is already stored".into())
+        })?;
+        let size: i64 = match rows.first() {
+            Some(row) => col(row, 0)?,
+            None => return Err(StoreError::Backend("no audit log size returned".into())),
+        };
+        if size != first {
+            return Err(StoreError::Conflict(format!(
+                "audit entries start at index {first} but the log holds {size}"
+            )));
         }
-        appended
+        Ok(())
     }
 
     fn audit_size(&self) -> Result<u64> {
