@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
 use ndx_types::registry::{ApiKey, Member, System};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
@@ -150,6 +151,14 @@ fn parse_url(url: &str) -> Result<(Config, Settings)> {
     let mut config: Config = rebuilt
         .parse()
         .map_err(|e: tokio_postgres::Error| bad(chain(&e)))?;
+    if matches!(config.get_ssl_mode(), SslMode::Require) {
+        return Err(bad(
+            "sslmode=require, but this build of ndx has no TLS for PostgreSQL: connect on the \
+             database's host or a trusted network (sslmode=disable or prefer), or through a \
+             local TLS tunnel"
+                .into(),
+        ));
+    }
     if !given("connect_timeout") {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }

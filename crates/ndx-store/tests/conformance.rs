@@ -1994,6 +1994,15 @@ fn pg_closed_port_fails_fast() {
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
 }
 
+fn pg_required_tls_is_refused_clearly() {
+    let e = Store::open("postgres://postgres:secret@127.0.0.1:1/test?sslmode=require")
+        .expect_err("no TLS in this build");
+    assert!(matches!(e, StoreError::Config(_)), "{e}");
+    assert!(e.to_string().contains("sslmode=require"), "{e}");
+    assert!(e.to_string().contains("no TLS"), "{e}");
+    assert!(!e.to_string().contains("secret"), "password redacted: {e}");
+}
+
 fn pg_silent_server_times_out() {
     // Accepts the connection and never answers: the client gives up at connect_timeout.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -2037,6 +2046,10 @@ fn postgres_trials() -> Vec<Trial> {
         trials.push(Trial::test(
             "postgres::closed_port_fails_fast",
             plain(pg_closed_port_fails_fast),
+        ));
+        trials.push(Trial::test(
+            "postgres::required_tls_is_refused_clearly",
+            plain(pg_required_tls_is_refused_clearly),
         ));
         trials.push(Trial::test(
             "postgres::silent_server_times_out",
