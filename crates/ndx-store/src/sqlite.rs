@@ -21,7 +21,10 @@ use crate::{
 };
 
 /// Numbered migrations; applied in order at open, never edited once released.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_live_count.sql")),
+];
 
 /// Numbered migrations of the audit file, versioned by that file's own `user_version`.
 const AUDIT_MIGRATIONS: &[(i64, &str)] =
@@ -690,6 +693,7 @@ impl Backend for SqliteBackend {
                 unchanged: std::collections::HashSet::new(),
                 upserts: 0,
                 new_keys: 0,
+                live_change: 0,
             })),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -804,11 +808,12 @@ impl Backend for SqliteBackend {
 
     fn count(&self, dataset: &str) -> Result<u64> {
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT count(*) FROM current c JOIN datasets d ON d.id = c.dataset
-                 WHERE d.name = ?1 AND c.deleted = 0",
-            )?
-            .query_row([dataset], |r| r.get::<_, i64>(0))? as u64)
+            Ok(
+                c.prepare_cached("SELECT live FROM datasets WHERE name = ?1")?
+                    .query_row([dataset], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .unwrap_or(0) as u64,
+            )
         })
     }
 
@@ -991,6 +996,8 @@ struct SqliteBatch {
     /// first (and looking up only on a conflict) saves a lookup per record.
     upserts: u64,
     new_keys: u64,
+    /// Records created minus records deleted so far: added to `datasets.live` at commit.
+    live_change: i64,
 }
 
 impl SqliteBatch {
@@ -1126,6 +1133,7 @@ impl BatchBackend for SqliteBatch {
                         pending.push((self.next_rowid, &op.key, hash, op.body.as_deref()));
                         self.next_rowid += 1;
                         self.new_keys += 1;
+                        self.live_change += 1;
                         out.push(WriteOutcome::Created);
                         continue;
                     }
@@ -1165,7 +1173,10 @@ impl BatchBackend for SqliteBatch {
                 continue;
             }
             let outcome = match (&op.body, &cur) {
-                (None, Some(c)) if !c.deleted => WriteOutcome::Deleted,
+                (None, Some(c)) if !c.deleted => {
+                    self.live_change -= 1;
+                    WriteOutcome::Deleted
+                }
                 (None, _) => {
                     out.push(WriteOutcome::NotFound);
                     continue;
@@ -1178,6 +1189,7 @@ impl BatchBackend for SqliteBatch {
                 (Some(_), Some(c)) if !c.deleted => WriteOutcome::Updated,
                 (Some(_), _) => {
                     self.new_keys += 1;
+                    self.live_change += 1;
                     WriteOutcome::Created
                 }
             };
@@ -1221,6 +1233,8 @@ impl BatchBackend for SqliteBatch {
                 "UPDATE batches SET report = ?2, request_hash = ?3 WHERE seq = ?1",
             )?
             .execute(params![self.seq, report, request_hash])?;
+            conn.prepare_cached("UPDATE datasets SET live = live + ?2 WHERE id = ?1")?
+                .execute(params![self.dataset, self.live_change])?;
             conn.execute_batch("COMMIT")?;
             Ok(())
         })();

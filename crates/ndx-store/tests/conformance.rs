@@ -1593,6 +1593,37 @@ fn reopening_keeps_everything_and_refuses_newer_schemas() {
     assert!(err.to_string().contains("999"), "{err}");
 }
 
+/// A store of schema version 1 (before `datasets.live`) counts its records right after the
+/// upgrade: deleted ones excluded, and later batches keep the count.
+fn version_1_store_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    {
+        let store = Store::open_sqlite(path.clone()).expect("open");
+        with_dataset(&store);
+        load(&store, "b1", t(10), &["a", "b", "c"], 1);
+        let mut w = store
+            .begin_batch("people", meta("b2", t(20)))
+            .expect("begin");
+        assert_eq!(w.delete("b").expect("delete"), WriteOutcome::Deleted);
+        w.commit("h", "{}").expect("commit");
+    }
+    let conn = rusqlite::Connection::open(&path).expect("raw");
+    conn.execute_batch("ALTER TABLE datasets DROP COLUMN live; PRAGMA user_version = 1")
+        .expect("back to version 1");
+    drop(conn);
+    let store = Store::open_sqlite(path.clone()).expect("upgrade");
+    assert_eq!(store.count("people").expect("count"), 2);
+    load(&store, "b3", t(30), &["b", "d"], 1);
+    assert_eq!(store.count("people").expect("count"), 4);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("raw");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, 2);
+}
+
 fn audit_file_reopens_and_refuses_newer_schemas() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ndx.db");
@@ -2119,6 +2150,10 @@ fn main() {
     trials.push(Trial::test(
         "sqlite::reopening_keeps_everything_and_refuses_newer_schemas",
         plain(reopening_keeps_everything_and_refuses_newer_schemas),
+    ));
+    trials.push(Trial::test(
+        "sqlite::version_1_store_is_upgraded",
+        plain(version_1_store_is_upgraded),
     ));
     trials.push(Trial::test(
         "sqlite::audit_file_reopens_and_refuses_newer_schemas",
