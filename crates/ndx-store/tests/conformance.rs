@@ -2034,6 +2034,76 @@ fn pg_required_tls_is_refused_clearly() {
     assert!(!e.to_string().contains("secret"), "password redacted: {e}");
 }
 
+/// A big batch on a dataset loaded since the last ANALYZE (the planner thinks it is empty)
+/// reads it up front in one range scan: a plan that rescans the dataset for every row took
+/// 25–50 s here, past this store's 5 s statement timeout.
+fn pg_big_batch_on_an_unanalyzed_dataset() {
+    let (url, pg_schema) = fresh_schema();
+    let store = Store::open(&format!("{url}&statement_timeout=5")).expect("open");
+    with_dataset(&store);
+    let key = |i: usize| format!("k{i:05}");
+    let keys: Vec<String> = (0..12_000).map(key).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    // Statistics taken while only another dataset had records.
+    let others = DatasetSchema {
+        dataset: "others".into(),
+        ..schema(V1)
+    };
+    store.insert_schema(&others, t(0)).expect("others");
+    let mut w = store
+        .begin_batch("others", meta("o1", t(5)))
+        .expect("begin");
+    for k in &keys {
+        let b = body(k, 1);
+        w.upsert(k, &b, &hash(&b)).expect("upsert");
+    }
+    w.commit("h", "{}").expect("commit");
+    try_pg_admin(&format!("ANALYZE {}.versions", pg_schema.0)).expect("analyze");
+    load(&store, "b1", t(10), &refs, 1);
+    let mut w = store
+        .begin_batch("people", meta("b2", t(20)))
+        .expect("begin");
+    let ops: Vec<WriteOp> = (0..1_500).map(|i| op(&key(i * 8), Some(2))).collect();
+    let mut out = Vec::new();
+    for chunk in ops.chunks(512) {
+        w.write(chunk, &mut out)
+            .expect("chunk within the statement timeout");
+    }
+    w.commit("h", "{}").expect("commit");
+    assert!(out.iter().all(|o| *o == WriteOutcome::Updated), "{out:?}");
+    assert_eq!(store.count("people").expect("count"), 12_000);
+}
+
+/// A process that finds another one migrating the store waits for it, however long it takes
+/// (here longer than its own statement timeout), then finds nothing left to do.
+fn pg_migration_waits_for_another_without_time_limit() {
+    let (url, pg_schema) = fresh_schema();
+    let holder = {
+        let name = pg_schema.0.clone();
+        std::thread::spawn(move || {
+            // The lock a migration takes (ndx's key 0x006e6478 and a hash of the schema).
+            try_pg_admin(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(7234680, hashtext('{name}'));
+                 SELECT pg_sleep(2.5); COMMIT"
+            ))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let store = Store::open(&format!("{url}&statement_timeout=1")).expect("waits, then opens");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1_500),
+        "it did wait for the lock: {:?}",
+        started.elapsed()
+    );
+    holder
+        .join()
+        .expect("holder")
+        .expect("the lock holder committed");
+    with_dataset(&store);
+    assert_eq!(store.count("people").expect("count"), 0);
+}
+
 fn pg_silent_server_times_out() {
     // Accepts the connection and never answers: the client gives up at connect_timeout.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -2113,6 +2183,14 @@ fn postgres_trials() -> Vec<Trial> {
                 (
                     "dead_pooled_connections_are_replaced",
                     pg_dead_pooled_connections_are_replaced,
+                ),
+                (
+                    "big_batch_on_an_unanalyzed_dataset",
+                    pg_big_batch_on_an_unanalyzed_dataset,
+                ),
+                (
+                    "migration_waits_for_another_without_time_limit",
+                    pg_migration_waits_for_another_without_time_limit,
                 ),
             ] {
                 trials.push(Trial::test(format!("postgres::{name}"), plain(f)));
