@@ -100,6 +100,18 @@ pub enum WriteOutcome {
     DuplicateInBatch,
 }
 
+impl WriteOutcome {
+    /// How the outcome changes the number of non-deleted records of its dataset (the
+    /// `datasets.live` counter each backend keeps at commit).
+    fn live_change(self) -> i64 {
+        match self {
+            WriteOutcome::Created => 1,
+            WriteOutcome::Deleted => -1,
+            _ => 0,
+        }
+    }
+}
+
 /// Metadata of a batch, fixed when it begins.
 #[derive(Debug, Clone)]
 pub struct BatchMeta {
@@ -256,6 +268,23 @@ pub struct KeyHolder {
     pub system: System,
     /// The member (organisation) that runs the system.
     pub member: Member,
+}
+
+/// An API key, its system and its member, from the hash of the key's secret (`$1`, which
+/// SQLite also binds as the first parameter).
+const KEY_HOLDER_SQL: &str = "SELECT k.body, s.body, m.body FROM api_keys k
+     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
+     WHERE k.key_hash = $1";
+
+impl KeyHolder {
+    /// From the three JSON bodies [`KEY_HOLDER_SQL`] returns, in its column order.
+    fn from_bodies(key: &str, system: &str, member: &str) -> Result<KeyHolder> {
+        Ok(KeyHolder {
+            key: serde_json::from_str(key)?,
+            system: serde_json::from_str(system)?,
+            member: serde_json::from_str(member)?,
+        })
+    }
 }
 
 /// Everything a storage backend does. Private: callers use [`Store`].

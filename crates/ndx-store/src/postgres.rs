@@ -36,8 +36,8 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::{
-    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KeyHolder,
-    RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
+    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KEY_HOLDER_SQL,
+    KeyHolder, RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
     loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
 };
 
@@ -758,11 +758,6 @@ impl PostgresBackend {
     }
 }
 
-/// An API key, its system and its member, from the hash of the key's secret.
-const KEY_HOLDER: &str = "SELECT k.body, s.body, m.body FROM api_keys k
-     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
-     WHERE k.key_hash = $1";
-
 const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
                                b.schema_version, r.hash, r.body, r.key";
 
@@ -873,16 +868,12 @@ impl Backend for PostgresBackend {
     }
 
     fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
-        let row = self.conn()?.query_opt(KEY_HOLDER, &[&key_hash])?;
+        let row = self.conn()?.query_opt(KEY_HOLDER_SQL, &[&key_hash])?;
         let Some(row) = row else {
             return Ok(None);
         };
         let body = |i: usize| col::<&str>(&row, i);
-        Ok(Some(KeyHolder {
-            key: serde_json::from_str(body(0)?)?,
-            system: serde_json::from_str(body(1)?)?,
-            member: serde_json::from_str(body(2)?)?,
-        }))
+        KeyHolder::from_bodies(body(0)?, body(1)?, body(2)?).map(Some)
     }
 
     fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {
@@ -1465,7 +1456,8 @@ struct PgBatch {
     /// is the only writer: it holds the dataset lock). Chunks then skip the lookup (a quarter of
     /// the database's time in bulk loads, BENCHMARKS.md).
     known: Option<Known>,
-    /// Versions decided and not yet sent (`send_now`, `send_behind`), with the bytes of their keys and bodies.
+    /// Versions decided and not yet sent (`send_now`, `send_behind`), with the bytes of their
+    /// keys and bodies.
     pending: Vec<PendingVersion>,
     pending_bytes: usize,
     /// A write failed: the transaction is aborted and must not be committed.
@@ -1476,9 +1468,9 @@ struct PgBatch {
 struct Known {
     /// The dataset's current versions when they were read.
     existing: HashMap<String, Current>,
-    /// Hashes of the keys this batch has written since (16 bytes or so a key, whatever its length):
-    /// a key whose hash is here may have been written, and is looked up in the database,
-    /// which knows for sure.
+    /// Hashes of the keys this batch has written since (16 bytes or so a key, whatever its
+    /// length): a key whose hash is here may have been written, and is looked up in the
+    /// database, which knows for sure.
     written: HashSet<u64>,
 }
 
@@ -1512,6 +1504,18 @@ struct Current {
     hash: Vec<u8>,
     batch: i64,
     deleted: bool,
+}
+
+impl Current {
+    /// From a row of `key, version, hash, batch, deleted` (the key is column 0).
+    fn from_row(row: &Row) -> Result<Current> {
+        Ok(Current {
+            version: col(row, 1)?,
+            hash: col(row, 2)?,
+            batch: col(row, 3)?,
+            deleted: col(row, 4)?,
+        })
+    }
 }
 
 /// The current versions of a chunk's keys: one probe of `versions_key` per key.
@@ -1662,15 +1666,7 @@ impl PgBatch {
             if existing.contains_key(&key) {
                 continue; // an older version: the newest came first
             }
-            existing.insert(
-                key,
-                Current {
-                    version: col(row, 1)?,
-                    hash: col(row, 2)?,
-                    batch: col(row, 3)?,
-                    deleted: col(row, 4)?,
-                },
-            );
+            existing.insert(key, Current::from_row(row)?);
             if existing.len() as i64 > self.preload_keys {
                 return Ok(());
             }
@@ -1699,8 +1695,8 @@ impl PgBatch {
         {
             self.read_up_front()?;
         }
-        // 1. The current version of every key of the chunk: from what the batch read at its
-        //    start where it can, else one lookup.
+        // 1. The current version of every key of the chunk: from what the batch read up front
+        //    where it can, else one lookup.
         let mut state: HashMap<&str, Option<Current>> = HashMap::with_capacity(ops.len());
         for op in ops {
             state.entry(op.key.as_str()).or_insert(None);
@@ -1729,12 +1725,7 @@ impl PgBatch {
         for row in &rows {
             let key: &str = col(row, 0)?;
             if let Some(slot) = state.get_mut(key) {
-                *slot = Some(Current {
-                    version: col(row, 1)?,
-                    hash: col(row, 2)?,
-                    batch: col(row, 3)?,
-                    deleted: col(row, 4)?,
-                });
+                *slot = Some(Current::from_row(row)?);
             }
         }
         // 2. Outcomes in order, exactly as the SQLite backend decides them.
@@ -1761,11 +1752,7 @@ impl PgBatch {
                 (Some(_), _) => WriteOutcome::Created,
             };
             let version = cur.map_or(1, |c| c.version + 1);
-            self.live_change += match outcome {
-                WriteOutcome::Created => 1,
-                WriteOutcome::Deleted => -1,
-                _ => 0,
-            };
+            self.live_change += outcome.live_change();
             self.pending_bytes += op.key.len() + op.body.as_ref().map_or(0, String::len);
             self.pending.push(PendingVersion {
                 key: op.key.clone(),

@@ -15,8 +15,8 @@ use ndx_types::registry::{ApiKey, Member, System};
 use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 
 use crate::{
-    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KeyHolder,
-    RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
+    AuditAppend, AuditEntry, Backend, BatchBackend, BatchMeta, FieldFilter, KEY_HOLDER_SQL,
+    KeyHolder, RecordVersion, Result, StoreError, StoredBatch, StoredHead, WriteOp, WriteOutcome,
     loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
 };
 
@@ -354,11 +354,6 @@ fn json_row<T: serde::de::DeserializeOwned>(
     Ok(json_rows(conn, sql, params)?.into_iter().next())
 }
 
-/// An API key, its system and its member, from the hash of the key's secret.
-const KEY_HOLDER: &str = "SELECT k.body, s.body, m.body FROM api_keys k
-     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
-     WHERE k.key_hash = ?1";
-
 const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
                                b.schema_version, r.hash, r.body, r.prev, r.key";
 
@@ -469,17 +464,13 @@ impl Backend for SqliteBackend {
 
     fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(KEY_HOLDER)?;
+            let mut stmt = c.prepare_cached(KEY_HOLDER_SQL)?;
             let mut rows = stmt.query([key_hash])?;
             let Some(row) = rows.next()? else {
                 return Ok(None);
             };
             let body = |i: usize| row.get::<_, String>(i);
-            Ok(Some(KeyHolder {
-                key: serde_json::from_str(&body(0)?)?,
-                system: serde_json::from_str(&body(1)?)?,
-                member: serde_json::from_str(&body(2)?)?,
-            }))
+            KeyHolder::from_bodies(&body(0)?, &body(1)?, &body(2)?).map(Some)
         })
     }
 
@@ -1133,7 +1124,7 @@ impl BatchBackend for SqliteBatch {
                         pending.push((self.next_rowid, &op.key, hash, op.body.as_deref()));
                         self.next_rowid += 1;
                         self.new_keys += 1;
-                        self.live_change += 1;
+                        self.live_change += WriteOutcome::Created.live_change();
                         out.push(WriteOutcome::Created);
                         continue;
                     }
@@ -1173,10 +1164,7 @@ impl BatchBackend for SqliteBatch {
                 continue;
             }
             let outcome = match (&op.body, &cur) {
-                (None, Some(c)) if !c.deleted => {
-                    self.live_change -= 1;
-                    WriteOutcome::Deleted
-                }
+                (None, Some(c)) if !c.deleted => WriteOutcome::Deleted,
                 (None, _) => {
                     out.push(WriteOutcome::NotFound);
                     continue;
@@ -1189,7 +1177,6 @@ impl BatchBackend for SqliteBatch {
                 (Some(_), Some(c)) if !c.deleted => WriteOutcome::Updated,
                 (Some(_), _) => {
                     self.new_keys += 1;
-                    self.live_change += 1;
                     WriteOutcome::Created
                 }
             };
@@ -1211,6 +1198,7 @@ impl BatchBackend for SqliteBatch {
                 insert_current.execute(row)?;
             }
             self.next_rowid += 1;
+            self.live_change += outcome.live_change();
             out.push(outcome);
         }
         flush_first_versions(
