@@ -1,0 +1,664 @@
+//! The records area: batches, versions, outcomes, reads and their concurrency.
+
+use super::*;
+
+pub(crate) fn batches_versions_and_idempotency(store: Store) {
+    with_dataset(&store);
+    assert_eq!(
+        load(&store, "b1", t(10), &["a", "b", "c"], 1),
+        vec![WriteOutcome::Created; 3]
+    );
+    assert_eq!(store.count("people").expect("count"), 3);
+    // Same content: unchanged, no new version. Changed content: a new version.
+    assert_eq!(
+        load(&store, "b2", t(20), &["a", "b"], 1),
+        vec![WriteOutcome::Unchanged; 2]
+    );
+    assert_eq!(
+        load(&store, "b3", t(30), &["a"], 2),
+        vec![WriteOutcome::Updated]
+    );
+    let a = store
+        .record("people", "a", None)
+        .expect("read")
+        .expect("some");
+    assert_eq!(a.version, 2);
+    assert_eq!(a.batch_id, "b3");
+    assert_eq!(a.source_system, "BCA-POP");
+    assert_eq!(a.schema_version, "1.0");
+    assert_eq!(a.recorded_at, t(30));
+    assert_eq!(a.body.as_deref(), Some(body("a", 2).as_str()));
+    assert_eq!(a.content_hash, hex::encode(hash(&body("a", 2))));
+    // The stored batch answers resubmissions; the same id cannot begin again.
+    let stored = store.batch("people", "b1").expect("batch").expect("some");
+    assert_eq!(stored.request_hash, "h");
+    assert_eq!(stored.report, "{\"batch\":\"b1\"}");
+    assert!(matches!(
+        store.begin_batch("people", meta("b1", t(40))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.begin_batch("nope", meta("x", t(40))),
+        Err(StoreError::NotFound(_))
+    ));
+    // Duplicates inside one batch are refused, even when the first write was "unchanged".
+    let mut w = store
+        .begin_batch("people", meta("b4", t(40)))
+        .expect("begin");
+    let b = body("c", 1);
+    assert_eq!(
+        w.upsert("c", &b, &hash(&b)).expect("1st"),
+        WriteOutcome::Unchanged
+    );
+    assert_eq!(
+        w.upsert("c", &b, &hash(&b)).expect("2nd"),
+        WriteOutcome::DuplicateInBatch
+    );
+    let d = body("d", 1);
+    assert_eq!(
+        w.upsert("d", &d, &hash(&d)).expect("d"),
+        WriteOutcome::Created
+    );
+    assert_eq!(
+        w.upsert("d", &d, &hash(&d)).expect("d2"),
+        WriteOutcome::DuplicateInBatch
+    );
+    w.commit("h4", "{}").expect("commit");
+    assert_eq!(store.count("people").expect("count"), 4);
+}
+
+pub(crate) fn rollback_changes_nothing(store: Store) {
+    with_dataset(&store);
+    load(&store, "b1", t(10), &["a"], 1);
+    {
+        let mut w = store
+            .begin_batch("people", meta("b2", t(20)))
+            .expect("begin");
+        for id in ["a", "x", "y"] {
+            let b = body(id, 7);
+            w.upsert(id, &b, &hash(&b)).expect("upsert");
+        }
+        w.delete("a").ok();
+        // Dropped without commit.
+    }
+    assert_eq!(store.count("people").expect("count"), 1);
+    assert_eq!(store.record("people", "x", None).expect("read"), None);
+    assert_eq!(store.history("people", "a").expect("history").len(), 1);
+    assert_eq!(store.batch("people", "b2").expect("batch"), None);
+    // The same batch id is free again after a rollback.
+    load(&store, "b2", t(30), &["x"], 1);
+    assert_eq!(store.count("people").expect("count"), 2);
+}
+
+pub(crate) fn tombstones_history_and_as_of(store: Store) {
+    with_dataset(&store);
+    load(&store, "b1", t(10), &["a"], 1);
+    load(&store, "b2", t(20), &["a"], 2);
+    let mut w = store
+        .begin_batch("people", meta("b3", t(30)))
+        .expect("begin");
+    assert_eq!(w.delete("a").expect("delete"), WriteOutcome::Deleted);
+    assert_eq!(w.delete("zzz").expect("delete"), WriteOutcome::NotFound);
+    w.commit("h", "{}").expect("commit");
+    let mut w = store
+        .begin_batch("people", meta("b4", t(35)))
+        .expect("begin");
+    assert_eq!(w.delete("a").expect("again"), WriteOutcome::NotFound);
+    w.commit("h", "{}").expect("commit");
+    let current = store
+        .record("people", "a", None)
+        .expect("read")
+        .expect("tombstone");
+    assert_eq!(current.body, None);
+    assert_eq!(current.version, 3);
+    assert_eq!(store.count("people").expect("count"), 0);
+    load(&store, "b5", t(40), &["a"], 2);
+    let h = store.history("people", "a").expect("history");
+    let versions: Vec<(u64, bool)> = h.iter().map(|v| (v.version, v.body.is_some())).collect();
+    assert_eq!(versions, vec![(4, true), (3, false), (2, true), (1, true)]);
+    let at = |s| store.record("people", "a", Some(t(s))).expect("as of");
+    assert_eq!(at(5), None);
+    assert_eq!(at(10).expect("v1").version, 1);
+    assert_eq!(at(25).expect("v2").version, 2);
+    assert_eq!(at(30).expect("v3").body, None);
+    assert_eq!(at(1000).expect("v4").version, 4);
+    assert_eq!(
+        store
+            .record("people", "a", Some(t(15) + Duration::milliseconds(1)))
+            .expect("ms")
+            .expect("v1")
+            .version,
+        1
+    );
+}
+
+pub(crate) fn list_filters_and_cursor(store: Store) {
+    with_dataset(&store);
+    let ids: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut w = store
+        .begin_batch("people", meta("b1", t(10)))
+        .expect("begin");
+    for (i, id) in refs.iter().enumerate() {
+        let b = body(id, i as u32);
+        w.upsert(id, &b, &hash(&b)).expect("upsert");
+    }
+    assert_eq!(
+        w.delete("k03").expect("delete"),
+        WriteOutcome::DuplicateInBatch
+    );
+    w.commit("h", "{}").expect("commit");
+    let mut w = store
+        .begin_batch("people", meta("b2", t(11)))
+        .expect("begin");
+    assert_eq!(w.delete("k03").expect("delete"), WriteOutcome::Deleted);
+    w.commit("h", "{}").expect("commit");
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list("people", &[], after.as_deref(), 7)
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|r| r.key.clone());
+        seen.extend(page.into_iter().map(|r| r.key));
+    }
+    let mut want: Vec<String> = ids.iter().filter(|k| *k != "k03").cloned().collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let hanoi = store
+        .list(
+            "people",
+            &[FieldFilter {
+                field: "city".into(),
+                value: serde_json::json!("Hà Nội"),
+            }],
+            None,
+            100,
+        )
+        .expect("filter");
+    assert!(
+        hanoi
+            .iter()
+            .all(|r| r.body.as_deref().is_some_and(|b| b.contains("Hà Nội")))
+    );
+    assert_eq!(hanoi.len(), 13, "even n of 0..25");
+    let one = store
+        .list(
+            "people",
+            &[
+                FieldFilter {
+                    field: "n".into(),
+                    value: serde_json::json!(4),
+                },
+                FieldFilter {
+                    field: "city".into(),
+                    value: serde_json::json!("Hà Nội"),
+                },
+            ],
+            None,
+            100,
+        )
+        .expect("filters");
+    assert_eq!(
+        one.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        vec!["k04"]
+    );
+    let injected = store
+        .list(
+            "people",
+            &[FieldFilter {
+                field: "city' OR 1=1 --".into(),
+                value: serde_json::json!("x' OR '1'='1"),
+            }],
+            Some("' OR 1=1 --"),
+            100,
+        )
+        .expect("injection attempt is just a value");
+    assert!(injected.is_empty());
+    assert!(
+        store
+            .list("nope", &[], None, 10)
+            .expect("unknown")
+            .is_empty()
+    );
+}
+
+pub(crate) fn concurrent_writers(store: Store) {
+    with_dataset(&store);
+    let threads: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for b in 0..10 {
+                    let mut batch = store
+                        .begin_batch("people", meta(&format!("w{w}-b{b}"), t(100 + b)))
+                        .expect("begin");
+                    for i in 0..50 {
+                        let id = format!("w{w}-{b}-{i}");
+                        let body = body(&id, i);
+                        batch.upsert(&id, &body, &hash(&body)).expect("upsert");
+                    }
+                    batch.commit("h", "{}").expect("commit");
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().expect("writer");
+    }
+    assert_eq!(store.count("people").expect("count"), 4 * 10 * 50);
+}
+
+/// Writes a whole chunk through the bulk path.
+pub(crate) fn op(key: &str, n: Option<u32>) -> WriteOp {
+    match n {
+        Some(n) => {
+            let b = body(key, n);
+            WriteOp {
+                key: key.into(),
+                hash: hash(&b),
+                body: Some(b),
+            }
+        }
+        None => WriteOp {
+            key: key.into(),
+            body: None,
+            hash: [0; 32],
+        },
+    }
+}
+
+pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
+    use WriteOutcome::*;
+    with_dataset(&store);
+    // A fresh dataset: duplicates inside a chunk and across chunks of one batch.
+    let mut w = store
+        .begin_batch("people", meta("b1", t(10)))
+        .expect("begin");
+    let mut out = Vec::new();
+    w.write(
+        &[
+            op("a", Some(1)),
+            op("a", Some(1)),
+            op("b", None),
+            op("b", Some(1)),
+            op("b", None),
+            op("c", Some(1)),
+            op("gone", Some(1)),
+        ],
+        &mut out,
+    )
+    .expect("chunk 1");
+    assert_eq!(
+        out,
+        vec![
+            Created,
+            DuplicateInBatch,
+            NotFound,
+            Created,
+            DuplicateInBatch,
+            Created,
+            Created
+        ]
+    );
+    out.clear();
+    w.write(&[op("a", Some(2)), op("d", Some(1))], &mut out)
+        .expect("chunk 2");
+    assert_eq!(out, vec![DuplicateInBatch, Created]);
+    out.clear();
+    w.write(&[], &mut out).expect("an empty chunk");
+    assert!(out.is_empty());
+    w.commit("h", "{}").expect("commit");
+    let mut w = store
+        .begin_batch("people", meta("b2", t(15)))
+        .expect("begin");
+    assert_eq!(w.delete("gone").expect("delete"), Deleted);
+    w.commit("h", "{}").expect("commit");
+    // An existing dataset: every outcome, in order, within one chunk and across chunks.
+    let mut w = store
+        .begin_batch("people", meta("b3", t(20)))
+        .expect("begin");
+    let mut out = Vec::new();
+    w.write(
+        &[
+            op("a", Some(1)),
+            op("a", Some(2)),
+            op("b", Some(2)),
+            op("b", None),
+            op("c", None),
+            op("c", Some(3)),
+            op("new", None),
+            op("new", Some(1)),
+            op("new", Some(2)),
+            op("gone", None),
+            op("gone", Some(5)),
+        ],
+        &mut out,
+    )
+    .expect("chunk 1");
+    assert_eq!(
+        out,
+        vec![
+            Unchanged,
+            DuplicateInBatch,
+            Updated,
+            DuplicateInBatch,
+            Deleted,
+            DuplicateInBatch,
+            NotFound,
+            Created,
+            DuplicateInBatch,
+            NotFound,
+            Created
+        ]
+    );
+    out.clear();
+    w.write(
+        &[
+            op("a", Some(3)),
+            op("b", Some(3)),
+            op("new", None),
+            op("d", Some(1)),
+            op("e", Some(1)),
+            op("e", Some(1)),
+        ],
+        &mut out,
+    )
+    .expect("chunk 2");
+    assert_eq!(
+        out,
+        vec![
+            DuplicateInBatch,
+            DuplicateInBatch,
+            DuplicateInBatch,
+            Unchanged,
+            Created,
+            DuplicateInBatch
+        ]
+    );
+    w.commit("h", "{}").expect("commit");
+    let version = |k: &str| {
+        let r = store
+            .record("people", k, None)
+            .expect("read")
+            .expect("some");
+        (r.version, r.body.is_some())
+    };
+    assert_eq!(version("a"), (1, true));
+    assert_eq!(version("b"), (2, true));
+    assert_eq!(version("c"), (2, false));
+    assert_eq!(version("new"), (1, true));
+    assert_eq!(version("gone"), (3, true));
+    assert_eq!(
+        store
+            .record("people", "gone", None)
+            .expect("read")
+            .expect("some")
+            .body,
+        Some(body("gone", 5))
+    );
+    let h: Vec<(u64, String)> = store
+        .history("people", "gone")
+        .expect("history")
+        .into_iter()
+        .map(|v| (v.version, v.batch_id))
+        .collect();
+    assert_eq!(
+        h,
+        vec![(3, "b3".into()), (2, "b2".into()), (1, "b1".into())]
+    );
+    // a, b, d, e, gone, new (c is deleted).
+    assert_eq!(store.count("people").expect("count"), 6);
+}
+
+/// Batches far larger than any internal group of writes (thousands of records in chunks of
+/// 512): outcomes that depend on a write thousands of records earlier in the same batch, on a
+/// fresh dataset, on one small enough for a backend to read up front, and on a bigger one.
+pub(crate) fn large_batches_decide_across_chunks(store: Store) {
+    use WriteOutcome::*;
+    with_dataset(&store);
+    let key = |i: usize| format!("k{i:05}");
+    let write_all = |batch: &str, at: i64, ops: Vec<WriteOp>| -> Vec<WriteOutcome> {
+        let mut w = store
+            .begin_batch("people", meta(batch, t(at)))
+            .expect("begin");
+        let mut all = Vec::with_capacity(ops.len());
+        for chunk in ops.chunks(512) {
+            let mut out = Vec::new();
+            w.write(chunk, &mut out).expect("chunk");
+            assert_eq!(out.len(), chunk.len());
+            all.extend(out);
+        }
+        w.commit("h", "{}").expect("commit");
+        all
+    };
+    let tally = |out: &[WriteOutcome], o: WriteOutcome| out.iter().filter(|x| **x == o).count();
+    // 1. A fresh dataset: 9,000 new keys, then each of the first 100 again (a duplicate of a
+    //    write 9,000 records back) and a deletion of a key never written.
+    let mut ops: Vec<WriteOp> = (0..9_000).map(|i| op(&key(i), Some(1))).collect();
+    ops.extend((0..100).map(|i| op(&key(i), Some(2))));
+    ops.push(op("never", None));
+    let out = write_all("b1", 10, ops);
+    assert!(out[..9_000].iter().all(|o| *o == Created));
+    assert!(out[9_000..9_100].iter().all(|o| *o == DuplicateInBatch));
+    assert_eq!(out[9_100], NotFound);
+    assert_eq!(store.count("people").expect("count"), 9_000);
+    // 2. The same dataset (9,000 keys): every kind of outcome, spread over the batch, then
+    //    keys this batch left unchanged, updated or deleted thousands of records back.
+    let mut ops = Vec::new();
+    for i in 0..9_000 {
+        ops.push(match i % 4 {
+            0 => op(&key(i), Some(1)), // unchanged
+            1 => op(&key(i), Some(2)), // updated
+            2 => op(&key(i), None),    // deleted
+            _ => continue,             // untouched
+        });
+    }
+    ops.extend((9_000..14_000).map(|i| op(&key(i), Some(1)))); // created
+    ops.extend((0..12).map(|i| op(&key(i * 4 + i % 3), Some(7))));
+    let out = write_all("b2", 20, ops);
+    assert_eq!(tally(&out, Unchanged), 2_250);
+    assert_eq!(tally(&out, Updated), 2_250);
+    assert_eq!(tally(&out, Deleted), 2_250);
+    assert_eq!(tally(&out, Created), 5_000);
+    assert_eq!(tally(&out, DuplicateInBatch), 12);
+    assert_eq!(store.count("people").expect("count"), 11_750);
+    // 3. Bigger now (14,000 keys): deleted keys come back, others change again or not.
+    let mut ops = Vec::new();
+    for i in 0..14_000 {
+        ops.push(match i % 4 {
+            0 => op(&key(i), Some(1)), // unchanged
+            1 => op(&key(i), Some(3)), // updated
+            2 => op(&key(i), Some(1)), // created again below 9,000 (deleted), else unchanged
+            _ => continue,
+        });
+    }
+    ops.extend([op(&key(1), Some(4)), op(&key(2), None), op("never", None)]);
+    let out = write_all("b3", 30, ops);
+    assert_eq!(tally(&out, Unchanged), 4_750);
+    assert_eq!(tally(&out, Updated), 3_500);
+    assert_eq!(tally(&out, Created), 2_250);
+    assert_eq!(tally(&out, DuplicateInBatch), 2);
+    assert_eq!(tally(&out, NotFound), 1);
+    assert_eq!(store.count("people").expect("count"), 14_000);
+    let version = |i: usize| {
+        let r = store
+            .record("people", &key(i), None)
+            .expect("read")
+            .expect("present");
+        (r.version, r.body, r.batch_id)
+    };
+    let v = |n| Some(body(&key(0), n));
+    assert_eq!(version(0), (1, v(1), "b1".into()));
+    assert_eq!(version(1), (3, Some(body(&key(1), 3)), "b3".into()));
+    assert_eq!(version(2), (3, Some(body(&key(2), 1)), "b3".into()));
+    assert_eq!(version(3), (1, Some(body(&key(3), 1)), "b1".into()));
+    assert_eq!(version(9_001), (2, Some(body(&key(9_001), 3)), "b3".into()));
+    assert_eq!(
+        version(13_999),
+        (1, Some(body(&key(13_999), 1)), "b2".into())
+    );
+    let batches: Vec<String> = store
+        .history("people", &key(2))
+        .expect("history")
+        .into_iter()
+        .map(|v| v.batch_id)
+        .collect();
+    assert_eq!(batches, vec!["b3", "b2", "b1"]);
+}
+
+pub(crate) fn keys_sort_bytewise(store: Store) {
+    with_dataset(&store);
+    let keys = [
+        "b", "B", "a", "Á", "á", "_", "a-b", "a_b", "ab", "Z", "z", "0", "ä", "a b",
+    ];
+    load(&store, "b1", t(10), &keys, 1);
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list("people", &[], after.as_deref(), 3)
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|r| r.key.clone());
+        seen.extend(page.into_iter().map(|r| r.key));
+    }
+    assert_eq!(seen, want, "keys in byte order, whatever the locale");
+}
+
+pub(crate) fn typed_filters(store: Store) {
+    with_dataset(&store);
+    let mut w = store
+        .begin_batch("people", meta("b1", t(10)))
+        .expect("begin");
+    for (k, b) in [
+        ("t1", r#"{"id":"t1","ok":true,"n":4,"s":"4"}"#),
+        ("t2", r#"{"id":"t2","ok":false,"n":5,"s":"5"}"#),
+    ] {
+        w.upsert(k, b, &hash(b)).expect("upsert");
+    }
+    w.commit("h", "{}").expect("commit");
+    let keys = |field: &str, value: serde_json::Value| -> Vec<String> {
+        store
+            .list(
+                "people",
+                &[FieldFilter {
+                    field: field.into(),
+                    value,
+                }],
+                None,
+                10,
+            )
+            .expect("list")
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
+    };
+    assert_eq!(keys("ok", serde_json::json!(true)), vec!["t1"]);
+    assert_eq!(keys("ok", serde_json::json!(false)), vec!["t2"]);
+    assert_eq!(keys("n", serde_json::json!(4)), vec!["t1"]);
+    assert_eq!(keys("n", serde_json::json!(4.0)), vec!["t1"]);
+    assert!(
+        keys("n", serde_json::json!("4")).is_empty(),
+        "a string is not a number"
+    );
+    assert_eq!(keys("s", serde_json::json!("4")), vec!["t1"]);
+    assert!(
+        keys("s", serde_json::json!(4)).is_empty(),
+        "a number is not a string"
+    );
+    assert!(keys("missing", serde_json::json!("4")).is_empty());
+    assert!(keys("n", serde_json::Value::Null).is_empty());
+}
+
+pub(crate) fn as_of_follows_versions_not_clock(store: Store) {
+    with_dataset(&store);
+    // Batch times need not increase: as-of walks back from the current version.
+    load(&store, "b1", t(10), &["a"], 1);
+    load(&store, "b2", t(30), &["a"], 2);
+    load(&store, "b3", t(20), &["a"], 3);
+    let at = |s| {
+        store
+            .record("people", "a", Some(t(s)))
+            .expect("as of")
+            .map(|v| v.version)
+    };
+    assert_eq!(at(5), None);
+    assert_eq!(at(15), Some(1));
+    assert_eq!(at(25), Some(3));
+    assert_eq!(at(35), Some(3));
+}
+
+pub(crate) fn concurrent_writers_same_keys(store: Store) {
+    with_dataset(&store);
+    let threads: Vec<_> = (0..4u32)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for b in 0..5u32 {
+                    let mut batch = store
+                        .begin_batch("people", meta(&format!("w{w}-b{b}"), t(100)))
+                        .expect("begin");
+                    let ops: Vec<WriteOp> = (0..20)
+                        .map(|i| op(&format!("k{i:02}"), Some(1000 * w + 10 * b + 1)))
+                        .collect();
+                    let mut out = Vec::new();
+                    batch.write(&ops, &mut out).expect("write");
+                    assert!(
+                        out.iter()
+                            .all(|o| matches!(o, WriteOutcome::Created | WriteOutcome::Updated)),
+                        "{out:?}"
+                    );
+                    batch.commit("h", "{}").expect("commit");
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().expect("writer");
+    }
+    assert_eq!(store.count("people").expect("count"), 20);
+    for i in 0..20 {
+        let versions: Vec<u64> = store
+            .history("people", &format!("k{i:02}"))
+            .expect("history")
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(versions, (1..=20).rev().collect::<Vec<u64>>());
+    }
+}
+
+/// The records tests of the suite.
+pub(crate) const SUITE: &[SuiteTest] = &[
+    (
+        "batches_versions_and_idempotency",
+        batches_versions_and_idempotency,
+    ),
+    ("rollback_changes_nothing", rollback_changes_nothing),
+    ("tombstones_history_and_as_of", tombstones_history_and_as_of),
+    ("list_filters_and_cursor", list_filters_and_cursor),
+    ("concurrent_writers", concurrent_writers),
+    (
+        "bulk_chunks_decide_like_single_writes",
+        bulk_chunks_decide_like_single_writes,
+    ),
+    (
+        "large_batches_decide_across_chunks",
+        large_batches_decide_across_chunks,
+    ),
+    ("keys_sort_bytewise", keys_sort_bytewise),
+    ("typed_filters", typed_filters),
+    (
+        "as_of_follows_versions_not_clock",
+        as_of_follows_versions_not_clock,
+    ),
+    ("concurrent_writers_same_keys", concurrent_writers_same_keys),
+];
