@@ -30,7 +30,8 @@ impl<'a> StoreDictionary<'a> {
     /// Loads the elements of the store.
     pub fn load(store: &'a Store) -> Result<Self> {
         let elements = store
-            .elements()?
+            .catalog()
+            .values::<DataElement>()?
             .into_iter()
             .map(|e| (e.id.clone(), e))
             .collect();
@@ -59,7 +60,7 @@ impl DictionaryLookup for StoreDictionary<'_> {
         if let Some(l) = self.lists.borrow().get(id) {
             return l.clone();
         }
-        let loaded = match self.store.code_list(id, None) {
+        let loaded = match self.store.catalog().code_list(id, None) {
             Ok(l) => l,
             Err(e) => {
                 self.failure.borrow_mut().get_or_insert(e);
@@ -120,21 +121,28 @@ fn breaking_errors(reasons: &[String]) -> Vec<FieldError> {
 impl Core {
     /// Inserts the national elements and code lists that are missing. Idempotent.
     pub fn ensure_builtins(&self, now: DateTime<Utc>) -> Result<()> {
-        let have: Vec<String> = self.store.elements()?.into_iter().map(|e| e.id).collect();
+        let have: Vec<String> = self
+            .store
+            .catalog()
+            .values::<DataElement>()?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
         for e in dict::builtin_elements() {
             if !have.contains(&e.id) {
-                self.store.insert_element(&e, now)?;
+                self.store.catalog().insert(&e, now)?;
             }
         }
         let lists: Vec<String> = self
             .store
+            .catalog()
             .code_list_ids()?
             .into_iter()
             .map(|l| l.0)
             .collect();
         for l in dict::builtin_code_lists() {
             if !lists.contains(&l.id) {
-                self.store.insert_code_list(&l, now)?;
+                self.store.catalog().insert(&l, now)?;
             }
         }
         Ok(())
@@ -149,26 +157,27 @@ impl Core {
     ) -> Result<DataElement> {
         e.check()?;
         if let Some(l) = &e.code_list
-            && self.store.code_list(l, None)?.is_none()
+            && self.store.catalog().code_list(l, None)?.is_none()
         {
             return Err(Error::invalid(
                 "code-list-unknown",
                 format!("element {:?} names unknown code list {l:?}", e.id),
             ));
         }
-        self.store.insert_element(&e, now)?;
+        self.store.catalog().insert(&e, now)?;
         Ok(e)
     }
 
     /// All data elements.
     pub fn elements(&self) -> Result<Vec<DataElement>> {
-        Ok(self.store.elements()?)
+        Ok(self.store.catalog().values::<DataElement>()?)
     }
 
     /// One data element.
     pub fn element(&self, id: &str) -> Result<DataElement> {
         self.store
-            .elements()?
+            .catalog()
+            .values::<DataElement>()?
             .into_iter()
             .find(|e| e.id == id)
             .ok_or_else(|| {
@@ -188,7 +197,7 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<(CodeList, bool)> {
         l.check()?;
-        let latest = self.store.code_list(&l.id, None)?;
+        let latest = self.store.catalog().code_list(&l.id, None)?;
         if let Some(prev) = &latest {
             l.version = prev.version;
             if *prev == l {
@@ -196,14 +205,14 @@ impl Core {
             }
         }
         l.version = latest.map_or(1, |p| p.version + 1);
-        self.store.insert_code_list(&l, now)?;
+        self.store.catalog().insert(&l, now)?;
         self.forget_compiled();
         Ok((l, true))
     }
 
     /// A code list at a version or the latest.
     pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<CodeList> {
-        self.store.code_list(id, version)?.ok_or_else(|| {
+        self.store.catalog().code_list(id, version)?.ok_or_else(|| {
             Error::not_found(
                 "code-list-not-found",
                 match version {
@@ -216,7 +225,7 @@ impl Core {
 
     /// Every code list id with its latest version.
     pub fn code_lists(&self) -> Result<Vec<(String, u32)>> {
-        Ok(self.store.code_list_ids()?)
+        Ok(self.store.catalog().code_list_ids()?)
     }
 
     /// Registers a new dataset (version 1.0) or a new version of its schema. Compatible changes
@@ -234,7 +243,12 @@ impl Core {
                 format!("this capability is for datasets of {:?}", cap.owner),
             ));
         }
-        if self.store.member(&schema.owner)?.is_none() {
+        if self
+            .store
+            .catalog()
+            .value::<ndx_types::registry::Member>(&schema.owner)?
+            .is_none()
+        {
             return Err(Error::invalid(
                 "owner-unknown",
                 format!("owner {:?} is not a member", schema.owner),
@@ -244,7 +258,7 @@ impl Core {
         let checked = schema.check(&lookup);
         lookup.finish()?;
         checked?;
-        let latest = self.store.schema(&schema.dataset, None)?;
+        let latest = self.store.catalog().schema(&schema.dataset, None)?;
         let (version, changes) = match &latest {
             None => (
                 SchemaVersion { major: 1, minor: 0 },
@@ -304,7 +318,7 @@ impl Core {
             }
         };
         schema.version = version;
-        self.store.insert_schema(&schema, now)?;
+        self.store.catalog().insert(&schema, now)?;
         Ok(SchemaChange {
             schema,
             created: true,
@@ -315,6 +329,7 @@ impl Core {
     /// A dataset's schema at a version or the latest.
     pub fn schema(&self, dataset: &str, version: Option<SchemaVersion>) -> Result<DatasetSchema> {
         self.store
+            .catalog()
             .schema(dataset, version)?
             .ok_or_else(|| match version {
                 Some(v) => Error::not_found(
@@ -331,12 +346,12 @@ impl Core {
     /// Every version of a dataset's schema.
     pub fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
         self.schema(dataset, None)?;
-        Ok(self.store.schema_versions(dataset)?)
+        Ok(self.store.catalog().schema_versions(dataset)?)
     }
 
     /// The latest schema of every dataset.
     pub fn datasets(&self) -> Result<Vec<DatasetSchema>> {
-        Ok(self.store.datasets()?)
+        Ok(self.store.catalog().datasets()?)
     }
 
     /// Exports a schema in one of the supported forms.
@@ -362,13 +377,13 @@ impl Core {
     /// The whole dictionary.
     pub fn export_dictionary(&self) -> Result<DictionaryExport> {
         let mut code_lists = Vec::new();
-        for (id, _) in self.store.code_list_ids()? {
-            code_lists.extend(self.store.code_list(&id, None)?);
+        for (id, _) in self.store.catalog().code_list_ids()? {
+            code_lists.extend(self.store.catalog().code_list(&id, None)?);
         }
         Ok(DictionaryExport {
-            elements: self.store.elements()?,
+            elements: self.store.catalog().values::<DataElement>()?,
             code_lists,
-            datasets: self.store.datasets()?,
+            datasets: self.store.catalog().datasets()?,
         })
     }
 

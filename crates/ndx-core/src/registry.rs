@@ -120,7 +120,7 @@ impl Core {
             jurisdiction: m.jurisdiction,
             created_at: now,
         };
-        self.store.insert_member(&member)?;
+        self.store.catalog().insert(&member, member.created_at)?;
         Ok(member)
     }
 
@@ -150,7 +150,7 @@ impl Core {
             name: name.to_owned(),
             created_at: now,
         };
-        self.store.insert_system(&system)?;
+        self.store.catalog().insert(&system, system.created_at)?;
         Ok(system)
     }
 
@@ -177,7 +177,7 @@ impl Core {
                 "expires_at must be in the future",
             ));
         }
-        if self.store.system(&k.system)?.is_none() {
+        if self.store.catalog().value::<System>(&k.system)?.is_none() {
             return Err(Error::not_found(
                 "system-not-found",
                 format!("system {:?} does not exist", k.system),
@@ -201,30 +201,39 @@ impl Core {
             expires_at: k.expires_at,
             revoked_at: None,
         };
-        self.store.insert_api_key(&key, &hash_key(&secret))?;
+        self.store.catalog().insert(
+            &ndx_store::ApiKeyRecord {
+                key: key.clone(),
+                key_hash: hash_key(&secret),
+            },
+            key.created_at,
+        )?;
         Ok((key, secret))
     }
 
     /// Revokes a key.
     pub fn revoke_key(&self, _cap: &RegistryAdmin, id: &str, now: DateTime<Utc>) -> Result<ApiKey> {
-        self.store.revoke_api_key(id, now)?.ok_or_else(|| {
-            Error::not_found("key-not-found", format!("api key {id:?} does not exist"))
-        })
+        self.store
+            .catalog()
+            .revoke_api_key(id, now)?
+            .ok_or_else(|| {
+                Error::not_found("key-not-found", format!("api key {id:?} does not exist"))
+            })
     }
 
     /// Keys of a system (metadata only).
     pub fn keys(&self, _cap: &RegistryAdmin, system: &str) -> Result<Vec<ApiKey>> {
-        Ok(self.store.api_keys(system)?)
+        Ok(self.store.catalog().api_keys(system)?)
     }
 
     /// All members.
     pub fn members(&self) -> Result<Vec<Member>> {
-        Ok(self.store.members()?)
+        Ok(self.store.catalog().values::<Member>()?)
     }
 
     /// One member.
     pub fn member(&self, code: &str) -> Result<Member> {
-        self.store.member(code)?.ok_or_else(|| {
+        self.store.catalog().value::<Member>(code)?.ok_or_else(|| {
             Error::not_found(
                 "member-not-found",
                 format!("member {code:?} does not exist"),
@@ -234,7 +243,7 @@ impl Core {
 
     /// All systems.
     pub fn systems(&self) -> Result<Vec<System>> {
-        Ok(self.store.systems()?)
+        Ok(self.store.catalog().values::<System>()?)
     }
 
     /// Authenticates a presented key.
@@ -250,7 +259,7 @@ impl Core {
             key,
             system,
             member,
-        }) = self.store.key_holder(&hash_key(secret))?
+        }) = self.store.catalog().key_holder(&hash_key(secret))?
         else {
             return Err(unauth("key-unknown", "the api key is not known".into()));
         };
@@ -282,12 +291,16 @@ impl Core {
     /// A caller for the command line: whoever holds the data directory may act as any
     /// registered system, with the roles given. Never reachable over HTTP.
     pub fn local_caller(&self, system: &str, roles: Vec<Role>) -> Result<Caller> {
-        let system = self.store.system(system)?.ok_or_else(|| {
-            Error::not_found(
-                "system-not-found",
-                format!("system {system:?} does not exist"),
-            )
-        })?;
+        let system = self
+            .store
+            .catalog()
+            .value::<System>(system)?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "system-not-found",
+                    format!("system {system:?} does not exist"),
+                )
+            })?;
         let member = self.member(&system.member)?;
         Ok(Caller {
             system,
@@ -307,7 +320,7 @@ impl Core {
         system_code: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
-        if !self.store.members()?.is_empty() {
+        if !self.store.catalog().values::<Member>()?.is_empty() {
             return Ok(None);
         }
         let member = self.insert_member(operator, now)?;

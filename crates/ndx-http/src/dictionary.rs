@@ -235,7 +235,12 @@ async fn create_dataset(
     let cap = c.dataset_define(&schema.owner)?;
     let core = st.core.clone();
     let change = blocking(move || {
-        if core.store().schema(&schema.dataset, None)?.is_some() {
+        if core
+            .store()
+            .catalog()
+            .schema(&schema.dataset, None)?
+            .is_some()
+        {
             return Err(ndx_core::Error::new(
                 ndx_core::Kind::Conflict,
                 "dataset-exists",

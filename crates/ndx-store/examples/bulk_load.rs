@@ -24,20 +24,25 @@ const V1: SchemaVersion = SchemaVersion { major: 1, minor: 0 };
 fn setup(store: &Store) {
     let at = Utc.timestamp_opt(1_767_225_600, 0).single().expect("time");
     store
-        .insert_member(&Member {
-            code: "BCA".into(),
-            name_vi: "Bộ Công an".into(),
-            name_en: "Ministry of Public Security".into(),
-            level: MemberLevel::Central,
-            jurisdiction: Jurisdiction {
-                country: "VN".into(),
-                province: None,
+        .catalog()
+        .insert(
+            &Member {
+                code: "BCA".into(),
+                name_vi: "Bộ Công an".into(),
+                name_en: "Ministry of Public Security".into(),
+                level: MemberLevel::Central,
+                jurisdiction: Jurisdiction {
+                    country: "VN".into(),
+                    province: None,
+                },
+                created_at: at,
             },
-            created_at: at,
-        })
+            at,
+        )
         .expect("member");
     store
-        .insert_schema(
+        .catalog()
+        .insert(
             &DatasetSchema {
                 dataset: "people".into(),
                 version: V1,

@@ -1,19 +1,23 @@
 //! The storage seam of ndx. [`Store`] is the one handle every service uses; it wraps a private
 //! backend chosen from the store URL (`sqlite://path`, or `postgres://…` with the `postgres`
-//! feature, on by default). Everything a backend must do is in the private `Backend` trait, and
-//! every backend passes the same conformance suite (`tests/conformance.rs`).
+//! feature, on by default). The catalogue of governed objects ([`Store::catalog`]) is written
+//! once for every engine over a few SQL primitives; records and the audit log, tuned per
+//! engine, are the private `Backend` trait. Every backend passes the same conformance suite
+//! (`tests/conformance/`).
 #![warn(missing_docs)]
 
+pub mod catalog;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+
+pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
-use ndx_types::registry::{ApiKey, Member, System};
+use ndx_types::dictionary::SchemaVersion;
 use serde::Serialize;
 
 /// Result type of storage operations.
@@ -259,61 +263,8 @@ impl BatchWriter {
     }
 }
 
-/// An API key with the system that holds it and that system's member.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyHolder {
-    /// The key (its state says whether it may still be used).
-    pub key: ApiKey,
-    /// The system the key belongs to.
-    pub system: System,
-    /// The member (organisation) that runs the system.
-    pub member: Member,
-}
-
-/// An API key, its system and its member, from the hash of the key's secret (`$1`, which
-/// SQLite also binds as the first parameter).
-const KEY_HOLDER_SQL: &str = "SELECT k.body, s.body, m.body FROM api_keys k
-     JOIN systems s ON s.code = k.system JOIN members m ON m.code = s.member
-     WHERE k.key_hash = $1";
-
-impl KeyHolder {
-    /// From the three JSON bodies [`KEY_HOLDER_SQL`] returns, in its column order.
-    fn from_bodies(key: &str, system: &str, member: &str) -> Result<KeyHolder> {
-        Ok(KeyHolder {
-            key: serde_json::from_str(key)?,
-            system: serde_json::from_str(system)?,
-            member: serde_json::from_str(member)?,
-        })
-    }
-}
-
 /// Everything a storage backend does. Private: callers use [`Store`].
 trait Backend: Send + Sync {
-    fn insert_member(&self, m: &Member) -> Result<()>;
-    fn member(&self, code: &str) -> Result<Option<Member>>;
-    fn members(&self) -> Result<Vec<Member>>;
-    fn insert_system(&self, s: &System) -> Result<()>;
-    fn system(&self, code: &str) -> Result<Option<System>>;
-    fn systems(&self) -> Result<Vec<System>>;
-    fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()>;
-    fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>>;
-    fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>>;
-    fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>>;
-
-    fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()>;
-    fn elements(&self) -> Result<Vec<DataElement>>;
-    fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()>;
-    fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>>;
-    fn code_list_ids(&self) -> Result<Vec<(String, u32)>>;
-    fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()>;
-    fn schema(
-        &self,
-        dataset: &str,
-        version: Option<SchemaVersion>,
-    ) -> Result<Option<DatasetSchema>>;
-    fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>>;
-    fn datasets(&self) -> Result<Vec<DatasetSchema>>;
-
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>>;
     fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>>;
     fn record(
@@ -355,6 +306,7 @@ trait Backend: Send + Sync {
 pub struct Store {
     engine: Engine,
     backend: Arc<dyn Backend>,
+    catalog: Catalog,
 }
 
 impl std::fmt::Debug for Store {
@@ -393,9 +345,11 @@ impl Store {
 
     /// Opens the embedded store at `path` (a file inside the data directory).
     pub fn open_sqlite(path: PathBuf) -> Result<Store> {
+        let backend = Arc::new(sqlite::SqliteBackend::open(&path)?);
         Ok(Store {
             engine: Engine::Sqlite,
-            backend: Arc::new(sqlite::SqliteBackend::open(&path)?),
+            catalog: Catalog::new(backend.clone()),
+            backend,
         })
     }
 
@@ -406,9 +360,11 @@ impl Store {
     /// (default 16) the number of connections. Messages never show the password.
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str) -> Result<Store> {
+        let backend = Arc::new(postgres::PostgresBackend::open(url)?);
         Ok(Store {
             engine: Engine::Postgres,
-            backend: Arc::new(postgres::PostgresBackend::open(url)?),
+            catalog: Catalog::new(backend.clone()),
+            backend,
         })
     }
 
@@ -417,90 +373,13 @@ impl Store {
         self.engine
     }
 
-    /// Adds a member; `Conflict` if its code exists.
-    pub fn insert_member(&self, m: &Member) -> Result<()> {
-        self.backend.insert_member(m)
-    }
-    /// The member with this code.
-    pub fn member(&self, code: &str) -> Result<Option<Member>> {
-        self.backend.member(code)
-    }
-    /// All members, by code.
-    pub fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members()
-    }
-    /// Adds a system; `Conflict` if its code exists, `NotFound` if its member does not.
-    pub fn insert_system(&self, s: &System) -> Result<()> {
-        self.backend.insert_system(s)
-    }
-    /// The system with this code.
-    pub fn system(&self, code: &str) -> Result<Option<System>> {
-        self.backend.system(code)
-    }
-    /// All systems, by code.
-    pub fn systems(&self) -> Result<Vec<System>> {
-        self.backend.systems()
-    }
-    /// Stores a new API key's metadata and the hash of its secret.
-    pub fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
-        self.backend.insert_api_key(k, key_hash)
-    }
-    /// The key whose secret hashes to `key_hash`, with its system and member (one query: every
-    /// authenticated request asks this).
-    pub fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
-        self.backend.key_holder(key_hash)
-    }
-    /// Keys of a system.
-    pub fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {
-        self.backend.api_keys(system)
-    }
-    /// Revokes a key (idempotent: the first revocation time is kept); `None` if unknown.
-    pub fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>> {
-        self.backend.revoke_api_key(id, at)
+    /// The catalogue: every governed object (registry, dictionary, and each kind to come).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
-    /// Adds a data element; `Conflict` if its id exists.
-    pub fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_element(e, at)
-    }
-    /// All data elements, by id.
-    pub fn elements(&self) -> Result<Vec<DataElement>> {
-        self.backend.elements()
-    }
-    /// Adds a code list version; `Conflict` if that version exists.
-    pub fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_code_list(l, at)
-    }
-    /// A code list, at a version or the latest.
-    pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>> {
-        self.backend.code_list(id, version)
-    }
-    /// Every code list id with its latest version.
-    pub fn code_list_ids(&self) -> Result<Vec<(String, u32)>> {
-        self.backend.code_list_ids()
-    }
-    /// Adds a schema version; `Conflict` if that version exists.
-    pub fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_schema(s, at)
-    }
-    /// A dataset's schema, at a version or the latest.
-    pub fn schema(
-        &self,
-        dataset: &str,
-        version: Option<SchemaVersion>,
-    ) -> Result<Option<DatasetSchema>> {
-        self.backend.schema(dataset, version)
-    }
-    /// Every version of a dataset's schema, oldest first.
-    pub fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
-        self.backend.schema_versions(dataset)
-    }
-    /// The latest schema of every dataset, by dataset id.
-    pub fn datasets(&self) -> Result<Vec<DatasetSchema>> {
-        self.backend.datasets()
-    }
-
-    /// Begins a batch on a dataset (waits for other writers of this store).
+    /// Begins a batch on a dataset (waits for other writers of this store). The dataset's
+    /// schema is the caller's business (the catalogue's); its records start empty.
     pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
         Ok(BatchWriter {
             inner: self.backend.begin_batch(dataset, meta)?,

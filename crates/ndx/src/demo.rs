@@ -44,7 +44,13 @@ pub struct DemoArgs {
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     let core = crate::open_core(cfg)?;
     let keys_path = cfg.data_dir.join(KEYS_FILE);
-    if core.store().member("BCA")?.is_some() && core.store().schema("population", None)?.is_some() {
+    if core
+        .store()
+        .catalog()
+        .get::<ndx_types::registry::Member>("BCA")?
+        .is_some()
+        && core.store().catalog().schema("population", None)?.is_some()
+    {
         eprintln!(
             "reusing the demo country in {} ({} citizens); keys in {}",
             cfg.data_dir.display(),

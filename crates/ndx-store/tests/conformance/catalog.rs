@@ -1,37 +1,65 @@
 //! The catalogue area: registry and dictionary objects, and the generic layer under them.
 
 use super::*;
+use ndx_store::catalog::{ApiKeyRecord, Attribute, Kind, Page, Versioned};
+use ndx_types::dictionary::DataElement;
 
 pub(crate) fn registry(store: Store) {
-    store.insert_member(&member("BCA")).expect("insert");
+    store
+        .catalog()
+        .insert(&member("BCA"), t(0))
+        .expect("insert");
     assert!(matches!(
-        store.insert_member(&member("BCA")),
+        store.catalog().insert(&member("BCA"), t(0)),
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.member("BCA").expect("get"), Some(member("BCA")));
-    assert_eq!(store.member("NOPE").expect("get"), None);
-    assert_eq!(store.members().expect("list").len(), 1);
+    assert_eq!(
+        store
+            .catalog()
+            .get::<Member>("BCA")
+            .expect("get")
+            .map(|m| m.value),
+        Some(member("BCA"))
+    );
+    assert_eq!(store.catalog().get::<Member>("NOPE").expect("get"), None);
+    assert_eq!(
+        store
+            .catalog()
+            .list::<Member>(Page::ALL)
+            .expect("list")
+            .len(),
+        1
+    );
     let sys = System {
         code: "BCA-POP".into(),
         member: "BCA".into(),
         name: "Dân cư".into(),
         created_at: t(1),
     };
-    store.insert_system(&sys).expect("system");
+    store.catalog().insert(&sys, t(1)).expect("system");
     let orphan = System {
         member: "NOPE".into(),
         code: "X-1".into(),
         ..sys.clone()
     };
     assert!(matches!(
-        store.insert_system(&orphan),
+        store.catalog().insert(&orphan, t(1)),
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.insert_system(&sys),
+        store.catalog().insert(&sys, t(1)),
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.systems().expect("systems"), vec![sys.clone()]);
+    assert_eq!(
+        store
+            .catalog()
+            .list::<System>(Page::ALL)
+            .expect("systems")
+            .into_iter()
+            .map(|s| s.value)
+            .collect::<Vec<_>>(),
+        vec![sys.clone()]
+    );
     let key = ApiKey {
         id: "k1".into(),
         system: "BCA-POP".into(),
@@ -41,22 +69,33 @@ pub(crate) fn registry(store: Store) {
         expires_at: None,
         revoked_at: None,
     };
-    store.insert_api_key(&key, "hash-1").expect("key");
+    store
+        .catalog()
+        .insert(
+            &ApiKeyRecord {
+                key: key.clone(),
+                key_hash: "hash-1".into(),
+            },
+            t(2),
+        )
+        .expect("key");
     assert_eq!(
-        store.key_holder("hash-1").expect("lookup"),
+        store.catalog().key_holder("hash-1").expect("lookup"),
         Some(KeyHolder {
             key: key.clone(),
             system: sys.clone(),
             member: member("BCA"),
         })
     );
-    assert_eq!(store.key_holder("hash-2").expect("lookup"), None);
+    assert_eq!(store.catalog().key_holder("hash-2").expect("lookup"), None);
     let revoked = store
+        .catalog()
         .revoke_api_key("k1", t(5))
         .expect("revoke")
         .expect("known");
     assert_eq!(revoked.revoked_at, Some(t(5)));
     let again = store
+        .catalog()
         .revoke_api_key("k1", t(9))
         .expect("revoke")
         .expect("known");
@@ -65,24 +104,34 @@ pub(crate) fn registry(store: Store) {
         Some(t(5)),
         "the first revocation time is kept"
     );
-    assert_eq!(store.revoke_api_key("nope", t(9)).expect("revoke"), None);
     assert_eq!(
-        store.api_keys("BCA-POP").expect("keys")[0].revoked_at,
+        store
+            .catalog()
+            .revoke_api_key("nope", t(9))
+            .expect("revoke"),
+        None
+    );
+    assert_eq!(
+        store.catalog().api_keys("BCA-POP").expect("keys")[0].revoked_at,
         Some(t(5))
     );
 }
 
 pub(crate) fn dictionary(store: Store) {
     for e in builtin_elements() {
-        store.insert_element(&e, t(0)).expect("element");
+        store.catalog().insert(&e, t(0)).expect("element");
     }
     let dup = builtin_elements().remove(0);
     assert!(matches!(
-        store.insert_element(&dup, t(0)),
+        store.catalog().insert(&dup, t(0)),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.elements().expect("elements").len(),
+        store
+            .catalog()
+            .list::<DataElement>(Page::ALL)
+            .expect("elements")
+            .len(),
         builtin_elements().len()
     );
     let mut list = CodeList {
@@ -98,16 +147,17 @@ pub(crate) fn dictionary(store: Store) {
             parent: None,
         }],
     };
-    store.insert_code_list(&list, t(0)).expect("v1");
+    store.catalog().insert(&list, t(0)).expect("v1");
     assert!(matches!(
-        store.insert_code_list(&list, t(0)),
+        store.catalog().insert(&list, t(0)),
         Err(StoreError::Conflict(_))
     ));
     list.version = 2;
     list.entries[0].label_en = "Crimson".into();
-    store.insert_code_list(&list, t(1)).expect("v2");
+    store.catalog().insert(&list, t(1)).expect("v2");
     assert_eq!(
         store
+            .catalog()
             .code_list("colour", None)
             .expect("latest")
             .expect("some")
@@ -116,6 +166,7 @@ pub(crate) fn dictionary(store: Store) {
     );
     assert_eq!(
         store
+            .catalog()
             .code_list("colour", Some(1))
             .expect("v1")
             .expect("some")
@@ -123,28 +174,35 @@ pub(crate) fn dictionary(store: Store) {
             .label_en,
         "Red"
     );
-    assert_eq!(store.code_list("colour", Some(3)).expect("v3"), None);
     assert_eq!(
-        store.code_list_ids().expect("ids"),
+        store.catalog().code_list("colour", Some(3)).expect("v3"),
+        None
+    );
+    assert_eq!(
+        store.catalog().code_list_ids().expect("ids"),
         vec![("colour".to_string(), 2)]
     );
 
-    store.insert_member(&member("BCA")).expect("member");
-    store.insert_schema(&schema(V1), t(0)).expect("1.0");
+    store
+        .catalog()
+        .insert(&member("BCA"), t(0))
+        .expect("member");
+    store.catalog().insert(&schema(V1), t(0)).expect("1.0");
     assert!(matches!(
-        store.insert_schema(&schema(V1), t(0)),
+        store.catalog().insert(&schema(V1), t(0)),
         Err(StoreError::Conflict(_))
     ));
     let v11 = SchemaVersion { major: 1, minor: 1 };
     let v20 = SchemaVersion { major: 2, minor: 0 };
-    store.insert_schema(&schema(v20), t(2)).expect("2.0");
-    store.insert_schema(&schema(v11), t(1)).expect("1.1");
+    store.catalog().insert(&schema(v20), t(2)).expect("2.0");
+    store.catalog().insert(&schema(v11), t(1)).expect("1.1");
     assert_eq!(
-        store.schema_versions("people").expect("versions"),
+        store.catalog().schema_versions("people").expect("versions"),
         vec![V1, v11, v20]
     );
     assert_eq!(
         store
+            .catalog()
             .schema("people", None)
             .expect("latest")
             .expect("some")
@@ -153,17 +211,420 @@ pub(crate) fn dictionary(store: Store) {
     );
     assert_eq!(
         store
+            .catalog()
             .schema("people", Some(v11))
             .expect("1.1")
             .expect("some")
             .version,
         v11
     );
-    assert_eq!(store.schema("nope", None).expect("none"), None);
-    let all = store.datasets().expect("datasets");
+    assert_eq!(store.catalog().schema("nope", None).expect("none"), None);
+    let all = store.catalog().datasets().expect("datasets");
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].version, v20);
 }
 
 /// The catalog tests of the suite.
-pub(crate) const SUITE: &[SuiteTest] = &[("registry", registry), ("dictionary", dictionary)];
+pub(crate) const SUITE: &[SuiteTest] = &[
+    ("registry", registry),
+    ("dictionary", dictionary),
+    (
+        "new_kind_needs_no_engine_code",
+        new_kind_needs_no_engine_code,
+    ),
+    (
+        "concurrent_updates_lose_nothing",
+        concurrent_updates_lose_nothing,
+    ),
+];
+
+/// A kind that exists only in this test: it needs no engine code, no migration and no trait
+/// method of the store, and gets everything the catalogue gives every kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Gadget {
+    serial: String,
+    owner: String,
+    colour: String,
+    tag: u32,
+}
+
+impl Kind for Gadget {
+    const KIND: &'static str = "test-gadget";
+    const NOUN: &'static str = "gadget";
+    fn id(&self) -> String {
+        self.serial.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::reference::<Member>("owner", &self.owner),
+            Attribute::plain("colour", &self.colour),
+            Attribute::unique("tag", self.tag.to_string()),
+        ]
+    }
+}
+
+fn gadget(serial: &str, colour: &str, tag: u32) -> Gadget {
+    Gadget {
+        serial: serial.into(),
+        owner: "BCA".into(),
+        colour: colour.into(),
+        tag,
+    }
+}
+
+fn serials(found: Vec<Versioned<Gadget>>) -> Vec<String> {
+    found.into_iter().map(|g| g.value.serial).collect()
+}
+
+pub(crate) fn new_kind_needs_no_engine_code(store: Store) {
+    let cat = store.catalog();
+    cat.insert(&member("BCA"), t(0)).expect("member");
+    let g1 = gadget("g1", "red", 1);
+    let stored = cat.insert(&g1, t(1)).expect("insert");
+    assert_eq!((stored.revision, stored.created_at), (1, t(1)));
+    let got = cat.get::<Gadget>("g1").expect("get").expect("stored");
+    assert_eq!(
+        (got.value, got.revision, got.updated_at),
+        (g1.clone(), 1, t(1))
+    );
+    assert_eq!(cat.get::<Gadget>("nope").expect("get"), None);
+
+    // Refused writes change nothing.
+    let e = cat.insert(&g1, t(2)).expect_err("same id");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(
+        e.to_string().contains("gadget \"g1\" already exists"),
+        "{e}"
+    );
+    let orphan = Gadget {
+        owner: "NOPE".into(),
+        ..gadget("g9", "red", 9)
+    };
+    let e = cat.insert(&orphan, t(2)).expect_err("missing reference");
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    assert!(
+        e.to_string().contains("member \"NOPE\" does not exist"),
+        "{e}"
+    );
+    let e = cat
+        .insert(&gadget("g2", "blue", 1), t(2))
+        .expect_err("tag taken");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert_eq!(cat.get::<Gadget>("g2").expect("get"), None);
+    assert_eq!(cat.get::<Gadget>("g9").expect("get"), None);
+    assert_eq!(cat.history::<Gadget>("g2").expect("history"), vec![]);
+
+    // Optimistic updates: the revision read must still be the current one.
+    let blue = gadget("g1", "blue", 1);
+    let updated = cat.update(&blue, 1, t(3)).expect("update");
+    assert_eq!(
+        (updated.revision, updated.created_at, updated.updated_at),
+        (2, t(1), t(3))
+    );
+    let e = cat
+        .update(&gadget("g1", "green", 1), 1, t(4))
+        .expect_err("stale");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(e.to_string().contains("revision 2, not 1"), "{e}");
+    let e = cat
+        .update(&gadget("g7", "green", 7), 1, t(4))
+        .expect_err("missing");
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    assert_eq!(
+        cat.get::<Gadget>("g1").expect("get").expect("g1").value,
+        blue
+    );
+    let history = cat.history::<Gadget>("g1").expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (r.revision, r.at, r.value.clone()))
+            .collect::<Vec<_>>(),
+        vec![(1, t(1), Some(g1.clone())), (2, t(3), Some(blue.clone()))]
+    );
+
+    // Lookups by attribute follow updates.
+    cat.insert(&gadget("g3", "red", 3), t(5)).expect("g3");
+    cat.insert(&gadget("g2", "red", 2), t(5)).expect("g2");
+    cat.insert(&gadget("g4", "blue", 4), t(5)).expect("g4");
+    assert_eq!(
+        serials(cat.find("colour", "red", Page::ALL).expect("red")),
+        ["g2", "g3"]
+    );
+    assert_eq!(
+        serials(cat.find("colour", "blue", Page::ALL).expect("blue")),
+        ["g1", "g4"]
+    );
+    assert_eq!(
+        serials(cat.find("owner", "BCA", Page::LAST).expect("last")),
+        ["g4"]
+    );
+    assert_eq!(
+        serials(cat.find("tag", "3", Page::ALL).expect("unique")),
+        ["g3"]
+    );
+    assert_eq!(
+        cat.find::<Gadget>("colour", "green", Page::ALL)
+            .expect("none"),
+        vec![]
+    );
+
+    // Listing in id order, with a cursor either way.
+    assert_eq!(
+        serials(cat.list(Page::ALL).expect("all")),
+        ["g1", "g2", "g3", "g4"]
+    );
+    let page = Page {
+        after: Some("g1"),
+        limit: Some(2),
+        descending: false,
+    };
+    assert_eq!(serials(cat.list(page).expect("page")), ["g2", "g3"]);
+    let back = Page {
+        after: Some("g3"),
+        limit: Some(5),
+        descending: true,
+    };
+    assert_eq!(serials(cat.list(back).expect("back")), ["g2", "g1"]);
+    let page = Page {
+        after: Some("g2"),
+        limit: Some(1),
+        descending: false,
+    };
+    assert_eq!(
+        serials(cat.find("owner", "BCA", page).expect("find page")),
+        ["g3"]
+    );
+    assert_eq!(cat.ids::<Gadget>().expect("ids"), ["g1", "g2", "g3", "g4"]);
+    assert_eq!(cat.ids::<Member>().expect("ids"), ["BCA"]);
+
+    // A referenced object cannot be deleted; a deletion is optimistic and kept in history.
+    let e = cat
+        .delete::<Member>("BCA", 1, t(6))
+        .expect_err("referred to");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(e.to_string().contains("test-gadget"), "{e}");
+    let e = cat.delete::<Gadget>("g1", 1, t(6)).expect_err("stale");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let e = cat.delete::<Gadget>("g8", 1, t(6)).expect_err("missing");
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    cat.delete::<Gadget>("g1", 2, t(7)).expect("delete");
+    assert_eq!(cat.get::<Gadget>("g1").expect("get"), None);
+    assert_eq!(
+        serials(cat.find("colour", "blue", Page::ALL).expect("blue")),
+        ["g4"]
+    );
+    // Its unique tag is free again, and the id comes back with the next revision.
+    let again = cat
+        .insert(&gadget("g1", "red", 1), t(8))
+        .expect("re-insert");
+    assert_eq!(again.revision, 4);
+    let revisions: Vec<(u64, bool)> = cat
+        .history::<Gadget>("g1")
+        .expect("history")
+        .into_iter()
+        .map(|r| (r.revision, r.value.is_some()))
+        .collect();
+    assert_eq!(revisions, [(1, true), (2, true), (3, false), (4, true)]);
+    for g in ["g1", "g2", "g3", "g4"] {
+        let current = cat.get::<Gadget>(g).expect("get").expect("present");
+        cat.delete::<Gadget>(g, current.revision, t(9))
+            .expect("delete");
+    }
+    cat.delete::<Member>("BCA", 1, t(9))
+        .expect("no longer referred to");
+}
+
+/// Two writers that read the same revision: exactly one update lands, the other is told.
+pub(crate) fn concurrent_updates_lose_nothing(store: Store) {
+    let cat = store.catalog();
+    cat.insert(&member("BCA"), t(0)).expect("member");
+    cat.insert(&gadget("g", "red", 0), t(0)).expect("gadget");
+    let rounds = 20u32;
+    let workers = 4;
+    let outcomes: Vec<(u32, u32)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let cat = cat.clone();
+                s.spawn(move || {
+                    let (mut won, mut refused) = (0, 0);
+                    for _ in 0..rounds {
+                        let cur = cat.get::<Gadget>("g").expect("get").expect("g");
+                        let next = Gadget {
+                            colour: format!("w{w}"),
+                            ..cur.value
+                        };
+                        match cat.update(&next, cur.revision, t(1)) {
+                            Ok(_) => won += 1,
+                            Err(StoreError::Conflict(_)) => refused += 1,
+                            Err(e) => panic!("unexpected {e}"),
+                        }
+                    }
+                    (won, refused)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect()
+    });
+    let won: u32 = outcomes.iter().map(|o| o.0).sum();
+    let total: u32 = outcomes.iter().map(|o| o.0 + o.1).sum();
+    assert_eq!(total, rounds * workers);
+    let last = cat.get::<Gadget>("g").expect("get").expect("g");
+    assert_eq!(
+        last.revision,
+        1 + u64::from(won),
+        "every accepted update is one revision"
+    );
+    assert_eq!(
+        cat.history::<Gadget>("g").expect("history").len(),
+        1 + won as usize
+    );
+}
+
+/// What a store of the schema before the catalogue holds, as the code of that time wrote it:
+/// `(member, system, keys with their hashes, elements, code lists, schemas)`.
+pub(crate) struct OldCatalog {
+    pub(crate) member: Member,
+    pub(crate) system: System,
+    pub(crate) keys: Vec<(ApiKey, &'static str)>,
+    pub(crate) lists: Vec<CodeList>,
+    pub(crate) schemas: Vec<DatasetSchema>,
+}
+
+pub(crate) fn old_catalog() -> OldCatalog {
+    let mut member = member("BCA");
+    // Microseconds survive the move.
+    member.created_at = t(0) + Duration::microseconds(123_456);
+    let system = System {
+        code: "BCA-POP".into(),
+        member: "BCA".into(),
+        name: "Dân cư".into(),
+        created_at: t(1),
+    };
+    let key = |id: &str, revoked: Option<DateTime<Utc>>| ApiKey {
+        id: id.into(),
+        system: "BCA-POP".into(),
+        roles: vec![Role::Provider, Role::Operator],
+        label: format!("key {id}"),
+        created_at: t(2),
+        expires_at: None,
+        revoked_at: revoked,
+    };
+    let list = |version: u32, label: &str| CodeList {
+        id: "colour".into(),
+        version,
+        name_vi: "Màu".into(),
+        name_en: "Colour".into(),
+        source: String::new(),
+        entries: vec![CodeEntry {
+            code: "R".into(),
+            label_vi: "Đỏ".into(),
+            label_en: label.into(),
+            parent: None,
+        }],
+    };
+    OldCatalog {
+        member,
+        system,
+        keys: vec![
+            (key("k1", None), "hash-1"),
+            (key("k2", Some(t(3))), "hash-2"),
+        ],
+        lists: vec![list(1, "Red"), list(10, "Crimson")],
+        schemas: vec![
+            schema(V1),
+            schema(SchemaVersion {
+                major: 1,
+                minor: 10,
+            }),
+            schema(SchemaVersion { major: 2, minor: 0 }),
+        ],
+    }
+}
+
+/// After the upgrade every object of [`old_catalog`] reads back through the catalogue, its
+/// lookups work, and the catalogue takes new objects with the usual checks.
+pub(crate) fn check_upgraded_catalog(store: &Store) {
+    let old = old_catalog();
+    let cat = store.catalog();
+    let member = cat.get::<Member>("BCA").expect("member").expect("moved");
+    assert_eq!(member.value, old.member);
+    assert_eq!(
+        (member.revision, member.created_at),
+        (1, old.member.created_at)
+    );
+    assert_eq!(
+        cat.list::<System>(Page::ALL).expect("systems")[0].value,
+        old.system
+    );
+    let holder = cat.key_holder("hash-1").expect("lookup").expect("found");
+    assert_eq!(
+        (holder.key, holder.system, holder.member),
+        (
+            old.keys[0].0.clone(),
+            old.system.clone(),
+            old.member.clone()
+        )
+    );
+    assert_eq!(
+        cat.api_keys("BCA-POP").expect("keys"),
+        vec![old.keys[0].0.clone(), old.keys[1].0.clone()]
+    );
+    let elements = cat.list::<DataElement>(Page::ALL).expect("elements");
+    let mut builtin = builtin_elements();
+    builtin.sort_by(|a, b| a.id.cmp(&b.id));
+    let elements: Vec<DataElement> = elements.into_iter().map(|e| e.value).collect();
+    assert!(elements == builtin, "every element moved, listed by id");
+    assert_eq!(
+        cat.code_list("colour", None).expect("latest"),
+        Some(old.lists[1].clone())
+    );
+    assert_eq!(
+        cat.code_list("colour", Some(1)).expect("v1"),
+        Some(old.lists[0].clone())
+    );
+    assert_eq!(
+        cat.code_list_ids().expect("ids"),
+        vec![("colour".into(), 10)]
+    );
+    assert_eq!(
+        cat.schema_versions("people").expect("versions"),
+        old.schemas.iter().map(|s| s.version).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        cat.datasets().expect("datasets"),
+        vec![old.schemas[2].clone()]
+    );
+    // New writes keep every rule.
+    let e = cat.insert(&old.member, t(5)).expect_err("exists");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let e = cat.insert(
+        &ApiKeyRecord {
+            key: ApiKey {
+                id: "k3".into(),
+                ..old.keys[0].0.clone()
+            },
+            key_hash: "hash-1".into(),
+        },
+        t(5),
+    );
+    assert!(
+        matches!(e, Err(StoreError::Conflict(_))),
+        "a key hash stays unique"
+    );
+    let e = cat
+        .delete::<System>("BCA-POP", 1, t(5))
+        .expect_err("keys refer to it");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let revoked = cat.revoke_api_key("k1", t(6)).expect("revoke").expect("k1");
+    assert_eq!(revoked.revoked_at, Some(t(6)));
+    assert_eq!(cat.history::<ApiKeyRecord>("k1").expect("history").len(), 2);
+}
+
+/// An object as the code before the catalogue stored it: its JSON.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("json")
+}

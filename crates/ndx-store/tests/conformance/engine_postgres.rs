@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::audit::{append_range, check_audit_sample, write_audit_sample};
+use crate::catalog::{check_upgraded_catalog, json, old_catalog};
 use crate::records::op;
 
 // ---- PostgreSQL ----
@@ -116,7 +117,7 @@ pub(crate) fn pg_migrations_twice_and_concurrent_opens() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3".into()),
+        Some("1,2,3,4".into()),
         "each migration applied once"
     );
 }
@@ -178,7 +179,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3".into())
+        Some("1,2,3,4".into())
     );
     assert_eq!(store.count("people").expect("count"), 2);
     let a = store.record("people", "a", None).expect("a").expect("a");
@@ -216,6 +217,99 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
     assert_eq!(store.count("people").expect("count"), 4);
     let b = store.record("people", "b", None).expect("b").expect("b");
     assert_eq!((b.version, b.batch_id.as_str()), (3, "b3"));
+}
+
+/// A store of schema version 3 (the last before the catalogue) keeps every registry and
+/// dictionary object, readable through the catalogue, with its lookups and rules.
+pub(crate) fn pg_version_3_catalog_is_upgraded() {
+    let (url, schema) = fresh_schema();
+    let old = old_catalog();
+    let lit = |v: String| format!("'{}'", v.replace('\'', "''"));
+    let micros = t(0).timestamp_micros();
+    let mut rows = vec![
+        format!(
+            "INSERT INTO members(code, body) VALUES ({}, {});",
+            lit(old.member.code.clone()),
+            lit(json(&old.member))
+        ),
+        format!(
+            "INSERT INTO systems(code, member, body) VALUES ({}, {}, {});",
+            lit(old.system.code.clone()),
+            lit(old.system.member.clone()),
+            lit(json(&old.system))
+        ),
+    ];
+    for (key, hash) in &old.keys {
+        rows.push(format!(
+            "INSERT INTO api_keys(id, system, key_hash, body) VALUES ({}, {}, {}, {});",
+            lit(key.id.clone()),
+            lit(key.system.clone()),
+            lit(hash.to_string()),
+            lit(json(key))
+        ));
+    }
+    for e in builtin_elements() {
+        rows.push(format!(
+            "INSERT INTO elements(id, body, created_at) VALUES ({}, {}, to_timestamp({micros} / 1e6));",
+            lit(e.id.clone()),
+            lit(json(&e))
+        ));
+    }
+    for l in &old.lists {
+        rows.push(format!(
+            "INSERT INTO code_lists(id, version, body, created_at)
+             VALUES ({}, {}, {}, to_timestamp({micros} / 1e6));",
+            lit(l.id.clone()),
+            l.version,
+            lit(json(l))
+        ));
+    }
+    for sc in &old.schemas {
+        rows.push(format!(
+            "INSERT INTO datasets(name) VALUES ({d}) ON CONFLICT DO NOTHING;
+             INSERT INTO schemas(dataset, major, minor, body, created_at)
+             VALUES ({d}, {}, {}, {}, to_timestamp({micros} / 1e6));",
+            sc.version.major,
+            sc.version.minor,
+            lit(json(sc)),
+            d = lit(sc.dataset.clone()),
+        ));
+    }
+    try_pg_admin(&format!(
+        "CREATE SCHEMA {s}; SET search_path = {s};
+         {v1}
+         {v2}
+         {v3}
+         CREATE TABLE ndx_schema_version (version integer PRIMARY KEY,
+                                          applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO ndx_schema_version(version) VALUES (1), (2), (3);
+         {rows}",
+        s = schema.0,
+        v1 = include_str!("../../migrations/postgres/0001_init.sql"),
+        v2 = include_str!("../../migrations/postgres/0002_audit.sql"),
+        v3 = include_str!("../../migrations/postgres/0003_versions.sql"),
+        rows = rows.join("\n"),
+    ))
+    .expect("a version 3 store");
+    let store = Store::open(&url).expect("upgrade");
+    check_upgraded_catalog(&store);
+    assert_eq!(
+        pg_scalar(&format!(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
+            schema.0
+        )),
+        Some("1,2,3,4".into())
+    );
+    assert_eq!(
+        pg_scalar(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}'
+               AND table_name IN ('members', 'systems', 'api_keys', 'elements', 'code_lists',
+                                  'schemas')",
+            schema.0
+        )),
+        Some("0".into()),
+        "the old tables are gone"
+    );
 }
 
 pub(crate) fn pg_newer_schema_version_is_refused() {
@@ -359,7 +453,7 @@ pub(crate) fn pg_big_batch_on_an_unanalyzed_dataset() {
         dataset: "others".into(),
         ..schema(V1)
     };
-    store.insert_schema(&others, t(0)).expect("others");
+    store.catalog().insert(&others, t(0)).expect("others");
     let mut w = store
         .begin_batch("others", meta("o1", t(5)))
         .expect("begin");
@@ -469,6 +563,10 @@ pub(crate) fn postgres_trials() -> Vec<Trial> {
                 (
                     "migrations_twice_and_concurrent_opens",
                     pg_migrations_twice_and_concurrent_opens as fn(),
+                ),
+                (
+                    "version_3_catalog_is_upgraded",
+                    pg_version_3_catalog_is_upgraded,
                 ),
                 (
                     "newer_schema_version_is_refused",

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::audit::{append_range, check_audit_sample, write_audit_sample};
+use crate::catalog::{check_upgraded_catalog, json, old_catalog};
 
 pub(crate) fn open_sqlite() -> (Store, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -28,35 +29,148 @@ pub(crate) fn reopening_keeps_everything_and_refuses_newer_schemas() {
     assert!(err.to_string().contains("999"), "{err}");
 }
 
-/// A store of schema version 1 (before `datasets.live`) counts its records right after the
-/// upgrade: deleted ones excluded, and later batches keep the count.
+/// A store of schema version 1 (before `datasets.live`), as the code of that time wrote it,
+/// counts its records right after the upgrade: deleted ones excluded, and later batches keep
+/// the count.
 pub(crate) fn version_1_store_is_upgraded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ndx.db");
-    {
-        let store = Store::open_sqlite(path.clone()).expect("open");
-        with_dataset(&store);
-        load(&store, "b1", t(10), &["a", "b", "c"], 1);
-        let mut w = store
-            .begin_batch("people", meta("b2", t(20)))
-            .expect("begin");
-        assert_eq!(w.delete("b").expect("delete"), WriteOutcome::Deleted);
-        w.commit("h", "{}").expect("commit");
-    }
+    let (a1, b1, c1) = (body("a", 1), body("b", 1), body("c", 1));
     let conn = rusqlite::Connection::open(&path).expect("raw");
-    conn.execute_batch("ALTER TABLE datasets DROP COLUMN live; PRAGMA user_version = 1")
-        .expect("back to version 1");
+    conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql"))
+        .expect("version 1");
+    conn.execute_batch("PRAGMA user_version = 1")
+        .expect("version");
+    old_catalog_rows(&conn);
+    conn.execute_batch(
+        "INSERT INTO batches(seq, dataset, batch_id, request_hash, source_system,
+                             schema_version, created_at, report)
+           VALUES (1, 1, 'b1', 'h', 'BCA-POP', '1.0', 10000000, '{}'),
+                  (2, 1, 'b2', 'h', 'BCA-POP', '1.0', 20000000, '{}');",
+    )
+    .expect("batches");
+    let mut version = conn
+        .prepare(
+            "INSERT INTO records(rowid, dataset, key, version, batch, hash, body, prev)
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .expect("prepare");
+    for (rowid, key, v, batch, b, prev) in [
+        (1, "a", 1, 1, Some(&a1), None),
+        (2, "b", 1, 1, Some(&b1), None),
+        (3, "c", 1, 1, Some(&c1), None),
+        (4, "b", 2, 2, None, Some(2)),
+    ] {
+        let h: Vec<u8> = b.map_or(Vec::new(), |b| hash(b).to_vec());
+        version
+            .execute(rusqlite::params![rowid, key, v, batch, h, b, prev])
+            .expect("version");
+    }
+    drop(version);
+    conn.execute_batch(
+        "INSERT INTO current(dataset, key, deleted, rec) VALUES
+           (1, 'a', 0, 1), (1, 'b', 1, 4), (1, 'c', 0, 3);",
+    )
+    .expect("current");
     drop(conn);
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     assert_eq!(store.count("people").expect("count"), 2);
     load(&store, "b3", t(30), &["b", "d"], 1);
     assert_eq!(store.count("people").expect("count"), 4);
+    check_upgraded_catalog(&store);
     drop(store);
+    assert_eq!(user_version(&path), 3);
+}
+
+fn user_version(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("raw");
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version")
+}
+
+/// Writes [`old_catalog`] into the tables of schema versions 1 and 2, as their code did.
+fn old_catalog_rows(conn: &rusqlite::Connection) {
+    let old = old_catalog();
+    conn.execute(
+        "INSERT INTO members(code, body) VALUES (?1, ?2)",
+        rusqlite::params![old.member.code, json(&old.member)],
+    )
+    .expect("member");
+    conn.execute(
+        "INSERT INTO systems(code, member, body) VALUES (?1, ?2, ?3)",
+        rusqlite::params![old.system.code, old.system.member, json(&old.system)],
+    )
+    .expect("system");
+    for (key, hash) in &old.keys {
+        conn.execute(
+            "INSERT INTO api_keys(id, system, key_hash, body) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![key.id, key.system, hash, json(key)],
+        )
+        .expect("key");
+    }
+    for e in builtin_elements() {
+        conn.execute(
+            "INSERT INTO elements(id, body, created_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![e.id, json(&e), t(0).timestamp_micros()],
+        )
+        .expect("element");
+    }
+    for l in &old.lists {
+        conn.execute(
+            "INSERT INTO code_lists(id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![l.id, l.version, json(l), t(0).timestamp_micros()],
+        )
+        .expect("code list");
+    }
+    for s in &old.schemas {
+        conn.execute(
+            "INSERT OR IGNORE INTO datasets(name) VALUES (?1)",
+            rusqlite::params![s.dataset],
+        )
+        .expect("dataset");
+        conn.execute(
+            "INSERT INTO schemas(dataset, major, minor, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                s.dataset,
+                s.version.major,
+                s.version.minor,
+                json(s),
+                t(0).timestamp_micros()
+            ],
+        )
+        .expect("schema");
+    }
+}
+
+/// A store of schema version 2 (the last before the catalogue) keeps every registry and
+/// dictionary object, readable through the catalogue, with its lookups and rules.
+pub(crate) fn version_2_catalog_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
     let conn = rusqlite::Connection::open(&path).expect("raw");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .expect("user_version");
-    assert_eq!(version, 2);
+    conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql"))
+        .expect("version 1");
+    conn.execute_batch(include_str!("../../migrations/sqlite/0002_live_count.sql"))
+        .expect("version 2");
+    conn.execute_batch("PRAGMA user_version = 2")
+        .expect("version");
+    old_catalog_rows(&conn);
+    drop(conn);
+    let store = Store::open_sqlite(path.clone()).expect("upgrade");
+    check_upgraded_catalog(&store);
+    drop(store);
+    assert_eq!(user_version(&path), 3);
+    let conn = rusqlite::Connection::open(&path).expect("raw");
+    let old_tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN
+               ('members', 'systems', 'api_keys', 'elements', 'code_lists', 'schemas')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("tables");
+    assert_eq!(old_tables, 0, "the old tables are gone");
 }
 
 pub(crate) fn audit_file_reopens_and_refuses_newer_schemas() {

@@ -97,8 +97,11 @@ fn hash(s: &str) -> [u8; 32] {
 
 /// A store with the people dataset registered.
 fn with_dataset(store: &Store) {
-    store.insert_member(&member("BCA")).expect("member");
-    store.insert_schema(&schema(V1), t(0)).expect("schema");
+    store
+        .catalog()
+        .insert(&member("BCA"), t(0))
+        .expect("member");
+    store.catalog().insert(&schema(V1), t(0)).expect("schema");
 }
 
 /// Writes records `ids` with value `n` in one committed batch.
@@ -169,6 +172,10 @@ fn main() {
     trials.push(Trial::test(
         "sqlite::version_1_store_is_upgraded",
         plain(engine_sqlite::version_1_store_is_upgraded),
+    ));
+    trials.push(Trial::test(
+        "sqlite::version_2_catalog_is_upgraded",
+        plain(engine_sqlite::version_2_catalog_is_upgraded),
     ));
     trials.push(Trial::test(
         "sqlite::audit_file_reopens_and_refuses_newer_schemas",
