@@ -394,8 +394,8 @@ impl AuditLog {
             .map_err(|_| unavailable("the appender stopped"))
     }
 
-    /// Records `event` and returns its leaf index once it is durable.
-    pub fn record(&self, event: AuditEvent) -> Result<u64> {
+    /// Records `event` and returns its receipt (its leaf index) once it is durable.
+    pub fn record(&self, event: AuditEvent) -> Result<Receipt> {
         let bytes = event.canonical_bytes();
         let mut subjects: Vec<[u8; 32]> = event
             .subjects
@@ -414,7 +414,8 @@ impl AuditLog {
             .tickets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.send(Job::Append(prepared, ticket))?;
-        self.shared.answers.wait(ticket)
+        let index = self.shared.answers.wait(ticket)?;
+        Ok(Receipt { index })
     }
 
     /// Signs a head now if the tree grew since the last one; returns the head signed.
@@ -749,7 +750,8 @@ impl AuditLog {
         (self.shared.clock)()
     }
 
-    /// Records an event built from `parts`, stamped now.
+    /// Records an event built from `parts`, stamped now (the ingest pipeline's events; read
+    /// services use [`AuditLog::event`]).
     pub(crate) fn record_parts(&self, parts: EventParts<'_>) -> Result<u64> {
         let mut subjects = parts.subjects;
         subjects.sort();
@@ -769,6 +771,121 @@ impl AuditLog {
             time: self.now(),
             v: AuditEvent::FORMAT_VERSION,
         })
+        .map(|r| r.index)
+    }
+
+    /// Starts the event of `operation` done under capability `cap`: the capability names the
+    /// actor, the request and the dataset, so no service spells them out by hand.
+    pub(crate) fn event(&self, cap: &impl Audience, operation: &str) -> EventBuilder<'_> {
+        EventBuilder {
+            log: self,
+            event: AuditEvent {
+                actor: cap.audit_actor(),
+                dataset: cap.audit_dataset().map(str::to_owned),
+                fields: Vec::new(),
+                keys: Vec::new(),
+                legal_basis: None,
+                operation: operation.to_owned(),
+                outcome: allowed(None),
+                purpose: None,
+                query: None,
+                request_id: cap.audit_request_id().to_owned(),
+                subjects: Vec::new(),
+                time: DateTime::<Utc>::MIN_UTC,
+                v: AuditEvent::FORMAT_VERSION,
+            },
+        }
+    }
+}
+
+/// What a capability (or a caller) tells the audit log about the request it serves: who acts,
+/// in which request, on which dataset. Implemented by every capability type, so that
+/// [`AuditLog::event`] builds an event from the capability alone.
+pub(crate) trait Audience {
+    /// Who acts (`None` for a citizen reading their own data).
+    fn audit_actor(&self) -> Option<Actor>;
+    /// The request.
+    fn audit_request_id(&self) -> &str;
+    /// The dataset the capability is for, if it is for one.
+    fn audit_dataset(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// An audit event under construction; [`EventBuilder::record`] writes it.
+#[must_use = "an audit event is written only by `record`"]
+pub(crate) struct EventBuilder<'a> {
+    log: &'a AuditLog,
+    event: AuditEvent,
+}
+
+impl EventBuilder<'_> {
+    /// The dataset touched (when the capability does not name it).
+    pub(crate) fn dataset(mut self, dataset: Option<&str>) -> Self {
+        self.event.dataset = dataset.map(str::to_owned);
+        self
+    }
+    /// The record keys (or registry ids) touched.
+    pub(crate) fn keys(mut self, keys: Vec<String>) -> Self {
+        self.event.keys = keys;
+        self
+    }
+    /// The query, as the caller gave it.
+    pub(crate) fn query(mut self, query: Option<String>) -> Self {
+        self.event.query = query;
+        self
+    }
+    /// The data subjects and the fields returned (see `Core::subjects_and_fields`).
+    pub(crate) fn returned(mut self, (subjects, fields): (Vec<String>, Vec<String>)) -> Self {
+        self.event.subjects = subjects;
+        self.event.fields = fields;
+        self
+    }
+    /// The data subjects touched.
+    pub(crate) fn subjects(mut self, subjects: Vec<String>) -> Self {
+        self.event.subjects = subjects;
+        self
+    }
+    /// Why it was allowed (kept in the outcome).
+    pub(crate) fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.event.outcome.reason = Some(reason.into());
+        self
+    }
+    /// The operation was refused, for this reason.
+    pub(crate) fn refused(mut self, refusal: &Error) -> Self {
+        self.event.outcome = Outcome {
+            allowed: false,
+            reason: Some(format!("{}: {}", refusal.code, refusal.message)),
+        };
+        self
+    }
+    /// Stamps the event with the log's clock and records it durably.
+    pub(crate) fn record(mut self) -> Result<Receipt> {
+        self.event.subjects.sort();
+        self.event.subjects.dedup();
+        self.event.time = self.log.now();
+        self.log.record(self.event)
+    }
+}
+
+/// Proof that an audit event is durable: the leaf index it was written at. Only
+/// [`AuditLog::record`] makes one, after the event is committed; it is not `Clone`, so one
+/// event backs one answer.
+///
+/// A receipt cannot be made outside this module:
+///
+/// ```compile_fail
+/// let forged = ndx_core::audit::Receipt { index: 0 };
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+pub struct Receipt {
+    index: u64,
+}
+
+impl Receipt {
+    /// The leaf index of the event (its inclusion can be proven).
+    pub fn index(&self) -> u64 {
+        self.index
     }
 }
 
@@ -826,20 +943,12 @@ impl crate::Core {
         dataset: Option<&str>,
         refusal: Error,
     ) -> Error {
-        let recorded = self.audit.record_parts(EventParts {
-            actor: Some(caller.actor()),
-            request_id: caller.request_id(),
-            operation,
-            dataset,
-            keys: Vec::new(),
-            query: None,
-            fields: Vec::new(),
-            subjects: Vec::new(),
-            outcome: Outcome {
-                allowed: false,
-                reason: Some(format!("{}: {}", refusal.code, refusal.message)),
-            },
-        });
+        let recorded = self
+            .audit
+            .event(caller, operation)
+            .dataset(dataset)
+            .refused(&refusal)
+            .record();
         match recorded {
             Ok(_) => refusal,
             Err(e) => e,
@@ -945,20 +1054,14 @@ impl crate::Core {
                 outcome: e.outcome,
             });
         }
-        self.audit.record_parts(EventParts {
-            actor: cap.actor.clone(),
-            request_id: &cap.request_id,
-            operation: "subject.accesses",
-            dataset: None,
-            keys: Vec::new(),
-            query: Some(format!(
+        self.audit
+            .event(cap, "subject.accesses")
+            .query(Some(format!(
                 "before={}&limit={limit}",
                 before.map_or_else(String::new, |b| b.to_string())
-            )),
-            fields: Vec::new(),
-            subjects: vec![cap.citizen_id.clone()],
-            outcome: allowed(None),
-        })?;
+            )))
+            .subjects(vec![cap.citizen_id.clone()])
+            .record()?;
         Ok(SubjectAccessPage {
             next_before: if more { indexes.last().copied() } else { None },
             accesses,
@@ -982,17 +1085,10 @@ impl crate::Core {
             ));
         }
         let entries = self.audit.entries(start, end)?;
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "audit.entries",
-            dataset: None,
-            keys: Vec::new(),
-            query: Some(format!("start={start}&end={end}")),
-            fields: Vec::new(),
-            subjects: Vec::new(),
-            outcome: allowed(None),
-        })?;
+        self.audit
+            .event(cap, "audit.entries")
+            .query(Some(format!("start={start}&end={end}")))
+            .record()?;
         Ok(entries)
     }
 }

@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::Core;
 use crate::access::DatasetRead;
-use crate::audit::{EventParts, allowed};
 use crate::error::{Error, Kind, Result};
 
 /// Largest page of a list.
@@ -33,19 +32,13 @@ impl Core {
     ) -> Result<RecordVersion> {
         let found = self.store.record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
-        let (subjects, fields) =
-            self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.read",
-            dataset: Some(&cap.dataset),
-            keys: vec![key.to_owned()],
-            query: as_of.map(|t| format!("as_of={}", t.to_rfc3339())),
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
+        let returned = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
+        self.audit
+            .event(cap, "record.read")
+            .keys(vec![key.to_owned()])
+            .query(as_of.map(|t| format!("as_of={}", t.to_rfc3339())))
+            .returned(returned)
+            .record()?;
         match found {
             Some(v) if v.body.is_some() => Ok(v),
             Some(v) => Err(Error::new(
@@ -75,22 +68,16 @@ impl Core {
     /// Every version of a record, newest first.
     pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
         let h = self.store.history(&cap.dataset, key)?;
-        let (subjects, fields) = self.subjects_and_fields(
+        let returned = self.subjects_and_fields(
             &cap.schema,
             Some(key),
             h.iter().filter_map(|v| v.body.as_deref()),
         )?;
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.history",
-            dataset: Some(&cap.dataset),
-            keys: vec![key.to_owned()],
-            query: None,
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
+        self.audit
+            .event(cap, "record.history")
+            .keys(vec![key.to_owned()])
+            .returned(returned)
+            .record()?;
         if h.is_empty() {
             return Err(Error::not_found(
                 "record-not-found",
@@ -156,7 +143,7 @@ impl Core {
         } else {
             None
         };
-        let (subjects, fields) = self.subjects_and_fields(
+        let returned = self.subjects_and_fields(
             &cap.schema,
             None,
             records.iter().filter_map(|v| v.body.as_deref()),
@@ -166,17 +153,12 @@ impl Core {
             query.push(format!("cursor={c}"));
         }
         query.push(format!("limit={limit}"));
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.list",
-            dataset: Some(&cap.dataset),
-            keys: records.iter().map(|r| r.key.clone()).collect(),
-            query: Some(query.join("&")),
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
+        self.audit
+            .event(cap, "record.list")
+            .keys(records.iter().map(|r| r.key.clone()).collect())
+            .query(Some(query.join("&")))
+            .returned(returned)
+            .record()?;
         Ok(Page {
             records,
             next_cursor,

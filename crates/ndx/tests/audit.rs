@@ -318,7 +318,7 @@ fn verify_finds_and_names_every_kind_of_tampering() {
     let d = copy_dir(dir.path());
     tamper(
         d.path(),
-        "UPDATE audit_entries SET bytes = CAST(replace(CAST(bytes AS TEXT), 'record.list', 'record.lisT') AS BLOB) WHERE idx = 5",
+        "UPDATE audit_entries SET bytes = CAST(replace(CAST(bytes AS TEXT), '\"operation\":\"', '\"operation\":\"x') AS BLOB) WHERE idx = 5",
     );
     let (ok, out) = verify(d.path());
     assert!(!ok && out.contains("entry 5"), "{out}");
