@@ -12,9 +12,12 @@ use crate::config::Config;
 /// Where the first operator key of a fresh installation is written.
 pub const OPERATOR_KEY_FILE: &str = "operator.key";
 
+/// The operating member's console system, which holds the operator keys.
+pub const OPERATOR_SYSTEM: &str = "NDC-OPS";
+
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
     let core = crate::open_core(cfg)?;
-    if let Some(secret) = core.bootstrap(operating_member(), "NDC-OPS", chrono::Utc::now())? {
+    if let Some(secret) = core.bootstrap(operating_member(), OPERATOR_SYSTEM, chrono::Utc::now())? {
         let path = cfg.data_dir.join(OPERATOR_KEY_FILE);
         write_secret(&path, &format!("{secret}\n"))?;
         eprintln!(

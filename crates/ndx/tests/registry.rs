@@ -590,3 +590,84 @@ fn two_operator_keys_revoking_each_other_at_once_leave_one() {
         );
     }
 }
+
+#[test]
+fn break_glass_issues_an_operator_key_on_the_stopped_store() {
+    let s = Server::fresh();
+    let first = s.operator_key();
+    let first_id = key_id(&s, &first);
+    // The operators lose their keys: a second one revokes the first, then is lost too.
+    let (_, second) = issue_operator(&s, &first, "soon lost");
+    assert_eq!(revoke(&s, &second, &first_id).status, 200);
+    assert_eq!(s.get("/api/v1/me", Some(&first)).status, 401);
+    drop(second);
+    let stopped = s.stop();
+    std::fs::remove_file(stopped.dir.path().join("operator.key")).expect("operator.key");
+
+    let out = stopped.run(&["keys", "issue", "--role", "operator"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The secret, once, on stdout only.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let secret = lines[0].to_owned();
+    assert!(secret.starts_with("ndx_"), "{stdout}");
+    assert!(!stderr.contains(&secret), "{stderr}");
+
+    let s = stopped.serve();
+    let r = s.get("/api/v1/me", Some(&secret));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let who = r.json();
+    assert_eq!(who["system"], "NDC-OPS");
+    assert_eq!(who["roles"], json!(["operator"]));
+    let new_id = who["key_id"].as_str().expect("key_id").to_owned();
+    // It is an operator key: it issues keys again.
+    issue_operator(&s, &secret, "after break-glass");
+
+    // The issuance is in the audit log, by the operating member's console, saying why.
+    let issued = audit_events(&s, &secret, "key.issue");
+    let event = issued
+        .iter()
+        .find(|e| e["keys"] == json!([new_id]))
+        .unwrap_or_else(|| panic!("no key.issue event for {new_id}: {issued:?}"));
+    assert_eq!(
+        event["actor"],
+        json!({"member": "NDC", "system": "NDC-OPS"})
+    );
+    assert_eq!(event["outcome"]["allowed"], true);
+    assert!(
+        event["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("break-glass")),
+        "{event}"
+    );
+    assert!(
+        event["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("local-"))
+    );
+
+    // And the log, with that event, verifies.
+    let stopped = s.stop();
+    let out = stopped.run(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn break_glass_names_a_missing_system() {
+    let s = Server::fresh();
+    let stopped = s.stop();
+    let out = stopped.run(&["keys", "issue", "--role", "operator", "--system", "NOPE"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("system \"NOPE\" does not exist"),
+        "{out:?}"
+    );
+}
