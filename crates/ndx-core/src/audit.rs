@@ -476,8 +476,9 @@ impl AuditLog {
         Ok(self.shared.store.audit_size()?)
     }
 
-    /// Entries `start..end` (clipped to the log).
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
+    /// Entries `start..end` (clipped to the log). Not public: callers read entries through
+    /// [`crate::Core::audit_entries`], which records the reading.
+    pub(crate) fn entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
         Ok(self.shared.store.audit_entries(start, end)?)
     }
 
@@ -540,8 +541,9 @@ impl AuditLog {
         self.with_nodes(second, |r| merkle::consistency_proof(r, first, second))
     }
 
-    /// Leaf indexes of the entries that touched `citizen_id`, newest first.
-    pub fn subject_entries(
+    /// Leaf indexes of the entries that touched `citizen_id`, newest first. Not public:
+    /// callers read them through [`crate::Core::subject_accesses`], which records the reading.
+    pub(crate) fn subject_entries(
         &self,
         citizen_id: &str,
         before: Option<u64>,
@@ -887,6 +889,51 @@ impl Receipt {
     pub fn index(&self) -> u64 {
         self.index
     }
+
+    /// Hands `value` out under this receipt.
+    pub(crate) fn attach<T>(self, value: T) -> Audited<T> {
+        Audited {
+            value,
+            receipt: self,
+        }
+    }
+}
+
+/// Data a service hands back to a caller, with the receipt of the audit event that recorded
+/// the access. Services that return record data or audit-log data return one of these, and the
+/// only way to make one is [`Receipt::attach`] on a receipt from [`AuditLog::record`]: a service
+/// that forgets to record its event does not compile. The HTTP edge takes the value out with
+/// [`Audited::into_inner`].
+///
+/// An `Audited` value cannot be built without a receipt's `attach`:
+///
+/// ```compile_fail
+/// fn forge(receipt: ndx_core::audit::Receipt) -> ndx_core::audit::Audited<u32> {
+///     ndx_core::audit::Audited { value: 7, receipt }
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "audited data is recorded as handed out: hand it out"]
+pub struct Audited<T> {
+    value: T,
+    receipt: Receipt,
+}
+
+impl<T> Audited<T> {
+    /// The data.
+    pub fn get(&self) -> &T {
+        &self.value
+    }
+
+    /// The receipt of the event that recorded this access.
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The data, to hand to the caller.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
 }
 
 /// The outcome of an allowed operation.
@@ -1023,7 +1070,7 @@ impl crate::Core {
         cap: &crate::access::SubjectRead,
         before: Option<u64>,
         limit: u64,
-    ) -> Result<SubjectAccessPage> {
+    ) -> Result<Audited<SubjectAccessPage>> {
         if limit == 0 || limit > MAX_AUDIT_PAGE {
             return Err(Error::invalid(
                 "limit-invalid",
@@ -1054,7 +1101,8 @@ impl crate::Core {
                 outcome: e.outcome,
             });
         }
-        self.audit
+        let receipt = self
+            .audit
             .event(cap, "subject.accesses")
             .query(Some(format!(
                 "before={}&limit={limit}",
@@ -1062,10 +1110,10 @@ impl crate::Core {
             )))
             .subjects(vec![cap.citizen_id.clone()])
             .record()?;
-        Ok(SubjectAccessPage {
+        Ok(receipt.attach(SubjectAccessPage {
             next_before: if more { indexes.last().copied() } else { None },
             accesses,
-        })
+        }))
     }
 
     /// Audit entries `start..end` (at most [`MAX_AUDIT_PAGE`]); the reading is recorded.
@@ -1074,7 +1122,7 @@ impl crate::Core {
         cap: &crate::access::AuditRead,
         start: u64,
         end: u64,
-    ) -> Result<Vec<AuditEntry>> {
+    ) -> Result<Audited<Vec<AuditEntry>>> {
         if end < start || end - start > MAX_AUDIT_PAGE {
             return Err(Error::invalid(
                 "range-invalid",
@@ -1085,10 +1133,11 @@ impl crate::Core {
             ));
         }
         let entries = self.audit.entries(start, end)?;
-        self.audit
+        let receipt = self
+            .audit
             .event(cap, "audit.entries")
             .query(Some(format!("start={start}&end={end}")))
             .record()?;
-        Ok(entries)
+        Ok(receipt.attach(entries))
     }
 }

@@ -55,8 +55,17 @@ impl Core {
         &self.audit
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The name of the storage engine (`sqlite`, `postgres`).
+    pub fn engine_name(&self) -> &'static str {
+        match self.store.engine() {
+            ndx_store::Engine::Sqlite => "sqlite",
+            ndx_store::Engine::Postgres => "postgres",
+        }
+    }
+
+    /// Whether the store answers (a cheap catalogue read).
+    pub fn check_store(&self) -> Result<()> {
+        self.store.members()?;
+        Ok(())
     }
 }

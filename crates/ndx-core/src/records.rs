@@ -1,5 +1,6 @@
 //! The owner's view of a dataset: the current version of a record, the version current at a
-//! point in time, its whole history, and a filtered, cursor-paginated list.
+//! point in time, its whole history, and a filtered, cursor-paginated list. Every read hands its
+//! data back as [`Audited`], so it cannot answer without recording its event first.
 
 use chrono::{DateTime, Utc};
 use ndx_store::{FieldFilter, RecordVersion};
@@ -8,6 +9,7 @@ use serde_json::Value;
 
 use crate::Core;
 use crate::access::DatasetRead;
+use crate::audit::Audited;
 use crate::error::{Error, Kind, Result};
 
 /// Largest page of a list.
@@ -29,18 +31,19 @@ impl Core {
         cap: &DatasetRead,
         key: &str,
         as_of: Option<DateTime<Utc>>,
-    ) -> Result<RecordVersion> {
+    ) -> Result<Audited<RecordVersion>> {
         let found = self.store.record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
         let returned = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
-        self.audit
+        let receipt = self
+            .audit
             .event(cap, "record.read")
             .keys(vec![key.to_owned()])
             .query(as_of.map(|t| format!("as_of={}", t.to_rfc3339())))
             .returned(returned)
             .record()?;
         match found {
-            Some(v) if v.body.is_some() => Ok(v),
+            Some(v) if v.body.is_some() => Ok(receipt.attach(v)),
             Some(v) => Err(Error::new(
                 Kind::Gone,
                 "record-deleted",
@@ -66,14 +69,15 @@ impl Core {
     }
 
     /// Every version of a record, newest first.
-    pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
+    pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Audited<Vec<RecordVersion>>> {
         let h = self.store.history(&cap.dataset, key)?;
         let returned = self.subjects_and_fields(
             &cap.schema,
             Some(key),
             h.iter().filter_map(|v| v.body.as_deref()),
         )?;
-        self.audit
+        let receipt = self
+            .audit
             .event(cap, "record.history")
             .keys(vec![key.to_owned()])
             .returned(returned)
@@ -84,7 +88,7 @@ impl Core {
                 format!("record {key:?} of {:?} does not exist", cap.dataset),
             ));
         }
-        Ok(h)
+        Ok(receipt.attach(h))
     }
 
     /// Current records matching every `field = value` filter, in key order, after `cursor`.
@@ -96,7 +100,7 @@ impl Core {
         filters: &[(String, String)],
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Page> {
+    ) -> Result<Audited<Page>> {
         if limit == 0 || limit > MAX_PAGE {
             return Err(Error::invalid(
                 "limit-invalid",
@@ -153,16 +157,17 @@ impl Core {
             query.push(format!("cursor={c}"));
         }
         query.push(format!("limit={limit}"));
-        self.audit
+        let receipt = self
+            .audit
             .event(cap, "record.list")
             .keys(records.iter().map(|r| r.key.clone()).collect())
             .query(Some(query.join("&")))
             .returned(returned)
             .record()?;
-        Ok(Page {
+        Ok(receipt.attach(Page {
             records,
             next_cursor,
-        })
+        }))
     }
 }
 

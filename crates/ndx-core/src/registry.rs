@@ -341,6 +341,11 @@ impl Core {
         })
     }
 
+    /// Whether a member is admitted.
+    pub fn has_member(&self, code: &str) -> Result<bool> {
+        Ok(self.store.member(code)?.is_some())
+    }
+
     /// All systems.
     pub fn systems(&self) -> Result<Vec<System>> {
         Ok(self.store.systems()?)

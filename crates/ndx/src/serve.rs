@@ -75,7 +75,7 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         // Tests and scripts read this line to learn the port.
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, store = ?core.store().engine(), "serving");
+        tracing::info!(%addr, store = core.engine_name(), "serving");
         let audit = core.audit().clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
         ndx_http::serve(listener, state, shutdown_signal()).await?;
