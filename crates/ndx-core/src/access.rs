@@ -5,7 +5,7 @@
 use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::{Member, Role, System};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Audience};
 use crate::error::{Error, Result};
 
 /// An authenticated caller: a system of a member, with the roles of the key it used. Only
@@ -22,7 +22,10 @@ pub struct Caller {
 
 /// May admit members, register systems and issue keys.
 #[derive(Debug)]
-pub struct RegistryAdmin(());
+pub struct RegistryAdmin {
+    pub(crate) actor: Actor,
+    pub(crate) request_id: String,
+}
 
 /// May define data elements and code lists.
 #[derive(Debug)]
@@ -192,7 +195,10 @@ impl Caller {
     /// Operators administer the registry.
     pub fn registry_admin(&self) -> Result<RegistryAdmin> {
         self.need(Role::Operator, "administering the registry")?;
-        Ok(RegistryAdmin(()))
+        Ok(RegistryAdmin {
+            actor: self.actor(),
+            request_id: self.request_id.clone(),
+        })
     }
 
     /// Stewards (and operators) keep the dictionary.
@@ -273,5 +279,65 @@ impl Caller {
                 schema.dataset, schema.owner
             ),
         ))
+    }
+}
+
+impl Audience for Caller {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+impl Audience for RegistryAdmin {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor.clone())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+impl Audience for DatasetRead {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor.clone())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+    fn audit_dataset(&self) -> Option<&str> {
+        Some(&self.dataset)
+    }
+}
+
+impl Audience for DatasetWrite {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor.clone())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+    fn audit_dataset(&self) -> Option<&str> {
+        Some(&self.dataset)
+    }
+}
+
+impl Audience for AuditRead {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor.clone())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+impl Audience for SubjectRead {
+    fn audit_actor(&self) -> Option<Actor> {
+        self.actor.clone()
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
     }
 }

@@ -18,6 +18,17 @@ use crate::Core;
 use crate::access::{DatasetDefine, DictionaryAdmin};
 use crate::error::{Error, Kind, Result};
 
+/// A dataset as the catalogue shows it (see [`Core::dataset_summary`]).
+#[derive(Debug, Clone)]
+pub struct DatasetSummary {
+    /// The latest schema.
+    pub schema: DatasetSchema,
+    /// Every schema version, ascending.
+    pub versions: Vec<SchemaVersion>,
+    /// Current (non-deleted) records.
+    pub records: u64,
+}
+
 /// A dictionary view over the store, loading code lists on demand.
 pub struct StoreDictionary<'a> {
     store: &'a Store,
@@ -226,6 +237,45 @@ impl Core {
     /// Every code list id with its latest version.
     pub fn code_lists(&self) -> Result<Vec<(String, u32)>> {
         Ok(self.store.catalog().code_list_ids()?)
+    }
+
+    /// Registers a new dataset with its first schema; refuses a dataset that exists (a new
+    /// version of its schema goes through [`Core::put_schema`]).
+    pub fn create_dataset(
+        &self,
+        cap: &DatasetDefine,
+        schema: DatasetSchema,
+        now: DateTime<Utc>,
+    ) -> Result<SchemaChange> {
+        if self.has_dataset(&schema.dataset)? {
+            return Err(Error::new(
+                Kind::Conflict,
+                "dataset-exists",
+                format!(
+                    "dataset {:?} already exists; PUT its schema to make a new version",
+                    schema.dataset
+                ),
+            ));
+        }
+        self.put_schema(cap, schema, false, now)
+    }
+
+    /// Whether a dataset is registered.
+    pub fn has_dataset(&self, dataset: &str) -> Result<bool> {
+        Ok(self.store.catalog().schema(dataset, None)?.is_some())
+    }
+
+    /// A dataset as the catalogue shows it: its latest schema, every schema version and the
+    /// number of current (non-deleted) records. No record data, so no audit event.
+    pub fn dataset_summary(&self, dataset: &str) -> Result<DatasetSummary> {
+        let schema = self.schema(dataset, None)?;
+        let versions = self.store.catalog().schema_versions(dataset)?;
+        let records = self.store.count(dataset)?;
+        Ok(DatasetSummary {
+            schema,
+            versions,
+            records,
+        })
     }
 
     /// Registers a new dataset (version 1.0) or a new version of its schema. Compatible changes

@@ -29,6 +29,8 @@ pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
     audit: audit::AuditLog,
+    /// Serialises key revocations (see [`Core::revoke_key`]).
+    key_revocations: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -44,6 +46,7 @@ impl Core {
             store,
             compiled: Arc::default(),
             audit,
+            key_revocations: Arc::default(),
         }
     }
 
@@ -52,8 +55,19 @@ impl Core {
         &self.audit
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The name of the storage engine (`sqlite`, `postgres`).
+    pub fn engine_name(&self) -> &'static str {
+        match self.store.engine() {
+            ndx_store::Engine::Sqlite => "sqlite",
+            ndx_store::Engine::Postgres => "postgres",
+        }
+    }
+
+    /// Whether the store answers (a cheap catalogue read).
+    pub fn check_store(&self) -> Result<()> {
+        self.store
+            .catalog()
+            .get::<ndx_types::registry::Member>("")?;
+        Ok(())
     }
 }

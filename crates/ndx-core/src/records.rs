@@ -1,5 +1,6 @@
 //! The owner's view of a dataset: the current version of a record, the version current at a
-//! point in time, its whole history, and a filtered, cursor-paginated list.
+//! point in time, its whole history, and a filtered, cursor-paginated list. Every read hands its
+//! data back as [`Audited`], so it cannot answer without recording its event first.
 
 use chrono::{DateTime, Utc};
 use ndx_store::{FieldFilter, RecordVersion};
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use crate::Core;
 use crate::access::DatasetRead;
-use crate::audit::{EventParts, allowed};
+use crate::audit::Audited;
 use crate::error::{Error, Kind, Result};
 
 /// Largest page of a list.
@@ -30,24 +31,19 @@ impl Core {
         cap: &DatasetRead,
         key: &str,
         as_of: Option<DateTime<Utc>>,
-    ) -> Result<RecordVersion> {
+    ) -> Result<Audited<RecordVersion>> {
         let found = self.store.record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
-        let (subjects, fields) =
-            self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.read",
-            dataset: Some(&cap.dataset),
-            keys: vec![key.to_owned()],
-            query: as_of.map(|t| format!("as_of={}", t.to_rfc3339())),
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
+        let returned = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
+        let receipt = self
+            .audit
+            .event(cap, "record.read")
+            .keys(vec![key.to_owned()])
+            .query(as_of.map(|t| format!("as_of={}", t.to_rfc3339())))
+            .returned(returned)
+            .record()?;
         match found {
-            Some(v) if v.body.is_some() => Ok(v),
+            Some(v) if v.body.is_some() => Ok(receipt.attach(v)),
             Some(v) => Err(Error::new(
                 Kind::Gone,
                 "record-deleted",
@@ -73,31 +69,26 @@ impl Core {
     }
 
     /// Every version of a record, newest first.
-    pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Vec<RecordVersion>> {
+    pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Audited<Vec<RecordVersion>>> {
         let h = self.store.history(&cap.dataset, key)?;
-        let (subjects, fields) = self.subjects_and_fields(
+        let returned = self.subjects_and_fields(
             &cap.schema,
             Some(key),
             h.iter().filter_map(|v| v.body.as_deref()),
         )?;
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.history",
-            dataset: Some(&cap.dataset),
-            keys: vec![key.to_owned()],
-            query: None,
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
+        let receipt = self
+            .audit
+            .event(cap, "record.history")
+            .keys(vec![key.to_owned()])
+            .returned(returned)
+            .record()?;
         if h.is_empty() {
             return Err(Error::not_found(
                 "record-not-found",
                 format!("record {key:?} of {:?} does not exist", cap.dataset),
             ));
         }
-        Ok(h)
+        Ok(receipt.attach(h))
     }
 
     /// Current records matching every `field = value` filter, in key order, after `cursor`.
@@ -109,7 +100,7 @@ impl Core {
         filters: &[(String, String)],
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Page> {
+    ) -> Result<Audited<Page>> {
         if limit == 0 || limit > MAX_PAGE {
             return Err(Error::invalid(
                 "limit-invalid",
@@ -156,7 +147,7 @@ impl Core {
         } else {
             None
         };
-        let (subjects, fields) = self.subjects_and_fields(
+        let returned = self.subjects_and_fields(
             &cap.schema,
             None,
             records.iter().filter_map(|v| v.body.as_deref()),
@@ -166,21 +157,17 @@ impl Core {
             query.push(format!("cursor={c}"));
         }
         query.push(format!("limit={limit}"));
-        self.audit.record_parts(EventParts {
-            actor: Some(cap.actor.clone()),
-            request_id: &cap.request_id,
-            operation: "record.list",
-            dataset: Some(&cap.dataset),
-            keys: records.iter().map(|r| r.key.clone()).collect(),
-            query: Some(query.join("&")),
-            fields,
-            subjects,
-            outcome: allowed(None),
-        })?;
-        Ok(Page {
+        let receipt = self
+            .audit
+            .event(cap, "record.list")
+            .keys(records.iter().map(|r| r.key.clone()).collect())
+            .query(Some(query.join("&")))
+            .returned(returned)
+            .record()?;
+        Ok(receipt.attach(Page {
             records,
             next_cursor,
-        })
+        }))
     }
 }
 

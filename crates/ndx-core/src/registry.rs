@@ -66,6 +66,17 @@ pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether `key` is an operator key that authenticates at `now`.
+fn is_active_operator(key: &ApiKey, now: DateTime<Utc>) -> bool {
+    key.roles.contains(&Role::Operator) && key.state(now) == KeyState::Active
+}
+
+/// How a key is described in its audit events: its system and roles (never its secret).
+fn key_query(key: &ApiKey) -> String {
+    let roles: Vec<&str> = key.roles.iter().map(|r| r.name()).collect();
+    format!("system={}&roles={}", key.system, roles.join(","))
+}
+
 /// Prefix of every ndx API key.
 pub const KEY_PREFIX: &str = "ndx_";
 
@@ -73,11 +84,16 @@ impl Core {
     /// Admits a member.
     pub fn create_member(
         &self,
-        _cap: &RegistryAdmin,
+        cap: &RegistryAdmin,
         m: NewMember,
         now: DateTime<Utc>,
     ) -> Result<Member> {
-        self.insert_member(m, now)
+        let member = self.insert_member(m, now)?;
+        self.audit
+            .event(cap, "member.create")
+            .keys(vec![member.code.clone()])
+            .record()?;
+        Ok(member)
     }
 
     fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<Member> {
@@ -127,13 +143,19 @@ impl Core {
     /// Registers a system of a member.
     pub fn create_system(
         &self,
-        _cap: &RegistryAdmin,
+        cap: &RegistryAdmin,
         member: &str,
         code: &str,
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<System> {
-        self.insert_system(member, code, name, now)
+        let system = self.insert_system(member, code, name, now)?;
+        self.audit
+            .event(cap, "system.create")
+            .keys(vec![system.code.clone()])
+            .query(Some(format!("member={}", system.member)))
+            .record()?;
+        Ok(system)
     }
 
     fn insert_system(
@@ -154,14 +176,51 @@ impl Core {
         Ok(system)
     }
 
-    /// Issues a key; returns its metadata and the secret, which is never shown again.
+    /// Issues a key; returns its metadata and the secret, which is never shown again. The
+    /// issuance is recorded in the audit log (`key.issue`) before the secret is returned.
     pub fn issue_key(
         &self,
-        _cap: &RegistryAdmin,
+        cap: &RegistryAdmin,
         k: NewKey,
         now: DateTime<Utc>,
     ) -> Result<(ApiKey, String)> {
-        self.insert_key(k, now)
+        self.issue_key_audited(cap, k, now, None)
+    }
+
+    /// Break-glass: issues a key from the command line, on the store directly (with the server
+    /// stopped), for when no operator key is left. Whoever holds the store acts as the key's
+    /// own system; the issuance is audited like one over the API, its reason saying it was a
+    /// break-glass issuance. Never reachable over HTTP.
+    pub fn issue_key_break_glass(&self, k: NewKey, now: DateTime<Utc>) -> Result<(ApiKey, String)> {
+        let cap = self
+            .local_caller(&k.system, vec![Role::Operator])?
+            .registry_admin()?;
+        self.issue_key_audited(
+            &cap,
+            k,
+            now,
+            Some("break-glass: issued on the store by `ndx keys issue`"),
+        )
+    }
+
+    fn issue_key_audited(
+        &self,
+        cap: &RegistryAdmin,
+        k: NewKey,
+        now: DateTime<Utc>,
+        reason: Option<&str>,
+    ) -> Result<(ApiKey, String)> {
+        let (key, secret) = self.insert_key(k, now)?;
+        let mut event = self
+            .audit
+            .event(cap, "key.issue")
+            .keys(vec![key.id.clone()])
+            .query(Some(key_query(&key)));
+        if let Some(r) = reason {
+            event = event.reason(r);
+        }
+        event.record()?;
+        Ok((key, secret))
     }
 
     fn insert_key(&self, k: NewKey, now: DateTime<Utc>) -> Result<(ApiKey, String)> {
@@ -211,14 +270,67 @@ impl Core {
         Ok((key, secret))
     }
 
-    /// Revokes a key.
-    pub fn revoke_key(&self, _cap: &RegistryAdmin, id: &str, now: DateTime<Utc>) -> Result<ApiKey> {
-        self.store
+    /// Revokes a key; revoking twice keeps the first time. The last active operator key is
+    /// not revoked (that would leave the platform with no operator): the refusal is a conflict,
+    /// recorded in the audit log like the revocation.
+    pub fn revoke_key(&self, cap: &RegistryAdmin, id: &str, now: DateTime<Utc>) -> Result<ApiKey> {
+        // The check and the revocation must not both pass for two concurrent requests (two
+        // operator keys revoking each other). The store cannot do "revoke unless it is the last
+        // active operator key" atomically today, so revocations are serialised here. This lock
+        // covers one process only: several processes serving one PostgreSQL store can still
+        // race each other (a store-level conditional revocation would close that gap).
+        let _one_at_a_time = self
+            .key_revocations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys = self.all_keys()?;
+        let Some(target) = keys.iter().find(|k| k.id == id) else {
+            return Err(Error::not_found(
+                "key-not-found",
+                format!("api key {id:?} does not exist"),
+            ));
+        };
+        let operators = keys.iter().filter(|k| is_active_operator(k, now)).count();
+        if is_active_operator(target, now) && operators <= 1 {
+            let refusal = Error::new(
+                Kind::Conflict,
+                "last-operator-key",
+                format!(
+                    "api key {id:?} is the last active operator key: revoking it would leave no \
+                     operator; issue another operator key first"
+                ),
+            );
+            self.audit
+                .event(cap, "key.revoke")
+                .keys(vec![id.to_owned()])
+                .refused(&refusal)
+                .record()?;
+            return Err(refusal);
+        }
+        let key = self
+            .store
             .catalog()
             .revoke_api_key(id, now)?
             .ok_or_else(|| {
                 Error::not_found("key-not-found", format!("api key {id:?} does not exist"))
-            })
+            })?;
+        self.audit
+            .event(cap, "key.revoke")
+            .keys(vec![key.id.clone()])
+            .query(Some(key_query(&key)))
+            .record()?;
+        Ok(key)
+    }
+
+    /// Every key of every system (metadata only).
+    fn all_keys(&self) -> Result<Vec<ApiKey>> {
+        Ok(self
+            .store
+            .catalog()
+            .values::<ndx_store::ApiKeyRecord>()?
+            .into_iter()
+            .map(|k| k.key)
+            .collect())
     }
 
     /// Keys of a system (metadata only).
@@ -239,6 +351,11 @@ impl Core {
                 format!("member {code:?} does not exist"),
             )
         })
+    }
+
+    /// Whether a member is admitted.
+    pub fn has_member(&self, code: &str) -> Result<bool> {
+        Ok(self.store.catalog().get::<Member>(code)?.is_some())
     }
 
     /// All systems.
@@ -325,7 +442,11 @@ impl Core {
         }
         let member = self.insert_member(operator, now)?;
         self.insert_system(&member.code, system_code, "Operations console", now)?;
-        let (_, secret) = self.insert_key(
+        let cap = self
+            .local_caller(system_code, vec![Role::Operator])?
+            .registry_admin()?;
+        let (_, secret) = self.issue_key_audited(
+            &cap,
             NewKey {
                 system: system_code.to_owned(),
                 roles: vec![Role::Operator, Role::Steward, Role::Auditor],
@@ -333,6 +454,7 @@ impl Core {
                 expires_at: None,
             },
             now,
+            Some("bootstrap: the first operator key of a fresh installation"),
         )?;
         Ok(Some(secret))
     }

@@ -166,7 +166,8 @@ async fn entries(
             .map_err(|e| core.audit_refusal(&caller, "audit.entries", None, e))?;
         core.audit_entries(&cap, q.start, q.end)
     })
-    .await?;
+    .await?
+    .into_inner();
     Ok(axum::Json(
         entries
             .into_iter()
@@ -295,7 +296,8 @@ async fn subject_accesses(
         };
         core.subject_accesses(&cap, q.before, q.limit.unwrap_or(50))
     })
-    .await?;
+    .await?
+    .into_inner();
     Ok(axum::Json(AccessPage {
         accesses: page
             .accesses

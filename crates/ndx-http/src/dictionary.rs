@@ -206,18 +206,12 @@ async fn get_dataset(
     Path(dataset): Path<String>,
 ) -> ApiResult<axum::Json<DatasetInfo>> {
     let core = st.core.clone();
-    let info = blocking(move || {
-        let schema = core.schema(&dataset, None)?;
-        let versions = core.schema_versions(&dataset)?;
-        let records = core.store().count(&dataset)?;
-        Ok(DatasetInfo {
-            schema,
-            records,
-            versions: versions.iter().map(ToString::to_string).collect(),
-        })
-    })
-    .await?;
-    Ok(axum::Json(info))
+    let d = blocking(move || core.dataset_summary(&dataset)).await?;
+    Ok(axum::Json(DatasetInfo {
+        schema: d.schema,
+        records: d.records,
+        versions: d.versions.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 /// Registers a new dataset with its first schema (steward, or a provider for its own member).
@@ -234,25 +228,7 @@ async fn create_dataset(
     let schema = body.read().await?;
     let cap = c.dataset_define(&schema.owner)?;
     let core = st.core.clone();
-    let change = blocking(move || {
-        if core
-            .store()
-            .catalog()
-            .schema(&schema.dataset, None)?
-            .is_some()
-        {
-            return Err(ndx_core::Error::new(
-                ndx_core::Kind::Conflict,
-                "dataset-exists",
-                format!(
-                    "dataset {:?} already exists; PUT its schema to make a new version",
-                    schema.dataset
-                ),
-            ));
-        }
-        core.put_schema(&cap, schema, false, Utc::now())
-    })
-    .await?;
+    let change = blocking(move || core.create_dataset(&cap, schema, Utc::now())).await?;
     Ok((StatusCode::CREATED, axum::Json(change)))
 }
 

@@ -102,11 +102,11 @@ pub struct Health {
               (status = 503, description = "the store does not answer", body = problem::Problem)))]
 async fn health(State(st): State<AppState>) -> ApiResult<axum::Json<Health>> {
     let core = st.core.clone();
-    blocking(move || core.members().map(|_| ())).await?;
+    blocking(move || core.check_store()).await?;
     Ok(axum::Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        store: format!("{:?}", st.core.store().engine()).to_lowercase(),
+        store: st.core.engine_name().into(),
     }))
 }
 

@@ -374,7 +374,7 @@ async fn get_record(
     let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
     let v = blocking(move || core.record(&cap, &key, as_of)).await?;
-    Ok(axum::Json(v.into()))
+    Ok(axum::Json(v.into_inner().into()))
 }
 
 /// Every version of a record, newest first (deletions included).
@@ -389,7 +389,9 @@ async fn history(
     let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
     let h = blocking(move || core.history(&cap, &key)).await?;
-    Ok(axum::Json(h.into_iter().map(RecordOut::from).collect()))
+    Ok(axum::Json(
+        h.into_inner().into_iter().map(RecordOut::from).collect(),
+    ))
 }
 
 /// A page of records.
@@ -430,7 +432,9 @@ async fn list(
     let filters: Vec<(String, String)> = q.into_iter().collect();
     let cap = read_cap(&st, caller, &dataset).await?;
     let core = st.core.clone();
-    let page = blocking(move || core.list(&cap, &filters, cursor.as_deref(), limit)).await?;
+    let page = blocking(move || core.list(&cap, &filters, cursor.as_deref(), limit))
+        .await?
+        .into_inner();
     Ok(axum::Json(RecordPage {
         records: page.records.into_iter().map(RecordOut::from).collect(),
         next_cursor: page.next_cursor,

@@ -235,10 +235,12 @@ async fn list_keys(
     Ok(axum::Json(blocking(move || core.keys(&cap, &code)).await?))
 }
 
-/// Revokes a key (operator); revoking twice keeps the first time.
+/// Revokes a key (operator); revoking twice keeps the first time. The last active operator key
+/// is not revoked (409 `last-operator-key`).
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "registry", security(("api_key" = [])),
     params(("id" = String, Path, description = "key id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "the last active operator key", body = Problem)))]
 async fn revoke_key(
     State(st): State<AppState>,
     Auth(c): Auth,

@@ -44,17 +44,11 @@ pub struct DemoArgs {
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     let core = crate::open_core(cfg)?;
     let keys_path = cfg.data_dir.join(KEYS_FILE);
-    if core
-        .store()
-        .catalog()
-        .get::<ndx_types::registry::Member>("BCA")?
-        .is_some()
-        && core.store().catalog().schema("population", None)?.is_some()
-    {
+    if core.has_member("BCA")? && core.has_dataset("population")? {
         eprintln!(
             "reusing the demo country in {} ({} citizens); keys in {}",
             cfg.data_dir.display(),
-            core.store().count("population")?,
+            core.dataset_summary("population")?.records,
             keys_path.display()
         );
     } else {
@@ -62,12 +56,16 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             bail!("--citizens must be at least 1");
         }
         let mut keys = build(&core, args)?;
-        // A citizen's token for their own data tracker (the first citizen by ID).
-        if let Some(first) = core.store().list("population", &[], None, 1)?.first() {
-            keys.insert(
-                "citizen".into(),
-                core.audit().keys().citizen_token(&first.key),
-            );
+        // A citizen's token for their own data tracker: the first citizen by ID, taken from the
+        // synthetic country itself (reading it back from the store would be an access to that
+        // citizen's data, recorded on their tracker).
+        let country = Country::new(args.seed, args.citizens);
+        if let Some(first) = country
+            .population()
+            .filter_map(|r| r.get("citizen_id")?.as_str().map(str::to_owned))
+            .min()
+        {
+            keys.insert("citizen".into(), core.audit().keys().citizen_token(&first));
         }
         let json = serde_json::to_string_pretty(&keys)?;
         crate::serve::write_secret(&keys_path, &format!("{json}\n"))?;

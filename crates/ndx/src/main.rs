@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod demo;
 mod import;
+mod keys;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         what: audit::AuditCommand,
+    },
+    /// API keys on the stopped store (break-glass).
+    Keys {
+        #[command(subcommand)]
+        what: keys::KeysCommand,
     },
 }
 
@@ -136,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&cfg, &args),
         Command::Dictionary { what } => dictionary(&cfg, what),
         Command::Audit { what } => audit::run(&cfg, what),
+        Command::Keys { what } => keys::run(&cfg, what),
     }
 }
 

@@ -12,9 +12,12 @@ use crate::config::Config;
 /// Where the first operator key of a fresh installation is written.
 pub const OPERATOR_KEY_FILE: &str = "operator.key";
 
+/// The operating member's console system, which holds the operator keys.
+pub const OPERATOR_SYSTEM: &str = "NDC-OPS";
+
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
     let core = crate::open_core(cfg)?;
-    if let Some(secret) = core.bootstrap(operating_member(), "NDC-OPS", chrono::Utc::now())? {
+    if let Some(secret) = core.bootstrap(operating_member(), OPERATOR_SYSTEM, chrono::Utc::now())? {
         let path = cfg.data_dir.join(OPERATOR_KEY_FILE);
         write_secret(&path, &format!("{secret}\n"))?;
         eprintln!(
@@ -72,7 +75,7 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         // Tests and scripts read this line to learn the port.
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, store = ?core.store().engine(), "serving");
+        tracing::info!(%addr, store = core.engine_name(), "serving");
         let audit = core.audit().clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
         ndx_http::serve(listener, state, shutdown_signal()).await?;

@@ -318,7 +318,7 @@ fn verify_finds_and_names_every_kind_of_tampering() {
     let d = copy_dir(dir.path());
     tamper(
         d.path(),
-        "UPDATE audit_entries SET bytes = CAST(replace(CAST(bytes AS TEXT), 'record.list', 'record.lisT') AS BLOB) WHERE idx = 5",
+        "UPDATE audit_entries SET bytes = CAST(replace(CAST(bytes AS TEXT), '\"operation\":\"', '\"operation\":\"x') AS BLOB) WHERE idx = 5",
     );
     let (ok, out) = verify(d.path());
     assert!(!ok && out.contains("entry 5"), "{out}");
@@ -539,4 +539,99 @@ fn a_kill_during_reads_never_leaves_an_answer_without_its_event() {
     let dir = s.stop_into_dir();
     let (ok, out) = verify(dir.path());
     assert!(ok, "{out}");
+}
+
+/// Audit before answer, over HTTP: every read of record data or of the audit log, answered or
+/// refused, adds exactly one entry to the log, naming its request.
+#[test]
+fn every_read_adds_exactly_one_entry_naming_its_request() {
+    let s = Server::demo(20);
+    let provider = s.key("population-provider");
+    let consumer = s.key("consumer-01");
+    let auditor = s.key("auditor");
+    let token = s.key("citizen");
+    let me = citizen_of(&token);
+    let now = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let missing = common::cid("001", false, 1990, 999_999);
+    let reads: Vec<(&str, String, &str, u16, &str)> = vec![
+        (
+            "current",
+            format!("/api/v1/datasets/population/records/{me}"),
+            provider.as_str(),
+            200,
+            "record.read",
+        ),
+        (
+            "as of",
+            format!("/api/v1/datasets/population/records/{me}?as_of={now}"),
+            &provider,
+            200,
+            "record.read",
+        ),
+        (
+            "history",
+            format!("/api/v1/datasets/population/records/{me}/history"),
+            &provider,
+            200,
+            "record.history",
+        ),
+        (
+            "list",
+            "/api/v1/datasets/population/records?limit=3".into(),
+            &provider,
+            200,
+            "record.list",
+        ),
+        (
+            "missing",
+            format!("/api/v1/datasets/population/records/{missing}"),
+            &provider,
+            404,
+            "record.read",
+        ),
+        (
+            "refused",
+            format!("/api/v1/datasets/population/records/{me}"),
+            &consumer,
+            403,
+            "record.read",
+        ),
+        (
+            "tracker",
+            format!("/api/v1/subjects/{me}/accesses"),
+            &token,
+            200,
+            "subject.accesses",
+        ),
+        (
+            "tracker by an auditor",
+            format!("/api/v1/subjects/{me}/accesses"),
+            &auditor,
+            200,
+            "subject.accesses",
+        ),
+    ];
+    for (what, path, key, status, operation) in reads {
+        // Reading the log is itself recorded: the listing's own entry comes at `before`.
+        let before = entries(&s, &auditor, 0, 1000).len() as u64;
+        let r = s.get(&path, Some(key));
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        let request_id = r.header("x-request-id").expect("request id").to_owned();
+        let added = entries(&s, &auditor, before, before + 1000);
+        let ops: Vec<&Value> = added.iter().map(|e| &e["event"]["operation"]).collect();
+        assert_eq!(added.len(), 2, "{what}: {ops:?}");
+        assert_eq!(added[0]["event"]["operation"], "audit.entries", "{what}");
+        assert_eq!(added[1]["event"]["operation"], operation, "{what}");
+        assert_eq!(
+            added[1]["event"]["request_id"],
+            request_id.as_str(),
+            "{what}"
+        );
+        assert_eq!(
+            added[1]["event"]["outcome"]["allowed"],
+            status != 403,
+            "{what}"
+        );
+    }
 }

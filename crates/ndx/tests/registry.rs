@@ -448,3 +448,226 @@ fn json_content_type_is_matched_by_media_type() {
     post_raw(&s, "/api/v1/members", &op, "application/jsonl", &body)
         .problem(415, "unsupported-media-type");
 }
+
+/// Issues an operator key on NDC-OPS with `by`; returns (id, secret).
+fn issue_operator(s: &Server, by: &str, label: &str) -> (String, String) {
+    let r = s.post_json(
+        "/api/v1/systems/NDC-OPS/keys",
+        Some(by),
+        &json!({"roles": ["operator", "auditor"], "label": label}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    (
+        v["key"]["id"].as_str().expect("id").to_owned(),
+        v["secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+fn key_id(s: &Server, key: &str) -> String {
+    let r = s.get("/api/v1/me", Some(key));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["key_id"].as_str().expect("key_id").to_owned()
+}
+
+fn revoke(s: &Server, by: &str, id: &str) -> Resp {
+    s.request("DELETE", &format!("/api/v1/keys/{id}"), Some(by), &[], None)
+}
+
+/// The audit events of `operation`, read with `auditor`.
+fn audit_events(s: &Server, auditor: &str, operation: &str) -> Vec<Value> {
+    let sth = s.get("/api/v1/audit/sth", None);
+    let size = if sth.status == 200 {
+        sth.json()["tree_size"].as_u64().expect("tree_size")
+    } else {
+        0
+    };
+    // Events written after the last head are included: read past it.
+    let r = s.get(
+        &format!("/api/v1/audit/entries?start=0&end={}", size + 100),
+        Some(auditor),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["event"].clone())
+        .filter(|e| e["operation"] == operation)
+        .collect()
+}
+
+#[test]
+fn the_last_operator_key_cannot_be_revoked() {
+    let s = Server::fresh();
+    let op = s.operator_key();
+    let op_id = key_id(&s, &op);
+
+    // Revoking itself would leave the platform without an operator: refused, and it still works.
+    let p = revoke(&s, &op, &op_id).problem(409, "last-operator-key");
+    assert!(
+        p["detail"].as_str().is_some_and(
+            |d| d.contains(&format!("{op_id:?}")) && d.contains("last active operator key")
+        ),
+        "{p}"
+    );
+    assert_eq!(s.get("/api/v1/me", Some(&op)).status, 200);
+
+    // With a second operator key, either may go, but not both.
+    let (second_id, second) = issue_operator(&s, &op, "second operator");
+    let r = revoke(&s, &second, &op_id);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.get("/api/v1/me", Some(&op)).status, 401);
+    revoke(&s, &second, &second_id).problem(409, "last-operator-key");
+    assert_eq!(s.get("/api/v1/me", Some(&second)).status, 200);
+
+    // A key that is not an operator key is revoked as before.
+    let r = s.post_json(
+        "/api/v1/systems/NDC-OPS/keys",
+        Some(&second),
+        &json!({"roles": ["auditor"], "label": "auditor"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let auditor_id = r.json()["key"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(revoke(&s, &second, &auditor_id).status, 200);
+
+    // Issuances and revocations, the refused ones too, are in the audit log.
+    let issued = audit_events(&s, &second, "key.issue");
+    assert_eq!(
+        issued.len(),
+        3,
+        "bootstrap, second operator, auditor: {issued:?}"
+    );
+    assert!(issued.iter().all(|e| e["outcome"]["allowed"] == true));
+    let revocations = audit_events(&s, &second, "key.revoke");
+    let refused: Vec<&Value> = revocations
+        .iter()
+        .filter(|e| e["outcome"]["allowed"] == false)
+        .collect();
+    assert_eq!(refused.len(), 2, "{revocations:?}");
+    assert!(
+        refused.iter().all(|e| e["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("last-operator-key: "))),
+        "{refused:?}"
+    );
+    assert_eq!(revocations.len(), 4, "{revocations:?}");
+}
+
+#[test]
+fn two_operator_keys_revoking_each_other_at_once_leave_one() {
+    let s = Server::fresh();
+    let mut survivor = s.operator_key();
+    for round in 0..6 {
+        let (new_id, new) = issue_operator(&s, &survivor, &format!("round {round}"));
+        let survivor_id = key_id(&s, &survivor);
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| revoke(&s, &survivor, &new_id));
+            let b = scope.spawn(|| revoke(&s, &new, &survivor_id));
+            (a.join().expect("a"), b.join().expect("b"))
+        });
+        let statuses = [a.status, b.status];
+        // Exactly one revocation passes; the other is refused as the last operator key's, or
+        // (if its caller's key was revoked before it was authenticated) as a revoked key's.
+        assert_eq!(
+            statuses.iter().filter(|&&st| st == 200).count(),
+            1,
+            "round {round}: {} / {}",
+            a.body,
+            b.body
+        );
+        assert!(
+            statuses.iter().all(|st| [200, 401, 409].contains(st)),
+            "round {round}: {} / {}",
+            a.body,
+            b.body
+        );
+        survivor = if a.status == 200 { survivor } else { new };
+        assert_eq!(
+            s.get("/api/v1/me", Some(&survivor)).status,
+            200,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn break_glass_issues_an_operator_key_on_the_stopped_store() {
+    let s = Server::fresh();
+    let first = s.operator_key();
+    let first_id = key_id(&s, &first);
+    // The operators lose their keys: a second one revokes the first, then is lost too.
+    let (_, second) = issue_operator(&s, &first, "soon lost");
+    assert_eq!(revoke(&s, &second, &first_id).status, 200);
+    assert_eq!(s.get("/api/v1/me", Some(&first)).status, 401);
+    drop(second);
+    let stopped = s.stop();
+    std::fs::remove_file(stopped.dir.path().join("operator.key")).expect("operator.key");
+
+    let out = stopped.run(&["keys", "issue", "--role", "operator"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The secret, once, on stdout only.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let secret = lines[0].to_owned();
+    assert!(secret.starts_with("ndx_"), "{stdout}");
+    assert!(!stderr.contains(&secret), "{stderr}");
+
+    let s = stopped.serve();
+    let r = s.get("/api/v1/me", Some(&secret));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let who = r.json();
+    assert_eq!(who["system"], "NDC-OPS");
+    assert_eq!(who["roles"], json!(["operator"]));
+    let new_id = who["key_id"].as_str().expect("key_id").to_owned();
+    // It is an operator key: it issues keys again.
+    issue_operator(&s, &secret, "after break-glass");
+
+    // The issuance is in the audit log, by the operating member's console, saying why.
+    let issued = audit_events(&s, &secret, "key.issue");
+    let event = issued
+        .iter()
+        .find(|e| e["keys"] == json!([new_id]))
+        .unwrap_or_else(|| panic!("no key.issue event for {new_id}: {issued:?}"));
+    assert_eq!(
+        event["actor"],
+        json!({"member": "NDC", "system": "NDC-OPS"})
+    );
+    assert_eq!(event["outcome"]["allowed"], true);
+    assert!(
+        event["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("break-glass")),
+        "{event}"
+    );
+    assert!(
+        event["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("local-"))
+    );
+
+    // And the log, with that event, verifies.
+    let stopped = s.stop();
+    let out = stopped.run(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn break_glass_names_a_missing_system() {
+    let s = Server::fresh();
+    let stopped = s.stop();
+    let out = stopped.run(&["keys", "issue", "--role", "operator", "--system", "NOPE"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("system \"NOPE\" does not exist"),
+        "{out:?}"
+    );
+}

@@ -86,6 +86,8 @@ fn e2e_postgres() -> Option<(String, PgSchema)> {
 pub struct Server {
     /// The PostgreSQL schema of this server, if it runs on one.
     pub pg: Option<PgSchema>,
+    /// The `--store` URL the harness gave the server (a fresh PostgreSQL schema), if any.
+    pub store_url: Option<String>,
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -136,6 +138,10 @@ fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
     } else {
         e2e_postgres()
     };
+    spawn_on(args, dir, pg)
+}
+
+fn spawn_on(args: &[&str], dir: tempfile::TempDir, pg: Option<(String, PgSchema)>) -> Server {
     let mut cmd = Command::new(ndx_bin());
     if let Some((url, _)) = &pg {
         cmd.arg("--store").arg(url);
@@ -157,8 +163,13 @@ fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();
+    let (store_url, pg) = match pg {
+        Some((url, guard)) => (Some(url), Some(guard)),
+        None => (None, None),
+    };
     Server {
-        pg: pg.map(|(_, guard)| guard),
+        pg,
+        store_url,
         child,
         base,
         dir,
@@ -320,6 +331,27 @@ impl Server {
         std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
+    /// `--store URL` when the harness chose the store (PostgreSQL runs), for commands run on
+    /// this server's data directory.
+    pub fn store_args(&self) -> Vec<String> {
+        self.store_url
+            .iter()
+            .flat_map(|u| ["--store".to_owned(), u.clone()])
+            .collect()
+    }
+
+    /// Stops the server gracefully (SIGTERM) and keeps its data directory and store, to run
+    /// commands on them; [`Stopped::serve`] starts `ndx serve` on them again.
+    pub fn stop(mut self) -> Stopped {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        Stopped {
+            dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")),
+            store: self.store_url.take().zip(self.pg.take()),
+        }
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();
@@ -338,6 +370,39 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A stopped server's data directory and store.
+pub struct Stopped {
+    pub dir: tempfile::TempDir,
+    store: Option<(String, PgSchema)>,
+}
+
+impl Stopped {
+    /// `--data-dir DIR` and, on PostgreSQL, `--store URL`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            self.dir.path().display().to_string(),
+        ];
+        if let Some((url, _)) = &self.store {
+            args.extend(["--store".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    /// Runs `ndx ARGS` on this data directory and store.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(self.args());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_ndx(&all)
+    }
+
+    /// `ndx serve` again on the same data directory and store.
+    pub fn serve(self) -> Server {
+        spawn_on(&["serve"], self.dir, self.store)
     }
 }
 

@@ -1,0 +1,261 @@
+//! The appender thread: the one writer of the audit log. It takes whatever events are queued
+//! (group commit: concurrent requests share one transaction and one fsync), gives each its leaf
+//! index, pushes the leaf hashes through its [`Frontier`], stores entries, the tree nodes they
+//! complete and the data-tracker rows with [`Store::audit_append`], answers every waiter of the
+//! group with one broadcast, and signs a tree head when the tree has grown.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ndx_audit::merkle::{Frontier, Hash};
+use ndx_audit::{HeadSigner, SignedTreeHead};
+use ndx_store::{AuditAppend, AuditEntry, AuditNode, Store, StoreError, StoredHead, SubjectAccess};
+
+use super::{Clock, HEAD_INTERVAL, StoredNodes, unavailable};
+use crate::error::{Error, Kind, Result};
+
+/// Most events written in one transaction.
+const MAX_GROUP: usize = 4096;
+
+/// Longest a group waits for the callers of the previous group to come back.
+const LINGER: Duration = Duration::from_micros(1000);
+
+/// An event made ready by the caller's thread (encoding and hashing run in parallel there;
+/// the appender only orders and writes).
+pub(super) struct Prepared {
+    pub(super) bytes: Vec<u8>,
+    pub(super) leaf: Hash,
+    /// Keyed hashes of its distinct data subjects.
+    pub(super) subjects: Vec<[u8; 32]>,
+}
+
+/// Answers of appended events by ticket: the appender fills in a whole group and wakes every
+/// waiter with one broadcast (one wake-up call per group instead of one per event).
+#[derive(Default)]
+pub(super) struct Answers {
+    state: Mutex<AnswerState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct AnswerState {
+    by_ticket: HashMap<u64, Result<u64>>,
+    /// The appender has stopped: nothing more will be answered.
+    stopped: bool,
+}
+
+impl Answers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AnswerState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn answer(&self, results: impl Iterator<Item = (u64, Result<u64>)>) {
+        self.lock().by_ticket.extend(results);
+        self.ready.notify_all();
+    }
+
+    pub(super) fn wait(&self, ticket: u64) -> Result<u64> {
+        let mut state = self.lock();
+        loop {
+            if let Some(r) = state.by_ticket.remove(&ticket) {
+                return r;
+            }
+            if state.stopped {
+                return Err(unavailable("the appender stopped"));
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// Marks the answers stopped when the appender thread ends, however it ends.
+struct StopOnDrop(Arc<Answers>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().stopped = true;
+        self.0.ready.notify_all();
+    }
+}
+
+pub(super) enum Job {
+    /// An event and the ticket its caller waits on.
+    Append(Prepared, u64),
+    /// Sign a head now if the tree grew since the last one.
+    Sign(mpsc::SyncSender<Result<Option<SignedTreeHead>>>),
+}
+
+pub(super) struct Appender {
+    pub(super) answers: Arc<Answers>,
+    pub(super) store: Store,
+    pub(super) signer: HeadSigner,
+    pub(super) frontier: Frontier,
+    /// Size and time of the last signed head.
+    pub(super) last_head: Option<(u64, DateTime<Utc>)>,
+    pub(super) clock: Clock,
+}
+
+impl Appender {
+    pub(super) fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let _stop = StopOnDrop(self.answers.clone());
+        // Events in the last group: how many callers are likely to come back at once.
+        let mut expected = 1;
+        loop {
+            let first = match jobs.recv_timeout(HEAD_INTERVAL / 4) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.sign_if_due(false);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.sign_if_due(true);
+                    return;
+                }
+            };
+            let mut events = Vec::new();
+            let mut waiters = Vec::new();
+            let mut signs = Vec::new();
+            let mut next = Some(first);
+            let started = std::time::Instant::now();
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Append(e, w) => {
+                        events.push(e);
+                        waiters.push(w);
+                    }
+                    Job::Sign(w) => signs.push(w),
+                }
+                if events.len() >= MAX_GROUP {
+                    break;
+                }
+                next = jobs.try_recv().ok();
+                // The callers of the last group are still waking up and sending: wait briefly
+                // for as many as last time, so one commit serves them all.
+                if next.is_none() && events.len() < expected {
+                    let left = LINGER.saturating_sub(started.elapsed());
+                    next = jobs.recv_timeout(left).ok();
+                }
+            }
+            expected = events.len().max(1);
+            if !events.is_empty() {
+                match self.append(&events) {
+                    Ok(first_index) => self.answers.answer(
+                        waiters
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, t)| (t, Ok(first_index + i as u64))),
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, events = events.len(), "audit append failed");
+                        self.answers
+                            .answer(waiters.into_iter().map(|t| (t, Err(unavailable(&e)))));
+                    }
+                }
+            }
+            if signs.is_empty() {
+                let _ = self.sign_if_due(false);
+            } else {
+                let head = self.sign_if_due(true);
+                for w in signs {
+                    let _ = w.send(match &head {
+                        Ok(h) => Ok(h.clone()),
+                        Err(e) => Err(unavailable(e)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Writes a group; returns the first leaf index. Retries when another process appended
+    /// first (PostgreSQL shared by several servers).
+    fn append(&mut self, events: &[Prepared]) -> Result<u64, String> {
+        let mut entries: Vec<AuditEntry> = events
+            .iter()
+            .map(|e| AuditEntry {
+                index: 0,
+                bytes: e.bytes.clone(),
+            })
+            .collect();
+        for _ in 0..5 {
+            let saved = self.frontier.clone();
+            let first = self.frontier.size();
+            let mut nodes = Vec::with_capacity(events.len() * 2);
+            let mut subjects = Vec::new();
+            for (i, (event, entry)) in events.iter().zip(&mut entries).enumerate() {
+                entry.index = first + i as u64;
+                for n in self.frontier.push(event.leaf) {
+                    nodes.push(AuditNode {
+                        level: n.level,
+                        index: n.index,
+                        hash: n.hash,
+                    });
+                }
+                subjects.extend(event.subjects.iter().map(|&subject| SubjectAccess {
+                    subject,
+                    index: entry.index,
+                }));
+            }
+            match self.store.audit_append(&AuditAppend {
+                entries: &entries,
+                nodes: &nodes,
+                subjects: &subjects,
+            }) {
+                Ok(()) => return Ok(first),
+                Err(StoreError::Conflict(_)) => {
+                    // Someone else appended: continue from the stored log.
+                    let size = self.store.audit_size().map_err(|e| e.to_string())?;
+                    self.frontier = Frontier::restore(size, &StoredNodes(&self.store))
+                        .map_err(|e| e.to_string())?;
+                }
+                Err(e) => {
+                    self.frontier = saved;
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Err("the log kept changing under this appender".into())
+    }
+
+    /// Signs a head when the tree grew since the last one and the last is old enough (or
+    /// `force`). Failures are logged: the next tick tries again.
+    fn sign_if_due(&mut self, force: bool) -> Result<Option<SignedTreeHead>> {
+        let size = self.frontier.size();
+        let now = (self.clock)();
+        let due = match self.last_head {
+            None => size > 0,
+            Some((last_size, at)) => {
+                size > last_size
+                    && (force
+                        || now.signed_duration_since(at).to_std().unwrap_or_default()
+                            >= HEAD_INTERVAL)
+            }
+        };
+        if !due {
+            return Ok(None);
+        }
+        let head = self
+            .signer
+            .sign(size, self.frontier.root(), now)
+            .map_err(|e| Error::new(Kind::Internal, "audit-clock", e.to_string()))?;
+        let stored = StoredHead {
+            tree_size: head.tree_size,
+            timestamp: head.timestamp,
+            root_hash: head.root_hash,
+            signature: head.signature,
+        };
+        if let Err(e) = self.store.audit_put_head(&stored) {
+            tracing::error!(error = %e, "signing an audit head failed");
+            return Err(unavailable(e));
+        }
+        self.last_head = Some((head.tree_size, head.timestamp));
+        Ok(Some(head))
+    }
+}

@@ -1,0 +1,151 @@
+//! The audit log's two secrets: the Ed25519 seed that signs tree heads and the key of the
+//! keyed hash that indexes data subjects and signs citizens' tracker tokens; where they are kept
+//! (32-byte seeds as hex files in the data directory, created 0600 on first start).
+
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use ndx_audit::HeadSigner;
+use sha2::Sha256;
+
+use crate::error::{Error, Kind, Result};
+
+/// The audit log's two secrets: the Ed25519 seed that signs tree heads, and the key of the
+/// keyed hash that indexes data subjects (so the index never holds a citizen ID in clear) and
+/// signs citizens' access tokens.
+#[derive(Clone)]
+pub struct AuditKeys {
+    pub(super) signing_seed: [u8; 32],
+    subject_key: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys").finish_non_exhaustive()
+    }
+}
+
+/// Domain of the citizen-token MAC (the subject index uses its own).
+const CITIZEN_TOKEN_DOMAIN: &[u8] = b"ndx-citizen-token\0";
+
+/// File name of the head-signing seed in the data directory.
+pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
+/// File name of the subject-index key in the data directory.
+pub const SUBJECT_KEY_FILE: &str = "audit-subjects.key";
+
+impl AuditKeys {
+    /// Keys from known seeds (tests).
+    pub fn from_seeds(signing_seed: [u8; 32], subject_key: [u8; 32]) -> Self {
+        AuditKeys {
+            signing_seed,
+            subject_key,
+        }
+    }
+
+    /// Reads the keys from `dir` (or the signing seed from `signing_file`), creating any that
+    /// is missing from the operating system's random source, readable by the owner only.
+    pub fn load_or_create(dir: &Path, signing_file: Option<&Path>) -> Result<Self> {
+        let signing = signing_file.map_or_else(|| dir.join(SIGNING_KEY_FILE), Path::to_owned);
+        Ok(AuditKeys {
+            signing_seed: load_or_create_secret(&signing, signing_file.is_none())?,
+            subject_key: load_or_create_secret(&dir.join(SUBJECT_KEY_FILE), true)?,
+        })
+    }
+
+    /// The public key that verifies this log's heads.
+    pub fn public_key(&self) -> [u8; 32] {
+        HeadSigner::from_seed(self.signing_seed).public_key()
+    }
+
+    /// HMAC-SHA-256 under the subject key over `domain ‖ citizen_id`, not yet finalised.
+    fn keyed(&self, domain: &[u8], citizen_id: &str) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key length");
+        mac.update(domain);
+        mac.update(citizen_id.as_bytes());
+        mac
+    }
+
+    fn mac(&self, domain: &[u8], citizen_id: &str) -> [u8; 32] {
+        self.keyed(domain, citizen_id)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// The keyed hash a data subject is indexed under.
+    pub fn subject_hash(&self, citizen_id: &str) -> [u8; 32] {
+        self.mac(b"ndx-subject\0", citizen_id)
+    }
+
+    /// The access token of a citizen for their own data tracker: `ndxc_<citizen id>.<mac>`.
+    pub fn citizen_token(&self, citizen_id: &str) -> String {
+        format!(
+            "ndxc_{citizen_id}.{}",
+            hex::encode(self.mac(CITIZEN_TOKEN_DOMAIN, citizen_id))
+        )
+    }
+
+    /// The citizen a token belongs to, if it is genuine.
+    pub fn citizen_of_token(&self, token: &str) -> Option<String> {
+        let (citizen, tag) = token.strip_prefix("ndxc_")?.split_once('.')?;
+        let tag = hex::decode(tag).ok()?;
+        self.keyed(CITIZEN_TOKEN_DOMAIN, citizen)
+            .verify_slice(&tag)
+            .ok()?;
+        Some(citizen.to_owned())
+    }
+}
+
+fn key_error(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        Kind::Internal,
+        "audit-key",
+        format!("audit key {}: {what}", path.display()),
+    )
+}
+
+/// A 32-byte secret kept as hex in `path`; created when `create` and missing.
+fn load_or_create_secret(path: &Path, create: bool) -> Result<[u8; 32]> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|e| key_error(path, e))?;
+            bytes
+                .try_into()
+                .map_err(|_| key_error(path, "must hold 64 hex digits"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let mut seed = [0u8; 32];
+            rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut seed)
+                .map_err(|e| key_error(path, format!("no random source: {e}")))?;
+            write_private(path, &format!("{}\n", hex::encode(seed)))?;
+            // Another process may have created it first: whoever won, everybody uses the file.
+            load_or_create_secret(path, false)
+        }
+        Err(e) => Err(key_error(path, e)),
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| key_error(path, e))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(content.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| key_error(path, e))?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(key_error(path, e)),
+    }
+}
