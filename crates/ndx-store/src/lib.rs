@@ -1,12 +1,21 @@
 //! The storage seam of ndx. [`Store`] is the one handle every service uses; it wraps a private
 //! backend chosen from the store URL (`sqlite://path`, or `postgres://…` with the `postgres`
-//! feature, on by default). Everything a backend must do is in the private `Backend` trait, and
-//! every backend passes the same conformance suite (`tests/conformance.rs`).
+//! feature, on by default). What a backend must do is split by area into private traits —
+//! `CatalogBackend` (registry and dictionary), `RecordsBackend` (batches, versions, reads) and
+//! `AuditBackend` (the audit log and the data tracker) — and every backend passes the same
+//! conformance suite (`tests/conformance.rs`).
+//!
+//! Each engine is a folder of modules by concern (`sqlite/`, `postgres/`); what does not depend
+//! on the engine is written once here: the rule that decides a write's outcome (`outcome.rs`),
+//! the audit log's types and stored-integer conversions (`audit.rs`), and shared SQL text.
 #![warn(missing_docs)]
 
+mod audit;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+
+pub use audit::{AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,60 +165,6 @@ pub struct WriteOp {
     pub hash: [u8; 32],
 }
 
-/// One entry of the audit log as stored: its leaf index (0-based) and canonical bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Leaf index in the audit Merkle tree, 0 for the first entry.
-    pub index: u64,
-    /// The entry's canonical bytes (the leaf the tree hashes).
-    pub bytes: Vec<u8>,
-}
-
-/// Hash of the complete subtree (level, index) of the audit Merkle tree: it covers leaves
-/// [index·2^level, (index+1)·2^level); level 0 = leaf hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuditNode {
-    /// Height of the subtree: 0 for a leaf hash.
-    pub level: u32,
-    /// Position of the subtree among the subtrees of its level, from the left.
-    pub index: u64,
-    /// The subtree's hash.
-    pub hash: [u8; 32],
-}
-
-/// A data-tracker row: the data subject with this keyed hash appears in that entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubjectAccess {
-    /// Keyed hash of the data subject's identifier (never the identifier itself).
-    pub subject: [u8; 32],
-    /// Leaf index of the audit entry that touches the subject.
-    pub index: u64,
-}
-
-/// A signed tree head as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredHead {
-    /// Number of entries the head covers.
-    pub tree_size: u64,
-    /// When the head was signed, to the millisecond.
-    pub timestamp: DateTime<Utc>,
-    /// Merkle root of the first `tree_size` entries.
-    pub root_hash: [u8; 32],
-    /// Ed25519 signature over size, time and root.
-    pub signature: [u8; 64],
-}
-
-/// One group of appends, written in one transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct AuditAppend<'a> {
-    /// New entries, with contiguous indexes starting at the current log size.
-    pub entries: &'a [AuditEntry],
-    /// Every subtree node these entries complete (leaf hashes included).
-    pub nodes: &'a [AuditNode],
-    /// Data-tracker rows of these entries (a repeated row is stored once).
-    pub subjects: &'a [SubjectAccess],
-}
-
 /// The backend of a [`BatchWriter`].
 trait BatchBackend: Send {
     /// Applies `ops` in order, pushing one outcome per op onto `out`.
@@ -287,8 +242,9 @@ impl KeyHolder {
     }
 }
 
-/// Everything a storage backend does. Private: callers use [`Store`].
-trait Backend: Send + Sync {
+/// The registry and the dictionary: members, systems, API keys, data elements, code lists,
+/// schemas and datasets. Private: callers use [`Store`].
+trait CatalogBackend: Send + Sync {
     fn insert_member(&self, m: &Member) -> Result<()>;
     fn member(&self, code: &str) -> Result<Option<Member>>;
     fn members(&self) -> Result<Vec<Member>>;
@@ -313,7 +269,11 @@ trait Backend: Send + Sync {
     ) -> Result<Option<DatasetSchema>>;
     fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>>;
     fn datasets(&self) -> Result<Vec<DatasetSchema>>;
+}
 
+/// Records: batches that write versions, and the reads of versions. Tuned per engine.
+/// Private: callers use [`Store`].
+trait RecordsBackend: Send + Sync {
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>>;
     fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>>;
     fn record(
@@ -331,7 +291,11 @@ trait Backend: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordVersion>>;
     fn count(&self, dataset: &str) -> Result<u64>;
+}
 
+/// The audit log (entries, Merkle nodes, signed heads) and the data tracker. Tuned per engine.
+/// Private: callers use [`Store`], which checks what needs no database first.
+trait AuditBackend: Send + Sync {
     /// Appends a group whose entries are already known to be contiguous and non-empty: the
     /// backend checks the first index against the log size under its cross-process lock.
     fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()>;
@@ -354,7 +318,10 @@ trait Backend: Send + Sync {
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
-    backend: Arc<dyn Backend>,
+    // One engine value behind all three: each area reaches it through its own trait.
+    catalog: Arc<dyn CatalogBackend>,
+    records: Arc<dyn RecordsBackend>,
+    audit: Arc<dyn AuditBackend>,
 }
 
 impl std::fmt::Debug for Store {
@@ -393,10 +360,10 @@ impl Store {
 
     /// Opens the embedded store at `path` (a file inside the data directory).
     pub fn open_sqlite(path: PathBuf) -> Result<Store> {
-        Ok(Store {
-            engine: Engine::Sqlite,
-            backend: Arc::new(sqlite::SqliteBackend::open(&path)?),
-        })
+        Ok(Store::on(
+            Engine::Sqlite,
+            sqlite::SqliteBackend::open(&path)?,
+        ))
     }
 
     /// Opens (creating the schema and migrating if needed) the PostgreSQL store at
@@ -406,10 +373,24 @@ impl Store {
     /// (default 16) the number of connections. Messages never show the password.
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str) -> Result<Store> {
-        Ok(Store {
-            engine: Engine::Postgres,
-            backend: Arc::new(postgres::PostgresBackend::open(url)?),
-        })
+        Ok(Store::on(
+            Engine::Postgres,
+            postgres::PostgresBackend::open(url)?,
+        ))
+    }
+
+    /// A store over an engine that implements every area.
+    fn on<B>(engine: Engine, backend: B) -> Store
+    where
+        B: CatalogBackend + RecordsBackend + AuditBackend + 'static,
+    {
+        let backend = Arc::new(backend);
+        Store {
+            engine,
+            catalog: backend.clone(),
+            records: backend.clone(),
+            audit: backend,
+        }
     }
 
     /// The backend in use.
@@ -419,69 +400,69 @@ impl Store {
 
     /// Adds a member; `Conflict` if its code exists.
     pub fn insert_member(&self, m: &Member) -> Result<()> {
-        self.backend.insert_member(m)
+        self.catalog.insert_member(m)
     }
     /// The member with this code.
     pub fn member(&self, code: &str) -> Result<Option<Member>> {
-        self.backend.member(code)
+        self.catalog.member(code)
     }
     /// All members, by code.
     pub fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members()
+        self.catalog.members()
     }
     /// Adds a system; `Conflict` if its code exists, `NotFound` if its member does not.
     pub fn insert_system(&self, s: &System) -> Result<()> {
-        self.backend.insert_system(s)
+        self.catalog.insert_system(s)
     }
     /// The system with this code.
     pub fn system(&self, code: &str) -> Result<Option<System>> {
-        self.backend.system(code)
+        self.catalog.system(code)
     }
     /// All systems, by code.
     pub fn systems(&self) -> Result<Vec<System>> {
-        self.backend.systems()
+        self.catalog.systems()
     }
     /// Stores a new API key's metadata and the hash of its secret.
     pub fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
-        self.backend.insert_api_key(k, key_hash)
+        self.catalog.insert_api_key(k, key_hash)
     }
     /// The key whose secret hashes to `key_hash`, with its system and member (one query: every
     /// authenticated request asks this).
     pub fn key_holder(&self, key_hash: &str) -> Result<Option<KeyHolder>> {
-        self.backend.key_holder(key_hash)
+        self.catalog.key_holder(key_hash)
     }
     /// Keys of a system.
     pub fn api_keys(&self, system: &str) -> Result<Vec<ApiKey>> {
-        self.backend.api_keys(system)
+        self.catalog.api_keys(system)
     }
     /// Revokes a key (idempotent: the first revocation time is kept); `None` if unknown.
     pub fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>> {
-        self.backend.revoke_api_key(id, at)
+        self.catalog.revoke_api_key(id, at)
     }
 
     /// Adds a data element; `Conflict` if its id exists.
     pub fn insert_element(&self, e: &DataElement, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_element(e, at)
+        self.catalog.insert_element(e, at)
     }
     /// All data elements, by id.
     pub fn elements(&self) -> Result<Vec<DataElement>> {
-        self.backend.elements()
+        self.catalog.elements()
     }
     /// Adds a code list version; `Conflict` if that version exists.
     pub fn insert_code_list(&self, l: &CodeList, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_code_list(l, at)
+        self.catalog.insert_code_list(l, at)
     }
     /// A code list, at a version or the latest.
     pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<Option<CodeList>> {
-        self.backend.code_list(id, version)
+        self.catalog.code_list(id, version)
     }
     /// Every code list id with its latest version.
     pub fn code_list_ids(&self) -> Result<Vec<(String, u32)>> {
-        self.backend.code_list_ids()
+        self.catalog.code_list_ids()
     }
     /// Adds a schema version; `Conflict` if that version exists.
     pub fn insert_schema(&self, s: &DatasetSchema, at: DateTime<Utc>) -> Result<()> {
-        self.backend.insert_schema(s, at)
+        self.catalog.insert_schema(s, at)
     }
     /// A dataset's schema, at a version or the latest.
     pub fn schema(
@@ -489,26 +470,26 @@ impl Store {
         dataset: &str,
         version: Option<SchemaVersion>,
     ) -> Result<Option<DatasetSchema>> {
-        self.backend.schema(dataset, version)
+        self.catalog.schema(dataset, version)
     }
     /// Every version of a dataset's schema, oldest first.
     pub fn schema_versions(&self, dataset: &str) -> Result<Vec<SchemaVersion>> {
-        self.backend.schema_versions(dataset)
+        self.catalog.schema_versions(dataset)
     }
     /// The latest schema of every dataset, by dataset id.
     pub fn datasets(&self) -> Result<Vec<DatasetSchema>> {
-        self.backend.datasets()
+        self.catalog.datasets()
     }
 
     /// Begins a batch on a dataset (waits for other writers of this store).
     pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
         Ok(BatchWriter {
-            inner: self.backend.begin_batch(dataset, meta)?,
+            inner: self.records.begin_batch(dataset, meta)?,
         })
     }
     /// A batch already applied to the dataset.
     pub fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
-        self.backend.batch(dataset, batch_id)
+        self.records.batch(dataset, batch_id)
     }
     /// The current version of a record, or the version current at `as_of`. Tombstones are
     /// returned (with `body: None`) so callers can tell "deleted" from "never existed".
@@ -518,11 +499,11 @@ impl Store {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<RecordVersion>> {
-        self.backend.record(dataset, key, as_of)
+        self.records.record(dataset, key, as_of)
     }
     /// Every version of a record, newest first.
     pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
-        self.backend.history(dataset, key)
+        self.records.history(dataset, key)
     }
     /// Current (non-deleted) records in key order after `after`, matching all filters.
     pub fn list(
@@ -532,11 +513,11 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordVersion>> {
-        self.backend.list(dataset, filters, after, limit)
+        self.records.list(dataset, filters, after, limit)
     }
     /// Number of current (non-deleted) records.
     pub fn count(&self, dataset: &str) -> Result<u64> {
-        self.backend.count(dataset)
+        self.records.count(dataset)
     }
 
     /// Appends a group durably (committed, fsynced) before returning. The entries' indexes must
@@ -557,18 +538,18 @@ impl Store {
                 )));
             }
         }
-        self.backend.audit_append(append)
+        self.audit.audit_append(append)
     }
     /// Number of entries (= next leaf index).
     pub fn audit_size(&self) -> Result<u64> {
-        self.backend.audit_size()
+        self.audit.audit_size()
     }
     /// Entries with start <= index < end (end clipped to the size), ascending.
     pub fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.backend.audit_entries(start, end)
+        self.audit.audit_entries(start, end)
     }
     /// The stored hashes of these nodes, in the same order; None where not stored. One query
     /// (one round trip on PostgreSQL) for the whole slice, which can hold ~100 addresses.
@@ -576,7 +557,7 @@ impl Store {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend.audit_nodes(addresses)
+        self.audit.audit_nodes(addresses)
     }
     /// Stores a signed head. Heads are keyed by tree size; storing an identical head again is
     /// Ok, a different head for an existing size is Conflict.
@@ -593,18 +574,18 @@ impl Store {
                 head.timestamp.to_rfc3339()
             )));
         }
-        self.backend.audit_put_head(head)
+        self.audit.audit_put_head(head)
     }
     /// The head with the largest tree size.
     pub fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
-        self.backend.audit_latest_head()
+        self.audit.audit_latest_head()
     }
     /// Heads with tree_size >= from_size, ascending by size, at most `limit`.
     pub fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.backend.audit_heads(from_size, limit)
+        self.audit.audit_heads(from_size, limit)
     }
     /// Leaf indexes of entries touching this subject, newest (largest index) first, only
     /// indexes < before when given, at most `limit`.
@@ -617,52 +598,8 @@ impl Store {
         if limit == 0 || before == Some(0) {
             return Ok(Vec::new());
         }
-        self.backend.subject_accesses(subject, before, limit)
+        self.audit.subject_accesses(subject, before, limit)
     }
-}
-
-/// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
-/// cannot be written.
-fn stored_index(index: u64) -> Result<i64> {
-    i64::try_from(index)
-        .map_err(|_| StoreError::Conflict(format!("audit index {index} is out of range")))
-}
-
-/// The inclusive bounds of the index range `start..end` as stored integers; `None` when no
-/// stored index can fall in it. Bounds beyond the stored range clip to it.
-fn stored_range(start: u64, end: u64) -> Option<(i64, i64)> {
-    let first = i64::try_from(start).ok()?;
-    let last = end.checked_sub(1)?;
-    let last = i64::try_from(last).unwrap_or(i64::MAX);
-    (first <= last).then_some((first, last))
-}
-
-/// The largest stored index a `before` cursor admits (`idx <= last`): all of them without one.
-fn last_before(before: Option<u64>) -> i64 {
-    before.map_or(i64::MAX, |b| {
-        i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
-    })
-}
-
-/// A read limit as a stored integer (a larger one cannot be reached anyway).
-fn stored_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// A stored index or size read back; negative means the row was not written by this crate.
-fn loaded_index(value: i64) -> Result<u64> {
-    u64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored audit index {value} is negative")))
-}
-
-/// A stored hash, key or signature read back, checked for its length.
-fn loaded_bytes<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
-    bytes.try_into().map_err(|_| {
-        StoreError::Backend(format!(
-            "stored audit {what} has {} bytes, not {N}",
-            bytes.len()
-        ))
-    })
 }
 
 /// Hides a password in a store URL for messages: the one after `user:` and the value of a
