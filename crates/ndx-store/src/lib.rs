@@ -1,16 +1,24 @@
 //! The storage seam of ndx. [`Store`] is the one handle every service uses; it wraps a private
 //! backend chosen from the store URL (`sqlite://path`, or `postgres://…` with the `postgres`
-//! feature, on by default). The catalogue of governed objects ([`Store::catalog`]) is written
-//! once for every engine over a few SQL primitives; records and the audit log, tuned per
-//! engine, are the private `Backend` trait. Every backend passes the same conformance suite
-//! (`tests/conformance/`).
+//! feature, on by default). The store hands out one handle per area. The catalogue of governed
+//! objects ([`Store::catalog`]) is written once for every engine over a few SQL primitives
+//! (`catalog/`); records (`RecordsBackend`: batches, versions, reads) and the audit log
+//! (`AuditBackend`: the log and the data tracker), tuned per engine, are private traits. Every
+//! backend passes the same conformance suite (`tests/conformance/`).
+//!
+//! Each engine is a folder of modules by concern (`sqlite/`, `postgres/`); what does not depend
+//! on the engine is written once here: the catalogue, the rule that decides a write's outcome
+//! (`outcome.rs`), the audit log's types and stored-integer conversions (`audit.rs`).
 #![warn(missing_docs)]
 
+mod audit;
 pub mod catalog;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
+pub use audit::{AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
+use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
 
 use std::path::PathBuf;
@@ -160,60 +168,6 @@ pub struct WriteOp {
     pub hash: [u8; 32],
 }
 
-/// One entry of the audit log as stored: its leaf index (0-based) and canonical bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Leaf index in the audit Merkle tree, 0 for the first entry.
-    pub index: u64,
-    /// The entry's canonical bytes (the leaf the tree hashes).
-    pub bytes: Vec<u8>,
-}
-
-/// Hash of the complete subtree (level, index) of the audit Merkle tree: it covers leaves
-/// [index·2^level, (index+1)·2^level); level 0 = leaf hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuditNode {
-    /// Height of the subtree: 0 for a leaf hash.
-    pub level: u32,
-    /// Position of the subtree among the subtrees of its level, from the left.
-    pub index: u64,
-    /// The subtree's hash.
-    pub hash: [u8; 32],
-}
-
-/// A data-tracker row: the data subject with this keyed hash appears in that entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubjectAccess {
-    /// Keyed hash of the data subject's identifier (never the identifier itself).
-    pub subject: [u8; 32],
-    /// Leaf index of the audit entry that touches the subject.
-    pub index: u64,
-}
-
-/// A signed tree head as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredHead {
-    /// Number of entries the head covers.
-    pub tree_size: u64,
-    /// When the head was signed, to the millisecond.
-    pub timestamp: DateTime<Utc>,
-    /// Merkle root of the first `tree_size` entries.
-    pub root_hash: [u8; 32],
-    /// Ed25519 signature over size, time and root.
-    pub signature: [u8; 64],
-}
-
-/// One group of appends, written in one transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct AuditAppend<'a> {
-    /// New entries, with contiguous indexes starting at the current log size.
-    pub entries: &'a [AuditEntry],
-    /// Every subtree node these entries complete (leaf hashes included).
-    pub nodes: &'a [AuditNode],
-    /// Data-tracker rows of these entries (a repeated row is stored once).
-    pub subjects: &'a [SubjectAccess],
-}
-
 /// The backend of a [`BatchWriter`].
 trait BatchBackend: Send {
     /// Applies `ops` in order, pushing one outcome per op onto `out`.
@@ -263,8 +217,9 @@ impl BatchWriter {
     }
 }
 
-/// Everything a storage backend does. Private: callers use [`Store`].
-trait Backend: Send + Sync {
+/// Records: batches that write versions, and the reads of versions. Tuned per engine.
+/// Private: callers use [`Store`].
+trait RecordsBackend: Send + Sync {
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>>;
     fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>>;
     fn record(
@@ -282,7 +237,11 @@ trait Backend: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordVersion>>;
     fn count(&self, dataset: &str) -> Result<u64>;
+}
 
+/// The audit log (entries, Merkle nodes, signed heads) and the data tracker. Tuned per engine.
+/// Private: callers use [`Store`], which checks what needs no database first.
+trait AuditBackend: Send + Sync {
     /// Appends a group whose entries are already known to be contiguous and non-empty: the
     /// backend checks the first index against the log size under its cross-process lock.
     fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()>;
@@ -305,8 +264,10 @@ trait Backend: Send + Sync {
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
-    backend: Arc<dyn Backend>,
+    // One engine value behind every area: each reaches it through its own trait.
     catalog: Catalog,
+    records: Arc<dyn RecordsBackend>,
+    audit: Arc<dyn AuditBackend>,
 }
 
 impl std::fmt::Debug for Store {
@@ -345,12 +306,10 @@ impl Store {
 
     /// Opens the embedded store at `path` (a file inside the data directory).
     pub fn open_sqlite(path: PathBuf) -> Result<Store> {
-        let backend = Arc::new(sqlite::SqliteBackend::open(&path)?);
-        Ok(Store {
-            engine: Engine::Sqlite,
-            catalog: Catalog::new(backend.clone()),
-            backend,
-        })
+        Ok(Store::on(
+            Engine::Sqlite,
+            sqlite::SqliteBackend::open(&path)?,
+        ))
     }
 
     /// Opens (creating the schema and migrating if needed) the PostgreSQL store at
@@ -360,12 +319,24 @@ impl Store {
     /// (default 16) the number of connections. Messages never show the password.
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str) -> Result<Store> {
-        let backend = Arc::new(postgres::PostgresBackend::open(url)?);
-        Ok(Store {
-            engine: Engine::Postgres,
+        Ok(Store::on(
+            Engine::Postgres,
+            postgres::PostgresBackend::open(url)?,
+        ))
+    }
+
+    /// A store over an engine that implements every area.
+    fn on<B>(engine: Engine, backend: B) -> Store
+    where
+        B: CatalogEngine + RecordsBackend + AuditBackend + 'static,
+    {
+        let backend = Arc::new(backend);
+        Store {
+            engine,
             catalog: Catalog::new(backend.clone()),
-            backend,
-        })
+            records: backend.clone(),
+            audit: backend,
+        }
     }
 
     /// The backend in use.
@@ -382,12 +353,12 @@ impl Store {
     /// schema is the caller's business (the catalogue's); its records start empty.
     pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
         Ok(BatchWriter {
-            inner: self.backend.begin_batch(dataset, meta)?,
+            inner: self.records.begin_batch(dataset, meta)?,
         })
     }
     /// A batch already applied to the dataset.
     pub fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
-        self.backend.batch(dataset, batch_id)
+        self.records.batch(dataset, batch_id)
     }
     /// The current version of a record, or the version current at `as_of`. Tombstones are
     /// returned (with `body: None`) so callers can tell "deleted" from "never existed".
@@ -397,11 +368,11 @@ impl Store {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<RecordVersion>> {
-        self.backend.record(dataset, key, as_of)
+        self.records.record(dataset, key, as_of)
     }
     /// Every version of a record, newest first.
     pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
-        self.backend.history(dataset, key)
+        self.records.history(dataset, key)
     }
     /// Current (non-deleted) records in key order after `after`, matching all filters.
     pub fn list(
@@ -411,11 +382,11 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordVersion>> {
-        self.backend.list(dataset, filters, after, limit)
+        self.records.list(dataset, filters, after, limit)
     }
     /// Number of current (non-deleted) records.
     pub fn count(&self, dataset: &str) -> Result<u64> {
-        self.backend.count(dataset)
+        self.records.count(dataset)
     }
 
     /// Appends a group durably (committed, fsynced) before returning. The entries' indexes must
@@ -436,18 +407,18 @@ impl Store {
                 )));
             }
         }
-        self.backend.audit_append(append)
+        self.audit.audit_append(append)
     }
     /// Number of entries (= next leaf index).
     pub fn audit_size(&self) -> Result<u64> {
-        self.backend.audit_size()
+        self.audit.audit_size()
     }
     /// Entries with start <= index < end (end clipped to the size), ascending.
     pub fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.backend.audit_entries(start, end)
+        self.audit.audit_entries(start, end)
     }
     /// The stored hashes of these nodes, in the same order; None where not stored. One query
     /// (one round trip on PostgreSQL) for the whole slice, which can hold ~100 addresses.
@@ -455,7 +426,7 @@ impl Store {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend.audit_nodes(addresses)
+        self.audit.audit_nodes(addresses)
     }
     /// Stores a signed head. Heads are keyed by tree size; storing an identical head again is
     /// Ok, a different head for an existing size is Conflict.
@@ -472,18 +443,18 @@ impl Store {
                 head.timestamp.to_rfc3339()
             )));
         }
-        self.backend.audit_put_head(head)
+        self.audit.audit_put_head(head)
     }
     /// The head with the largest tree size.
     pub fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
-        self.backend.audit_latest_head()
+        self.audit.audit_latest_head()
     }
     /// Heads with tree_size >= from_size, ascending by size, at most `limit`.
     pub fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.backend.audit_heads(from_size, limit)
+        self.audit.audit_heads(from_size, limit)
     }
     /// Leaf indexes of entries touching this subject, newest (largest index) first, only
     /// indexes < before when given, at most `limit`.
@@ -496,52 +467,8 @@ impl Store {
         if limit == 0 || before == Some(0) {
             return Ok(Vec::new());
         }
-        self.backend.subject_accesses(subject, before, limit)
+        self.audit.subject_accesses(subject, before, limit)
     }
-}
-
-/// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
-/// cannot be written.
-fn stored_index(index: u64) -> Result<i64> {
-    i64::try_from(index)
-        .map_err(|_| StoreError::Conflict(format!("audit index {index} is out of range")))
-}
-
-/// The inclusive bounds of the index range `start..end` as stored integers; `None` when no
-/// stored index can fall in it. Bounds beyond the stored range clip to it.
-fn stored_range(start: u64, end: u64) -> Option<(i64, i64)> {
-    let first = i64::try_from(start).ok()?;
-    let last = end.checked_sub(1)?;
-    let last = i64::try_from(last).unwrap_or(i64::MAX);
-    (first <= last).then_some((first, last))
-}
-
-/// The largest stored index a `before` cursor admits (`idx <= last`): all of them without one.
-fn last_before(before: Option<u64>) -> i64 {
-    before.map_or(i64::MAX, |b| {
-        i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
-    })
-}
-
-/// A read limit as a stored integer (a larger one cannot be reached anyway).
-fn stored_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// A stored index or size read back; negative means the row was not written by this crate.
-fn loaded_index(value: i64) -> Result<u64> {
-    u64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored audit index {value} is negative")))
-}
-
-/// A stored hash, key or signature read back, checked for its length.
-fn loaded_bytes<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
-    bytes.try_into().map_err(|_| {
-        StoreError::Backend(format!(
-            "stored audit {what} has {} bytes, not {N}",
-            bytes.len()
-        ))
-    })
 }
 
 /// Hides a password in a store URL for messages: the one after `user:` and the value of a

@@ -5,7 +5,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::PostgresBackend;
-use super::{Conn, Fail};
+use super::conn::{Conn, Fail};
 use crate::catalog::sql::{CatalogEngine, Cell, Dialect, Param, SqlConn};
 use crate::{Result, StoreError};
 

@@ -1,0 +1,106 @@
+//! The audit log as the store sees it: the stored shapes of entries, Merkle nodes, signed heads
+//! and data-tracker rows, and the conversions between the log's unsigned indexes and the signed
+//! 64-bit integers both databases store (with the errors that name a value out of range). The
+//! hashing, proofs and head signatures are `ndx-audit`'s; each engine's `audit.rs` stores them.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Result, StoreError};
+
+/// One entry of the audit log as stored: its leaf index (0-based) and canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Leaf index in the audit Merkle tree, 0 for the first entry.
+    pub index: u64,
+    /// The entry's canonical bytes (the leaf the tree hashes).
+    pub bytes: Vec<u8>,
+}
+
+/// Hash of the complete subtree (level, index) of the audit Merkle tree: it covers leaves
+/// [index·2^level, (index+1)·2^level); level 0 = leaf hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditNode {
+    /// Height of the subtree: 0 for a leaf hash.
+    pub level: u32,
+    /// Position of the subtree among the subtrees of its level, from the left.
+    pub index: u64,
+    /// The subtree's hash.
+    pub hash: [u8; 32],
+}
+
+/// A data-tracker row: the data subject with this keyed hash appears in that entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectAccess {
+    /// Keyed hash of the data subject's identifier (never the identifier itself).
+    pub subject: [u8; 32],
+    /// Leaf index of the audit entry that touches the subject.
+    pub index: u64,
+}
+
+/// A signed tree head as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHead {
+    /// Number of entries the head covers.
+    pub tree_size: u64,
+    /// When the head was signed, to the millisecond.
+    pub timestamp: DateTime<Utc>,
+    /// Merkle root of the first `tree_size` entries.
+    pub root_hash: [u8; 32],
+    /// Ed25519 signature over size, time and root.
+    pub signature: [u8; 64],
+}
+
+/// One group of appends, written in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditAppend<'a> {
+    /// New entries, with contiguous indexes starting at the current log size.
+    pub entries: &'a [AuditEntry],
+    /// Every subtree node these entries complete (leaf hashes included).
+    pub nodes: &'a [AuditNode],
+    /// Data-tracker rows of these entries (a repeated row is stored once).
+    pub subjects: &'a [SubjectAccess],
+}
+
+/// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
+/// cannot be written.
+pub(crate) fn stored_index(index: u64) -> Result<i64> {
+    i64::try_from(index)
+        .map_err(|_| StoreError::Conflict(format!("audit index {index} is out of range")))
+}
+
+/// The inclusive bounds of the index range `start..end` as stored integers; `None` when no
+/// stored index can fall in it. Bounds beyond the stored range clip to it.
+pub(crate) fn stored_range(start: u64, end: u64) -> Option<(i64, i64)> {
+    let first = i64::try_from(start).ok()?;
+    let last = end.checked_sub(1)?;
+    let last = i64::try_from(last).unwrap_or(i64::MAX);
+    (first <= last).then_some((first, last))
+}
+
+/// The largest stored index a `before` cursor admits (`idx <= last`): all of them without one.
+pub(crate) fn last_before(before: Option<u64>) -> i64 {
+    before.map_or(i64::MAX, |b| {
+        i64::try_from(b.saturating_sub(1)).unwrap_or(i64::MAX)
+    })
+}
+
+/// A read limit as a stored integer (a larger one cannot be reached anyway).
+pub(crate) fn stored_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A stored index or size read back; negative means the row was not written by this crate.
+pub(crate) fn loaded_index(value: i64) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("stored audit index {value} is negative")))
+}
+
+/// A stored hash, key or signature read back, checked for its length.
+pub(crate) fn loaded_bytes<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Backend(format!(
+            "stored audit {what} has {} bytes, not {N}",
+            bytes.len()
+        ))
+    })
+}

@@ -1,0 +1,158 @@
+//! The store URL: what `tokio_postgres::Config` understands is passed on (with our defaults
+//! for timeouts and keepalives), and our own parameters (`schema`, `statement_timeout`,
+//! `pool_size`, `preload_keys`) become [`Settings`].
+
+use std::time::Duration;
+
+use tokio_postgres::Config;
+use tokio_postgres::config::SslMode;
+
+use super::conn::chain;
+use crate::{Result, StoreError};
+
+pub(super) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How long the client waits beyond the server's statement timeout before it gives up on a
+/// server (or network) that does not answer at all: the server cancels first, with a clearer
+/// error, when it can.
+pub(super) fn client_grace(statement_timeout: Duration) -> Duration {
+    (statement_timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
+
+/// What the URL says beyond what `tokio_postgres::Config` understands.
+#[derive(Debug)]
+pub(super) struct Settings {
+    /// The URL with its password hidden, for messages.
+    pub(super) display: String,
+    pub(super) schema: Option<String>,
+    pub(super) statement_timeout: Duration,
+    pub(super) connect_deadline: Duration,
+    pub(super) pool_size: usize,
+    pub(super) preload_keys: i64,
+}
+
+pub(super) fn is_schema_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+}
+
+/// Splits a store URL into the connection configuration and our own settings.
+pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
+    let display = crate::redact(url);
+    let bad =
+        |what: String| StoreError::Config(format!("invalid PostgreSQL URL {display:?}: {what}"));
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut schema = None;
+    let mut statement_timeout = DEFAULT_STATEMENT_TIMEOUT;
+    let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut preload_keys = DEFAULT_PRELOAD_KEYS;
+    let mut passed = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "schema" => {
+                if !is_schema_name(value) {
+                    return Err(bad(format!(
+                        "schema {value:?} must match [a-z_][a-z0-9_]* (at most 63 characters)"
+                    )));
+                }
+                schema = Some(value.to_owned());
+            }
+            "statement_timeout" => match value.parse::<u64>() {
+                Ok(s) if s > 0 => statement_timeout = Duration::from_secs(s),
+                _ => {
+                    return Err(bad(
+                        "statement_timeout must be a number of seconds > 0".into()
+                    ));
+                }
+            },
+            "pool_size" => match value.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => pool_size = n,
+                _ => return Err(bad("pool_size must be a number from 1 to 1000".into())),
+            },
+            "preload_keys" => match value.parse::<i64>() {
+                Ok(n) if (0..=10_000_000).contains(&n) => preload_keys = n,
+                _ => {
+                    return Err(bad(
+                        "preload_keys must be a number from 0 to 10000000".into()
+                    ));
+                }
+            },
+            _ => passed.push((key, pair)),
+        }
+    }
+    let given = |k: &str| passed.iter().any(|(key, _)| *key == k);
+    let rebuilt = if passed.is_empty() {
+        base.to_owned()
+    } else {
+        let rest: Vec<&str> = passed.iter().map(|(_, pair)| *pair).collect();
+        format!("{base}?{}", rest.join("&"))
+    };
+    let mut config: Config = rebuilt
+        .parse()
+        .map_err(|e: tokio_postgres::Error| bad(chain(&e)))?;
+    if matches!(config.get_ssl_mode(), SslMode::Require) {
+        return Err(bad(
+            "sslmode=require, but this build of ndx has no TLS for PostgreSQL: connect on the \
+             database's host or a trusted network (sslmode=disable or prefer), or through a \
+             local TLS tunnel"
+                .into(),
+        ));
+    }
+    if !given("connect_timeout") {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if !given("keepalives_idle") {
+        config.keepalives_idle(Duration::from_secs(30));
+    }
+    if !given("keepalives_interval") {
+        config.keepalives_interval(Duration::from_secs(10));
+    }
+    if !given("keepalives_retries") {
+        config.keepalives_retries(3);
+    }
+    if !given("tcp_user_timeout") {
+        config.tcp_user_timeout(statement_timeout + client_grace(statement_timeout));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("ndx");
+    }
+    // Ours first so that the URL's own `options` win; the schema last so that it wins.
+    let mut options = format!(
+        "-c statement_timeout={} -c synchronous_commit=on",
+        statement_timeout.as_millis()
+    );
+    if let Some(own) = config.get_options() {
+        options = format!("{options} {own}");
+    }
+    if let Some(s) = &schema {
+        options = format!("{options} -c search_path={s}");
+    }
+    config.options(options);
+    // As with libpq, connect_timeout bounds the whole attempt (TCP, startup, authentication)
+    // for each host; tokio-postgres alone bounds the TCP connection only.
+    let connect_deadline = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+        * u32::try_from(config.get_hosts().len().max(1)).unwrap_or(1);
+    Ok((
+        config,
+        Settings {
+            display,
+            schema,
+            statement_timeout,
+            connect_deadline,
+            pool_size,
+            preload_keys,
+        },
+    ))
+}
+
+/// Datasets with at most this many keys have their current versions read once by a big batch
+/// (the `preload_keys` URL parameter).
+pub(super) const DEFAULT_PRELOAD_KEYS: i64 = 10_000;

@@ -1,0 +1,308 @@
+//! The audit log on SQLite: a file of its own beside the store (`<stem>-audit.db`) with its own
+//! migrations, writer and readers, so that an audited read appends its event without waiting
+//! for a long ingest batch that holds the data writer. One append is one `BEGIN IMMEDIATE`
+//! transaction (the file's write lock serialises appenders across processes) that checks the
+//! log size before it inserts.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteBackend;
+use super::conn::{conflict_or, create_private, open_file};
+use super::migrate::{AUDIT_MIGRATIONS, migrate};
+use crate::audit::{
+    last_before, loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
+};
+use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
+
+/// Idle reader connections of the audit file kept open: audit reads (proofs, heads, the data
+/// tracker) are far rarer than data reads.
+pub(super) const AUDIT_READER_POOL: usize = 8;
+
+/// Opens a connection to the audit file: durable like the store (WAL, `synchronous=FULL`), with
+/// SQLite's default page size (its rows are small; bigger pages only pay off for bulk loads).
+pub(super) fn open_audit_connection(path: &Path) -> Result<Connection> {
+    let conn = open_file(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA temp_store=MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// The audit file of the store at `store`: `<dir>/<stem>-audit.db` for `<dir>/<stem>.db`, and
+/// the store's file name followed by `-audit.db` otherwise (so that two stores in one
+/// directory never share an audit file).
+pub(super) fn audit_path(store: &Path) -> PathBuf {
+    let name = store.file_name().unwrap_or_default().to_string_lossy();
+    let audit = match name.strip_suffix(".db") {
+        Some(stem) if !stem.is_empty() => format!("{stem}-audit.db"),
+        _ => format!("{name}-audit.db"),
+    };
+    store.with_file_name(audit)
+}
+
+/// The audit log's file, with a writer and readers of its own.
+pub(super) struct AuditFile {
+    pub(super) path: PathBuf,
+    /// Held for one append (or head) at a time, never across calls: a plain mutex suffices.
+    pub(super) writer: Mutex<Connection>,
+    pub(super) readers: Mutex<Vec<Connection>>,
+}
+
+impl AuditFile {
+    pub(super) fn open(path: &Path) -> Result<AuditFile> {
+        create_private(path)?;
+        let mut writer = open_audit_connection(path)?;
+        migrate(
+            &mut writer,
+            AUDIT_MIGRATIONS,
+            &format!("the audit log {}", path.display()),
+        )?;
+        Ok(AuditFile {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(super) fn pool(&self) -> MutexGuard<'_, Vec<Connection>> {
+        // The pool is a plain list: a panic elsewhere cannot leave it inconsistent.
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match self.pool().pop() {
+            Some(c) => c,
+            None => open_audit_connection(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.pool();
+        if pool.len() < AUDIT_READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, which takes the file's write lock first
+    /// (appenders in other processes wait for it, within the busy timeout), and commits it if
+    /// `f` succeeds.
+    pub(super) fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        // A panic while the lock was held leaves at worst an open transaction, undone below:
+        // refusing every later append instead would stop the whole service.
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = f(&conn).and_then(|v| {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        });
+        if out.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+}
+
+/// The log size: one past the largest leaf index (a backward step on the primary key).
+pub(super) fn audit_size(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub(super) const HEAD_COLUMNS: &str = "tree_size, at_ms, root, signature";
+
+pub(super) fn head_from_row(r: &rusqlite::Row<'_>) -> Result<StoredHead> {
+    let at_ms: i64 = r.get(1)?;
+    Ok(StoredHead {
+        tree_size: loaded_index(r.get(0)?)?,
+        timestamp: Utc.timestamp_millis_opt(at_ms).single().ok_or_else(|| {
+            StoreError::Backend(format!("stored tree head time {at_ms} is out of range"))
+        })?,
+        root_hash: loaded_bytes(&r.get::<_, Vec<u8>>(2)?, "root hash")?,
+        signature: loaded_bytes(&r.get::<_, Vec<u8>>(3)?, "signature")?,
+    })
+}
+
+pub(super) fn heads(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<StoredHead>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(head_from_row(row)?);
+    }
+    Ok(out)
+}
+
+impl AuditBackend for SqliteBackend {
+    fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()> {
+        let Some(first) = append.entries.first() else {
+            return Ok(());
+        };
+        let first = stored_index(first.index)?;
+        self.audit.transaction(|c| {
+            let size = audit_size(c)?;
+            if size != first {
+                return Err(StoreError::Conflict(format!(
+                    "audit entries start at index {first} but the log holds {size}"
+                )));
+            }
+            let mut insert =
+                c.prepare_cached("INSERT INTO audit_entries(idx, bytes) VALUES (?1, ?2)")?;
+            for entry in append.entries {
+                insert.execute(params![stored_index(entry.index)?, entry.bytes])?;
+            }
+            let mut insert =
+                c.prepare_cached("INSERT INTO audit_nodes(level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            for node in append.nodes {
+                insert
+                    .execute(params![node.level, stored_index(node.index)?, node.hash])
+                    .map_err(|e| {
+                        conflict_or(e, || "a node of the audit group is already stored".into())
+                    })?;
+            }
+            // A subject named twice for one entry is one row of the tracker.
+            let mut insert = c.prepare_cached(
+                "INSERT OR IGNORE INTO subject_accesses(subject, idx) VALUES (?1, ?2)",
+            )?;
+            for access in append.subjects {
+                insert.execute(params![access.subject, stored_index(access.index)?])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn audit_size(&self) -> Result<u64> {
+        self.audit.read(|c| loaded_index(audit_size(c)?))
+    }
+
+    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
+        let Some((first, last)) = stored_range(start, end) else {
+            return Ok(Vec::new());
+        };
+        self.audit.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, bytes FROM audit_entries WHERE idx >= ?1 AND idx <= ?2 ORDER BY idx",
+            )?;
+            let mut rows = stmt.query([first, last])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(AuditEntry {
+                    index: loaded_index(row.get(0)?)?,
+                    bytes: row.get(1)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>> {
+        // One prepared probe per address: in-process, a loop costs no round trips. Nodes are
+        // never changed once written, so the probes need no common snapshot.
+        self.audit.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")?;
+            let mut out = Vec::with_capacity(addresses.len());
+            for &(level, index) in addresses {
+                let Ok(index) = i64::try_from(index) else {
+                    out.push(None);
+                    continue;
+                };
+                let hash: Option<Vec<u8>> = stmt
+                    .query_row(params![level, index], |r| r.get(0))
+                    .optional()?;
+                out.push(hash.map(|h| loaded_bytes(&h, "node hash")).transpose()?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_put_head(&self, head: &StoredHead) -> Result<()> {
+        let size = stored_index(head.tree_size)?;
+        self.audit.transaction(|c| {
+            let stored = heads(
+                c,
+                &format!("SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size = ?1"),
+                [size],
+            )?;
+            match stored.first() {
+                Some(same) if same == head => Ok(()),
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "another tree head is stored for size {size}"
+                ))),
+                None => {
+                    c.prepare_cached(
+                        "INSERT INTO audit_heads(tree_size, at_ms, root, signature)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        size,
+                        head.timestamp.timestamp_millis(),
+                        head.root_hash,
+                        head.signature
+                    ])?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
+        self.audit.read(|c| {
+            Ok(heads(
+                c,
+                &format!("SELECT {HEAD_COLUMNS} FROM audit_heads ORDER BY tree_size DESC LIMIT 1"),
+                [],
+            )?
+            .pop())
+        })
+    }
+
+    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
+        let Ok(from) = i64::try_from(from_size) else {
+            return Ok(Vec::new());
+        };
+        self.audit.read(|c| {
+            heads(
+                c,
+                &format!(
+                    "SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size >= ?1
+                     ORDER BY tree_size LIMIT ?2"
+                ),
+                [from, stored_limit(limit)],
+            )
+        })
+    }
+
+    fn subject_accesses(
+        &self,
+        subject: &[u8; 32],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        let last = last_before(before);
+        self.audit.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx FROM subject_accesses WHERE subject = ?1 AND idx <= ?2
+                 ORDER BY idx DESC LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![subject, last, stored_limit(limit)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(loaded_index(row.get(0)?)?);
+            }
+            Ok(out)
+        })
+    }
+}

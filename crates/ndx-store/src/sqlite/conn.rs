@@ -1,0 +1,100 @@
+//! Connections to the store's file: how one is opened (pragmas, busy timeout, a file readable
+//! by its owner only), the single writer slot, times as stored (microseconds) and the mapping
+//! of constraint failures to `Conflict`.
+
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// The single writer connection, checked out for a whole batch.
+pub(super) struct WriterSlot {
+    pub(super) conn: Mutex<Option<Connection>>,
+    pub(super) free: Condvar,
+}
+
+impl WriterSlot {
+    pub(super) fn checkout(&self) -> Connection {
+        let mut slot = self.conn.lock().expect("writer slot poisoned");
+        loop {
+            if let Some(c) = slot.take() {
+                return c;
+            }
+            slot = self.free.wait(slot).expect("writer slot poisoned");
+        }
+    }
+
+    pub(super) fn checkin(&self, conn: Connection) {
+        *self.conn.lock().expect("writer slot poisoned") = Some(conn);
+        self.free.notify_one();
+    }
+}
+
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(super) fn from_micros(m: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(m).single().unwrap_or_default()
+}
+
+pub(super) fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = open_file(path)?;
+    conn.execute_batch(
+        // 16 KiB pages: fewer b-tree levels and splits for bulk loads (measured in
+        // BENCHMARKS.md); it only takes effect when the file is created.
+        "PRAGMA page_size=16384;
+         PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA foreign_keys=ON;
+         PRAGMA temp_store=MEMORY;
+         PRAGMA cache_size=-65536;",
+    )?;
+    Ok(conn)
+}
+
+/// Opens a database file with the busy timeout every connection uses.
+pub(super) fn open_file(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open store {}: {e}", path.display())))?;
+    // Another process's writer (or a checkpoint) holds the file only briefly.
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+/// Creates the database file readable by its owner only (it holds personal data); SQLite gives
+/// the WAL and shared-memory files the same permissions.
+pub(super) fn create_private(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "cannot create store {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+pub(super) fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(what())
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,42 @@
+//! Numbered migrations of the store file and of the audit file, applied at open (each file's
+//! `user_version` says which it has); a file newer than this binary is refused.
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// Numbered migrations; applied in order at open, never edited once released.
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_live_count.sql"),
+    ),
+    (3, include_str!("../../migrations/sqlite/0003_catalog.sql")),
+];
+
+/// Numbered migrations of the audit file, versioned by that file's own `user_version`.
+pub(super) const AUDIT_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    include_str!("../../migrations/sqlite-audit/0001_audit.sql"),
+)];
+
+/// Applies the `migrations` a file lacks (its `user_version` says which it has); `what` names
+/// the file in the message that refuses one newer than this binary.
+pub(super) fn migrate(conn: &mut Connection, migrations: &[(i64, &str)], what: &str) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = migrations.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::Incompatible(format!(
+            "{what} has schema version {current}, newer than this binary knows ({known}): \
+             upgrade ndx"
+        )));
+    }
+    for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

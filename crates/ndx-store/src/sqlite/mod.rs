@@ -1,0 +1,107 @@
+//! The embedded SQLite backend: one file in the data directory, WAL journal with
+//! `synchronous=FULL` so that a committed batch survives a crash of the process or the machine.
+//! One writer connection (checked out for a whole batch) and a small pool of readers.
+//!
+//! Layout (`migrations/sqlite/`): `records` is append-only (one row per version, rowid order,
+//! `prev` links a version to the one before, `body IS NULL` is a tombstone, the content hash
+//! lives here); `current` (WITHOUT ROWID, keyed by dataset and key) points at the current
+//! version; `batches` holds the lineage every version refers to (batch id, source system,
+//! schema version, time) and the stored report. History and as-of reads walk the `prev` chain.
+//! `datasets.live` (migration 0002) counts the non-deleted records, kept by each batch's
+//! commit, so `count` reads one row. 16 KiB pages (fewer b-tree levels and splits for bulk
+//! loads, measured in BENCHMARKS.md).
+//!
+//! The audit log lives in a second file beside the store (`<stem>-audit.db`) with its own
+//! migrations, its own writer and its own readers: an audited read appends its event without
+//! waiting for a long ingest batch that holds the data writer.
+//!
+//! Modules by concern: `conn` (opening connections, the writer slot), `migrate`, `catalog`
+//! (the catalogue's SQL primitives), `records` (reads), `batch` (the tuned batch writer), `audit`
+//! (the audit file).
+
+mod audit;
+mod batch;
+mod catalog;
+mod conn;
+mod migrate;
+mod records;
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use self::audit::{AuditFile, audit_path};
+use self::conn::{WriterSlot, create_private, open_connection};
+use self::migrate::{MIGRATIONS, migrate};
+use crate::{Result, StoreError};
+
+/// Idle reader connections kept open. Opening one costs more than most reads (PRAGMAs, schema
+/// parse), so the pool covers the concurrency an HTTP server sees; readers keep a small page
+/// cache of their own and share pages through the OS cache.
+const READER_POOL: usize = 64;
+
+pub(crate) struct SqliteBackend {
+    path: std::path::PathBuf,
+    writer: Arc<WriterSlot>,
+    readers: Mutex<Vec<Connection>>,
+    audit: AuditFile,
+}
+
+impl SqliteBackend {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        create_private(path)?;
+        let mut writer = open_connection(path)?;
+
+        migrate(&mut writer, MIGRATIONS, "the store")?;
+        let audit = AuditFile::open(&audit_path(path))?;
+        Ok(SqliteBackend {
+            path: path.to_owned(),
+            writer: Arc::new(WriterSlot {
+                conn: Mutex::new(Some(writer)),
+                free: Condvar::new(),
+            }),
+            readers: Mutex::new(Vec::new()),
+            audit,
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = open_connection(&self.path)?;
+                c.execute_batch("PRAGMA cache_size=-8192;")?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.writer.checkout();
+        let out = f(&conn);
+        self.writer.checkin(conn);
+        out
+    }
+
+    fn dataset_id(conn: &Connection, dataset: &str) -> Result<Option<i64>> {
+        Ok(conn
+            .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
+            .query_row([dataset], |r| r.get(0))
+            .optional()?)
+    }
+}
