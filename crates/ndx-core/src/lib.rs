@@ -29,8 +29,6 @@ pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
     audit: audit::AuditLog,
-    /// Serialises key revocations (see [`Core::revoke_key`]).
-    key_revocations: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -46,7 +44,6 @@ impl Core {
             store,
             compiled: Arc::default(),
             audit,
-            key_revocations: Arc::default(),
         }
     }
 

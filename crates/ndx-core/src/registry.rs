@@ -6,7 +6,7 @@ use ndx_types::registry::{ApiKey, Jurisdiction, KeyState, Member, MemberLevel, R
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
-use ndx_store::KeyHolder;
+use ndx_store::{ApiKeyRecord, KeyHolder};
 
 use crate::Core;
 use crate::access::{Caller, RegistryAdmin};
@@ -261,7 +261,7 @@ impl Core {
             revoked_at: None,
         };
         self.store.catalog().insert(
-            &ndx_store::ApiKeyRecord {
+            &ApiKeyRecord {
                 key: key.clone(),
                 key_hash: hash_key(&secret),
             },
@@ -274,63 +274,64 @@ impl Core {
     /// not revoked (that would leave the platform with no operator): the refusal is a conflict,
     /// recorded in the audit log like the revocation.
     pub fn revoke_key(&self, cap: &RegistryAdmin, id: &str, now: DateTime<Utc>) -> Result<ApiKey> {
-        // The check and the revocation must not both pass for two concurrent requests (two
-        // operator keys revoking each other). The store cannot do "revoke unless it is the last
-        // active operator key" atomically today, so revocations are serialised here. This lock
-        // covers one process only: several processes serving one PostgreSQL store can still
-        // race each other (a store-level conditional revocation would close that gap).
-        let _one_at_a_time = self
-            .key_revocations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let keys = self.all_keys()?;
-        let Some(target) = keys.iter().find(|k| k.id == id) else {
-            return Err(Error::not_found(
-                "key-not-found",
-                format!("api key {id:?} does not exist"),
-            ));
+        // The check and the revocation are one catalogue transaction that locks every operator
+        // key it counts (first, in id order, so that two revocations never wait for each other
+        // in a circle): two revocations, in this process or another one on the same store,
+        // cannot both see another active operator and both go through.
+        let decided = self.store.catalog().transaction(|tx| {
+            let operators = tx.find::<ApiKeyRecord>(ApiKeyRecord::ROLE, Role::Operator.name())?;
+            let Some(target) = tx.get::<ApiKeyRecord>(id)? else {
+                return Ok(None);
+            };
+            let active = operators
+                .iter()
+                .filter(|k| is_active_operator(&k.value.key, now))
+                .count();
+            if is_active_operator(&target.value.key, now) && active <= 1 {
+                return Ok(Some(Err(target.value.key)));
+            }
+            if target.value.key.revoked_at.is_some() {
+                // Revoking twice keeps the first time.
+                return Ok(Some(Ok(target.value.key)));
+            }
+            let mut revoked = target.value;
+            revoked.key.revoked_at = Some(now);
+            Ok(Some(Ok(tx
+                .update(&revoked, target.revision, now)?
+                .value
+                .key)))
+        })?;
+        let key = match decided {
+            None => {
+                return Err(Error::not_found(
+                    "key-not-found",
+                    format!("api key {id:?} does not exist"),
+                ));
+            }
+            Some(Err(_last)) => {
+                let refusal = Error::new(
+                    Kind::Conflict,
+                    "last-operator-key",
+                    format!(
+                        "api key {id:?} is the last active operator key: revoking it would leave \
+                         no operator; issue another operator key first"
+                    ),
+                );
+                self.audit
+                    .event(cap, "key.revoke")
+                    .keys(vec![id.to_owned()])
+                    .refused(&refusal)
+                    .record()?;
+                return Err(refusal);
+            }
+            Some(Ok(key)) => key,
         };
-        let operators = keys.iter().filter(|k| is_active_operator(k, now)).count();
-        if is_active_operator(target, now) && operators <= 1 {
-            let refusal = Error::new(
-                Kind::Conflict,
-                "last-operator-key",
-                format!(
-                    "api key {id:?} is the last active operator key: revoking it would leave no \
-                     operator; issue another operator key first"
-                ),
-            );
-            self.audit
-                .event(cap, "key.revoke")
-                .keys(vec![id.to_owned()])
-                .refused(&refusal)
-                .record()?;
-            return Err(refusal);
-        }
-        let key = self
-            .store
-            .catalog()
-            .revoke_api_key(id, now)?
-            .ok_or_else(|| {
-                Error::not_found("key-not-found", format!("api key {id:?} does not exist"))
-            })?;
         self.audit
             .event(cap, "key.revoke")
             .keys(vec![key.id.clone()])
             .query(Some(key_query(&key)))
             .record()?;
         Ok(key)
-    }
-
-    /// Every key of every system (metadata only).
-    fn all_keys(&self) -> Result<Vec<ApiKey>> {
-        Ok(self
-            .store
-            .catalog()
-            .values::<ndx_store::ApiKeyRecord>()?
-            .into_iter()
-            .map(|k| k.key)
-            .collect())
     }
 
     /// Keys of a system (metadata only).

@@ -295,3 +295,63 @@ fn database_connection_dropped_mid_batch_is_a_clean_error_and_recovers() {
 fn database_hung_mid_batch_is_a_clean_error_and_recovers() {
     outage_mid_batch(Failure::Hung);
 }
+
+/// Two ndx processes serve one PostgreSQL store: operator keys revoked through both at once
+/// leave exactly one operator each time. The rule is kept by the store (one catalogue
+/// transaction that locks the operator keys it counts), not by one process's memory.
+#[test]
+fn two_processes_revoking_operator_keys_at_once_leave_one() {
+    let Some(base) = pg_base() else { return };
+    let (url, _schema) = fresh_schema(&base);
+    let a = Server::serve_on(&url, tempfile::tempdir().expect("tempdir"));
+    // A second process of the same deployment: same store, same audit keys.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in ["audit-signing.key", "audit-subjects.key"] {
+        std::fs::copy(a.data_dir().join(file), dir.path().join(file)).expect("audit key");
+    }
+    let b = Server::serve_on(&url, dir);
+    let mut survivor = a.operator_key();
+    let me = |s: &Server, key: &str| {
+        let r = s.get("/api/v1/me", Some(key));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["key_id"].as_str().expect("key_id").to_owned()
+    };
+    for round in 0..8 {
+        let r = a.post_json(
+            "/api/v1/systems/NDC-OPS/keys",
+            Some(&survivor),
+            &serde_json::json!({"roles": ["operator"], "label": format!("round {round}")}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let issued = r.json();
+        let new = issued["secret"].as_str().expect("secret").to_owned();
+        let new_id = issued["key"]["id"].as_str().expect("id").to_owned();
+        let survivor_id = me(&b, &survivor);
+        let revoke = |s: &Server, by: &str, id: &str| {
+            s.request("DELETE", &format!("/api/v1/keys/{id}"), Some(by), &[], None)
+        };
+        let (x, y) = std::thread::scope(|scope| {
+            let x = scope.spawn(|| revoke(&a, &survivor, &new_id));
+            let y = scope.spawn(|| revoke(&b, &new, &survivor_id));
+            (x.join().expect("a"), y.join().expect("b"))
+        });
+        assert_eq!(
+            [x.status, y.status].iter().filter(|&&st| st == 200).count(),
+            1,
+            "round {round}: {} / {}",
+            x.body,
+            y.body
+        );
+        assert!(
+            [x.status, y.status]
+                .iter()
+                .all(|st| [200, 401, 409].contains(st)),
+            "round {round}: {} / {}",
+            x.body,
+            y.body
+        );
+        survivor = if x.status == 200 { survivor } else { new };
+        assert_eq!(a.get("/api/v1/me", Some(&survivor)).status, 200);
+        assert_eq!(b.get("/api/v1/me", Some(&survivor)).status, 200);
+    }
+}

@@ -75,6 +75,9 @@ INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
   SELECT 'api-key', 'key-hash', key_hash, id, 1, NULL FROM api_keys;
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
+  SELECT DISTINCT 'api-key', 'role', r.role, k.id, 0, NULL::text
+  FROM api_keys k, jsonb_array_elements_text(k.body::jsonb -> 'roles') AS r(role);
+INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
   SELECT 'code-list', 'list', id, id || '@' || lpad(version::text, 10, '0'), 0, NULL
   FROM code_lists;
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)

@@ -80,6 +80,9 @@ INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
   SELECT 'api-key', 'system', system, id, 0, 'system' FROM api_keys;
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
   SELECT 'api-key', 'key-hash', key_hash, id, 1, NULL FROM api_keys;
+INSERT OR IGNORE INTO catalog_attrs(kind, name, value, id, uniq, target)
+  SELECT 'api-key', 'role', r.value, k.id, 0, NULL
+  FROM api_keys k, json_each(k.body, '$.roles') r;
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)
   SELECT 'code-list', 'list', id, id || '@' || printf('%010d', version), 0, NULL FROM code_lists;
 INSERT INTO catalog_attrs(kind, name, value, id, uniq, target)

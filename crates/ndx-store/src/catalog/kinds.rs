@@ -47,6 +47,11 @@ pub struct ApiKeyRecord {
     pub key_hash: String,
 }
 
+impl ApiKeyRecord {
+    /// The attribute that finds keys by role (one value per role of the key).
+    pub const ROLE: &'static str = KEY_ROLE;
+}
+
 impl Kind for ApiKeyRecord {
     const KIND: &'static str = "api-key";
     const NOUN: &'static str = "api key";
@@ -54,10 +59,17 @@ impl Kind for ApiKeyRecord {
         self.key.id.clone()
     }
     fn attributes(&self) -> Vec<Attribute> {
-        vec![
+        let mut attrs = vec![
             Attribute::reference::<System>(KEY_SYSTEM, &self.key.system),
             Attribute::unique(KEY_HASH, &self.key_hash),
-        ]
+        ];
+        attrs.extend(
+            self.key
+                .roles
+                .iter()
+                .map(|r| Attribute::plain(KEY_ROLE, r.name())),
+        );
+        attrs
     }
 }
 
@@ -100,6 +112,8 @@ impl Kind for DatasetSchema {
 const SYSTEM_MEMBER: &str = "member";
 const KEY_SYSTEM: &str = "system";
 const KEY_HASH: &str = "key-hash";
+/// One attribute per role of a key: [`ApiKeyRecord::ROLE`].
+const KEY_ROLE: &str = "role";
 const LIST: &str = "list";
 const DATASET: &str = "dataset";
 

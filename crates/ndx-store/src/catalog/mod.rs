@@ -223,27 +223,25 @@ fn within<T>(
     out.ok_or_else(|| StoreError::Backend("a catalogue transaction did not run".into()))
 }
 
-impl Catalog {
-    pub(crate) fn new(engine: Arc<dyn CatalogEngine>) -> Self {
-        Catalog { engine }
-    }
+/// One catalogue transaction ([`Catalog::transaction`]): its writes commit together or not at
+/// all, and the objects it reads with [`Tx::get`] and [`Tx::find`] stay as read until it ends
+/// (PostgreSQL locks them, `FOR UPDATE`; SQLite has one writer at a time), so a rule that spans
+/// several objects ("not the last active operator key") holds across processes.
+pub struct Tx<'a> {
+    conn: &'a mut dyn SqlConn,
+    dialect: sql::Dialect,
+}
 
-    fn read<T>(&self, f: impl FnOnce(&mut dyn SqlConn) -> Result<T>) -> Result<T> {
-        within(|g| self.engine.read(g), f)
-    }
-
-    fn write<T>(&self, f: impl FnOnce(&mut dyn SqlConn) -> Result<T>) -> Result<T> {
-        within(|g| self.engine.write(g), f)
-    }
-
+impl Tx<'_> {
     /// Adds an object as revision 1 at `at`. `Conflict` if one with its id exists or a unique
     /// attribute's value is taken; `NotFound` if an object it refers to does not exist.
-    pub fn insert<T: Kind>(&self, value: &T, at: DateTime<Utc>) -> Result<Versioned<T>> {
+    pub fn insert<T: Kind>(&mut self, value: &T, at: DateTime<Utc>) -> Result<Versioned<T>> {
         let id = value.id();
         let body = serde_json::to_string(value)?;
         let attrs = attributes(value);
-        let lock = self.engine.dialect().lock_shared;
-        self.write(|c| {
+        let lock = self.dialect.lock_shared;
+        let c = &mut *self.conn;
+        {
             check_references(c, &attrs, lock)?;
             let last = c.query(
                 sql::LAST_REVISION,
@@ -274,14 +272,14 @@ impl Catalog {
                 created_at: at,
                 updated_at: at,
             })
-        })
+        }
     }
 
     /// Replaces the object with the same id, which the caller read at `expected` revision.
     /// `NotFound` if it does not exist; `Conflict` if it has changed since (a stale update is
     /// refused, never lost) or a unique attribute's value is taken.
     pub fn update<T: Kind>(
-        &self,
+        &mut self,
         value: &T,
         expected: u64,
         at: DateTime<Utc>,
@@ -290,8 +288,9 @@ impl Catalog {
         let body = serde_json::to_string(value)?;
         let attrs = attributes(value);
         let expected_stored = stored_revision(expected)?;
-        let lock = self.engine.dialect().lock_shared;
-        self.write(|c| {
+        let lock = self.dialect.lock_shared;
+        let c = &mut *self.conn;
+        {
             check_references(c, &attrs, lock)?;
             let changed = c.execute(
                 sql::UPDATE,
@@ -328,17 +327,18 @@ impl Catalog {
                 created_at,
                 updated_at: at,
             })
-        })
+        }
     }
 
     /// Deletes the object of kind `T` with this id, which the caller read at `expected`
     /// revision; its history keeps every revision and the deletion. `NotFound` if it does not
     /// exist; `Conflict` if it has changed since or another object refers to it.
-    pub fn delete<T: Kind>(&self, id: &str, expected: u64, at: DateTime<Utc>) -> Result<()> {
+    pub fn delete<T: Kind>(&mut self, id: &str, expected: u64, at: DateTime<Utc>) -> Result<()> {
         let expected_stored = stored_revision(expected)?;
-        let lock = self.engine.dialect().lock_exclusive;
+        let lock = self.dialect.lock_exclusive;
         let name = format!("{} {id:?}", T::NOUN);
-        self.write(|c| {
+        let c = &mut *self.conn;
+        {
             let current = c.query(
                 &format!("{}{lock}", sql::REVISION),
                 &[Param::Text(T::KIND), Param::Text(id)],
@@ -364,7 +364,79 @@ impl Catalog {
             c.execute(sql::DELETE, &[Param::Text(T::KIND), Param::Text(id)])?;
             c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(id)])?;
             write_history::<T>(c, id, expected_stored + 1, None, at)
-        })
+        }
+    }
+
+    /// The object of kind `T` with this id, locked until the transaction ends.
+    pub fn get<T: Kind>(&mut self, id: &str) -> Result<Option<Versioned<T>>> {
+        let query = format!("{}{}", sql::GET, self.dialect.lock_exclusive);
+        self.conn
+            .query(&query, &[Param::Text(T::KIND), Param::Text(id)])?
+            .into_iter()
+            .next()
+            .map(object)
+            .transpose()
+    }
+
+    /// Objects of kind `T` whose attribute `name` has this value, in id order, locked until the
+    /// transaction ends.
+    pub fn find<T: Kind>(&mut self, name: &str, value: &str) -> Result<Vec<Versioned<T>>> {
+        let query = format!("{}{}", find_sql(&Page::ALL), self.dialect.lock_rows);
+        self.conn
+            .query(
+                &query,
+                &[
+                    Param::Text(T::KIND),
+                    Param::Text(name),
+                    Param::Text(value),
+                    Param::Int(i64::MAX),
+                ],
+            )?
+            .into_iter()
+            .map(object)
+            .collect()
+    }
+}
+
+impl Catalog {
+    pub(crate) fn new(engine: Arc<dyn CatalogEngine>) -> Self {
+        Catalog { engine }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn SqlConn) -> Result<T>) -> Result<T> {
+        within(|g| self.engine.read(g), f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut dyn SqlConn) -> Result<T>) -> Result<T> {
+        within(|g| self.engine.write(g), f)
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    pub fn transaction<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        let dialect = self.engine.dialect();
+        self.write(|conn| f(&mut Tx { conn, dialect }))
+    }
+
+    /// Adds an object as revision 1 at `at`, in a transaction of its own (see [`Tx::insert`]).
+    pub fn insert<T: Kind>(&self, value: &T, at: DateTime<Utc>) -> Result<Versioned<T>> {
+        self.transaction(|tx| tx.insert(value, at))
+    }
+
+    /// Replaces an object read at revision `expected`, in a transaction of its own (see
+    /// [`Tx::update`]).
+    pub fn update<T: Kind>(
+        &self,
+        value: &T,
+        expected: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Versioned<T>> {
+        self.transaction(|tx| tx.update(value, expected, at))
+    }
+
+    /// Deletes an object read at revision `expected`, in a transaction of its own (see
+    /// [`Tx::delete`]).
+    pub fn delete<T: Kind>(&self, id: &str, expected: u64, at: DateTime<Utc>) -> Result<()> {
+        self.transaction(|tx| tx.delete::<T>(id, expected, at))
     }
 
     /// The object of kind `T` with this id.
@@ -413,14 +485,7 @@ impl Catalog {
         value: &str,
         page: Page<'_>,
     ) -> Result<Vec<Versioned<T>>> {
-        let (cursor, order) = page_sql(&page, "a.id", 4);
-        let query = format!(
-            "SELECT {} FROM catalog_attrs a JOIN catalog c ON c.kind = a.kind AND c.id = a.id
-             WHERE a.kind = $1 AND a.name = $2 AND a.value = $3{cursor}
-             ORDER BY a.id{order} LIMIT ${}",
-            sql::OBJECT_COLUMNS,
-            if page.after.is_some() { 5 } else { 4 }
-        );
+        let query = find_sql(&page);
         let mut params = vec![Param::Text(T::KIND), Param::Text(name), Param::Text(value)];
         params.extend(page.after.map(Param::Text));
         params.push(Param::Int(limit(&page)));
@@ -459,6 +524,19 @@ impl Catalog {
                 .collect()
         })
     }
+}
+
+/// The query of objects by attribute: kind `$1`, name `$2`, value `$3`, then the cursor `$4`
+/// if the page has one, and the limit.
+fn find_sql(page: &Page<'_>) -> String {
+    let (cursor, order) = page_sql(page, "a.id", 4);
+    format!(
+        "SELECT {} FROM catalog_attrs a JOIN catalog c ON c.kind = a.kind AND c.id = a.id
+         WHERE a.kind = $1 AND a.name = $2 AND a.value = $3{cursor}
+         ORDER BY a.id{order} LIMIT ${}",
+        sql::OBJECT_COLUMNS,
+        if page.after.is_some() { 5 } else { 4 }
+    )
 }
 
 /// The cursor condition and order of a page over `column`; the cursor is parameter `$n`.

@@ -69,8 +69,14 @@ pub(crate) struct Dialect {
     /// Appended to a SELECT of a referenced object: keeps it from being deleted until the
     /// transaction ends (PostgreSQL `FOR KEY SHARE`; empty where writers are serialised).
     pub(crate) lock_shared: &'static str,
-    /// Appended to a SELECT of an object about to be deleted (PostgreSQL `FOR UPDATE`).
+    /// Appended to a SELECT of an object about to be deleted or changed (PostgreSQL
+    /// `FOR UPDATE`).
     pub(crate) lock_exclusive: &'static str,
+    /// Appended to a SELECT of objects (alias `c`) found by their attributes (alias `a`), to
+    /// lock both (PostgreSQL `FOR UPDATE OF c, a`). Locking the attribute rows matters: an
+    /// update replaces them, so a writer that waited skips the rows that no longer match
+    /// instead of counting an object by a value it no longer has.
+    pub(crate) lock_rows: &'static str,
 }
 
 /// The catalogue's access to an engine: transactions that run parameterised SQL.

@@ -74,6 +74,7 @@ impl CatalogEngine for PostgresBackend {
     fn dialect(&self) -> Dialect {
         Dialect {
             lock_shared: " FOR KEY SHARE",
+            lock_rows: " FOR UPDATE OF c, a",
             lock_exclusive: " FOR UPDATE",
         }
     }

@@ -89,6 +89,7 @@ impl CatalogEngine for SqliteBackend {
         // One writer at a time: nothing can change between a check and the write after it.
         Dialect {
             lock_shared: "",
+            lock_rows: "",
             lock_exclusive: "",
         }
     }

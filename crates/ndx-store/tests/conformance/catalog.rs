@@ -236,6 +236,14 @@ pub(crate) const SUITE: &[SuiteTest] = &[
         "concurrent_updates_lose_nothing",
         concurrent_updates_lose_nothing,
     ),
+    (
+        "transactions_are_all_or_nothing",
+        transactions_are_all_or_nothing,
+    ),
+    (
+        "transactions_keep_a_rule_across_writers",
+        transactions_keep_a_rule_across_writers,
+    ),
 ];
 
 /// A kind that exists only in this test: it needs no engine code, no migration and no trait
@@ -619,6 +627,10 @@ pub(crate) fn check_upgraded_catalog(store: &Store) {
         .delete::<System>("BCA-POP", 1, t(5))
         .expect_err("keys refer to it");
     assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let operators = cat
+        .find::<ApiKeyRecord>(ApiKeyRecord::ROLE, "operator", Page::ALL)
+        .expect("by role");
+    assert_eq!(operators.len(), 2, "keys are found by role after the move");
     let revoked = cat.revoke_api_key("k1", t(6)).expect("revoke").expect("k1");
     assert_eq!(revoked.revoked_at, Some(t(6)));
     assert_eq!(cat.history::<ApiKeyRecord>("k1").expect("history").len(), 2);
@@ -627,4 +639,85 @@ pub(crate) fn check_upgraded_catalog(store: &Store) {
 /// An object as the code before the catalogue stored it: its JSON.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("json")
+}
+
+/// A transaction's writes commit together or not at all.
+pub(crate) fn transactions_are_all_or_nothing(store: Store) {
+    let cat = store.catalog();
+    cat.insert(&member("BCA"), t(0)).expect("member");
+    cat.transaction(|tx| {
+        tx.insert(&gadget("g1", "red", 1), t(1))?;
+        tx.insert(&gadget("g2", "red", 2), t(1))?;
+        Ok(())
+    })
+    .expect("both");
+    assert_eq!(cat.ids::<Gadget>().expect("ids"), ["g1", "g2"]);
+    let e = cat
+        .transaction(|tx| {
+            tx.update(&gadget("g1", "blue", 1), 1, t(2))?;
+            tx.insert(&gadget("g3", "blue", 3), t(2))?;
+            // The tag of g2: the whole transaction is refused.
+            tx.insert(&gadget("g4", "blue", 2), t(2))?;
+            Ok(())
+        })
+        .expect_err("unique tag");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert_eq!(cat.ids::<Gadget>().expect("ids"), ["g1", "g2"]);
+    let g1 = cat.get::<Gadget>("g1").expect("get").expect("g1");
+    assert_eq!((g1.revision, g1.value.colour.as_str()), (1, "red"));
+    assert_eq!(cat.history::<Gadget>("g1").expect("history").len(), 1);
+    // Reads inside a transaction see its own writes.
+    let seen = cat
+        .transaction(|tx| {
+            tx.update(&gadget("g2", "blue", 2), 1, t(3))?;
+            Ok(serials(tx.find::<Gadget>("colour", "blue")?))
+        })
+        .expect("read own write");
+    assert_eq!(seen, ["g2"]);
+}
+
+/// A rule over several objects ("at least one gadget stays red") holds when writers that each
+/// checked it run at once: what a transaction finds stays as it read it until it ends.
+pub(crate) fn transactions_keep_a_rule_across_writers(store: Store) {
+    let cat = store.catalog();
+    cat.insert(&member("BCA"), t(0)).expect("member");
+    let writers = 4u32;
+    for n in 0..writers {
+        cat.insert(&gadget(&format!("g{n}"), "red", n), t(0))
+            .expect("gadget");
+    }
+    let start = std::sync::Barrier::new(writers as usize);
+    let recoloured: u32 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers)
+            .map(|n| {
+                let (cat, start) = (cat.clone(), &start);
+                s.spawn(move || {
+                    start.wait();
+                    cat.transaction(|tx| {
+                        let red = tx.find::<Gadget>("colour", "red")?;
+                        let mine = format!("g{n}");
+                        let Some(me) = red.iter().find(|g| g.value.serial == mine) else {
+                            return Ok(0);
+                        };
+                        if red.len() <= 1 {
+                            return Ok(0);
+                        }
+                        // Widen the window in which an unlocked read would go stale.
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        let blue = Gadget {
+                            colour: "blue".into(),
+                            ..me.value.clone()
+                        };
+                        tx.update(&blue, me.revision, t(1))?;
+                        Ok(1)
+                    })
+                    .expect("transaction")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("writer")).sum()
+    });
+    let red = cat.find::<Gadget>("colour", "red", Page::ALL).expect("red");
+    assert_eq!(red.len(), 1, "exactly one gadget stays red");
+    assert_eq!(recoloured, writers - 1);
 }

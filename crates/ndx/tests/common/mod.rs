@@ -212,6 +212,12 @@ impl Server {
         spawn(&["serve"], dir)
     }
 
+    /// `ndx serve` on `store` (e.g. a PostgreSQL URL another server also serves) with `dir`
+    /// as its data directory.
+    pub fn serve_on(store: &str, dir: tempfile::TempDir) -> Server {
+        spawn(&["serve", "--store", store], dir)
+    }
+
     /// `ndx serve` on an existing data directory.
     pub fn serve_dir(dir: tempfile::TempDir) -> Server {
         spawn(&["serve"], dir)
