@@ -41,7 +41,8 @@ impl Modify for Security {
         crate::audit::sth, crate::audit::heads, crate::audit::public_key, crate::audit::entries,
         crate::audit::inclusion, crate::audit::consistency, crate::audit::subject_accesses,
     ),
-    components(schemas(crate::problem::Problem, crate::Health))
+    components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
+        crate::dictionary::SchemaFormat))
 )]
 struct ApiDoc;
 
@@ -77,6 +78,16 @@ fn finish(doc: &mut Value) {
                     );
                 }
                 for (status, resp) in responses.iter_mut() {
+                    // utoipa 5 writes a link's target as `operation_id`; OpenAPI says `operationId`.
+                    if let Some(links) = resp.get_mut("links").and_then(Value::as_object_mut) {
+                        for link in links.values_mut() {
+                            if let Some(link) = link.as_object_mut()
+                                && let Some(id) = link.remove("operation_id")
+                            {
+                                link.insert("operationId".into(), id);
+                            }
+                        }
+                    }
                     if !status.starts_with('4') && !status.starts_with('5') {
                         continue;
                     }
@@ -87,6 +98,16 @@ fn finish(doc: &mut Value) {
                     }
                 }
             }
+        }
+    }
+    // A tagged enum's variants refuse unknown members like the structs do (serde's
+    // deny_unknown_fields), which utoipa states for structs only.
+    if let Some(variants) = doc
+        .pointer_mut("/components/schemas/CrossRule/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for v in variants {
+            v["additionalProperties"] = Value::Bool(false);
         }
     }
     let codes: Vec<Value> = Code::ALL.iter().map(|c| Value::from(c.name())).collect();
