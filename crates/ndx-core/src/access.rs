@@ -6,6 +6,7 @@ use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::{Member, Role, System};
 
 use crate::audit::{Actor, Audience};
+use crate::error::Code;
 use crate::error::{Error, Result};
 
 /// An authenticated caller: a system of a member, with the roles of the key it used. Only
@@ -148,8 +149,8 @@ impl Caller {
                 request_id: self.request_id.clone(),
             });
         }
-        Err(Error::forbidden(
-            "role-required",
+        Err(Error::of(
+            Code::RoleRequired,
             format!(
                 "reading the audit log needs role \"auditor\" or \"operator\"; key {:?} of \
                  system {:?} has {:?}",
@@ -179,8 +180,8 @@ impl Caller {
         if self.has(role) {
             Ok(())
         } else {
-            Err(Error::forbidden(
-                "role-required",
+            Err(Error::of(
+                Code::RoleRequired,
                 format!(
                     "{what} needs role {:?}; key {:?} of system {:?} has {:?}",
                     role.name(),
@@ -227,8 +228,8 @@ impl Caller {
         }
         self.need(Role::Provider, "registering a dataset")?;
         if self.member.code != owner {
-            return Err(Error::forbidden(
-                "not-owner",
+            return Err(Error::of(
+                Code::NotOwner,
                 format!(
                     "member {:?} may not define datasets owned by {:?}",
                     self.member.code, owner
@@ -244,8 +245,8 @@ impl Caller {
     pub fn dataset_write(&self, schema: &DatasetSchema) -> Result<DatasetWrite> {
         self.need(Role::Provider, "loading records")?;
         if self.member.code != schema.owner {
-            return Err(Error::forbidden(
-                "not-owner",
+            return Err(Error::of(
+                Code::NotOwner,
                 format!(
                     "dataset {:?} is owned by {:?}; member {:?} may not load it",
                     schema.dataset, schema.owner, self.member.code
@@ -271,8 +272,8 @@ impl Caller {
                 request_id: self.request_id.clone(),
             });
         }
-        Err(Error::forbidden(
-            "not-owner",
+        Err(Error::of(
+            Code::NotOwner,
             format!(
                 "the owner's view of {:?} is for providers of {:?}, operators and auditors; \
                  consumers use the exchange API",

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::Core;
 use crate::access::{DatasetDefine, DictionaryAdmin};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Code, Error, Result};
 
 /// A dataset as the catalogue shows it (see [`Core::dataset_summary`]).
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ fn breaking_errors(reasons: &[String]) -> Vec<FieldError> {
         .iter()
         .map(|r| FieldError {
             field: String::new(),
-            code: "breaking-change".into(),
+            code: Code::BreakingChange.name().into(),
             message: r.clone(),
         })
         .collect()
@@ -170,8 +170,8 @@ impl Core {
         if let Some(l) = &e.code_list
             && self.store.catalog().code_list(l, None)?.is_none()
         {
-            return Err(Error::invalid(
-                "code-list-unknown",
+            return Err(Error::of(
+                Code::CodeListUnknown,
                 format!("element {:?} names unknown code list {l:?}", e.id),
             ));
         }
@@ -192,8 +192,8 @@ impl Core {
             .into_iter()
             .find(|e| e.id == id)
             .ok_or_else(|| {
-                Error::not_found(
-                    "element-not-found",
+                Error::of(
+                    Code::ElementNotFound,
                     format!("data element {id:?} does not exist"),
                 )
             })
@@ -224,8 +224,8 @@ impl Core {
     /// A code list at a version or the latest.
     pub fn code_list(&self, id: &str, version: Option<u32>) -> Result<CodeList> {
         self.store.catalog().code_list(id, version)?.ok_or_else(|| {
-            Error::not_found(
-                "code-list-not-found",
+            Error::of(
+                Code::CodeListNotFound,
                 match version {
                     Some(v) => format!("code list {id:?} has no version {v}"),
                     None => format!("code list {id:?} does not exist"),
@@ -248,9 +248,8 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<SchemaChange> {
         if self.has_dataset(&schema.dataset)? {
-            return Err(Error::new(
-                Kind::Conflict,
-                "dataset-exists",
+            return Err(Error::of(
+                Code::DatasetExists,
                 format!(
                     "dataset {:?} already exists; PUT its schema to make a new version",
                     schema.dataset
@@ -288,8 +287,8 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<SchemaChange> {
         if schema.owner != cap.owner {
-            return Err(Error::forbidden(
-                "not-owner",
+            return Err(Error::of(
+                Code::NotOwner,
                 format!("this capability is for datasets of {:?}", cap.owner),
             ));
         }
@@ -299,8 +298,8 @@ impl Core {
             .value::<ndx_types::registry::Member>(&schema.owner)?
             .is_none()
         {
-            return Err(Error::invalid(
-                "owner-unknown",
+            return Err(Error::of(
+                Code::OwnerUnknown,
                 format!("owner {:?} is not a member", schema.owner),
             ));
         }
@@ -316,8 +315,8 @@ impl Core {
             ),
             Some(prev) => {
                 if prev.owner != schema.owner {
-                    return Err(Error::forbidden(
-                        "not-owner",
+                    return Err(Error::of(
+                        Code::NotOwner,
                         format!("dataset {:?} is owned by {:?}", prev.dataset, prev.owner),
                     ));
                 }
@@ -351,9 +350,8 @@ impl Core {
                         c,
                     ),
                     Evolution::Major(reasons) => {
-                        return Err(Error::new(
-                            Kind::Conflict,
-                            "schema-breaking-change",
+                        return Err(Error::of(
+                            Code::SchemaBreakingChange,
                             format!(
                                 "the new schema of {:?} could break consumers ({}); \
                                  register it as a new major version",
@@ -382,12 +380,12 @@ impl Core {
             .catalog()
             .schema(dataset, version)?
             .ok_or_else(|| match version {
-                Some(v) => Error::not_found(
-                    "schema-version-not-found",
+                Some(v) => Error::of(
+                    Code::SchemaVersionNotFound,
                     format!("dataset {dataset:?} has no schema version {v}"),
                 ),
-                None => Error::not_found(
-                    "dataset-not-found",
+                None => Error::of(
+                    Code::DatasetNotFound,
                     format!("dataset {dataset:?} does not exist"),
                 ),
             })

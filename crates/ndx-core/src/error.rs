@@ -1,17 +1,20 @@
-//! The one error type of the core services: a kind (what the caller did wrong, or that we
-//! failed), a stable code, a human message and, for validation, the field errors.
+//! The one error type of the core services and the one table of error codes.
+//!
+//! [`Code`] is the only place an error code is spelled: each code has its stable name, its
+//! [`Kind`] (which decides the HTTP status, mapped once by `ndx-http`, and the CLI exit code),
+//! a short title and its RFC 9457 problem type URI. A new code is one line in the
+//! `error_codes!` table below plus one line in `docs/errors.md` (a test checks both, and that
+//! the OpenAPI document lists it).
 
 use ndx_store::StoreError;
 use ndx_types::dictionary::DefinitionError;
 use ndx_types::validate::FieldError;
 
-use crate::ingest::IngestReport;
-
 /// Result type of core services.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure: decides the HTTP status and the CLI exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// No or bad credentials.
     Unauthenticated,
@@ -23,44 +26,305 @@ pub enum Kind {
     Gone,
     /// Clashes with the current state (exists already, breaking change…).
     Conflict,
-    /// The input is wrong: malformed, invalid, unknown fields.
+    /// The request itself is malformed: a query parameter, a header, a JSON body's syntax.
+    Malformed,
+    /// The input is wrong: invalid values, unknown fields, a refused batch.
     Invalid,
     /// The input is larger than allowed.
     TooLarge,
+    /// The input's media type is not accepted.
+    UnsupportedMediaType,
     /// The storage is unreachable or busy: try again.
     Unavailable,
     /// Our fault; details are logged, not shown.
     Internal,
 }
 
+impl Kind {
+    /// Every kind.
+    pub const ALL: &'static [Kind] = &[
+        Kind::Unauthenticated,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::Gone,
+        Kind::Conflict,
+        Kind::Malformed,
+        Kind::Invalid,
+        Kind::TooLarge,
+        Kind::UnsupportedMediaType,
+        Kind::Unavailable,
+        Kind::Internal,
+    ];
+}
+
+/// The prefix of every problem type URI; the code follows it.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:ndx:problem:";
+
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, $kind:ident, $title:literal; )*) => {
+        /// Every stable error code of ndx: the problem `code` of HTTP answers, the `code` of
+        /// record errors in ingest reports, and the codes the CLI prints.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The stable name, e.g. `limit-invalid`.
+            pub const fn name(self) -> &'static str {
+                match self { $( Code::$variant => $name, )* }
+            }
+
+            /// The kind, which decides the HTTP status.
+            pub const fn kind(self) -> Kind {
+                match self { $( Code::$variant => Kind::$kind, )* }
+            }
+
+            /// A short summary of the problem type, the same every time.
+            pub const fn title(self) -> &'static str {
+                match self { $( Code::$variant => $title, )* }
+            }
+
+            /// The RFC 9457 problem type URI: `urn:ndx:problem:<name>`.
+            pub const fn type_uri(self) -> &'static str {
+                match self { $( Code::$variant => concat!("urn:ndx:problem:", $name), )* }
+            }
+
+            /// What the code means (its line in the table), for docs.
+            pub fn description(self) -> &'static str {
+                match self { $( Code::$variant => concat!($($doc),*).trim(), )* }
+            }
+
+            /// The code of a name, if it is one.
+            pub fn from_name(name: &str) -> Option<Code> {
+                match name { $( $name => Some(Code::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 401
+    /// No `Authorization` header.
+    AuthMissing = "auth-missing", Unauthenticated, "Authentication required";
+    /// An `Authorization` header that is not `Bearer <key>`.
+    AuthScheme = "auth-scheme", Unauthenticated, "Unsupported authorization scheme";
+    /// A token that is not an ndx key.
+    KeyMalformed = "key-malformed", Unauthenticated, "Malformed API key";
+    /// A key that is not known.
+    KeyUnknown = "key-unknown", Unauthenticated, "Unknown API key";
+    /// A key past its expiry.
+    KeyExpired = "key-expired", Unauthenticated, "Expired API key";
+    /// A revoked key.
+    KeyRevoked = "key-revoked", Unauthenticated, "Revoked API key";
+    /// A citizen token that does not verify.
+    TokenInvalid = "token-invalid", Unauthenticated, "Invalid citizen token";
+    // 403
+    /// The key lacks the role the operation needs.
+    RoleRequired = "role-required", Forbidden, "Role required";
+    /// The caller's member does not own the thing.
+    NotOwner = "not-owner", Forbidden, "Not the owner";
+    /// A citizen asked about another citizen's data.
+    NotYourData = "not-your-data", Forbidden, "Not your data";
+    // 404
+    /// Something the store does not hold.
+    NotFound = "not-found", NotFound, "Not found";
+    /// No route for this method and path.
+    RouteNotFound = "route-not-found", NotFound, "No such route";
+    /// No such member.
+    MemberNotFound = "member-not-found", NotFound, "Member not found";
+    /// No such system.
+    SystemNotFound = "system-not-found", NotFound, "System not found";
+    /// No such API key.
+    KeyNotFound = "key-not-found", NotFound, "API key not found";
+    /// No such data element.
+    ElementNotFound = "element-not-found", NotFound, "Data element not found";
+    /// No such code list (or version).
+    CodeListNotFound = "code-list-not-found", NotFound, "Code list not found";
+    /// No such dataset.
+    DatasetNotFound = "dataset-not-found", NotFound, "Dataset not found";
+    /// No such schema version.
+    SchemaVersionNotFound = "schema-version-not-found", NotFound, "Schema version not found";
+    /// No such record (or none at that time).
+    RecordNotFound = "record-not-found", NotFound, "Record not found";
+    /// The audit log has no signed head yet.
+    AuditNoHead = "audit-no-head", NotFound, "No signed tree head yet";
+    // 410
+    /// The record is deleted.
+    RecordDeleted = "record-deleted", Gone, "Record deleted";
+    // 409
+    /// The change clashes with the stored state.
+    Conflict = "conflict", Conflict, "Conflict with the current state";
+    /// The dataset exists already.
+    DatasetExists = "dataset-exists", Conflict, "Dataset exists";
+    /// A breaking schema change without `major=true`.
+    SchemaBreakingChange = "schema-breaking-change", Conflict, "Breaking schema change";
+    /// Another submission of this batch id is being applied.
+    BatchInProgress = "batch-in-progress", Conflict, "Batch in progress";
+    /// The batch id was used with another body or options.
+    BatchIdReused = "batch-id-reused", Conflict, "Batch id reused";
+    /// Revoking the last active operator key would leave the platform without an operator.
+    LastOperatorKey = "last-operator-key", Conflict, "Last operator key";
+    // 400
+    /// A query string that does not parse, or an unknown or mistyped parameter.
+    QueryInvalid = "query-invalid", Malformed, "Invalid query parameters";
+    /// A JSON request body that is not JSON.
+    BodyMalformed = "body-malformed", Malformed, "Malformed JSON body";
+    /// `limit` out of its range.
+    LimitInvalid = "limit-invalid", Malformed, "Invalid limit";
+    /// `mode` is not `atomic` or `per-record`.
+    ModeInvalid = "mode-invalid", Malformed, "Invalid mode";
+    /// `max_errors` out of its range.
+    MaxErrorsInvalid = "max-errors-invalid", Malformed, "Invalid max_errors";
+    /// `as_of` is not an RFC 3339 time.
+    AsOfInvalid = "as-of-invalid", Malformed, "Invalid as_of";
+    /// `format` is not a known export.
+    FormatUnknown = "format-unknown", Malformed, "Unknown format";
+    /// `version` is not `MAJOR.MINOR`.
+    VersionInvalid = "version-invalid", Malformed, "Invalid version";
+    /// Not a valid 12-digit citizen ID.
+    CitizenIdInvalid = "citizen-id-invalid", Malformed, "Invalid citizen ID";
+    /// A batch id (`Idempotency-Key`) of the wrong shape.
+    BatchIdInvalid = "batch-id-invalid", Malformed, "Invalid batch id";
+    // 413, 415
+    /// The body is over the size limit.
+    BodyTooLarge = "body-too-large", TooLarge, "Body too large";
+    /// The Content-Type is not accepted.
+    UnsupportedMediaType = "unsupported-media-type", UnsupportedMediaType, "Unsupported media type";
+    // 422: requests
+    /// A JSON body of the wrong shape.
+    BodyInvalid = "body-invalid", Invalid, "Invalid body";
+    /// Reading the input failed.
+    BodyReadFailed = "body-read-failed", Invalid, "Reading the input failed";
+    /// The body's id differs from the path's.
+    IdMismatch = "id-mismatch", Invalid, "Id mismatch";
+    /// A code of the wrong shape.
+    CodeInvalid = "code-invalid", Invalid, "Invalid code";
+    /// A required name is empty.
+    NameMissing = "name-missing", Invalid, "Name missing";
+    /// Not an ISO 3166 alpha-2 country.
+    CountryInvalid = "country-invalid", Invalid, "Invalid country";
+    /// A Vietnamese member without a province.
+    ProvinceMissing = "province-missing", Invalid, "Province missing";
+    /// Not a 2025 province code.
+    ProvinceUnknown = "province-unknown", Invalid, "Unknown province";
+    /// A key without roles.
+    RolesMissing = "roles-missing", Invalid, "Roles missing";
+    /// A key expiring in the past.
+    ExpiryInPast = "expiry-in-past", Invalid, "Expiry in the past";
+    /// A definition refers to an unknown code list.
+    CodeListUnknown = "code-list-unknown", Invalid, "Unknown code list";
+    /// A dataset's owner is not a member.
+    OwnerUnknown = "owner-unknown", Invalid, "Unknown owner";
+    /// A definition breaks a dictionary rule.
+    DefinitionInvalid = "definition-invalid", Invalid, "Invalid definition";
+    /// A field change that breaks compatibility (a field error of a refused schema).
+    BreakingChange = "breaking-change", Invalid, "Breaking change";
+    /// A filter names a field the dataset does not have.
+    FilterUnknownField = "filter-unknown-field", Invalid, "Unknown filter field";
+    /// A filter value of the wrong type.
+    FilterValueInvalid = "filter-value-invalid", Invalid, "Invalid filter value";
+    /// A cursor that is not one this server gave.
+    CursorInvalid = "cursor-invalid", Invalid, "Invalid cursor";
+    /// A record key of the wrong shape.
+    KeyInvalid = "key-invalid", Invalid, "Invalid record key";
+    /// An entry range that is empty, reversed or too long.
+    RangeInvalid = "range-invalid", Invalid, "Invalid range";
+    /// A proof asked for sizes the log does not have.
+    ProofRangeInvalid = "proof-range-invalid", Invalid, "Invalid proof range";
+    // 422: batches and their records
+    /// An atomic batch with invalid records; its report says which.
+    BatchRejected = "batch-rejected", Invalid, "Batch rejected";
+    /// A batch with no records.
+    BatchEmpty = "batch-empty", Invalid, "Empty batch";
+    /// A CSV header column that is not UTF-8.
+    CsvHeaderInvalid = "csv-header-invalid", Invalid, "Invalid CSV header";
+    /// A CSV input without a header row.
+    CsvHeaderMissing = "csv-header-missing", Invalid, "CSV header missing";
+    /// A CSV column named twice.
+    CsvDuplicateColumn = "csv-duplicate-column", Invalid, "Duplicate CSV column";
+    /// A CSV column that is not a field.
+    CsvUnknownColumn = "csv-unknown-column", Invalid, "Unknown CSV column";
+    /// A required CSV column is missing.
+    CsvMissingColumn = "csv-missing-column", Invalid, "CSV column missing";
+    /// A CSV input that does not parse.
+    CsvMalformed = "csv-malformed", Invalid, "Malformed CSV";
+    /// A CSV row with another number of fields than the header.
+    CsvFieldCount = "csv-field-count", Invalid, "Wrong number of CSV fields";
+    /// Batch input (or one NDJSON line) that is not JSON.
+    JsonMalformed = "json-malformed", Invalid, "Malformed JSON input";
+    /// A JSON record that is not an object.
+    JsonNotObject = "json-not-object", Invalid, "Record is not an object";
+    /// A record over the size limit.
+    RecordTooLarge = "record-too-large", Invalid, "Record too large";
+    /// Bytes that are not UTF-8.
+    NotUtf8 = "not-utf8", Invalid, "Not UTF-8";
+    /// `_op` is not `upsert` or `delete`.
+    OpInvalid = "op-invalid", Invalid, "Invalid operation";
+    /// A record member that is not a field.
+    UnknownField = "unknown-field", Invalid, "Unknown field";
+    /// A deletion without every key field.
+    DeleteWithoutKey = "delete-without-key", Invalid, "Deletion without key";
+    /// A key that appears earlier in the same batch.
+    DuplicateKeyInBatch = "duplicate-key-in-batch", Invalid, "Duplicate key in batch";
+    // 503
+    /// The store is unreachable or busy.
+    StoreUnavailable = "store-unavailable", Unavailable, "Store unavailable";
+    /// The batch writer stopped.
+    WriterStopped = "writer-stopped", Unavailable, "Store writer stopped";
+    /// The audit log cannot be written.
+    AuditUnavailable = "audit-unavailable", Unavailable, "Audit log unavailable";
+    /// The request took too long.
+    Timeout = "timeout", Unavailable, "Request timed out";
+    // 500
+    /// Our fault.
+    Internal = "internal", Internal, "Internal error";
+    /// The store is misconfigured.
+    StoreConfig = "store-config", Internal, "Store misconfigured";
+    /// The store is of another version.
+    StoreIncompatible = "store-incompatible", Internal, "Store incompatible";
+    /// The audit keys cannot be read.
+    AuditKey = "audit-key", Internal, "Audit key unavailable";
+    /// The stored audit log is inconsistent.
+    AuditDamaged = "audit-damaged", Internal, "Audit log damaged";
+    /// The clock is unusable for the audit log.
+    AuditClock = "audit-clock", Internal, "Audit clock unusable";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A failure of a core service.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
-    /// What kind of failure.
+    /// What kind of failure (always `code.kind()`).
     pub kind: Kind,
     /// Stable machine-readable code.
-    pub code: &'static str,
+    pub code: Code,
     /// Human message: lowercase, the offending value quoted.
     pub message: String,
     /// Field-level errors, for validation failures.
     pub errors: Vec<FieldError>,
-    /// The ingest report of a refused atomic batch.
-    pub report: Option<Box<IngestReport>>,
     /// The underlying I/O error, if reading the input failed.
     #[source]
     pub io: Option<std::io::Error>,
 }
 
 impl Error {
-    /// A new error without details.
-    pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
+    /// A new error with a code from the table.
+    pub fn of(code: Code, message: impl Into<String>) -> Self {
         Error {
-            kind,
+            kind: code.kind(),
             code,
             message: message.into(),
             errors: Vec::new(),
-            report: None,
             io: None,
         }
     }
@@ -69,25 +333,16 @@ impl Error {
         self.errors = errors;
         self
     }
-    /// Shorthand for an invalid-input error.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Invalid, code, message)
-    }
-    /// Shorthand for a not-found error.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::NotFound, code, message)
-    }
-    /// Shorthand for a forbidden error.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Forbidden, code, message)
-    }
     /// An internal error: the message is for logs only.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(Kind::Internal, "internal", message)
+        Self::of(Code::Internal, message)
     }
     /// Reading the input failed.
     pub fn io(e: std::io::Error) -> Self {
-        let mut err = Self::invalid("body-read-failed", format!("reading the input failed: {e}"));
+        let mut err = Self::of(
+            Code::BodyReadFailed,
+            format!("reading the input failed: {e}"),
+        );
         err.io = Some(e);
         err
     }
@@ -96,11 +351,11 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => Error::new(Kind::Conflict, "conflict", m),
-            StoreError::NotFound(m) => Error::not_found("not-found", m),
-            StoreError::Config(m) => Error::new(Kind::Internal, "store-config", m),
-            StoreError::Incompatible(m) => Error::new(Kind::Internal, "store-incompatible", m),
-            StoreError::Backend(m) => Error::new(Kind::Unavailable, "store-unavailable", m),
+            StoreError::Conflict(m) => Error::of(Code::Conflict, m),
+            StoreError::NotFound(m) => Error::of(Code::NotFound, m),
+            StoreError::Config(m) => Error::of(Code::StoreConfig, m),
+            StoreError::Incompatible(m) => Error::of(Code::StoreIncompatible, m),
+            StoreError::Backend(m) => Error::of(Code::StoreUnavailable, m),
         }
     }
 }
@@ -112,6 +367,31 @@ impl From<DefinitionError> for Error {
             code: e.code.to_owned(),
             message: e.message.clone(),
         };
-        Error::invalid("definition-invalid", e.message).with_errors(vec![field])
+        Error::of(Code::DefinitionInvalid, e.message).with_errors(vec![field])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_and_round_trip() {
+        let mut seen = std::collections::BTreeSet::new();
+        for &c in Code::ALL {
+            let n = c.name();
+            assert!(seen.insert(n), "code {n:?} is spelled twice");
+            assert!(
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !n.starts_with('-')
+                    && !n.ends_with('-'),
+                "code {n:?} is not kebab-case"
+            );
+            assert_eq!(Code::from_name(n), Some(c));
+            assert_eq!(c.type_uri(), format!("{PROBLEM_TYPE_PREFIX}{n}"));
+            assert!(!c.title().is_empty());
+        }
     }
 }

@@ -17,9 +17,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::Core;
-use crate::access::DatasetWrite;
+use crate::access::{Caller, DatasetWrite};
 use crate::audit::EventParts;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Code, Error, Result};
+use ndx_types::registry::Role;
 
 /// The reserved column / member that marks a deletion: `_op` = `delete` (or `upsert`).
 pub const OP_FIELD: &str = "_op";
@@ -141,6 +142,14 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
+    /// Why a rejected batch was refused, in one line (for the problem's detail, the CLI).
+    pub fn rejection_message(&self) -> String {
+        format!(
+            "{} of {} records are invalid; atomic batch {:?} refused, nothing changed",
+            self.rejected, self.received, self.batch_id
+        )
+    }
+
     fn empty(batch_id: &str, dataset: &str, schema: &DatasetSchema, mode: Mode) -> Self {
         IngestReport {
             batch_id: batch_id.to_owned(),
@@ -231,13 +240,9 @@ impl ChunkSink {
         }
         let chunk = std::mem::take(&mut self.chunk);
         // A closed channel means the writer stopped on a storage error, reported at the join.
-        self.tx.send(chunk).map_err(|_| {
-            Error::new(
-                Kind::Unavailable,
-                "writer-stopped",
-                "the store writer stopped",
-            )
-        })
+        self.tx
+            .send(chunk)
+            .map_err(|_| Error::of(Code::WriterStopped, "the store writer stopped"))
     }
 }
 
@@ -358,7 +363,7 @@ impl Batch<'_, '_> {
                     line,
                     key: None,
                     field: None,
-                    code: "delete-without-key".into(),
+                    code: Code::DeleteWithoutKey.name().into(),
                     message: "a deletion must carry every key field".into(),
                 }),
                 Some(key) => {
@@ -405,7 +410,7 @@ impl Batch<'_, '_> {
         record: u64,
         line: Option<u64>,
         field: Option<String>,
-        code: &str,
+        code: Code,
         message: String,
     ) {
         self.report.received += 1;
@@ -414,7 +419,7 @@ impl Batch<'_, '_> {
             line,
             key: None,
             field,
-            code: code.into(),
+            code: code.name().into(),
             message,
         });
         self.tick();
@@ -428,7 +433,7 @@ fn duplicate(record: u64, line: Option<u64>, key: String) -> RecordError {
         message: format!("key {key:?} appears earlier in this batch"),
         key: Some(key),
         field: None,
-        code: "duplicate-key-in-batch".into(),
+        code: Code::DuplicateKeyInBatch.name().into(),
     }
 }
 
@@ -443,7 +448,9 @@ fn parse_op(v: Option<&str>) -> std::result::Result<Op, String> {
 }
 
 impl Core {
-    /// Runs one batch. `now` is the batch time carried by every version it writes.
+    /// Runs one batch. `now` is the batch time carried by every version it writes. A refused
+    /// atomic batch is not an error: its report says [`BatchStatus::Rejected`] and nothing
+    /// changed; errors are for batches that could not be read or stored.
     pub fn ingest(
         &self,
         cap: &DatasetWrite,
@@ -558,9 +565,8 @@ impl Core {
             Err(StoreError::Conflict(_)) => {
                 // A concurrent submission of the same batch id committed first.
                 let done = self.store.batch(&cap.dataset, &batch_id)?.ok_or_else(|| {
-                    Error::new(
-                        Kind::Conflict,
-                        "batch-in-progress",
+                    Error::of(
+                        Code::BatchInProgress,
                         format!("batch {batch_id:?} is being applied"),
                     )
                 })?;
@@ -642,23 +648,45 @@ impl Core {
             report.updated = 0;
             report.unchanged = 0;
             report.deleted = 0;
-            let mut err = Error::invalid(
-                "batch-rejected",
-                format!(
-                    "{} of {} records are invalid; atomic batch {:?} refused, nothing changed",
-                    report.rejected, report.received, report.batch_id
-                ),
-            );
-            err.report = Some(Box::new(report));
-            return Err(err);
+            return Ok(report);
         }
         if report.received == 0 {
-            return Err(Error::invalid("batch-empty", "the input holds no records"));
+            return Err(Error::of(Code::BatchEmpty, "the input holds no records"));
         }
         let stored = serde_json::to_string(&report).map_err(|e| Error::internal(e.to_string()))?;
         writer.commit(&request_hash, &stored)?;
         Ok(report)
     }
+}
+
+/// The right to delete records of `schema`'s dataset: the right to load them, refused in the
+/// words of a deletion.
+pub fn delete_access(caller: &Caller, schema: &DatasetSchema) -> Result<DatasetWrite> {
+    let roles = || caller.roles().iter().map(|r| r.name()).collect::<Vec<_>>();
+    if !caller.has(Role::Provider) {
+        return Err(Error::of(
+            Code::RoleRequired,
+            format!(
+                "deleting records needs role {:?}; key {:?} of system {:?} has {:?}",
+                Role::Provider.name(),
+                caller.key_id(),
+                caller.system().code,
+                roles()
+            ),
+        ));
+    }
+    if caller.member().code != schema.owner {
+        return Err(Error::of(
+            Code::NotOwner,
+            format!(
+                "dataset {:?} is owned by {:?}; member {:?} may not delete its records",
+                schema.dataset,
+                schema.owner,
+                caller.member().code
+            ),
+        ));
+    }
+    caller.dataset_write(schema)
 }
 
 impl Core {
@@ -680,8 +708,8 @@ impl Core {
             key.split('|').collect()
         };
         if parts.len() != schema.key.len() || parts.iter().any(|p| p.is_empty()) {
-            return Err(Error::invalid(
-                "key-invalid",
+            return Err(Error::of(
+                Code::KeyInvalid,
                 format!(
                     "key {key:?} must have {} non-empty part(s) joined by '|'",
                     schema.key.len()
@@ -696,15 +724,14 @@ impl Core {
             let canonical_key = ndx_types::text::nfc(key).into_owned();
             match self.store.record(&cap.dataset, &canonical_key, None)? {
                 None => {
-                    return Err(Error::not_found(
-                        "record-not-found",
+                    return Err(Error::of(
+                        Code::RecordNotFound,
                         format!("record {key:?} of {:?} does not exist", cap.dataset),
                     ));
                 }
                 Some(v) if v.body.is_none() => {
-                    return Err(Error::new(
-                        Kind::Gone,
-                        "record-deleted",
+                    return Err(Error::of(
+                        Code::RecordDeleted,
                         format!("record {key:?} of {:?} is already deleted", cap.dataset),
                     ));
                 }
@@ -744,9 +771,8 @@ fn replay<R: Read>(
     std::io::copy(reader, &mut std::io::sink()).map_err(Error::io)?;
     let hash = hex::encode(reader.hasher.clone().finalize());
     if hash != done.request_hash {
-        return Err(Error::new(
-            Kind::Conflict,
-            "batch-id-reused",
+        return Err(Error::of(
+            Code::BatchIdReused,
             format!(
                 "batch {:?} was already applied with a different body or options; \
                  use a new batch id for new data",
@@ -769,8 +795,8 @@ fn check_batch_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "batch-id-invalid",
+        Err(Error::of(
+            Code::BatchIdInvalid,
             format!(
                 "batch id {id:?} must be 1-128 characters of letters, digits, '-', '_', '.', ':'"
             ),
@@ -798,15 +824,15 @@ fn csv_columns(header: &csv::ByteRecord, compiled: &CompiledSchema) -> Result<Co
     let mut seen = std::collections::HashSet::new();
     for (i, raw) in header.iter().enumerate() {
         let name = std::str::from_utf8(raw).map_err(|_| {
-            Error::invalid(
-                "csv-header-invalid",
+            Error::of(
+                Code::CsvHeaderInvalid,
                 format!("header column {} is not UTF-8", i + 1),
             )
         })?;
         let name = name.trim_start_matches('\u{feff}');
         if !seen.insert(name.to_owned()) {
-            return Err(Error::invalid(
-                "csv-duplicate-column",
+            return Err(Error::of(
+                Code::CsvDuplicateColumn,
                 format!("column {name:?} appears twice in the header"),
             ));
         }
@@ -818,8 +844,8 @@ fn csv_columns(header: &csv::ByteRecord, compiled: &CompiledSchema) -> Result<Co
         match compiled.field_index(name) {
             Some(f) => slots.push(Some(f)),
             None => {
-                return Err(Error::invalid(
-                    "csv-unknown-column",
+                return Err(Error::of(
+                    Code::CsvUnknownColumn,
                     format!(
                         "column {name:?} is not a field of dataset {:?} (fields: {})",
                         compiled.schema().dataset,
@@ -839,8 +865,8 @@ fn csv_columns(header: &csv::ByteRecord, compiled: &CompiledSchema) -> Result<Co
         .map(|(_, f)| f.name.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(
-            "csv-missing-column",
+        return Err(Error::of(
+            Code::CsvMissingColumn,
             format!(
                 "required column(s) missing from the header: {}",
                 missing.join(", ")
@@ -926,11 +952,11 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
         Err(e) => return Err(csv_fatal(e)),
     };
     if tracker.borrow().read == 0 {
-        return Err(Error::invalid("batch-empty", "the input holds no records"));
+        return Err(Error::of(Code::BatchEmpty, "the input holds no records"));
     }
     if header.is_empty() || (header.len() == 1 && header.get(0) == Some(b"")) {
-        return Err(Error::invalid(
-            "csv-header-missing",
+        return Err(Error::of(
+            Code::CsvHeaderMissing,
             "the CSV input has no header row",
         ));
     }
@@ -953,7 +979,7 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
                 number,
                 line,
                 None,
-                "csv-field-count",
+                Code::CsvFieldCount,
                 format!(
                     "row has {} fields, the header has {}",
                     row.len(),
@@ -967,7 +993,7 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
                 number,
                 line,
                 None,
-                "record-too-large",
+                Code::RecordTooLarge,
                 format!("row is larger than {} bytes", opts.max_record_bytes),
             );
             continue;
@@ -989,7 +1015,7 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
                 number,
                 line,
                 field,
-                "not-utf8",
+                Code::NotUtf8,
                 format!("column {} is not valid UTF-8", i + 1),
             );
             continue;
@@ -1003,7 +1029,7 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
         let op = match parse_op(cols.op.map(|i| texts[i])) {
             Ok(op) => op,
             Err(msg) => {
-                batch.malformed(number, line, Some(OP_FIELD.into()), "op-invalid", msg);
+                batch.malformed(number, line, Some(OP_FIELD.into()), Code::OpInvalid, msg);
                 continue;
             }
         };
@@ -1015,15 +1041,15 @@ fn read_csv(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions) -
 fn csv_fatal(e: csv::Error) -> Error {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::io(io),
-        other => Error::invalid(
-            "csv-malformed",
+        other => Error::of(
+            Code::CsvMalformed,
             format!("the CSV input is malformed: {other:?}"),
         ),
     }
 }
 
 /// Why a JSON record could not be mapped to fields: (field, code, message).
-type Malformed = (Option<String>, &'static str, String);
+type Malformed = (Option<String>, Code, String);
 
 fn object_values<'v>(
     obj: &'v Map<String, Value>,
@@ -1034,7 +1060,7 @@ fn object_values<'v>(
     for (name, v) in obj {
         if name == OP_FIELD {
             op = parse_op(v.as_str().or(if v.is_null() { None } else { Some("?") }))
-                .map_err(|m| (Some(OP_FIELD.to_owned()), "op-invalid", m))?;
+                .map_err(|m| (Some(OP_FIELD.to_owned()), Code::OpInvalid, m))?;
             continue;
         }
         match compiled.field_index(name) {
@@ -1042,7 +1068,7 @@ fn object_values<'v>(
             None => {
                 return Err((
                     Some(name.clone()),
-                    "unknown-field",
+                    Code::UnknownField,
                     format!(
                         "{name:?} is not a field of dataset {:?}",
                         compiled.schema().dataset
@@ -1060,7 +1086,7 @@ fn apply_json(batch: &mut Batch<'_, '_>, number: u64, line: Option<u64>, v: &Val
             number,
             line,
             None,
-            "json-not-object",
+            Code::JsonNotObject,
             format!("record is not a JSON object but {}", kind_of(v)),
         );
         return Ok(());
@@ -1104,7 +1130,7 @@ fn read_ndjson(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions
                 number,
                 Some(line_no),
                 None,
-                "record-too-large",
+                Code::RecordTooLarge,
                 format!("line is longer than {} bytes", opts.max_record_bytes),
             );
             continue;
@@ -1117,7 +1143,7 @@ fn read_ndjson(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions
                     number,
                     Some(line_no),
                     None,
-                    "not-utf8",
+                    Code::NotUtf8,
                     "line is not valid UTF-8".into(),
                 );
                 continue;
@@ -1133,7 +1159,7 @@ fn read_ndjson(input: impl Read, batch: &mut Batch<'_, '_>, opts: &IngestOptions
                 number,
                 Some(line_no),
                 None,
-                "json-malformed",
+                Code::JsonMalformed,
                 format!("line is not valid JSON: {e}"),
             ),
         }
@@ -1222,8 +1248,8 @@ fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Result<()> {
         Ok(()) => Ok(()),
         // Converting back yields the original I/O error (e.g. the body size limit).
         Err(e) if e.is_io() => Err(Error::io(std::io::Error::from(e))),
-        Err(e) => Err(Error::invalid(
-            "json-malformed",
+        Err(e) => Err(Error::of(
+            Code::JsonMalformed,
             format!(
                 "the JSON input is malformed at line {} column {}: {e}",
                 e.line(),

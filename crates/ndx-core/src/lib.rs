@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use ndx_types::dictionary::SchemaVersion;
 use ndx_types::validate::CompiledSchema;
 
-pub use error::{Error, Kind, Result};
+pub use error::{Code, Error, Kind, Result};
 pub use ndx_store::{RecordVersion, Store};
 
 /// Compiled validators by dataset and schema version.

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::Core;
 use crate::access::DatasetRead;
 use crate::audit::Audited;
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 
 /// Largest page of a list.
 pub const MAX_PAGE: usize = 1000;
@@ -44,9 +45,8 @@ impl Core {
             .record()?;
         match found {
             Some(v) if v.body.is_some() => Ok(receipt.attach(v)),
-            Some(v) => Err(Error::new(
-                Kind::Gone,
-                "record-deleted",
+            Some(v) => Err(Error::of(
+                Code::RecordDeleted,
                 format!(
                     "record {key:?} of {:?} was deleted (version {}, {})",
                     cap.dataset,
@@ -54,8 +54,8 @@ impl Core {
                     v.recorded_at.to_rfc3339()
                 ),
             )),
-            None => Err(Error::not_found(
-                "record-not-found",
+            None => Err(Error::of(
+                Code::RecordNotFound,
                 match as_of {
                     Some(t) => format!(
                         "record {key:?} of {:?} did not exist at {}",
@@ -83,8 +83,8 @@ impl Core {
             .returned(returned)
             .record()?;
         if h.is_empty() {
-            return Err(Error::not_found(
-                "record-not-found",
+            return Err(Error::of(
+                Code::RecordNotFound,
                 format!("record {key:?} of {:?} does not exist", cap.dataset),
             ));
         }
@@ -102,8 +102,8 @@ impl Core {
         limit: usize,
     ) -> Result<Audited<Page>> {
         if limit == 0 || limit > MAX_PAGE {
-            return Err(Error::invalid(
-                "limit-invalid",
+            return Err(Error::of(
+                Code::LimitInvalid,
                 format!("limit must be between 1 and {MAX_PAGE}, found {limit}"),
             ));
         }
@@ -112,8 +112,8 @@ impl Core {
         let mut typed = Vec::with_capacity(filters.len());
         for (field, text) in filters {
             let Some(i) = compiled.field_index(field) else {
-                return Err(Error::invalid(
-                    "filter-unknown-field",
+                return Err(Error::of(
+                    Code::FilterUnknownField,
                     format!(
                         "cannot filter on {field:?}: not a field of {:?}",
                         cap.dataset
@@ -124,8 +124,8 @@ impl Core {
             values[i] = RawValue::Text(text);
             // Validate the filter value as the field would be, then take its canonical form.
             let value = single_field_value(&compiled, &values, field).ok_or_else(|| {
-                Error::invalid(
-                    "filter-value-invalid",
+                Error::of(
+                    Code::FilterValueInvalid,
                     format!("{text:?} is not a valid value for {field:?}"),
                 )
             })?;
@@ -204,8 +204,8 @@ fn decode_cursor(c: &str) -> Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| {
-            Error::invalid(
-                "cursor-invalid",
+            Error::of(
+                Code::CursorInvalid,
                 format!("cursor {c:?} is not one this server issued"),
             )
         })

@@ -10,7 +10,8 @@ use ndx_store::{ApiKeyRecord, KeyHolder};
 
 use crate::Core;
 use crate::access::{Caller, RegistryAdmin};
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 
 /// A member to admit.
 #[derive(Debug, Clone)]
@@ -53,8 +54,8 @@ fn check_code(what: &str, code: &str) -> Result<()> {
     if is_registry_code(code) {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "code-invalid",
+        Err(Error::of(
+            Code::CodeInvalid,
             format!("{what} code {code:?} must be 2-64 uppercase letters, digits or '-'"),
         ))
     }
@@ -99,23 +100,23 @@ impl Core {
     fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<Member> {
         check_code("member", &m.code)?;
         if m.name_vi.trim().is_empty() || m.name_en.trim().is_empty() {
-            return Err(Error::invalid(
-                "name-missing",
+            return Err(Error::of(
+                Code::NameMissing,
                 "a member needs a Vietnamese and an English name",
             ));
         }
         let country = &m.jurisdiction.country;
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(Error::invalid(
-                "country-invalid",
+            return Err(Error::of(
+                Code::CountryInvalid,
                 format!("country {country:?} must be an ISO 3166-1 alpha-2 code such as \"VN\""),
             ));
         }
         if matches!(m.level, MemberLevel::Province | MemberLevel::Commune)
             && m.jurisdiction.province.is_none()
         {
-            return Err(Error::invalid(
-                "province-missing",
+            return Err(Error::of(
+                Code::ProvinceMissing,
                 format!("a {:?} member needs jurisdiction.province", m.level),
             ));
         }
@@ -123,8 +124,8 @@ impl Core {
             && country == "VN"
             && ndx_types::reference::province_2025(p).is_none()
         {
-            return Err(Error::invalid(
-                "province-unknown",
+            return Err(Error::of(
+                Code::ProvinceUnknown,
                 format!("province {p:?} is not a 2025 province code"),
             ));
         }
@@ -225,20 +226,20 @@ impl Core {
 
     fn insert_key(&self, k: NewKey, now: DateTime<Utc>) -> Result<(ApiKey, String)> {
         if k.roles.is_empty() {
-            return Err(Error::invalid(
-                "roles-missing",
+            return Err(Error::of(
+                Code::RolesMissing,
                 "a key needs at least one role",
             ));
         }
         if k.expires_at.is_some_and(|e| e <= now) {
-            return Err(Error::invalid(
-                "expiry-in-past",
+            return Err(Error::of(
+                Code::ExpiryInPast,
                 "expires_at must be in the future",
             ));
         }
         if self.store.catalog().value::<System>(&k.system)?.is_none() {
-            return Err(Error::not_found(
-                "system-not-found",
+            return Err(Error::of(
+                Code::SystemNotFound,
                 format!("system {:?} does not exist", k.system),
             ));
         }
@@ -303,15 +304,14 @@ impl Core {
         })?;
         let key = match decided {
             None => {
-                return Err(Error::not_found(
-                    "key-not-found",
+                return Err(Error::of(
+                    Code::KeyNotFound,
                     format!("api key {id:?} does not exist"),
                 ));
             }
             Some(Err(_last)) => {
-                let refusal = Error::new(
-                    Kind::Conflict,
-                    "last-operator-key",
+                let refusal = Error::of(
+                    Code::LastOperatorKey,
                     format!(
                         "api key {id:?} is the last active operator key: revoking it would leave \
                          no operator; issue another operator key first"
@@ -347,8 +347,8 @@ impl Core {
     /// One member.
     pub fn member(&self, code: &str) -> Result<Member> {
         self.store.catalog().value::<Member>(code)?.ok_or_else(|| {
-            Error::not_found(
-                "member-not-found",
+            Error::of(
+                Code::MemberNotFound,
                 format!("member {code:?} does not exist"),
             )
         })
@@ -366,10 +366,10 @@ impl Core {
 
     /// Authenticates a presented key.
     pub fn authenticate(&self, secret: &str, now: DateTime<Utc>) -> Result<Caller> {
-        let unauth = |code, msg: String| Error::new(Kind::Unauthenticated, code, msg);
+        let unauth = |code: Code, msg: String| Error::of(code, msg);
         if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
             return Err(unauth(
-                "key-malformed",
+                Code::KeyMalformed,
                 "the bearer token is not an ndx api key".into(),
             ));
         }
@@ -379,19 +379,19 @@ impl Core {
             member,
         }) = self.store.catalog().key_holder(&hash_key(secret))?
         else {
-            return Err(unauth("key-unknown", "the api key is not known".into()));
+            return Err(unauth(Code::KeyUnknown, "the api key is not known".into()));
         };
         match key.state(now) {
             KeyState::Active => {}
             KeyState::Expired => {
                 return Err(unauth(
-                    "key-expired",
+                    Code::KeyExpired,
                     format!("api key {:?} expired", key.id),
                 ));
             }
             KeyState::Revoked => {
                 return Err(unauth(
-                    "key-revoked",
+                    Code::KeyRevoked,
                     format!("api key {:?} was revoked", key.id),
                 ));
             }
@@ -414,8 +414,8 @@ impl Core {
             .catalog()
             .value::<System>(system)?
             .ok_or_else(|| {
-                Error::not_found(
-                    "system-not-found",
+                Error::of(
+                    Code::SystemNotFound,
                     format!("system {system:?} does not exist"),
                 )
             })?;

@@ -3,14 +3,16 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use ndx_core::Code;
+
 use crate::auth::{Auth, SubjectAuth};
 use crate::problem::{ApiError, ApiResult, Problem, current_request_id};
+use crate::wire::AuditEvent;
 use crate::{AppState, QueryParams, blocking};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -66,8 +68,7 @@ async fn sth(State(st): State<AppState>) -> ApiResult<axum::Json<TreeHead>> {
     match blocking(move || core.audit().latest_head()).await? {
         Some(h) => Ok(axum::Json(h.into())),
         None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "audit-no-head",
+            Code::AuditNoHead,
             "no tree head has been signed yet: the audit log is empty",
         )),
     }
@@ -77,14 +78,15 @@ async fn sth(State(st): State<AppState>) -> ApiResult<axum::Json<TreeHead>> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HeadsQuery {
+    #[serde(default, deserialize_with = "crate::int64::optional")]
     from: Option<u64>,
     limit: Option<usize>,
 }
 
 /// Signed tree heads with `tree_size >= from`, ascending, at most `limit` (≤ 1000). Public.
 #[utoipa::path(get, path = "/api/v1/audit/heads", tag = "audit",
-    params(("from" = Option<u64>, Query, description = "smallest tree size (default 0)"),
-           ("limit" = Option<usize>, Query, description = "1-1000 (default 1000)")),
+    params(("from" = Option<i64>, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "smallest tree size (default 0)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "at most this many (default 1000)")),
     responses((status = 200, body = Vec<TreeHead>), (status = 400, body = Problem)))]
 async fn heads(
     State(st): State<AppState>,
@@ -92,8 +94,8 @@ async fn heads(
 ) -> ApiResult<axum::Json<Vec<TreeHead>>> {
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad_request(
-            "limit-invalid",
+        return Err(ApiError::new(
+            Code::LimitInvalid,
             format!("limit must be between 1 and 1000, found {limit}"),
         ));
     }
@@ -130,7 +132,9 @@ async fn public_key(State(st): State<AppState>) -> axum::Json<PublicKey> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RangeQuery {
+    #[serde(deserialize_with = "crate::int64::required")]
     start: u64,
+    #[serde(deserialize_with = "crate::int64::required")]
     end: u64,
 }
 
@@ -144,14 +148,13 @@ pub struct EntryOut {
     /// The leaf hash, hex.
     pub leaf_hash: String,
     /// The same entry, parsed.
-    #[schema(value_type = Object)]
-    pub event: serde_json::Value,
+    pub event: AuditEvent,
 }
 
 /// Entries `start..end` (at most 1000) with their canonical bytes. Auditors and operators.
 #[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", security(("api_key" = [])),
-    params(("start" = u64, Query, description = "first leaf index"),
-           ("end" = u64, Query, description = "one past the last leaf index (clipped to the log)")),
+    params(("start" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "first leaf index"),
+           ("end" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "one past the last leaf index (clipped to the log)")),
     responses((status = 200, body = Vec<EntryOut>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn entries(
@@ -174,7 +177,7 @@ async fn entries(
             .map(|e| EntryOut {
                 index: e.index,
                 leaf_hash: hex::encode(ndx_audit::merkle::leaf_hash(&e.bytes)),
-                event: serde_json::from_slice(&e.bytes).unwrap_or_default(),
+                event: AuditEvent(serde_json::from_slice(&e.bytes).unwrap_or_default()),
                 canonical: base64::engine::general_purpose::STANDARD.encode(&e.bytes),
             })
             .collect(),
@@ -185,7 +188,9 @@ async fn entries(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
+    #[serde(deserialize_with = "crate::int64::required")]
     leaf_index: u64,
+    #[serde(deserialize_with = "crate::int64::required")]
     tree_size: u64,
 }
 
@@ -202,8 +207,8 @@ pub struct InclusionProof {
 
 /// Proves that entry `leaf_index` is in the tree of `tree_size` entries. Public.
 #[utoipa::path(get, path = "/api/v1/audit/proof/inclusion", tag = "audit",
-    params(("leaf_index" = u64, Query, description = "the entry"),
-           ("tree_size" = u64, Query, description = "a signed head's tree size")),
+    params(("leaf_index" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "the entry"),
+           ("tree_size" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "a signed head's tree size")),
     responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn inclusion(
     State(st): State<AppState>,
@@ -222,7 +227,9 @@ async fn inclusion(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
+    #[serde(deserialize_with = "crate::int64::required")]
     first: u64,
+    #[serde(deserialize_with = "crate::int64::required")]
     second: u64,
 }
 
@@ -239,8 +246,8 @@ pub struct ConsistencyProof {
 
 /// Proves that the tree of `first` entries is a prefix of the tree of `second`. Public.
 #[utoipa::path(get, path = "/api/v1/audit/proof/consistency", tag = "audit",
-    params(("first" = u64, Query, description = "older tree size"),
-           ("second" = u64, Query, description = "newer tree size")),
+    params(("first" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "older tree size"),
+           ("second" = i64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "newer tree size")),
     responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn consistency(
     State(st): State<AppState>,
@@ -259,16 +266,18 @@ async fn consistency(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccessesQuery {
+    #[serde(default, deserialize_with = "crate::int64::optional")]
     before: Option<u64>,
+    #[serde(default, deserialize_with = "crate::int64::optional")]
     limit: Option<u64>,
 }
 
 /// Who accessed this citizen's data: when, which fields, for what purpose; newest first. The
 /// citizen (with their `ndxc_…` token) or an auditor.
 #[utoipa::path(get, path = "/api/v1/subjects/{citizen_id}/accesses", tag = "audit", security(("api_key" = [])),
-    params(("citizen_id" = String, Path, description = "12-digit citizen ID"),
-           ("before" = Option<u64>, Query, description = "from a previous page's next_before"),
-           ("limit" = Option<u64>, Query, description = "1-1000 (default 50)")),
+    params(("citizen_id" = String, Path, pattern = "^[0-9]{12}$", description = "12-digit citizen ID"),
+           ("before" = Option<i64>, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "from a previous page's next_before"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "at most this many (default 50)")),
     responses((status = 200, body = AccessPage), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn subject_accesses(
@@ -278,8 +287,8 @@ async fn subject_accesses(
     QueryParams(q): QueryParams<AccessesQuery>,
 ) -> ApiResult<axum::Json<AccessPage>> {
     if ndx_types::formats::parse_citizen_id(&citizen_id).is_err() {
-        return Err(ApiError::bad_request(
-            "citizen-id-invalid",
+        return Err(ApiError::new(
+            Code::CitizenIdInvalid,
             format!("{citizen_id:?} is not a valid 12-digit citizen ID"),
         ));
     }

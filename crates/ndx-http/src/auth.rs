@@ -1,9 +1,10 @@
 //! Authentication at the edge: `Authorization: Bearer <key>` → a core [`Caller`].
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use ndx_core::access::Caller;
+
+use ndx_core::Code;
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -53,8 +54,7 @@ fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
     {
         let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "auth-missing",
+                Code::AuthMissing,
                 "this endpoint needs an api key: send \"Authorization: Bearer <key>\"",
             ));
         };
@@ -66,8 +66,7 @@ fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
             .map(|(_, token)| token.trim())
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "auth-scheme",
+                    Code::AuthScheme,
                     "the Authorization header must be \"Bearer <key>\"",
                 )
             })?

@@ -5,14 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::Utc;
-use ndx_core::dictionary::{SchemaChange, SchemaExport};
-use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
+use ndx_core::dictionary::SchemaExport;
+use ndx_types::dictionary::SchemaVersion;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
+
+use ndx_core::Code;
 
 use crate::auth::Auth;
 use crate::problem::{ApiError, ApiResult, Problem};
+use crate::wire::{CodeList, DataElement, DatasetSchema, Dictionary, SchemaChange, SchemaDocument};
 use crate::{AppState, JsonBody, QueryParams, blocking};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -42,28 +44,34 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The whole dictionary: elements, code lists (latest), dataset schemas (latest).
 #[utoipa::path(get, path = "/api/v1/dictionary", tag = "dictionary", security(("api_key" = [])),
-    responses((status = 200, body = Object), (status = 401, body = Problem)))]
-async fn export(State(st): State<AppState>, Auth(_): Auth) -> ApiResult<axum::Json<Value>> {
+    responses((status = 200, body = Dictionary), (status = 401, body = Problem)))]
+async fn export(State(st): State<AppState>, Auth(_): Auth) -> ApiResult<axum::Json<Dictionary>> {
     let core = st.core.clone();
     let d = blocking(move || core.export_dictionary()).await?;
-    Ok(axum::Json(serde_json::to_value(d).unwrap_or_default()))
+    Ok(axum::Json(d.into()))
 }
 
 /// All data elements.
 #[utoipa::path(get, path = "/api/v1/dictionary/elements", tag = "dictionary", security(("api_key" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<DataElement>), (status = 401, body = Problem)))]
 async fn list_elements(
     State(st): State<AppState>,
     Auth(_): Auth,
 ) -> ApiResult<axum::Json<Vec<DataElement>>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.elements()).await?))
+    let elements = blocking(move || core.elements()).await?;
+    Ok(axum::Json(
+        elements.into_iter().map(DataElement::from).collect(),
+    ))
 }
 
 /// Registers a data element (steward).
 #[utoipa::path(post, path = "/api/v1/dictionary/elements", tag = "dictionary", security(("api_key" = [])),
-    request_body(content = Object, description = "a data element: id, name_vi, name_en, definition, type, format, unit, code_list, min_length, max_length, minimum, maximum, examples"),
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem),
+    request_body = DataElement,
+    responses((status = 201, body = DataElement,
+               links(("GetElement" = (operation_id = "get_element", parameters(("id" = "$response.body#/id")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_element(
     State(st): State<AppState>,
@@ -73,21 +81,23 @@ async fn create_element(
     let cap = c.dictionary_admin()?;
     let e = body.read().await?;
     let core = st.core.clone();
-    let e = blocking(move || core.create_element(&cap, e, Utc::now())).await?;
-    Ok((StatusCode::CREATED, axum::Json(e)))
+    let e = blocking(move || core.create_element(&cap, e.into(), Utc::now())).await?;
+    Ok((StatusCode::CREATED, axum::Json(e.into())))
 }
 
 /// One data element.
 #[utoipa::path(get, path = "/api/v1/dictionary/elements/{id}", tag = "dictionary", security(("api_key" = [])),
     params(("id" = String, Path, description = "element id")),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = DataElement), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_element(
     State(st): State<AppState>,
     Auth(_): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DataElement>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.element(&id)).await?))
+    Ok(axum::Json(
+        blocking(move || core.element(&id)).await?.into(),
+    ))
 }
 
 /// A code list id with its latest version.
@@ -96,12 +106,13 @@ pub struct CodeListSummary {
     /// Code list id.
     pub id: String,
     /// Latest version.
+    #[schema(minimum = 1)]
     pub version: u32,
 }
 
 /// All code lists.
 #[utoipa::path(get, path = "/api/v1/code-lists", tag = "dictionary", security(("api_key" = [])),
-    responses((status = 200, body = Vec<CodeListSummary>)))]
+    responses((status = 200, body = Vec<CodeListSummary>), (status = 401, body = Problem)))]
 async fn list_code_lists(
     State(st): State<AppState>,
     Auth(_): Auth,
@@ -125,8 +136,10 @@ struct VersionQuery {
 
 /// A code list, at a version or the latest.
 #[utoipa::path(get, path = "/api/v1/code-lists/{id}", tag = "dictionary", security(("api_key" = [])),
-    params(("id" = String, Path, description = "code list id"), ("version" = Option<u32>, Query, description = "version (default latest)")),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "code list id"),
+           ("version" = Option<u32>, Query, minimum = 1, maximum = 4294967295_u64, description = "version (default latest)")),
+    responses((status = 200, body = CodeList), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
 async fn get_code_list(
     State(st): State<AppState>,
     Auth(_): Auth,
@@ -135,7 +148,9 @@ async fn get_code_list(
 ) -> ApiResult<axum::Json<CodeList>> {
     let core = st.core.clone();
     Ok(axum::Json(
-        blocking(move || core.code_list(&id, q.version)).await?,
+        blocking(move || core.code_list(&id, q.version))
+            .await?
+            .into(),
     ))
 }
 
@@ -143,9 +158,12 @@ async fn get_code_list(
 /// server; an unchanged list creates no version (200 instead of 201).
 #[utoipa::path(put, path = "/api/v1/code-lists/{id}", tag = "dictionary", security(("api_key" = [])),
     params(("id" = String, Path, description = "code list id")),
-    request_body(content = Object, description = "id, name_vi, name_en, source, entries[{code, label_vi, label_en, parent}]"),
-    responses((status = 201, body = Object), (status = 200, body = Object), (status = 403, body = Problem),
-              (status = 422, body = Problem)))]
+    request_body = CodeList,
+    responses((status = 201, body = CodeList,
+               links(("GetCodeList" = (operation_id = "get_code_list", parameters(("id" = "$response.body#/id")))))),
+              (status = 200, body = CodeList, description = "unchanged"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn put_code_list(
     State(st): State<AppState>,
     Auth(c): Auth,
@@ -156,39 +174,40 @@ async fn put_code_list(
     let l = body.read().await?;
     if l.id != id {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "id-mismatch",
+            Code::IdMismatch,
             format!("the body's id {:?} differs from the path's {id:?}", l.id),
         ));
     }
     let core = st.core.clone();
-    let (l, created) = blocking(move || core.put_code_list(&cap, l, Utc::now())).await?;
+    let (l, created) = blocking(move || core.put_code_list(&cap, l.into(), Utc::now())).await?;
     Ok((
         if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         },
-        axum::Json(l),
+        axum::Json(l.into()),
     ))
 }
 
 /// The latest schema of every dataset.
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "dictionary", security(("api_key" = [])),
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<DatasetSchema>), (status = 401, body = Problem)))]
 async fn list_datasets(
     State(st): State<AppState>,
     Auth(_): Auth,
 ) -> ApiResult<axum::Json<Vec<DatasetSchema>>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.datasets()).await?))
+    let datasets = blocking(move || core.datasets()).await?;
+    Ok(axum::Json(
+        datasets.into_iter().map(DatasetSchema::from).collect(),
+    ))
 }
 
 /// A dataset with its record count.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatasetInfo {
     /// The latest schema.
-    #[schema(value_type = Object)]
     pub schema: DatasetSchema,
     /// Current (non-deleted) records.
     pub records: u64,
@@ -199,7 +218,7 @@ pub struct DatasetInfo {
 /// A dataset: latest schema, versions, record count.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}", tag = "dictionary", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id")),
-    responses((status = 200, body = DatasetInfo), (status = 404, body = Problem)))]
+    responses((status = 200, body = DatasetInfo), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_dataset(
     State(st): State<AppState>,
     Auth(_): Auth,
@@ -208,7 +227,7 @@ async fn get_dataset(
     let core = st.core.clone();
     let d = blocking(move || core.dataset_summary(&dataset)).await?;
     Ok(axum::Json(DatasetInfo {
-        schema: d.schema,
+        schema: d.schema.into(),
         records: d.records,
         versions: d.versions.iter().map(ToString::to_string).collect(),
     }))
@@ -216,8 +235,13 @@ async fn get_dataset(
 
 /// Registers a new dataset with its first schema (steward, or a provider for its own member).
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "dictionary", security(("api_key" = [])),
-    request_body(content = Object, description = "a dataset schema"),
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem),
+    request_body = DatasetSchema,
+    responses((status = 201, body = SchemaChange,
+               links(("GetDataset" = (operation_id = "get_dataset", parameters(("dataset" = "$response.body#/schema/dataset")))),
+                     ("GetSchema" = (operation_id = "get_schema", parameters(("dataset" = "$response.body#/schema/dataset")))),
+                     ("ListRecords" = (operation_id = "list", parameters(("dataset" = "$response.body#/schema/dataset")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_dataset(
     State(st): State<AppState>,
@@ -225,11 +249,11 @@ async fn create_dataset(
     body: JsonBody<DatasetSchema>,
 ) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
     c.may_define_datasets()?;
-    let schema = body.read().await?;
+    let schema: ndx_types::dictionary::DatasetSchema = body.read().await?.into();
     let cap = c.dataset_define(&schema.owner)?;
     let core = st.core.clone();
     let change = blocking(move || core.create_dataset(&cap, schema, Utc::now())).await?;
-    Ok((StatusCode::CREATED, axum::Json(change)))
+    Ok((StatusCode::CREATED, axum::Json(change.into())))
 }
 
 /// `?major=true` asks for a new major version.
@@ -245,9 +269,11 @@ struct PutSchemaQuery {
 /// unless `?major=true`.
 #[utoipa::path(put, path = "/api/v1/datasets/{dataset}/schema", tag = "dictionary", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("major" = Option<bool>, Query, description = "register as a new major version")),
-    request_body(content = Object, description = "the full new schema"),
-    responses((status = 201, body = Object), (status = 200, body = Object, description = "unchanged"),
-              (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    request_body = DatasetSchema,
+    responses((status = 201, body = SchemaChange), (status = 200, body = SchemaChange, description = "unchanged"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn put_schema(
     State(st): State<AppState>,
     Auth(c): Auth,
@@ -262,11 +288,10 @@ async fn put_schema(
         blocking(move || core.schema(&d, None)).await?
     };
     let cap = c.dataset_define(&existing.owner)?;
-    let schema = body.read().await?;
+    let schema: ndx_types::dictionary::DatasetSchema = body.read().await?.into();
     if schema.dataset != dataset {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "id-mismatch",
+            Code::IdMismatch,
             format!(
                 "the body's dataset {:?} differs from the path's {dataset:?}",
                 schema.dataset
@@ -279,7 +304,19 @@ async fn put_schema(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(change)))
+    Ok((status, axum::Json(change.into())))
+}
+
+/// The exports of a schema.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemaFormat {
+    /// The ndx schema itself.
+    Native,
+    /// JSON Schema 2020-12.
+    JsonSchema,
+    /// Frictionless Table Schema.
+    TableSchema,
 }
 
 /// `?version=&format=`
@@ -293,38 +330,39 @@ struct SchemaQuery {
 /// A dataset's schema: native, JSON Schema 2020-12 or Frictionless Table Schema.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/schema", tag = "dictionary", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
-           ("version" = Option<String>, Query, description = "MAJOR.MINOR (default latest)"),
-           ("format" = Option<String>, Query, description = "native (default), json-schema, table-schema")),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+           ("version" = Option<String>, Query, pattern = r"^[0-9]{1,9}\.[0-9]{1,9}$", description = "MAJOR.MINOR (default latest)"),
+           ("format" = Option<SchemaFormat>, Query, description = "native (default), json-schema, table-schema")),
+    responses((status = 200, body = SchemaDocument), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
 async fn get_schema(
     State(st): State<AppState>,
     Auth(_): Auth,
     Path(dataset): Path<String>,
     QueryParams(q): QueryParams<SchemaQuery>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<SchemaDocument>> {
     let form = match q.format.as_deref() {
         None | Some("native") => SchemaExport::Native,
         Some("json-schema") => SchemaExport::JsonSchema,
         Some("table-schema") => SchemaExport::TableSchema,
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "format-unknown",
+            return Err(ApiError::new(
+                Code::FormatUnknown,
                 format!("format {other:?} is not one of native, json-schema, table-schema"),
             ));
         }
     };
     let version = q.version.as_deref().map(parse_version).transpose()?;
     let core = st.core.clone();
-    Ok(axum::Json(
+    Ok(axum::Json(SchemaDocument(
         blocking(move || core.export_schema(&dataset, version, form)).await?,
-    ))
+    )))
 }
 
 /// Parses `MAJOR.MINOR`.
 pub fn parse_version(s: &str) -> ApiResult<SchemaVersion> {
     let bad = || {
-        ApiError::bad_request(
-            "version-invalid",
+        ApiError::new(
+            Code::VersionInvalid,
             format!("version {s:?} must be MAJOR.MINOR, e.g. 1.0"),
         )
     };
@@ -338,7 +376,7 @@ pub fn parse_version(s: &str) -> ApiResult<SchemaVersion> {
 /// Every version of a dataset's schema, oldest first.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/schema/versions", tag = "dictionary", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id")),
-    responses((status = 200, body = Vec<String>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<String>), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn schema_versions(
     State(st): State<AppState>,
     Auth(_): Auth,

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod records;
 pub mod registry;
+pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ndx_core::Core;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use ndx_core::Code;
 
 use crate::metrics::{LatencyLabels, Metrics, RouteLabels};
 use crate::problem::{ApiError, ApiResult, REQUEST_ID};
@@ -126,15 +129,14 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
 
 /// The OpenAPI 3.1 document of this server.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+    responses((status = 200, description = "OpenAPI 3.1 document", body = wire::OpenApiDocument)))]
 async fn openapi_json() -> Response {
     axum::Json(openapi::document()).into_response()
 }
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route-not-found",
+        Code::RouteNotFound,
         format!("no route for {} {}", req.method(), req.uri().path()),
     )
 }
@@ -191,8 +193,7 @@ async fn timeout_after(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            Code::Timeout,
             format!("the request took longer than {} s", limit.as_secs()),
         )
         .into_response(),
@@ -280,33 +281,54 @@ impl<T: serde::de::DeserializeOwned> JsonBody<T> {
         let ct = self.content_type.unwrap_or_default();
         if media_type(&ct) != "application/json" {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
+                Code::UnsupportedMediaType,
                 format!("expected Content-Type application/json, found {ct:?}"),
             ));
         }
         let limit = self.limit;
         let bytes = axum::body::to_bytes(self.body, limit).await.map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
+                Code::BodyTooLarge,
                 format!("the request body exceeds {limit} bytes"),
             )
         })?;
         serde_json::from_slice(&bytes).map_err(|e| {
             if e.is_data() {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "body-invalid",
-                    format!("request body: {e}"),
-                )
+                ApiError::new(Code::BodyInvalid, format!("request body: {e}"))
             } else {
-                ApiError::bad_request(
-                    "json-malformed",
+                ApiError::new(
+                    Code::BodyMalformed,
                     format!("request body is not valid JSON: {e}"),
                 )
             }
         })
+    }
+}
+
+/// Integers the API documents as `int64` (indexes, sizes, limits): a value above `i64::MAX` is
+/// refused as a malformed query (`query-invalid`, 400) instead of being taken as a `u64`.
+pub(crate) mod int64 {
+    use serde::{Deserialize, Deserializer};
+
+    fn check<E: serde::de::Error>(v: u64) -> Result<u64, E> {
+        if v > i64::MAX as u64 {
+            Err(E::custom(format!(
+                "{v} is larger than the largest int64, {}",
+                i64::MAX
+            )))
+        } else {
+            Ok(v)
+        }
+    }
+
+    /// A required `int64` of at least 0.
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        check(u64::deserialize(d)?)
+    }
+
+    /// An optional `int64` of at least 0.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<u64>::deserialize(d)?.map(check).transpose()
     }
 }
 
@@ -329,8 +351,8 @@ fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(q: &str) -> ApiResult<T
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{q}")
             .parse()
-            .map_err(|_| ApiError::bad_request("query-invalid", "malformed query string"))?,
+            .map_err(|_| ApiError::new(Code::QueryInvalid, "malformed query string"))?,
     )
     .map(|axum::extract::Query(t)| t)
-    .map_err(|e| ApiError::bad_request("query-invalid", e.body_text()))
+    .map_err(|e| ApiError::new(Code::QueryInvalid, e.body_text()))
 }

@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use ndx_core::Code;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -39,11 +41,80 @@ impl Modify for Security {
         crate::audit::sth, crate::audit::heads, crate::audit::public_key, crate::audit::entries,
         crate::audit::inclusion, crate::audit::consistency, crate::audit::subject_accesses,
     ),
-    components(schemas(crate::problem::Problem, crate::Health))
+    components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
+        crate::dictionary::SchemaFormat))
 )]
 struct ApiDoc;
 
-/// The OpenAPI document as JSON.
+/// The OpenAPI document as JSON: what utoipa generates from the handlers, then the rules that
+/// hold for every operation (see [`finish`]).
 pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    finish(&mut doc);
+    doc
+}
+
+/// Applies what is true of every operation, so no handler can forget it: an error answer is
+/// `application/problem+json`; an operation that needs a key may answer 401; the `code` of a
+/// problem is one of the table's (`ndx_core::Code`).
+fn finish(doc: &mut Value) {
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for op in item.values_mut() {
+                let secured = op.get("security").is_some();
+                let Some(responses) = op["responses"].as_object_mut() else {
+                    continue;
+                };
+                if secured && !responses.contains_key("401") {
+                    responses.insert(
+                        "401".into(),
+                        serde_json::json!({
+                            "description": "no API key, or a malformed, unknown, expired or revoked one",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                        }),
+                    );
+                }
+                for (status, resp) in responses.iter_mut() {
+                    // utoipa 5 writes a link's target as `operation_id`; OpenAPI says `operationId`.
+                    if let Some(links) = resp.get_mut("links").and_then(Value::as_object_mut) {
+                        for link in links.values_mut() {
+                            if let Some(link) = link.as_object_mut()
+                                && let Some(id) = link.remove("operation_id")
+                            {
+                                link.insert("operationId".into(), id);
+                            }
+                        }
+                    }
+                    if !status.starts_with('4') && !status.starts_with('5') {
+                        continue;
+                    }
+                    if let Some(content) = resp["content"].as_object_mut()
+                        && let Some(json) = content.remove("application/json")
+                    {
+                        content.insert("application/problem+json".into(), json);
+                    }
+                }
+            }
+        }
+    }
+    // A tagged enum's variants refuse unknown members like the structs do (serde's
+    // deny_unknown_fields), which utoipa states for structs only.
+    if let Some(variants) = doc
+        .pointer_mut("/components/schemas/CrossRule/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for v in variants {
+            v["additionalProperties"] = Value::Bool(false);
+        }
+    }
+    let codes: Vec<Value> = Code::ALL.iter().map(|c| Value::from(c.name())).collect();
+    if let Some(code) = doc
+        .pointer_mut("/components/schemas/Problem/properties/code")
+        .and_then(Value::as_object_mut)
+    {
+        code.insert("enum".into(), Value::Array(codes));
+    }
 }

@@ -1,9 +1,12 @@
-//! RFC 9457 problem details: the one shape of every error ndx returns over HTTP. One table maps
-//! each core error kind to its status; the `code` is the stable machine-readable part.
+//! RFC 9457 problem details: the one shape of every error ndx returns over HTTP. Codes, titles
+//! and problem types come from the one table, `ndx_core::Code`; [`status_of`] maps each kind of
+//! code to its HTTP status, once.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ndx_core::{Error, Kind};
+use ndx_core::{Code, Error, Kind};
+
+use crate::records::IngestReportOut;
 use ndx_types::validate::FieldError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,49 +35,53 @@ pub struct Problem {
     pub request_id: Option<String>,
     /// Field-level errors, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
-    pub errors: Vec<FieldError>,
-    /// The ingest report of a refused batch.
+    pub errors: Vec<FieldErrorOut>,
+    /// The ingest report of a refused batch (`batch-rejected`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<serde_json::Value>,
+    pub report: Option<Box<IngestReportOut>>,
 }
 
-/// Status and title of each error kind.
-pub fn status_of(kind: Kind) -> (StatusCode, &'static str) {
-    match kind {
-        Kind::Unauthenticated => (StatusCode::UNAUTHORIZED, "Authentication required"),
-        Kind::Forbidden => (StatusCode::FORBIDDEN, "Not allowed"),
-        Kind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
-        Kind::Gone => (StatusCode::GONE, "Deleted"),
-        Kind::Conflict => (StatusCode::CONFLICT, "Conflict with the current state"),
-        Kind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid input"),
-        Kind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Input too large"),
-        Kind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable"),
-        Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+/// What is wrong with one field of a definition or a record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorOut {
+    /// The field (a path for nested definitions); empty when the error is about the whole.
+    pub field: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Human message.
+    pub message: String,
+}
+
+impl From<FieldError> for FieldErrorOut {
+    fn from(e: FieldError) -> Self {
+        FieldErrorOut {
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 
-/// The title of a status: the same words whether the core or the edge found the problem.
-fn title_for(status: StatusCode) -> String {
-    [
-        Kind::Unauthenticated,
-        Kind::Forbidden,
-        Kind::NotFound,
-        Kind::Gone,
-        Kind::Conflict,
-        Kind::Invalid,
-        Kind::TooLarge,
-        Kind::Unavailable,
-        Kind::Internal,
-    ]
-    .into_iter()
-    .map(status_of)
-    .find(|(s, _)| *s == status)
-    .map_or_else(
-        || status.canonical_reason().unwrap_or("Error").to_owned(),
-        |(_, t)| t.to_owned(),
-    )
+/// The HTTP status of each kind of error: the one place a kind becomes a status.
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Gone => StatusCode::GONE,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Malformed => StatusCode::BAD_REQUEST,
+        Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The HTTP status of a code.
+pub fn status_of_code(code: Code) -> StatusCode {
+    status_of(code.kind())
 }
 
 /// An error on its way out as a problem response (boxed: handlers return it often).
@@ -83,48 +90,54 @@ pub struct ApiError(Box<ProblemParts>);
 
 #[derive(Debug)]
 struct ProblemParts {
-    status: StatusCode,
-    code: String,
-    title: String,
+    code: Code,
     detail: String,
     errors: Vec<FieldError>,
-    report: Option<serde_json::Value>,
+    report: Option<Box<IngestReportOut>>,
 }
 
 impl ApiError {
-    /// A problem with an explicit status (for errors the edge itself detects).
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    /// A problem the edge itself detects; its status is the code's.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
         ApiError(Box::new(ProblemParts {
-            status,
-            code: code.to_owned(),
-            title: title_for(status),
+            code,
             detail: detail.into(),
             errors: Vec::new(),
             report: None,
         }))
     }
-    /// A 400 for malformed requests (query strings, headers, JSON bodies).
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
+
+    /// The problem of a refused atomic batch: `batch-rejected` with its report inside.
+    pub fn rejected(report: IngestReportOut) -> Self {
+        let detail = format!(
+            "{} of {} records are invalid; atomic batch {:?} refused, nothing changed",
+            report.rejected, report.received, report.batch_id
+        );
+        let mut e = Self::new(Code::BatchRejected, detail);
+        e.0.report = Some(Box::new(report));
+        e
+    }
+
+    /// The problem's code.
+    pub fn code(&self) -> Code {
+        self.0.code
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let (mut status, mut title) = status_of(e.kind);
-        let mut code = e.code.to_owned();
+        let mut code = e.code;
         let mut detail = e.message.clone();
         if let Some(io) = &e.io
             && crate::records::is_body_too_large(io)
         {
-            (status, title) = status_of(Kind::TooLarge);
-            code = "body-too-large".into();
+            code = Code::BodyTooLarge;
             detail = io.to_string();
         }
-        if status.is_server_error() {
+        if status_of_code(code).is_server_error() {
             let id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
-            tracing::error!(request_id = %id, code = e.code, error = %e.message, "request failed");
-            if e.kind == Kind::Internal {
+            tracing::error!(request_id = %id, code = code.name(), error = %e.message, "request failed");
+            if code.kind() == Kind::Internal {
                 detail =
                     "an internal error occurred; the operator can find it by request id".into();
             } else {
@@ -132,14 +145,10 @@ impl From<Error> for ApiError {
             }
         }
         ApiError(Box::new(ProblemParts {
-            status,
             code,
-            title: title.to_owned(),
             detail,
             errors: e.errors,
-            report: e
-                .report
-                .map(|r| serde_json::to_value(*r).unwrap_or_default()),
+            report: None,
         }))
     }
 }
@@ -147,24 +156,25 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let p = *self.0;
+        let status = status_of_code(p.code);
         let body = Problem {
-            type_uri: format!("urn:ndx:problem:{}", p.code),
-            title: p.title,
-            status: p.status.as_u16(),
+            type_uri: p.code.type_uri().to_owned(),
+            title: p.code.title().to_owned(),
+            status: status.as_u16(),
             detail: p.detail,
-            code: p.code.clone(),
+            code: p.code.name().to_owned(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok(),
-            errors: p.errors,
+            errors: p.errors.into_iter().map(FieldErrorOut::from).collect(),
             report: p.report,
         };
-        let mut resp = (p.status, axum::Json(body)).into_response();
+        let mut resp = (status, axum::Json(body)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if p.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             // RFC 9110 §11.6.1 / RFC 6750 §3: say which scheme, and whether the token was bad.
-            let challenge = if p.code == "auth-missing" || p.code == "auth-scheme" {
+            let challenge = if matches!(p.code, Code::AuthMissing | Code::AuthScheme) {
                 HeaderValue::from_static("Bearer realm=\"ndx\"")
             } else {
                 HeaderValue::from_static("Bearer realm=\"ndx\", error=\"invalid_token\"")

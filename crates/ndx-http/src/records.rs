@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
+use ndx_core::Code;
 use ndx_core::RecordVersion;
-use ndx_core::ingest::{IngestOptions, InputFormat, Mode};
+use ndx_core::ingest::{BatchStatus, IngestOptions, IngestReport, InputFormat, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Auth;
 use crate::problem::{ApiError, ApiResult, Problem};
+use crate::wire::RecordData;
 use crate::{AppState, QueryParams, blocking};
 
 pub(crate) fn write_routes() -> Router<AppState> {
@@ -84,8 +86,7 @@ fn input_format(headers: &HeaderMap) -> ApiResult<InputFormat> {
         }
         "application/json" => Ok(InputFormat::Json),
         _ => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
+            Code::UnsupportedMediaType,
             format!(
                 "Content-Type {ct:?} is not accepted: use text/csv, application/x-ndjson or \
                  application/json"
@@ -101,13 +102,15 @@ fn input_format(headers: &HeaderMap) -> ApiResult<InputFormat> {
 /// with value `delete` deletes the record with that key.
 #[utoipa::path(post, path = "/api/v1/datasets/{dataset}/records", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
-           ("mode" = Option<String>, Query, description = "atomic (default) or per-record"),
-           ("max_errors" = Option<usize>, Query, description = "record errors listed in full (default 1000, max 10000)"),
-           ("Idempotency-Key" = Option<String>, Header, description = "batch id")),
-    request_body(content = String, description = "CSV, NDJSON or a JSON array of records",
-                 content_type = "text/csv"),
-    responses((status = 200, description = "batch committed (or replayed)", body = Object),
-              (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+           ("mode" = Option<ModeOut>, Query, description = "atomic (default) or per-record"),
+           ("max_errors" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "record errors listed in full (default 1000)"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "batch id")),
+    request_body(description = "CSV (header row), NDJSON or a JSON array of records",
+                 content((String = "text/csv"), (String = "application/x-ndjson"), (Vec<RecordData> = "application/json"))),
+    responses((status = 200, description = "batch committed (or replayed)", body = IngestReportOut,
+               links(("ListRecords" = (operation_id = "list", parameters(("dataset" = "$request.path.dataset")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem),
               (status = 409, description = "batch id reused with another body", body = Problem),
               (status = 413, body = Problem), (status = 415, body = Problem),
               (status = 422, description = "malformed input, or atomic batch refused (report inside)", body = Problem)))]
@@ -125,16 +128,16 @@ async fn ingest(
         None | Some("atomic") => Mode::Atomic,
         Some("per-record") => Mode::PerRecord,
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "mode-invalid",
+            return Err(ApiError::new(
+                Code::ModeInvalid,
                 format!("mode {other:?} is not atomic or per-record"),
             ));
         }
     };
     if let Some(n) = q.max_errors {
         if n > 10_000 {
-            return Err(ApiError::bad_request(
-                "max-errors-invalid",
+            return Err(ApiError::new(
+                Code::MaxErrorsInvalid,
                 format!("max_errors must be at most 10000, found {n}"),
             ));
         }
@@ -146,8 +149,7 @@ async fn ingest(
             v.to_str()
                 .map_err(|_| {
                     ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "batch-id-invalid",
+                        Code::BatchIdInvalid,
                         "Idempotency-Key must be 1-128 characters of letters, digits, '-', '_', '.', ':'",
                     )
                 })?
@@ -162,13 +164,12 @@ async fn ingest(
         && len > limit
     {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
+            Code::BodyTooLarge,
             format!("the request body ({len} bytes) exceeds {limit} bytes"),
         ));
     }
     let core = st.core.clone();
-    let cap = write_cap(&st, caller, &dataset).await?;
+    let cap = write_cap(&st, caller, &dataset, WriteAction::Load).await?;
 
     let mut seen = 0u64;
     let stream = body
@@ -196,36 +197,157 @@ async fn ingest(
         )))
     })?;
     let labels = crate::metrics::DatasetLabels { dataset };
-    match result {
-        Ok(report) => {
-            if !report.replayed {
-                metrics
-                    .records_accepted
-                    .get_or_create(&labels)
-                    .inc_by(report.accepted);
-                metrics
-                    .records_rejected
-                    .get_or_create(&labels)
-                    .inc_by(report.rejected);
-                metrics.batches_committed.get_or_create(&labels).inc();
-            }
-            let replayed = report.replayed;
-            let mut resp = axum::Json(report).into_response();
-            if replayed {
-                resp.headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            }
-            Ok(resp)
+    let report = result?;
+    if report.replayed {
+        return Ok(report_response(report));
+    }
+    match report.status {
+        BatchStatus::Committed => {
+            metrics
+                .records_accepted
+                .get_or_create(&labels)
+                .inc_by(report.accepted);
+            metrics
+                .records_rejected
+                .get_or_create(&labels)
+                .inc_by(report.rejected);
+            metrics.batches_committed.get_or_create(&labels).inc();
+            Ok(report_response(report))
         }
-        Err(e) => {
-            if let Some(r) = &e.report {
-                metrics
-                    .records_rejected
-                    .get_or_create(&labels)
-                    .inc_by(r.rejected);
-                metrics.batches_rejected.get_or_create(&labels).inc();
-            }
-            Err(e.into())
+        BatchStatus::Rejected => {
+            metrics
+                .records_rejected
+                .get_or_create(&labels)
+                .inc_by(report.rejected);
+            metrics.batches_rejected.get_or_create(&labels).inc();
+            Err(ApiError::rejected(report.into()))
+        }
+    }
+}
+
+/// A committed (or replayed) batch's report as the answer; a replay says so in a header.
+fn report_response(report: IngestReport) -> Response {
+    let replayed = report.replayed;
+    let mut resp = axum::Json(IngestReportOut::from(report)).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// One refused record of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordErrorOut {
+    /// 1-based number of the record in the input (CSV data row, NDJSON line's record, array element).
+    #[schema(minimum = 1)]
+    pub record: u64,
+    /// 1-based physical line where the record starts (CSV and NDJSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub line: Option<u64>,
+    /// The record key, if readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The field, if the error is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Stable error code.
+    pub code: String,
+    /// Human message.
+    pub message: String,
+}
+
+/// Whether a batch was committed or refused as a whole.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchStatusOut {
+    /// Committed durably.
+    Committed,
+    /// Refused as a whole; nothing changed.
+    Rejected,
+}
+
+/// How invalid records are handled.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeOut {
+    /// One invalid record refuses the whole batch.
+    Atomic,
+    /// Valid records are kept; invalid ones are reported.
+    PerRecord,
+}
+
+/// What a batch did, exactly.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestReportOut {
+    /// The batch id (the idempotency key).
+    pub batch_id: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The schema version records were validated against.
+    pub schema_version: String,
+    /// Mode used.
+    pub mode: ModeOut,
+    /// Committed or rejected.
+    pub status: BatchStatusOut,
+    /// Records read.
+    pub received: u64,
+    /// Records that passed validation (in a rejected batch: that would have).
+    pub accepted: u64,
+    /// Records refused.
+    pub rejected: u64,
+    /// New records.
+    pub created: u64,
+    /// New versions of existing records.
+    pub updated: u64,
+    /// Records identical to their current version (no new version).
+    pub unchanged: u64,
+    /// Tombstones written.
+    pub deleted: u64,
+    /// The first `max_errors` record errors.
+    pub errors: Vec<RecordErrorOut>,
+    /// Whether more errors occurred than are listed.
+    pub errors_truncated: bool,
+    /// True when this report is the stored answer to an earlier identical submission.
+    pub replayed: bool,
+}
+
+impl From<IngestReport> for IngestReportOut {
+    fn from(r: IngestReport) -> Self {
+        IngestReportOut {
+            batch_id: r.batch_id,
+            dataset: r.dataset,
+            schema_version: r.schema_version,
+            mode: match r.mode {
+                Mode::Atomic => ModeOut::Atomic,
+                Mode::PerRecord => ModeOut::PerRecord,
+            },
+            status: match r.status {
+                BatchStatus::Committed => BatchStatusOut::Committed,
+                BatchStatus::Rejected => BatchStatusOut::Rejected,
+            },
+            received: r.received,
+            accepted: r.accepted,
+            rejected: r.rejected,
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            deleted: r.deleted,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| RecordErrorOut {
+                    record: e.record,
+                    line: e.line,
+                    key: e.key,
+                    field: e.field,
+                    code: e.code,
+                    message: e.message,
+                })
+                .collect(),
+            errors_truncated: r.errors_truncated,
+            replayed: r.replayed,
         }
     }
 }
@@ -233,8 +355,12 @@ async fn ingest(
 /// Deletes a record (writes a tombstone; history keeps every version).
 #[utoipa::path(delete, path = "/api/v1/datasets/{dataset}/records/{key}", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
-           ("Idempotency-Key" = Option<String>, Header, description = "batch id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+           ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "batch id")),
+    responses((status = 200, body = IngestReportOut,
+               links(("GetHistory" = (operation_id = "history", parameters(("dataset" = "$request.path.dataset"), ("key" = "$request.path.key")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, description = "batch id reused", body = Problem),
               (status = 410, description = "already deleted", body = Problem), (status = 422, body = Problem)))]
 async fn delete_record(
     State(st): State<AppState>,
@@ -243,25 +369,21 @@ async fn delete_record(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let core = st.core.clone();
-    let cap = write_cap(&st, caller, &dataset).await?;
+    let cap = write_cap(&st, caller, &dataset, WriteAction::Delete).await?;
     let batch_id = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(v.to_str().map(str::to_owned).map_err(|_| {
             ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "batch-id-invalid",
+                Code::BatchIdInvalid,
                 "Idempotency-Key must be 1-128 characters of letters, digits, '-', '_', '.', ':'",
             )
         })?),
     };
     let report = blocking(move || core.delete_record(&cap, &key, batch_id, Utc::now())).await?;
-    let replayed = report.replayed;
-    let mut resp = axum::Json(report).into_response();
-    if replayed {
-        resp.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if report.status == BatchStatus::Rejected {
+        return Err(ApiError::rejected(report.into()));
     }
-    Ok(resp)
+    Ok(report_response(report))
 }
 
 /// One version of a record with its lineage.
@@ -285,8 +407,7 @@ pub struct RecordOut {
     pub deleted: bool,
     /// The record (absent for a deletion).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
+    pub data: Option<RecordData>,
 }
 
 impl From<RecordVersion> for RecordOut {
@@ -300,7 +421,10 @@ impl From<RecordVersion> for RecordOut {
             schema_version: v.schema_version,
             deleted: v.body.is_none(),
             content_hash: v.content_hash,
-            data: v.body.and_then(|b| serde_json::from_str::<Value>(&b).ok()),
+            data: v
+                .body
+                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+                .map(RecordData),
         }
     }
 }
@@ -329,19 +453,29 @@ async fn read_cap(
     .await
 }
 
+/// What a writer asks to do.
+#[derive(Clone, Copy)]
+enum WriteAction {
+    Load,
+    Delete,
+}
+
 /// The right to write `dataset`; a refusal is recorded in the audit log before it is answered.
 async fn write_cap(
     st: &AppState,
     caller: ndx_core::access::Caller,
     dataset: &str,
+    action: WriteAction,
 ) -> ApiResult<ndx_core::access::DatasetWrite> {
     let core = st.core.clone();
     let d = dataset.to_owned();
     blocking(move || {
         let schema = core.schema(&d, None)?;
-        caller
-            .dataset_write(&schema)
-            .map_err(|e| core.audit_refusal(&caller, "records.write", Some(&d), e))
+        match action {
+            WriteAction::Load => caller.dataset_write(&schema),
+            WriteAction::Delete => ndx_core::ingest::delete_access(&caller, &schema),
+        }
+        .map_err(|e| core.audit_refusal(&caller, "records.write", Some(&d), e))
     })
     .await
 }
@@ -349,8 +483,10 @@ async fn write_cap(
 /// The current version of a record, or the version current at `as_of` (RFC 3339).
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records/{key}", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
-           ("as_of" = Option<String>, Query, description = "RFC 3339 time")),
-    responses((status = 200, body = RecordOut), (status = 400, body = Problem), (status = 403, body = Problem),
+           ("as_of" = Option<DateTime<Utc>>, Query, description = "RFC 3339 time")),
+    responses((status = 200, body = RecordOut,
+               links(("GetHistory" = (operation_id = "history", parameters(("dataset" = "$request.path.dataset"), ("key" = "$request.path.key")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 410, description = "deleted", body = Problem)))]
 async fn get_record(
     State(st): State<AppState>,
@@ -363,8 +499,8 @@ async fn get_record(
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
                 .map_err(|e| {
-                    ApiError::bad_request(
-                        "as-of-invalid",
+                    ApiError::new(
+                        Code::AsOfInvalid,
                         format!("as_of {t:?} is not an RFC 3339 time: {e}"),
                     )
                 })?
@@ -380,7 +516,8 @@ async fn get_record(
 /// Every version of a record, newest first (deletions included).
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records/{key}/history", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key")),
-    responses((status = 200, body = Vec<RecordOut>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<RecordOut>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
 async fn history(
     State(st): State<AppState>,
     Auth(caller): Auth,
@@ -408,9 +545,13 @@ pub struct RecordPage {
 /// that field (typed by the schema); `cursor` continues a previous page; `limit` ≤ 1000.
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
-           ("limit" = Option<usize>, Query, description = "page size, 1-1000 (default 100)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
            ("cursor" = Option<String>, Query, description = "from a previous page's next_cursor")),
-    responses((status = 200, body = RecordPage), (status = 400, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = RecordPage,
+               links(("GetRecord" = (operation_id = "get_record", parameters(("dataset" = "$request.path.dataset"), ("key" = "$response.body#/records/0/key")))),
+                     ("GetHistory" = (operation_id = "history", parameters(("dataset" = "$request.path.dataset"), ("key" = "$response.body#/records/0/key")))),
+                     ("NextPage" = (operation_id = "list", parameters(("dataset" = "$request.path.dataset"), ("cursor" = "$response.body#/next_cursor")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn list(
     State(st): State<AppState>,
@@ -422,8 +563,7 @@ async fn list(
         None => 100,
         Some(l) => l.parse::<usize>().map_err(|_| {
             ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "limit-invalid",
+                Code::LimitInvalid,
                 format!("limit must be a number between 1 and 1000, found {l:?}"),
             )
         })?,

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use ndx_core::registry::{NewKey, NewMember};
-use ndx_types::registry::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
 use crate::problem::{ApiResult, Problem};
+use crate::wire::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
 use crate::{AppState, JsonBody, blocking};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -37,7 +37,6 @@ pub struct WhoAmI {
     /// Key id.
     pub key_id: String,
     /// Roles of the key.
-    #[schema(value_type = Vec<String>)]
     pub roles: Vec<Role>,
 }
 
@@ -49,7 +48,7 @@ async fn me(Auth(c): Auth) -> axum::Json<WhoAmI> {
         member: c.member().code.clone(),
         system: c.system().code.clone(),
         key_id: c.key_id().to_owned(),
-        roles: c.roles().to_vec(),
+        roles: c.roles().iter().copied().map(Role::from).collect(),
     })
 }
 
@@ -58,35 +57,38 @@ async fn me(Auth(c): Auth) -> axum::Json<WhoAmI> {
 #[serde(deny_unknown_fields)]
 pub struct MemberIn {
     /// Code: uppercase letters, digits, `-`.
+    #[schema(pattern = "^[A-Z][A-Z0-9-]{1,63}$")]
     pub code: String,
     /// Vietnamese name.
     pub name_vi: String,
     /// English name.
     pub name_en: String,
-    /// `central`, `province`, `commune`, `enterprise` or `foreign`.
-    #[schema(value_type = String)]
+    /// Level.
     pub level: MemberLevel,
     /// Country (ISO alpha-2) and 2025 province code.
-    #[schema(value_type = Object)]
     pub jurisdiction: Jurisdiction,
 }
 
 /// All members.
 #[utoipa::path(get, path = "/api/v1/members", tag = "registry", security(("api_key" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<Member>), (status = 401, body = Problem)))]
 async fn list_members(
     State(st): State<AppState>,
     Auth(_): Auth,
 ) -> ApiResult<axum::Json<Vec<Member>>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.members()).await?))
+    let members = blocking(move || core.members()).await?;
+    Ok(axum::Json(members.into_iter().map(Member::from).collect()))
 }
 
 /// Admits a member (operator).
 #[utoipa::path(post, path = "/api/v1/members", tag = "registry", security(("api_key" = [])),
     request_body = MemberIn,
-    responses((status = 201, body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Member,
+               links(("GetMember" = (operation_id = "get_member", parameters(("code" = "$response.body#/code")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+              (status = 422, body = Problem)))]
 async fn create_member(
     State(st): State<AppState>,
     Auth(c): Auth,
@@ -102,34 +104,37 @@ async fn create_member(
                 code: m.code,
                 name_vi: m.name_vi,
                 name_en: m.name_en,
-                level: m.level,
-                jurisdiction: m.jurisdiction,
+                level: m.level.into(),
+                jurisdiction: m.jurisdiction.into(),
             },
             Utc::now(),
         )
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(member)))
+    Ok((StatusCode::CREATED, axum::Json(member.into())))
 }
 
 /// One member.
 #[utoipa::path(get, path = "/api/v1/members/{code}", tag = "registry", security(("api_key" = [])),
     params(("code" = String, Path, description = "member code")),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Member), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_member(
     State(st): State<AppState>,
     Auth(_): Auth,
     Path(code): Path<String>,
 ) -> ApiResult<axum::Json<Member>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.member(&code)).await?))
+    Ok(axum::Json(
+        blocking(move || core.member(&code)).await?.into(),
+    ))
 }
 
 /// A system to register.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemIn {
-    /// Code, unique platform-wide.
+    /// Code, unique platform-wide: uppercase letters, digits, `-`.
+    #[schema(pattern = "^[A-Z][A-Z0-9-]{1,63}$")]
     pub code: String,
     /// Owning member.
     pub member: String,
@@ -139,20 +144,25 @@ pub struct SystemIn {
 
 /// All systems.
 #[utoipa::path(get, path = "/api/v1/systems", tag = "registry", security(("api_key" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<System>), (status = 401, body = Problem)))]
 async fn list_systems(
     State(st): State<AppState>,
     Auth(_): Auth,
 ) -> ApiResult<axum::Json<Vec<System>>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.systems()).await?))
+    let systems = blocking(move || core.systems()).await?;
+    Ok(axum::Json(systems.into_iter().map(System::from).collect()))
 }
 
 /// Registers a system of a member (operator).
 #[utoipa::path(post, path = "/api/v1/systems", tag = "registry", security(("api_key" = [])),
     request_body = SystemIn,
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = System,
+               links(("IssueKey" = (operation_id = "issue_key", parameters(("code" = "$response.body#/code")))),
+                     ("ListKeys" = (operation_id = "list_keys", parameters(("code" = "$response.body#/code")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn create_system(
     State(st): State<AppState>,
     Auth(c): Auth,
@@ -163,15 +173,15 @@ async fn create_system(
     let core = st.core.clone();
     let system =
         blocking(move || core.create_system(&cap, &s.member, &s.code, &s.name, Utc::now())).await?;
-    Ok((StatusCode::CREATED, axum::Json(system)))
+    Ok((StatusCode::CREATED, axum::Json(system.into())))
 }
 
 /// A key to issue.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyIn {
-    /// Roles: operator, steward, provider, consumer, auditor.
-    #[schema(value_type = Vec<String>)]
+    /// Roles (at least one).
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     /// Label for people.
     #[serde(default)]
@@ -185,7 +195,6 @@ pub struct KeyIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyIssued {
     /// The key's metadata.
-    #[schema(value_type = Object)]
     pub key: ApiKey,
     /// The secret to send as `Authorization: Bearer <secret>`.
     pub secret: String,
@@ -194,7 +203,10 @@ pub struct KeyIssued {
 /// Issues a key for a system (operator).
 #[utoipa::path(post, path = "/api/v1/systems/{code}/keys", tag = "registry", security(("api_key" = [])),
     params(("code" = String, Path, description = "system code")), request_body = KeyIn,
-    responses((status = 201, body = KeyIssued), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 201, body = KeyIssued,
+               links(("RevokeKey" = (operation_id = "revoke_key", parameters(("id" = "$response.body#/key/id")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
               (status = 422, body = Problem)))]
 async fn issue_key(
     State(st): State<AppState>,
@@ -210,7 +222,7 @@ async fn issue_key(
             &cap,
             NewKey {
                 system: code,
-                roles: k.roles,
+                roles: k.roles.into_iter().map(Into::into).collect(),
                 label: k.label,
                 expires_at: k.expires_at,
             },
@@ -218,13 +230,20 @@ async fn issue_key(
         )
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(KeyIssued { key, secret })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(KeyIssued {
+            key: key.into(),
+            secret,
+        }),
+    ))
 }
 
 /// Keys of a system, without secrets (operator).
 #[utoipa::path(get, path = "/api/v1/systems/{code}/keys", tag = "registry", security(("api_key" = [])),
     params(("code" = String, Path, description = "system code")),
-    responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<ApiKey>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
 async fn list_keys(
     State(st): State<AppState>,
     Auth(c): Auth,
@@ -232,14 +251,16 @@ async fn list_keys(
 ) -> ApiResult<axum::Json<Vec<ApiKey>>> {
     let cap = c.registry_admin()?;
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.keys(&cap, &code)).await?))
+    let keys = blocking(move || core.keys(&cap, &code)).await?;
+    Ok(axum::Json(keys.into_iter().map(ApiKey::from).collect()))
 }
 
 /// Revokes a key (operator); revoking twice keeps the first time. The last active operator key
 /// is not revoked (409 `last-operator-key`).
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "registry", security(("api_key" = [])),
     params(("id" = String, Path, description = "key id")),
-    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = ApiKey), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem),
               (status = 409, description = "the last active operator key", body = Problem)))]
 async fn revoke_key(
     State(st): State<AppState>,
@@ -249,6 +270,8 @@ async fn revoke_key(
     let cap = c.registry_admin()?;
     let core = st.core.clone();
     Ok(axum::Json(
-        blocking(move || core.revoke_key(&cap, &id, Utc::now())).await?,
+        blocking(move || core.revoke_key(&cap, &id, Utc::now()))
+            .await?
+            .into(),
     ))
 }

@@ -83,3 +83,103 @@ fn document_is_openapi_3_1_and_covers_the_api() {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }
+
+fn errors_doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors.md")
+}
+
+/// `docs/errors.md`, generated from the table of codes.
+fn errors_doc() -> String {
+    let mut out = String::from(
+        "# Error codes\n\n\
+         Every error ndx answers over HTTP is an RFC 9457 `application/problem+json` document whose \
+         `code` is one of these, and whose `type` is `urn:ndx:problem:<code>`. The same code always \
+         has the same status. Record errors inside an ingest report use codes of this table \
+         (`csv-field-count`, `duplicate-key-in-batch`, …) and the validation codes of the data \
+         dictionary (`required`, `pattern`, …).\n\n\
+         This file is generated from `ndx_core::error::Code`, the only place a code is spelled: \
+         add a code there, then run `UPDATE_OPENAPI=1 cargo test -p ndx-http --test openapi`.\n\n\
+         | code | status | title | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for &c in ndx_core::Code::ALL {
+        out += &format!(
+            "| `{}` | {} | {} | {} |\n",
+            c.name(),
+            ndx_http::problem::status_of_code(c).as_u16(),
+            c.title(),
+            c.description()
+        );
+    }
+    out
+}
+
+#[test]
+fn every_error_code_is_documented_once_and_in_the_openapi_document() {
+    let generated = errors_doc();
+    let path = errors_doc_path();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/errors.md");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/errors.md is out of date: run UPDATE_OPENAPI=1 cargo test -p ndx-http --test openapi and commit it"
+    );
+    let doc = ndx_http::openapi::document();
+    let listed: Vec<&str> = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Problem.code enum")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for &c in ndx_core::Code::ALL {
+        let name = c.name();
+        assert!(seen.insert(name), "code {name:?} is in the table twice");
+        assert!(
+            listed.contains(&name),
+            "code {name:?} is not in the OpenAPI document"
+        );
+        assert_eq!(
+            committed.matches(&format!("| `{name}` |")).count(),
+            1,
+            "code {name:?} is not in docs/errors.md exactly once"
+        );
+    }
+    assert_eq!(
+        listed.len(),
+        ndx_core::Code::ALL.len(),
+        "a code is listed twice"
+    );
+}
+
+/// Every request and response body is a named schema (or a list of one, or plain text), so the
+/// committed document changes when a body's shape does.
+#[test]
+fn every_body_is_a_named_schema() {
+    let doc = ndx_http::openapi::document();
+    let named = |s: &serde_json::Value| {
+        s.get("$ref").is_some()
+            || s["items"].get("$ref").is_some()
+            || s["type"] == "string"
+            || (s["type"] == "array" && s["items"]["type"] == "string")
+    };
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let bodies = op["responses"]
+                .as_object()
+                .into_iter()
+                .flat_map(|r| r.values())
+                .chain(op.get("requestBody"))
+                .filter_map(|r| r["content"].as_object())
+                .flat_map(|c| c.values());
+            for b in bodies {
+                assert!(
+                    named(&b["schema"]),
+                    "{method} {path}: a body is not a named schema: {}",
+                    b["schema"]
+                );
+            }
+        }
+    }
+}

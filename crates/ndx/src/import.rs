@@ -152,15 +152,16 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
         Ok(report) => {
             summarize(&report, elapsed);
             write_report(args, &report)?;
+            if report.status == BatchStatus::Rejected && !report.replayed {
+                return Err(ndx_core::Error::of(
+                    ndx_core::Code::BatchRejected,
+                    report.rejection_message(),
+                )
+                .into());
+            }
             Ok(())
         }
-        Err(mut e) => {
-            if let Some(report) = e.report.take() {
-                summarize(&report, elapsed);
-                write_report(args, &report)?;
-            }
-            Err(e.into())
-        }
+        Err(e) => Err(e.into()),
     }
 }
 

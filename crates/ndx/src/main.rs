@@ -102,7 +102,12 @@ enum SchemaForm {
 /// 5 conflict, 6 store unavailable.
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<ndx_core::Error>().map(|e| e.kind) {
-        Some(ndx_core::Kind::Invalid | ndx_core::Kind::TooLarge) => 3,
+        Some(
+            ndx_core::Kind::Invalid
+            | ndx_core::Kind::Malformed
+            | ndx_core::Kind::TooLarge
+            | ndx_core::Kind::UnsupportedMediaType,
+        ) => 3,
         Some(ndx_core::Kind::NotFound | ndx_core::Kind::Gone) => 4,
         Some(ndx_core::Kind::Conflict) => 5,
         Some(ndx_core::Kind::Unavailable) => 6,

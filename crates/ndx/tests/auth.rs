@@ -125,7 +125,7 @@ fn every_refusal_has_its_own_code_and_a_request_id() {
         403,
         "role-required",
     );
-    assert_eq!(p["title"], "Not allowed");
+    assert_eq!(p["title"], "Role required");
     let member = json!({
         "code": "EVIL", "name_vi": "Kẻ xấu", "name_en": "Evil",
         "level": "central", "jurisdiction": {"country": "VN"}

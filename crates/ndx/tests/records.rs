@@ -534,10 +534,10 @@ fn list_filters_by_typed_field_values() {
         list(&s, &key, bad).problem(422, "filter-value-invalid");
     }
     for bad in ["limit=0", "limit=1001"] {
-        list(&s, &key, bad).problem(422, "limit-invalid");
+        list(&s, &key, bad).problem(400, "limit-invalid");
     }
-    list(&s, &key, "limit=ten").problem(422, "limit-invalid");
-    list(&s, &key, "limit=-1").problem(422, "limit-invalid");
+    list(&s, &key, "limit=ten").problem(400, "limit-invalid");
+    list(&s, &key, "limit=-1").problem(400, "limit-invalid");
     assert_eq!(
         list(&s, &key, "limit=1000").json()["records"]
             .as_array()

@@ -134,7 +134,7 @@ fn bootstrap_key_admits_members_and_refusals_change_nothing() {
                 &member(code, "central", "VN", None),
             )
             .problem(422, "code-invalid");
-        assert_eq!(p["title"], "Invalid input");
+        assert_eq!(p["title"], "Invalid code");
         unchanged(&format!("member code {code:?}"));
     }
     // A VN province member in an unknown province (there are 34 since 2025; 99 is none).
@@ -204,7 +204,7 @@ fn bootstrap_key_admits_members_and_refusals_change_nothing() {
         b"{\"code\" \"XYZ\"}",
     ] {
         post_raw(&s, "/api/v1/members", &op, "application/json", bad)
-            .problem(400, "json-malformed");
+            .problem(400, "body-malformed");
     }
     unchanged("malformed JSON");
     // Wrong content type: even a valid JSON body must say so.

@@ -15,7 +15,8 @@ use ndx_audit::{HeadSigner, SignedTreeHead};
 use ndx_store::{AuditAppend, AuditEntry, AuditNode, Store, StoreError, StoredHead, SubjectAccess};
 
 use super::{Clock, HEAD_INTERVAL, StoredNodes, unavailable};
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 
 /// Most events written in one transaction.
 const MAX_GROUP: usize = 4096;
@@ -244,7 +245,7 @@ impl Appender {
         let head = self
             .signer
             .sign(size, self.frontier.root(), now)
-            .map_err(|e| Error::new(Kind::Internal, "audit-clock", e.to_string()))?;
+            .map_err(|e| Error::of(Code::AuditClock, e.to_string()))?;
         let stored = StoredHead {
             tree_size: head.tree_size,
             timestamp: head.timestamp,

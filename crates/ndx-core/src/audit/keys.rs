@@ -8,7 +8,8 @@ use hmac::{Hmac, Mac};
 use ndx_audit::HeadSigner;
 use sha2::Sha256;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 
 /// The audit log's two secrets: the Ed25519 seed that signs tree heads, and the key of the
 /// keyed hash that indexes data subjects (so the index never holds a citizen ID in clear) and
@@ -98,9 +99,8 @@ impl AuditKeys {
 }
 
 fn key_error(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::new(
-        Kind::Internal,
-        "audit-key",
+    Error::of(
+        Code::AuditKey,
         format!("audit key {}: {what}", path.display()),
     )
 }

@@ -25,7 +25,8 @@ use ndx_audit::merkle::{self, Frontier, Hash, NodeReader, TreeError};
 use ndx_audit::{AuditEvent, HeadSigner, SignedTreeHead};
 use ndx_store::{AuditEntry, Store, StoreError, StoredHead};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 use appender::{Answers, Appender, Job, Prepared};
 
 pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE};
@@ -64,9 +65,8 @@ impl std::fmt::Debug for AuditLog {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
-    Error::new(
-        Kind::Unavailable,
-        "audit-unavailable",
+    Error::of(
+        Code::AuditUnavailable,
         format!("the audit log cannot be written, so nothing is answered: {e}"),
     )
 }
@@ -130,7 +130,7 @@ impl NodeReader for Prefetch {
 fn tree_error(e: TreeError<impl std::fmt::Display>) -> Error {
     match e {
         TreeError::Read(e) => unavailable(e),
-        other => Error::new(Kind::Invalid, "proof-range-invalid", other.to_string()),
+        other => Error::of(Code::ProofRangeInvalid, other.to_string()),
     }
 }
 
@@ -139,9 +139,8 @@ impl AuditLog {
     pub fn start(store: Store, keys: AuditKeys, clock: Clock) -> Result<AuditLog> {
         let size = store.audit_size()?;
         let frontier = Frontier::restore(size, &StoredNodes(&store)).map_err(|e| {
-            Error::new(
-                Kind::Internal,
-                "audit-damaged",
+            Error::of(
+                Code::AuditDamaged,
                 format!("the audit log cannot be reopened: {e}; run `ndx audit verify`"),
             )
         })?;
@@ -280,9 +279,8 @@ impl AuditLog {
     ) -> Result<T> {
         let stored = self.size()?;
         if tree_size > stored {
-            return Err(Error::new(
-                Kind::Invalid,
-                "proof-range-invalid",
+            return Err(Error::of(
+                Code::ProofRangeInvalid,
                 format!("tree size {tree_size} is beyond the log's {stored} entries"),
             ));
         }
@@ -299,9 +297,8 @@ impl AuditLog {
         let mut nodes = HashMap::with_capacity(wanted.len());
         for (addr, hash) in wanted.into_iter().zip(hashes) {
             let hash = hash.ok_or_else(|| {
-                Error::new(
-                    Kind::Internal,
-                    "audit-damaged",
+                Error::of(
+                    Code::AuditDamaged,
                     format!("audit tree node {addr:?} is missing; run `ndx audit verify`"),
                 )
             })?;

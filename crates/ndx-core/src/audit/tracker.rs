@@ -7,7 +7,8 @@ use ndx_audit::AuditEvent;
 use ndx_store::AuditEntry;
 
 use super::{Actor, Audited, Outcome};
-use crate::error::{Error, Kind, Result};
+use crate::error::Code;
+use crate::error::{Error, Result};
 
 /// One access to a data subject's data, as their tracker shows it.
 #[derive(Debug, Clone)]
@@ -57,13 +58,12 @@ impl crate::Core {
                 owner,
                 request_id.to_owned(),
             )),
-            Some(_) => Err(Error::forbidden(
-                "not-your-data",
+            Some(_) => Err(Error::of(
+                Code::NotYourData,
                 "a citizen token reads its own citizen's accesses only",
             )),
-            None => Err(Error::new(
-                Kind::Unauthenticated,
-                "token-invalid",
+            None => Err(Error::of(
+                Code::TokenInvalid,
                 "the citizen token is not valid",
             )),
         }
@@ -78,8 +78,8 @@ impl crate::Core {
         limit: u64,
     ) -> Result<Audited<SubjectAccessPage>> {
         if limit == 0 || limit > MAX_AUDIT_PAGE {
-            return Err(Error::invalid(
-                "limit-invalid",
+            return Err(Error::of(
+                Code::LimitInvalid,
                 format!("limit must be between 1 and {MAX_AUDIT_PAGE}, found {limit}"),
             ));
         }
@@ -130,8 +130,8 @@ impl crate::Core {
         end: u64,
     ) -> Result<Audited<Vec<AuditEntry>>> {
         if end < start || end - start > MAX_AUDIT_PAGE {
-            return Err(Error::invalid(
-                "range-invalid",
+            return Err(Error::of(
+                Code::RangeInvalid,
                 format!(
                     "entries {start}..{end}: end must be at least start and at most \
                      {MAX_AUDIT_PAGE} after it"
