@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
@@ -107,18 +108,6 @@ pub enum WriteOutcome {
     NotFound,
     /// The key was already written earlier in this same batch: refused.
     DuplicateInBatch,
-}
-
-impl WriteOutcome {
-    /// How the outcome changes the number of non-deleted records of its dataset (the
-    /// `datasets.live` counter each backend keeps at commit).
-    fn live_change(self) -> i64 {
-        match self {
-            WriteOutcome::Created => 1,
-            WriteOutcome::Deleted => -1,
-            _ => 0,
-        }
-    }
 }
 
 /// Metadata of a batch, fixed when it begins.
