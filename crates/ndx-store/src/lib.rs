@@ -214,6 +214,15 @@ pub struct KeyHolder {
     pub member: Member,
 }
 
+/// A batch already applied (`$1` dataset name, `$2` batch id): batch id, request hash and
+/// report. Both engines run it as it is.
+const STORED_BATCH_SQL: &str = "SELECT b.batch_id, b.request_hash, b.report FROM batches b
+     JOIN datasets d ON d.id = b.dataset
+     WHERE d.name = $1 AND b.batch_id = $2 AND b.report IS NOT NULL";
+
+/// The number of non-deleted records of dataset `$1`, kept by every batch's commit.
+const LIVE_COUNT_SQL: &str = "SELECT live FROM datasets WHERE name = $1";
+
 /// An API key, its system and its member, from the hash of the key's secret (`$1`, which
 /// SQLite also binds as the first parameter).
 const KEY_HOLDER_SQL: &str = "SELECT k.body, s.body, m.body FROM api_keys k

@@ -8,7 +8,8 @@ use tokio_postgres::error::SqlState;
 use super::PostgresBackend;
 use super::conn::{col, on_code};
 use crate::audit::{
-    last_before, loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, last_before, loaded_bytes,
+    loaded_index, stored_index, stored_limit, stored_range,
 };
 use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
 
@@ -87,9 +88,7 @@ impl AuditBackend for PostgresBackend {
     }
 
     fn audit_size(&self) -> Result<u64> {
-        let rows = self
-            .conn()?
-            .query("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries", &[])?;
+        let rows = self.conn()?.query(AUDIT_SIZE_SQL, &[])?;
         match rows.first() {
             Some(r) => loaded_index(col(r, 0)?),
             None => Ok(0),
@@ -100,10 +99,7 @@ impl AuditBackend for PostgresBackend {
         let Some((first, last)) = stored_range(start, end) else {
             return Ok(Vec::new());
         };
-        let rows = self.conn()?.query(
-            "SELECT idx, bytes FROM audit_entries WHERE idx >= $1 AND idx <= $2 ORDER BY idx",
-            &[&first, &last],
-        )?;
+        let rows = self.conn()?.query(AUDIT_ENTRIES_SQL, &[&first, &last])?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
@@ -200,8 +196,7 @@ impl AuditBackend for PostgresBackend {
     ) -> Result<Vec<u64>> {
         let last = last_before(before);
         let rows = self.conn()?.query(
-            "SELECT idx FROM subject_accesses WHERE subject = $1 AND idx <= $2
-             ORDER BY idx DESC LIMIT $3",
+            SUBJECT_ACCESSES_SQL,
             &[&&subject[..], &last, &stored_limit(limit)],
         )?;
         rows.iter().map(|r| loaded_index(col(r, 0)?)).collect()

@@ -14,7 +14,8 @@ use super::SqliteBackend;
 use super::conn::{conflict_or, create_private, open_file};
 use super::migrate::{AUDIT_MIGRATIONS, migrate};
 use crate::audit::{
-    last_before, loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, last_before, loaded_bytes,
+    loaded_index, stored_index, stored_limit, stored_range,
 };
 use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
 
@@ -113,7 +114,7 @@ impl AuditFile {
 /// The log size: one past the largest leaf index (a backward step on the primary key).
 pub(super) fn audit_size(conn: &Connection) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries")?
+        .prepare_cached(AUDIT_SIZE_SQL)?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -192,9 +193,7 @@ impl AuditBackend for SqliteBackend {
             return Ok(Vec::new());
         };
         self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, bytes FROM audit_entries WHERE idx >= ?1 AND idx <= ?2 ORDER BY idx",
-            )?;
+            let mut stmt = c.prepare_cached(AUDIT_ENTRIES_SQL)?;
             let mut rows = stmt.query([first, last])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -293,10 +292,7 @@ impl AuditBackend for SqliteBackend {
     ) -> Result<Vec<u64>> {
         let last = last_before(before);
         self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx FROM subject_accesses WHERE subject = ?1 AND idx <= ?2
-                 ORDER BY idx DESC LIMIT ?3",
-            )?;
+            let mut stmt = c.prepare_cached(SUBJECT_ACCESSES_SQL)?;
             let mut rows = stmt.query(params![subject, last, stored_limit(limit)])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
