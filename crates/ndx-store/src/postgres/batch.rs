@@ -399,13 +399,12 @@ impl PgBatch {
         for op in ops {
             let key = op.key.as_str();
             let cur = state.get(key).and_then(Option::as_ref);
-            let seq = self.seq;
             let outcome = outcome::decide(
                 op.body.as_ref().map(|_| &op.hash),
                 cur.map(|c| Found {
                     hash: &c.hash,
                     deleted: c.deleted,
-                    written_by_this_batch: c.batch == seq,
+                    written_by_this_batch: c.batch == self.seq,
                 }),
                 || self.unchanged.contains(key),
             );

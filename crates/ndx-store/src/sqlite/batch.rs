@@ -265,13 +265,12 @@ impl BatchBackend for SqliteBatch {
                     })
                 })
                 .optional()?;
-            let first_rowid = self.first_rowid;
             let outcome = outcome::decide(
                 op.body.as_ref().map(|_| &op.hash),
                 cur.as_ref().map(|c| Found {
                     hash: &c.hash,
                     deleted: c.deleted,
-                    written_by_this_batch: c.rec >= first_rowid,
+                    written_by_this_batch: c.rec >= self.first_rowid,
                 }),
                 || self.unchanged.contains(&op.key),
             );
