@@ -61,6 +61,20 @@ pub struct AuditAppend<'a> {
     pub subjects: &'a [SubjectAccess],
 }
 
+// SQL both engines run as it is (SQLite binds `$1`, `$2`… as the parameters of those indexes
+// when they appear in order, as they do here).
+
+/// The log size: one past the largest leaf index (a backward step on the primary key).
+pub(crate) const AUDIT_SIZE_SQL: &str = "SELECT coalesce(max(idx) + 1, 0) FROM audit_entries";
+
+/// Entries with `$1 <= idx <= $2`, ascending.
+pub(crate) const AUDIT_ENTRIES_SQL: &str =
+    "SELECT idx, bytes FROM audit_entries WHERE idx >= $1 AND idx <= $2 ORDER BY idx";
+
+/// Leaf indexes of the entries touching subject `$1`, at most `$2`, newest first, at most `$3`.
+pub(crate) const SUBJECT_ACCESSES_SQL: &str = "SELECT idx FROM subject_accesses
+     WHERE subject = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3";
+
 /// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
 /// cannot be written.
 pub(crate) fn stored_index(index: u64) -> Result<i64> {

@@ -13,6 +13,7 @@
 
 mod audit;
 pub mod catalog;
+mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
@@ -20,6 +21,8 @@ mod sqlite;
 pub use audit::{AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
 use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
+
+use audit::{last_before, stored_limit, stored_range};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,18 +113,6 @@ pub enum WriteOutcome {
     NotFound,
     /// The key was already written earlier in this same batch: refused.
     DuplicateInBatch,
-}
-
-impl WriteOutcome {
-    /// How the outcome changes the number of non-deleted records of its dataset (the
-    /// `datasets.live` counter each backend keeps at commit).
-    fn live_change(self) -> i64 {
-        match self {
-            WriteOutcome::Created => 1,
-            WriteOutcome::Deleted => -1,
-            _ => 0,
-        }
-    }
 }
 
 /// Metadata of a batch, fixed when it begins.
@@ -217,6 +208,15 @@ impl BatchWriter {
     }
 }
 
+/// A batch already applied (`$1` dataset name, `$2` batch id): batch id, request hash and
+/// report. Both engines run it as it is.
+const STORED_BATCH_SQL: &str = "SELECT b.batch_id, b.request_hash, b.report FROM batches b
+     JOIN datasets d ON d.id = b.dataset
+     WHERE d.name = $1 AND b.batch_id = $2 AND b.report IS NOT NULL";
+
+/// The number of non-deleted records of dataset `$1`, kept by every batch's commit.
+const LIVE_COUNT_SQL: &str = "SELECT live FROM datasets WHERE name = $1";
+
 /// Records: batches that write versions, and the reads of versions. Tuned per engine.
 /// Private: callers use [`Store`].
 trait RecordsBackend: Send + Sync {
@@ -246,18 +246,16 @@ trait AuditBackend: Send + Sync {
     /// backend checks the first index against the log size under its cross-process lock.
     fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()>;
     fn audit_size(&self) -> Result<u64>;
-    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>>;
+    /// Entries with `first <= index <= last`, ascending (bounds as stored integers).
+    fn audit_entries(&self, first: i64, last: i64) -> Result<Vec<AuditEntry>>;
     fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>>;
     /// Stores a head whose timestamp is known to be exact to the millisecond.
     fn audit_put_head(&self, head: &StoredHead) -> Result<()>;
     fn audit_latest_head(&self) -> Result<Option<StoredHead>>;
-    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>>;
-    fn subject_accesses(
-        &self,
-        subject: &[u8; 32],
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>>;
+    /// Heads with `tree_size >= from`, ascending, at most `limit` (stored integers).
+    fn audit_heads(&self, from: i64, limit: i64) -> Result<Vec<StoredHead>>;
+    /// Indexes `<= last` of the entries touching `subject`, newest first, at most `limit`.
+    fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>>;
 }
 
 /// The store: registry, dictionary, records and the audit log, on one backend.
@@ -415,10 +413,11 @@ impl Store {
     }
     /// Entries with start <= index < end (end clipped to the size), ascending.
     pub fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
-        if start >= end {
+        // Conversions to the integers both engines store are written once, here.
+        let Some((first, last)) = stored_range(start, end) else {
             return Ok(Vec::new());
-        }
-        self.audit.audit_entries(start, end)
+        };
+        self.audit.audit_entries(first, last)
     }
     /// The stored hashes of these nodes, in the same order; None where not stored. One query
     /// (one round trip on PostgreSQL) for the whole slice, which can hold ~100 addresses.
@@ -454,7 +453,10 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.audit.audit_heads(from_size, limit)
+        let Ok(from) = i64::try_from(from_size) else {
+            return Ok(Vec::new());
+        };
+        self.audit.audit_heads(from, stored_limit(limit))
     }
     /// Leaf indexes of entries touching this subject, newest (largest index) first, only
     /// indexes < before when given, at most `limit`.
@@ -467,7 +469,8 @@ impl Store {
         if limit == 0 || before == Some(0) {
             return Ok(Vec::new());
         }
-        self.audit.subject_accesses(subject, before, limit)
+        self.audit
+            .subject_accesses(subject, last_before(before), stored_limit(limit))
     }
 }
 

@@ -8,7 +8,8 @@ use tokio_postgres::error::SqlState;
 use super::PostgresBackend;
 use super::conn::{col, on_code};
 use crate::audit::{
-    last_before, loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, loaded_bytes, loaded_index,
+    stored_index,
 };
 use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
 
@@ -87,23 +88,15 @@ impl AuditBackend for PostgresBackend {
     }
 
     fn audit_size(&self) -> Result<u64> {
-        let rows = self
-            .conn()?
-            .query("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries", &[])?;
+        let rows = self.conn()?.query(AUDIT_SIZE_SQL, &[])?;
         match rows.first() {
             Some(r) => loaded_index(col(r, 0)?),
             None => Ok(0),
         }
     }
 
-    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
-        let Some((first, last)) = stored_range(start, end) else {
-            return Ok(Vec::new());
-        };
-        let rows = self.conn()?.query(
-            "SELECT idx, bytes FROM audit_entries WHERE idx >= $1 AND idx <= $2 ORDER BY idx",
-            &[&first, &last],
-        )?;
+    fn audit_entries(&self, first: i64, last: i64) -> Result<Vec<AuditEntry>> {
+        let rows = self.conn()?.query(AUDIT_ENTRIES_SQL, &[&first, &last])?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
@@ -178,32 +171,21 @@ impl AuditBackend for PostgresBackend {
         rows.first().map(head_from_row).transpose()
     }
 
-    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
-        let Ok(from) = i64::try_from(from_size) else {
-            return Ok(Vec::new());
-        };
+    fn audit_heads(&self, from: i64, limit: i64) -> Result<Vec<StoredHead>> {
         let rows = self.conn()?.query(
             &format!(
                 "SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size >= $1
                  ORDER BY tree_size LIMIT $2"
             ),
-            &[&from, &stored_limit(limit)],
+            &[&from, &limit],
         )?;
         rows.iter().map(head_from_row).collect()
     }
 
-    fn subject_accesses(
-        &self,
-        subject: &[u8; 32],
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>> {
-        let last = last_before(before);
-        let rows = self.conn()?.query(
-            "SELECT idx FROM subject_accesses WHERE subject = $1 AND idx <= $2
-             ORDER BY idx DESC LIMIT $3",
-            &[&&subject[..], &last, &stored_limit(limit)],
-        )?;
+    fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {
+        let rows = self
+            .conn()?
+            .query(SUBJECT_ACCESSES_SQL, &[&&subject[..], &last, &limit])?;
         rows.iter().map(|r| loaded_index(col(r, 0)?)).collect()
     }
 }

@@ -23,6 +23,7 @@ use tokio_postgres::types::Type;
 use super::PostgresBackend;
 use super::conn::{Conn, col, on_code};
 use super::pool::Pooled;
+use crate::outcome::{self, Found};
 use crate::{BatchBackend, BatchMeta, Result, StoreError, WriteOp, WriteOutcome};
 
 impl PostgresBackend {
@@ -395,29 +396,27 @@ impl PgBatch {
                 *slot = Some(Current::from_row(row)?);
             }
         }
-        // 2. Outcomes in order, exactly as the SQLite backend decides them.
+        // 2. Outcomes in order, by the rule both engines share.
         let written_before = self.pending.len();
         for op in ops {
             let key = op.key.as_str();
             let cur = state.get(key).and_then(Option::as_ref);
-            if cur.is_some_and(|c| c.batch == self.seq) || self.unchanged.contains(key) {
-                out.push(WriteOutcome::DuplicateInBatch);
+            let outcome = outcome::decide(
+                op.body.as_ref().map(|_| &op.hash),
+                cur.map(|c| Found {
+                    hash: &c.hash,
+                    deleted: c.deleted,
+                    written_by_this_batch: c.batch == self.seq,
+                }),
+                || self.unchanged.contains(key),
+            );
+            if !outcome.writes_version() {
+                if outcome == WriteOutcome::Unchanged {
+                    self.unchanged.insert(op.key.clone());
+                }
+                out.push(outcome);
                 continue;
             }
-            let outcome = match (&op.body, cur) {
-                (None, Some(c)) if !c.deleted => WriteOutcome::Deleted,
-                (None, _) => {
-                    out.push(WriteOutcome::NotFound);
-                    continue;
-                }
-                (Some(_), Some(c)) if !c.deleted && c.hash == op.hash => {
-                    self.unchanged.insert(op.key.clone());
-                    out.push(WriteOutcome::Unchanged);
-                    continue;
-                }
-                (Some(_), Some(c)) if !c.deleted => WriteOutcome::Updated,
-                (Some(_), _) => WriteOutcome::Created,
-            };
             let version = cur.map_or(1, |c| c.version + 1);
             self.live_change += outcome.live_change();
             self.pending_bytes += op.key.len() + op.body.as_ref().map_or(0, String::len);

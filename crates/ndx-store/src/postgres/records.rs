@@ -11,7 +11,8 @@ use tokio_postgres::types::ToSql;
 use super::PostgresBackend;
 use super::conn::col;
 use crate::{
-    BatchBackend, BatchMeta, FieldFilter, RecordVersion, RecordsBackend, Result, StoredBatch,
+    BatchBackend, BatchMeta, FieldFilter, LIVE_COUNT_SQL, RecordVersion, RecordsBackend, Result,
+    STORED_BATCH_SQL, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -49,12 +50,9 @@ impl RecordsBackend for PostgresBackend {
     }
 
     fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
-        let row = self.conn()?.query_opt(
-            "SELECT b.batch_id, b.request_hash, b.report FROM batches b
-             JOIN datasets d ON d.id = b.dataset
-             WHERE d.name = $1 AND b.batch_id = $2 AND b.report IS NOT NULL",
-            &[&dataset, &batch_id],
-        )?;
+        let row = self
+            .conn()?
+            .query_opt(STORED_BATCH_SQL, &[&dataset, &batch_id])?;
         row.map(|r| {
             Ok(StoredBatch {
                 batch_id: col(&r, 0)?,
@@ -137,9 +135,7 @@ impl RecordsBackend for PostgresBackend {
     }
 
     fn count(&self, dataset: &str) -> Result<u64> {
-        let rows = self
-            .conn()?
-            .query("SELECT live FROM datasets WHERE name = $1", &[&dataset])?;
+        let rows = self.conn()?.query(LIVE_COUNT_SQL, &[&dataset])?;
         match rows.first() {
             Some(r) => Ok(col::<i64>(r, 0)? as u64),
             None => Ok(0),

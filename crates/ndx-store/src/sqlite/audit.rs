@@ -14,7 +14,8 @@ use super::SqliteBackend;
 use super::conn::{conflict_or, create_private, open_file};
 use super::migrate::{AUDIT_MIGRATIONS, migrate};
 use crate::audit::{
-    last_before, loaded_bytes, loaded_index, stored_index, stored_limit, stored_range,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, loaded_bytes, loaded_index,
+    stored_index,
 };
 use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
 
@@ -113,7 +114,7 @@ impl AuditFile {
 /// The log size: one past the largest leaf index (a backward step on the primary key).
 pub(super) fn audit_size(conn: &Connection) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM audit_entries")?
+        .prepare_cached(AUDIT_SIZE_SQL)?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -187,14 +188,9 @@ impl AuditBackend for SqliteBackend {
         self.audit.read(|c| loaded_index(audit_size(c)?))
     }
 
-    fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
-        let Some((first, last)) = stored_range(start, end) else {
-            return Ok(Vec::new());
-        };
+    fn audit_entries(&self, first: i64, last: i64) -> Result<Vec<AuditEntry>> {
         self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, bytes FROM audit_entries WHERE idx >= ?1 AND idx <= ?2 ORDER BY idx",
-            )?;
+            let mut stmt = c.prepare_cached(AUDIT_ENTRIES_SQL)?;
             let mut rows = stmt.query([first, last])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -269,10 +265,7 @@ impl AuditBackend for SqliteBackend {
         })
     }
 
-    fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
-        let Ok(from) = i64::try_from(from_size) else {
-            return Ok(Vec::new());
-        };
+    fn audit_heads(&self, from: i64, limit: i64) -> Result<Vec<StoredHead>> {
         self.audit.read(|c| {
             heads(
                 c,
@@ -280,24 +273,15 @@ impl AuditBackend for SqliteBackend {
                     "SELECT {HEAD_COLUMNS} FROM audit_heads WHERE tree_size >= ?1
                      ORDER BY tree_size LIMIT ?2"
                 ),
-                [from, stored_limit(limit)],
+                [from, limit],
             )
         })
     }
 
-    fn subject_accesses(
-        &self,
-        subject: &[u8; 32],
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>> {
-        let last = last_before(before);
+    fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {
         self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx FROM subject_accesses WHERE subject = ?1 AND idx <= ?2
-                 ORDER BY idx DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![subject, last, stored_limit(limit)])?;
+            let mut stmt = c.prepare_cached(SUBJECT_ACCESSES_SQL)?;
+            let mut rows = stmt.query(params![subject, last, limit])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 out.push(loaded_index(row.get(0)?)?);

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteBackend;
 use super::conn::{WriterSlot, conflict_or, micros};
+use crate::outcome::{self, Found};
 use crate::{BatchBackend, BatchMeta, Result, StoreError, WriteOp, WriteOutcome};
 
 impl SqliteBackend {
@@ -266,29 +267,25 @@ impl BatchBackend for SqliteBatch {
                     })
                 })
                 .optional()?;
-            if cur.as_ref().is_some_and(|c| c.rec >= self.first_rowid)
-                || self.unchanged.contains(&op.key)
-            {
-                out.push(WriteOutcome::DuplicateInBatch);
+            let outcome = outcome::decide(
+                op.body.as_ref().map(|_| &op.hash),
+                cur.as_ref().map(|c| Found {
+                    hash: &c.hash,
+                    deleted: c.deleted,
+                    written_by_this_batch: c.rec >= self.first_rowid,
+                }),
+                || self.unchanged.contains(&op.key),
+            );
+            if !outcome.writes_version() {
+                if outcome == WriteOutcome::Unchanged {
+                    self.unchanged.insert(op.key.clone());
+                }
+                out.push(outcome);
                 continue;
             }
-            let outcome = match (&op.body, &cur) {
-                (None, Some(c)) if !c.deleted => WriteOutcome::Deleted,
-                (None, _) => {
-                    out.push(WriteOutcome::NotFound);
-                    continue;
-                }
-                (Some(_), Some(c)) if !c.deleted && c.hash == op.hash => {
-                    self.unchanged.insert(op.key.clone());
-                    out.push(WriteOutcome::Unchanged);
-                    continue;
-                }
-                (Some(_), Some(c)) if !c.deleted => WriteOutcome::Updated,
-                (Some(_), _) => {
-                    self.new_keys += 1;
-                    WriteOutcome::Created
-                }
-            };
+            if outcome == WriteOutcome::Created {
+                self.new_keys += 1;
+            }
             let version = cur.as_ref().map_or(1, |c| c.version + 1);
             insert_record.execute(params![
                 self.dataset,

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 use super::SqliteBackend;
 use super::conn::from_micros;
 use crate::{
-    BatchBackend, BatchMeta, FieldFilter, RecordVersion, RecordsBackend, Result, StoredBatch,
+    BatchBackend, BatchMeta, FieldFilter, LIVE_COUNT_SQL, RecordVersion, RecordsBackend, Result,
+    STORED_BATCH_SQL, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -59,19 +60,15 @@ impl RecordsBackend for SqliteBackend {
 
     fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT b.batch_id, b.request_hash, b.report FROM batches b
-                 JOIN datasets d ON d.id = b.dataset
-                 WHERE d.name = ?1 AND b.batch_id = ?2 AND b.report IS NOT NULL",
-            )?
-            .query_row(params![dataset, batch_id], |r| {
-                Ok(StoredBatch {
-                    batch_id: r.get(0)?,
-                    request_hash: r.get(1)?,
-                    report: r.get(2)?,
+            Ok(c.prepare_cached(STORED_BATCH_SQL)?
+                .query_row(params![dataset, batch_id], |r| {
+                    Ok(StoredBatch {
+                        batch_id: r.get(0)?,
+                        request_hash: r.get(1)?,
+                        report: r.get(2)?,
+                    })
                 })
-            })
-            .optional()?)
+                .optional()?)
         })
     }
 
@@ -162,12 +159,10 @@ impl RecordsBackend for SqliteBackend {
 
     fn count(&self, dataset: &str) -> Result<u64> {
         self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT live FROM datasets WHERE name = ?1")?
-                    .query_row([dataset], |r| r.get::<_, i64>(0))
-                    .optional()?
-                    .unwrap_or(0) as u64,
-            )
+            Ok(c.prepare_cached(LIVE_COUNT_SQL)?
+                .query_row([dataset], |r| r.get::<_, i64>(0))
+                .optional()?
+                .unwrap_or(0) as u64)
         })
     }
 }
