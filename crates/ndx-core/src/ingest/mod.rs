@@ -10,11 +10,13 @@
 //! and modes, and the orchestration of one batch: the replay of a batch already applied, the
 //! two threads, the merge of their counts and the commit. The parts, by concern: `parse` (the
 //! streaming readers of each input format), `batch` (the validating side of a running batch),
-//! `writer` (the writer thread that owns the store transaction) and `report` (the report).
+//! `writer` (the writer thread that owns the store transaction), `report` (the report) and
+//! `stored` (the versioned form in which the store keeps the report of an applied batch).
 
 mod batch;
 mod parse;
 mod report;
+mod stored;
 mod writer;
 
 use std::io::Read;
@@ -23,7 +25,7 @@ use chrono::{DateTime, Utc};
 use ndx_store::{BatchMeta, StoreError};
 use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::Role;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -42,7 +44,7 @@ pub use report::{BatchStatus, IngestReport, RecordError};
 pub const OP_FIELD: &str = "_op";
 
 /// Input format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InputFormat {
     /// CSV with a header row (RFC 4180, UTF-8, a BOM tolerated).
@@ -54,7 +56,7 @@ pub enum InputFormat {
 }
 
 /// What to do with invalid records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// One invalid record refuses the whole batch.
@@ -104,6 +106,24 @@ pub struct Progress {
     pub bytes: u64,
 }
 
+/// The request hash of a batch starts with its format and mode, spelled as the first stored
+/// batches spelled them (once their `Debug` names). It is stored with the batch, so these
+/// names are fixed: others would make every stored batch refuse its own resubmission.
+fn request_hasher(opts: &IngestOptions) -> Sha256 {
+    let format = match opts.format {
+        InputFormat::Csv => "Csv",
+        InputFormat::Ndjson => "Ndjson",
+        InputFormat::Json => "Json",
+    };
+    let mode = match opts.mode {
+        Mode::Atomic => "Atomic",
+        Mode::PerRecord => "PerRecord",
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{format}|{mode}|").as_bytes());
+    hasher
+}
+
 /// Counts and hashes every byte read, so the request hash covers the whole input.
 struct HashingReader<R> {
     inner: R,
@@ -132,11 +152,9 @@ impl Core {
         now: DateTime<Utc>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<IngestReport> {
-        let mut hasher = Sha256::new();
-        hasher.update(format!("{:?}|{:?}|", opts.format, opts.mode).as_bytes());
         let mut reader = HashingReader {
             inner: input,
-            hasher,
+            hasher: request_hasher(opts),
             bytes: 0,
         };
         let outcome = self.run_batch(cap, &mut reader, opts, now, progress);
@@ -326,8 +344,7 @@ impl Core {
         if report.received == 0 {
             return Err(Error::of(Code::BatchEmpty, "the input holds no records"));
         }
-        let stored = serde_json::to_string(&report).map_err(|e| Error::internal(e.to_string()))?;
-        writer.commit(&request_hash, &stored)?;
+        writer.commit(&request_hash, &stored::encode(&report)?)?;
         Ok(report)
     }
 }
@@ -453,8 +470,7 @@ fn replay<R: Read>(
             ),
         ));
     }
-    let mut report: IngestReport =
-        serde_json::from_str(&done.report).map_err(|e| Error::internal(e.to_string()))?;
+    let mut report = stored::decode(&done.batch_id, &done.report)?;
     report.replayed = true;
     Ok(report)
 }
@@ -483,3 +499,6 @@ fn generated_batch_id(now: DateTime<Utc>) -> String {
     let _ = rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     format!("b-{}-{}", now.format("%Y%m%dT%H%M%S"), hex::encode(bytes))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,15 @@
-//! What a batch did: the domain report ([`IngestReport`]) and its parts. It is what services
-//! return; the HTTP edge converts it to its wire type and the store keeps it in its own
-//! versioned form (`stored`).
+//! What a batch did: the domain report ([`IngestReport`]) and its parts. It is what the
+//! ingest services return. It is serialised only for the JSON report file of `ndx import`
+//! (`--report`) and never read back: the HTTP edge converts it to its own wire type, and the
+//! store keeps it in its own versioned form (`stored`), so it may be renamed or reshaped.
 
 use ndx_types::dictionary::DatasetSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Mode;
 
 /// One refused record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordError {
     /// 1-based number of the record in the input (CSV data row, NDJSON line's record, array element).
     pub record: u64,
@@ -28,7 +29,7 @@ pub struct RecordError {
 }
 
 /// The outcome of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BatchStatus {
     /// Committed durably.
@@ -38,7 +39,7 @@ pub enum BatchStatus {
 }
 
 /// What a batch did, exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
     /// The batch id (the idempotency key).
     pub batch_id: String,
@@ -69,7 +70,6 @@ pub struct IngestReport {
     /// Whether more errors occurred than are listed.
     pub errors_truncated: bool,
     /// True when this report is the stored answer to an earlier identical submission.
-    #[serde(default)]
     pub replayed: bool,
 }
 
