@@ -1,0 +1,152 @@
+//! The validating side of a running batch: counts every record, validates it against the
+//! compiled schema (on the calling thread) and hands the canonical write to the writer thread
+//! a chunk at a time. Refused records are counted and listed here; outcomes of the writes come
+//! back from the writer.
+
+use ndx_store::WriteOp;
+use ndx_types::validate::{CompiledSchema, FieldError, RawValue};
+use sha2::{Digest, Sha256};
+
+use super::writer::ChunkSink;
+use super::{IngestReport, Progress, RecordError};
+use crate::error::{Code, Result};
+
+const PROGRESS_EVERY: u64 = 8192;
+
+/// An operation on one record, before validation.
+pub(super) enum Op {
+    Upsert,
+    Delete,
+}
+
+/// The state of one running batch on the validating side.
+pub(super) struct Batch<'a, 'p> {
+    pub(super) compiled: &'a CompiledSchema,
+    pub(super) sink: ChunkSink,
+    pub(super) report: IngestReport,
+    pub(super) max_listed: usize,
+    pub(super) progress: &'p mut dyn FnMut(Progress),
+    pub(super) bytes: &'a dyn Fn() -> u64,
+}
+
+impl Batch<'_, '_> {
+    /// Counts a refused record. In atomic mode writing goes on (the transaction is rolled back
+    /// at the end) so that later duplicates are still found and counts stay exact.
+    fn reject(&mut self, e: RecordError) {
+        self.report.rejected += 1;
+        self.list(e);
+    }
+
+    fn list(&mut self, e: RecordError) {
+        if self.report.errors.len() < self.max_listed {
+            self.report.errors.push(e);
+        } else {
+            self.report.errors_truncated = true;
+        }
+    }
+
+    fn tick(&mut self) {
+        if self.report.received.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(Progress {
+                received: self.report.received,
+                accepted: self.report.accepted,
+                rejected: self.report.rejected,
+                bytes: (self.bytes)(),
+            });
+        }
+    }
+
+    fn record_error(
+        record: u64,
+        line: Option<u64>,
+        key: Option<String>,
+        e: FieldError,
+    ) -> RecordError {
+        RecordError {
+            record,
+            line,
+            key,
+            field: (!e.field.is_empty()).then_some(e.field),
+            code: e.code,
+            message: e.message,
+        }
+    }
+
+    /// Validates one record given as values aligned with the schema and hands it to the writer.
+    pub(super) fn apply(
+        &mut self,
+        record: u64,
+        line: Option<u64>,
+        op: Op,
+        values: &[RawValue<'_>],
+    ) -> Result<()> {
+        self.report.received += 1;
+        match op {
+            Op::Delete => match self.compiled.raw_key(values) {
+                None => self.reject(RecordError {
+                    record,
+                    line,
+                    key: None,
+                    field: None,
+                    code: Code::DeleteWithoutKey.name().into(),
+                    message: "a deletion must carry every key field".into(),
+                }),
+                Some(key) => {
+                    self.report.accepted += 1;
+                    let op = WriteOp {
+                        key: ndx_types::text::nfc(&key).into_owned(),
+                        body: None,
+                        hash: [0; 32],
+                    };
+                    self.sink.push(record, line, op)?;
+                }
+            },
+            Op::Upsert => match self.compiled.validate(values) {
+                Ok(valid) => {
+                    self.report.accepted += 1;
+                    let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();
+                    let op = WriteOp {
+                        key: valid.key,
+                        body: Some(valid.canonical),
+                        hash,
+                    };
+                    self.sink.push(record, line, op)?;
+                }
+                Err(errors) => {
+                    let key = self.compiled.raw_key(values);
+                    let mut errors = errors.into_iter();
+                    if let Some(first) = errors.next() {
+                        // One refused record counts once; each of its field errors is listed.
+                        self.reject(Self::record_error(record, line, key.clone(), first));
+                        for e in errors {
+                            self.list(Self::record_error(record, line, key.clone(), e));
+                        }
+                    }
+                }
+            },
+        }
+        self.tick();
+        Ok(())
+    }
+
+    /// A record that could not even be parsed into fields.
+    pub(super) fn malformed(
+        &mut self,
+        record: u64,
+        line: Option<u64>,
+        field: Option<String>,
+        code: Code,
+        message: String,
+    ) {
+        self.report.received += 1;
+        self.reject(RecordError {
+            record,
+            line,
+            key: None,
+            field,
+            code: code.name().into(),
+            message,
+        });
+        self.tick();
+    }
+}
