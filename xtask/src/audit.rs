@@ -202,7 +202,7 @@ fn fill(store: &Store, n: u64) -> anyhow::Result<()> {
             });
             entries.push(AuditEntry { index: j, bytes });
         }
-        store.audit_append(&AuditAppend {
+        store.audit().append(&AuditAppend {
             entries: &entries,
             nodes: &nodes,
             subjects: &subjects,
@@ -210,7 +210,7 @@ fn fill(store: &Store, n: u64) -> anyhow::Result<()> {
         i = end;
         if i >= next_head || i == n {
             let h = signer.sign(i, frontier.root(), chrono::Utc::now())?;
-            store.audit_put_head(&StoredHead {
+            store.audit().put_head(&StoredHead {
                 tree_size: h.tree_size,
                 timestamp: h.timestamp,
                 root_hash: h.root_hash,
@@ -296,8 +296,8 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         latency(400, || {
             n += 1;
             let before = n.is_multiple_of(2).then_some(middle);
-            for i in store.subject_accesses(&subject, before, 50)? {
-                let e = store.audit_entries(i, i + 1)?;
+            for i in store.audit().subject_accesses(&subject, before, 50)? {
+                let e = store.audit().entries(i, i + 1)?;
                 AuditEvent::from_canonical(&e[0].bytes)?;
             }
             Ok(())

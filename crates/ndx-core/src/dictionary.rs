@@ -269,7 +269,7 @@ impl Core {
     pub fn dataset_summary(&self, dataset: &str) -> Result<DatasetSummary> {
         let schema = self.schema(dataset, None)?;
         let versions = self.store.catalog().schema_versions(dataset)?;
-        let records = self.store.count(dataset)?;
+        let records = self.store.records().count(dataset)?;
         Ok(DatasetSummary {
             schema,
             versions,

@@ -33,7 +33,7 @@ impl Core {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Audited<RecordVersion>> {
-        let found = self.store.record(&cap.dataset, key, as_of)?;
+        let found = self.store.records().record(&cap.dataset, key, as_of)?;
         let body = found.as_ref().and_then(|v| v.body.as_deref());
         let returned = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
         let receipt = self
@@ -70,7 +70,7 @@ impl Core {
 
     /// Every version of a record, newest first.
     pub fn history(&self, cap: &DatasetRead, key: &str) -> Result<Audited<Vec<RecordVersion>>> {
-        let h = self.store.history(&cap.dataset, key)?;
+        let h = self.store.records().history(&cap.dataset, key)?;
         let returned = self.subjects_and_fields(
             &cap.schema,
             Some(key),
@@ -138,9 +138,10 @@ impl Core {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
-        let mut records = self
-            .store
-            .list(&cap.dataset, &typed, after.as_deref(), limit + 1)?;
+        let mut records =
+            self.store
+                .records()
+                .list(&cap.dataset, &typed, after.as_deref(), limit + 1)?;
         let next_cursor = if records.len() > limit {
             records.truncate(limit);
             records.last().map(|r| encode_cursor(&r.key))

@@ -1,7 +1,7 @@
 //! Times the audit log's group append on every backend: `cargo run --release -p ndx-store
 //! --example audit_append -- [GROUPS]` (default 500). Each group is what the appender writes
 //! under load: 64 entries of about 400 bytes, the ~128 subtree nodes they complete and one
-//! data-subject row per entry, through one `Store::audit_append` (one transaction, one fsync
+//! data-subject row per entry, through one `AuditStore::append` (one transaction, one fsync
 //! on SQLite). Prints the wall time per group and, on Linux, the CPU time of the calling
 //! thread per group (all of SQLite's work; only the client's share for PostgreSQL).
 //! SQLite runs in a temporary directory; PostgreSQL runs when `NDX_TEST_POSTGRES_URL` is set,
@@ -77,7 +77,8 @@ fn run(name: &str, store: &Store, groups: u64) {
     let start = Instant::now();
     for (entries, nodes, subjects) in &prepared {
         store
-            .audit_append(&AuditAppend {
+            .audit()
+            .append(&AuditAppend {
                 entries,
                 nodes,
                 subjects,
@@ -93,7 +94,7 @@ fn run(name: &str, store: &Store, groups: u64) {
             per_group(after.1 - before.1)
         )
     });
-    assert_eq!(store.audit_size().expect("size"), groups * GROUP);
+    assert_eq!(store.audit().size().expect("size"), groups * GROUP);
     println!(
         "{name:>10}: {groups} groups of {GROUP} entries (+{:.0} nodes), per group: {:.3} ms \
          wall, CPU of this thread {}",

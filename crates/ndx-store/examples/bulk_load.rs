@@ -1,6 +1,6 @@
 //! Times the bulk write path of every backend: `cargo run --release -p ndx-store --example
 //! bulk_load -- [RECORDS]` (default 200,000). Writes RECORDS new records through
-//! `Store::begin_batch` + `BatchWriter::write` in chunks of 512 (as ingest does), then a second
+//! `Records::begin_batch` + `BatchWriter::write` in chunks of 512 (as ingest does), then a second
 //! batch over the same keys in which every other record changed, and prints the throughput.
 //! SQLite runs in a temporary directory; PostgreSQL runs when `NDX_TEST_POSTGRES_URL` is set,
 //! in a schema of its own that is dropped afterwards. No validation, no parsing: storage only.
@@ -93,6 +93,7 @@ fn batch(store: &Store, id: &str, n: u64, rev: impl Fn(u64) -> u64) -> (f64, [u6
     let at = Utc::now();
     let start = Instant::now();
     let mut w = store
+        .records()
         .begin_batch(
             "people",
             BatchMeta {
@@ -137,7 +138,7 @@ fn run(name: &str, store: &Store, n: u64) {
         "{name:>10}: half-upd {n} records in {secs:6.2}s = {:>8.0} records/s {tally:?}",
         n as f64 / secs
     );
-    assert_eq!(store.count("people").expect("count"), n);
+    assert_eq!(store.records().count("people").expect("count"), n);
 }
 
 fn main() {

@@ -264,8 +264,8 @@ pub struct Store {
     engine: Engine,
     // One engine value behind every area: each reaches it through its own trait.
     catalog: Catalog,
-    records: Arc<dyn RecordsBackend>,
-    audit: Arc<dyn AuditBackend>,
+    records: Records,
+    audit: AuditStore,
 }
 
 impl std::fmt::Debug for Store {
@@ -332,8 +332,10 @@ impl Store {
         Store {
             engine,
             catalog: Catalog::new(backend.clone()),
-            records: backend.clone(),
-            audit: backend,
+            records: Records {
+                backend: backend.clone(),
+            },
+            audit: AuditStore { backend },
         }
     }
 
@@ -347,16 +349,35 @@ impl Store {
         &self.catalog
     }
 
+    /// The records: batches that write versions, and the reads of versions.
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// The audit log's storage: entries, Merkle nodes, signed heads, the data tracker.
+    pub fn audit(&self) -> &AuditStore {
+        &self.audit
+    }
+}
+
+/// The records area of a store ([`Store::records`]): batches, versions, reads. Tuned per
+/// engine.
+#[derive(Clone)]
+pub struct Records {
+    backend: Arc<dyn RecordsBackend>,
+}
+
+impl Records {
     /// Begins a batch on a dataset (waits for other writers of this store). The dataset's
     /// schema is the caller's business (the catalogue's); its records start empty.
     pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
         Ok(BatchWriter {
-            inner: self.records.begin_batch(dataset, meta)?,
+            inner: self.backend.begin_batch(dataset, meta)?,
         })
     }
     /// A batch already applied to the dataset.
     pub fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
-        self.records.batch(dataset, batch_id)
+        self.backend.batch(dataset, batch_id)
     }
     /// The current version of a record, or the version current at `as_of`. Tombstones are
     /// returned (with `body: None`) so callers can tell "deleted" from "never existed".
@@ -366,11 +387,11 @@ impl Store {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<RecordVersion>> {
-        self.records.record(dataset, key, as_of)
+        self.backend.record(dataset, key, as_of)
     }
     /// Every version of a record, newest first.
     pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
-        self.records.history(dataset, key)
+        self.backend.history(dataset, key)
     }
     /// Current (non-deleted) records in key order after `after`, matching all filters.
     pub fn list(
@@ -380,19 +401,28 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordVersion>> {
-        self.records.list(dataset, filters, after, limit)
+        self.backend.list(dataset, filters, after, limit)
     }
     /// Number of current (non-deleted) records.
     pub fn count(&self, dataset: &str) -> Result<u64> {
-        self.records.count(dataset)
+        self.backend.count(dataset)
     }
+}
 
+/// The audit log area of a store ([`Store::audit`]): written only by [`AuditStore::append`],
+/// one transaction per group of entries. Tuned per engine.
+#[derive(Clone)]
+pub struct AuditStore {
+    backend: Arc<dyn AuditBackend>,
+}
+
+impl AuditStore {
     /// Appends a group durably (committed, fsynced) before returning. The entries' indexes must
     /// be contiguous and the first must equal the current log size (checked INSIDE the
     /// transaction, under a lock that serialises appenders across processes: SQLite BEGIN
     /// IMMEDIATE; PostgreSQL pg_advisory_xact_lock on a fixed key); otherwise
     /// StoreError::Conflict and nothing is written. Empty entries = no-op.
-    pub fn audit_append(&self, append: &AuditAppend<'_>) -> Result<()> {
+    pub fn append(&self, append: &AuditAppend<'_>) -> Result<()> {
         if append.entries.is_empty() {
             return Ok(());
         }
@@ -405,31 +435,31 @@ impl Store {
                 )));
             }
         }
-        self.audit.audit_append(append)
+        self.backend.audit_append(append)
     }
     /// Number of entries (= next leaf index).
-    pub fn audit_size(&self) -> Result<u64> {
-        self.audit.audit_size()
+    pub fn size(&self) -> Result<u64> {
+        self.backend.audit_size()
     }
     /// Entries with start <= index < end (end clipped to the size), ascending.
-    pub fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
         // Conversions to the integers both engines store are written once, here.
         let Some((first, last)) = stored_range(start, end) else {
             return Ok(Vec::new());
         };
-        self.audit.audit_entries(first, last)
+        self.backend.audit_entries(first, last)
     }
     /// The stored hashes of these nodes, in the same order; None where not stored. One query
     /// (one round trip on PostgreSQL) for the whole slice, which can hold ~100 addresses.
-    pub fn audit_nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>> {
+    pub fn nodes(&self, addresses: &[(u32, u64)]) -> Result<Vec<Option<[u8; 32]>>> {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        self.audit.audit_nodes(addresses)
+        self.backend.audit_nodes(addresses)
     }
     /// Stores a signed head. Heads are keyed by tree size; storing an identical head again is
     /// Ok, a different head for an existing size is Conflict.
-    pub fn audit_put_head(&self, head: &StoredHead) -> Result<()> {
+    pub fn put_head(&self, head: &StoredHead) -> Result<()> {
         // The signature covers the time in milliseconds: a finer time could not be stored
         // exactly (nor verified), so it is a caller's bug, not something to round silently.
         if !head
@@ -442,21 +472,21 @@ impl Store {
                 head.timestamp.to_rfc3339()
             )));
         }
-        self.audit.audit_put_head(head)
+        self.backend.audit_put_head(head)
     }
     /// The head with the largest tree size.
-    pub fn audit_latest_head(&self) -> Result<Option<StoredHead>> {
-        self.audit.audit_latest_head()
+    pub fn latest_head(&self) -> Result<Option<StoredHead>> {
+        self.backend.audit_latest_head()
     }
     /// Heads with tree_size >= from_size, ascending by size, at most `limit`.
-    pub fn audit_heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
+    pub fn heads(&self, from_size: u64, limit: usize) -> Result<Vec<StoredHead>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let Ok(from) = i64::try_from(from_size) else {
             return Ok(Vec::new());
         };
-        self.audit.audit_heads(from, stored_limit(limit))
+        self.backend.audit_heads(from, stored_limit(limit))
     }
     /// Leaf indexes of entries touching this subject, newest (largest index) first, only
     /// indexes < before when given, at most `limit`.
@@ -469,7 +499,7 @@ impl Store {
         if limit == 0 || before == Some(0) {
             return Ok(Vec::new());
         }
-        self.audit
+        self.backend
             .subject_accesses(subject, last_before(before), stored_limit(limit))
     }
 }

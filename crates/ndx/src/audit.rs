@@ -210,16 +210,16 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
         Some(k) => k,
         None => crate::audit_keys(cfg)?.public_key(),
     };
-    let size = store.audit_size()?;
+    let size = store.audit().size()?;
     let mut v = Verifier::new();
     let mut start = 0;
     loop {
-        let entries = store.audit_entries(start, start + PAGE)?;
+        let entries = store.audit().entries(start, start + PAGE)?;
         if entries.is_empty() {
             break;
         }
         let addresses: Vec<(u32, u64)> = entries.iter().map(|e| (0, e.index)).collect();
-        let stored = store.audit_nodes(&addresses)?;
+        let stored = store.audit().nodes(&addresses)?;
         for (e, stored_leaf) in entries.iter().zip(stored) {
             let leaf = v.entry(e.index, &e.bytes)?;
             if stored_leaf != Some(leaf) {
@@ -243,7 +243,7 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
     let mut from = 0;
     let mut previous = 0;
     loop {
-        let heads = store.audit_heads(from, 1000)?;
+        let heads = store.audit().heads(from, 1000)?;
         let Some(last) = heads.last() else { break };
         from = last.tree_size + 1;
         for h in heads {
@@ -276,7 +276,7 @@ fn check_stored_nodes(store: &ndx_core::Store, tree: &MemoryTree) -> anyhow::Res
         while index < count {
             let end = (index + 10_000).min(count);
             let addresses: Vec<(u32, u64)> = (index..end).map(|i| (level, i)).collect();
-            let stored = store.audit_nodes(&addresses)?;
+            let stored = store.audit().nodes(&addresses)?;
             for ((l, i), s) in addresses.into_iter().zip(stored) {
                 let expected = merkle::NodeReader::node(tree, l, i).expect("complete node");
                 if s != Some(expected) {

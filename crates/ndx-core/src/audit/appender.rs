@@ -1,7 +1,7 @@
 //! The appender thread: the one writer of the audit log. It takes whatever events are queued
 //! (group commit: concurrent requests share one transaction and one fsync), gives each its leaf
 //! index, pushes the leaf hashes through its [`Frontier`], stores entries, the tree nodes they
-//! complete and the data-tracker rows with [`Store::audit_append`], answers every waiter of the
+//! complete and the data-tracker rows with [`AuditStore::append`](ndx_store::AuditStore::append), answers every waiter of the
 //! group with one broadcast, and signs a tree head when the tree has grown.
 
 use std::collections::HashMap;
@@ -204,7 +204,7 @@ impl Appender {
                     index: entry.index,
                 }));
             }
-            match self.store.audit_append(&AuditAppend {
+            match self.store.audit().append(&AuditAppend {
                 entries: &entries,
                 nodes: &nodes,
                 subjects: &subjects,
@@ -212,7 +212,7 @@ impl Appender {
                 Ok(()) => return Ok(first),
                 Err(StoreError::Conflict(_)) => {
                     // Someone else appended: continue from the stored log.
-                    let size = self.store.audit_size().map_err(|e| e.to_string())?;
+                    let size = self.store.audit().size().map_err(|e| e.to_string())?;
                     self.frontier = Frontier::restore(size, &StoredNodes(&self.store))
                         .map_err(|e| e.to_string())?;
                 }
@@ -252,7 +252,7 @@ impl Appender {
             root_hash: head.root_hash,
             signature: head.signature,
         };
-        if let Err(e) = self.store.audit_put_head(&stored) {
+        if let Err(e) = self.store.audit().put_head(&stored) {
             tracing::error!(error = %e, "signing an audit head failed");
             return Err(unavailable(e));
         }

@@ -78,11 +78,11 @@ impl NodeReader for StoredNodes<'_> {
     type Error = StoreError;
 
     fn leaf_count(&self) -> Result<u64, StoreError> {
-        self.0.audit_size()
+        self.0.audit().size()
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        self.0.audit_nodes(&[(level, index)])?[0].ok_or_else(|| {
+        self.0.audit().nodes(&[(level, index)])?[0].ok_or_else(|| {
             StoreError::Incompatible(format!("audit tree node ({level}, {index}) is missing"))
         })
     }
@@ -137,14 +137,14 @@ fn tree_error(e: TreeError<impl std::fmt::Display>) -> Error {
 impl AuditLog {
     /// Opens the log of `store` and starts its appender thread.
     pub fn start(store: Store, keys: AuditKeys, clock: Clock) -> Result<AuditLog> {
-        let size = store.audit_size()?;
+        let size = store.audit().size()?;
         let frontier = Frontier::restore(size, &StoredNodes(&store)).map_err(|e| {
             Error::of(
                 Code::AuditDamaged,
                 format!("the audit log cannot be reopened: {e}; run `ndx audit verify`"),
             )
         })?;
-        let last_head = store.audit_latest_head()?;
+        let last_head = store.audit().latest_head()?;
         let signer = HeadSigner::from_seed(keys.signing_seed);
         let public_key = signer.public_key();
         let (tx, rx) = mpsc::channel();
@@ -246,7 +246,7 @@ impl AuditLog {
 
     /// The latest signed head, if any.
     pub fn latest_head(&self) -> Result<Option<SignedTreeHead>> {
-        Ok(self.shared.store.audit_latest_head()?.map(head_of))
+        Ok(self.shared.store.audit().latest_head()?.map(head_of))
     }
 
     /// Signed heads from `from_size` on, ascending.
@@ -254,7 +254,8 @@ impl AuditLog {
         Ok(self
             .shared
             .store
-            .audit_heads(from_size, limit)?
+            .audit()
+            .heads(from_size, limit)?
             .into_iter()
             .map(head_of)
             .collect())
@@ -262,13 +263,13 @@ impl AuditLog {
 
     /// Number of entries.
     pub fn size(&self) -> Result<u64> {
-        Ok(self.shared.store.audit_size()?)
+        Ok(self.shared.store.audit().size()?)
     }
 
     /// Entries `start..end` (clipped to the log). Not public: callers read entries through
     /// [`crate::Core::audit_entries`], which records the reading.
     pub(crate) fn entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>> {
-        Ok(self.shared.store.audit_entries(start, end)?)
+        Ok(self.shared.store.audit().entries(start, end)?)
     }
 
     /// Runs `compute` over the nodes it needs, fetched in one store round trip.
@@ -293,7 +294,7 @@ impl AuditLog {
             unreachable!("built as a recording")
         };
         let wanted = wanted.into_inner();
-        let hashes = self.shared.store.audit_nodes(&wanted)?;
+        let hashes = self.shared.store.audit().nodes(&wanted)?;
         let mut nodes = HashMap::with_capacity(wanted.len());
         for (addr, hash) in wanted.into_iter().zip(hashes) {
             let hash = hash.ok_or_else(|| {
@@ -336,7 +337,7 @@ impl AuditLog {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>> {
-        Ok(self.shared.store.subject_accesses(
+        Ok(self.shared.store.audit().subject_accesses(
             &self.shared.keys.subject_hash(citizen_id),
             before,
             limit,
@@ -521,7 +522,7 @@ impl Receipt {
 
 /// Data a service hands back to a caller, with the receipt of the audit event that recorded
 /// the access. Services that return record data or audit-log data return one of these, and the
-/// only way to make one is [`Receipt::attach`] on a receipt from [`AuditLog::record`]: a service
+/// only way to make one is `Receipt::attach` (private to this crate) on a receipt from [`AuditLog::record`]: a service
 /// that forgets to record its event does not compile. The HTTP edge takes the value out with
 /// [`Audited::into_inner`].
 ///

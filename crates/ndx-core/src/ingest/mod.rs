@@ -242,7 +242,7 @@ impl Core {
             None => generated_batch_id(now),
         };
 
-        if let Some(done) = self.store.batch(&cap.dataset, &batch_id)? {
+        if let Some(done) = self.store.records().batch(&cap.dataset, &batch_id)? {
             return replay(done, reader);
         }
         let meta = BatchMeta {
@@ -251,16 +251,20 @@ impl Core {
             schema_version: schema.version,
             at: now,
         };
-        let mut writer = match self.store.begin_batch(&cap.dataset, meta) {
+        let mut writer = match self.store.records().begin_batch(&cap.dataset, meta) {
             Ok(w) => w,
             Err(StoreError::Conflict(_)) => {
                 // A concurrent submission of the same batch id committed first.
-                let done = self.store.batch(&cap.dataset, &batch_id)?.ok_or_else(|| {
-                    Error::of(
-                        Code::BatchInProgress,
-                        format!("batch {batch_id:?} is being applied"),
-                    )
-                })?;
+                let done = self
+                    .store
+                    .records()
+                    .batch(&cap.dataset, &batch_id)?
+                    .ok_or_else(|| {
+                        Error::of(
+                            Code::BatchInProgress,
+                            format!("batch {batch_id:?} is being applied"),
+                        )
+                    })?;
                 return replay(done, reader);
             }
             Err(e) => return Err(e.into()),
@@ -407,12 +411,16 @@ impl Core {
             ));
         }
         let replay = match &batch_id {
-            Some(id) => self.store.batch(&cap.dataset, id)?.is_some(),
+            Some(id) => self.store.records().batch(&cap.dataset, id)?.is_some(),
             None => false,
         };
         if !replay {
             let canonical_key = ndx_types::text::nfc(key).into_owned();
-            match self.store.record(&cap.dataset, &canonical_key, None)? {
+            match self
+                .store
+                .records()
+                .record(&cap.dataset, &canonical_key, None)?
+            {
                 None => {
                     return Err(Error::of(
                         Code::RecordNotFound,

@@ -120,10 +120,14 @@ fn request_hash(body: &str, opts: &IngestOptions) -> String {
 fn state(f: &Fixture, key: &str) -> (bool, usize) {
     let live = f
         .store
+        .records()
         .record("people", key, None)
         .unwrap()
         .is_some_and(|v| v.body.is_some());
-    (live, f.store.history("people", key).unwrap().len())
+    (
+        live,
+        f.store.records().history("people", key).unwrap().len(),
+    )
 }
 
 #[test]
@@ -152,6 +156,7 @@ fn a_batch_stored_with_an_unversioned_report_replays_that_report() {
         at: at(2),
     };
     f.store
+        .records()
         .begin_batch("people", meta)
         .unwrap()
         .commit(
@@ -199,7 +204,12 @@ fn a_batch_applied_now_stores_version_1_and_replays_its_first_answer() {
     // The same report as the code before the version member gave (its stored form is the
     // fixture of `stored::tests`).
     assert_eq!(answer, super::stored::tests::unversioned_report());
-    let stored = f.store.batch("people", "second").unwrap().unwrap();
+    let stored = f
+        .store
+        .records()
+        .batch("people", "second")
+        .unwrap()
+        .unwrap();
     assert!(stored.report.starts_with(r#"{"v":1,"#), "{}", stored.report);
     assert_eq!(stored.request_hash, request_hash(SECOND, &opts));
 

@@ -57,7 +57,7 @@ pub(crate) fn append_range(
 ) -> Result<(), StoreError> {
     let entries: Vec<AuditEntry> = (start..end).map(audit_entry).collect();
     let nodes = completed_nodes(start, end);
-    store.audit_append(&AuditAppend {
+    store.audit().append(&AuditAppend {
         entries: &entries,
         nodes: &nodes,
         subjects,
@@ -76,22 +76,24 @@ pub(crate) fn indexes(entries: &[AuditEntry]) -> Vec<u64> {
 }
 
 pub(crate) fn audit_entries_round_trip(store: Store) {
-    assert_eq!(store.audit_size().expect("size"), 0);
-    assert!(store.audit_entries(0, 10).expect("empty log").is_empty());
+    assert_eq!(store.audit().size().expect("size"), 0);
+    assert!(store.audit().entries(0, 10).expect("empty log").is_empty());
     store
-        .audit_append(&AuditAppend {
+        .audit()
+        .append(&AuditAppend {
             entries: &[],
             nodes: &[],
             subjects: &[],
         })
         .expect("an empty group is a no-op");
-    assert_eq!(store.audit_size().expect("size"), 0);
+    assert_eq!(store.audit().size().expect("size"), 0);
     append_range(&store, 0, 3, &[]).expect("first group");
-    assert_eq!(store.audit_size().expect("size"), 3);
+    assert_eq!(store.audit().size().expect("size"), 3);
     append_range(&store, 3, 10, &[]).expect("second group");
     // One entry with empty bytes.
     store
-        .audit_append(&AuditAppend {
+        .audit()
+        .append(&AuditAppend {
             entries: &[AuditEntry {
                 index: 10,
                 bytes: Vec::new(),
@@ -100,8 +102,8 @@ pub(crate) fn audit_entries_round_trip(store: Store) {
             subjects: &[],
         })
         .expect("empty bytes");
-    assert_eq!(store.audit_size().expect("size"), 11);
-    let all = store.audit_entries(0, u64::MAX).expect("all");
+    assert_eq!(store.audit().size().expect("size"), 11);
+    let all = store.audit().entries(0, u64::MAX).expect("all");
     let mut want: Vec<AuditEntry> = (0..10).map(audit_entry).collect();
     want.push(AuditEntry {
         index: 10,
@@ -109,33 +111,39 @@ pub(crate) fn audit_entries_round_trip(store: Store) {
     });
     assert_eq!(all, want, "exact bytes, ascending");
     assert_eq!(
-        store.audit_entries(2, 5).expect("middle"),
+        store.audit().entries(2, 5).expect("middle"),
         (2..5).map(audit_entry).collect::<Vec<_>>()
     );
     assert_eq!(
-        indexes(&store.audit_entries(8, 100).expect("clipped")),
+        indexes(&store.audit().entries(8, 100).expect("clipped")),
         vec![8, 9, 10]
     );
     assert!(
         store
-            .audit_entries(11, 20)
+            .audit()
+            .entries(11, 20)
             .expect("past the end")
             .is_empty()
     );
-    assert!(store.audit_entries(5, 5).expect("empty range").is_empty());
+    assert!(store.audit().entries(5, 5).expect("empty range").is_empty());
     assert!(
         store
-            .audit_entries(7, 3)
+            .audit()
+            .entries(7, 3)
             .expect("reversed range")
             .is_empty()
     );
     assert!(
         store
-            .audit_entries(u64::MAX - 1, u64::MAX)
+            .audit()
+            .entries(u64::MAX - 1, u64::MAX)
             .expect("far beyond")
             .is_empty()
     );
-    assert_eq!(indexes(&store.audit_entries(0, 1).expect("first")), vec![0]);
+    assert_eq!(
+        indexes(&store.audit().entries(0, 1).expect("first")),
+        vec![0]
+    );
 }
 
 /// Everything a refused append could have touched: entries, node hashes, tracker rows.
@@ -147,11 +155,12 @@ pub(crate) fn audit_state(store: &Store) -> AuditState {
         .flat_map(|level| (0..12).map(move |index| (level, index)))
         .collect();
     AuditState(
-        store.audit_entries(0, u64::MAX).expect("entries"),
-        store.audit_nodes(&addresses).expect("nodes"),
+        store.audit().entries(0, u64::MAX).expect("entries"),
+        store.audit().nodes(&addresses).expect("nodes"),
         (1..=3)
             .map(|n| {
                 store
+                    .audit()
                     .subject_accesses(&subject(n), None, 100)
                     .expect("subjects")
             })
@@ -176,7 +185,8 @@ pub(crate) fn audit_refused_appends_write_nothing(store: Store) {
     // Indexes that do not follow each other inside the group.
     let entries = [audit_entry(4), audit_entry(6)];
     let e = store
-        .audit_append(&AuditAppend {
+        .audit()
+        .append(&AuditAppend {
             entries: &entries,
             nodes: &completed_nodes(4, 5),
             subjects: &[access(3, 4)],
@@ -199,7 +209,8 @@ pub(crate) fn audit_refused_appends_write_nothing(store: Store) {
         },
     ];
     let e = store
-        .audit_append(&AuditAppend {
+        .audit()
+        .append(&AuditAppend {
             entries: &entries,
             nodes: &nodes,
             subjects: &[access(3, 4)],
@@ -209,9 +220,10 @@ pub(crate) fn audit_refused_appends_write_nothing(store: Store) {
     assert_eq!(audit_state(&store), before, "the whole group rolled back");
     // The log is still writable where it should be.
     append_range(&store, 4, 6, &[access(3, 5)]).expect("the right start");
-    assert_eq!(store.audit_size().expect("size"), 6);
+    assert_eq!(store.audit().size().expect("size"), 6);
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(3), None, 10)
             .expect("subject 3"),
         vec![5]
@@ -219,9 +231,9 @@ pub(crate) fn audit_refused_appends_write_nothing(store: Store) {
 }
 
 pub(crate) fn audit_nodes_read_in_request_order(store: Store) {
-    assert!(store.audit_nodes(&[]).expect("no addresses").is_empty());
+    assert!(store.audit().nodes(&[]).expect("no addresses").is_empty());
     assert_eq!(
-        store.audit_nodes(&[(0, 0), (3, 1)]).expect("empty log"),
+        store.audit().nodes(&[(0, 0), (3, 1)]).expect("empty log"),
         vec![None, None]
     );
     append_range(&store, 0, 11, &[]).expect("entries 0..11");
@@ -243,7 +255,7 @@ pub(crate) fn audit_nodes_read_in_request_order(store: Store) {
         (0, u64::MAX),
         (99, 0),
     ]);
-    let got = store.audit_nodes(&addresses).expect("nodes");
+    let got = store.audit().nodes(&addresses).expect("nodes");
     assert_eq!(got.len(), addresses.len());
     for (&(level, index), hash) in addresses.iter().zip(&got) {
         let want = stored
@@ -254,7 +266,7 @@ pub(crate) fn audit_nodes_read_in_request_order(store: Store) {
     assert!(got.iter().filter(|h| h.is_some()).count() >= 20);
     // Level 3 index 0 covers leaves 0..8; level 3 index 1 (leaves 8..16) is not complete.
     assert_eq!(
-        store.audit_nodes(&[(3, 1), (3, 0)]).expect("two"),
+        store.audit().nodes(&[(3, 1), (3, 0)]).expect("two"),
         vec![None, Some(node_hash(3, 0))]
     );
 }
@@ -269,8 +281,8 @@ pub(crate) fn head(tree_size: u64, millis: i64, signer: u8) -> StoredHead {
 }
 
 pub(crate) fn audit_heads_put_and_list(store: Store) {
-    assert_eq!(store.audit_latest_head().expect("none yet"), None);
-    assert!(store.audit_heads(0, 10).expect("none yet").is_empty());
+    assert_eq!(store.audit().latest_head().expect("none yet"), None);
+    assert!(store.audit().heads(0, 10).expect("none yet").is_empty());
     let heads = [
         head(0, 1, 1),
         head(5, 123, 1),
@@ -278,10 +290,11 @@ pub(crate) fn audit_heads_put_and_list(store: Store) {
         head(9, 7, 1),
     ];
     for h in &heads {
-        store.audit_put_head(h).expect("put");
+        store.audit().put_head(h).expect("put");
     }
     store
-        .audit_put_head(&head(5, 123, 1))
+        .audit()
+        .put_head(&head(5, 123, 1))
         .expect("the identical head again");
     for (other, what) in [
         (head(5, 123, 2), "another signature"),
@@ -294,7 +307,7 @@ pub(crate) fn audit_heads_put_and_list(store: Store) {
             "another root",
         ),
     ] {
-        let e = store.audit_put_head(&other).expect_err(what);
+        let e = store.audit().put_head(&other).expect_err(what);
         assert!(matches!(e, StoreError::Conflict(_)), "{what}: {e}");
     }
     let sub_milli = StoredHead {
@@ -302,15 +315,17 @@ pub(crate) fn audit_heads_put_and_list(store: Store) {
         ..head(20, 0, 1)
     };
     store
-        .audit_put_head(&sub_milli)
+        .audit()
+        .put_head(&sub_milli)
         .expect_err("a time finer than a millisecond cannot be stored exactly");
     assert_eq!(
-        store.audit_latest_head().expect("latest"),
+        store.audit().latest_head().expect("latest"),
         Some(head(9, 7, 1))
     );
     let sizes = |from, limit| -> Vec<u64> {
         store
-            .audit_heads(from, limit)
+            .audit()
+            .heads(from, limit)
             .expect("heads")
             .iter()
             .map(|h| h.tree_size)
@@ -325,7 +340,7 @@ pub(crate) fn audit_heads_put_and_list(store: Store) {
     assert!(sizes(0, 0).is_empty());
     assert!(sizes(u64::MAX, 10).is_empty());
     // Everything round-trips, the time to the millisecond.
-    let listed = store.audit_heads(0, 10).expect("heads");
+    let listed = store.audit().heads(0, 10).expect("heads");
     assert_eq!(
         listed,
         vec![
@@ -347,8 +362,8 @@ pub(crate) fn audit_heads_put_and_list(store: Store) {
             + Duration::milliseconds(999),
         ..head(1_000_000, 0, 3)
     };
-    store.audit_put_head(&late).expect("a late time");
-    assert_eq!(store.audit_latest_head().expect("latest"), Some(late));
+    store.audit().put_head(&late).expect("a late time");
+    assert_eq!(store.audit().latest_head().expect("latest"), Some(late));
 }
 
 pub(crate) fn subject_accesses_newest_first(store: Store) {
@@ -374,45 +389,57 @@ pub(crate) fn subject_accesses_newest_first(store: Store) {
     append_range(&store, 10, 20, &later).expect("second group");
     let evens: Vec<u64> = (0..20).rev().filter(|i| i % 2 == 0).collect();
     assert_eq!(
-        store.subject_accesses(&subject(1), None, 100).expect("all"),
+        store
+            .audit()
+            .subject_accesses(&subject(1), None, 100)
+            .expect("all"),
         evens
     );
     assert_eq!(
-        store.subject_accesses(&subject(1), None, 3).expect("limit"),
+        store
+            .audit()
+            .subject_accesses(&subject(1), None, 3)
+            .expect("limit"),
         vec![18, 16, 14]
     );
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(1), Some(14), 3)
             .expect("before 14"),
         vec![12, 10, 8]
     );
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(1), Some(13), 2)
             .expect("before 13"),
         vec![12, 10]
     );
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(1), Some(1), 10)
             .expect("before 1"),
         vec![0]
     );
     assert!(
         store
+            .audit()
             .subject_accesses(&subject(1), Some(0), 10)
             .expect("before 0")
             .is_empty()
     );
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(1), Some(u64::MAX), 2)
             .expect("before the end of time"),
         vec![18, 16]
     );
     assert!(
         store
+            .audit()
             .subject_accesses(&subject(1), None, 0)
             .expect("limit 0")
             .is_empty()
@@ -422,6 +449,7 @@ pub(crate) fn subject_accesses_newest_first(store: Store) {
     let mut before = None;
     loop {
         let page = store
+            .audit()
             .subject_accesses(&subject(1), before, 4)
             .expect("page");
         let Some(&last) = page.last() else { break };
@@ -430,12 +458,16 @@ pub(crate) fn subject_accesses_newest_first(store: Store) {
     }
     assert_eq!(seen, evens);
     assert_eq!(
-        store.subject_accesses(&subject(2), None, 100).expect("two"),
+        store
+            .audit()
+            .subject_accesses(&subject(2), None, 100)
+            .expect("two"),
         vec![18, 15, 12, 9, 6, 3, 0],
         "other subjects are not mixed in"
     );
     assert!(
         store
+            .audit()
             .subject_accesses(&subject(3), None, 100)
             .expect("unknown")
             .is_empty()
@@ -451,7 +483,7 @@ pub(crate) fn concurrent_audit_appends_leave_no_gap(store: Store) {
                 for group in 0..GROUPS {
                     let len = 1 + (group + u64::from(writer)) % 4;
                     loop {
-                        let start = store.audit_size().expect("size");
+                        let start = store.audit().size().expect("size");
                         let entries: Vec<AuditEntry> = (0..len)
                             .map(|k| AuditEntry {
                                 index: start + k,
@@ -467,7 +499,7 @@ pub(crate) fn concurrent_audit_appends_leave_no_gap(store: Store) {
                             })
                             .collect();
                         let subjects = [access(writer, start)];
-                        match store.audit_append(&AuditAppend {
+                        match store.audit().append(&AuditAppend {
                             entries: &entries,
                             nodes: &nodes,
                             subjects: &subjects,
@@ -485,11 +517,11 @@ pub(crate) fn concurrent_audit_appends_leave_no_gap(store: Store) {
     for th in threads {
         th.join().expect("appender");
     }
-    let entries = store.audit_entries(0, u64::MAX).expect("entries");
+    let entries = store.audit().entries(0, u64::MAX).expect("entries");
     let total: u64 = (0..3u64)
         .map(|w| (0..GROUPS).map(|g| 1 + (g + w) % 4).sum::<u64>())
         .sum();
-    assert_eq!(store.audit_size().expect("size"), total);
+    assert_eq!(store.audit().size().expect("size"), total);
     assert_eq!(indexes(&entries), (0..total).collect::<Vec<_>>(), "no gap");
     let mut texts: Vec<String> = entries
         .iter()
@@ -517,13 +549,14 @@ pub(crate) fn concurrent_audit_appends_leave_no_gap(store: Store) {
     assert_eq!(texts.len() as u64, total, "every entry once");
     // Every entry's leaf node was stored with it.
     let addresses: Vec<(u32, u64)> = (0..total).map(|i| (0, i)).collect();
-    let hashes = store.audit_nodes(&addresses).expect("leaves");
+    let hashes = store.audit().nodes(&addresses).expect("leaves");
     for (e, h) in entries.iter().zip(hashes) {
         assert_eq!(h, Some(Sha256::digest(&e.bytes).into()), "leaf {}", e.index);
     }
     let tracked: usize = (0..3u8)
         .map(|w| {
             store
+                .audit()
                 .subject_accesses(&subject(w), None, 1000)
                 .expect("subject")
                 .len()
@@ -535,6 +568,7 @@ pub(crate) fn concurrent_audit_appends_leave_no_gap(store: Store) {
 pub(crate) fn audit_append_does_not_wait_for_a_data_batch(store: Store) {
     with_dataset(&store);
     let mut batch = store
+        .records()
         .begin_batch("people", meta("b1", t(10)))
         .expect("begin");
     let b = body("a", 1);
@@ -550,34 +584,38 @@ pub(crate) fn audit_append_does_not_wait_for_a_data_batch(store: Store) {
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("the append waited for the open data batch")
         .expect("append");
-    assert_eq!(store.audit_size().expect("size"), 64);
+    assert_eq!(store.audit().size().expect("size"), 64);
     batch.commit("h", "{}").expect("commit");
     appender.join().expect("appender");
-    assert_eq!(store.count("people").expect("count"), 1);
+    assert_eq!(store.records().count("people").expect("count"), 1);
 }
 
 /// Writes an audit log sample that [`check_audit_sample`] recognises.
 pub(crate) fn write_audit_sample(store: &Store) {
     append_range(store, 0, 5, &[access(7, 1), access(7, 4)]).expect("entries");
-    store.audit_put_head(&head(5, 42, 9)).expect("head");
+    store.audit().put_head(&head(5, 42, 9)).expect("head");
 }
 
 pub(crate) fn check_audit_sample(store: &Store) {
-    assert_eq!(store.audit_size().expect("size"), 5);
+    assert_eq!(store.audit().size().expect("size"), 5);
     assert_eq!(
-        store.audit_entries(0, 100).expect("entries"),
+        store.audit().entries(0, 100).expect("entries"),
         (0..5).map(audit_entry).collect::<Vec<_>>()
     );
     assert_eq!(
-        store.audit_nodes(&[(2, 0), (0, 4), (0, 5)]).expect("nodes"),
+        store
+            .audit()
+            .nodes(&[(2, 0), (0, 4), (0, 5)])
+            .expect("nodes"),
         vec![Some(node_hash(2, 0)), Some(node_hash(0, 4)), None]
     );
     assert_eq!(
-        store.audit_latest_head().expect("head"),
+        store.audit().latest_head().expect("head"),
         Some(head(5, 42, 9))
     );
     assert_eq!(
         store
+            .audit()
             .subject_accesses(&subject(7), None, 10)
             .expect("subject"),
         vec![4, 1]

@@ -111,7 +111,7 @@ pub(crate) fn pg_migrations_twice_and_concurrent_opens() {
     load(&store, "b1", t(10), &["a", "b"], 1);
     drop(store);
     let store = Store::open(&url).expect("reopen");
-    assert_eq!(store.count("people").expect("count"), 2);
+    assert_eq!(store.records().count("people").expect("count"), 2);
     assert_eq!(
         pg_scalar(&format!(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
@@ -181,16 +181,28 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
         )),
         Some("1,2,3,4".into())
     );
-    assert_eq!(store.count("people").expect("count"), 2);
-    let a = store.record("people", "a", None).expect("a").expect("a");
+    assert_eq!(store.records().count("people").expect("count"), 2);
+    let a = store
+        .records()
+        .record("people", "a", None)
+        .expect("a")
+        .expect("a");
     assert_eq!((a.version, a.body.as_deref()), (2, Some(a2.as_str())));
     assert_eq!(a.content_hash, hex(&a2));
     assert_eq!(a.batch_id, "b2");
-    let b = store.record("people", "b", None).expect("b").expect("b");
+    let b = store
+        .records()
+        .record("people", "b", None)
+        .expect("b")
+        .expect("b");
     assert_eq!((b.version, b.body), (2, None));
-    let old = store.record("people", "a", Some(t(15))).expect("as of");
+    let old = store
+        .records()
+        .record("people", "a", Some(t(15)))
+        .expect("as of");
     assert_eq!(old.map(|v| v.version), Some(1));
     let versions: Vec<u64> = store
+        .records()
         .history("people", "a")
         .expect("history")
         .iter()
@@ -198,6 +210,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
         .collect();
     assert_eq!(versions, vec![2, 1]);
     let listed: Vec<String> = store
+        .records()
         .list("people", &[], None, 10)
         .expect("list")
         .into_iter()
@@ -214,8 +227,12 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
             WriteOutcome::Created
         ]
     );
-    assert_eq!(store.count("people").expect("count"), 4);
-    let b = store.record("people", "b", None).expect("b").expect("b");
+    assert_eq!(store.records().count("people").expect("count"), 4);
+    let b = store
+        .records()
+        .record("people", "b", None)
+        .expect("b")
+        .expect("b");
     assert_eq!((b.version, b.batch_id.as_str()), (3, "b3"));
 }
 
@@ -333,6 +350,7 @@ pub(crate) fn pg_lost_connection_mid_batch_writes_nothing_and_recovers() {
     with_dataset(&store);
     load(&store, "b1", t(10), &["a"], 1);
     let mut w = store
+        .records()
         .begin_batch("people", meta("b2", t(20)))
         .expect("begin");
     let x = body("x", 1);
@@ -360,17 +378,27 @@ pub(crate) fn pg_lost_connection_mid_batch_writes_nothing_and_recovers() {
     assert!(matches!(err, StoreError::Backend(_)), "{err}");
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
     // Nothing half-written, and the very next call works on a new connection.
-    assert_eq!(store.count("people").expect("count after the loss"), 1);
-    assert_eq!(store.record("people", "x", None).expect("x"), None);
     assert_eq!(
         store
+            .records()
+            .count("people")
+            .expect("count after the loss"),
+        1
+    );
+    assert_eq!(
+        store.records().record("people", "x", None).expect("x"),
+        None
+    );
+    assert_eq!(
+        store
+            .records()
             .record("people", "a", None)
             .expect("a")
             .expect("a")
             .version,
         1
     );
-    assert_eq!(store.batch("people", "b2").expect("b2"), None);
+    assert_eq!(store.records().batch("people", "b2").expect("b2"), None);
     assert_eq!(
         load(&store, "b2", t(30), &["x"], 1),
         vec![WriteOutcome::Created]
@@ -385,7 +413,13 @@ pub(crate) fn pg_dead_pooled_connections_are_replaced() {
     load(&store, "b1", t(10), &["a"], 1);
     for round in 0..3 {
         assert!(pg_terminate(&app) >= 1, "round {round}: sessions found");
-        assert_eq!(store.count("people").expect("the next call works"), 1);
+        assert_eq!(
+            store
+                .records()
+                .count("people")
+                .expect("the next call works"),
+            1
+        );
         load(&store, &format!("r{round}"), t(20), &["a"], round + 2);
     }
 }
@@ -455,6 +489,7 @@ pub(crate) fn pg_big_batch_on_an_unanalyzed_dataset() {
     };
     store.catalog().insert(&others, t(0)).expect("others");
     let mut w = store
+        .records()
         .begin_batch("others", meta("o1", t(5)))
         .expect("begin");
     for k in &keys {
@@ -465,6 +500,7 @@ pub(crate) fn pg_big_batch_on_an_unanalyzed_dataset() {
     try_pg_admin(&format!("ANALYZE {}.versions", pg_schema.0)).expect("analyze");
     load(&store, "b1", t(10), &refs, 1);
     let mut w = store
+        .records()
         .begin_batch("people", meta("b2", t(20)))
         .expect("begin");
     let ops: Vec<WriteOp> = (0..1_500).map(|i| op(&key(i * 8), Some(2))).collect();
@@ -475,7 +511,7 @@ pub(crate) fn pg_big_batch_on_an_unanalyzed_dataset() {
     }
     w.commit("h", "{}").expect("commit");
     assert!(out.iter().all(|o| *o == WriteOutcome::Updated), "{out:?}");
-    assert_eq!(store.count("people").expect("count"), 12_000);
+    assert_eq!(store.records().count("people").expect("count"), 12_000);
 }
 
 /// A process that finds another one migrating the store waits for it, however long it takes
@@ -505,7 +541,7 @@ pub(crate) fn pg_migration_waits_for_another_without_time_limit() {
         .expect("holder")
         .expect("the lock holder committed");
     with_dataset(&store);
-    assert_eq!(store.count("people").expect("count"), 0);
+    assert_eq!(store.records().count("people").expect("count"), 0);
 }
 
 pub(crate) fn pg_silent_server_times_out() {

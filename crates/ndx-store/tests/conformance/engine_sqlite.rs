@@ -19,7 +19,7 @@ pub(crate) fn reopening_keeps_everything_and_refuses_newer_schemas() {
         load(&store, "b1", t(10), &["a", "b"], 1);
     }
     let store = Store::open_sqlite(path.clone()).expect("reopen");
-    assert_eq!(store.count("people").expect("count"), 2);
+    assert_eq!(store.records().count("people").expect("count"), 2);
     drop(store);
     let conn = rusqlite::Connection::open(&path).expect("raw");
     conn.pragma_update(None, "user_version", 999).expect("bump");
@@ -74,9 +74,9 @@ pub(crate) fn version_1_store_is_upgraded() {
     .expect("current");
     drop(conn);
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
-    assert_eq!(store.count("people").expect("count"), 2);
+    assert_eq!(store.records().count("people").expect("count"), 2);
     load(&store, "b3", t(30), &["b", "d"], 1);
-    assert_eq!(store.count("people").expect("count"), 4);
+    assert_eq!(store.records().count("people").expect("count"), 4);
     check_upgraded_catalog(&store);
     drop(store);
     assert_eq!(user_version(&path), 3);

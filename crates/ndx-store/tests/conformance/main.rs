@@ -106,7 +106,10 @@ fn with_dataset(store: &Store) {
 
 /// Writes records `ids` with value `n` in one committed batch.
 fn load(store: &Store, batch: &str, at: DateTime<Utc>, ids: &[&str], n: u32) -> Vec<WriteOutcome> {
-    let mut w = store.begin_batch("people", meta(batch, at)).expect("begin");
+    let mut w = store
+        .records()
+        .begin_batch("people", meta(batch, at))
+        .expect("begin");
     let out = ids
         .iter()
         .map(|id| {

@@ -8,7 +8,7 @@ pub(crate) fn batches_versions_and_idempotency(store: Store) {
         load(&store, "b1", t(10), &["a", "b", "c"], 1),
         vec![WriteOutcome::Created; 3]
     );
-    assert_eq!(store.count("people").expect("count"), 3);
+    assert_eq!(store.records().count("people").expect("count"), 3);
     // Same content: unchanged, no new version. Changed content: a new version.
     assert_eq!(
         load(&store, "b2", t(20), &["a", "b"], 1),
@@ -19,6 +19,7 @@ pub(crate) fn batches_versions_and_idempotency(store: Store) {
         vec![WriteOutcome::Updated]
     );
     let a = store
+        .records()
         .record("people", "a", None)
         .expect("read")
         .expect("some");
@@ -30,22 +31,31 @@ pub(crate) fn batches_versions_and_idempotency(store: Store) {
     assert_eq!(a.body.as_deref(), Some(body("a", 2).as_str()));
     assert_eq!(a.content_hash, hex::encode(hash(&body("a", 2))));
     // The stored batch answers resubmissions; the same id cannot begin again.
-    let stored = store.batch("people", "b1").expect("batch").expect("some");
+    let stored = store
+        .records()
+        .batch("people", "b1")
+        .expect("batch")
+        .expect("some");
     assert_eq!(stored.request_hash, "h");
     assert_eq!(stored.report, "{\"batch\":\"b1\"}");
     assert!(matches!(
-        store.begin_batch("people", meta("b1", t(40))),
+        store.records().begin_batch("people", meta("b1", t(40))),
         Err(StoreError::Conflict(_))
     ));
     // A dataset's records begin with its first batch (its schema is the catalogue's).
-    assert_eq!(store.count("nope").expect("count"), 0);
+    assert_eq!(store.records().count("nope").expect("count"), 0);
     let w = store
+        .records()
         .begin_batch("nope", meta("x", t(40)))
         .expect("new dataset");
     drop(w);
-    assert_eq!(store.list("nope", &[], None, 10).expect("list"), vec![]);
+    assert_eq!(
+        store.records().list("nope", &[], None, 10).expect("list"),
+        vec![]
+    );
     // Duplicates inside one batch are refused, even when the first write was "unchanged".
     let mut w = store
+        .records()
         .begin_batch("people", meta("b4", t(40)))
         .expect("begin");
     let b = body("c", 1);
@@ -67,7 +77,7 @@ pub(crate) fn batches_versions_and_idempotency(store: Store) {
         WriteOutcome::DuplicateInBatch
     );
     w.commit("h4", "{}").expect("commit");
-    assert_eq!(store.count("people").expect("count"), 4);
+    assert_eq!(store.records().count("people").expect("count"), 4);
 }
 
 pub(crate) fn rollback_changes_nothing(store: Store) {
@@ -75,6 +85,7 @@ pub(crate) fn rollback_changes_nothing(store: Store) {
     load(&store, "b1", t(10), &["a"], 1);
     {
         let mut w = store
+            .records()
             .begin_batch("people", meta("b2", t(20)))
             .expect("begin");
         for id in ["a", "x", "y"] {
@@ -84,13 +95,23 @@ pub(crate) fn rollback_changes_nothing(store: Store) {
         w.delete("a").ok();
         // Dropped without commit.
     }
-    assert_eq!(store.count("people").expect("count"), 1);
-    assert_eq!(store.record("people", "x", None).expect("read"), None);
-    assert_eq!(store.history("people", "a").expect("history").len(), 1);
-    assert_eq!(store.batch("people", "b2").expect("batch"), None);
+    assert_eq!(store.records().count("people").expect("count"), 1);
+    assert_eq!(
+        store.records().record("people", "x", None).expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .records()
+            .history("people", "a")
+            .expect("history")
+            .len(),
+        1
+    );
+    assert_eq!(store.records().batch("people", "b2").expect("batch"), None);
     // The same batch id is free again after a rollback.
     load(&store, "b2", t(30), &["x"], 1);
-    assert_eq!(store.count("people").expect("count"), 2);
+    assert_eq!(store.records().count("people").expect("count"), 2);
 }
 
 pub(crate) fn tombstones_history_and_as_of(store: Store) {
@@ -98,28 +119,36 @@ pub(crate) fn tombstones_history_and_as_of(store: Store) {
     load(&store, "b1", t(10), &["a"], 1);
     load(&store, "b2", t(20), &["a"], 2);
     let mut w = store
+        .records()
         .begin_batch("people", meta("b3", t(30)))
         .expect("begin");
     assert_eq!(w.delete("a").expect("delete"), WriteOutcome::Deleted);
     assert_eq!(w.delete("zzz").expect("delete"), WriteOutcome::NotFound);
     w.commit("h", "{}").expect("commit");
     let mut w = store
+        .records()
         .begin_batch("people", meta("b4", t(35)))
         .expect("begin");
     assert_eq!(w.delete("a").expect("again"), WriteOutcome::NotFound);
     w.commit("h", "{}").expect("commit");
     let current = store
+        .records()
         .record("people", "a", None)
         .expect("read")
         .expect("tombstone");
     assert_eq!(current.body, None);
     assert_eq!(current.version, 3);
-    assert_eq!(store.count("people").expect("count"), 0);
+    assert_eq!(store.records().count("people").expect("count"), 0);
     load(&store, "b5", t(40), &["a"], 2);
-    let h = store.history("people", "a").expect("history");
+    let h = store.records().history("people", "a").expect("history");
     let versions: Vec<(u64, bool)> = h.iter().map(|v| (v.version, v.body.is_some())).collect();
     assert_eq!(versions, vec![(4, true), (3, false), (2, true), (1, true)]);
-    let at = |s| store.record("people", "a", Some(t(s))).expect("as of");
+    let at = |s| {
+        store
+            .records()
+            .record("people", "a", Some(t(s)))
+            .expect("as of")
+    };
     assert_eq!(at(5), None);
     assert_eq!(at(10).expect("v1").version, 1);
     assert_eq!(at(25).expect("v2").version, 2);
@@ -127,6 +156,7 @@ pub(crate) fn tombstones_history_and_as_of(store: Store) {
     assert_eq!(at(1000).expect("v4").version, 4);
     assert_eq!(
         store
+            .records()
             .record("people", "a", Some(t(15) + Duration::milliseconds(1)))
             .expect("ms")
             .expect("v1")
@@ -140,6 +170,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     let ids: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut w = store
+        .records()
         .begin_batch("people", meta("b1", t(10)))
         .expect("begin");
     for (i, id) in refs.iter().enumerate() {
@@ -152,6 +183,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     );
     w.commit("h", "{}").expect("commit");
     let mut w = store
+        .records()
         .begin_batch("people", meta("b2", t(11)))
         .expect("begin");
     assert_eq!(w.delete("k03").expect("delete"), WriteOutcome::Deleted);
@@ -160,6 +192,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     let mut after: Option<String> = None;
     loop {
         let page = store
+            .records()
             .list("people", &[], after.as_deref(), 7)
             .expect("page");
         if page.is_empty() {
@@ -172,6 +205,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     want.sort();
     assert_eq!(seen, want);
     let hanoi = store
+        .records()
         .list(
             "people",
             &[FieldFilter {
@@ -189,6 +223,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     );
     assert_eq!(hanoi.len(), 13, "even n of 0..25");
     let one = store
+        .records()
         .list(
             "people",
             &[
@@ -210,6 +245,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
         vec!["k04"]
     );
     let injected = store
+        .records()
         .list(
             "people",
             &[FieldFilter {
@@ -223,6 +259,7 @@ pub(crate) fn list_filters_and_cursor(store: Store) {
     assert!(injected.is_empty());
     assert!(
         store
+            .records()
             .list("nope", &[], None, 10)
             .expect("unknown")
             .is_empty()
@@ -237,6 +274,7 @@ pub(crate) fn concurrent_writers(store: Store) {
             std::thread::spawn(move || {
                 for b in 0..10 {
                     let mut batch = store
+                        .records()
                         .begin_batch("people", meta(&format!("w{w}-b{b}"), t(100 + b)))
                         .expect("begin");
                     for i in 0..50 {
@@ -252,7 +290,7 @@ pub(crate) fn concurrent_writers(store: Store) {
     for th in threads {
         th.join().expect("writer");
     }
-    assert_eq!(store.count("people").expect("count"), 4 * 10 * 50);
+    assert_eq!(store.records().count("people").expect("count"), 4 * 10 * 50);
 }
 
 /// Writes a whole chunk through the bulk path.
@@ -279,6 +317,7 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
     with_dataset(&store);
     // A fresh dataset: duplicates inside a chunk and across chunks of one batch.
     let mut w = store
+        .records()
         .begin_batch("people", meta("b1", t(10)))
         .expect("begin");
     let mut out = Vec::new();
@@ -316,12 +355,14 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
     assert!(out.is_empty());
     w.commit("h", "{}").expect("commit");
     let mut w = store
+        .records()
         .begin_batch("people", meta("b2", t(15)))
         .expect("begin");
     assert_eq!(w.delete("gone").expect("delete"), Deleted);
     w.commit("h", "{}").expect("commit");
     // An existing dataset: every outcome, in order, within one chunk and across chunks.
     let mut w = store
+        .records()
         .begin_batch("people", meta("b3", t(20)))
         .expect("begin");
     let mut out = Vec::new();
@@ -385,6 +426,7 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
     w.commit("h", "{}").expect("commit");
     let version = |k: &str| {
         let r = store
+            .records()
             .record("people", k, None)
             .expect("read")
             .expect("some");
@@ -397,6 +439,7 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
     assert_eq!(version("gone"), (3, true));
     assert_eq!(
         store
+            .records()
             .record("people", "gone", None)
             .expect("read")
             .expect("some")
@@ -404,6 +447,7 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
         Some(body("gone", 5))
     );
     let h: Vec<(u64, String)> = store
+        .records()
         .history("people", "gone")
         .expect("history")
         .into_iter()
@@ -414,7 +458,7 @@ pub(crate) fn bulk_chunks_decide_like_single_writes(store: Store) {
         vec![(3, "b3".into()), (2, "b2".into()), (1, "b1".into())]
     );
     // a, b, d, e, gone, new (c is deleted).
-    assert_eq!(store.count("people").expect("count"), 6);
+    assert_eq!(store.records().count("people").expect("count"), 6);
 }
 
 /// Batches far larger than any internal group of writes (thousands of records in chunks of
@@ -426,6 +470,7 @@ pub(crate) fn large_batches_decide_across_chunks(store: Store) {
     let key = |i: usize| format!("k{i:05}");
     let write_all = |batch: &str, at: i64, ops: Vec<WriteOp>| -> Vec<WriteOutcome> {
         let mut w = store
+            .records()
             .begin_batch("people", meta(batch, t(at)))
             .expect("begin");
         let mut all = Vec::with_capacity(ops.len());
@@ -448,7 +493,7 @@ pub(crate) fn large_batches_decide_across_chunks(store: Store) {
     assert!(out[..9_000].iter().all(|o| *o == Created));
     assert!(out[9_000..9_100].iter().all(|o| *o == DuplicateInBatch));
     assert_eq!(out[9_100], NotFound);
-    assert_eq!(store.count("people").expect("count"), 9_000);
+    assert_eq!(store.records().count("people").expect("count"), 9_000);
     // 2. The same dataset (9,000 keys): every kind of outcome, spread over the batch, then
     //    keys this batch left unchanged, updated or deleted thousands of records back.
     let mut ops = Vec::new();
@@ -468,7 +513,7 @@ pub(crate) fn large_batches_decide_across_chunks(store: Store) {
     assert_eq!(tally(&out, Deleted), 2_250);
     assert_eq!(tally(&out, Created), 5_000);
     assert_eq!(tally(&out, DuplicateInBatch), 12);
-    assert_eq!(store.count("people").expect("count"), 11_750);
+    assert_eq!(store.records().count("people").expect("count"), 11_750);
     // 3. Bigger now (14,000 keys): deleted keys come back, others change again or not.
     let mut ops = Vec::new();
     for i in 0..14_000 {
@@ -486,9 +531,10 @@ pub(crate) fn large_batches_decide_across_chunks(store: Store) {
     assert_eq!(tally(&out, Created), 2_250);
     assert_eq!(tally(&out, DuplicateInBatch), 2);
     assert_eq!(tally(&out, NotFound), 1);
-    assert_eq!(store.count("people").expect("count"), 14_000);
+    assert_eq!(store.records().count("people").expect("count"), 14_000);
     let version = |i: usize| {
         let r = store
+            .records()
             .record("people", &key(i), None)
             .expect("read")
             .expect("present");
@@ -505,6 +551,7 @@ pub(crate) fn large_batches_decide_across_chunks(store: Store) {
         (1, Some(body(&key(13_999), 1)), "b2".into())
     );
     let batches: Vec<String> = store
+        .records()
         .history("people", &key(2))
         .expect("history")
         .into_iter()
@@ -525,6 +572,7 @@ pub(crate) fn keys_sort_bytewise(store: Store) {
     let mut after: Option<String> = None;
     loop {
         let page = store
+            .records()
             .list("people", &[], after.as_deref(), 3)
             .expect("page");
         if page.is_empty() {
@@ -539,6 +587,7 @@ pub(crate) fn keys_sort_bytewise(store: Store) {
 pub(crate) fn typed_filters(store: Store) {
     with_dataset(&store);
     let mut w = store
+        .records()
         .begin_batch("people", meta("b1", t(10)))
         .expect("begin");
     for (k, b) in [
@@ -550,6 +599,7 @@ pub(crate) fn typed_filters(store: Store) {
     w.commit("h", "{}").expect("commit");
     let keys = |field: &str, value: serde_json::Value| -> Vec<String> {
         store
+            .records()
             .list(
                 "people",
                 &[FieldFilter {
@@ -589,6 +639,7 @@ pub(crate) fn as_of_follows_versions_not_clock(store: Store) {
     load(&store, "b3", t(20), &["a"], 3);
     let at = |s| {
         store
+            .records()
             .record("people", "a", Some(t(s)))
             .expect("as of")
             .map(|v| v.version)
@@ -607,6 +658,7 @@ pub(crate) fn concurrent_writers_same_keys(store: Store) {
             std::thread::spawn(move || {
                 for b in 0..5u32 {
                     let mut batch = store
+                        .records()
                         .begin_batch("people", meta(&format!("w{w}-b{b}"), t(100)))
                         .expect("begin");
                     let ops: Vec<WriteOp> = (0..20)
@@ -627,9 +679,10 @@ pub(crate) fn concurrent_writers_same_keys(store: Store) {
     for th in threads {
         th.join().expect("writer");
     }
-    assert_eq!(store.count("people").expect("count"), 20);
+    assert_eq!(store.records().count("people").expect("count"), 20);
     for i in 0..20 {
         let versions: Vec<u64> = store
+            .records()
             .history("people", &format!("k{i:02}"))
             .expect("history")
             .into_iter()
