@@ -3,7 +3,8 @@
 -- Members, systems, API keys, data elements, code lists and schemas leave their tables of
 -- their own for three generic ones that every kind of governed object shares (see
 -- src/catalog/mod.rs): the current revision of each object, every revision, and the indexed
--- attributes. Times are microseconds since the epoch (bigint, decoded as on SQLite). Existing
+-- attributes; each body carries the version of its shape (`format`, 1 for every kind so far).
+-- Times are microseconds since the epoch (bigint, decoded as on SQLite). Existing
 -- objects become revision 1.
 CREATE TABLE catalog (
   kind       text COLLATE "C" NOT NULL,
@@ -12,6 +13,8 @@ CREATE TABLE catalog (
   body       text NOT NULL,
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
+  -- The version of the body's shape (catalog::Kind::FORMAT).
+  format     bigint NOT NULL DEFAULT 1,
   PRIMARY KEY (kind, id)
 );
 -- body IS NULL records a deletion.
@@ -21,6 +24,7 @@ CREATE TABLE catalog_history (
   revision bigint NOT NULL CHECK (revision > 0),
   body     text,
   at       bigint NOT NULL,
+  format   bigint NOT NULL DEFAULT 1,
   PRIMARY KEY (kind, id, revision)
 );
 -- target names the kind whose object `value` refers to (NULL: not a reference).

@@ -3,7 +3,8 @@
 -- Members, systems, API keys, data elements, code lists and schemas leave their tables of
 -- their own for three generic ones that every kind of governed object shares (see
 -- src/catalog/mod.rs): the current revision of each object, every revision, and the indexed
--- attributes. Times are microseconds since the epoch (from the RFC 3339 `created_at` of the
+-- attributes; each body carries the version of its shape (`format`, 1 for every kind so far).
+-- Times are microseconds since the epoch (from the RFC 3339 `created_at` of the
 -- registry's bodies, which chrono writes in UTC with a `Z`: whole seconds from unixepoch, the
 -- fraction read digit for digit). Existing objects become revision 1.
 CREATE TABLE catalog (
@@ -13,6 +14,8 @@ CREATE TABLE catalog (
   body       TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
+  -- The version of the body's shape (catalog::Kind::FORMAT).
+  format     INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY (kind, id)
 );
 -- body IS NULL records a deletion.
@@ -22,6 +25,7 @@ CREATE TABLE catalog_history (
   revision INTEGER NOT NULL CHECK (revision > 0),
   body     TEXT,
   at       INTEGER NOT NULL,
+  format   INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY (kind, id, revision)
 );
 -- target names the kind whose object `value` refers to (NULL: not a reference).

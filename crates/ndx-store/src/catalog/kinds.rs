@@ -141,25 +141,43 @@ pub struct KeyHolder {
 fn key_holder_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        // Every step is a lookup by a full key, in an order no planner can change: the key's id
+        // and system from its hash, the system's member, then each body by primary key. (Joins
+        // left to the planner scanned every key's attributes on SQLite, which has no
+        // statistics, and on PostgreSQL before its statistics exist.) LIMIT 1 keeps each
+        // subquery from being merged into the one around it.
+        let body = |kind: &str, id: &str| {
+            format!(
+                "(SELECT c.body FROM catalog c WHERE c.kind = '{kind}' AND c.id = x.{id}),
+                 (SELECT c.format FROM catalog c WHERE c.kind = '{kind}' AND c.id = x.{id})"
+            )
+        };
         format!(
-            "SELECT k.body, s.body, m.body FROM catalog_attrs h
-             JOIN catalog k ON k.kind = h.kind AND k.id = h.id
-             JOIN catalog_attrs ks ON ks.kind = h.kind AND ks.id = h.id AND ks.name = '{KEY_SYSTEM}'
-             JOIN catalog s ON s.kind = '{system}' AND s.id = ks.value
-             JOIN catalog_attrs sm ON sm.kind = s.kind AND sm.id = s.id AND sm.name = '{SYSTEM_MEMBER}'
-             JOIN catalog m ON m.kind = '{member}' AND m.id = sm.value
-             WHERE h.kind = '{key}' AND h.name = '{KEY_HASH}' AND h.value = $1",
+            "SELECT {key_body}, {system_body}, {member_body}
+             FROM (SELECT y.key_id, y.system_id,
+                          (SELECT a.value FROM catalog_attrs a WHERE a.kind = '{system}'
+                             AND a.id = y.system_id AND a.name = '{SYSTEM_MEMBER}') AS member_id
+                   FROM (SELECT h.id AS key_id,
+                                (SELECT a.value FROM catalog_attrs a WHERE a.kind = h.kind
+                                   AND a.id = h.id AND a.name = '{KEY_SYSTEM}') AS system_id
+                         FROM catalog_attrs h
+                         WHERE h.kind = '{key}' AND h.name = '{KEY_HASH}' AND h.value = $1
+                         LIMIT 1) y
+                   LIMIT 1) x",
+            key_body = body(ApiKeyRecord::KIND, "key_id"),
+            system_body = body(System::KIND, "system_id"),
+            member_body = body(Member::KIND, "member_id"),
             system = System::KIND,
-            member = Member::KIND,
             key = ApiKeyRecord::KIND,
         )
     })
 }
 
-fn body<T: serde::de::DeserializeOwned>(cell: Option<Cell>, what: &str) -> Result<T> {
-    let text = cell.unwrap_or(Cell::Null).text()?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Backend(format!("stored {what} is unreadable: {e}")))
+/// The next body and format of a key holder row, read as `T`.
+fn body<T: Kind>(cells: &mut impl Iterator<Item = Cell>) -> Result<T> {
+    let text = cells.next().unwrap_or(Cell::Null).text()?;
+    let format = cells.next().unwrap_or(Cell::Null);
+    super::decode::<T>("of a key holder", &text, &format)
 }
 
 /// The typed lookups of the registry and the dictionary.
@@ -176,9 +194,9 @@ impl Catalog {
             };
             let mut cells = row.into_iter();
             Ok(Some(KeyHolder {
-                key: body(cells.next(), "api key")?,
-                system: body(cells.next(), "system")?,
-                member: body(cells.next(), "member")?,
+                key: body::<ApiKeyRecord>(&mut cells)?.key,
+                system: body(&mut cells)?,
+                member: body(&mut cells)?,
             }))
         })
     }

@@ -40,6 +40,20 @@ pub trait Kind: Serialize + DeserializeOwned + Send + Sync + 'static {
     const NOUN: &'static str;
     /// The object's id, unique within its kind. Objects list in byte order of their ids.
     fn id(&self) -> String;
+    /// The version of the stored shape of this kind: the JSON body the catalogue keeps. Raise
+    /// it when the shape changes in a way serde defaults cannot read, and teach
+    /// [`Kind::upgrade`] the earlier ones: every stored body stays readable.
+    const FORMAT: u32 = 1;
+    /// Turns a body stored in an earlier `format` into the current shape. By default no
+    /// earlier format exists, and reading one is refused.
+    fn upgrade(format: u32, body: serde_json::Value) -> Result<serde_json::Value> {
+        let _ = body;
+        Err(StoreError::Incompatible(format!(
+            "a stored {} has format {format}, which this binary cannot read (it writes format {})",
+            Self::NOUN,
+            Self::FORMAT
+        )))
+    }
     /// The attributes the catalogue indexes for lookups by [`Catalog::find`].
     fn attributes(&self) -> Vec<Attribute> {
         Vec::new()
@@ -191,19 +205,36 @@ fn limit(page: &Page<'_>) -> i64 {
 
 /// Decodes a row of [`sql::OBJECT_COLUMNS`].
 fn object<T: Kind>(row: Vec<Cell>) -> Result<Versioned<T>> {
-    let [id, rev, body, created, updated]: [Cell; 5] = row
+    let [id, rev, body, created, updated, format]: [Cell; 6] = row
         .try_into()
         .map_err(|_| StoreError::Backend("catalogue row has the wrong shape".into()))?;
     let id = id.text()?;
-    let value = serde_json::from_str(&body.text()?).map_err(|e| {
-        StoreError::Backend(format!("stored {} {id:?} is unreadable: {e}", T::NOUN))
-    })?;
     Ok(Versioned {
-        value,
+        value: decode::<T>(&id, &body.text()?, &format)?,
         revision: revision(&rev)?,
         created_at: time(&created)?,
         updated_at: time(&updated)?,
     })
+}
+
+/// Reads a stored body of the given format into the current shape of `T`.
+pub(crate) fn decode<T: Kind>(id: &str, body: &str, format: &Cell) -> Result<T> {
+    let format = format.int()?;
+    let unreadable = |e: serde_json::Error| {
+        StoreError::Backend(format!("stored {} {id:?} is unreadable: {e}", T::NOUN))
+    };
+    match u32::try_from(format) {
+        Ok(f) if f == T::FORMAT => serde_json::from_str(body).map_err(unreadable),
+        Ok(f) if f < T::FORMAT => {
+            let old: serde_json::Value = serde_json::from_str(body).map_err(unreadable)?;
+            serde_json::from_value(T::upgrade(f, old)?).map_err(unreadable)
+        }
+        _ => Err(StoreError::Incompatible(format!(
+            "stored {} {id:?} has format {format}, newer than this binary knows ({}): upgrade ndx",
+            T::NOUN,
+            T::FORMAT
+        ))),
+    }
 }
 
 /// Runs `f` through `run` (a read or a write of the engine) and hands its result back.
@@ -256,6 +287,7 @@ impl Tx<'_> {
                     Param::Int(revision),
                     Param::Text(&body),
                     Param::Int(micros(at)),
+                    Param::Int(T::FORMAT.into()),
                 ],
             )?;
             if inserted == 0 {
@@ -300,6 +332,7 @@ impl Tx<'_> {
                     Param::Text(&body),
                     Param::Int(micros(at)),
                     Param::Int(expected_stored),
+                    Param::Int(T::FORMAT.into()),
                 ],
             )?;
             if changed == 0 {
@@ -509,7 +542,7 @@ impl Catalog {
             c.query(sql::HISTORY, &[Param::Text(T::KIND), Param::Text(id)])?
                 .into_iter()
                 .map(|row| {
-                    let [rev, body, at]: [Cell; 3] = row.try_into().map_err(|_| {
+                    let [rev, body, at, format]: [Cell; 4] = row.try_into().map_err(|_| {
                         StoreError::Backend("catalogue history row has the wrong shape".into())
                     })?;
                     Ok(Revision {
@@ -517,7 +550,7 @@ impl Catalog {
                         at: time(&at)?,
                         value: body
                             .opt_text()?
-                            .map(|b| serde_json::from_str(&b))
+                            .map(|b| decode::<T>(id, &b, &format))
                             .transpose()?,
                     })
                 })
@@ -597,6 +630,7 @@ fn write_history<T: Kind>(
             Param::Int(revision),
             body.map_or(Param::Null, Param::Text),
             Param::Int(micros(at)),
+            Param::Int(T::FORMAT.into()),
         ],
     )
     .map_err(|e| match e {

@@ -90,24 +90,26 @@ pub(crate) trait CatalogEngine: Send + Sync {
 }
 
 /// Columns of an object row, in the order [`crate::catalog`] decodes them.
-pub(crate) const OBJECT_COLUMNS: &str = "c.id, c.revision, c.body, c.created_at, c.updated_at";
+pub(crate) const OBJECT_COLUMNS: &str =
+    "c.id, c.revision, c.body, c.created_at, c.updated_at, c.format";
 
-pub(crate) const GET: &str = "SELECT c.id, c.revision, c.body, c.created_at, c.updated_at
+pub(crate) const GET: &str = "SELECT c.id, c.revision, c.body, c.created_at, c.updated_at, c.format
      FROM catalog c WHERE c.kind = $1 AND c.id = $2";
 pub(crate) const EXISTS: &str = "SELECT 1 FROM catalog WHERE kind = $1 AND id = $2";
 pub(crate) const REVISION: &str = "SELECT revision FROM catalog WHERE kind = $1 AND id = $2";
 pub(crate) const LAST_REVISION: &str =
     "SELECT coalesce(max(revision), 0) FROM catalog_history WHERE kind = $1 AND id = $2";
 pub(crate) const INSERT: &str =
-    "INSERT INTO catalog(kind, id, revision, body, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (kind, id) DO NOTHING";
+    "INSERT INTO catalog(kind, id, revision, body, created_at, updated_at, format)
+     VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (kind, id) DO NOTHING";
 pub(crate) const UPDATE: &str =
-    "UPDATE catalog SET revision = revision + 1, body = $3, updated_at = $4
+    "UPDATE catalog SET revision = revision + 1, body = $3, updated_at = $4, format = $6
      WHERE kind = $1 AND id = $2 AND revision = $5";
 pub(crate) const DELETE: &str = "DELETE FROM catalog WHERE kind = $1 AND id = $2";
 pub(crate) const INSERT_HISTORY: &str =
-    "INSERT INTO catalog_history(kind, id, revision, body, at) VALUES ($1, $2, $3, $4, $5)";
-pub(crate) const HISTORY: &str = "SELECT revision, body, at FROM catalog_history
+    "INSERT INTO catalog_history(kind, id, revision, body, at, format)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const HISTORY: &str = "SELECT revision, body, at, format FROM catalog_history
      WHERE kind = $1 AND id = $2 ORDER BY revision";
 pub(crate) const INSERT_ATTR: &str = "INSERT INTO catalog_attrs(kind, name, value, id, uniq, target) VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const DELETE_ATTRS: &str = "DELETE FROM catalog_attrs WHERE kind = $1 AND id = $2";

@@ -244,6 +244,7 @@ pub(crate) const SUITE: &[SuiteTest] = &[
         "transactions_keep_a_rule_across_writers",
         transactions_keep_a_rule_across_writers,
     ),
+    ("stored_formats_stay_readable", stored_formats_stay_readable),
 ];
 
 /// A kind that exists only in this test: it needs no engine code, no migration and no trait
@@ -720,4 +721,88 @@ pub(crate) fn transactions_keep_a_rule_across_writers(store: Store) {
     let red = cat.find::<Gadget>("colour", "red", Page::ALL).expect("red");
     assert_eq!(red.len(), 1, "exactly one gadget stays red");
     assert_eq!(recoloured, writers - 1);
+}
+
+/// [`Gadget`] one shape later: `colour` became `colours`. Format 2 of the same kind reads what
+/// format 1 stored, through `upgrade`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GadgetV2 {
+    serial: String,
+    owner: String,
+    colours: Vec<String>,
+    tag: u32,
+}
+
+impl Kind for GadgetV2 {
+    const KIND: &'static str = Gadget::KIND;
+    const NOUN: &'static str = Gadget::NOUN;
+    const FORMAT: u32 = 2;
+    fn id(&self) -> String {
+        self.serial.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        let mut attrs = vec![
+            Attribute::reference::<Member>("owner", &self.owner),
+            Attribute::unique("tag", self.tag.to_string()),
+        ];
+        attrs.extend(self.colours.iter().map(|c| Attribute::plain("colour", c)));
+        attrs
+    }
+    fn upgrade(format: u32, mut body: serde_json::Value) -> ndx_store::Result<serde_json::Value> {
+        let object = body
+            .as_object_mut()
+            .filter(|_| format == 1)
+            .ok_or_else(|| {
+                StoreError::Incompatible(format!("gadget format {format} is unknown"))
+            })?;
+        let colour = object.remove("colour").unwrap_or_default();
+        object.insert("colours".into(), serde_json::Value::Array(vec![colour]));
+        Ok(body)
+    }
+}
+
+/// A kind's stored shape is versioned: a binary with a newer format reads every earlier one,
+/// and an older binary refuses a format it does not know instead of misreading it.
+pub(crate) fn stored_formats_stay_readable(store: Store) {
+    let cat = store.catalog();
+    cat.insert(&member("BCA"), t(0)).expect("member");
+    cat.insert(&gadget("g1", "red", 1), t(1)).expect("format 1");
+    let read = cat.get::<GadgetV2>("g1").expect("read").expect("g1");
+    assert_eq!(read.value.colours, ["red"]);
+    assert_eq!(read.revision, 1);
+    let two = GadgetV2 {
+        colours: vec!["red".into(), "blue".into()],
+        ..read.value
+    };
+    cat.update(&two, 1, t(2)).expect("written as format 2");
+    let history = cat.history::<GadgetV2>("g1").expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| r.value.as_ref().map(|g| g.colours.len()))
+            .collect::<Vec<_>>(),
+        [Some(1), Some(2)],
+        "every revision reads in the current shape"
+    );
+    assert_eq!(
+        cat.find::<GadgetV2>("colour", "blue", Page::ALL)
+            .expect("find")
+            .len(),
+        1
+    );
+    let e = cat.get::<Gadget>("g1").expect_err("a newer format");
+    assert!(matches!(e, StoreError::Incompatible(_)), "{e}");
+    assert!(e.to_string().contains("format 2"), "{e}");
+    // Objects written in the old format are still read by the old type.
+    cat.insert(&gadget("g2", "green", 2), t(3))
+        .expect("format 1");
+    assert_eq!(
+        cat.get::<Gadget>("g2")
+            .expect("read")
+            .expect("g2")
+            .value
+            .colour,
+        "green"
+    );
 }

@@ -1,0 +1,70 @@
+//! Times the key-holder lookup every authenticated request makes: `cargo run --release -p
+//! ndx-store --example key_lookup -- [STORE_URL] [N]` (default: a temporary SQLite store,
+//! 100,000 lookups).
+
+use chrono::{TimeZone, Utc};
+use ndx_store::{ApiKeyRecord, Store};
+use ndx_types::registry::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("k.db").display()));
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let store = Store::open(&url).expect("open");
+    let at = Utc.timestamp_opt(1_767_225_600, 0).single().expect("time");
+    let cat = store.catalog();
+    cat.insert(
+        &Member {
+            code: "BCA".into(),
+            name_vi: "Bộ Công an".into(),
+            name_en: "Ministry of Public Security".into(),
+            level: MemberLevel::Central,
+            jurisdiction: Jurisdiction {
+                country: "VN".into(),
+                province: None,
+            },
+            created_at: at,
+        },
+        at,
+    )
+    .expect("member");
+    cat.insert(
+        &System {
+            code: "BCA-POP".into(),
+            member: "BCA".into(),
+            name: "Dân cư".into(),
+            created_at: at,
+        },
+        at,
+    )
+    .expect("system");
+    for i in 0..100 {
+        cat.insert(
+            &ApiKeyRecord {
+                key: ApiKey {
+                    id: format!("k{i}"),
+                    system: "BCA-POP".into(),
+                    roles: vec![Role::Provider],
+                    label: "bench".into(),
+                    created_at: at,
+                    expires_at: None,
+                    revoked_at: None,
+                },
+                key_hash: format!("{i:064x}"),
+            },
+            at,
+        )
+        .expect("key");
+    }
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let hash = format!("{:064x}", i % 100);
+        assert!(cat.key_holder(&hash).expect("lookup").is_some());
+    }
+    let per = start.elapsed() / n as u32;
+    println!("{n} key-holder lookups: {per:?} each");
+}
