@@ -1,9 +1,14 @@
-//! Times the key-holder lookup every authenticated request makes: `cargo run --release -p
-//! ndx-store --example key_lookup -- [STORE_URL] [N]` (default: a temporary SQLite store,
-//! 100,000 lookups).
+//! Times the catalogue reads every authenticated record read makes — the key holder of the API
+//! key and the latest schema of the dataset — and, for comparison, plain reads by id and
+//! listings: `cargo run --release -p ndx-store --example key_lookup -- [STORE_URL] [N]`
+//! (default: a temporary SQLite store, 100,000 of each).
 
 use chrono::{TimeZone, Utc};
+use ndx_store::catalog::Page;
 use ndx_store::{ApiKeyRecord, Store};
+use ndx_types::dictionary::{
+    DatasetSchema, FieldDef, Importance, Openness, SchemaVersion, Sensitivity,
+};
 use ndx_types::registry::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
 
 fn main() {
@@ -60,6 +65,71 @@ fn main() {
         )
         .expect("key");
     }
+    let schema = DatasetSchema {
+        dataset: "people".into(),
+        version: SchemaVersion { major: 1, minor: 0 },
+        title_vi: "Người".into(),
+        title_en: "People".into(),
+        description: String::new(),
+        owner: "BCA".into(),
+        original: true,
+        openness: Openness::Restricted,
+        importance: Importance::Core,
+        key: vec!["id".into()],
+        fields: (0..12)
+            .map(|i| FieldDef {
+                name: format!("f{i}"),
+                element: "identifier".into(),
+                required: true,
+                sensitivity: Sensitivity::Internal,
+                description: "a field of the benchmark".into(),
+            })
+            .collect(),
+        rules: vec![],
+    };
+    cat.insert(&schema, at).expect("schema");
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        assert!(cat.schema("people", None).expect("schema").is_some());
+    }
+    println!(
+        "{n} latest-schema lookups (find, last): {:?} each",
+        start.elapsed() / n as u32
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let id = "people@0000000001.0000000000";
+        assert!(cat.get::<DatasetSchema>(id).expect("schema").is_some());
+    }
+    println!(
+        "{n} schema reads by id (get): {:?} each",
+        start.elapsed() / n as u32
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let found = cat.find::<DatasetSchema>("dataset", "people", Page::ALL);
+        assert!(!found.expect("schema").is_empty());
+    }
+    println!(
+        "{n} schema finds (all): {:?} each",
+        start.elapsed() / n as u32
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        assert!(cat.list::<DatasetSchema>(Page::LAST).expect("schema").len() == 1);
+    }
+    println!(
+        "{n} schema listings (last): {:?} each",
+        start.elapsed() / n as u32
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        assert!(cat.get::<Member>("BCA").expect("m").is_some());
+    }
+    println!(
+        "{n} member reads by id (get): {:?} each",
+        start.elapsed() / n as u32
+    );
     let start = std::time::Instant::now();
     for i in 0..n {
         let hash = format!("{:064x}", i % 100);
