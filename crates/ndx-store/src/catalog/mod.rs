@@ -418,12 +418,7 @@ impl Tx<'_> {
         self.conn
             .query(
                 &query,
-                &[
-                    Param::Text(T::KIND),
-                    Param::Text(name),
-                    Param::Text(value),
-                    Param::Int(i64::MAX),
-                ],
+                &[Param::Text(T::KIND), Param::Text(name), Param::Text(value)],
             )?
             .into_iter()
             .map(object)
@@ -501,13 +496,12 @@ impl Catalog {
     pub fn list<T: Kind>(&self, page: Page<'_>) -> Result<Vec<Versioned<T>>> {
         let (cursor, order) = page_sql(&page, "c.id", 2);
         let query = format!(
-            "SELECT {} FROM catalog c WHERE c.kind = $1{cursor} ORDER BY c.id{order} LIMIT ${}",
+            "SELECT {} FROM catalog c WHERE c.kind = $1{cursor} ORDER BY c.id{order} LIMIT {}",
             sql::OBJECT_COLUMNS,
-            if page.after.is_some() { 3 } else { 2 }
+            limit(&page)
         );
         let mut params = vec![Param::Text(T::KIND)];
         params.extend(page.after.map(Param::Text));
-        params.push(Param::Int(limit(&page)));
         self.read(|c| c.query(&query, &params)?.into_iter().map(object).collect())
     }
 
@@ -521,7 +515,6 @@ impl Catalog {
         let query = find_sql(&page);
         let mut params = vec![Param::Text(T::KIND), Param::Text(name), Param::Text(value)];
         params.extend(page.after.map(Param::Text));
-        params.push(Param::Int(limit(&page)));
         self.read(|c| c.query(&query, &params)?.into_iter().map(object).collect())
     }
 
@@ -560,15 +553,16 @@ impl Catalog {
 }
 
 /// The query of objects by attribute: kind `$1`, name `$2`, value `$3`, then the cursor `$4`
-/// if the page has one, and the limit.
+/// if the page has one. The limit is written into the text: bound as a parameter it cost SQLite
+/// several microseconds a call (measured with `--example key_lookup`).
 fn find_sql(page: &Page<'_>) -> String {
     let (cursor, order) = page_sql(page, "a.id", 4);
     format!(
         "SELECT {} FROM catalog_attrs a JOIN catalog c ON c.kind = a.kind AND c.id = a.id
          WHERE a.kind = $1 AND a.name = $2 AND a.value = $3{cursor}
-         ORDER BY a.id{order} LIMIT ${}",
+         ORDER BY a.id{order} LIMIT {}",
         sql::OBJECT_COLUMNS,
-        if page.after.is_some() { 5 } else { 4 }
+        limit(page)
     )
 }
 
