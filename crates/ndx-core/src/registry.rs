@@ -67,9 +67,15 @@ pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Whether `key` is an operator key that authenticates at `now`.
+/// Whether `key` is an operator key that authenticates at `now` and has not been revoked. A
+/// revocation counts from the moment it is stored, whatever its time: two concurrent requests
+/// take their `now` before their transactions, so the one that commits second can see a
+/// revocation stamped later than its own `now` (counting that key as still active let two
+/// operator keys revoke each other).
 fn is_active_operator(key: &ApiKey, now: DateTime<Utc>) -> bool {
-    key.roles.contains(&Role::Operator) && key.state(now) == KeyState::Active
+    key.roles.contains(&Role::Operator)
+        && key.revoked_at.is_none()
+        && key.state(now) == KeyState::Active
 }
 
 /// How a key is described in its audit events: its system and roles (never its secret).
@@ -464,6 +470,35 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a request that took its `now` before another request's revocation was
+    /// stamped, and committed after it, counted the revoked key as an active operator, so two
+    /// operator keys could revoke each other (seen on PostgreSQL in about one run in three of
+    /// `two_operator_keys_revoking_each_other_at_once_leave_one`).
+    #[test]
+    fn a_revocation_stamped_after_now_still_counts() {
+        let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("time");
+        let key = |revoked_at, expires_at| ApiKey {
+            id: "k".into(),
+            system: "NDC-OPS".into(),
+            roles: vec![Role::Operator],
+            label: String::new(),
+            created_at: now - chrono::Duration::hours(1),
+            expires_at,
+            revoked_at,
+        };
+        assert!(is_active_operator(&key(None, None), now));
+        let later = now + chrono::Duration::milliseconds(1);
+        assert!(!is_active_operator(&key(Some(later), None), now));
+        assert!(!is_active_operator(&key(Some(now), None), now));
+        assert!(!is_active_operator(&key(None, Some(now)), now));
+        assert!(is_active_operator(&key(None, Some(later)), now));
+        let steward = ApiKey {
+            roles: vec![Role::Steward],
+            ..key(None, None)
+        };
+        assert!(!is_active_operator(&steward, now));
+    }
 
     #[test]
     fn registry_codes() {
