@@ -272,39 +272,37 @@ impl Tx<'_> {
         let attrs = attributes(value);
         let lock = self.dialect.lock_shared;
         let c = &mut *self.conn;
-        {
-            check_references(c, &attrs, lock)?;
-            let last = c.query(
-                sql::LAST_REVISION,
-                &[Param::Text(T::KIND), Param::Text(&id)],
-            )?;
-            let revision = first_int(last)?.unwrap_or(0) + 1;
-            let inserted = c.execute(
-                sql::INSERT,
-                &[
-                    Param::Text(T::KIND),
-                    Param::Text(&id),
-                    Param::Int(revision),
-                    Param::Text(&body),
-                    Param::Int(micros(at)),
-                    Param::Int(T::FORMAT.into()),
-                ],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{} already exists",
-                    value.describe()
-                )));
-            }
-            write_history::<T>(c, &id, revision, Some(&body), at)?;
-            write_attributes::<T>(c, &id, &attrs)?;
-            Ok(Versioned {
-                value: serde_json::from_str(&body)?,
-                revision: revision as u64,
-                created_at: at,
-                updated_at: at,
-            })
+        check_references(c, &attrs, lock)?;
+        let last = c.query(
+            sql::LAST_REVISION,
+            &[Param::Text(T::KIND), Param::Text(&id)],
+        )?;
+        let revision = first_int(last)?.unwrap_or(0) + 1;
+        let inserted = c.execute(
+            sql::INSERT,
+            &[
+                Param::Text(T::KIND),
+                Param::Text(&id),
+                Param::Int(revision),
+                Param::Text(&body),
+                Param::Int(micros(at)),
+                Param::Int(T::FORMAT.into()),
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists",
+                value.describe()
+            )));
         }
+        write_history::<T>(c, &id, revision, Some(&body), at)?;
+        write_attributes::<T>(c, &id, &attrs)?;
+        Ok(Versioned {
+            value: serde_json::from_str(&body)?,
+            revision: revision as u64,
+            created_at: at,
+            updated_at: at,
+        })
     }
 
     /// Replaces the object with the same id, which the caller read at `expected` revision.
@@ -322,45 +320,38 @@ impl Tx<'_> {
         let expected_stored = stored_revision(expected)?;
         let lock = self.dialect.lock_shared;
         let c = &mut *self.conn;
-        {
-            check_references(c, &attrs, lock)?;
-            let changed = c.execute(
-                sql::UPDATE,
-                &[
-                    Param::Text(T::KIND),
-                    Param::Text(&id),
-                    Param::Text(&body),
-                    Param::Int(micros(at)),
-                    Param::Int(expected_stored),
-                    Param::Int(T::FORMAT.into()),
-                ],
-            )?;
-            if changed == 0 {
-                let now = c.query(sql::REVISION, &[Param::Text(T::KIND), Param::Text(&id)])?;
-                return Err(match first_int(now)? {
-                    None => StoreError::NotFound(format!("{} does not exist", value.describe())),
-                    Some(current) => StoreError::Conflict(format!(
-                        "{} is at revision {current}, not {expected}: read it again",
-                        value.describe()
-                    )),
-                });
-            }
-            let revision = expected_stored + 1;
-            write_history::<T>(c, &id, revision, Some(&body), at)?;
-            c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(&id)])?;
-            write_attributes::<T>(c, &id, &attrs)?;
-            let created = c.query(sql::GET, &[Param::Text(T::KIND), Param::Text(&id)])?;
-            let created_at = match created.into_iter().next() {
-                Some(row) => time(&row[3])?,
-                None => at,
-            };
-            Ok(Versioned {
-                value: serde_json::from_str(&body)?,
-                revision: revision as u64,
-                created_at,
-                updated_at: at,
-            })
-        }
+        check_references(c, &attrs, lock)?;
+        let changed = c.query(
+            sql::UPDATE,
+            &[
+                Param::Text(T::KIND),
+                Param::Text(&id),
+                Param::Text(&body),
+                Param::Int(micros(at)),
+                Param::Int(expected_stored),
+                Param::Int(T::FORMAT.into()),
+            ],
+        )?;
+        let Some(created) = changed.into_iter().next() else {
+            let now = c.query(sql::REVISION, &[Param::Text(T::KIND), Param::Text(&id)])?;
+            return Err(match first_int(now)? {
+                None => StoreError::NotFound(format!("{} does not exist", value.describe())),
+                Some(current) => StoreError::Conflict(format!(
+                    "{} is at revision {current}, not {expected}: read it again",
+                    value.describe()
+                )),
+            });
+        };
+        let revision = expected_stored + 1;
+        write_history::<T>(c, &id, revision, Some(&body), at)?;
+        c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(&id)])?;
+        write_attributes::<T>(c, &id, &attrs)?;
+        Ok(Versioned {
+            value: serde_json::from_str(&body)?,
+            revision: revision as u64,
+            created_at: time(created.first().unwrap_or(&Cell::Null))?,
+            updated_at: at,
+        })
     }
 
     /// Deletes the object of kind `T` with this id, which the caller read at `expected`
@@ -371,33 +362,31 @@ impl Tx<'_> {
         let lock = self.dialect.lock_exclusive;
         let name = format!("{} {id:?}", T::NOUN);
         let c = &mut *self.conn;
-        {
-            let current = c.query(
-                &format!("{}{lock}", sql::REVISION),
-                &[Param::Text(T::KIND), Param::Text(id)],
-            )?;
-            match first_int(current)? {
-                None => return Err(StoreError::NotFound(format!("{name} does not exist"))),
-                Some(r) if r != expected_stored => {
-                    return Err(StoreError::Conflict(format!(
-                        "{name} is at revision {r}, not {expected}: read it again"
-                    )));
-                }
-                Some(_) => {}
-            }
-            let referrer = c.query(sql::REFERRER, &[Param::Text(T::KIND), Param::Text(id)])?;
-            if let Some(row) = referrer.into_iter().next() {
-                let mut cells = row.into_iter();
-                let kind = cells.next().unwrap_or(Cell::Null).text()?;
-                let other = cells.next().unwrap_or(Cell::Null).text()?;
+        let current = c.query(
+            &format!("{}{lock}", sql::REVISION),
+            &[Param::Text(T::KIND), Param::Text(id)],
+        )?;
+        match first_int(current)? {
+            None => return Err(StoreError::NotFound(format!("{name} does not exist"))),
+            Some(r) if r != expected_stored => {
                 return Err(StoreError::Conflict(format!(
-                    "{name} cannot be deleted: {kind} {other:?} refers to it"
+                    "{name} is at revision {r}, not {expected}: read it again"
                 )));
             }
-            c.execute(sql::DELETE, &[Param::Text(T::KIND), Param::Text(id)])?;
-            c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(id)])?;
-            write_history::<T>(c, id, expected_stored + 1, None, at)
+            Some(_) => {}
         }
+        let referrer = c.query(sql::REFERRER, &[Param::Text(T::KIND), Param::Text(id)])?;
+        if let Some(row) = referrer.into_iter().next() {
+            let mut cells = row.into_iter();
+            let kind = cells.next().unwrap_or(Cell::Null).text()?;
+            let other = cells.next().unwrap_or(Cell::Null).text()?;
+            return Err(StoreError::Conflict(format!(
+                "{name} cannot be deleted: {kind} {other:?} refers to it"
+            )));
+        }
+        c.execute(sql::DELETE, &[Param::Text(T::KIND), Param::Text(id)])?;
+        c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(id)])?;
+        write_history::<T>(c, id, expected_stored + 1, None, at)
     }
 
     /// The object of kind `T` with this id, locked until the transaction ends.

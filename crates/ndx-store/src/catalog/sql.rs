@@ -104,7 +104,7 @@ pub(crate) const INSERT: &str =
      VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (kind, id) DO NOTHING";
 pub(crate) const UPDATE: &str =
     "UPDATE catalog SET revision = revision + 1, body = $3, updated_at = $4, format = $6
-     WHERE kind = $1 AND id = $2 AND revision = $5";
+     WHERE kind = $1 AND id = $2 AND revision = $5 RETURNING created_at";
 pub(crate) const DELETE: &str = "DELETE FROM catalog WHERE kind = $1 AND id = $2";
 pub(crate) const INSERT_HISTORY: &str =
     "INSERT INTO catalog_history(kind, id, revision, body, at, format)
