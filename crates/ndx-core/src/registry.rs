@@ -297,16 +297,7 @@ impl Core {
             if is_active_operator(&target.value.key, now) && active <= 1 {
                 return Ok(Some(Err(target.value.key)));
             }
-            if target.value.key.revoked_at.is_some() {
-                // Revoking twice keeps the first time.
-                return Ok(Some(Ok(target.value.key)));
-            }
-            let mut revoked = target.value;
-            revoked.key.revoked_at = Some(now);
-            Ok(Some(Ok(tx
-                .update(&revoked, target.revision, now)?
-                .value
-                .key)))
+            Ok(Some(Ok(tx.revoke_api_key(target, now)?)))
         })?;
         let key = match decided {
             None => {

@@ -14,7 +14,7 @@ use ndx_types::registry::{ApiKey, Member, System};
 use serde::{Deserialize, Serialize};
 
 use super::sql::{Cell, Param};
-use super::{Attribute, Catalog, Kind, Page, Versioned};
+use super::{Attribute, Catalog, Kind, Page, Tx, Versioned};
 use crate::{Result, StoreError};
 
 impl Kind for Member {
@@ -180,6 +180,23 @@ fn body<T: Kind>(cells: &mut impl Iterator<Item = Cell>) -> Result<T> {
     super::decode::<T>("of a key holder", &text, &format)
 }
 
+/// The registry's writes that belong inside a caller's transaction.
+impl Tx<'_> {
+    /// Revokes a key the transaction has read (idempotent: the first revocation time is kept).
+    pub fn revoke_api_key(
+        &mut self,
+        stored: Versioned<ApiKeyRecord>,
+        at: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        if stored.value.key.revoked_at.is_some() {
+            return Ok(stored.value.key);
+        }
+        let mut revoked = stored.value;
+        revoked.key.revoked_at = Some(at);
+        Ok(self.update(&revoked, stored.revision, at)?.value.key)
+    }
+}
+
 /// The typed lookups of the registry and the dictionary.
 impl Catalog {
     /// The key whose secret hashes to `key_hash`, with its system and member.
@@ -213,25 +230,12 @@ impl Catalog {
     /// Revokes a key at `at` (idempotent: the first revocation time is kept); `None` if there
     /// is no such key.
     pub fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<Option<ApiKey>> {
-        // A concurrent change of the same key (another revocation) makes the update stale:
-        // read it again, then it is revoked already or the update goes through.
-        for _ in 0..8 {
-            let Some(mut stored) = self.get::<ApiKeyRecord>(id)? else {
+        self.transaction(|tx| {
+            let Some(stored) = tx.get::<ApiKeyRecord>(id)? else {
                 return Ok(None);
             };
-            if stored.value.key.revoked_at.is_some() {
-                return Ok(Some(stored.value.key));
-            }
-            stored.value.key.revoked_at = Some(at);
-            match self.update(&stored.value, stored.revision, at) {
-                Ok(done) => return Ok(Some(done.value.key)),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict(format!(
-            "api key {id:?} keeps changing: try again"
-        )))
+            tx.revoke_api_key(stored, at).map(Some)
+        })
     }
 
     /// A code list at a version, or its latest version.
