@@ -292,47 +292,28 @@ impl Audience for Caller {
     }
 }
 
-impl Audience for RegistryAdmin {
-    fn audit_actor(&self) -> Option<Actor> {
-        Some(self.actor.clone())
-    }
-    fn audit_request_id(&self) -> &str {
-        &self.request_id
-    }
+/// `Audience` for a capability that carries its caller's `actor` and `request_id` (and, with
+/// `dataset`, the dataset it is for).
+macro_rules! audience {
+    ($cap:ty $(, $dataset:ident)?) => {
+        impl Audience for $cap {
+            fn audit_actor(&self) -> Option<Actor> {
+                Some(self.actor.clone())
+            }
+            fn audit_request_id(&self) -> &str {
+                &self.request_id
+            }
+            $(fn audit_dataset(&self) -> Option<&str> {
+                Some(&self.$dataset)
+            })?
+        }
+    };
 }
 
-impl Audience for DatasetRead {
-    fn audit_actor(&self) -> Option<Actor> {
-        Some(self.actor.clone())
-    }
-    fn audit_request_id(&self) -> &str {
-        &self.request_id
-    }
-    fn audit_dataset(&self) -> Option<&str> {
-        Some(&self.dataset)
-    }
-}
-
-impl Audience for DatasetWrite {
-    fn audit_actor(&self) -> Option<Actor> {
-        Some(self.actor.clone())
-    }
-    fn audit_request_id(&self) -> &str {
-        &self.request_id
-    }
-    fn audit_dataset(&self) -> Option<&str> {
-        Some(&self.dataset)
-    }
-}
-
-impl Audience for AuditRead {
-    fn audit_actor(&self) -> Option<Actor> {
-        Some(self.actor.clone())
-    }
-    fn audit_request_id(&self) -> &str {
-        &self.request_id
-    }
-}
+audience!(RegistryAdmin);
+audience!(DatasetRead, dataset);
+audience!(DatasetWrite, dataset);
+audience!(AuditRead);
 
 impl Audience for SubjectRead {
     fn audit_actor(&self) -> Option<Actor> {
