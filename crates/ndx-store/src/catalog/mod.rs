@@ -33,7 +33,7 @@ use sql::{CatalogEngine, Cell, Param, SqlConn};
 use crate::{Result, StoreError};
 
 /// A kind of object the catalogue stores. Implementing it is the registration of the kind.
-pub trait Kind: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Kind: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The kind's name in storage: stable forever once released, unique among kinds.
     const KIND: &'static str;
     /// What a person calls one object of the kind, for messages ("member", "data element").
@@ -298,7 +298,7 @@ impl Tx<'_> {
         write_history::<T>(c, &id, revision, Some(&body), at)?;
         write_attributes::<T>(c, &id, &attrs)?;
         Ok(Versioned {
-            value: serde_json::from_str(&body)?,
+            value: value.clone(),
             revision: revision as u64,
             created_at: at,
             updated_at: at,
@@ -347,7 +347,7 @@ impl Tx<'_> {
         c.execute(sql::DELETE_ATTRS, &[Param::Text(T::KIND), Param::Text(&id)])?;
         write_attributes::<T>(c, &id, &attrs)?;
         Ok(Versioned {
-            value: serde_json::from_str(&body)?,
+            value: value.clone(),
             revision: revision as u64,
             created_at: time(created.first().unwrap_or(&Cell::Null))?,
             updated_at: at,
