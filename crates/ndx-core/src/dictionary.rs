@@ -130,19 +130,28 @@ fn breaking_errors(reasons: &[String]) -> Vec<FieldError> {
 }
 
 impl Core {
-    /// Inserts the national elements and code lists that are missing. Idempotent.
+    /// Inserts the national elements and code lists that are missing, and brings stored
+    /// national elements up to this binary's definition (a new revision, the old one kept in
+    /// the history): they are the national standard, which no API edits. Idempotent.
     pub fn ensure_builtins(&self, now: DateTime<Utc>) -> Result<()> {
-        let have: Vec<String> = self
-            .store
-            .catalog()
-            .values::<DataElement>()?
-            .into_iter()
-            .map(|e| e.id)
-            .collect();
+        let mut changed = false;
         for e in dict::builtin_elements() {
-            if !have.contains(&e.id) {
-                self.store.catalog().insert(&e, now)?;
+            match self.store.catalog().get::<DataElement>(&e.id)? {
+                None => {
+                    self.store.catalog().insert(&e, now)?;
+                }
+                Some(stored) if stored.value != e => {
+                    match self.store.catalog().update(&e, stored.revision, now) {
+                        // Another process serving the same store brought it up first.
+                        Ok(_) | Err(ndx_store::StoreError::Conflict(_)) => changed = true,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Some(_) => {}
             }
+        }
+        if changed {
+            self.forget_compiled();
         }
         let lists: Vec<String> = self
             .store

@@ -254,10 +254,14 @@ error_codes! {
     CsvMalformed = "csv-malformed", Invalid, "Malformed CSV";
     /// A CSV row with another number of fields than the header.
     CsvFieldCount = "csv-field-count", Invalid, "Wrong number of CSV fields";
+    /// A quote inside an unquoted CSV field, or text after a quoted field's closing quote.
+    CsvStrayQuote = "csv-stray-quote", Invalid, "Stray quote in CSV field";
     /// Batch input (or one NDJSON line) that is not JSON.
     JsonMalformed = "json-malformed", Invalid, "Malformed JSON input";
     /// A JSON record that is not an object.
     JsonNotObject = "json-not-object", Invalid, "Record is not an object";
+    /// A JSON object that names the same member twice.
+    JsonDuplicateMember = "json-duplicate-member", Invalid, "Duplicate JSON member";
     /// A record over the size limit.
     RecordTooLarge = "record-too-large", Invalid, "Record too large";
     /// Bytes that are not UTF-8.
@@ -339,6 +343,12 @@ impl Error {
     }
     /// Reading the input failed.
     pub fn io(e: std::io::Error) -> Self {
+        if let Some(limit) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::ingest::InputTooLarge>())
+        {
+            return Self::of(Code::BodyTooLarge, limit.to_string());
+        }
         let mut err = Self::of(
             Code::BodyReadFailed,
             format!("reading the input failed: {e}"),

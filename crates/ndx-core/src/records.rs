@@ -179,7 +179,8 @@ fn single_field_value(
     values: &[RawValue<'_>],
     field: &str,
 ) -> Option<Value> {
-    let canonical = match compiled.validate(values) {
+    // A filter value is looked for, not stored: no date is too late to look for.
+    let canonical = match compiled.validate(values, chrono::NaiveDate::MAX) {
         Ok(v) => v.canonical,
         Err(errors) => {
             if errors.iter().any(|e| e.field == field) {

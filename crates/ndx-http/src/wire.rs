@@ -292,6 +292,16 @@ pub struct DataElement {
     /// Example values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// Text that may span lines (line feeds and tabs allowed; strings only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiline: bool,
+    /// Earliest plausible date, `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (date types only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1850")]
+    pub not_before: Option<String>,
+    /// Dates after the day of validation are refused (date types only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_future: bool,
 }
 
 impl From<d::DataElement> for DataElement {
@@ -310,6 +320,9 @@ impl From<d::DataElement> for DataElement {
             minimum: e.minimum,
             maximum: e.maximum,
             examples: e.examples,
+            multiline: e.multiline,
+            not_before: e.not_before,
+            not_in_future: e.not_in_future,
         }
     }
 }
@@ -330,6 +343,9 @@ impl From<DataElement> for d::DataElement {
             minimum: e.minimum,
             maximum: e.maximum,
             examples: e.examples,
+            multiline: e.multiline,
+            not_before: e.not_before,
+            not_in_future: e.not_in_future,
         }
     }
 }

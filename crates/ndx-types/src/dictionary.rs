@@ -114,6 +114,17 @@ pub struct DataElement {
     /// Example values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// Text that may span lines: line feeds and tabs are allowed (type `string` only). Other
+    /// text is one line, as names and codes are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiline: bool,
+    /// The earliest plausible date, written `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (date types only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// A date after the day the value is validated is refused (date types only): births,
+    /// deaths and issue dates cannot lie in the future.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_future: bool,
 }
 
 /// One entry of a code list.
@@ -397,6 +408,41 @@ impl DataElement {
                 "element-range",
                 "minimum",
                 format!("element {:?}: minimum {a} exceeds maximum {b}", self.id),
+            ));
+        }
+        if self.multiline && self.value_type != ValueType::String {
+            return Err(def_err(
+                "element-multiline-unexpected",
+                "multiline",
+                format!("element {:?}: only strings may span lines", self.id),
+            ));
+        }
+        let dated = matches!(
+            self.value_type,
+            ValueType::Date | ValueType::PartialDate | ValueType::DateTime
+        );
+        if (self.not_before.is_some() || self.not_in_future) && !dated {
+            return Err(def_err(
+                "element-date-bound-unexpected",
+                if self.not_in_future {
+                    "not_in_future"
+                } else {
+                    "not_before"
+                },
+                format!(
+                    "element {:?}: date bounds apply only to dates, not to {}",
+                    self.id,
+                    self.value_type.name()
+                ),
+            ));
+        }
+        if let Some(b) = &self.not_before
+            && let Err(e) = crate::formats::parse_partial_date(b)
+        {
+            return Err(def_err(
+                "element-date-bound-invalid",
+                "not_before",
+                format!("element {:?}: not_before: {}", self.id, e.message),
             ));
         }
         Ok(())
@@ -792,6 +838,9 @@ fn element(
         minimum: None,
         maximum: None,
         examples: vec![],
+        multiline: false,
+        not_before: None,
+        not_in_future: false,
     }
 }
 
@@ -840,13 +889,18 @@ pub fn builtin_elements() -> Vec<DataElement> {
             "sex",
             "2",
         ),
-        element(
-            "date-of-birth",
-            "Ngày, tháng, năm sinh",
-            "Date of birth",
-            "Date of birth; civil registers may hold only the year or year and month",
-            PartialDate,
-        ),
+        {
+            let mut e = element(
+                "date-of-birth",
+                "Ngày, tháng, năm sinh",
+                "Date of birth",
+                "Date of birth; civil registers may hold only the year or year and month",
+                PartialDate,
+            );
+            e.not_before = Some("1850".into());
+            e.not_in_future = true;
+            e
+        },
         element("date", "Ngày", "Date", "A calendar date", Date),
         element(
             "date-time",
@@ -888,16 +942,20 @@ pub fn builtin_elements() -> Vec<DataElement> {
             "admin-ward-2025",
             "00004",
         ),
-        with_len(
-            element(
-                "street-address",
-                "Số nhà, đường phố, thôn xóm",
-                "Street address",
-                "House number, street, hamlet: the part of an address below the ward",
-                String,
-            ),
-            300,
-        ),
+        {
+            let mut e = with_len(
+                element(
+                    "street-address",
+                    "Số nhà, đường phố, thôn xóm",
+                    "Street address",
+                    "House number, street, hamlet: the part of an address below the ward",
+                    String,
+                ),
+                300,
+            );
+            e.multiline = true;
+            e
+        },
         with_len(
             element(
                 "address-text",

@@ -589,8 +589,19 @@ fn check_month(month: u32) -> Result<(), String> {
     }
 }
 
+/// Why a year is not a year of the civil calendar, as the end of a sentence: it counts
+/// 1 BC, 1 AD, so there is no year 0 (ISO 8601 has one only by agreement between parties).
+fn check_year(year: i32) -> Result<(), String> {
+    if year == 0 {
+        Err("has year 0000, which the civil calendar does not have; years start at 0001".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 /// The calendar date, or why it does not exist, as the end of a sentence.
 fn calendar_date(year: i32, month: u32, day: u32) -> Result<NaiveDate, String> {
+    check_year(year)?;
     check_month(month)?;
     let days = days_in_month(year, month);
     if day == 0 {
@@ -639,6 +650,26 @@ impl PartialDate {
             PartialDate::Full(date) => date.year(),
         }
     }
+
+    /// The first day the date may mean: `1987` → 1987-01-01.
+    pub fn first_day(&self) -> Option<NaiveDate> {
+        match *self {
+            PartialDate::Year(year) => NaiveDate::from_ymd_opt(year, 1, 1),
+            PartialDate::YearMonth(year, month) => NaiveDate::from_ymd_opt(year, month, 1),
+            PartialDate::Full(date) => Some(date),
+        }
+    }
+
+    /// The last day the date may mean: `1987-02` → 1987-02-28.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        match *self {
+            PartialDate::Year(year) => NaiveDate::from_ymd_opt(year, 12, 31),
+            PartialDate::YearMonth(year, month) => {
+                NaiveDate::from_ymd_opt(year, month, days_in_month(year, month))
+            }
+            PartialDate::Full(date) => Some(date),
+        }
+    }
 }
 
 impl fmt::Display for PartialDate {
@@ -670,9 +701,13 @@ pub fn parse_partial_date(s: &str) -> Result<PartialDate, FormatError> {
         .and_then(|y| i32::try_from(y).ok())
         .ok_or_else(shape)?;
     match b.len() {
-        4 => Ok(PartialDate::Year(year)),
+        4 => {
+            check_year(year).map_err(err)?;
+            Ok(PartialDate::Year(year))
+        }
         7 if b[4] == b'-' => {
             let month = digits(b, 5, 2).ok_or_else(shape)?;
+            check_year(year).map_err(err)?;
             check_month(month).map_err(err)?;
             Ok(PartialDate::YearMonth(year, month))
         }
@@ -701,7 +736,27 @@ fn offset_without_colon(s: &str) -> bool {
 ///
 /// Error code: `datetime-invalid`.
 pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, FormatError> {
-    DateTime::parse_from_rfc3339(s).map_err(|e| {
+    use chrono::Datelike;
+    if let Some(Err(why)) = s
+        .get(..4)
+        .and_then(|y| y.parse::<i32>().ok())
+        .map(check_year)
+    {
+        return Err(FormatError::new(
+            "datetime-invalid",
+            format!("datetime {s:?} {why}"),
+        ));
+    }
+    let parsed = DateTime::parse_from_rfc3339(s);
+    if let Ok(t) = &parsed
+        && let Err(why) = check_year(t.year())
+    {
+        return Err(FormatError::new(
+            "datetime-invalid",
+            format!("datetime {s:?} {why}"),
+        ));
+    }
+    parsed.map_err(|e| {
         let detail = if let Some(Err(why)) = s
             .get(..10)
             .and_then(split_ymd)

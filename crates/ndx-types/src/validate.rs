@@ -14,7 +14,8 @@ use crate::dictionary::{
     CrossRule, DataElement, DatasetSchema, DefinitionError, DictionaryLookup, Format, ValueType,
 };
 use crate::formats::{self, FormatError, Sex};
-use crate::text::nfc;
+use crate::text::{TextFault, nfc};
+use chrono::NaiveDate;
 
 /// One value of an incoming record, before validation.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +150,8 @@ struct FieldRule {
     element: DataElement,
     /// code → parent code, for code-typed elements.
     codes: Option<Arc<CodeMap>>,
+    /// The first day of the element's `not_before` bound.
+    earliest: Option<NaiveDate>,
 }
 
 enum CompiledRule {
@@ -208,11 +211,17 @@ impl CompiledSchema {
                     }
                 }),
             };
+            let earliest = element
+                .not_before
+                .as_deref()
+                .and_then(|b| formats::parse_partial_date(b).ok())
+                .and_then(|b| b.first_day());
             fields.push(FieldRule {
                 name: f.name.clone(),
                 required: f.required,
                 element,
                 codes,
+                earliest,
             });
         }
         let index: HashMap<String, usize> = fields
@@ -299,13 +308,18 @@ impl CompiledSchema {
         Some(parts.join("|"))
     }
 
-    /// Validates one record given as values aligned with the schema's fields.
-    pub fn validate(&self, values: &[RawValue<'_>]) -> Result<ValidRecord, Vec<FieldError>> {
+    /// Validates one record given as values aligned with the schema's fields, on the day
+    /// `today` (dates after it are refused where the element says so).
+    pub fn validate(
+        &self,
+        values: &[RawValue<'_>],
+        today: NaiveDate,
+    ) -> Result<ValidRecord, Vec<FieldError>> {
         debug_assert_eq!(values.len(), self.fields.len());
         let mut errors = Vec::new();
         let mut typed: Vec<Option<Typed<'_>>> = Vec::with_capacity(self.fields.len());
         for (rule, raw) in self.fields.iter().zip(values) {
-            match check_field(rule, *raw) {
+            match check_field(rule, *raw, today) {
                 Ok(v) => typed.push(v),
                 Err(e) => {
                     errors.push(e);
@@ -446,7 +460,11 @@ fn json_kind(v: &Value) -> String {
     }
 }
 
-fn check_field<'a>(rule: &FieldRule, raw: RawValue<'a>) -> Result<Option<Typed<'a>>, FieldError> {
+fn check_field<'a>(
+    rule: &FieldRule,
+    raw: RawValue<'a>,
+    today: NaiveDate,
+) -> Result<Option<Typed<'a>>, FieldError> {
     let name = rule.name.as_str();
     let el = &rule.element;
     // An empty value is no value, whatever the format: CSV cannot tell "" from absent, so
@@ -511,7 +529,7 @@ fn check_field<'a>(rule: &FieldRule, raw: RawValue<'a>) -> Result<Option<Typed<'
         },
     };
     match &typed {
-        Typed::Str(s) => check_text(rule, s)?,
+        Typed::Str(s) => check_text(rule, s, today)?,
         Typed::Int(i) => check_range(rule, *i as f64)?,
         Typed::Num(n) => check_range(rule, *n)?,
         Typed::Bool(_) => {}
@@ -542,7 +560,42 @@ fn check_range(rule: &FieldRule, n: f64) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn check_text(rule: &FieldRule, s: &str) -> Result<(), FieldError> {
+/// Checks a date against the element's plausibility bounds; `first` and `last` are the first
+/// and last day the (possibly partial) date may mean.
+fn check_date_bounds(
+    rule: &FieldRule,
+    s: &str,
+    first: Option<NaiveDate>,
+    last: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(), FieldError> {
+    let name = rule.name.as_str();
+    if let (Some(earliest), Some(last)) = (rule.earliest, last)
+        && last < earliest
+    {
+        return Err(FieldError::new(
+            name,
+            "date-too-early",
+            format!(
+                "{name}: {s:?} is before {}, the earliest plausible date",
+                rule.element.not_before.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    if rule.element.not_in_future
+        && let Some(first) = first
+        && first > today
+    {
+        return Err(FieldError::new(
+            name,
+            "date-in-future",
+            format!("{name}: {s:?} lies in the future (today is {today})"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(rule: &FieldRule, s: &str, today: NaiveDate) -> Result<(), FieldError> {
     let name = rule.name.as_str();
     let el = &rule.element;
     if el.min_length.is_some() || el.max_length.is_some() {
@@ -566,23 +619,36 @@ fn check_text(rule: &FieldRule, s: &str) -> Result<(), FieldError> {
             ));
         }
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(FieldError::new(
-            name,
-            "control-character",
-            format!("{name}: {s:?} contains a control character"),
-        ));
+    if let Err(fault) = crate::text::check_characters(s, el.multiline) {
+        let message = match fault {
+            TextFault::Blank if rule.required => {
+                format!(
+                    "{name}: a value is required, and {s:?} {}",
+                    fault.describe()
+                )
+            }
+            TextFault::Blank => format!(
+                "{name}: {s:?} {}; leave the field empty for no value",
+                fault.describe()
+            ),
+            _ => format!("{name}: the value {}", fault.describe()),
+        };
+        return Err(FieldError::new(name, fault.code(), message));
     }
     let fe = |e| FieldError::from_format(name, e);
     match el.value_type {
         ValueType::Date => {
-            formats::parse_iso_date(s).map_err(fe)?;
+            let d = formats::parse_iso_date(s).map_err(fe)?;
+            check_date_bounds(rule, s, Some(d), Some(d), today)?;
         }
         ValueType::PartialDate => {
-            formats::parse_partial_date(s).map_err(fe)?;
+            let d = formats::parse_partial_date(s).map_err(fe)?;
+            check_date_bounds(rule, s, d.first_day(), d.last_day(), today)?;
         }
         ValueType::DateTime => {
-            formats::parse_datetime(s).map_err(fe)?;
+            let t = formats::parse_datetime(s).map_err(fe)?;
+            let d = t.naive_utc().date();
+            check_date_bounds(rule, s, Some(d), Some(d), today)?;
         }
         ValueType::Code => {
             if let Some(codes) = &rule.codes
@@ -602,7 +668,10 @@ fn check_text(rule: &FieldRule, s: &str) -> Result<(), FieldError> {
     }
     match el.format {
         Some(Format::CitizenId) => {
-            formats::parse_citizen_id(s).map_err(fe)?;
+            use chrono::Datelike;
+            formats::parse_citizen_id(s)
+                .and_then(|id| id.check_not_born_after(today.year()))
+                .map_err(fe)?;
         }
         Some(Format::TaxCode) => formats::validate_tax_code(s).map_err(fe)?,
         Some(Format::VnMobile) => formats::validate_vn_mobile(s).map_err(fe)?,
@@ -628,6 +697,11 @@ mod tests {
             sensitivity: Sensitivity::Personal,
             description: String::new(),
         }
+    }
+
+    /// The day the tests validate on.
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 4).expect("date")
     }
 
     fn people() -> CompiledSchema {
@@ -693,7 +767,7 @@ mod tests {
         for (f, v) in &base {
             values[c.field_index(f).expect("field")] = RawValue::Text(v);
         }
-        match c.validate(&values) {
+        match c.validate(&values, today()) {
             Ok(_) => "ok".into(),
             Err(errors) => errors
                 .iter()
@@ -722,8 +796,37 @@ mod tests {
                     ("citizen_id", "001290012345"),
                     ("date_of_birth", "2090-01-01"),
                 ],
+                "citizen-id-century,date-in-future",
+            ),
+            // plausibility of dates and characters of text
+            (&[("date_of_birth", "2026-12-05")], "date-in-future"),
+            (&[("date_of_birth", "2027")], "date-in-future"),
+            (
+                &[("citizen_id", "001226012345"), ("date_of_birth", "2026")],
                 "ok",
             ),
+            (
+                &[("date_of_birth", "2026-12-04")],
+                "citizen-id-birth-year-mismatch",
+            ),
+            (&[("date_of_birth", "0000")], "partial-date-invalid"),
+            (&[("date_of_birth", "0000-01-01")], "partial-date-invalid"),
+            (&[("date_of_birth", "1849-12-31")], "date-too-early"),
+            (&[("issued_on", "0000-02-01")], "date-invalid"),
+            (
+                &[("registered_at", "0000-01-01T00:00:00Z")],
+                "datetime-invalid",
+            ),
+            (&[("full_name", "   ")], "blank"),
+            (&[("full_name", "\t")], "control-character"),
+            (&[("full_name", "\u{200B}")], "invisible-character"),
+            (&[("full_name", "\u{FEFF}")], "invisible-character"),
+            (&[("full_name", "\u{0301}")], "combining-mark-first"),
+            (&[("full_name", "Nguyễn\nAn")], "control-character"),
+            (&[("full_name", "Nguyễn\u{2028}An")], "control-character"),
+            (&[("full_name", "Nguyễn\u{202E}An")], "bidi-control"),
+            (&[("email", "a\u{200b}@b.com")], "invisible-character"),
+            (&[("email", "   ")], "blank"),
             (&[("date_of_birth", "1990")], "ok"),
             (&[("date_of_birth", "1990-05")], "ok"),
             (&[("date_of_birth", "1990-13")], "partial-date-invalid"),
@@ -780,7 +883,7 @@ mod tests {
         for (k, v) in obj.as_object().expect("object") {
             values[c.field_index(k).expect("field")] = RawValue::Json(v);
         }
-        let errors = c.validate(&values).expect_err("invalid");
+        let errors = c.validate(&values, today()).expect_err("invalid");
         let got: Vec<(&str, &str)> = errors
             .iter()
             .map(|e| (e.field.as_str(), e.code.as_str()))
@@ -809,7 +912,7 @@ mod tests {
         values[c.field_index("sex").expect("f")] = RawValue::Text("1");
         values[c.field_index("date_of_birth").expect("f")] = RawValue::Text("1990");
         values[c.field_index("income").expect("f")] = RawValue::Text("1e3");
-        let v = c.validate(&values).expect("valid");
+        let v = c.validate(&values, today()).expect("valid");
         assert_eq!(v.key, "001090012345");
         assert_eq!(
             v.canonical,

@@ -294,6 +294,9 @@ fn code_element(id: &str, vi: &str, en: &str, list: &str) -> ndx_types::dictiona
         minimum: None,
         maximum: None,
         examples: vec![],
+        multiline: false,
+        not_before: None,
+        not_in_future: false,
     }
 }
 

@@ -82,6 +82,8 @@ fn detect_format(args: &ImportArgs) -> anyhow::Result<InputFormat> {
 
 pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let format = detect_format(args)?;
+    // A report that cannot be written must stop the import before it commits anything.
+    let report_file = args.report.as_deref().map(ReportFile::open).transpose()?;
     let core = crate::open_core(cfg)?;
     let schema = core.schema(&args.dataset, None)?;
     let system = match &args.system {
@@ -132,6 +134,8 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     };
     opts.batch_id = args.batch_id.clone();
     opts.max_listed_errors = args.max_errors;
+    // The same bound as an upload over HTTP: a batch is one transaction.
+    opts.max_input_bytes = cfg.limits.max_batch_bytes;
     let start = Instant::now();
     let result = core.ingest(&cap, input, &opts, chrono::Utc::now(), &mut |p| {
         let secs = start.elapsed().as_secs_f64().max(1e-3);
@@ -151,7 +155,9 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     match result {
         Ok(report) => {
             summarize(&report, elapsed);
-            write_report(args, &report)?;
+            if let Some(file) = report_file {
+                file.write(&report)?;
+            }
             if report.status == BatchStatus::Rejected && !report.replayed {
                 return Err(ndx_core::Error::of(
                     ndx_core::Code::BatchRejected,
@@ -213,10 +219,50 @@ fn summarize(r: &IngestReport, elapsed: Duration) {
     }
 }
 
-fn write_report(args: &ImportArgs, r: &IngestReport) -> anyhow::Result<()> {
-    if let Some(path) = &args.report {
-        std::fs::write(path, serde_json::to_vec_pretty(r)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+/// The `--report` file, opened before the import so that a bad path is found before anything
+/// is committed. A file created here and never written is removed again.
+struct ReportFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    created: bool,
+}
+
+impl ReportFile {
+    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        let existed = path.exists();
+        if path.is_dir() {
+            bail!(
+                "cannot write the report to {}: it is a directory",
+                path.display()
+            );
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        Ok(ReportFile {
+            path: path.to_owned(),
+            file: Some(file),
+            created: !existed,
+        })
     }
-    Ok(())
+
+    fn write(mut self, r: &IngestReport) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut file = self.file.take().context("report file already written")?;
+        file.set_len(0)?;
+        file.write_all(&serde_json::to_vec_pretty(r)?)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        if self.file.is_some() && self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

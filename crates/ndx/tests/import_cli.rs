@@ -614,3 +614,122 @@ fn import_failures_have_distinct_exit_codes_and_change_nothing() {
         assert_eq!(get(&s, &key, &cid(n)).0, 404);
     }
 }
+
+/// Issue 11: `ndx import --report` to a path it cannot write committed the batch, then exited 1;
+/// the report path is now checked before anything is written.
+#[test]
+fn a_report_path_that_cannot_be_written_stops_the_import_before_it_commits() {
+    let data = demo_dir();
+    let files = tempfile::tempdir().expect("tempdir");
+    let f = files.path();
+    let ok = write(f, "ok.csv", &format!("{HEADER}\n{}\n", row(60)));
+    for bad in [f.join("no-such-dir").join("report.json"), f.to_path_buf()] {
+        let out = import(
+            data.path(),
+            &[
+                "--dataset",
+                "population",
+                path_str(&ok),
+                "-q",
+                "--report",
+                path_str(&bad),
+            ],
+        );
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("report"), "{}", stderr(&out));
+    }
+    // A refused import leaves no report file behind that it created.
+    let report = f.join("report.json");
+    let bad = write(
+        f,
+        "bad.csv",
+        &format!("{HEADER}\nnot-an-id,A,1,1905,01,00004,\n"),
+    );
+    let out = import(
+        data.path(),
+        &[
+            "--dataset",
+            "population",
+            path_str(&bad),
+            "-q",
+            "--report",
+            path_str(&report),
+        ],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(report.exists(), "a rejected batch has a report");
+    std::fs::remove_file(&report).expect("rm");
+    let out = import(
+        data.path(),
+        &[
+            "--dataset",
+            "nope",
+            path_str(&ok),
+            "-q",
+            "--report",
+            path_str(&report),
+        ],
+    );
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(!report.exists(), "no report for an import that never ran");
+
+    let s = Server::serve_dir(data);
+    let key = s.key("population-provider");
+    assert_eq!(count(&s, &key), 1000);
+    assert_eq!(get(&s, &key, &cid(60)).0, 404);
+}
+
+/// Issue 11: `ndx import` of an endless stream grew without bound. It stops at the same input
+/// limit as an upload over HTTP (`max_batch_bytes`) and commits nothing.
+#[test]
+fn an_endless_input_stops_at_the_batch_limit_and_changes_nothing() {
+    let data = demo_dir();
+    let mut child = Command::new(common::ndx_bin())
+        .args([
+            "import",
+            "--data-dir",
+            path_str(data.path()),
+            "--dataset",
+            "population",
+            "--format",
+            "ndjson",
+            "--mode",
+            "per-record",
+            "-q",
+            "-",
+        ])
+        .env("NDX_MAX_BATCH_BYTES", "2000000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ndx import");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        // Far more than the limit; the importer must stop reading long before the end.
+        let mut sent = 0u64;
+        for serial in 0..2_000_000u32 {
+            let line = format!("{}\n", json_row(100_000 + serial));
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return (sent, true);
+            }
+            sent += line.len() as u64;
+        }
+        (sent, false)
+    });
+    let out = child.wait_with_output().expect("wait");
+    let (sent, stopped) = feeder.join().expect("feeder");
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exceeds 2000000 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stopped,
+        "the importer read all {sent} bytes instead of stopping"
+    );
+    let s = Server::serve_dir(data);
+    let key = s.key("population-provider");
+    assert_eq!(count(&s, &key), 1000);
+}

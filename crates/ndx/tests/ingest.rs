@@ -817,6 +817,79 @@ fn every_validation_rule_gives_its_code_for_bad_values_and_accepts_good_ones() {
             with(p(537), "street_address", "Số 1\u{0}"),
             vec![("street_address", "control-character")],
         ),
+        // blank, invisible, reordering and out-of-place characters (issue 11)
+        (
+            with(p(540), "full_name", "   "),
+            vec![("full_name", "blank")],
+        ),
+        (
+            with(p(541), "full_name", "\t"),
+            vec![("full_name", "control-character")],
+        ),
+        (
+            with(p(542), "full_name", "\u{200B}"),
+            vec![("full_name", "invisible-character")],
+        ),
+        (
+            with(p(543), "full_name", "\u{FEFF}"),
+            vec![("full_name", "invisible-character")],
+        ),
+        (
+            with(p(544), "full_name", "\u{0301}"),
+            vec![("full_name", "combining-mark-first")],
+        ),
+        (
+            with(p(545), "full_name", "Nguyễn\nVăn"),
+            vec![("full_name", "control-character")],
+        ),
+        (
+            with(p(546), "full_name", "Nguyễn\tVăn"),
+            vec![("full_name", "control-character")],
+        ),
+        (
+            with(p(547), "full_name", "Nguyễn\u{2028}Văn"),
+            vec![("full_name", "control-character")],
+        ),
+        (
+            with(p(548), "full_name", "Nguyễn \u{202E}nắV"),
+            vec![("full_name", "bidi-control")],
+        ),
+        (
+            with(p(549), "email", "a\u{200b}@b.com"),
+            vec![("email", "invisible-character")],
+        ),
+        (
+            with(p(590), "street_address", "Số 1\u{202E}"),
+            vec![("street_address", "bidi-control")],
+        ),
+        (
+            with(p(591), "street_address", " \n "),
+            vec![("street_address", "blank")],
+        ),
+        // dates that cannot be births
+        (
+            with(p(592), "date_of_birth", "2090-01-01"),
+            vec![("date_of_birth", "date-in-future")],
+        ),
+        (
+            with(p(593), "date_of_birth", "0000"),
+            vec![("date_of_birth", "partial-date-invalid")],
+        ),
+        (
+            with(p(594), "date_of_birth", "1849"),
+            vec![("date_of_birth", "date-too-early")],
+        ),
+        (
+            with(
+                with(p(595), "citizen_id", cid("001", true, 2090, 595)),
+                "date_of_birth",
+                "2090",
+            ),
+            vec![
+                ("citizen_id", "citizen-id-century"),
+                ("date_of_birth", "date-in-future"),
+            ],
+        ),
         // several independent errors are all listed
         (
             with(with(p(538), "phone", "123"), "email", "@"),
@@ -1109,6 +1182,208 @@ fn json_structure_errors() {
     );
     assert_eq!(data_of(&s, &key, &id_of(&person(621)))["sex"], "2");
     assert_eq!(count(&s, &key), base + 2);
+}
+
+/// Issue 11: `{"citizen_id":"A","citizen_id":"B"}` was stored with the last value.
+#[test]
+fn a_json_member_named_twice_refuses_the_record_in_both_json_formats() {
+    let s = Server::demo(1000);
+    let key = s.key("population-provider");
+    let base = count(&s, &key);
+    let good = person(700);
+    let twice = |serial: u32, member: &str, second: &str| {
+        let row = person(serial);
+        let text = serde_json::to_string(&row).expect("json");
+        // The member again, at the end, with another value.
+        format!("{},\"{member}\":\"{second}\"}}", &text[..text.len() - 1])
+    };
+    let twice_id = twice(701, "citizen_id", &id_of(&person(799)));
+    let twice_name = twice(702, "full_name", "Tên Khác");
+    // A nested object naming a member twice is found too.
+    let nested = format!(
+        "{},\"street_address\":{{\"a\":1,\"a\":2}}}}",
+        &serde_json::to_string(&person(703)).expect("json")
+            [..serde_json::to_string(&person(703)).expect("json").len() - 1]
+    );
+    let good_text = serde_json::to_string(&good).expect("json");
+    let ndjson = format!("{good_text}\n{twice_id}\n{twice_name}\n{nested}\n");
+    let array = format!("[{good_text},{twice_id},{twice_name},{nested}]");
+    for (ct, body, lines) in [(NDJSON, ndjson, true), (JSON, array, false)] {
+        // Atomic: refused, nothing stored.
+        let p = s
+            .ingest(POP, "", &key, ct, body.as_bytes(), None)
+            .problem(422, "batch-rejected");
+        assert_eq!(counts(&p["report"]), [4, 1, 3, 0, 0, 0, 0], "{p}");
+        let line = |n: u64| lines.then_some(n);
+        assert_eq!(
+            errors(&p["report"]),
+            [
+                err(
+                    2,
+                    line(2),
+                    None,
+                    Some("citizen_id"),
+                    "json-duplicate-member"
+                ),
+                err(3, line(3), None, Some("full_name"), "json-duplicate-member"),
+                err(
+                    4,
+                    line(4),
+                    None,
+                    Some("street_address"),
+                    "json-duplicate-member"
+                ),
+            ],
+            "{p}"
+        );
+        for n in [700, 701, 702, 703, 799] {
+            assert_absent(&s, &key, &id_of(&person(n)));
+        }
+    }
+    assert_eq!(count(&s, &key), base);
+}
+
+/// Issue 11: `Ngu"yen` in an unquoted CSV field was accepted as it was.
+#[test]
+fn a_quote_where_rfc_4180_allows_none_is_a_record_error() {
+    let s = Server::demo(1000);
+    let key = s.key("population-provider");
+    let base = count(&s, &key);
+    let ids: Vec<String> = (710..715).map(|n| id_of(&person(n))).collect();
+    let csv = format!(
+        "citizen_id,full_name,sex,date_of_birth,province_code,ward_code,street_address\n\
+         {},Ngu\"yen Văn A,1,1905,01,00004,\n\
+         {},\"Trần Thị B\"x,2,1905,01,00004,\n\
+         {},\"Lê \"\"Văn\"\" C\",1,1905,01,00004,\"Số 1, \"\"Nhà A\"\"\"\n\
+         {},Phạm Thị D,2,1905,01,00004,Số \"5\"\n\
+         {},Hồ Văn E,1,1905,01,00004,\n",
+        ids[0], ids[1], ids[2], ids[3], ids[4]
+    );
+    let p = s
+        .ingest(POP, "", &key, CSV, csv.as_bytes(), None)
+        .problem(422, "batch-rejected");
+    assert_eq!(counts(&p["report"]), [5, 2, 3, 0, 0, 0, 0], "{p}");
+    assert_eq!(
+        errors(&p["report"]),
+        [
+            err(1, Some(2), None, Some("full_name"), "csv-stray-quote"),
+            err(2, Some(3), None, Some("full_name"), "csv-stray-quote"),
+            err(4, Some(5), None, Some("street_address"), "csv-stray-quote"),
+        ],
+        "{p}"
+    );
+    assert_eq!(count(&s, &key), base);
+    // Quotes written as RFC 4180 says are data.
+    let rep = ok_report(&s.ingest(POP, "?mode=per-record", &key, CSV, csv.as_bytes(), None));
+    assert_eq!(counts(&rep), [5, 2, 3, 2, 0, 0, 0], "{rep}");
+    assert_eq!(data_of(&s, &key, &ids[2])["full_name"], "Lê \"Văn\" C");
+    assert_eq!(
+        data_of(&s, &key, &ids[2])["street_address"],
+        "Số 1, \"Nhà A\""
+    );
+    // A quote in a header column refuses the batch.
+    let header = format!("citizen_id,full\"name,sex\n{},A,1\n", ids[0]);
+    let p = s
+        .ingest(POP, "", &key, CSV, header.as_bytes(), None)
+        .problem(422, "csv-header-invalid");
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("column 2"),
+        "{p}"
+    );
+}
+
+/// The peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+/// Issue 11: one CSV field or one JSON string of hundreds of MB was held whole in memory
+/// (512 MB took the server to 605 MB). Every format reads one record within the record limit.
+#[test]
+fn one_huge_field_never_takes_its_size_in_memory() {
+    const HUGE: usize = 96 << 20;
+    let s = Server::demo(1000);
+    let key = s.key("population-provider");
+    let base = count(&s, &key);
+    let filler = "x".repeat(HUGE);
+    let good = person(720);
+    let good_csv_row = format!("{},Nguyễn Văn Thử,1,1905,01,00004,", id_of(&good));
+    let header = "citizen_id,full_name,sex,date_of_birth,province_code,ward_code,street_address";
+    let bodies: Vec<(&str, &str, String, Option<&str>)> = vec![
+        // A huge unquoted field, and a huge quoted one, in per-record mode: the record is
+        // skipped and the next one is kept.
+        (
+            CSV,
+            "?mode=per-record",
+            format!(
+                "{header}\n{},{filler},1,1905,01,00004,\n{good_csv_row}\n",
+                id_of(&person(721))
+            ),
+            None,
+        ),
+        (
+            CSV,
+            "?mode=per-record",
+            format!(
+                "{header}\n{},\"{filler}\",1,1905,01,00004,\n{good_csv_row}\n",
+                id_of(&person(721))
+            ),
+            None,
+        ),
+        // A huge header.
+        (
+            CSV,
+            "",
+            format!("citizen_id,{filler}\n"),
+            Some("csv-header-invalid"),
+        ),
+        // A huge NDJSON line.
+        (
+            NDJSON,
+            "?mode=per-record",
+            format!(
+                "{{\"citizen_id\":\"{filler}\"}}\n{}\n",
+                serde_json::to_string(&good).expect("json")
+            ),
+            None,
+        ),
+        // A huge string in a JSON array: the array cannot be read past it.
+        (
+            JSON,
+            "?mode=per-record",
+            format!(
+                "[{}, {{\"full_name\":\"{filler}\"}}]",
+                serde_json::to_string(&good).expect("json")
+            ),
+            Some("record-too-large"),
+        ),
+    ];
+    for (ct, query, body, refused) in bodies {
+        let before = peak_rss(s.pid());
+        let r = s.ingest(POP, query, &key, ct, body.as_bytes(), None);
+        let grew = peak_rss(s.pid()).saturating_sub(before);
+        match refused {
+            Some(code) => {
+                r.problem(422, code);
+            }
+            None => {
+                let rep = ok_report(&r);
+                assert_eq!(counts(&rep)[..3], [2, 1, 1], "{rep}");
+                assert_eq!(errors(&rep)[0].4, "record-too-large", "{rep}");
+            }
+        }
+        assert!(
+            grew < (HUGE / 3) as u64,
+            "{ct} {query}: the server's peak memory grew by {grew} bytes for a {HUGE}-byte field"
+        );
+    }
+    assert_eq!(count(&s, &key), base + 1);
 }
 
 #[test]
@@ -1911,11 +2186,24 @@ fn csv_round_trip_of_arbitrary_text_stores_its_nfc_form() {
             &csv_body(std::slice::from_ref(&row)),
             None,
         );
+        // The reference NFC is unicode-normalization's, as re-exported by ndx-types.
+        let expected = ndx_types::text::nfc(&text).into_owned();
+        // Text that is blank, starts with a mark, or holds invisible or bidirectional
+        // characters is refused with the rule's code, whatever the CSV quoting did.
+        if let Err(fault) = ndx_types::text::check_characters(&expected, true) {
+            prop_assert_eq!(r.status, 422, "{}", r.body);
+            let report = &r.json()["report"];
+            prop_assert_eq!(
+                report["errors"][0]["code"].as_str(),
+                Some(fault.code()),
+                "{}",
+                r.body
+            );
+            return Ok(());
+        }
         prop_assert_eq!(r.status, 200, "{}", r.body);
         prop_assert_eq!(counts(&r.json()), [1, 1, 0, 1, 0, 0, 0]);
         let data = data_of(&s, &key, &id_of(&row));
-        // The reference NFC is unicode-normalization's, as re-exported by ndx-types.
-        let expected = ndx_types::text::nfc(&text).into_owned();
         prop_assert_eq!(data["street_address"].as_str(), Some(expected.as_str()));
         prop_assert_eq!(&data["full_name"], &row["full_name"]);
         Ok(())

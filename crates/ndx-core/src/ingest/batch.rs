@@ -27,6 +27,14 @@ pub(super) struct Batch<'a, 'p> {
     pub(super) max_listed: usize,
     pub(super) progress: &'p mut dyn FnMut(Progress),
     pub(super) bytes: &'a dyn Fn() -> u64,
+    /// The day dates are validated on ([`validation_day`]).
+    pub(super) today: chrono::NaiveDate,
+}
+
+/// The day a batch validates on: the date at UTC+14, the first time zone to reach a date, so
+/// that a date is refused as "in the future" only where it is in the future everywhere.
+pub(crate) fn validation_day(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(14)).date_naive()
 }
 
 impl Batch<'_, '_> {
@@ -101,7 +109,7 @@ impl Batch<'_, '_> {
                     self.sink.push(record, line, op)?;
                 }
             },
-            Op::Upsert => match self.compiled.validate(values) {
+            Op::Upsert => match self.compiled.validate(values, self.today) {
                 Ok(valid) => {
                     self.report.accepted += 1;
                     let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();

@@ -76,12 +76,28 @@ pub struct IngestOptions {
     pub batch_id: Option<String>,
     /// How many record errors are listed in full (counts are always exact).
     pub max_listed_errors: usize,
-    /// Longest accepted NDJSON line or CSV record, in bytes.
+    /// Longest accepted NDJSON line, CSV record or element of a JSON array, in bytes: the
+    /// most one record may take in memory while it is read.
     pub max_record_bytes: usize,
+    /// Largest input, in bytes: a batch is one transaction, so an endless input is refused
+    /// here rather than grown into.
+    pub max_input_bytes: u64,
 }
 
+/// The input of a batch went past [`IngestOptions::max_input_bytes`].
+#[derive(Debug)]
+pub struct InputTooLarge(pub u64);
+
+impl std::fmt::Display for InputTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the input exceeds {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for InputTooLarge {}
+
 impl IngestOptions {
-    /// Defaults for a format: atomic, 1,000 listed errors, 1 MiB records.
+    /// Defaults for a format: atomic, 1,000 listed errors, 1 MiB records, 512 MiB inputs.
     pub fn new(format: InputFormat) -> Self {
         IngestOptions {
             format,
@@ -89,6 +105,7 @@ impl IngestOptions {
             batch_id: None,
             max_listed_errors: 1000,
             max_record_bytes: 1 << 20,
+            max_input_bytes: 512 << 20,
         }
     }
 }
@@ -124,15 +141,20 @@ fn request_hasher(opts: &IngestOptions) -> Sha256 {
     hasher
 }
 
-/// Counts and hashes every byte read, so the request hash covers the whole input.
+/// Counts and hashes every byte read, so the request hash covers the whole input, and stops
+/// at the input limit.
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    limit: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.bytes > self.limit {
+            return Err(std::io::Error::other(InputTooLarge(self.limit)));
+        }
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
@@ -156,6 +178,7 @@ impl Core {
             inner: input,
             hasher: request_hasher(opts),
             bytes: 0,
+            limit: opts.max_input_bytes,
         };
         let outcome = self.run_batch(cap, &mut reader, opts, now, progress);
         if outcome.is_err() {
@@ -286,6 +309,7 @@ impl Core {
                 max_listed,
                 progress,
                 bytes: &bytes_fn,
+                today: batch::validation_day(now),
             };
             let counted = CountingReader {
                 inner: &mut *reader,
@@ -294,7 +318,7 @@ impl Core {
             let read = match opts.format {
                 InputFormat::Csv => read_csv(counted, &mut batch, opts),
                 InputFormat::Ndjson => read_ndjson(counted, &mut batch, opts),
-                InputFormat::Json => read_json_array(counted, &mut batch),
+                InputFormat::Json => read_json_array(counted, &mut batch, opts),
             }
             .and_then(|()| batch.sink.flush());
             let Batch {

@@ -144,6 +144,162 @@ impl<R: Read> Read for NewlineReader<'_, R> {
     }
 }
 
+/// Where an unquoted field holds a quote, or a quoted field goes on after its closing quote:
+/// the permissive parser would take either as text, RFC 4180 does not allow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteFault {
+    /// `Ngu"yen`.
+    InUnquotedField,
+    /// `"Nguyen"x`.
+    AfterClosingQuote,
+}
+
+/// Follows the raw bytes of a CSV input to find quotes where RFC 4180 allows none (see
+/// [`QuoteFault`]); the parser itself decodes the fields.
+#[derive(Debug, Default)]
+struct QuoteCheck {
+    state: QuoteState,
+    field: usize,
+    /// The first fault of the current record and its field's 0-based column.
+    fault: Option<(usize, QuoteFault)>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the closing one, or the first of a doubled pair.
+    QuotedQuote,
+}
+
+impl QuoteCheck {
+    fn scan(&mut self, bytes: &[u8]) {
+        use QuoteState::*;
+        for &b in bytes {
+            self.state = match (self.state, b) {
+                (Quoted, b'"') => QuotedQuote,
+                (Quoted, _) => Quoted,
+                (FieldStart, b'"') | (QuotedQuote, b'"') => Quoted,
+                (_, b',') => {
+                    self.field += 1;
+                    FieldStart
+                }
+                (_, b'\r' | b'\n') => {
+                    self.field = 0;
+                    FieldStart
+                }
+                (Unquoted, b'"') => {
+                    self.fault(QuoteFault::InUnquotedField);
+                    Unquoted
+                }
+                (QuotedQuote, _) => {
+                    self.fault(QuoteFault::AfterClosingQuote);
+                    Unquoted
+                }
+                (FieldStart | Unquoted, _) => Unquoted,
+            };
+        }
+    }
+
+    fn fault(&mut self, fault: QuoteFault) {
+        if self.fault.is_none() {
+            self.fault = Some((self.field, fault));
+        }
+    }
+}
+
+/// What the bounded CSV reader found next.
+enum CsvNext {
+    /// A record: its fields are in `out` up to `ends[..fields]`.
+    Record { start: u64, fields: usize },
+    /// A record whose fields together exceed the record size limit (skipped, never held).
+    TooLarge { start: u64 },
+    /// A record with more fields than the reader keeps positions for (skipped).
+    TooManyFields { start: u64 },
+    /// The end of the input.
+    End,
+}
+
+/// Most fields a CSV row may have; far above any schema.
+const MAX_CSV_FIELDS: usize = 4096;
+
+/// A CSV reader whose memory is bounded whatever the input: the decoded fields of one record
+/// go into a buffer of the record size limit, allocated once, and a record that does not fit
+/// is read through and skipped instead of grown into.
+struct BoundedCsv<R> {
+    parser: csv_core::Reader,
+    input: BufReader<R>,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    consumed: u64,
+    quotes: QuoteCheck,
+}
+
+impl<R: Read> BoundedCsv<R> {
+    fn new(input: R, max_record_bytes: usize) -> Self {
+        BoundedCsv {
+            parser: csv_core::Reader::new(),
+            input: BufReader::with_capacity(1 << 16, input),
+            out: vec![0; max_record_bytes.max(1)],
+            ends: vec![0; MAX_CSV_FIELDS],
+            consumed: 0,
+            quotes: QuoteCheck::default(),
+        }
+    }
+
+    fn next(&mut self) -> std::io::Result<CsvNext> {
+        let start = self.consumed;
+        self.quotes.fault = None;
+        let (mut out_len, mut n_ends) = (0usize, 0usize);
+        let mut overflow: Option<fn(u64) -> CsvNext> = None;
+        loop {
+            let input = self.input.fill_buf()?;
+            let (result, nin, nout, nend) =
+                self.parser
+                    .read_record(input, &mut self.out[out_len..], &mut self.ends[n_ends..]);
+            self.quotes.scan(&input[..nin]);
+            self.input.consume(nin);
+            self.consumed += nin as u64;
+            out_len += nout;
+            n_ends += nend;
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    // Read the rest of the record through into the same buffer.
+                    overflow.get_or_insert(|start| CsvNext::TooLarge { start });
+                    out_len = 0;
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    overflow.get_or_insert(|start| CsvNext::TooManyFields { start });
+                    n_ends = 0;
+                }
+                csv_core::ReadRecordResult::Record => {
+                    return Ok(match overflow {
+                        Some(skipped) => skipped(start),
+                        None => CsvNext::Record {
+                            start,
+                            fields: n_ends,
+                        },
+                    });
+                }
+                csv_core::ReadRecordResult::End => return Ok(CsvNext::End),
+            }
+        }
+    }
+
+    /// The fields of the record just read.
+    fn fields(&self, n: usize) -> impl Iterator<Item = &[u8]> {
+        let mut from = 0;
+        self.ends[..n].iter().map(move |&end| {
+            let field = &self.out[from..end];
+            from = end;
+            field
+        })
+    }
+}
+
 pub(super) fn read_csv(
     input: impl Read,
     batch: &mut Batch<'_, '_>,
@@ -154,68 +310,102 @@ pub(super) fn read_csv(
         read: 0,
         passed: 0,
     });
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(NewlineReader {
+    let mut rdr = BoundedCsv::new(
+        NewlineReader {
             inner: input,
             tracker: &tracker,
-        });
-    let header = match rdr.byte_headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return Err(csv_fatal(e)),
+        },
+        opts.max_record_bytes,
+    );
+    let header_fields = match rdr.next().map_err(Error::io)? {
+        CsvNext::End => {
+            return Err(if rdr.consumed == 0 {
+                Error::of(Code::BatchEmpty, "the input holds no records")
+            } else {
+                Error::of(Code::CsvHeaderMissing, "the CSV input has no header row")
+            });
+        }
+        CsvNext::TooLarge { .. } => {
+            return Err(Error::of(
+                Code::CsvHeaderInvalid,
+                format!(
+                    "the header row is larger than {} bytes",
+                    opts.max_record_bytes
+                ),
+            ));
+        }
+        CsvNext::TooManyFields { .. } => {
+            return Err(Error::of(
+                Code::CsvHeaderInvalid,
+                format!("the header row has more than {MAX_CSV_FIELDS} columns"),
+            ));
+        }
+        CsvNext::Record { fields, .. } => fields,
     };
-    if tracker.borrow().read == 0 {
-        return Err(Error::of(Code::BatchEmpty, "the input holds no records"));
-    }
+    let header: csv::ByteRecord = rdr.fields(header_fields).collect();
     if header.is_empty() || (header.len() == 1 && header.get(0) == Some(b"")) {
         return Err(Error::of(
             Code::CsvHeaderMissing,
             "the CSV input has no header row",
         ));
     }
+    if let Some((column, fault)) = rdr.quotes.fault {
+        return Err(Error::of(
+            Code::CsvHeaderInvalid,
+            format!("header column {}: {}", column + 1, quote_fault_text(fault)),
+        ));
+    }
     let cols = csv_columns(&header, batch.compiled)?;
     let n_fields = batch.compiled.len();
-    let mut row = csv::ByteRecord::new();
     let mut number = 0u64;
     loop {
-        match rdr.read_byte_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_fatal(e)),
-        }
+        let next = rdr.next().map_err(Error::io)?;
+        let (start, fields) = match next {
+            CsvNext::End => break,
+            CsvNext::Record { start, fields } => (start, Some(fields)),
+            CsvNext::TooLarge { start } | CsvNext::TooManyFields { start } => (start, None),
+        };
         number += 1;
-        let line = row
-            .position()
-            .map(|p| tracker.borrow_mut().line_of(p.byte()));
-        if row.len() != header.len() {
+        let line = Some(tracker.borrow_mut().line_of(start));
+        let Some(fields) = fields else {
+            let message = match next {
+                CsvNext::TooManyFields { .. } => format!(
+                    "row has more than {MAX_CSV_FIELDS} fields, the header has {}",
+                    header.len()
+                ),
+                _ => format!("row is larger than {} bytes", opts.max_record_bytes),
+            };
+            let code = match next {
+                CsvNext::TooManyFields { .. } => Code::CsvFieldCount,
+                _ => Code::RecordTooLarge,
+            };
+            batch.malformed(number, line, None, code, message);
+            continue;
+        };
+        if fields != header.len() {
             batch.malformed(
                 number,
                 line,
                 None,
                 Code::CsvFieldCount,
-                format!(
-                    "row has {} fields, the header has {}",
-                    row.len(),
-                    header.len()
-                ),
+                format!("row has {fields} fields, the header has {}", header.len()),
             );
             continue;
         }
-        if row.as_slice().len() > opts.max_record_bytes {
+        if let Some((column, fault)) = rdr.quotes.fault {
+            let field = cols.slots[column].map(|f| batch.compiled.schema().fields[f].name.clone());
             batch.malformed(
                 number,
                 line,
-                None,
-                Code::RecordTooLarge,
-                format!("row is larger than {} bytes", opts.max_record_bytes),
+                field,
+                Code::CsvStrayQuote,
+                format!("column {}: {}", column + 1, quote_fault_text(fault)),
             );
             continue;
         }
-        let mut texts: Vec<&str> = Vec::with_capacity(row.len());
+        let mut texts: Vec<&str> = Vec::with_capacity(fields);
         let mut bad_utf8 = None;
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in rdr.fields(fields).enumerate() {
             match std::str::from_utf8(cell) {
                 Ok(s) => texts.push(s),
                 Err(_) => {
@@ -253,13 +443,14 @@ pub(super) fn read_csv(
     Ok(())
 }
 
-fn csv_fatal(e: csv::Error) -> Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => Error::io(io),
-        other => Error::of(
-            Code::CsvMalformed,
-            format!("the CSV input is malformed: {other:?}"),
-        ),
+fn quote_fault_text(fault: QuoteFault) -> &'static str {
+    match fault {
+        QuoteFault::InUnquotedField => {
+            "a quote inside an unquoted field; quote the whole field and double the quote (\"Ngu\"\"yen\")"
+        }
+        QuoteFault::AfterClosingQuote => {
+            "text after the closing quote of a quoted field; a quote inside a quoted field is written twice"
+        }
     }
 }
 
@@ -335,8 +526,10 @@ pub(super) fn read_ndjson(
     let mut line_no = 0u64;
     let mut number = 0u64;
     let mut buf = Vec::new();
+    let duplicate = std::cell::RefCell::new(None);
     loop {
         buf.clear();
+        duplicate.borrow_mut().take();
         let (n, complete) =
             read_bounded_line(&mut rdr, &mut buf, opts.max_record_bytes).map_err(Error::io)?;
         if n == 0 {
@@ -372,8 +565,8 @@ pub(super) fn read_ndjson(
             continue;
         }
         number += 1;
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => apply_json(batch, number, Some(line_no), &v)?,
+        match parse_strict(text, &duplicate) {
+            Ok(v) => apply_strict(batch, number, Some(line_no), &v, &duplicate)?,
             Err(e) => batch.malformed(
                 number,
                 Some(line_no),
@@ -421,12 +614,175 @@ fn read_bounded_line(
     }
 }
 
-pub(super) fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Result<()> {
+/// Reads one JSON value as [`Value`] does, except that an object naming a member twice is not
+/// silently read as its last value: the first duplicated member (with its path) is remembered
+/// in `duplicate`, and the caller refuses the record.
+struct StrictValue<'c> {
+    duplicate: &'c std::cell::RefCell<Option<String>>,
+    path: &'c str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        let mut i = 0usize;
+        loop {
+            let path = format!("{}[{i}]", self.path);
+            let seed = StrictValue {
+                duplicate: self.duplicate,
+                path: &path,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
+            }
+            i += 1;
+        }
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                name.clone()
+            } else {
+                format!("{}.{name}", self.path)
+            };
+            let value = map.next_value_seed(StrictValue {
+                duplicate: self.duplicate,
+                path: &path,
+            })?;
+            if members.insert(name, value).is_some() {
+                self.duplicate.borrow_mut().get_or_insert(path);
+            }
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+/// Applies one JSON record read with [`StrictValue`]; a duplicated member refuses it.
+fn apply_strict(
+    batch: &mut Batch<'_, '_>,
+    number: u64,
+    line: Option<u64>,
+    v: &Value,
+    duplicate: &std::cell::RefCell<Option<String>>,
+) -> Result<()> {
+    if let Some(path) = duplicate.borrow_mut().take() {
+        let field = path.split(['.', '[']).next().map(str::to_owned);
+        batch.malformed(
+            number,
+            line,
+            field,
+            Code::JsonDuplicateMember,
+            format!("the member {path:?} appears more than once in the record"),
+        );
+        return Ok(());
+    }
+    apply_json(batch, number, line, v)
+}
+
+/// Parses one NDJSON line strictly ([`StrictValue`]).
+fn parse_strict(
+    text: &str,
+    duplicate: &std::cell::RefCell<Option<String>>,
+) -> serde_json::Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = StrictValue {
+        duplicate,
+        path: "",
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Counts the bytes the JSON parser takes and stops it when one element of the array grows
+/// past the record size limit, so that no record — a 512 MB string, say — is held whole.
+struct ElementBound<'c, R> {
+    inner: R,
+    taken: &'c std::cell::Cell<u64>,
+    element_start: &'c std::cell::Cell<u64>,
+    max: u64,
+}
+
+/// The marker error of [`ElementBound`].
+#[derive(Debug)]
+struct ElementTooLarge;
+
+impl std::fmt::Display for ElementTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record is larger than the limit")
+    }
+}
+
+impl std::error::Error for ElementTooLarge {}
+
+impl<R: Read> Read for ElementBound<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.taken.get() - self.element_start.get() > self.max {
+            return Err(std::io::Error::other(ElementTooLarge));
+        }
+        let n = self.inner.read(buf)?;
+        self.taken.set(self.taken.get() + n as u64);
+        Ok(n)
+    }
+}
+
+pub(super) fn read_json_array(
+    input: impl Read,
+    batch: &mut Batch<'_, '_>,
+    opts: &IngestOptions,
+) -> Result<()> {
     use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
     struct Elements<'b, 'x, 'y> {
         batch: &'b mut Batch<'x, 'y>,
         failure: &'b mut Option<Error>,
+        taken: &'b std::cell::Cell<u64>,
+        element_start: &'b std::cell::Cell<u64>,
+        number: &'b std::cell::Cell<u64>,
     }
     impl<'de> Visitor<'de> for Elements<'_, '_, '_> {
         type Value = ();
@@ -434,15 +790,22 @@ pub(super) fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Re
             f.write_str("a JSON array of record objects")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-            let mut number = 0u64;
-            while let Some(v) = seq.next_element::<Value>()? {
-                number += 1;
-                if let Err(e) = apply_json(self.batch, number, None, &v) {
+            let duplicate = std::cell::RefCell::new(None);
+            loop {
+                self.element_start.set(self.taken.get());
+                self.number.set(self.number.get() + 1);
+                let seed = StrictValue {
+                    duplicate: &duplicate,
+                    path: "",
+                };
+                let Some(v) = seq.next_element_seed(seed)? else {
+                    return Ok(());
+                };
+                if let Err(e) = apply_strict(self.batch, self.number.get(), None, &v, &duplicate) {
                     *self.failure = Some(e);
                     return Err(serde::de::Error::custom("stopped"));
                 }
             }
-            Ok(())
         }
     }
     impl<'de> DeserializeSeed<'de> for Elements<'_, '_, '_> {
@@ -452,11 +815,23 @@ pub(super) fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Re
         }
     }
 
+    let taken = std::cell::Cell::new(0);
+    let element_start = std::cell::Cell::new(0);
+    let number = std::cell::Cell::new(0);
     let mut failure = None;
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
+    let bounded = ElementBound {
+        inner: BufReader::with_capacity(1 << 16, input),
+        taken: &taken,
+        element_start: &element_start,
+        max: opts.max_record_bytes as u64,
+    };
+    let mut de = serde_json::Deserializer::from_reader(bounded);
     let outcome = Elements {
         batch,
         failure: &mut failure,
+        taken: &taken,
+        element_start: &element_start,
+        number: &number,
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
@@ -465,8 +840,26 @@ pub(super) fn read_json_array(input: impl Read, batch: &mut Batch<'_, '_>) -> Re
     }
     match outcome {
         Ok(()) => Ok(()),
-        // Converting back yields the original I/O error (e.g. the body size limit).
-        Err(e) if e.is_io() => Err(Error::io(std::io::Error::from(e))),
+        Err(e) if e.is_io() => {
+            let io = std::io::Error::from(e);
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<ElementTooLarge>())
+            {
+                Err(Error::of(
+                    Code::RecordTooLarge,
+                    format!(
+                        "record {} is larger than {} bytes; a JSON array cannot be read past it \
+                         (NDJSON and CSV skip such a record and go on)",
+                        number.get(),
+                        opts.max_record_bytes
+                    ),
+                ))
+            } else {
+                // Converting back yields the original I/O error (e.g. the body size limit).
+                Err(Error::io(io))
+            }
+        }
         Err(e) => Err(Error::of(
             Code::JsonMalformed,
             format!(

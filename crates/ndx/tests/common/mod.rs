@@ -249,6 +249,11 @@ impl Server {
         self.dir.path()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Any request. `key` is sent as a bearer token; `body` with its content type.
     pub fn request(
         &self,
