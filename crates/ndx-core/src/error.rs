@@ -205,6 +205,8 @@ error_codes! {
     CodeInvalid = "code-invalid", Invalid, "Invalid code";
     /// A required name is empty.
     NameMissing = "name-missing", Invalid, "Name missing";
+    /// A name holding a control, bidirectional, invisible or no visible character.
+    TextInvalid = "text-invalid", Invalid, "Invalid characters in text";
     /// Not an ISO 3166 alpha-2 country.
     CountryInvalid = "country-invalid", Invalid, "Invalid country";
     /// A Vietnamese member without a province.

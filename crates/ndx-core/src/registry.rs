@@ -111,6 +111,8 @@ impl Core {
                 "a member needs a Vietnamese and an English name",
             ));
         }
+        check_name("member name_vi", &m.name_vi)?;
+        check_name("member name_en", &m.name_en)?;
         let country = &m.jurisdiction.country;
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(Error::of(
@@ -173,6 +175,9 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<System> {
         check_code("system", code)?;
+        if !name.is_empty() {
+            check_name("system name", name)?;
+        }
         let system = System {
             code: code.to_owned(),
             member: member.to_owned(),
@@ -456,6 +461,12 @@ impl Core {
         )?;
         Ok(Some(secret))
     }
+}
+
+/// A name is one line of visible text ([`ndx_types::text::check_characters`]).
+fn check_name(what: &str, name: &str) -> Result<()> {
+    ndx_types::text::check_characters(name, false)
+        .map_err(|fault| Error::of(Code::TextInvalid, format!("{what} {}", fault.describe())))
 }
 
 #[cfg(test)]

@@ -320,6 +320,27 @@ fn def_err(code: &'static str, path: impl Into<String>, message: String) -> Defi
     }
 }
 
+/// Checks the characters of a definition's text with the rule record values follow
+/// ([`crate::text::check_characters`]): names, titles and labels are one line; definitions and
+/// descriptions may span lines. Empty text is for the caller to allow or refuse.
+fn check_label(
+    owner: &str,
+    path: &str,
+    value: &str,
+    multiline: bool,
+) -> Result<(), DefinitionError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    crate::text::check_characters(value, multiline).map_err(|fault| {
+        def_err(
+            fault.code(),
+            path,
+            format!("{owner}: {path} {}", fault.describe()),
+        )
+    })
+}
+
 /// Whether `s` is a valid identifier: 1–64 chars of `a-z`, `0-9`, `-`, starting with a letter.
 pub fn is_identifier(s: &str) -> bool {
     !s.is_empty()
@@ -410,6 +431,10 @@ impl DataElement {
                 format!("element {:?}: minimum {a} exceeds maximum {b}", self.id),
             ));
         }
+        let owner = format!("element {:?}", self.id);
+        check_label(&owner, "name_vi", &self.name_vi, false)?;
+        check_label(&owner, "name_en", &self.name_en, false)?;
+        check_label(&owner, "definition", &self.definition, true)?;
         if self.multiline && self.value_type != ValueType::String {
             return Err(def_err(
                 "element-multiline-unexpected",
@@ -469,8 +494,15 @@ impl CodeList {
                 format!("code list {:?} has no entries", self.id),
             ));
         }
+        let owner = format!("code list {:?}", self.id);
+        check_label(&owner, "name_vi", &self.name_vi, false)?;
+        check_label(&owner, "name_en", &self.name_en, false)?;
+        check_label(&owner, "source", &self.source, true)?;
         let mut seen = std::collections::HashSet::new();
         for e in &self.entries {
+            check_label(&owner, &format!("{}.code", e.code), &e.code, false)?;
+            check_label(&owner, &format!("{}.label_vi", e.code), &e.label_vi, false)?;
+            check_label(&owner, &format!("{}.label_en", e.code), &e.label_en, false)?;
             if e.code.is_empty() || e.code.trim() != e.code {
                 return Err(def_err(
                     "code-list-code-invalid",
@@ -518,6 +550,18 @@ impl DatasetSchema {
                     self.dataset
                 ),
             ));
+        }
+        let owner = format!("dataset {:?}", self.dataset);
+        check_label(&owner, "title_vi", &self.title_vi, false)?;
+        check_label(&owner, "title_en", &self.title_en, false)?;
+        check_label(&owner, "description", &self.description, true)?;
+        for f in &self.fields {
+            check_label(
+                &owner,
+                &format!("{}.description", f.name),
+                &f.description,
+                true,
+            )?;
         }
         if self.fields.is_empty() {
             return Err(def_err(

@@ -220,6 +220,21 @@ fn builtin_dictionary_elements_and_code_lists() {
         )
         .problem(422, "definition-invalid");
     assert_eq!(p["errors"][0]["code"], "element-id-invalid", "{p}");
+    // Names and definitions hold no reordering or invisible characters (issue 11).
+    for (member, bad, code) in [
+        ("name_en", "Vehicle\u{202E}kind", "bidi-control"),
+        ("name_vi", "Loại\u{200B}xe", "invisible-character"),
+        ("name_vi", "Loại\nxe", "control-character"),
+        ("definition", "Kind\u{2066}", "bidi-control"),
+    ] {
+        let mut body = json!({"id": "vehicle-kind", "name_vi": "Loại xe", "name_en": "Vehicle kind", "type": "string", "definition": "Kind\nof vehicle"});
+        body[member] = json!(bad);
+        let p = s
+            .post_json("/api/v1/dictionary/elements", Some(&steward), &body)
+            .problem(422, "definition-invalid");
+        assert_eq!(p["errors"][0]["code"], code, "{p}");
+        assert_eq!(p["errors"][0]["field"], member, "{p}");
+    }
     s.post_json(
         "/api/v1/dictionary/elements",
         Some(&steward),

@@ -169,6 +169,20 @@ fn bootstrap_key_admits_members_and_refusals_change_nothing() {
     nameless["name_en"] = json!("  ");
     s.post_json("/api/v1/members", Some(&op), &nameless)
         .problem(422, "name-missing");
+    // Names that would reorder, hide or break the text around them (issue 11).
+    for bad in [
+        "Bộ\u{202E}Tài chính",
+        "Bộ\u{200B}",
+        "Bộ\nTài chính",
+        "\u{0301}Bộ",
+        "\u{FEFF}",
+    ] {
+        let mut named = member("XYZ", "central", "VN", None);
+        named["name_vi"] = json!(bad);
+        s.post_json("/api/v1/members", Some(&op), &named)
+            .problem(422, "text-invalid");
+        unchanged(&format!("name {bad:?}"));
+    }
     // Unknown field, unknown level, missing field, wrong type: the body's shape.
     let mut extra = member("XYZ", "central", "VN", None);
     extra["admin"] = json!(true);
