@@ -177,7 +177,21 @@ enum QuoteState {
 impl QuoteCheck {
     fn scan(&mut self, bytes: &[u8]) {
         use QuoteState::*;
-        for &b in bytes {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Inside a field, ordinary bytes change nothing: skip them in a tight loop.
+            let rest = &bytes[i..];
+            let skip = match self.state {
+                Quoted => rest.iter().position(|&b| b == b'"'),
+                Unquoted => rest
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n')),
+                FieldStart | QuotedQuote => Some(0),
+            };
+            let Some(skip) = skip else { return };
+            i += skip;
+            let b = bytes[i];
+            i += 1;
             self.state = match (self.state, b) {
                 (Quoted, b'"') => QuotedQuote,
                 (Quoted, _) => Quoted,
@@ -868,5 +882,58 @@ pub(super) fn read_json_array(
                 e.column()
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fault of each record of `input` (records end at a line feed outside quotes),
+    /// scanned in chunks of every size: the answer must not depend on the chunking.
+    fn faults(input: &str) -> Vec<Option<(usize, QuoteFault)>> {
+        let mut answers = Vec::new();
+        for chunk in 1..=input.len() {
+            let mut check = QuoteCheck::default();
+            let mut found = Vec::new();
+            for piece in input.as_bytes().chunks(chunk) {
+                let mut from = 0;
+                for (k, &b) in piece.iter().enumerate() {
+                    if b == b'\n' {
+                        check.scan(&piece[from..=k]);
+                        from = k + 1;
+                        if check.state == QuoteState::FieldStart {
+                            found.push(check.fault.take());
+                        }
+                    }
+                }
+                check.scan(&piece[from..]);
+            }
+            answers.push(found);
+        }
+        answers.dedup();
+        assert_eq!(
+            answers.len(),
+            1,
+            "{input:?}: depends on chunking: {answers:?}"
+        );
+        answers.remove(0)
+    }
+
+    #[test]
+    fn quotes_where_rfc_4180_allows_none_are_found_in_any_chunking() {
+        use QuoteFault::*;
+        assert_eq!(faults("a,b,c\n"), [None]);
+        assert_eq!(faults("\"a,b\",\"c\"\"d\"\n"), [None]);
+        assert_eq!(faults("\"multi\nline\",x\n"), [None]);
+        assert_eq!(faults("a,Ngu\"yen\n"), [Some((1, InUnquotedField))]);
+        assert_eq!(faults("\"Tran\"x,b\n"), [Some((0, AfterClosingQuote))]);
+        assert_eq!(faults(" \"a\"\n"), [Some((0, InUnquotedField))]);
+        assert_eq!(
+            faults("a,b\"\nc,d\n\"e\r\"\"\",f\"\n"),
+            [Some((1, InUnquotedField)), None, Some((1, InUnquotedField))]
+        );
+        // A lone CR ends a record: the quote after it opens a field.
+        assert_eq!(faults("a\r\"b\"\n"), [None]);
     }
 }
