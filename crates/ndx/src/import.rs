@@ -82,7 +82,7 @@ fn detect_format(args: &ImportArgs) -> anyhow::Result<InputFormat> {
 
 pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let format = detect_format(args)?;
-    let core = crate::open_core(cfg)?;
+    let core = crate::open_core(cfg, ndx_store::OpenMode::Existing)?;
     let schema = core.schema(&args.dataset, None)?;
     let system = match &args.system {
         Some(s) => s.clone(),

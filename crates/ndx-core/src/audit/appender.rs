@@ -101,6 +101,11 @@ pub(super) struct Appender {
     pub(super) frontier: Frontier,
     /// Size and time of the last signed head.
     pub(super) last_head: Option<(u64, DateTime<Utc>)>,
+    /// The last signed head not yet anchored in the data store (skipped while a batch held
+    /// the store's writer): tried again on every tick.
+    pub(super) unanchored: Option<(StoredHead, u64)>,
+    /// Data-tracker rows of the entries written so far (anchored with each head).
+    pub(super) subject_rows: u64,
     pub(super) clock: Clock,
 }
 
@@ -114,10 +119,13 @@ impl Appender {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let _ = self.sign_if_due(false);
+                    self.anchor(false);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let _ = self.sign_if_due(true);
+                    // The last head is anchored before the process ends: waiting is fine now.
+                    self.anchor(true);
                     return;
                 }
             };
@@ -209,11 +217,19 @@ impl Appender {
                 nodes: &nodes,
                 subjects: &subjects,
             }) {
-                Ok(()) => return Ok(first),
+                Ok(()) => {
+                    self.subject_rows += subjects.len() as u64;
+                    return Ok(first);
+                }
                 Err(StoreError::Conflict(_)) => {
                     // Someone else appended: continue from the stored log.
                     let size = self.store.audit().size().map_err(|e| e.to_string())?;
                     self.frontier = Frontier::restore(size, &StoredNodes(&self.store))
+                        .map_err(|e| e.to_string())?;
+                    self.subject_rows = self
+                        .store
+                        .audit()
+                        .subject_count(size)
                         .map_err(|e| e.to_string())?;
                 }
                 Err(e) => {
@@ -223,6 +239,22 @@ impl Appender {
             }
         }
         Err("the log kept changing under this appender".into())
+    }
+
+    /// Moves the data store's anchor to the last signed head, if it is not there yet. Without
+    /// `wait` a busy data store (a batch holding its writer) is skipped: the next tick tries
+    /// again, and the anchor is only older meanwhile, which "anchor ≤ log" allows.
+    fn anchor(&mut self, wait: bool) {
+        let Some((head, subjects)) = &self.unanchored else {
+            return;
+        };
+        match self.store.audit().put_anchor(head, *subjects, wait) {
+            Ok(true) => self.unanchored = None,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "anchoring the audit head in the data store failed")
+            }
+        }
     }
 
     /// Signs a head when the tree grew since the last one and the last is old enough (or
@@ -257,6 +289,9 @@ impl Appender {
             return Err(unavailable(e));
         }
         self.last_head = Some((head.tree_size, head.timestamp));
+        // Stored in the log first, anchored second: the anchor never gets ahead of the log.
+        self.unanchored = Some((stored, self.subject_rows));
+        self.anchor(false);
         Ok(Some(head))
     }
 }

@@ -53,6 +53,16 @@ impl AuditKeys {
         })
     }
 
+    /// Reads the keys from `dir` (or the signing seed from `signing_file`) without creating
+    /// any: a missing key is an error (commands that only read a store).
+    pub fn load(dir: &Path, signing_file: Option<&Path>) -> Result<Self> {
+        let signing = signing_file.map_or_else(|| dir.join(SIGNING_KEY_FILE), Path::to_owned);
+        Ok(AuditKeys {
+            signing_seed: load_or_create_secret(&signing, false)?,
+            subject_key: load_or_create_secret(&dir.join(SUBJECT_KEY_FILE), false)?,
+        })
+    }
+
     /// The public key that verifies this log's heads.
     pub fn public_key(&self) -> [u8; 32] {
         HeadSigner::from_seed(self.signing_seed).public_key()
@@ -76,7 +86,7 @@ impl AuditKeys {
 
     /// The keyed hash a data subject is indexed under.
     pub fn subject_hash(&self, citizen_id: &str) -> [u8; 32] {
-        self.mac(b"ndx-subject\0", citizen_id)
+        SubjectKey(self.subject_key).subject_hash(citizen_id)
     }
 
     /// The access token of a citizen for their own data tracker: `ndxc_<citizen id>.<mac>`.
@@ -95,6 +105,36 @@ impl AuditKeys {
             .verify_slice(&tag)
             .ok()?;
         Some(citizen.to_owned())
+    }
+}
+
+/// The key of the subject index alone: what a verifier needs to rebuild the index from the
+/// entries (it cannot sign heads or citizen tokens).
+#[derive(Clone)]
+pub struct SubjectKey([u8; 32]);
+
+impl std::fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubjectKey").finish_non_exhaustive()
+    }
+}
+
+impl SubjectKey {
+    /// Reads `audit-subjects.key` from `dir`, never creating it.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(SubjectKey(load_or_create_secret(
+            &dir.join(SUBJECT_KEY_FILE),
+            false,
+        )?))
+    }
+
+    /// The keyed hash a data subject is indexed under (HMAC-SHA-256 over
+    /// `ndx-subject\0 ‖ citizen id`).
+    pub fn subject_hash(&self, citizen_id: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(b"ndx-subject\0");
+        mac.update(citizen_id.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -122,6 +162,10 @@ fn load_or_create_secret(path: &Path, create: bool) -> Result<[u8; 32]> {
             // Another process may have created it first: whoever won, everybody uses the file.
             load_or_create_secret(path, false)
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(key_error(
+            path,
+            "is missing (is --data-dir the node's data directory?)",
+        )),
         Err(e) => Err(key_error(path, e)),
     }
 }

@@ -29,7 +29,7 @@ use crate::error::Code;
 use crate::error::{Error, Result};
 use appender::{Answers, Appender, Job, Prepared};
 
-pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE};
+pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE, SubjectKey};
 pub use ndx_audit::{Actor, Outcome};
 pub use tracker::{MAX_AUDIT_PAGE, SubjectAccessPage, SubjectAccessView};
 
@@ -147,6 +147,24 @@ impl AuditLog {
         let last_head = store.audit().latest_head()?;
         let signer = HeadSigner::from_seed(keys.signing_seed);
         let public_key = signer.public_key();
+        let anchored = check_anchor(&store, &public_key, size)?;
+        let subject_rows = store.audit().subject_count(size)?;
+        // A head the log holds beyond the anchor (the anchor was skipped or lost in a crash)
+        // is anchored by the appender's first tick.
+        let unanchored = match last_head.clone() {
+            Some(h)
+                if h.tree_size > anchored
+                    && ndx_audit::verify_head(&public_key, &head_of(h.clone())).is_ok() =>
+            {
+                let subjects = if h.tree_size == size {
+                    subject_rows
+                } else {
+                    store.audit().subject_count(h.tree_size)?
+                };
+                Some((h, subjects))
+            }
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel();
         let answers = Arc::new(Answers::default());
         let appender = Appender {
@@ -155,6 +173,8 @@ impl AuditLog {
             signer,
             frontier,
             last_head: last_head.map(|h| (h.tree_size, h.timestamp)),
+            unanchored,
+            subject_rows,
             clock: clock.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -343,6 +363,69 @@ impl AuditLog {
             limit,
         )?)
     }
+}
+
+/// Checks the log against the anchor the data store keeps (the latest head it has seen): its
+/// signature, a log at least that long, the same root recomputed from the stored nodes, and
+/// the head itself still in the log. Returns the anchored size (0 when none is anchored yet).
+fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<u64> {
+    let damaged = |what: String| {
+        Error::of(
+            Code::AuditDamaged,
+            format!("{what}; the server does not start on it: run `ndx audit verify`"),
+        )
+    };
+    let anchor = match store.audit().anchor()? {
+        ndx_store::AuditAnchor::Unset => return Ok(0),
+        ndx_store::AuditAnchor::Missing => {
+            return Err(damaged(
+                "the data store's audit anchor is missing (its row was deleted), so the audit \
+                 log cannot be checked against the data"
+                    .into(),
+            ));
+        }
+        ndx_store::AuditAnchor::Head { head, subjects } => (head, subjects),
+    };
+    let (anchor, subjects) = anchor;
+    let n = anchor.tree_size;
+    if ndx_audit::verify_head(public_key, &head_of(anchor.clone())).is_err() {
+        return Err(damaged(format!(
+            "the signed head of size {n} anchored in the data store does not verify with this \
+             node's public key (forged anchor, or another signing key)"
+        )));
+    }
+    if n > size {
+        return Err(damaged(format!(
+            "the audit log holds {size} entries but the data store anchors a signed head of \
+             {n}: entries {size}..{n} were deleted (the log was truncated, deleted or replaced)"
+        )));
+    }
+    let root = merkle::root_at(&StoredNodes(store), n).map_err(|e| {
+        damaged(format!(
+            "the tree of the first {n} entries cannot be read: {e}"
+        ))
+    })?;
+    if root != anchor.root_hash {
+        return Err(damaged(format!(
+            "the audit log's root over its first {n} entries differs from the signed head the \
+             data store anchors: an entry below {n} was rewritten, dropped or inserted"
+        )));
+    }
+    let stored = store.audit().heads(n, 1)?;
+    if stored.first() != Some(&anchor) {
+        return Err(damaged(format!(
+            "the signed head of size {n} that the data store anchors is missing from the audit \
+             log: its heads were deleted or replaced"
+        )));
+    }
+    let indexed = store.audit().subject_count(n)?;
+    if indexed != subjects {
+        return Err(damaged(format!(
+            "the data tracker holds {indexed} rows for the first {n} entries but the data store \
+             anchors {subjects}: rows of the subject index were deleted or inserted"
+        )));
+    }
+    Ok(n)
 }
 
 fn head_of(h: StoredHead) -> SignedTreeHead {
