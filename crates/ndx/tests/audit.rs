@@ -1054,3 +1054,124 @@ fn anchored_log_rewrites_are_caught_by_verify_and_at_start_on_either_engine() {
     let (ok, out) = c.verify();
     assert!(ok, "{out}");
 }
+
+/// Every entry of the log, read page by page by `auditor` (each page read adds an entry).
+fn all_entries(s: &Server, auditor: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let start = all.len() as u64;
+        let page = entries(s, auditor, start, start + 1000);
+        let short = page.len() < 1000;
+        all.extend(page);
+        if short {
+            return all;
+        }
+    }
+}
+
+/// The refusal reasons of the entries of `operation`.
+fn refusals(entries: &[Value], operation: &str) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["operation"] == operation && e["outcome"]["allowed"] == false)
+        .map(|e| e["outcome"]["reason"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn refused_keys_and_citizen_tokens_are_recorded_and_a_flood_adds_a_bounded_number() {
+    let s = Server::demo(20);
+    let auditor = s.key("auditor");
+    let operator = s.key("operator");
+    let token = s.key("citizen");
+    let me = citizen_of(&token);
+    let other = common::cid("001", false, 1990, 7);
+    assert_ne!(me, other);
+
+    // An unknown key, a revoked key, an expired key.
+    s.get("/api/v1/me", Some("ndx_nosuchkey_0123456789abcdef"))
+        .problem(401, "key-unknown");
+    let issue = |body: Value| {
+        let r = s.post_json("/api/v1/systems/NDC-OPS/keys", Some(&operator), &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["key"]["id"].as_str().expect("id").to_owned(),
+            v["secret"].as_str().expect("secret").to_owned(),
+        )
+    };
+    let (id, doomed) = issue(serde_json::json!({"roles": ["auditor"], "label": "doomed"}));
+    let r = s.request(
+        "DELETE",
+        &format!("/api/v1/keys/{id}"),
+        Some(&operator),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.get("/api/v1/me", Some(&doomed))
+        .problem(401, "key-revoked");
+    let expires = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    let (_, short_lived) = issue(serde_json::json!({
+        "roles": ["auditor"],
+        "label": "short-lived",
+        "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }));
+    std::thread::sleep(Duration::from_millis(1200));
+    s.get("/api/v1/me", Some(&short_lived))
+        .problem(401, "key-expired");
+    // A forged citizen token; a citizen asking for another citizen's accesses.
+    s.get(
+        &format!("/api/v1/subjects/{me}/accesses"),
+        Some(&format!("ndxc_{me}.{}", "00".repeat(32))),
+    )
+    .problem(401, "token-invalid");
+    s.get(&format!("/api/v1/subjects/{other}/accesses"), Some(&token))
+        .problem(403, "not-your-data");
+
+    let log = all_entries(&s, &auditor);
+    let auth = refusals(&log, "auth");
+    for code in ["key-unknown", "key-revoked", "key-expired"] {
+        assert!(
+            auth.iter().any(|r| r.starts_with(&format!("{code}: "))),
+            "no {code} refusal in {auth:?}"
+        );
+    }
+    let tracker = refusals(&log, "subject.accesses");
+    assert!(
+        tracker.iter().any(|r| r.starts_with("token-invalid: ")),
+        "{tracker:?}"
+    );
+    let denied = log
+        .iter()
+        .map(|e| &e["event"])
+        .find(|e| {
+            e["outcome"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("not-your-data: "))
+        })
+        .unwrap_or_else(|| panic!("no not-your-data refusal in {tracker:?}"));
+    // About the citizen asked for: it shows in their tracker.
+    assert_eq!(denied["subjects"], serde_json::json!([other]));
+
+    // A flood of 1,000 bad keys from one client adds a bounded number of entries.
+    let before = all_entries(&s, &auditor).len();
+    for n in 0..1000 {
+        s.get(
+            "/api/v1/me",
+            Some(&format!("ndx_flood{n}_0123456789abcdef")),
+        )
+        .problem(401, "key-unknown");
+    }
+    let after = all_entries(&s, &auditor).len();
+    // One entry per bucket of the table at most (per client and minute: the client's own
+    // buckets and the one for the rest of its refusals; twice if the minute turned over
+    // during the flood), plus the page reads of the log themselves.
+    let bound = 2 * (ndx_core::audit::MAX_BUCKETS_PER_CLIENT + 1) + 2;
+    assert!(
+        after - before <= bound,
+        "1,000 refused requests added {} entries (bound {bound})",
+        after - before
+    );
+}

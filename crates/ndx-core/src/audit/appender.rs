@@ -106,6 +106,11 @@ pub(super) struct Appender {
     pub(super) unanchored: Option<(StoredHead, u64)>,
     /// Data-tracker rows of the entries written so far (anchored with each head).
     pub(super) subject_rows: u64,
+    /// Refusals counted per client and minute: the appender writes a minute's counts once it
+    /// is over, and what is left when the log closes.
+    pub(super) denials: Arc<Mutex<super::denials::DenialTable>>,
+    /// Hashes the data subjects of those events.
+    pub(super) keys: super::AuditKeys,
     pub(super) clock: Clock,
 }
 
@@ -118,11 +123,13 @@ impl Appender {
             let first = match jobs.recv_timeout(HEAD_INTERVAL / 4) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.write_denials(false);
                     let _ = self.sign_if_due(false);
                     self.anchor(false);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.write_denials(true);
                     let _ = self.sign_if_due(true);
                     // The last head is anchored before the process ends: waiting is fine now.
                     self.anchor(true);
@@ -239,6 +246,46 @@ impl Appender {
             }
         }
         Err("the log kept changing under this appender".into())
+    }
+
+    /// Writes the counts of refused requests of a minute that is over (of every minute when
+    /// `all`, as the log closes). Nobody waits for these events.
+    fn write_denials(&mut self, all: bool) {
+        let events = {
+            let mut table = self
+                .denials
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if all {
+                table.drain()
+            } else {
+                table.drain_if_over((self.clock)())
+            }
+        };
+        if events.is_empty() {
+            return;
+        }
+        let prepared: Vec<Prepared> = events
+            .into_iter()
+            .map(|event| {
+                let bytes = event.canonical_bytes();
+                let mut subjects: Vec<[u8; 32]> = event
+                    .subjects
+                    .iter()
+                    .map(|s| self.keys.subject_hash(s))
+                    .collect();
+                subjects.sort_unstable();
+                subjects.dedup();
+                Prepared {
+                    leaf: ndx_audit::merkle::leaf_hash(&bytes),
+                    bytes,
+                    subjects,
+                }
+            })
+            .collect();
+        if let Err(e) = self.append(&prepared) {
+            tracing::error!(error = %e, "recording the counts of refused requests failed");
+        }
     }
 
     /// Moves the data store's anchor to the last signed head, if it is not there yet. Without

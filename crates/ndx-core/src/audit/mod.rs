@@ -11,6 +11,7 @@
 //! checked by the compiler.
 
 mod appender;
+mod denials;
 mod keys;
 mod tracker;
 
@@ -29,6 +30,9 @@ use crate::error::Code;
 use crate::error::{Error, Result};
 use appender::{Answers, Appender, Job, Prepared};
 
+pub use denials::{
+    Denial, MAX_BUCKETS, MAX_BUCKETS_PER_CLIENT, claimed_identity, is_recorded_refusal,
+};
 pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE, SubjectKey};
 pub use ndx_audit::{Actor, Outcome};
 pub use tracker::{MAX_AUDIT_PAGE, SubjectAccessPage, SubjectAccessView};
@@ -48,6 +52,8 @@ struct Shared {
     appender: Mutex<Option<std::thread::JoinHandle<()>>>,
     answers: Arc<Answers>,
     tickets: std::sync::atomic::AtomicU64,
+    /// Refusals without a capability, counted per client and minute (`denials`).
+    denials: Arc<Mutex<denials::DenialTable>>,
 }
 
 /// The audit log of one store; cheap to clone.
@@ -167,6 +173,7 @@ impl AuditLog {
         };
         let (tx, rx) = mpsc::channel();
         let answers = Arc::new(Answers::default());
+        let denials = Arc::new(Mutex::new(denials::DenialTable::default()));
         let appender = Appender {
             answers: answers.clone(),
             store: store.clone(),
@@ -175,6 +182,8 @@ impl AuditLog {
             last_head: last_head.map(|h| (h.tree_size, h.timestamp)),
             unanchored,
             subject_rows,
+            denials: denials.clone(),
+            keys: keys.clone(),
             clock: clock.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -191,6 +200,7 @@ impl AuditLog {
                 appender: Mutex::new(Some(handle)),
                 answers,
                 tickets: std::sync::atomic::AtomicU64::new(0),
+                denials,
             }),
         })
     }
@@ -683,6 +693,26 @@ impl crate::Core {
             subjects.push(key.to_owned());
         }
         Ok((subjects, fields))
+    }
+
+    /// Records a refusal no capability stands behind (a 401, or a citizen's 403), counted per
+    /// client and minute so that a flood adds a bounded number of entries (see `denials`),
+    /// then hands back the refusal; if it cannot be recorded, that failure is returned instead.
+    pub fn audit_denied(&self, denial: &Denial<'_>, refusal: Error) -> Error {
+        let now = self.audit.now();
+        let (first, past) = self
+            .audit
+            .shared
+            .denials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note(denial, &refusal, now);
+        for event in past.into_iter().chain(first) {
+            if let Err(e) = self.audit.record(event) {
+                return e;
+            }
+        }
+        refusal
     }
 
     /// Records that `caller` was refused `operation` (on `dataset`), then hands back the
