@@ -227,9 +227,43 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
         .context("the subject index cannot be rebuilt without its key")?;
     let anchor = store.audit().anchor()?;
     let size = store.audit().size()?;
+    // The subject index is rebuilt beside the main check, on two more threads: one hashes the
+    // subjects the entries name (sent page by page), one reads the stored index.
+    let (pages, received) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<String>)>>(8);
+    std::thread::scope(|scope| {
+        let rebuilt = scope.spawn(move || rebuild_subject_index(&subject_key, received));
+        let stored_index = scope.spawn(|| read_subject_index(&store));
+        let (v, all) = verify_entries_and_heads(&store, size, &public_key, pages)?;
+        let expected = rebuilt
+            .join()
+            .map_err(|_| anyhow::anyhow!("the subject index rebuild failed"))?;
+        let stored_index = stored_index
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the subject index failed"))??;
+        let below = |n: u64| expected.iter().filter(|(_, i)| *i < n).count() as u64;
+        let anchored = check_anchor(anchor, below, &v, &all, &public_key)?;
+        check_subject_index(&expected, &stored_index)?;
+        Ok(Checked {
+            summary: format!(
+                "{}; {anchored}",
+                summary(size, all.len(), all.last(), &public_key)
+            ),
+            tree: v,
+            heads: all,
+            public_key,
+        })
+    })
+}
+
+/// Recomputes the tree from every entry (checking each against its stored leaf hash), the
+/// stored inner nodes and every signed head; sends the subjects each entry names to `pages`.
+fn verify_entries_and_heads(
+    store: &ndx_core::Store,
+    size: u64,
+    public_key: &[u8; 32],
+    pages: std::sync::mpsc::SyncSender<Vec<(u64, Vec<String>)>>,
+) -> anyhow::Result<(Verifier, Vec<SignedTreeHead>)> {
     let mut v = Verifier::new();
-    // Every (subject hash, entry) the entries name: the subject index must hold exactly these.
-    let mut subjects: Vec<([u8; 32], u64)> = Vec::new();
     let mut start = 0;
     loop {
         let entries = store.audit().entries(start, start + PAGE)?;
@@ -238,6 +272,7 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
         }
         let addresses: Vec<(u32, u64)> = entries.iter().map(|e| (0, e.index)).collect();
         let stored = store.audit().nodes(&addresses)?;
+        let mut named = Vec::with_capacity(entries.len());
         for (e, stored_leaf) in entries.iter().zip(stored) {
             let (leaf, event) = v.entry(e.index, &e.bytes)?;
             match stored_leaf {
@@ -253,24 +288,22 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
                 ),
                 Some(_) => {}
             }
-            let mut hashes: Vec<[u8; 32]> = event
-                .subjects
-                .iter()
-                .map(|s| subject_key.subject_hash(s))
-                .collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            subjects.extend(hashes.into_iter().map(|h| (h, e.index)));
+            if !event.subjects.is_empty() {
+                named.push((e.index, event.subjects));
+            }
         }
+        // The rebuild thread only ends early by panicking; the join reports that.
+        let _ = pages.send(named);
         start = v.tree.size();
     }
+    drop(pages);
     if v.tree.size() != size {
         bail!(
             "the log says it holds {size} entries but {} were read",
             v.tree.size()
         );
     }
-    check_stored_nodes(&store, &v.tree)?;
+    check_stored_nodes(store, &v.tree)?;
     let mut all = Vec::new();
     let mut from = 0;
     let mut previous = 0;
@@ -280,23 +313,44 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
         from = last.tree_size + 1;
         for h in heads {
             let head = signed(h);
-            v.head(&public_key, &head, previous)?;
+            v.head(public_key, &head, previous)?;
             previous = head.tree_size;
             all.push(head);
         }
     }
-    let below = |n: u64| subjects.iter().filter(|(_, i)| *i < n).count() as u64;
-    let anchored = check_anchor(anchor, below, &v, &all, &public_key)?;
-    check_subject_index(&store, subjects)?;
-    Ok(Checked {
-        summary: format!(
-            "{}; {anchored}",
-            summary(size, all.len(), all.last(), &public_key)
-        ),
-        tree: v,
-        heads: all,
-        public_key,
-    })
+    Ok((v, all))
+}
+
+/// Every (subject hash, entry) the entries name, sorted: what the subject index must hold.
+fn rebuild_subject_index(
+    key: &ndx_core::audit::SubjectKey,
+    pages: std::sync::mpsc::Receiver<Vec<(u64, Vec<String>)>>,
+) -> Vec<([u8; 32], u64)> {
+    let mut expected = Vec::new();
+    for page in pages {
+        for (index, subjects) in page {
+            let mut hashes: Vec<[u8; 32]> = subjects.iter().map(|s| key.subject_hash(s)).collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            expected.extend(hashes.into_iter().map(|h| (h, index)));
+        }
+    }
+    expected.sort_unstable();
+    expected
+}
+
+/// The stored subject index, in (subject hash, entry) order.
+fn read_subject_index(store: &ndx_core::Store) -> anyhow::Result<Vec<([u8; 32], u64)>> {
+    let mut rows = Vec::new();
+    let mut after: Option<ndx_store::SubjectAccess> = None;
+    loop {
+        let page = store.audit().subject_rows(after.as_ref(), SUBJECT_PAGE)?;
+        let Some(last) = page.last().copied() else {
+            return Ok(rows);
+        };
+        rows.extend(page.into_iter().map(|r| (r.subject, r.index)));
+        after = Some(last);
+    }
 }
 
 fn signed(h: ndx_store::StoredHead) -> SignedTreeHead {
@@ -374,45 +428,38 @@ fn check_anchor(
 const SUBJECT_PAGE: usize = 10_000;
 
 /// The subject index must hold exactly one row per (data subject, entry) the entries name:
-/// rebuilt from the entries (`expected`), compared with the stored rows; the difference at the
-/// lowest entry is named.
+/// `expected` rebuilt from the entries, `stored` read from the index, both sorted; the
+/// difference at the lowest entry is named.
 fn check_subject_index(
-    store: &ndx_core::Store,
-    mut expected: Vec<([u8; 32], u64)>,
+    expected: &[([u8; 32], u64)],
+    stored: &[([u8; 32], u64)],
 ) -> anyhow::Result<()> {
-    expected.sort_unstable();
     let mut missing: Option<u64> = None;
     let mut extra: Option<u64> = None;
     let note = |slot: &mut Option<u64>, index: u64| {
         *slot = Some(slot.map_or(index, |s| s.min(index)));
     };
-    let mut wanted = expected.iter().peekable();
-    let mut after: Option<ndx_store::SubjectAccess> = None;
-    loop {
-        let rows = store.audit().subject_rows(after.as_ref(), SUBJECT_PAGE)?;
-        let Some(last) = rows.last().copied() else {
-            break;
-        };
-        for row in rows {
-            let got = (row.subject, row.index);
-            while let Some(&&w) = wanted.peek() {
-                if w < got {
-                    note(&mut missing, w.1);
-                    wanted.next();
-                } else {
-                    break;
-                }
+    let (mut w, mut g) = (0, 0);
+    while w < expected.len() || g < stored.len() {
+        match (expected.get(w), stored.get(g)) {
+            (Some(a), Some(b)) if a == b => {
+                w += 1;
+                g += 1;
             }
-            if wanted.peek() == Some(&&got) {
-                wanted.next();
-            } else {
-                note(&mut extra, got.1);
+            (Some(a), Some(b)) if a < b => {
+                note(&mut missing, a.1);
+                w += 1;
             }
+            (Some(a), None) => {
+                note(&mut missing, a.1);
+                w += 1;
+            }
+            (_, Some(b)) => {
+                note(&mut extra, b.1);
+                g += 1;
+            }
+            (None, None) => break,
         }
-        after = Some(last);
-    }
-    for w in wanted {
-        note(&mut missing, w.1);
     }
     match (missing, extra) {
         (Some(m), e) if e.is_none_or(|e| m <= e) => bail!(
