@@ -225,6 +225,10 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
     };
     let subject_key = ndx_core::audit::SubjectKey::load(&cfg.data_dir)
         .context("the subject index cannot be rebuilt without its key")?;
+    // The anchor first, then the size: on a live node the log only grows, so whatever was
+    // anchored is within `size`, and the check covers the first `size` entries, the heads up
+    // to them and their index rows (committed with them), whatever is appended meanwhile.
+    let started = chrono::Utc::now();
     let anchor = store.audit().anchor()?;
     let size = store.audit().size()?;
     // The subject index is rebuilt beside the main check, on two more threads: one hashes the
@@ -232,8 +236,8 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
     let (pages, received) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<String>)>>(8);
     std::thread::scope(|scope| {
         let rebuilt = scope.spawn(move || rebuild_subject_index(&subject_key, received));
-        let stored_index = scope.spawn(|| read_subject_index(&store));
-        let (v, all) = verify_entries_and_heads(&store, size, &public_key, pages)?;
+        let stored_index = scope.spawn(|| read_subject_index(&store, size));
+        let (v, all) = verify_entries_and_heads(&store, size, started, &public_key, pages)?;
         let expected = rebuilt
             .join()
             .map_err(|_| anyhow::anyhow!("the subject index rebuild failed"))?;
@@ -260,13 +264,14 @@ fn verify_local(cfg: &Config, trusted: Option<[u8; 32]>) -> anyhow::Result<Check
 fn verify_entries_and_heads(
     store: &ndx_core::Store,
     size: u64,
+    started: chrono::DateTime<chrono::Utc>,
     public_key: &[u8; 32],
     pages: std::sync::mpsc::SyncSender<Vec<(u64, Vec<String>)>>,
 ) -> anyhow::Result<(Verifier, Vec<SignedTreeHead>)> {
     let mut v = Verifier::new();
     let mut start = 0;
     loop {
-        let entries = store.audit().entries(start, start + PAGE)?;
+        let entries = store.audit().entries(start, (start + PAGE).min(size))?;
         if entries.is_empty() {
             break;
         }
@@ -313,6 +318,10 @@ fn verify_entries_and_heads(
         from = last.tree_size + 1;
         for h in heads {
             let head = signed(h);
+            if head.tree_size > size && head.timestamp > started {
+                // Signed while this check ran, over entries appended after it began.
+                break;
+            }
             v.head(public_key, &head, previous)?;
             previous = head.tree_size;
             all.push(head);
@@ -339,8 +348,8 @@ fn rebuild_subject_index(
     expected
 }
 
-/// The stored subject index, in (subject hash, entry) order.
-fn read_subject_index(store: &ndx_core::Store) -> anyhow::Result<Vec<([u8; 32], u64)>> {
+/// The stored subject index of the first `size` entries, in (subject hash, entry) order.
+fn read_subject_index(store: &ndx_core::Store, size: u64) -> anyhow::Result<Vec<([u8; 32], u64)>> {
     let mut rows = Vec::new();
     let mut after: Option<ndx_store::SubjectAccess> = None;
     loop {
@@ -348,7 +357,11 @@ fn read_subject_index(store: &ndx_core::Store) -> anyhow::Result<Vec<([u8; 32], 
         let Some(last) = page.last().copied() else {
             return Ok(rows);
         };
-        rows.extend(page.into_iter().map(|r| (r.subject, r.index)));
+        rows.extend(
+            page.into_iter()
+                .filter(|r| r.index < size)
+                .map(|r| (r.subject, r.index)),
+        );
         after = Some(last);
     }
 }
