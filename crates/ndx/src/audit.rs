@@ -385,7 +385,7 @@ fn check_anchor(
     public_key: &[u8; 32],
 ) -> anyhow::Result<String> {
     let size = v.tree.size();
-    let anchor = match anchor {
+    let (anchor, subjects) = match anchor {
         ndx_store::AuditAnchor::Missing => bail!(
             "the data store's audit anchor is missing (its row in the data store was deleted): \
              the log cannot be checked against the data store"
@@ -395,7 +395,6 @@ fn check_anchor(
         }
         ndx_store::AuditAnchor::Head { head, subjects } => (signed(head), subjects),
     };
-    let (anchor, subjects) = anchor;
     let n = anchor.tree_size;
     verify_head(public_key, &anchor).with_context(|| {
         format!(

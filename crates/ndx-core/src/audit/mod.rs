@@ -153,8 +153,26 @@ impl AuditLog {
         let last_head = store.audit().latest_head()?;
         let signer = HeadSigner::from_seed(keys.signing_seed);
         let public_key = signer.public_key();
-        let anchored = check_anchor(&store, &public_key, size)?;
+        let (anchored, anchored_rows) = check_anchor(&store, &public_key, size)?;
         let subject_rows = store.audit().subject_count(size)?;
+        if let Some(anchored_rows) = anchored_rows {
+            let indexed = if anchored == size {
+                subject_rows
+            } else {
+                store.audit().subject_count(anchored)?
+            };
+            if indexed != anchored_rows {
+                return Err(Error::of(
+                    Code::AuditDamaged,
+                    format!(
+                        "the data tracker holds {indexed} rows for the first {anchored} entries \
+                         but the data store anchors {anchored_rows}: rows of the subject index \
+                         were deleted or inserted; the server does not start on it: run `ndx \
+                         audit verify`"
+                    ),
+                ));
+            }
+        }
         // A head the log holds beyond the anchor (the anchor was skipped or lost in a crash)
         // is anchored by the appender's first tick.
         let unanchored = match last_head.clone() {
@@ -377,16 +395,18 @@ impl AuditLog {
 
 /// Checks the log against the anchor the data store keeps (the latest head it has seen): its
 /// signature, a log at least that long, the same root recomputed from the stored nodes, and
-/// the head itself still in the log. Returns the anchored size (0 when none is anchored yet).
-fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<u64> {
+/// the head itself still in the log. Returns the anchored size (0 when none is anchored yet)
+/// and the number of data-tracker rows anchored with it (checked by the caller, which counts
+/// them once).
+fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<(u64, Option<u64>)> {
     let damaged = |what: String| {
         Error::of(
             Code::AuditDamaged,
             format!("{what}; the server does not start on it: run `ndx audit verify`"),
         )
     };
-    let anchor = match store.audit().anchor()? {
-        ndx_store::AuditAnchor::Unset => return Ok(0),
+    let (anchor, subjects) = match store.audit().anchor()? {
+        ndx_store::AuditAnchor::Unset => return Ok((0, None)),
         ndx_store::AuditAnchor::Missing => {
             return Err(damaged(
                 "the data store's audit anchor is missing (its row was deleted), so the audit \
@@ -396,7 +416,6 @@ fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<u64> 
         }
         ndx_store::AuditAnchor::Head { head, subjects } => (head, subjects),
     };
-    let (anchor, subjects) = anchor;
     let n = anchor.tree_size;
     if ndx_audit::verify_head(public_key, &head_of(anchor.clone())).is_err() {
         return Err(damaged(format!(
@@ -428,14 +447,7 @@ fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<u64> 
              log: its heads were deleted or replaced"
         )));
     }
-    let indexed = store.audit().subject_count(n)?;
-    if indexed != subjects {
-        return Err(damaged(format!(
-            "the data tracker holds {indexed} rows for the first {n} entries but the data store \
-             anchors {subjects}: rows of the subject index were deleted or inserted"
-        )));
-    }
-    Ok(n)
+    Ok((n, Some(subjects)))
 }
 
 fn head_of(h: StoredHead) -> SignedTreeHead {
