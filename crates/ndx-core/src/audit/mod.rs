@@ -423,6 +423,13 @@ fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<(u64,
              node's public key (forged anchor, or another signing key)"
         )));
     }
+    // Another node on the same store (PostgreSQL) may have appended and anchored since `size`
+    // was read: only a log still behind the anchor now is damaged.
+    let size = if n > size {
+        store.audit().size()?
+    } else {
+        size
+    };
     if n > size {
         return Err(damaged(format!(
             "the audit log holds {size} entries but the data store anchors a signed head of \
