@@ -1,5 +1,7 @@
 //! `ndx audit`: verify the tamper-evident audit log, from the store or from a running node, and
-//! print its public key.
+//! print its public key. A local verification opens the store read-only (it never creates or
+//! changes a file), recomputes the tree, checks every head, rebuilds the data tracker's index
+//! from the entries, and checks the log against the anchor the data store keeps.
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -11,8 +13,10 @@ use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the tree from every entry and check every signed head; names the first
-    /// inconsistency. Exit code 0 only if everything holds.
+    /// Recompute the tree from every entry, check every signed head, rebuild the data
+    /// tracker's index and check the log against the signed head the data store anchors;
+    /// names the first inconsistency. Opens the store read-only. Exit code 0 only if
+    /// everything holds.
     Verify {
         /// Verify a running node over HTTP (needs an auditor or operator key) instead of the
         /// local store.
