@@ -9,7 +9,8 @@
 //! connection of its own with no busy wait (`busy_timeout = 0`): while a batch holds the store's
 //! write lock the appender skips the anchor and tries again on its next tick, so an audited
 //! read never waits behind a long batch. Its commits are not fsynced (`synchronous=NORMAL`): a
-//! lost anchor update only leaves the anchor older, which the invariant "anchor ≤ log" allows.
+//! lost anchor update only leaves the anchor older, which the invariant "anchor ≤ log" allows;
+//! nor does it checkpoint the WAL (`wal_autocheckpoint=0`): the data writer does that.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -373,7 +374,9 @@ impl AuditBackend for SqliteBackend {
             Some(c) => c,
             None => {
                 let c = open_file(&self.path)?;
-                c.execute_batch("PRAGMA synchronous=NORMAL;")?;
+                // Never checkpoint from here: after a big batch that could take seconds on
+                // the appender's thread (the data writer checkpoints at its commits).
+                c.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;")?;
                 slot.insert(c)
             }
         };
