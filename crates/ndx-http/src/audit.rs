@@ -296,8 +296,8 @@ async fn subject_accesses(
     let request_id = current_request_id();
     let page = blocking(move || {
         let cap = match auth {
-            SubjectAuth::Citizen(token) => {
-                core.citizen_subject_read(&token, &citizen_id, &request_id)?
+            SubjectAuth::Citizen { token, client } => {
+                core.citizen_subject_read(&token, &citizen_id, &request_id, client)?
             }
             SubjectAuth::System(caller) => caller
                 .subject_read(&citizen_id)

@@ -1,6 +1,11 @@
-//! Authentication at the edge: `Authorization: Bearer <key>` → a core [`Caller`].
+//! Authentication at the edge: `Authorization: Bearer <key>` → a core [`Caller`]. A key
+//! refused (unknown, revoked, expired, malformed) is recorded in the audit log through
+//! `Core::audit_denied`, counted per client address and minute so that a flood of bad keys
+//! adds a bounded number of entries.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use ndx_core::access::Caller;
 
@@ -16,8 +21,22 @@ pub struct Auth(pub Caller);
 pub enum SubjectAuth {
     /// An API key of a system.
     System(Box<Caller>),
-    /// A citizen's token (`ndxc_…`), checked by the service against the citizen asked about.
-    Citizen(String),
+    /// A citizen's token (`ndxc_…`), checked by the service against the citizen asked about
+    /// (a refusal is recorded with the client's address).
+    Citizen {
+        /// The token.
+        token: String,
+        /// The client's address, if known.
+        client: Option<IpAddr>,
+    },
+}
+
+/// The client's address, when the server that accepted the connection recorded it.
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 impl FromRequestParts<AppState> for SubjectAuth {
@@ -25,11 +44,12 @@ impl FromRequestParts<AppState> for SubjectAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
+        let client = client_address(parts);
         if token.starts_with("ndxc_") {
-            return Ok(SubjectAuth::Citizen(token));
+            return Ok(SubjectAuth::Citizen { token, client });
         }
         Ok(SubjectAuth::System(Box::new(
-            authenticate(state, token).await?,
+            authenticate(state, token, client).await?,
         )))
     }
 }
@@ -39,14 +59,37 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        Ok(Auth(authenticate(state, token).await?))
+        let client = client_address(parts);
+        Ok(Auth(authenticate(state, token, client).await?))
     }
 }
 
-async fn authenticate(state: &AppState, token: String) -> Result<Caller, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    token: String,
+    client: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
     let core = state.core.clone();
-    let caller = crate::blocking(move || core.authenticate(&token, chrono::Utc::now())).await?;
-    Ok(caller.with_request_id(crate::problem::current_request_id()))
+    let request_id = crate::problem::current_request_id();
+    let id = request_id.clone();
+    let caller = crate::blocking(move || {
+        core.authenticate(&token, chrono::Utc::now())
+            .map_err(|e| match e.code {
+                code if ndx_core::audit::is_recorded_refusal(code) => core.audit_denied(
+                    &ndx_core::audit::Denial {
+                        client,
+                        claimed: &ndx_core::audit::claimed_identity(&token),
+                        operation: "auth",
+                        subject: None,
+                        request_id: &id,
+                    },
+                    e,
+                ),
+                _ => e,
+            })
+    })
+    .await?;
+    Ok(caller.with_request_id(request_id))
 }
 
 /// The bearer token of a request.

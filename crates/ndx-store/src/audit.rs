@@ -50,6 +50,26 @@ pub struct StoredHead {
     pub signature: [u8; 64],
 }
 
+/// The audit anchor: the latest signed head of the audit log that the data store has seen.
+/// It is written after the head is stored in the log (anchor ≤ log), only ever forward, so a
+/// lost update (a crash, a busy data store) only leaves it older; a log that is behind it, or
+/// disagrees with it, was deleted, truncated or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAnchor {
+    /// The anchor row is gone: the data store was tampered with (every store has one from its
+    /// creation or upgrade on).
+    Missing,
+    /// No head has been anchored yet (a new store, or a crash before its first anchor).
+    Unset,
+    /// The latest head the data store has seen.
+    Head {
+        /// The head.
+        head: StoredHead,
+        /// How many data-tracker rows the entries it covers have.
+        subjects: u64,
+    },
+}
+
 /// One group of appends, written in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditAppend<'a> {
@@ -74,6 +94,13 @@ pub(crate) const AUDIT_ENTRIES_SQL: &str =
 /// Leaf indexes of the entries touching subject `$1`, at most `$2`, newest first, at most `$3`.
 pub(crate) const SUBJECT_ACCESSES_SQL: &str = "SELECT idx FROM subject_accesses
      WHERE subject = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3";
+
+/// Subject-index rows after (`$1` subject, `$2` index) in primary-key order, at most `$3`.
+pub(crate) const SUBJECT_ROWS_SQL: &str = "SELECT subject, idx FROM subject_accesses
+     WHERE (subject, idx) > ($1, $2) ORDER BY subject, idx LIMIT $3";
+
+/// The number of data-tracker rows of the entries below index `$1`.
+pub(crate) const SUBJECT_COUNT_SQL: &str = "SELECT count(*) FROM subject_accesses WHERE idx < $1";
 
 /// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
 /// cannot be written.

@@ -18,11 +18,11 @@ mod outcome;
 mod postgres;
 mod sqlite;
 
-pub use audit::{AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
+pub use audit::{AuditAnchor, AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
 use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
 
-use audit::{last_before, stored_limit, stored_range};
+use audit::{last_before, stored_index, stored_limit, stored_range};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -256,6 +256,27 @@ trait AuditBackend: Send + Sync {
     fn audit_heads(&self, from: i64, limit: i64) -> Result<Vec<StoredHead>>;
     /// Indexes `<= last` of the entries touching `subject`, newest first, at most `limit`.
     fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>>;
+    /// Subject-index rows after (`subject`, `index`) in (subject, index) order, at most `limit`.
+    fn subject_rows(&self, subject: &[u8], index: i64, limit: i64) -> Result<Vec<SubjectAccess>>;
+    /// The anchor kept in the data store.
+    fn audit_anchor(&self) -> Result<AuditAnchor>;
+    /// Moves the anchor forward to `head` (never back). Without `wait`, gives up at once
+    /// (`Ok(false)`) when the data store is busy with another writer.
+    fn audit_put_anchor(&self, head: &StoredHead, subjects: i64, wait: bool) -> Result<bool>;
+    /// The number of subject-index rows of entries with index `< end`.
+    fn subject_count(&self, end: i64) -> Result<u64>;
+}
+
+/// How [`Store::open_with`] treats the store it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Created and migrated if needed (`ndx serve`, `ndx demo`).
+    Create,
+    /// Must exist already (a missing one is [`StoreError::NotFound`]); migrated if needed.
+    Existing,
+    /// Must exist and be of this binary's schema version; nothing is created, migrated or
+    /// written (SQLite files opened read-only, PostgreSQL sessions read-only).
+    ReadOnly,
 }
 
 /// The store: registry, dictionary, records and the audit log, on one backend.
@@ -280,12 +301,20 @@ impl Store {
     /// Opens (creating and migrating if needed) the store named by `url`:
     /// `sqlite://PATH` (or a bare path) for the embedded store, `postgres://…` for PostgreSQL.
     pub fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, OpenMode::Create)
+    }
+
+    /// Opens the store named by `url` (as [`Store::open`]) in `mode`.
+    pub fn open_with(url: &str, mode: OpenMode) -> Result<Store> {
         if let Some(path) = url.strip_prefix("sqlite://") {
-            return Self::open_sqlite(PathBuf::from(path));
+            return Self::open_sqlite_with(PathBuf::from(path), mode);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
-            return Self::open_postgres(url);
+            return Ok(Store::on(
+                Engine::Postgres,
+                postgres::PostgresBackend::open(url, mode)?,
+            ));
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::Config(format!(
                 "engine {:?} is not compiled into this binary (store {:?})",
@@ -299,14 +328,18 @@ impl Store {
                 redact(url)
             )));
         }
-        Self::open_sqlite(PathBuf::from(url))
+        Self::open_sqlite_with(PathBuf::from(url), mode)
     }
 
     /// Opens the embedded store at `path` (a file inside the data directory).
     pub fn open_sqlite(path: PathBuf) -> Result<Store> {
+        Self::open_sqlite_with(path, OpenMode::Create)
+    }
+
+    fn open_sqlite_with(path: PathBuf, mode: OpenMode) -> Result<Store> {
         Ok(Store::on(
             Engine::Sqlite,
-            sqlite::SqliteBackend::open(&path)?,
+            sqlite::SqliteBackend::open(&path, mode)?,
         ))
     }
 
@@ -319,7 +352,7 @@ impl Store {
     pub fn open_postgres(url: &str) -> Result<Store> {
         Ok(Store::on(
             Engine::Postgres,
-            postgres::PostgresBackend::open(url)?,
+            postgres::PostgresBackend::open(url, OpenMode::Create)?,
         ))
     }
 
@@ -501,6 +534,43 @@ impl AuditStore {
         }
         self.backend
             .subject_accesses(subject, last_before(before), stored_limit(limit))
+    }
+    /// Rows of the subject index after `after` (subject, leaf index), in that order, at most
+    /// `limit`: a verifier reads the whole index page by page with it.
+    pub fn subject_rows(
+        &self,
+        after: Option<&SubjectAccess>,
+        limit: usize,
+    ) -> Result<Vec<SubjectAccess>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match after {
+            None => self.backend.subject_rows(&[], -1, stored_limit(limit)),
+            Some(a) => match i64::try_from(a.index) {
+                Ok(index) => self
+                    .backend
+                    .subject_rows(&a.subject, index, stored_limit(limit)),
+                Err(_) => Ok(Vec::new()),
+            },
+        }
+    }
+    /// The anchor: the latest signed head of this log that the data store has seen.
+    pub fn anchor(&self) -> Result<AuditAnchor> {
+        self.backend.audit_anchor()
+    }
+    /// Moves the anchor forward to `head`, a head already stored in the log (an older head
+    /// leaves the anchor as it is). Without `wait` it never waits for the data store's writer
+    /// (a long batch): `Ok(false)` says it was busy and the caller tries again later.
+    pub fn put_anchor(&self, head: &StoredHead, subjects: u64, wait: bool) -> Result<bool> {
+        stored_index(head.tree_size)?;
+        self.backend
+            .audit_put_anchor(head, stored_index(subjects)?, wait)
+    }
+    /// How many subject-index rows the entries below index `end` have (a scan of the index).
+    pub fn subject_count(&self, end: u64) -> Result<u64> {
+        self.backend
+            .subject_count(i64::try_from(end).unwrap_or(i64::MAX))
     }
 }
 

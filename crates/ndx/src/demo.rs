@@ -42,7 +42,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
-    let core = crate::open_core(cfg)?;
+    let core = crate::open_core(cfg, ndx_store::OpenMode::Create)?;
     let keys_path = cfg.data_dir.join(KEYS_FILE);
     if core.has_member("BCA")? && core.has_dataset("population")? {
         eprintln!(

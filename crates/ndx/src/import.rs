@@ -84,7 +84,7 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let format = detect_format(args)?;
     // A report that cannot be written must stop the import before it commits anything.
     let report_file = args.report.as_deref().map(ReportFile::open).transpose()?;
-    let core = crate::open_core(cfg)?;
+    let core = crate::open_core(cfg, ndx_store::OpenMode::Existing)?;
     let schema = core.schema(&args.dataset, None)?;
     let system = match &args.system {
         Some(s) => s.clone(),

@@ -58,7 +58,7 @@ pub fn run(cfg: &Config, what: KeysCommand) -> anyhow::Result<()> {
 }
 
 fn issue(cfg: &Config, args: IssueArgs) -> anyhow::Result<()> {
-    let core = crate::open_core(cfg)?;
+    let core = crate::open_core(cfg, ndx_store::OpenMode::Existing)?;
     let issued = core.issue_key_break_glass(
         NewKey {
             system: args.system,

@@ -164,17 +164,27 @@ fn init_logging(cfg: &config::Config) {
     }
 }
 
-/// Opens the store and its audit log and makes sure the built-in dictionary is there.
-fn open_core(cfg: &config::Config) -> anyhow::Result<ndx_core::Core> {
-    let store = open_store(cfg)?;
+/// Opens the store (`mode`: whether a missing one is created) and its audit log and makes sure
+/// the built-in dictionary is there.
+fn open_core(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<ndx_core::Core> {
+    let store = open_store(cfg, mode)?;
     let audit = open_audit(cfg, store.clone())?;
     let core = ndx_core::Core::new(store, audit);
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
 }
 
-fn open_store(cfg: &config::Config) -> anyhow::Result<ndx_core::Store> {
-    ndx_core::Store::open(&cfg.store).map_err(|e| anyhow::anyhow!("cannot open store: {e}"))
+/// Opens the store: created if missing only by the commands that make one (`serve`, `demo`);
+/// every other command refuses a data directory or URL without a store, so a mistyped
+/// `--data-dir` is an error instead of a new empty store.
+fn open_store(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<ndx_core::Store> {
+    ndx_core::Store::open_with(&cfg.store, mode).map_err(|e| match e {
+        ndx_store::StoreError::NotFound(_) => anyhow::Error::new(ndx_core::Error::of(
+            ndx_core::Code::NotFound,
+            format!("cannot open store: {e}"),
+        )),
+        e => anyhow::anyhow!("cannot open store: {e}"),
+    })
 }
 
 /// The audit keys of this node: in the data directory, or the configured signing key file.
@@ -204,7 +214,7 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 
 fn dictionary(cfg: &config::Config, what: DictionaryCommand) -> anyhow::Result<()> {
     use ndx_core::dictionary::SchemaExport;
-    let core = open_core(cfg)?;
+    let core = open_core(cfg, ndx_store::OpenMode::Existing)?;
     match what {
         DictionaryCommand::Export => print_json(&core.export_dictionary()?),
         DictionaryCommand::Elements => print_json(&core.elements()?),

@@ -16,7 +16,7 @@ pub const OPERATOR_KEY_FILE: &str = "operator.key";
 pub const OPERATOR_SYSTEM: &str = "NDC-OPS";
 
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
-    let core = crate::open_core(cfg)?;
+    let core = crate::open_core(cfg, ndx_store::OpenMode::Create)?;
     if let Some(secret) = core.bootstrap(operating_member(), OPERATOR_SYSTEM, chrono::Utc::now())? {
         let path = cfg.data_dir.join(OPERATOR_KEY_FILE);
         write_secret(&path, &format!("{secret}\n"))?;

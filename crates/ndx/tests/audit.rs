@@ -294,6 +294,60 @@ fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
     to
 }
 
+/// Every file of a directory with its length and modification time: verification must leave
+/// them as they are.
+fn files_of(dir: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|f| {
+            let f = f.expect("entry");
+            let m = f.metadata().expect("metadata");
+            (
+                f.file_name().to_string_lossy().into_owned(),
+                m.len(),
+                m.modified().expect("mtime"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Starts `ndx serve` on a data directory (and store); it must exit with a failure instead of
+/// serving. Returns what it printed.
+fn start_refused(dir: &std::path::Path, store: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(common::ndx_bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("NDX_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(url) = store {
+        cmd.args(["--store", url]);
+    }
+    let mut child = cmd.spawn().expect("start ndx");
+    for _ in 0..600 {
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.status.success(), "the server exited 0: {text}");
+            assert!(!text.contains("listening on"), "{text}");
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    panic!(
+        "the server started on a tampered store: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 fn tamper(dir: &std::path::Path, sql: &str) {
     let c = rusqlite::Connection::open(dir.join("ndx-audit.db")).expect("open audit file");
     c.execute_batch(sql).expect("tamper");
@@ -310,9 +364,19 @@ fn verify_finds_and_names_every_kind_of_tampering() {
         );
     }
     let dir = s.stop_into_dir();
+    let before = files_of(dir.path());
     let (ok, out) = verify(dir.path());
     assert!(ok, "{out}");
     assert!(out.contains("audit log verified"), "{out}");
+    assert!(
+        out.contains("the data store anchors the head of size"),
+        "{out}"
+    );
+    assert_eq!(
+        files_of(dir.path()),
+        before,
+        "verify changed the data directory"
+    );
 
     // Changing an entry's bytes.
     let d = copy_dir(dir.path());
@@ -389,8 +453,9 @@ fn verify_finds_and_names_every_kind_of_tampering() {
     assert!(!ok && out.contains("signed head of size"), "{out}");
     assert!(out.contains("signature"), "{out}");
 
-    // A log cut short together with the heads covering the cut: consistent in itself, but a
-    // verifier that remembers the heads it saw catches it.
+    // A log cut short together with the heads covering the cut and their tracker rows:
+    // consistent in itself, but the data store's anchor still names the longer log, so verify
+    // finds it without remembered state (and a verifier remembering heads does too).
     let state = dir.path().join("seen-heads.json");
     let remember = |d: &std::path::Path| {
         let out = run_ndx(&[
@@ -415,20 +480,87 @@ fn verify_finds_and_names_every_kind_of_tampering() {
     let d = copy_dir(dir.path());
     tamper(
         d.path(),
-        "DELETE FROM audit_heads WHERE tree_size > (SELECT min(tree_size) FROM audit_heads);
+        "DELETE FROM subject_accesses WHERE idx >= (SELECT min(tree_size) FROM audit_heads);
          DELETE FROM audit_entries WHERE idx >= (SELECT min(tree_size) FROM audit_heads);
-         DELETE FROM audit_nodes WHERE (idx + 1) << level > (SELECT min(tree_size) FROM audit_heads);",
+         DELETE FROM audit_nodes WHERE (idx + 1) << level > (SELECT min(tree_size) FROM audit_heads);
+         DELETE FROM audit_heads WHERE tree_size > (SELECT min(tree_size) FROM audit_heads);",
     );
     let (ok, out) = verify(d.path());
     assert!(
-        ok,
-        "a cut log with its heads removed is consistent in itself: {out}"
-    );
-    let (ok, out) = remember(d.path());
-    assert!(
-        !ok && out.contains("remembered") && out.contains("were deleted"),
+        !ok && out.contains("the data store anchors a signed head") && out.contains("were deleted"),
         "{out}"
     );
+    let (ok, out) = remember(d.path());
+    assert!(!ok && out.contains("were deleted"), "{out}");
+
+    // A deleted tree node is named as such, not as a changed entry.
+    let d = copy_dir(dir.path());
+    tamper(
+        d.path(),
+        "DELETE FROM audit_nodes WHERE level = 0 AND idx = 2",
+    );
+    let (ok, out) = verify(d.path());
+    assert!(
+        !ok && out.contains("leaf hash of entry 2") && out.contains("nodes were deleted"),
+        "{out}"
+    );
+    assert!(!out.contains("was changed"), "{out}");
+    let d = copy_dir(dir.path());
+    tamper(
+        d.path(),
+        "DELETE FROM audit_nodes WHERE level = 1 AND idx = 1",
+    );
+    let (ok, out) = verify(d.path());
+    assert!(
+        !ok && out.contains("(level 1, index 1)") && out.contains("nodes were deleted"),
+        "{out}"
+    );
+
+    // A deleted first entry is not a jump "from entry -1".
+    let d = copy_dir(dir.path());
+    tamper(d.path(), "DELETE FROM audit_entries WHERE idx = 0");
+    let (ok, out) = verify(d.path());
+    assert!(
+        !ok && out.contains("entry 0 is missing: the log starts at entry 1"),
+        "{out}"
+    );
+    assert!(!out.contains("-1"), "{out}");
+
+    // The audit file deleted, or truncated to zero bytes: verify names it, creates nothing,
+    // and the server refuses to start a new log beside the data.
+    let d = copy_dir(dir.path());
+    for f in ["ndx-audit.db", "ndx-audit.db-wal", "ndx-audit.db-shm"] {
+        let _ = std::fs::remove_file(d.path().join(f));
+    }
+    let before = files_of(d.path());
+    let (ok, out) = verify(d.path());
+    assert!(
+        !ok && out.contains("ndx-audit.db") && out.contains("is missing"),
+        "{out}"
+    );
+    assert_eq!(
+        files_of(d.path()),
+        before,
+        "verify changed the data directory"
+    );
+    let out = start_refused(d.path(), None);
+    assert!(out.contains("is missing"), "{out}");
+    assert!(
+        !d.path().join("ndx-audit.db").exists(),
+        "a new audit log was started"
+    );
+    let d = copy_dir(dir.path());
+    std::fs::File::create(d.path().join("ndx-audit.db")).expect("truncate");
+    let before = files_of(d.path());
+    let (ok, out) = verify(d.path());
+    assert!(!ok && out.contains("is empty (0 bytes)"), "{out}");
+    assert_eq!(
+        files_of(d.path()),
+        before,
+        "verify changed the data directory"
+    );
+    let out = start_refused(d.path(), None);
+    assert!(out.contains("is empty (0 bytes)"), "{out}");
 
     // A log cut short: the heads cover more than is left.
     let d = copy_dir(dir.path());
@@ -634,4 +766,412 @@ fn every_read_adds_exactly_one_entry_naming_its_request() {
             "{what}"
         );
     }
+}
+
+/// A stopped server's store, changed by SQL on whichever engine it runs (`NDX_E2E_STORE`
+/// selects PostgreSQL): each case starts from the state as the server left it (a copy of the
+/// data directory on SQLite; the audit tables restored from a saved copy on PostgreSQL).
+struct Stored {
+    /// The stopped server's data directory (keys, and the SQLite files).
+    dir: tempfile::TempDir,
+    /// PostgreSQL: the server's `--store` URL, `psql`'s URL and the schema.
+    pg: Option<(String, String, String)>,
+    _guard: Option<common::Stopped>,
+}
+
+/// The audit tables, and the anchor in the data store, saved and restored on PostgreSQL.
+const AUDIT_TABLES: [&str; 5] = [
+    "audit_entries",
+    "audit_nodes",
+    "audit_heads",
+    "subject_accesses",
+    "audit_anchor",
+];
+
+/// One case: a data directory (and store) to tamper with, verify and start.
+struct Case {
+    dir: tempfile::TempDir,
+    store: Option<String>,
+    pg: Option<(String, String)>,
+}
+
+impl Stored {
+    fn of(s: Server) -> Stored {
+        let url = s.store_url.clone();
+        let stopped = s.stop();
+        let Some(url) = url else {
+            let dir = copy_dir(stopped.dir.path());
+            return Stored {
+                dir,
+                pg: None,
+                _guard: Some(stopped),
+            };
+        };
+        let (base, query) = url.split_once('?').expect("a schema parameter");
+        let schema = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("schema="))
+            .expect("schema=")
+            .to_owned();
+        let stored = Stored {
+            dir: copy_dir(stopped.dir.path()),
+            pg: Some((url.clone(), base.to_owned(), schema)),
+            _guard: Some(stopped),
+        };
+        let save: String = AUDIT_TABLES
+            .iter()
+            .map(|t| format!("CREATE TABLE saved_{t} AS SELECT * FROM {t};"))
+            .collect();
+        stored.psql(&save);
+        stored
+    }
+
+    fn psql(&self, sql: &str) {
+        let (_, base, schema) = self.pg.as_ref().expect("postgres");
+        let out = std::process::Command::new("psql")
+            .arg(base)
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("SET search_path TO {schema}; {sql}"))
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The store as the server left it.
+    fn case(&self) -> Case {
+        let dir = copy_dir(self.dir.path());
+        match &self.pg {
+            None => Case {
+                dir,
+                store: None,
+                pg: None,
+            },
+            Some((url, base, schema)) => {
+                let restore: String = AUDIT_TABLES
+                    .iter()
+                    .map(|t| format!("DELETE FROM {t}; INSERT INTO {t} SELECT * FROM saved_{t};"))
+                    .collect();
+                self.psql(&restore);
+                Case {
+                    dir,
+                    store: Some(url.clone()),
+                    pg: Some((base.clone(), schema.clone())),
+                }
+            }
+        }
+    }
+}
+
+impl Case {
+    /// Runs SQL on the audit log (`audit`) or on the data store.
+    fn sql(&self, audit: bool, sql: &str) {
+        match &self.pg {
+            Some((base, schema)) => {
+                let out = std::process::Command::new("psql")
+                    .arg(base)
+                    .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+                    .arg(format!("SET search_path TO {schema}; {sql}"))
+                    .output()
+                    .expect("psql");
+                assert!(
+                    out.status.success(),
+                    "psql: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => {
+                let file = if audit { "ndx-audit.db" } else { "ndx.db" };
+                let c = rusqlite::Connection::open(self.dir.path().join(file)).expect("open");
+                c.execute_batch(sql).expect("tamper");
+            }
+        }
+    }
+
+    /// Rewrites entry `index` (an allowed access turned into a refused one), recomputes every
+    /// tree node from the entries and deletes every signed head: a forgery consistent in
+    /// itself, only the data store's anchor can tell.
+    fn rewrite_entry(&self, index: u64) {
+        match &self.pg {
+            Some(_) => self.sql(
+                true,
+                &format!(
+                    "UPDATE audit_entries SET bytes = convert_to(replace(convert_from(bytes, 'UTF8'),
+                       '\"allowed\":true', '\"allowed\":false'), 'UTF8') WHERE idx = {index};
+                     UPDATE audit_nodes n SET hash = sha256('\\x00'::bytea || e.bytes)
+                       FROM audit_entries e WHERE n.level = 0 AND n.idx = e.idx;
+                     DO $$ BEGIN FOR k IN 1..40 LOOP
+                       UPDATE audit_nodes n SET hash = sha256('\\x01'::bytea || l.hash || r.hash)
+                         FROM audit_nodes l, audit_nodes r
+                        WHERE n.level = k AND l.level = k - 1 AND r.level = k - 1
+                          AND l.idx = 2 * n.idx AND r.idx = 2 * n.idx + 1;
+                     END LOOP; END $$;
+                     DELETE FROM audit_heads;"
+                ),
+            ),
+            None => {
+                let c = rusqlite::Connection::open(self.dir.path().join("ndx-audit.db"))
+                    .expect("open");
+                let mut entries: Vec<Vec<u8>> = c
+                    .prepare("SELECT bytes FROM audit_entries ORDER BY idx")
+                    .expect("prepare")
+                    .query_map([], |r| r.get(0))
+                    .expect("entries")
+                    .collect::<Result<_, _>>()
+                    .expect("entries");
+                let i = usize::try_from(index).expect("index");
+                entries[i] = String::from_utf8(entries[i].clone())
+                    .expect("utf-8")
+                    .replace("\"allowed\":true", "\"allowed\":false")
+                    .into_bytes();
+                let mut tree = merkle::MemoryTree::new();
+                for e in &entries {
+                    tree.push(merkle::leaf_hash(e));
+                }
+                c.execute(
+                    "UPDATE audit_entries SET bytes = ?1 WHERE idx = ?2",
+                    rusqlite::params![entries[i], index],
+                )
+                .expect("rewrite");
+                c.execute("DELETE FROM audit_nodes", []).expect("nodes");
+                let size = tree.size();
+                let mut level = 0;
+                while size >> level > 0 {
+                    for n in 0..size >> level {
+                        let h = merkle::NodeReader::node(&tree, level, n).expect("node");
+                        c.execute(
+                            "INSERT INTO audit_nodes(level, idx, hash) VALUES (?1, ?2, ?3)",
+                            rusqlite::params![level, n, h.to_vec()],
+                        )
+                        .expect("node");
+                    }
+                    level += 1;
+                }
+                c.execute("DELETE FROM audit_heads", []).expect("heads");
+            }
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            self.dir.path().display().to_string(),
+        ];
+        if let Some(url) = &self.store {
+            args.extend(["--store".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    /// `ndx audit verify` (no `--state`): (success, output).
+    fn verify(&self) -> (bool, String) {
+        let mut args = vec!["audit".to_owned(), "verify".to_owned()];
+        args.extend(self.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_ndx(&args);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// Verify must fail naming `what`, and the server must refuse to start.
+    fn caught(&self, what: &str, at_start: &str) {
+        let (ok, out) = self.verify();
+        assert!(!ok && out.contains(what), "verify: {out}");
+        let out = start_refused(self.dir.path(), self.store.as_deref());
+        assert!(out.contains(at_start), "start: {out}");
+    }
+}
+
+#[test]
+fn anchored_log_rewrites_are_caught_by_verify_and_at_start_on_either_engine() {
+    let s = Server::demo(20);
+    let provider = s.key("population-provider");
+    for _ in 0..12 {
+        s.get(
+            "/api/v1/datasets/population/records?limit=2",
+            Some(&provider),
+        );
+    }
+    let stored = Stored::of(s);
+    let (ok, out) = stored.case().verify();
+    assert!(
+        ok && out.contains("the data store anchors the head of size"),
+        "{out}"
+    );
+
+    // An entry rewritten, the nodes recomputed and the heads deleted.
+    let c = stored.case();
+    c.rewrite_entry(3);
+    c.caught("an entry below index", "an entry below");
+
+    // Every head deleted; the latest head deleted.
+    let c = stored.case();
+    c.sql(true, "DELETE FROM audit_heads");
+    c.caught("signed heads were deleted", "heads were deleted");
+    let c = stored.case();
+    c.sql(
+        true,
+        "DELETE FROM audit_heads WHERE tree_size = (SELECT max(tree_size) FROM audit_heads)",
+    );
+    c.caught("signed heads were deleted", "heads were deleted");
+
+    // The log emptied (every row of its tables deleted).
+    let c = stored.case();
+    c.sql(
+        true,
+        "DELETE FROM audit_entries; DELETE FROM audit_nodes; DELETE FROM audit_heads;
+         DELETE FROM subject_accesses;",
+    );
+    c.caught("but the audit log holds 0 entries", "holds 0 entries");
+
+    // The data store's anchor deleted while the log has entries.
+    let c = stored.case();
+    c.sql(false, "DELETE FROM audit_anchor");
+    c.caught("anchor is missing", "anchor is missing");
+
+    // Rows of the citizens' tracker deleted.
+    let c = stored.case();
+    c.sql(
+        true,
+        "DELETE FROM subject_accesses WHERE idx = (SELECT min(idx) FROM subject_accesses)",
+    );
+    c.caught(
+        "the subject index (subject_accesses) lacks a row of entry",
+        "data tracker",
+    );
+
+    // Untouched, the store still verifies and serves.
+    let c = stored.case();
+    let (ok, out) = c.verify();
+    assert!(ok, "{out}");
+}
+
+/// Every entry of the log, read page by page by `auditor` (each page read adds an entry).
+fn all_entries(s: &Server, auditor: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let start = all.len() as u64;
+        let page = entries(s, auditor, start, start + 1000);
+        let short = page.len() < 1000;
+        all.extend(page);
+        if short {
+            return all;
+        }
+    }
+}
+
+/// The refusal reasons of the entries of `operation`.
+fn refusals(entries: &[Value], operation: &str) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["operation"] == operation && e["outcome"]["allowed"] == false)
+        .map(|e| e["outcome"]["reason"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn refused_keys_and_citizen_tokens_are_recorded_and_a_flood_adds_a_bounded_number() {
+    let s = Server::demo(20);
+    let auditor = s.key("auditor");
+    let operator = s.key("operator");
+    let token = s.key("citizen");
+    let me = citizen_of(&token);
+    let other = common::cid("001", false, 1990, 7);
+    assert_ne!(me, other);
+
+    // An unknown key, a revoked key, an expired key.
+    s.get("/api/v1/me", Some("ndx_nosuchkey_0123456789abcdef"))
+        .problem(401, "key-unknown");
+    let issue = |body: Value| {
+        let r = s.post_json("/api/v1/systems/NDC-OPS/keys", Some(&operator), &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["key"]["id"].as_str().expect("id").to_owned(),
+            v["secret"].as_str().expect("secret").to_owned(),
+        )
+    };
+    let (id, doomed) = issue(serde_json::json!({"roles": ["auditor"], "label": "doomed"}));
+    let r = s.request(
+        "DELETE",
+        &format!("/api/v1/keys/{id}"),
+        Some(&operator),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.get("/api/v1/me", Some(&doomed))
+        .problem(401, "key-revoked");
+    let expires = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    let (_, short_lived) = issue(serde_json::json!({
+        "roles": ["auditor"],
+        "label": "short-lived",
+        "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }));
+    std::thread::sleep(Duration::from_millis(1200));
+    s.get("/api/v1/me", Some(&short_lived))
+        .problem(401, "key-expired");
+    // A forged citizen token; a citizen asking for another citizen's accesses.
+    s.get(
+        &format!("/api/v1/subjects/{me}/accesses"),
+        Some(&format!("ndxc_{me}.{}", "00".repeat(32))),
+    )
+    .problem(401, "token-invalid");
+    s.get(&format!("/api/v1/subjects/{other}/accesses"), Some(&token))
+        .problem(403, "not-your-data");
+
+    let log = all_entries(&s, &auditor);
+    let auth = refusals(&log, "auth");
+    for code in ["key-unknown", "key-revoked", "key-expired"] {
+        assert!(
+            auth.iter().any(|r| r.starts_with(&format!("{code}: "))),
+            "no {code} refusal in {auth:?}"
+        );
+    }
+    let tracker = refusals(&log, "subject.accesses");
+    assert!(
+        tracker.iter().any(|r| r.starts_with("token-invalid: ")),
+        "{tracker:?}"
+    );
+    let denied = log
+        .iter()
+        .map(|e| &e["event"])
+        .find(|e| {
+            e["outcome"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("not-your-data: "))
+        })
+        .unwrap_or_else(|| panic!("no not-your-data refusal in {tracker:?}"));
+    // About the citizen asked for: it shows in their tracker.
+    assert_eq!(denied["subjects"], serde_json::json!([other]));
+
+    // A flood of 1,000 bad keys from one client adds a bounded number of entries.
+    let before = all_entries(&s, &auditor).len();
+    for n in 0..1000 {
+        s.get(
+            "/api/v1/me",
+            Some(&format!("ndx_flood{n}_0123456789abcdef")),
+        )
+        .problem(401, "key-unknown");
+    }
+    let after = all_entries(&s, &auditor).len();
+    // One entry per bucket of the table at most (per client and minute: the client's own
+    // buckets and the one for the rest of its refusals; twice if the minute turned over
+    // during the flood), plus the page reads of the log themselves.
+    let bound = 2 * (ndx_core::audit::MAX_BUCKETS_PER_CLIENT + 1) + 2;
+    assert!(
+        after - before <= bound,
+        "1,000 refused requests added {} entries (bound {bound})",
+        after - before
+    );
 }

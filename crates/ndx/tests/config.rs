@@ -17,44 +17,89 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `ndx dictionary` on the store the settings name: it refuses a directory without a store
+/// (naming the path it looked at, exit code 4) and creates nothing, so the message shows which
+/// setting won.
+fn looks_at(d: &Path, args: &[&str], env: &[(&str, &str)], store: &str) {
+    let o = ndx(d, args, env);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let want = format!("no ndx store at {store}");
+    assert!(stderr(&o).contains(&want), "{want}: {}", stderr(&o));
+    let dir = Path::new(store).parent().expect("dir");
+    assert!(!d.join(dir).exists(), "{} was created", dir.display());
+}
+
 #[test]
 fn defaults_file_environment_and_flags_in_that_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     // Default: ./ndx-data under the working directory.
-    let o = ndx(d, &["dictionary", "code-lists"], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(d.join("ndx-data/ndx.db").exists());
+    looks_at(d, &["dictionary", "code-lists"], &[], "ndx-data/ndx.db");
     // ndx.toml beats the default.
     std::fs::write(d.join("ndx.toml"), "data_dir = \"from-file\"\n").expect("toml");
-    assert!(ndx(d, &["dictionary", "code-lists"], &[]).status.success());
-    assert!(d.join("from-file/ndx.db").exists());
+    looks_at(d, &["dictionary", "code-lists"], &[], "from-file/ndx.db");
     // The environment beats the file.
-    assert!(
-        ndx(
-            d,
-            &["dictionary", "code-lists"],
-            &[("NDX_DATA_DIR", "from-env")]
-        )
-        .status
-        .success()
+    looks_at(
+        d,
+        &["dictionary", "code-lists"],
+        &[("NDX_DATA_DIR", "from-env")],
+        "from-env/ndx.db",
     );
-    assert!(d.join("from-env/ndx.db").exists());
     // A flag beats the environment.
-    let o = ndx(
+    looks_at(
         d,
         &["dictionary", "code-lists", "--data-dir", "from-flag"],
         &[("NDX_DATA_DIR", "from-env")],
+        "from-flag/ndx.db",
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(d.join("from-flag/ndx.db").exists());
     // Other programs' NDX_* variables are not ours to refuse.
-    let o = ndx(
+    looks_at(
         d,
         &["dictionary", "code-lists"],
         &[("NDX_TEST_SOMETHING", "x")],
+        "from-file/ndx.db",
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A mistyped `--data-dir` is refused by every command that works on an existing store,
+/// instead of a new empty store (or new keys) being made there.
+#[test]
+fn commands_on_an_existing_store_refuse_a_directory_without_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(d.join("people.csv"), "citizen_id\n001090000001\n").expect("csv");
+    for args in [
+        &["dictionary", "export"][..],
+        &["dictionary", "datasets"],
+        &["import", "people.csv", "--dataset", "population"],
+        &["keys", "issue", "--system", "NDC-OPS", "--role", "operator"],
+        &["audit", "verify"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", "mistyped"]);
+        let o = ndx(d, &all, &[]);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no ndx store at mistyped/ndx.db"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            !d.join("mistyped").exists(),
+            "{args:?} created the directory"
+        );
+    }
+    let o = ndx(d, &["audit", "public-key", "--data-dir", "mistyped"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("audit-signing.key") && stderr(&o).contains("is missing"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.join("mistyped").exists(),
+        "public-key created the directory"
+    );
 }
 
 #[test]
@@ -100,8 +145,12 @@ fn store_url_from_a_file() {
         &["dictionary", "code-lists"],
         &[("NDX_STORE_FILE", url_file)],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(db.exists(), "the store named in the file was used");
+    assert!(
+        stderr(&o).contains(&format!("no ndx store at {}", db.display())),
+        "the store named in the file was used: {}",
+        stderr(&o)
+    );
+    assert!(!db.exists(), "the dictionary command created a store");
     let o = ndx(
         d,
         &["dictionary", "code-lists"],

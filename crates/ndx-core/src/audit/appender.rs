@@ -101,6 +101,16 @@ pub(super) struct Appender {
     pub(super) frontier: Frontier,
     /// Size and time of the last signed head.
     pub(super) last_head: Option<(u64, DateTime<Utc>)>,
+    /// The last signed head not yet anchored in the data store (skipped while a batch held
+    /// the store's writer): tried again on every tick.
+    pub(super) unanchored: Option<(StoredHead, u64)>,
+    /// Data-tracker rows of the entries written so far (anchored with each head).
+    pub(super) subject_rows: u64,
+    /// Refusals counted per client and minute: the appender writes a minute's counts once it
+    /// is over, and what is left when the log closes.
+    pub(super) denials: Arc<Mutex<super::denials::DenialTable>>,
+    /// Hashes the data subjects of those events.
+    pub(super) keys: super::AuditKeys,
     pub(super) clock: Clock,
 }
 
@@ -113,11 +123,16 @@ impl Appender {
             let first = match jobs.recv_timeout(HEAD_INTERVAL / 4) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.write_denials(false);
                     let _ = self.sign_if_due(false);
+                    self.anchor(false);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.write_denials(true);
                     let _ = self.sign_if_due(true);
+                    // The last head is anchored before the process ends: waiting is fine now.
+                    self.anchor(true);
                     return;
                 }
             };
@@ -209,11 +224,19 @@ impl Appender {
                 nodes: &nodes,
                 subjects: &subjects,
             }) {
-                Ok(()) => return Ok(first),
+                Ok(()) => {
+                    self.subject_rows += subjects.len() as u64;
+                    return Ok(first);
+                }
                 Err(StoreError::Conflict(_)) => {
                     // Someone else appended: continue from the stored log.
                     let size = self.store.audit().size().map_err(|e| e.to_string())?;
                     self.frontier = Frontier::restore(size, &StoredNodes(&self.store))
+                        .map_err(|e| e.to_string())?;
+                    self.subject_rows = self
+                        .store
+                        .audit()
+                        .subject_count(size)
                         .map_err(|e| e.to_string())?;
                 }
                 Err(e) => {
@@ -223,6 +246,62 @@ impl Appender {
             }
         }
         Err("the log kept changing under this appender".into())
+    }
+
+    /// Writes the counts of refused requests of a minute that is over (of every minute when
+    /// `all`, as the log closes). Nobody waits for these events.
+    fn write_denials(&mut self, all: bool) {
+        let events = {
+            let mut table = self
+                .denials
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if all {
+                table.drain()
+            } else {
+                table.drain_if_over((self.clock)())
+            }
+        };
+        if events.is_empty() {
+            return;
+        }
+        let prepared: Vec<Prepared> = events
+            .into_iter()
+            .map(|event| {
+                let bytes = event.canonical_bytes();
+                let mut subjects: Vec<[u8; 32]> = event
+                    .subjects
+                    .iter()
+                    .map(|s| self.keys.subject_hash(s))
+                    .collect();
+                subjects.sort_unstable();
+                subjects.dedup();
+                Prepared {
+                    leaf: ndx_audit::merkle::leaf_hash(&bytes),
+                    bytes,
+                    subjects,
+                }
+            })
+            .collect();
+        if let Err(e) = self.append(&prepared) {
+            tracing::error!(error = %e, "recording the counts of refused requests failed");
+        }
+    }
+
+    /// Moves the data store's anchor to the last signed head, if it is not there yet. Without
+    /// `wait` a busy data store (a batch holding its writer) is skipped: the next tick tries
+    /// again, and the anchor is only older meanwhile, which "anchor ≤ log" allows.
+    fn anchor(&mut self, wait: bool) {
+        let Some((head, subjects)) = &self.unanchored else {
+            return;
+        };
+        match self.store.audit().put_anchor(head, *subjects, wait) {
+            Ok(true) => self.unanchored = None,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "anchoring the audit head in the data store failed")
+            }
+        }
     }
 
     /// Signs a head when the tree grew since the last one and the last is old enough (or
@@ -257,6 +336,9 @@ impl Appender {
             return Err(unavailable(e));
         }
         self.last_head = Some((head.tree_size, head.timestamp));
+        // Stored in the log first, anchored second: the anchor never gets ahead of the log.
+        self.unanchored = Some((stored, self.subject_rows));
+        self.anchor(false);
         Ok(Some(head))
     }
 }

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 pub struct AuditKeys {
     pub(super) signing_seed: [u8; 32],
     subject_key: [u8; 32],
+    /// The subject-index MAC, keyed once (hashing a subject then costs its input only).
+    subject_index: SubjectKey,
 }
 
 impl std::fmt::Debug for AuditKeys {
@@ -40,6 +42,7 @@ impl AuditKeys {
         AuditKeys {
             signing_seed,
             subject_key,
+            subject_index: SubjectKey::new(&subject_key),
         }
     }
 
@@ -47,10 +50,20 @@ impl AuditKeys {
     /// is missing from the operating system's random source, readable by the owner only.
     pub fn load_or_create(dir: &Path, signing_file: Option<&Path>) -> Result<Self> {
         let signing = signing_file.map_or_else(|| dir.join(SIGNING_KEY_FILE), Path::to_owned);
-        Ok(AuditKeys {
-            signing_seed: load_or_create_secret(&signing, signing_file.is_none())?,
-            subject_key: load_or_create_secret(&dir.join(SUBJECT_KEY_FILE), true)?,
-        })
+        Ok(AuditKeys::from_seeds(
+            load_or_create_secret(&signing, signing_file.is_none())?,
+            load_or_create_secret(&dir.join(SUBJECT_KEY_FILE), true)?,
+        ))
+    }
+
+    /// Reads the keys from `dir` (or the signing seed from `signing_file`) without creating
+    /// any: a missing key is an error (commands that only read a store).
+    pub fn load(dir: &Path, signing_file: Option<&Path>) -> Result<Self> {
+        let signing = signing_file.map_or_else(|| dir.join(SIGNING_KEY_FILE), Path::to_owned);
+        Ok(AuditKeys::from_seeds(
+            load_or_create_secret(&signing, false)?,
+            load_or_create_secret(&dir.join(SUBJECT_KEY_FILE), false)?,
+        ))
     }
 
     /// The public key that verifies this log's heads.
@@ -76,7 +89,7 @@ impl AuditKeys {
 
     /// The keyed hash a data subject is indexed under.
     pub fn subject_hash(&self, citizen_id: &str) -> [u8; 32] {
-        self.mac(b"ndx-subject\0", citizen_id)
+        self.subject_index.subject_hash(citizen_id)
     }
 
     /// The access token of a citizen for their own data tracker: `ndxc_<citizen id>.<mac>`.
@@ -95,6 +108,41 @@ impl AuditKeys {
             .verify_slice(&tag)
             .ok()?;
         Some(citizen.to_owned())
+    }
+}
+
+/// The key of the subject index alone: what a verifier needs to rebuild the index from the
+/// entries (it cannot sign heads or citizen tokens).
+#[derive(Clone)]
+pub struct SubjectKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubjectKey").finish_non_exhaustive()
+    }
+}
+
+impl SubjectKey {
+    /// Reads `audit-subjects.key` from `dir`, never creating it.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(SubjectKey::new(&load_or_create_secret(
+            &dir.join(SUBJECT_KEY_FILE),
+            false,
+        )?))
+    }
+
+    fn new(key: &[u8; 32]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(b"ndx-subject\0");
+        SubjectKey(mac)
+    }
+
+    /// The keyed hash a data subject is indexed under (HMAC-SHA-256 over
+    /// `ndx-subject\0 ‖ citizen id`).
+    pub fn subject_hash(&self, citizen_id: &str) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(citizen_id.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -122,6 +170,10 @@ fn load_or_create_secret(path: &Path, create: bool) -> Result<[u8; 32]> {
             // Another process may have created it first: whoever won, everybody uses the file.
             load_or_create_secret(path, false)
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(key_error(
+            path,
+            "is missing (is --data-dir the node's data directory?)",
+        )),
         Err(e) => Err(key_error(path, e)),
     }
 }
@@ -147,5 +199,44 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(key_error(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The subject index's keyed hash is HMAC-SHA-256 over `ndx-subject\0 ‖ citizen id`
+    /// (what an outside verifier recomputes), however the MAC state is prepared.
+    #[test]
+    fn subject_hashes_are_hmac_over_the_domain_and_the_id() {
+        let keys = AuditKeys::from_seeds([1; 32], [2; 32]);
+        for id in ["001090000001", "", "079190001234"] {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[2; 32]).expect("key");
+            mac.update(b"ndx-subject\0");
+            mac.update(id.as_bytes());
+            let want: [u8; 32] = mac.finalize().into_bytes().into();
+            assert_eq!(keys.subject_hash(id), want);
+            assert_eq!(SubjectKey::new(&[2; 32]).subject_hash(id), want);
+        }
+    }
+
+    /// Loading without creating refuses a directory without keys and creates nothing.
+    #[test]
+    fn keys_are_loaded_without_being_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = AuditKeys::load(dir.path(), None).expect_err("no keys");
+        assert!(err.message.contains("is missing"), "{}", err.message);
+        assert!(SubjectKey::load(dir.path()).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+        let created = AuditKeys::load_or_create(dir.path(), None).expect("create");
+        let loaded = AuditKeys::load(dir.path(), None).expect("load");
+        assert_eq!(created.public_key(), loaded.public_key());
+        assert_eq!(
+            SubjectKey::load(dir.path())
+                .expect("subject key")
+                .subject_hash("x"),
+            created.subject_hash("x")
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! checked by the compiler.
 
 mod appender;
+mod denials;
 mod keys;
 mod tracker;
 
@@ -29,7 +30,10 @@ use crate::error::Code;
 use crate::error::{Error, Result};
 use appender::{Answers, Appender, Job, Prepared};
 
-pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE};
+pub use denials::{
+    Denial, MAX_BUCKETS, MAX_BUCKETS_PER_CLIENT, claimed_identity, is_recorded_refusal,
+};
+pub use keys::{AuditKeys, SIGNING_KEY_FILE, SUBJECT_KEY_FILE, SubjectKey};
 pub use ndx_audit::{Actor, Outcome};
 pub use tracker::{MAX_AUDIT_PAGE, SubjectAccessPage, SubjectAccessView};
 
@@ -48,6 +52,8 @@ struct Shared {
     appender: Mutex<Option<std::thread::JoinHandle<()>>>,
     answers: Arc<Answers>,
     tickets: std::sync::atomic::AtomicU64,
+    /// Refusals without a capability, counted per client and minute (`denials`).
+    denials: Arc<Mutex<denials::DenialTable>>,
 }
 
 /// The audit log of one store; cheap to clone.
@@ -147,14 +153,55 @@ impl AuditLog {
         let last_head = store.audit().latest_head()?;
         let signer = HeadSigner::from_seed(keys.signing_seed);
         let public_key = signer.public_key();
+        let (anchored, anchored_rows) = check_anchor(&store, &public_key, size)?;
+        let subject_rows = store.audit().subject_count(size)?;
+        if let Some(anchored_rows) = anchored_rows {
+            let indexed = if anchored == size {
+                subject_rows
+            } else {
+                store.audit().subject_count(anchored)?
+            };
+            if indexed != anchored_rows {
+                return Err(Error::of(
+                    Code::AuditDamaged,
+                    format!(
+                        "the data tracker holds {indexed} rows for the first {anchored} entries \
+                         but the data store anchors {anchored_rows}: rows of the subject index \
+                         were deleted or inserted; the server does not start on it: run `ndx \
+                         audit verify`"
+                    ),
+                ));
+            }
+        }
+        // A head the log holds beyond the anchor (the anchor was skipped or lost in a crash)
+        // is anchored by the appender's first tick.
+        let unanchored = match last_head.clone() {
+            Some(h)
+                if h.tree_size > anchored
+                    && ndx_audit::verify_head(&public_key, &head_of(h.clone())).is_ok() =>
+            {
+                let subjects = if h.tree_size == size {
+                    subject_rows
+                } else {
+                    store.audit().subject_count(h.tree_size)?
+                };
+                Some((h, subjects))
+            }
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel();
         let answers = Arc::new(Answers::default());
+        let denials = Arc::new(Mutex::new(denials::DenialTable::default()));
         let appender = Appender {
             answers: answers.clone(),
             store: store.clone(),
             signer,
             frontier,
             last_head: last_head.map(|h| (h.tree_size, h.timestamp)),
+            unanchored,
+            subject_rows,
+            denials: denials.clone(),
+            keys: keys.clone(),
             clock: clock.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -171,6 +218,7 @@ impl AuditLog {
                 appender: Mutex::new(Some(handle)),
                 answers,
                 tickets: std::sync::atomic::AtomicU64::new(0),
+                denials,
             }),
         })
     }
@@ -343,6 +391,70 @@ impl AuditLog {
             limit,
         )?)
     }
+}
+
+/// Checks the log against the anchor the data store keeps (the latest head it has seen): its
+/// signature, a log at least that long, the same root recomputed from the stored nodes, and
+/// the head itself still in the log. Returns the anchored size (0 when none is anchored yet)
+/// and the number of data-tracker rows anchored with it (checked by the caller, which counts
+/// them once).
+fn check_anchor(store: &Store, public_key: &[u8; 32], size: u64) -> Result<(u64, Option<u64>)> {
+    let damaged = |what: String| {
+        Error::of(
+            Code::AuditDamaged,
+            format!("{what}; the server does not start on it: run `ndx audit verify`"),
+        )
+    };
+    let (anchor, subjects) = match store.audit().anchor()? {
+        ndx_store::AuditAnchor::Unset => return Ok((0, None)),
+        ndx_store::AuditAnchor::Missing => {
+            return Err(damaged(
+                "the data store's audit anchor is missing (its row was deleted), so the audit \
+                 log cannot be checked against the data"
+                    .into(),
+            ));
+        }
+        ndx_store::AuditAnchor::Head { head, subjects } => (head, subjects),
+    };
+    let n = anchor.tree_size;
+    if ndx_audit::verify_head(public_key, &head_of(anchor.clone())).is_err() {
+        return Err(damaged(format!(
+            "the signed head of size {n} anchored in the data store does not verify with this \
+             node's public key (forged anchor, or another signing key)"
+        )));
+    }
+    // Another node on the same store (PostgreSQL) may have appended and anchored since `size`
+    // was read: only a log still behind the anchor now is damaged.
+    let size = if n > size {
+        store.audit().size()?
+    } else {
+        size
+    };
+    if n > size {
+        return Err(damaged(format!(
+            "the audit log holds {size} entries but the data store anchors a signed head of \
+             {n}: entries {size}..{n} were deleted (the log was truncated, deleted or replaced)"
+        )));
+    }
+    let root = merkle::root_at(&StoredNodes(store), n).map_err(|e| {
+        damaged(format!(
+            "the tree of the first {n} entries cannot be read: {e}"
+        ))
+    })?;
+    if root != anchor.root_hash {
+        return Err(damaged(format!(
+            "the audit log's root over its first {n} entries differs from the signed head the \
+             data store anchors: an entry below {n} was rewritten, dropped or inserted"
+        )));
+    }
+    let stored = store.audit().heads(n, 1)?;
+    if stored.first() != Some(&anchor) {
+        return Err(damaged(format!(
+            "the signed head of size {n} that the data store anchors is missing from the audit \
+             log: its heads were deleted or replaced"
+        )));
+    }
+    Ok((n, Some(subjects)))
 }
 
 fn head_of(h: StoredHead) -> SignedTreeHead {
@@ -600,6 +712,26 @@ impl crate::Core {
             subjects.push(key.to_owned());
         }
         Ok((subjects, fields))
+    }
+
+    /// Records a refusal no capability stands behind (a 401, or a citizen's 403), counted per
+    /// client and minute so that a flood adds a bounded number of entries (see `denials`),
+    /// then hands back the refusal; if it cannot be recorded, that failure is returned instead.
+    pub fn audit_denied(&self, denial: &Denial<'_>, refusal: Error) -> Error {
+        let now = self.audit.now();
+        let (first, past) = self
+            .audit
+            .shared
+            .denials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note(denial, &refusal, now);
+        for event in past.into_iter().chain(first) {
+            if let Err(e) = self.audit.record(event) {
+                return e;
+            }
+        }
+        refusal
     }
 
     /// Records that `caller` was refused `operation` (on `dataset`), then hands back the

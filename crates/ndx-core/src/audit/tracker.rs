@@ -46,25 +46,43 @@ pub struct SubjectAccessPage {
 pub const MAX_AUDIT_PAGE: u64 = 1000;
 
 impl crate::Core {
-    /// The right to read one citizen's accesses, proven by the citizen's own token.
+    /// The right to read one citizen's accesses, proven by the citizen's own token. A refusal
+    /// (a forged token: 401; another citizen's accesses: 403, about that citizen, so it shows
+    /// in their tracker) is recorded, counted per client and minute.
     pub fn citizen_subject_read(
         &self,
         token: &str,
         citizen_id: &str,
         request_id: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<crate::access::SubjectRead> {
+        let denial = |subject, refusal| {
+            self.audit_denied(
+                &super::Denial {
+                    client,
+                    claimed: "citizen-token",
+                    operation: "subject.accesses",
+                    subject,
+                    request_id,
+                },
+                refusal,
+            )
+        };
         match self.audit.keys().citizen_of_token(token) {
             Some(owner) if owner == citizen_id => Ok(crate::access::SubjectRead::citizen(
                 owner,
                 request_id.to_owned(),
             )),
-            Some(_) => Err(Error::of(
-                Code::NotYourData,
-                "a citizen token reads its own citizen's accesses only",
+            Some(_) => Err(denial(
+                Some(citizen_id),
+                Error::of(
+                    Code::NotYourData,
+                    "a citizen token reads its own citizen's accesses only",
+                ),
             )),
-            None => Err(Error::of(
-                Code::TokenInvalid,
-                "the citizen token is not valid",
+            None => Err(denial(
+                None,
+                Error::of(Code::TokenInvalid, "the citizen token is not valid"),
             )),
         }
     }

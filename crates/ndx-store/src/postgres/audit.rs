@@ -1,6 +1,11 @@
 //! The audit log on PostgreSQL. An append is one round trip: BEGIN with the audit advisory
 //! lock, one statement that inserts only if the log's size is the expected one, and COMMIT,
 //! pipelined.
+//!
+//! The audit anchor (`audit_anchor`, migration 5) is the latest signed head the store has
+//! seen, a row apart from `audit_heads`: it is moved forward (never back) by one autocommit
+//! UPDATE after the head is stored. Only anchor writers lock that row, briefly, so nothing
+//! waits behind a batch.
 
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -8,10 +13,13 @@ use tokio_postgres::error::SqlState;
 use super::PostgresBackend;
 use super::conn::{col, on_code};
 use crate::audit::{
-    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, loaded_bytes, loaded_index,
-    stored_index,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, SUBJECT_COUNT_SQL, SUBJECT_ROWS_SQL,
+    loaded_bytes, loaded_index, stored_index,
 };
-use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
+use crate::{
+    AuditAnchor, AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead,
+    SubjectAccess,
+};
 
 /// Begins an audit append: takes the transaction-scoped advisory lock that serialises the
 /// appenders of this store's log across processes. The first key is "ndxa" in ASCII
@@ -180,6 +188,73 @@ impl AuditBackend for PostgresBackend {
             &[&from, &limit],
         )?;
         rows.iter().map(head_from_row).collect()
+    }
+
+    fn subject_rows(&self, subject: &[u8], index: i64, limit: i64) -> Result<Vec<SubjectAccess>> {
+        let rows = self
+            .conn()?
+            .query(SUBJECT_ROWS_SQL, &[&subject, &index, &limit])?;
+        rows.iter()
+            .map(|r| {
+                Ok(SubjectAccess {
+                    subject: loaded_bytes(col(r, 0)?, "subject hash")?,
+                    index: loaded_index(col(r, 1)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_anchor(&self) -> Result<AuditAnchor> {
+        let rows = self.conn()?.query(
+            "SELECT tree_size, signed_at, root, signature, subjects FROM audit_anchor
+              WHERE id = 1",
+            &[],
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(AuditAnchor::Missing);
+        };
+        let size: i64 = col(r, 0)?;
+        let at: Option<chrono::DateTime<chrono::Utc>> = col(r, 1)?;
+        let root: Option<&[u8]> = col(r, 2)?;
+        let signature: Option<&[u8]> = col(r, 3)?;
+        let subjects: i64 = col(r, 4)?;
+        Ok(match (at, root, signature) {
+            (Some(timestamp), Some(root), Some(signature)) if size > 0 => AuditAnchor::Head {
+                head: StoredHead {
+                    tree_size: loaded_index(size)?,
+                    timestamp,
+                    root_hash: loaded_bytes(root, "anchor root hash")?,
+                    signature: loaded_bytes(signature, "anchor signature")?,
+                },
+                subjects: loaded_index(subjects)?,
+            },
+            _ => AuditAnchor::Unset,
+        })
+    }
+
+    fn audit_put_anchor(&self, head: &StoredHead, subjects: i64, _wait: bool) -> Result<bool> {
+        let size = stored_index(head.tree_size)?;
+        self.conn()?.execute(
+            "UPDATE audit_anchor SET tree_size = $1, signed_at = $2, root = $3, signature = $4,
+                    subjects = $5
+              WHERE id = 1 AND tree_size < $1",
+            &[
+                &size,
+                &head.timestamp,
+                &&head.root_hash[..],
+                &&head.signature[..],
+                &subjects,
+            ],
+        )?;
+        Ok(true)
+    }
+
+    fn subject_count(&self, end: i64) -> Result<u64> {
+        let rows = self.conn()?.query(SUBJECT_COUNT_SQL, &[&end])?;
+        match rows.first() {
+            Some(r) => loaded_index(col(r, 0)?),
+            None => Ok(0),
+        }
     }
 
     fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {

@@ -18,11 +18,57 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_catalog.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_audit_anchor.sql"),
+    ),
 ];
 
 /// First key of the migration advisory lock ("ndx" in ASCII); the second is a hash of the
 /// schema name, so that stores in different schemas migrate independently.
 pub(super) const MIGRATION_LOCK: i32 = 0x006e_6478;
+
+/// Checks with SELECTs only that a store exists at these settings (its schema-version table is
+/// on the search path) and, when `exact`, that it needs no migration (a read-only open cannot
+/// apply one).
+pub(super) fn check_version(conn: &mut Conn, settings: &Settings, exact: bool) -> Result<()> {
+    let rows = conn.query("SELECT to_regclass('ndx_schema_version') IS NOT NULL", &[])?;
+    let exists: bool = match rows.first() {
+        Some(row) => col(row, 0)?,
+        None => false,
+    };
+    if !exists {
+        return Err(StoreError::NotFound(format!(
+            "no ndx store in {}: check --store (only `ndx serve` and `ndx demo` create a store)",
+            settings.display
+        )));
+    }
+    if !exact {
+        return Ok(());
+    }
+    let rows = conn.query(
+        "SELECT coalesce(max(version), 0) FROM ndx_schema_version",
+        &[],
+    )?;
+    let current: i32 = match rows.first() {
+        Some(row) => col(row, 0)?,
+        None => 0,
+    };
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    match current.cmp(&known) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::Incompatible(format!(
+            "the PostgreSQL store {} has schema version {current}, newer than this binary \
+             knows ({known}): upgrade ndx",
+            settings.display
+        ))),
+        std::cmp::Ordering::Less => Err(StoreError::Incompatible(format!(
+            "the PostgreSQL store {} has schema version {current}, older than this binary's \
+             ({known}): start `ndx serve` once to upgrade it, then verify",
+            settings.display
+        ))),
+    }
+}
 
 pub(super) fn migrate(conn: &mut Conn, settings: &Settings) -> Result<()> {
     // A migration copies whole tables (0003 rewrites every record version) and a second process

@@ -40,18 +40,26 @@ mod url;
 use std::sync::{Arc, Condvar, Mutex};
 
 use self::conn::Conn;
-use self::migrate::migrate;
+use self::migrate::{check_version, migrate};
 use self::pool::{Pool, PoolState, Pooled};
 use self::url::parse_url;
-use crate::Result;
+use crate::{OpenMode, Result};
 
 pub(crate) struct PostgresBackend {
     pool: Arc<Pool>,
 }
 
 impl PostgresBackend {
-    pub(crate) fn open(url: &str) -> Result<Self> {
-        let (config, settings) = parse_url(url)?;
+    pub(crate) fn open(url: &str, mode: OpenMode) -> Result<Self> {
+        let (mut config, settings) = parse_url(url)?;
+        if mode == OpenMode::ReadOnly {
+            // Every transaction of every session is read-only: the server refuses any write.
+            let options = format!(
+                "{} -c default_transaction_read_only=on",
+                config.get_options().unwrap_or_default()
+            );
+            config.options(options.trim_start());
+        }
         let pool = Arc::new(Pool {
             config,
             settings,
@@ -62,7 +70,14 @@ impl PostgresBackend {
             freed: Condvar::new(),
         });
         let mut conn = pool.get()?;
-        migrate(&mut conn, &pool.settings)?;
+        if mode == OpenMode::Create {
+            migrate(&mut conn, &pool.settings)?;
+        } else {
+            check_version(&mut conn, &pool.settings, mode == OpenMode::ReadOnly)?;
+            if mode == OpenMode::Existing {
+                migrate(&mut conn, &pool.settings)?;
+            }
+        }
         drop(conn);
         Ok(PostgresBackend { pool })
     }

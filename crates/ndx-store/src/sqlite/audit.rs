@@ -3,6 +3,14 @@
 //! for a long ingest batch that holds the data writer. One append is one `BEGIN IMMEDIATE`
 //! transaction (the file's write lock serialises appenders across processes) that checks the
 //! log size before it inserts.
+//!
+//! The audit anchor (`audit_anchor`, migration 0004 of the store file) is the other direction:
+//! the store file keeps the latest signed head of the audit file it has seen. It is moved by a
+//! connection of its own with no busy wait (`busy_timeout = 0`): while a batch holds the store's
+//! write lock the appender skips the anchor and tries again on its next tick, so an audited
+//! read never waits behind a long batch. Its commits are not fsynced (`synchronous=NORMAL`): a
+//! lost anchor update only leaves the anchor older, which the invariant "anchor ≤ log" allows;
+//! nor does it checkpoint the WAL (`wal_autocheckpoint=0`): the data writer does that.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -11,13 +19,16 @@ use chrono::{TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteBackend;
-use super::conn::{conflict_or, create_private, open_file};
-use super::migrate::{AUDIT_MIGRATIONS, migrate};
+use super::conn::{conflict_or, create_private, open_file, open_read_only};
+use super::migrate::{AUDIT_MIGRATIONS, check_version, migrate};
 use crate::audit::{
-    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, loaded_bytes, loaded_index,
-    stored_index,
+    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, SUBJECT_COUNT_SQL, SUBJECT_ROWS_SQL,
+    loaded_bytes, loaded_index, stored_index,
 };
-use crate::{AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead};
+use crate::{
+    AuditAnchor, AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead,
+    SubjectAccess,
+};
 
 /// Idle reader connections of the audit file kept open: audit reads (proofs, heads, the data
 /// tracker) are far rarer than data reads.
@@ -53,9 +64,26 @@ pub(super) struct AuditFile {
     /// Held for one append (or head) at a time, never across calls: a plain mutex suffices.
     pub(super) writer: Mutex<Connection>,
     pub(super) readers: Mutex<Vec<Connection>>,
+    read_only: bool,
 }
 
 impl AuditFile {
+    /// Opens an existing audit file without changing it (`ndx audit verify`).
+    pub(super) fn open_read_only(path: &Path) -> Result<AuditFile> {
+        let writer = open_read_only(path)?;
+        check_version(
+            &writer,
+            AUDIT_MIGRATIONS,
+            &format!("the audit log {}", path.display()),
+        )?;
+        Ok(AuditFile {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            read_only: true,
+        })
+    }
+
     pub(super) fn open(path: &Path) -> Result<AuditFile> {
         create_private(path)?;
         let mut writer = open_audit_connection(path)?;
@@ -68,6 +96,7 @@ impl AuditFile {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            read_only: false,
         })
     }
 
@@ -79,6 +108,7 @@ impl AuditFile {
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = match self.pool().pop() {
             Some(c) => c,
+            None if self.read_only => open_read_only(&self.path)?,
             None => open_audit_connection(&self.path)?,
         };
         let out = f(&conn);
@@ -276,6 +306,112 @@ impl AuditBackend for SqliteBackend {
                 [from, limit],
             )
         })
+    }
+
+    fn subject_rows(&self, subject: &[u8], index: i64, limit: i64) -> Result<Vec<SubjectAccess>> {
+        self.audit.read(|c| {
+            let mut stmt = c.prepare_cached(SUBJECT_ROWS_SQL)?;
+            let mut rows = stmt.query(params![subject, index, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(SubjectAccess {
+                    subject: loaded_bytes(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
+                    index: loaded_index(row.get(1)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_anchor(&self) -> Result<AuditAnchor> {
+        self.read(|c| {
+            type Row = (i64, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+            let row: Option<Row> = c
+                .prepare_cached(
+                    "SELECT tree_size, at_ms, root, signature, subjects FROM audit_anchor
+                      WHERE id = 1",
+                )?
+                .query_row([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?;
+            Ok(match row {
+                None => AuditAnchor::Missing,
+                Some((size, Some(at_ms), Some(root), Some(signature), subjects)) if size > 0 => {
+                    AuditAnchor::Head {
+                        subjects: loaded_index(subjects)?,
+                        head: StoredHead {
+                            tree_size: loaded_index(size)?,
+                            timestamp: Utc.timestamp_millis_opt(at_ms).single().ok_or_else(
+                                || {
+                                    StoreError::Backend(format!(
+                                        "stored anchor time {at_ms} is out of range"
+                                    ))
+                                },
+                            )?,
+                            root_hash: loaded_bytes(&root, "anchor root hash")?,
+                            signature: loaded_bytes(&signature, "anchor signature")?,
+                        },
+                    }
+                }
+                Some(_) => AuditAnchor::Unset,
+            })
+        })
+    }
+
+    fn subject_count(&self, end: i64) -> Result<u64> {
+        self.audit.read(|c| {
+            loaded_index(
+                c.prepare_cached(SUBJECT_COUNT_SQL)?
+                    .query_row([end], |r| r.get(0))?,
+            )
+        })
+    }
+
+    fn audit_put_anchor(&self, head: &StoredHead, subjects: i64, wait: bool) -> Result<bool> {
+        let mut slot = self.anchor.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match slot.as_mut() {
+            Some(c) => c,
+            None => {
+                let c = open_file(&self.path)?;
+                // Never checkpoint from here: after a big batch that could take seconds on
+                // the appender's thread (the data writer checkpoints at its commits).
+                c.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;")?;
+                slot.insert(c)
+            }
+        };
+        conn.busy_timeout(if wait {
+            std::time::Duration::from_secs(30)
+        } else {
+            std::time::Duration::ZERO
+        })?;
+        let size = stored_index(head.tree_size)?;
+        let r = conn
+            .prepare_cached(
+                "UPDATE audit_anchor SET tree_size = ?1, at_ms = ?2, root = ?3, signature = ?4,
+                        subjects = ?5
+                 WHERE id = 1 AND tree_size < ?1",
+            )?
+            .execute(params![
+                size,
+                head.timestamp.timestamp_millis(),
+                head.root_hash,
+                head.signature,
+                subjects
+            ]);
+        match r {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if !wait
+                    && matches!(
+                        f.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {

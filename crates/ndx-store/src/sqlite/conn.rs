@@ -56,6 +56,40 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens an existing database file read-only (`ndx audit verify`): SQLite neither creates nor
+/// changes it, and the connection refuses every write (`query_only`). A file without a WAL
+/// beside it is closed (its last connection checkpointed and removed the WAL): it is opened
+/// `immutable`, because a read-only connection in WAL mode would otherwise create the WAL and
+/// shared-memory files and leave them behind. A file with a WAL (a running or crashed server)
+/// is read through it, as any reader would.
+pub(super) fn open_read_only(path: &Path) -> Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = !Path::new(&wal).exists();
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
+    let conn = Connection::open_with_flags(&uri, flags)
+        .map_err(|e| StoreError::Backend(format!("cannot open store {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch("PRAGMA query_only=1;")?;
+    Ok(conn)
+}
+
 /// Opens a database file with the busy timeout every connection uses.
 pub(super) fn open_file(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)

@@ -32,9 +32,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use rusqlite::{Connection, OptionalExtension};
 
 use self::audit::{AuditFile, audit_path};
-use self::conn::{WriterSlot, create_private, open_connection};
-use self::migrate::{MIGRATIONS, migrate};
-use crate::{Result, StoreError};
+use self::conn::{WriterSlot, create_private, open_connection, open_read_only};
+use self::migrate::{MIGRATIONS, check_version, migrate};
+use crate::{OpenMode, Result, StoreError};
 
 /// Idle reader connections kept open. Opening one costs more than most reads (PRAGMAs, schema
 /// parse), so the pool covers the concurrency an HTTP server sees; readers keep a small page
@@ -45,23 +45,80 @@ pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
     writer: Arc<WriterSlot>,
     readers: Mutex<Vec<Connection>>,
+    /// Opened with [`OpenMode::ReadOnly`]: every connection is read-only.
+    read_only: bool,
     audit: AuditFile,
+    /// The connection that moves the audit anchor (see `audit.rs`), opened on first use.
+    anchor: Mutex<Option<Connection>>,
+}
+
+/// Refuses an audit file that is missing or empty beside the store at `store` (which anchors
+/// `anchored` entries, when known).
+fn audit_file_present(audit: &Path, store: &Path, anchored: Option<i64>) -> Result<()> {
+    let why = anchored.map_or_else(String::new, |n| {
+        format!(" although the data store anchors a signed head of {n} entries")
+    });
+    match std::fs::metadata(audit) {
+        Ok(m) if m.len() > 0 => Ok(()),
+        Ok(_) => Err(StoreError::Incompatible(format!(
+            "the audit log {} beside the store {} is empty (0 bytes){why}: it was truncated",
+            audit.display(),
+            store.display()
+        ))),
+        Err(_) => Err(StoreError::Incompatible(format!(
+            "the audit log {} beside the store {} is missing{why}: it was deleted or moved",
+            audit.display(),
+            store.display()
+        ))),
+    }
 }
 
 impl SqliteBackend {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
+    pub(crate) fn open(path: &Path, mode: OpenMode) -> Result<Self> {
+        let audit_file = audit_path(path);
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if mode != OpenMode::Create && !exists {
+            return Err(StoreError::NotFound(format!(
+                "no ndx store at {}: check --data-dir or --store (only `ndx serve` and `ndx \
+                 demo` create a store)",
+                path.display()
+            )));
         }
-        create_private(path)?;
-        let mut writer = open_connection(path)?;
-
-        migrate(&mut writer, MIGRATIONS, "the store")?;
-        let audit = AuditFile::open(&audit_path(path))?;
+        let read_only = mode == OpenMode::ReadOnly;
+        let writer = if read_only {
+            // Verification reads what is there: a missing or emptied audit file is an error.
+            audit_file_present(&audit_file, path, None)?;
+            let conn = open_read_only(path)?;
+            check_version(&conn, MIGRATIONS, "the store")?;
+            conn
+        } else {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            create_private(path)?;
+            let mut writer = open_connection(path)?;
+            migrate(&mut writer, MIGRATIONS, "the store")?;
+            // Once the data store anchors a head, its audit file must be there: a missing or
+            // emptied one was deleted or truncated, and a new log beside the data would hide it.
+            let anchored: i64 = writer.query_row(
+                "SELECT coalesce((SELECT tree_size FROM audit_anchor WHERE id = 1), 0)",
+                [],
+                |r| r.get(0),
+            )?;
+            if anchored > 0 {
+                audit_file_present(&audit_file, path, Some(anchored))?;
+            }
+            writer
+        };
+        let audit = if read_only {
+            AuditFile::open_read_only(&audit_file)?
+        } else {
+            AuditFile::open(&audit_file)?
+        };
         Ok(SqliteBackend {
             path: path.to_owned(),
             writer: Arc::new(WriterSlot {
@@ -69,7 +126,9 @@ impl SqliteBackend {
                 free: Condvar::new(),
             }),
             readers: Mutex::new(Vec::new()),
+            read_only,
             audit,
+            anchor: Mutex::new(None),
         })
     }
 
@@ -77,6 +136,7 @@ impl SqliteBackend {
         let conn = self.readers.lock().expect("reader pool poisoned").pop();
         let conn = match conn {
             Some(c) => c,
+            None if self.read_only => open_read_only(&self.path)?,
             None => {
                 let c = open_connection(&self.path)?;
                 c.execute_batch("PRAGMA cache_size=-8192;")?;

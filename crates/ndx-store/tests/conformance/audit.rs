@@ -590,6 +590,101 @@ pub(crate) fn audit_append_does_not_wait_for_a_data_batch(store: Store) {
     assert_eq!(store.records().count("people").expect("count"), 1);
 }
 
+/// The anchor starts unset, moves forward only, and keeps its subject count.
+pub(crate) fn audit_anchor_moves_forward_only(store: Store) {
+    assert_eq!(store.audit().anchor().expect("anchor"), AuditAnchor::Unset);
+    write_audit_sample(&store);
+    assert_eq!(store.audit().subject_count(5).expect("count"), 2);
+    assert_eq!(store.audit().subject_count(4).expect("count"), 1);
+    assert!(
+        store
+            .audit()
+            .put_anchor(&head(5, 42, 9), 2, true)
+            .expect("anchor")
+    );
+    let at_5 = AuditAnchor::Head {
+        head: head(5, 42, 9),
+        subjects: 2,
+    };
+    assert_eq!(store.audit().anchor().expect("anchor"), at_5);
+    // An older head leaves it as it is.
+    store
+        .audit()
+        .put_anchor(&head(3, 1, 9), 1, true)
+        .expect("older head");
+    assert_eq!(store.audit().anchor().expect("anchor"), at_5);
+    store
+        .audit()
+        .put_anchor(&head(8, 7, 9), 3, false)
+        .expect("newer head");
+    assert_eq!(
+        store.audit().anchor().expect("anchor"),
+        AuditAnchor::Head {
+            head: head(8, 7, 9),
+            subjects: 3
+        }
+    );
+}
+
+/// Moving the anchor without waiting never waits for a data batch: it is done or skipped at
+/// once (SQLite's writer is held by the batch), and done once the batch is over.
+pub(crate) fn audit_anchor_does_not_wait_for_a_data_batch(store: Store) {
+    with_dataset(&store);
+    write_audit_sample(&store);
+    let mut batch = store
+        .records()
+        .begin_batch("people", meta("b1", t(10)))
+        .expect("begin");
+    let b = body("a", 1);
+    batch.upsert("a", &b, &hash(&b)).expect("upsert");
+    let (done, finished) = std::sync::mpsc::channel();
+    let anchorer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(store.audit().put_anchor(&head(5, 42, 9), 2, false));
+        })
+    };
+    let moved = finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the anchor waited for the open data batch")
+        .expect("anchor");
+    anchorer.join().expect("anchorer");
+    batch.commit("h", "{}").expect("commit");
+    if !moved {
+        assert_eq!(store.audit().anchor().expect("anchor"), AuditAnchor::Unset);
+        assert!(
+            store
+                .audit()
+                .put_anchor(&head(5, 42, 9), 2, false)
+                .expect("anchor")
+        );
+    }
+    assert!(matches!(
+        store.audit().anchor().expect("anchor"),
+        AuditAnchor::Head { subjects: 2, .. }
+    ));
+}
+
+/// The whole subject index, page by page in (subject, entry) order.
+pub(crate) fn subject_rows_page_through_the_index(store: Store) {
+    let rows = [access(2, 0), access(1, 3), access(2, 3), access(1, 1)];
+    append_range(&store, 0, 4, &rows).expect("entries");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.audit().subject_rows(after.as_ref(), 3).expect("rows");
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        seen.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(
+        seen,
+        vec![access(1, 1), access(1, 3), access(2, 0), access(2, 3)]
+    );
+}
+
 /// Writes an audit log sample that [`check_audit_sample`] recognises.
 pub(crate) fn write_audit_sample(store: &Store) {
     append_range(store, 0, 5, &[access(7, 1), access(7, 4)]).expect("entries");
@@ -645,5 +740,17 @@ pub(crate) const SUITE: &[SuiteTest] = &[
     (
         "audit_append_does_not_wait_for_a_data_batch",
         audit_append_does_not_wait_for_a_data_batch,
+    ),
+    (
+        "audit_anchor_moves_forward_only",
+        audit_anchor_moves_forward_only,
+    ),
+    (
+        "audit_anchor_does_not_wait_for_a_data_batch",
+        audit_anchor_does_not_wait_for_a_data_batch,
+    ),
+    (
+        "subject_rows_page_through_the_index",
+        subject_rows_page_through_the_index,
     ),
 ];

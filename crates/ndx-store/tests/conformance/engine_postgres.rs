@@ -85,6 +85,38 @@ pub(crate) fn open_postgres_lookups() -> (Store, Box<dyn std::any::Any>) {
     (store, Box::new(guard))
 }
 
+/// `Existing` and `ReadOnly` opens refuse a schema without a store and create nothing; a
+/// read-only store reads but every write fails.
+pub(crate) fn pg_open_modes_refuse_a_missing_store_and_read_only_writes_nothing() {
+    let (url, _guard) = fresh_schema();
+    for mode in [ndx_store::OpenMode::Existing, ndx_store::OpenMode::ReadOnly] {
+        let err = Store::open_with(&url, mode).expect_err("no store there");
+        assert!(
+            matches!(err, StoreError::NotFound(_)) && err.to_string().contains("no ndx store"),
+            "{err}"
+        );
+    }
+    let schema = url.rsplit("schema=").next().expect("schema");
+    assert_eq!(
+        pg_scalar(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )),
+        Some("0".into()),
+        "a refused open created tables"
+    );
+    let store = Store::open(&url).expect("create");
+    super::audit::write_audit_sample(&store);
+    drop(store);
+    let ro = Store::open_with(&url, ndx_store::OpenMode::ReadOnly).expect("read-only");
+    super::audit::check_audit_sample(&ro);
+    assert!(
+        super::audit::append_range(&ro, 5, 6, &[]).is_err(),
+        "a read-only store wrote"
+    );
+    assert_eq!(ro.audit().size().expect("size"), 5);
+    Store::open_with(&url, ndx_store::OpenMode::Existing).expect("existing");
+}
+
 /// Terminates the server sessions of an application name; returns how many.
 pub(crate) fn pg_terminate(app: &str) -> u32 {
     pg_scalar(&format!(
@@ -117,7 +149,7 @@ pub(crate) fn pg_migrations_twice_and_concurrent_opens() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4".into()),
+        Some("1,2,3,4,5".into()),
         "each migration applied once"
     );
 }
@@ -179,7 +211,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4".into())
+        Some("1,2,3,4,5".into())
     );
     assert_eq!(store.records().count("people").expect("count"), 2);
     let a = store
@@ -315,7 +347,7 @@ pub(crate) fn pg_version_3_catalog_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4".into())
+        Some("1,2,3,4,5".into())
     );
     assert_eq!(
         pg_scalar(&format!(
@@ -613,6 +645,10 @@ pub(crate) fn postgres_trials() -> Vec<Trial> {
                     pg_version_2_store_is_upgraded,
                 ),
                 ("audit_log_survives_reopen", pg_audit_log_survives_reopen),
+                (
+                    "open_modes_refuse_a_missing_store_and_read_only_writes_nothing",
+                    pg_open_modes_refuse_a_missing_store_and_read_only_writes_nothing,
+                ),
                 (
                     "lost_connection_mid_batch_writes_nothing_and_recovers",
                     pg_lost_connection_mid_batch_writes_nothing_and_recovers,

@@ -79,7 +79,7 @@ pub(crate) fn version_1_store_is_upgraded() {
     assert_eq!(store.records().count("people").expect("count"), 4);
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
 }
 
 fn user_version(path: &std::path::Path) -> i64 {
@@ -160,7 +160,7 @@ pub(crate) fn version_2_catalog_is_upgraded() {
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     let conn = rusqlite::Connection::open(&path).expect("raw");
     let old_tables: i64 = conn
         .query_row(
@@ -210,7 +210,12 @@ pub(crate) fn audit_file_reopens_and_refuses_newer_schemas() {
             "subject_accesses"
         ]
     );
-    assert!(!tables(&path).iter().any(|t| t.starts_with("audit")));
+    // Only the anchor (the latest head the data store has seen) is in the store's file.
+    assert!(
+        !tables(&path)
+            .iter()
+            .any(|t| t.starts_with("audit") && t != "audit_anchor")
+    );
     let store = Store::open_sqlite(path.clone()).expect("reopen");
     check_audit_sample(&store);
     append_range(&store, 5, 6, &[]).expect("appends go on after a reopen");
@@ -226,6 +231,75 @@ pub(crate) fn audit_file_reopens_and_refuses_newer_schemas() {
     let bare = dir.path().join("store");
     drop(Store::open_sqlite(bare).expect("open"));
     assert!(dir.path().join("store-audit.db").exists());
+}
+
+/// `Existing` and `ReadOnly` opens refuse a path without a store and create nothing; a store
+/// whose audit file was deleted or emptied is refused by every mode; a read-only open reads
+/// without creating or changing a file, and every write fails.
+pub(crate) fn open_modes_refuse_a_missing_store_and_read_only_writes_nothing() {
+    use ndx_store::OpenMode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    let url = path.display().to_string();
+    for mode in [OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_with(&url, mode).expect_err("no store there");
+        assert!(
+            matches!(err, StoreError::NotFound(_)) && err.to_string().contains("no ndx store"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    let store = Store::open(&url).expect("create");
+    super::audit::write_audit_sample(&store);
+    store
+        .audit()
+        .put_anchor(&super::audit::head(5, 42, 9), 2, true)
+        .expect("anchor");
+    drop(store);
+    let files = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .expect("dir")
+            .map(|f| {
+                let f = f.expect("entry");
+                let m = f.metadata().expect("meta");
+                (f.file_name(), m.len(), m.modified().expect("mtime"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(dir.path());
+    let ro = Store::open_with(&url, OpenMode::ReadOnly).expect("read-only");
+    super::audit::check_audit_sample(&ro);
+    assert!(
+        super::audit::append_range(&ro, 5, 6, &[]).is_err(),
+        "a read-only store wrote"
+    );
+    drop(ro);
+    assert_eq!(
+        files(dir.path()),
+        before,
+        "a read-only open changed the directory"
+    );
+    Store::open_with(&url, OpenMode::Existing).expect("existing");
+
+    // Once a head is anchored, a deleted or emptied audit file is refused by every mode
+    // (and no new one is started beside the data).
+    let audit = dir.path().join("ndx-audit.db");
+    std::fs::File::create(&audit).expect("truncate");
+    for mode in [OpenMode::Create, OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_with(&url, mode).expect_err("emptied audit file");
+        assert!(err.to_string().contains("is empty (0 bytes)"), "{err}");
+    }
+    std::fs::remove_file(&audit).expect("delete");
+    for mode in [OpenMode::Create, OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_with(&url, mode).expect_err("deleted audit file");
+        assert!(err.to_string().contains("is missing"), "{err}");
+    }
+    assert!(
+        !audit.exists(),
+        "a new audit file was started beside the data"
+    );
 }
 
 pub(crate) fn unknown_engines_are_clear_errors() {

@@ -16,8 +16,8 @@ mod records;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use ndx_store::{
-    AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, KeyHolder, Store, StoreError,
-    StoredHead, SubjectAccess, WriteOp, WriteOutcome,
+    AuditAnchor, AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, KeyHolder, Store,
+    StoreError, StoredHead, SubjectAccess, WriteOp, WriteOutcome,
 };
 use ndx_types::dictionary::{
     CodeEntry, CodeList, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion, Sensitivity,
@@ -183,6 +183,10 @@ fn main() {
     trials.push(Trial::test(
         "sqlite::audit_file_reopens_and_refuses_newer_schemas",
         plain(engine_sqlite::audit_file_reopens_and_refuses_newer_schemas),
+    ));
+    trials.push(Trial::test(
+        "sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing",
+        plain(engine_sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing),
     ));
     trials.push(Trial::test(
         "unknown_engines_are_clear_errors",
