@@ -247,6 +247,10 @@ fn refuse(stream: TcpStream, refusal: Refusal, limits: &Limits) {
         &detail,
         &[("retry-after", "1")],
     );
+    // What the client sent already is read first: closing a socket with unread bytes sends a
+    // reset, which may discard the answer before the client reads it.
+    let mut sink = [0u8; 2048];
+    let _ = stream.try_read(&mut sink);
     let _ = stream.try_write(&bytes);
 }
 
@@ -457,7 +461,10 @@ struct EdgeIo {
     /// Bytes read before hyper took over, handed to it first.
     prefix: Vec<u8>,
     prefix_at: usize,
+    /// The request head being read (kept until the answer leaves, to diagnose a refusal).
     head: Vec<u8>,
+    /// Whether `head` still grows: until its blank line, or its size limit.
+    capturing: bool,
     head_cap: usize,
     max_uri_bytes: usize,
     max_header_bytes: usize,
@@ -473,12 +480,21 @@ impl EdgeIo {
             prefix,
             prefix_at: 0,
             head: Vec::new(),
+            capturing: true,
             head_cap: limits.max_header_bytes.saturating_add(1),
             max_uri_bytes: limits.max_uri_bytes,
             max_header_bytes: limits.max_header_bytes,
             metrics,
             replacement: None,
         }
+    }
+
+    /// An answer is leaving: the next head starts afresh.
+    fn answer_leaving(&mut self) {
+        if !self.head.is_empty() {
+            self.head = Vec::new();
+        }
+        self.capturing = true;
     }
 
     /// Writes the pending replacement; ready when all of it is out.
@@ -534,11 +550,19 @@ impl AsyncRead for EdgeIo {
         } else {
             ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         }
-        let room = self.head_cap.saturating_sub(self.head.len());
-        if room > 0 {
+        if self.capturing {
+            // Only the head: a body is not kept.
+            let this = &mut *self;
+            let from = this.head.len().saturating_sub(3);
             let new = &buf.filled()[before..];
-            let take = new.len().min(room);
-            self.head.extend_from_slice(&new[..take]);
+            let take = new.len().min(this.head_cap.saturating_sub(this.head.len()));
+            this.head.extend_from_slice(&new[..take]);
+            if let Some(end) = this.head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                this.head.truncate(from + end + 4);
+                this.capturing = false;
+            } else if this.head.len() >= this.head_cap {
+                this.capturing = false;
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -555,10 +579,7 @@ impl AsyncWrite for EdgeIo {
             if let Some(bytes) = this.replacement_for(buf) {
                 this.replacement = Some((bytes, 0));
             } else {
-                // An answer is leaving: the next head starts afresh.
-                if !this.head.is_empty() {
-                    this.head = Vec::new();
-                }
+                this.answer_leaving();
                 return Pin::new(&mut this.inner).poll_write(cx, buf);
             }
         }
@@ -578,9 +599,7 @@ impl AsyncWrite for EdgeIo {
             Some(first) if automatic => self.poll_write(cx, first),
             _ => {
                 let this = &mut *self;
-                if !this.head.is_empty() {
-                    this.head = Vec::new();
-                }
+                this.answer_leaving();
                 Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
             }
         }

@@ -113,6 +113,13 @@ fn a_path_that_is_not_utf8_once_decoded_is_a_400_problem() {
         let p = s.get(path, Some(&key)).problem(400, "path-invalid");
         assert!(detail(&p).contains("UTF-8"), "{p}");
     }
+    // A raw non-ASCII byte in the request line is refused by the HTTP parser, with a problem.
+    let p = raw(
+        &s,
+        b"GET /api/v1/datasets/\xFF HTTP/1.1\r\nHost: ndx\r\nConnection: close\r\n\r\n",
+    )
+    .problem(400, "request-malformed");
+    assert!(detail(&p).contains("0xFF"), "{p}");
     // Percent-encoded UTF-8 is fine: an unknown dataset, not a bad path.
     s.get("/api/v1/datasets/d%C3%A2n", Some(&key))
         .problem(404, "dataset-not-found");
