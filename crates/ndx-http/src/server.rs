@@ -4,7 +4,8 @@
 //! - **Header-read timeout.** hyper starts the clock when it starts waiting for a request head
 //!   (at accept, and again after each response, so it is also the keep-alive idle timeout): a
 //!   connection that has not delivered a complete head by then is closed.
-//! - **A bound on open connections,** in all and per client address. Beyond the per-address
+//! - **A bound on open connections,** in all and per client address (an IPv6 client counts
+//!   by its /64). Beyond the per-address
 //!   bound a newcomer is refused with a fast `503 too-many-connections` and `Retry-After`. At
 //!   the global bound the oldest connection that is not serving a request (waiting for a head,
 //!   or idle between requests) is closed to make room, so a flood of half-open connections
@@ -80,7 +81,7 @@ pub async fn serve(
                 }
             },
         };
-        let slot = match admission.admit(peer.ip(), &metrics) {
+        let slot = match admission.admit(client_address(peer.ip()), &metrics) {
             Ok(slot) => slot,
             Err(refusal) => {
                 metrics.connection_event(refusal.reason());
@@ -206,6 +207,22 @@ async fn read_first_head(stream: &TcpStream, max: usize) -> io::Result<Option<Ve
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The address a client's connections are counted under: an IPv4 address (also when mapped
+/// into IPv6), or the /64 network of an IPv6 address, since one IPv6 host usually holds a
+/// whole /64 and could otherwise open its share from each of them.
+fn client_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(network.into())
+            }
+        },
     }
 }
 
@@ -751,6 +768,20 @@ mod tests {
         let app = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: 90\r\n\r\n";
         assert_eq!(automatic_answer_status(app), None);
         assert_eq!(automatic_answer_status(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::7".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_address(a), client_address(b));
+        assert_ne!(client_address(a), client_address(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_address(mapped),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
