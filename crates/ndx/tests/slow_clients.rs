@@ -23,9 +23,9 @@ const HELD: usize = 10_000;
 const ADDRESSES: usize = 200;
 /// Limits of the server under test: fewer slots than held connections, so the server holds
 /// thousands of half-open connections and closes the oldest to make room for the rest.
-const MAX_CONNECTIONS: usize = 9_000;
+const MAX_CONNECTIONS: usize = 6_000;
 const MAX_PER_IP: usize = 64;
-const HEADER_TIMEOUT_SECS: u64 = 4;
+const HEADER_TIMEOUT_SECS: u64 = 10;
 /// How far above its baseline the server's memory may stay once the connections are gone.
 const SLACK_KIB: u64 = 4 * 1024;
 
@@ -61,11 +61,22 @@ fn open_files_limit() -> usize {
         .unwrap_or(1024)
 }
 
-/// A raw connection from `from` that sends half a head and stops.
-async fn half_open(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+/// A socket bound to `from`, on `port` when it is free: ports below the ephemeral range, so
+/// thousands of them do not take ports the other tests' connections need.
+fn bound(from: Ipv4Addr, port: u16) -> std::io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    if socket.bind(SocketAddr::new(IpAddr::V4(from), port)).is_ok() {
+        return Ok(socket);
+    }
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(from), 0))?;
-    let mut stream = socket.connect(to).await?;
+    Ok(socket)
+}
+
+/// A raw connection from `from` that sends half a head and stops.
+async fn half_open(from: Ipv4Addr, port: u16, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let mut stream = bound(from, port)?.connect(to).await?;
     stream.write_all(HALF_HEAD).await?;
     Ok(stream)
 }
@@ -162,15 +173,16 @@ fn half_open_connections_from_many_addresses_do_not_stop_the_server() {
     let refused = rt.block_on(async {
         let from = Ipv4Addr::new(127, 0, 1, 1);
         let mut conns = Vec::new();
-        for _ in 0..MAX_PER_IP {
-            conns.push(half_open(from, addr).await.expect("connect"));
+        for j in 0..MAX_PER_IP {
+            conns.push(
+                half_open(from, 21_000 + j as u16, addr)
+                    .await
+                    .expect("connect"),
+            );
         }
         let mut answer = None;
-        for _ in 0..8 {
-            let socket = TcpSocket::new_v4().expect("socket");
-            socket
-                .bind(SocketAddr::new(IpAddr::V4(from), 0))
-                .expect("bind");
+        for j in 0..8 {
+            let socket = bound(from, 21_500 + j).expect("socket");
             let mut extra = socket.connect(addr).await.expect("connect");
             if let Some(bytes) = closed_within(&mut extra, Duration::from_secs(2)).await
                 && !bytes.is_empty()
@@ -202,7 +214,8 @@ fn half_open_connections_from_many_addresses_do_not_stop_the_server() {
         for i in 0..held {
             let n = 2 + (i % ADDRESSES) as u32;
             let from = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n);
-            match half_open(from, addr).await {
+            let port = 20_000 + (i / ADDRESSES) as u16;
+            match half_open(from, port, addr).await {
                 Ok(c) => conns.push(c),
                 Err(e) => panic!("connection {i} from {from}: {e}"),
             }
