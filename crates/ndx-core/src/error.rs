@@ -34,6 +34,12 @@ pub enum Kind {
     TooLarge,
     /// The input's media type is not accepted.
     UnsupportedMediaType,
+    /// The route exists, but not with this method.
+    MethodNotAllowed,
+    /// The request target is longer than the server reads.
+    UriTooLong,
+    /// The request's header fields are larger than the server reads.
+    HeadersTooLarge,
     /// The storage is unreachable or busy: try again.
     Unavailable,
     /// Our fault; details are logged, not shown.
@@ -52,6 +58,9 @@ impl Kind {
         Kind::Invalid,
         Kind::TooLarge,
         Kind::UnsupportedMediaType,
+        Kind::MethodNotAllowed,
+        Kind::UriTooLong,
+        Kind::HeadersTooLarge,
         Kind::Unavailable,
         Kind::Internal,
     ];
@@ -189,11 +198,26 @@ error_codes! {
     CitizenIdInvalid = "citizen-id-invalid", Malformed, "Invalid citizen ID";
     /// A batch id (`Idempotency-Key`) of the wrong shape.
     BatchIdInvalid = "batch-id-invalid", Malformed, "Invalid batch id";
+    /// A request path whose percent-decoded bytes are not UTF-8.
+    PathInvalid = "path-invalid", Malformed, "Invalid path";
+    /// A header value with a byte HTTP or ndx does not accept there (a control character such as DEL, or a non-ASCII byte).
+    HeaderInvalid = "header-invalid", Malformed, "Invalid header";
+    /// A request head that does not parse as HTTP/1.1 (request line or header syntax).
+    RequestMalformed = "request-malformed", Malformed, "Malformed request";
+    // 405, 414, 431
+    /// The route exists, but does not take this method (the `Allow` header lists those it does).
+    MethodNotAllowed = "method-not-allowed", MethodNotAllowed, "Method not allowed";
+    /// The request target (path and query) is longer than the server reads.
+    UriTooLong = "uri-too-long", UriTooLong, "URI too long";
+    /// The request's header fields are larger than the server reads.
+    HeadersTooLarge = "headers-too-large", HeadersTooLarge, "Header fields too large";
     // 413, 415
     /// The body is over the size limit.
     BodyTooLarge = "body-too-large", TooLarge, "Body too large";
     /// The Content-Type is not accepted.
     UnsupportedMediaType = "unsupported-media-type", UnsupportedMediaType, "Unsupported media type";
+    /// The Content-Type names a charset ndx does not decode (only UTF-8, and US-ASCII as its subset).
+    CharsetUnsupported = "charset-unsupported", UnsupportedMediaType, "Unsupported charset";
     // 422: requests
     /// A JSON body of the wrong shape.
     BodyInvalid = "body-invalid", Invalid, "Invalid body";
@@ -285,6 +309,8 @@ error_codes! {
     AuditUnavailable = "audit-unavailable", Unavailable, "Audit log unavailable";
     /// The request took too long.
     Timeout = "timeout", Unavailable, "Request timed out";
+    /// The server holds as many connections as it is configured to (in all, or from this client address); retry after `Retry-After`.
+    TooManyConnections = "too-many-connections", Unavailable, "Too many connections";
     // 500
     /// Our fault.
     Internal = "internal", Internal, "Internal error";

@@ -336,8 +336,15 @@ impl Core {
         Ok(key)
     }
 
-    /// Keys of a system (metadata only).
+    /// Keys of a system (metadata only); an unknown system is `system-not-found`, not an empty
+    /// list, so a mistyped code is not mistaken for a system without keys.
     pub fn keys(&self, _cap: &RegistryAdmin, system: &str) -> Result<Vec<ApiKey>> {
+        if self.store.catalog().value::<System>(system)?.is_none() {
+            return Err(Error::of(
+                Code::SystemNotFound,
+                format!("system {system:?} does not exist"),
+            ));
+        }
         Ok(self.store.catalog().api_keys(system)?)
     }
 

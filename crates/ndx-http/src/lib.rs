@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod records;
 pub mod registry;
+pub mod server;
 pub mod wire;
 
 use std::sync::Arc;
@@ -43,6 +44,17 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Time limit of a record batch upload.
     pub batch_timeout: Duration,
+    /// Time a connection has to deliver a complete request head, counted from accept and from
+    /// each response (so it is also the keep-alive idle timeout).
+    pub header_read_timeout: Duration,
+    /// Connections open at once; at the bound the oldest idle one is closed to make room.
+    pub max_connections: usize,
+    /// Connections open at once from one client IP address; beyond it a newcomer gets `503`.
+    pub max_connections_per_ip: usize,
+    /// Longest request target (path and query), in bytes (`414` beyond).
+    pub max_uri_bytes: usize,
+    /// Largest request head (request line and header fields), in bytes (`431` beyond).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +64,11 @@ impl Default for Limits {
             max_json_bytes: 4 << 20,
             request_timeout: Duration::from_secs(30),
             batch_timeout: Duration::from_secs(1800),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            max_uri_bytes: 8 << 10,
+            max_header_bytes: 32 << 10,
         }
     }
 }
@@ -141,6 +158,70 @@ async fn not_found(req: Request) -> ApiError {
     )
 }
 
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {} (the Allow header lists the methods that are)",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+/// Refuses a request target longer than the limit (`414`) and a path whose percent-decoded
+/// bytes are not UTF-8 (`400 path-invalid`), before any extractor answers in plain text.
+async fn check_target(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > limits.max_uri_bytes {
+        return ApiError::new(
+            Code::UriTooLong,
+            format!(
+                "the request target is {target_len} bytes, longer than the {} bytes accepted",
+                limits.max_uri_bytes
+            ),
+        )
+        .into_response();
+    }
+    if let Err(at) = percent_decodes_to_utf8(req.uri().path()) {
+        return ApiError::new(
+            Code::PathInvalid,
+            format!(
+                "the path {:?} is not UTF-8 once percent-decoded (at byte {at})",
+                req.uri().path()
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether a path's percent-decoded bytes are UTF-8; `Err` holds the offset in the decoded
+/// bytes where they stop being so.
+fn percent_decodes_to_utf8(path: &str) -> Result<(), usize> {
+    let raw = path.as_bytes();
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if raw[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            )
+        {
+            decoded.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            decoded.push(raw[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&decoded)
+        .map(|_| ())
+        .map_err(|e| e.valid_up_to())
+}
+
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Gives every request an id (the caller's `x-request-id` if sane), times it, counts it.
@@ -222,27 +303,28 @@ pub fn app(state: AppState) -> Router {
     }));
     ordinary
         .merge(batches)
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(limits, check_target))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `app` on `listener` with the connection limits of `state` ([`server`]) until
+/// `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, state, shutdown).await
 }
 
 /// A JSON request body, read only when the handler asks (after its permission check, so an
 /// unauthorised caller learns nothing from body errors), with the size limit and precise
 /// problems: wrong content type → 415, too large → 413, malformed JSON → 400, wrong shape → 422.
 pub struct JsonBody<T> {
-    content_type: Option<String>,
+    content_type: Option<HeaderValue>,
     body: axum::body::Body,
     limit: usize,
     _shape: std::marker::PhantomData<fn() -> T>,
@@ -252,10 +334,7 @@ impl<T> axum::extract::FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE).cloned();
         Ok(JsonBody {
             content_type,
             body: req.into_body(),
@@ -275,15 +354,82 @@ pub fn media_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A request's Content-Type, checked to be visible ASCII.
+#[derive(Debug, Clone)]
+pub struct ContentType {
+    /// The value as sent.
+    pub raw: String,
+    /// The media type, lowercased, without parameters.
+    pub media: String,
+    /// The `charset` parameter, lowercased and unquoted, if any.
+    pub charset: Option<String>,
+}
+
+impl ContentType {
+    /// Parses a Content-Type value; a byte other than visible ASCII, space or tab (a DEL, a
+    /// control character, anything non-ASCII) is `400 header-invalid`.
+    pub fn parse(value: &HeaderValue) -> ApiResult<ContentType> {
+        let bytes = value.as_bytes();
+        if let Some((at, byte)) = bytes
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(b.is_ascii_graphic() || **b == b' ' || **b == b'\t'))
+        {
+            return Err(ApiError::new(
+                Code::HeaderInvalid,
+                format!(
+                    "the Content-Type header holds the byte 0x{byte:02X} at offset {at}; it must \
+                     be visible ASCII, e.g. \"application/json\""
+                ),
+            ));
+        }
+        let raw = String::from_utf8_lossy(bytes).into_owned();
+        let mut parts = raw.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let charset = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase());
+        Ok(ContentType {
+            raw,
+            media,
+            charset,
+        })
+    }
+
+    /// Refuses (`415 charset-unsupported`) a charset ndx does not decode: bodies are read as
+    /// UTF-8, and US-ASCII is accepted as its subset.
+    pub fn require_utf8(&self) -> ApiResult<()> {
+        match self.charset.as_deref() {
+            None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => Ok(()),
+            Some(other) => Err(ApiError::new(
+                Code::CharsetUnsupported,
+                format!(
+                    "charset {other:?} is not accepted: ndx reads bodies as UTF-8; send UTF-8 \
+                     with charset=utf-8 (us-ascii, its subset, is accepted too) or no charset"
+                ),
+            )),
+        }
+    }
+}
+
 impl<T: serde::de::DeserializeOwned> JsonBody<T> {
     /// Reads and parses the body.
     pub async fn read(self) -> ApiResult<T> {
-        let ct = self.content_type.unwrap_or_default();
-        if media_type(&ct) != "application/json" {
+        let ct = self
+            .content_type
+            .as_ref()
+            .map(ContentType::parse)
+            .transpose()?;
+        if ct.as_ref().map(|c| c.media.as_str()) != Some("application/json") {
+            let found = ct.map_or_else(|| "none".to_owned(), |c| format!("{:?}", c.raw));
             return Err(ApiError::new(
                 Code::UnsupportedMediaType,
-                format!("expected Content-Type application/json, found {ct:?}"),
+                format!("expected Content-Type application/json, found {found}"),
             ));
+        }
+        if let Some(ct) = &ct {
+            ct.require_utf8()?;
         }
         let limit = self.limit;
         let bytes = axum::body::to_bytes(self.body, limit).await.map_err(|_| {

@@ -1,8 +1,10 @@
-//! Prometheus metrics: request counts and latency per route, ingest counters.
+//! Prometheus metrics: request counts and latency per route, ingest counters, and the
+//! connections of the accept loop (open, refused, closed to make room or on a timeout).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -33,6 +35,14 @@ pub struct LatencyLabels {
     pub route: String,
 }
 
+/// Labels of a connection event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// What happened: `refused_per_address`, `refused_capacity`, `evicted_idle`,
+    /// `header_timeout`, `malformed_head`, `uri_too_long`, `headers_too_large`, `accept_error`.
+    pub event: String,
+}
+
 /// All metrics of one server.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +58,10 @@ pub struct Metrics {
     pub batches_committed: Family<DatasetLabels, Counter>,
     /// Batches rejected.
     pub batches_rejected: Family<DatasetLabels, Counter>,
+    /// Connections open now.
+    pub connections_open: Gauge,
+    /// Connections refused or closed by the server's limits, by event.
+    pub connection_events: Family<ConnectionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,8 +101,22 @@ impl Default for Metrics {
             "Ingest batches refused",
             batches_rejected.clone(),
         );
+        let connections_open = Gauge::default();
+        let connection_events = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "http_connections_open",
+            "HTTP connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "http_connection_events",
+            "HTTP connections refused or closed by the server's limits",
+            connection_events.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connection_events,
             requests,
             latency,
             records_accepted,
@@ -100,6 +128,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one connection event (see [`ConnectionLabels`]).
+    pub fn connection_event(&self, event: &str) {
+        self.connection_events
+            .get_or_create(&ConnectionLabels {
+                event: event.to_owned(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

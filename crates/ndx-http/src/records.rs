@@ -71,28 +71,29 @@ struct IngestQuery {
 fn input_format(headers: &HeaderMap) -> ApiResult<InputFormat> {
     let ct = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "text/csv" => Ok(InputFormat::Csv),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
-            Ok(InputFormat::Ndjson)
+        .map(crate::ContentType::parse)
+        .transpose()?;
+    let format = match ct.as_ref().map(|c| c.media.as_str()) {
+        Some("text/csv") => InputFormat::Csv,
+        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => {
+            InputFormat::Ndjson
         }
-        "application/json" => Ok(InputFormat::Json),
-        _ => Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!(
-                "Content-Type {ct:?} is not accepted: use text/csv, application/x-ndjson or \
-                 application/json"
-            ),
-        )),
+        Some("application/json") => InputFormat::Json,
+        _ => {
+            let found = ct.map_or_else(String::new, |c| c.raw);
+            return Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                format!(
+                    "Content-Type {found:?} is not accepted: use text/csv, application/x-ndjson \
+                     or application/json"
+                ),
+            ));
+        }
+    };
+    if let Some(ct) = &ct {
+        ct.require_utf8()?;
     }
+    Ok(format)
 }
 
 /// Loads a batch of records into a dataset (a provider of the owning member). The body is

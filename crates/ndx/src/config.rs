@@ -34,6 +34,17 @@ pub struct RawConfig {
     pub request_timeout_secs: u64,
     /// Time limit of a batch upload, in seconds.
     pub batch_timeout_secs: u64,
+    /// Time a connection has to send a complete request head, from accept and from each
+    /// response (so also the keep-alive idle timeout), in seconds.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; at the bound the oldest idle one is closed for a newcomer.
+    pub max_connections: usize,
+    /// Connections open at once from one client IP address.
+    pub max_connections_per_ip: usize,
+    /// Longest request target (path and query), in bytes.
+    pub max_uri_bytes: usize,
+    /// Largest request head (request line and header fields), in bytes.
+    pub max_header_bytes: usize,
     /// File holding the audit log's Ed25519 signing seed (64 hex digits); default
     /// `<data_dir>/audit-signing.key`, created on first start.
     pub audit_key_file: Option<PathBuf>,
@@ -52,6 +63,11 @@ impl Default for RawConfig {
             max_json_bytes: 4 << 20,
             request_timeout_secs: 30,
             batch_timeout_secs: 1800,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            max_uri_bytes: 8 << 10,
+            max_header_bytes: 32 << 10,
             audit_key_file: None,
         }
     }
@@ -69,6 +85,11 @@ const ENV_KEYS: &[&str] = &[
     "max_json_bytes",
     "request_timeout_secs",
     "batch_timeout_secs",
+    "header_read_timeout_secs",
+    "max_connections",
+    "max_connections_per_ip",
+    "max_uri_bytes",
+    "max_header_bytes",
     "audit_key_file",
 ];
 
@@ -139,8 +160,29 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if raw.max_batch_bytes == 0 || raw.max_json_bytes == 0 {
         bail!("body limits must be positive");
     }
-    if raw.request_timeout_secs == 0 || raw.batch_timeout_secs == 0 {
+    if raw.request_timeout_secs == 0
+        || raw.batch_timeout_secs == 0
+        || raw.header_read_timeout_secs == 0
+    {
         bail!("timeouts must be positive");
+    }
+    if raw.max_connections == 0 || raw.max_connections_per_ip == 0 {
+        bail!("connection limits must be positive");
+    }
+    if raw.max_connections_per_ip > raw.max_connections {
+        bail!(
+            "max_connections_per_ip ({}) is larger than max_connections ({})",
+            raw.max_connections_per_ip,
+            raw.max_connections
+        );
+    }
+    // hyper reads a head of at least 8 KiB (and buffers at most about 400 KiB) and a target
+    // of at most 64 KiB.
+    if !(8192..=(256 << 10)).contains(&raw.max_header_bytes) {
+        bail!("max_header_bytes must be between 8192 and 262144");
+    }
+    if !(256..=65534).contains(&raw.max_uri_bytes) {
+        bail!("max_uri_bytes must be between 256 and 65534");
     }
     Ok(Config {
         data_dir: raw.data_dir,
@@ -153,6 +195,11 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
             max_json_bytes: raw.max_json_bytes,
             request_timeout: Duration::from_secs(raw.request_timeout_secs),
             batch_timeout: Duration::from_secs(raw.batch_timeout_secs),
+            header_read_timeout: Duration::from_secs(raw.header_read_timeout_secs),
+            max_connections: raw.max_connections,
+            max_connections_per_ip: raw.max_connections_per_ip,
+            max_uri_bytes: raw.max_uri_bytes,
+            max_header_bytes: raw.max_header_bytes,
         },
         audit_key_file: raw.audit_key_file,
     })

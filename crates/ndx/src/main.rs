@@ -9,6 +9,12 @@ mod import;
 mod keys;
 mod serve;
 
+/// jemalloc, whose background thread (started by `ndx serve`) gives freed memory back to the
+/// system: glibc's allocator and mimalloc kept the memory of thousands of closed connections
+/// (`tests/slow_clients.rs` measures it).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -64,6 +64,11 @@ pub fn write_secret(path: &std::path::Path, content: &str) -> anyhow::Result<()>
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
+    // Without it jemalloc purges freed pages only when the process allocates again; an idle
+    // server after a flood of connections would keep their memory.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "jemalloc background thread not started");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -72,6 +77,16 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(files) = open_files_limit()
+            && cfg.limits.max_connections + 256 > files
+        {
+            tracing::warn!(
+                max_connections = cfg.limits.max_connections,
+                open_files_limit = files,
+                "max_connections is close to the open-files limit: raise `ulimit -n` or lower \
+                 max_connections, or accept errors will refuse connections before the bound does"
+            );
+        }
         // Tests and scripts read this line to learn the port.
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
@@ -84,6 +99,13 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The soft limit on open files of this process (Linux), to check `max_connections` against.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 async fn shutdown_signal() {
