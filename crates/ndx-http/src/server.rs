@@ -119,9 +119,12 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let conn_state = slot.conn.clone();
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let busy = BusyGuard::new(conn_state.clone());
         let mut app = app.clone();
+        // The client's address, for what is counted per client (the audit of refused keys).
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         async move {
             let resp = match app.call(req).await {
                 Ok(r) => r,

@@ -1138,6 +1138,17 @@ fn refused_keys_and_citizen_tokens_are_recorded_and_a_flood_adds_a_bounded_numbe
             "no {code} refusal in {auth:?}"
         );
     }
+    // Each is counted against the client it came from.
+    let clients: Vec<&str> = log
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["operation"] == "auth")
+        .filter_map(|e| e["query"].as_str())
+        .collect();
+    assert!(
+        !clients.is_empty() && clients.iter().all(|q| q.starts_with("client=127.0.0.1&")),
+        "{clients:?}"
+    );
     let tracker = refusals(&log, "subject.accesses");
     assert!(
         tracker.iter().any(|r| r.starts_with("token-invalid: ")),
