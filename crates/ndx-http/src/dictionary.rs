@@ -15,7 +15,7 @@ use ndx_core::Code;
 use crate::auth::Auth;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::wire::{CodeList, DataElement, DatasetSchema, Dictionary, SchemaChange, SchemaDocument};
-use crate::{AppState, JsonBody, QueryParams, blocking};
+use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -78,7 +78,7 @@ async fn create_element(
     Auth(c): Auth,
     body: JsonBody<DataElement>,
 ) -> ApiResult<(StatusCode, axum::Json<DataElement>)> {
-    let cap = c.dictionary_admin()?;
+    let cap = permitted(&st, &c, "element.create", None, |c| c.dictionary_admin()).await?;
     let e = body.read().await?;
     let core = st.core.clone();
     let e = blocking(move || core.create_element(&cap, e.into(), Utc::now())).await?;
@@ -170,7 +170,7 @@ async fn put_code_list(
     Path(id): Path<String>,
     body: JsonBody<CodeList>,
 ) -> ApiResult<(StatusCode, axum::Json<CodeList>)> {
-    let cap = c.dictionary_admin()?;
+    let cap = permitted(&st, &c, "code-list.put", None, |c| c.dictionary_admin()).await?;
     let l = body.read().await?;
     if l.id != id {
         return Err(ApiError::new(
@@ -248,7 +248,7 @@ async fn create_dataset(
     Auth(c): Auth,
     body: JsonBody<DatasetSchema>,
 ) -> ApiResult<(StatusCode, axum::Json<SchemaChange>)> {
-    c.may_define_datasets()?;
+    permitted(&st, &c, "dataset.create", None, |c| c.may_define_datasets()).await?;
     let schema: ndx_types::dictionary::DatasetSchema = body.read().await?.into();
     let cap = c.dataset_define(&schema.owner)?;
     let core = st.core.clone();
@@ -287,7 +287,10 @@ async fn put_schema(
         let d = dataset.clone();
         blocking(move || core.schema(&d, None)).await?
     };
-    let cap = c.dataset_define(&existing.owner)?;
+    let cap = permitted(&st, &c, "schema.put", Some(&dataset), |c| {
+        c.dataset_define(&existing.owner)
+    })
+    .await?;
     let schema: ndx_types::dictionary::DatasetSchema = body.read().await?.into();
     if schema.dataset != dataset {
         return Err(ApiError::new(

@@ -105,6 +105,30 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Checks a capability of the caller; a refusal is recorded in the audit log (on a blocking
+/// thread: the append waits for its commit) before it is answered, like a refused data request.
+pub(crate) async fn permitted<T>(
+    st: &AppState,
+    caller: &ndx_core::access::Caller,
+    operation: &'static str,
+    dataset: Option<&str>,
+    check: impl FnOnce(&ndx_core::access::Caller) -> ndx_core::Result<T>,
+) -> ApiResult<T> {
+    match check(caller) {
+        Ok(cap) => Ok(cap),
+        Err(refusal) => {
+            let core = st.core.clone();
+            let caller = caller.clone();
+            let dataset = dataset.map(str::to_owned);
+            Err(blocking(move || -> ndx_core::Result<()> {
+                Err(core.audit_refusal(&caller, operation, dataset.as_deref(), refusal))
+            })
+            .await
+            .expect_err("a refusal stays a refusal"))
+        }
+    }
+}
+
 /// The health document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::auth::Auth;
 use crate::problem::{ApiResult, Problem};
 use crate::wire::{ApiKey, Jurisdiction, Member, MemberLevel, Role, System};
-use crate::{AppState, JsonBody, blocking};
+use crate::{AppState, JsonBody, blocking, permitted};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -94,7 +94,7 @@ async fn create_member(
     Auth(c): Auth,
     body: JsonBody<MemberIn>,
 ) -> ApiResult<(StatusCode, axum::Json<Member>)> {
-    let cap = c.registry_admin()?;
+    let cap = permitted(&st, &c, "member.create", None, |c| c.registry_admin()).await?;
     let m = body.read().await?;
     let core = st.core.clone();
     let member = blocking(move || {
@@ -168,7 +168,7 @@ async fn create_system(
     Auth(c): Auth,
     body: JsonBody<SystemIn>,
 ) -> ApiResult<(StatusCode, axum::Json<System>)> {
-    let cap = c.registry_admin()?;
+    let cap = permitted(&st, &c, "system.create", None, |c| c.registry_admin()).await?;
     let s = body.read().await?;
     let core = st.core.clone();
     let system =
@@ -214,7 +214,7 @@ async fn issue_key(
     Path(code): Path<String>,
     body: JsonBody<KeyIn>,
 ) -> ApiResult<(StatusCode, axum::Json<KeyIssued>)> {
-    let cap = c.registry_admin()?;
+    let cap = permitted(&st, &c, "key.issue", None, |c| c.registry_admin()).await?;
     let k = body.read().await?;
     let core = st.core.clone();
     let (key, secret) = blocking(move || {
@@ -249,7 +249,7 @@ async fn list_keys(
     Auth(c): Auth,
     Path(code): Path<String>,
 ) -> ApiResult<axum::Json<Vec<ApiKey>>> {
-    let cap = c.registry_admin()?;
+    let cap = permitted(&st, &c, "key.list", None, |c| c.registry_admin()).await?;
     let core = st.core.clone();
     let keys = blocking(move || core.keys(&cap, &code)).await?;
     Ok(axum::Json(keys.into_iter().map(ApiKey::from).collect()))
@@ -267,7 +267,7 @@ async fn revoke_key(
     Auth(c): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ApiKey>> {
-    let cap = c.registry_admin()?;
+    let cap = permitted(&st, &c, "key.revoke", None, |c| c.registry_admin()).await?;
     let core = st.core.clone();
     Ok(axum::Json(
         blocking(move || core.revoke_key(&cap, &id, Utc::now()))

@@ -1186,3 +1186,57 @@ fn refused_keys_and_citizen_tokens_are_recorded_and_a_flood_adds_a_bounded_numbe
         after - before
     );
 }
+
+/// Issue 11: an authenticated caller refused an administrative operation (403) left no trace;
+/// each refusal is now recorded with the caller, like a refused data request.
+#[test]
+fn refused_administration_is_recorded_with_its_caller() {
+    let s = Server::demo(20);
+    let auditor = s.key("auditor");
+    let provider = s.key("civil-service-provider");
+    let member = serde_json::json!({
+        "code": "XYZ", "name_vi": "Thử", "name_en": "Test", "level": "central",
+        "jurisdiction": {"country": "VN"},
+    });
+    s.post_json("/api/v1/members", Some(&provider), &member)
+        .problem(403, "role-required");
+    let element = serde_json::json!({
+        "id": "plate", "name_vi": "Biển số", "name_en": "Plate", "type": "string",
+    });
+    s.post_json("/api/v1/dictionary/elements", Some(&provider), &element)
+        .problem(403, "role-required");
+    let r = s.get("/api/v1/datasets/population/schema", Some(&auditor));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let schema = r.json();
+    let r = s.put_json(
+        "/api/v1/datasets/population/schema",
+        Some(&provider),
+        &schema,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let code = r.json()["code"].as_str().unwrap_or("").to_owned();
+
+    let log = all_entries(&s, &auditor);
+    let refused = |operation: &str| {
+        log.iter()
+            .map(|e| &e["event"])
+            .find(|e| e["operation"] == operation && e["outcome"]["allowed"] == false)
+            .unwrap_or_else(|| panic!("no refused {operation} in the log"))
+            .clone()
+    };
+    for (operation, reason) in [
+        ("member.create", "role-required"),
+        ("element.create", "role-required"),
+        ("schema.put", code.as_str()),
+    ] {
+        let e = refused(operation);
+        assert!(
+            e["outcome"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&format!("{reason}: "))),
+            "{e}"
+        );
+        assert_eq!(e["actor"]["system"], "BNV-CIVIL-SERVICE", "{e}");
+    }
+    assert_eq!(refused("schema.put")["dataset"], "population");
+}
