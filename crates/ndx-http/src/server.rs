@@ -26,7 +26,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -125,11 +125,27 @@ async fn connection(
         // The client's address, for what is counted per client (the audit of refused keys).
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
+        let body_read = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(req.body())));
+        let req = req.map(|inner| {
+            axum::body::Body::new(ReadToEnd {
+                inner,
+                done: body_read.clone(),
+            })
+        });
         async move {
-            let resp = match app.call(req).await {
+            let mut resp = match app.call(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
+            if !body_read.load(Ordering::Acquire) {
+                // Answered before the body was read (a refusal): hyper will close the
+                // connection rather than read an unknown amount, so say so, or the client
+                // reuses a connection that is closing under it.
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
             Ok::<Response, Infallible>(resp.map(|body| {
                 axum::body::Body::new(TrackedBody {
                     inner: body,
@@ -342,6 +358,36 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that records when it has been read to its end.
+struct ReadToEnd {
+    inner: Incoming,
+    done: Arc<AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if frame.is_none() || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Release);
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

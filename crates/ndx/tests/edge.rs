@@ -212,3 +212,28 @@ fn the_keys_of_an_unknown_system_are_a_404() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.json().as_array().expect("array").is_empty());
 }
+
+#[test]
+fn a_refusal_sent_before_the_body_is_read_closes_the_connection_and_says_so() {
+    let s = Server::fresh();
+    // The head promises a body that has not come yet; the key is missing, so the answer comes
+    // first. The server will not read an unknown amount to keep the connection, so the answer
+    // must say `Connection: close`, or a client reuses a connection that is closing under it.
+    let r = raw(
+        &s,
+        b"POST /api/v1/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+    );
+    r.problem(401, "auth-missing");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    // A request whose body was read keeps its connection.
+    let op = s.operator_key();
+    let r = s.request(
+        "POST",
+        "/api/v1/members",
+        Some(&op),
+        &[],
+        Some(("application/json", b"{\"code\": 7}")),
+    );
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(r.header("connection"), None, "{r:?}");
+}
