@@ -253,7 +253,7 @@ error_codes! {
     FilterUnknownField = "filter-unknown-field", Invalid, "Unknown filter field";
     /// A filter value of the wrong type.
     FilterValueInvalid = "filter-value-invalid", Invalid, "Invalid filter value";
-    /// A cursor that is not one this server gave.
+    /// A cursor that is not one this server gave for this listing (cursors are opaque and carry a MAC).
     CursorInvalid = "cursor-invalid", Invalid, "Invalid cursor";
     /// A record key of the wrong shape.
     KeyInvalid = "key-invalid", Invalid, "Invalid record key";

@@ -135,7 +135,21 @@ impl Core {
             });
         }
         let after = match cursor {
-            Some(c) => Some(decode_cursor(c)?),
+            Some(c) => Some(
+                self.audit
+                    .keys()
+                    .cursor_position(&cap.dataset, c)
+                    .ok_or_else(|| {
+                        Error::of(
+                            Code::CursorInvalid,
+                            format!(
+                                "cursor {:?} is not one this server issued for {:?}",
+                                shorten(c),
+                                cap.dataset
+                            ),
+                        )
+                    })?,
+            ),
             None => None,
         };
         let mut records =
@@ -144,7 +158,9 @@ impl Core {
                 .list(&cap.dataset, &typed, after.as_deref(), limit + 1)?;
         let next_cursor = if records.len() > limit {
             records.truncate(limit);
-            records.last().map(|r| encode_cursor(&r.key))
+            records
+                .last()
+                .map(|r| self.audit.keys().cursor(&cap.dataset, &r.key))
         } else {
             None
         };
@@ -197,18 +213,10 @@ fn single_field_value(
     obj.remove(field)
 }
 
-fn encode_cursor(key: &str) -> String {
-    hex::encode(key.as_bytes())
-}
-
-fn decode_cursor(c: &str) -> Result<String> {
-    hex::decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            Error::of(
-                Code::CursorInvalid,
-                format!("cursor {c:?} is not one this server issued"),
-            )
-        })
+/// A cursor as an error message quotes it: at most its first 40 characters.
+fn shorten(c: &str) -> String {
+    match c.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &c[..at]),
+        None => c.to_owned(),
+    }
 }

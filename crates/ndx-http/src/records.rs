@@ -547,7 +547,7 @@ pub struct RecordPage {
 #[utoipa::path(get, path = "/api/v1/datasets/{dataset}/records", tag = "records", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
-           ("cursor" = Option<String>, Query, description = "from a previous page's next_cursor")),
+           ("cursor" = Option<String>, Query, description = "opaque: a previous page's next_cursor for this dataset (authenticated: any other value is refused with cursor-invalid)")),
     responses((status = 200, body = RecordPage,
                links(("GetRecord" = (operation_id = "get_record", parameters(("dataset" = "$request.path.dataset"), ("key" = "$response.body#/records/0/key")))),
                      ("GetHistory" = (operation_id = "history", parameters(("dataset" = "$request.path.dataset"), ("key" = "$response.body#/records/0/key")))),

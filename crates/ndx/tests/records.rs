@@ -134,6 +134,10 @@ fn pages(s: &Server, key: &str, query: &str) -> Vec<Value> {
     }
 }
 
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 fn keys_of(pages: &[Value]) -> Vec<String> {
     pages
         .iter()
@@ -545,9 +549,25 @@ fn list_filters_by_typed_field_values() {
             .len(),
         1000
     );
-    for bad in ["zz", "abc", "ff", "%20"] {
+    for bad in ["zz", "abc", "ff", "%20", "00", "%00"] {
         list(&s, &key, &format!("cursor={bad}")).problem(422, "cursor-invalid");
     }
+    // Cursors are authenticated: the hex of a key that exists, or a genuine cursor with one
+    // character changed, is not one this server issued.
+    let page = list(&s, &key, "limit=2").json();
+    let second = page["records"][1]["key"].as_str().expect("key").to_owned();
+    let genuine = page["next_cursor"].as_str().expect("cursor").to_owned();
+    list(&s, &key, &format!("cursor={}", hex(&second))).problem(422, "cursor-invalid");
+    let mut forged = genuine.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    list(&s, &key, &format!("cursor={forged}")).problem(422, "cursor-invalid");
+    let resumed = list(&s, &key, &format!("limit=1&cursor={genuine}")).json();
+    assert!(
+        resumed["records"][0]["key"].as_str().expect("key") > second.as_str(),
+        "{resumed}"
+    );
     s.get("/api/v1/datasets/nope/records", Some(&key))
         .problem(404, "dataset-not-found");
 }

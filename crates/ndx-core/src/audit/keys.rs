@@ -1,5 +1,5 @@
 //! The audit log's two secrets: the Ed25519 seed that signs tree heads and the key of the
-//! keyed hash that indexes data subjects and signs citizens' tracker tokens; where they are kept
+//! keyed hash that indexes data subjects and signs citizens' tracker tokens and list cursors; where they are kept
 //! (32-byte seeds as hex files in the data directory, created 0600 on first start).
 
 use std::path::Path;
@@ -30,6 +30,10 @@ impl std::fmt::Debug for AuditKeys {
 
 /// Domain of the citizen-token MAC (the subject index uses its own).
 const CITIZEN_TOKEN_DOMAIN: &[u8] = b"ndx-citizen-token\0";
+/// Domain of the list-cursor MAC.
+const CURSOR_DOMAIN: &[u8] = b"ndx-cursor\0";
+/// Bytes of the cursor MAC kept in a cursor (128 bits: unforgeable, and short enough).
+const CURSOR_TAG_BYTES: usize = 16;
 
 /// File name of the head-signing seed in the data directory.
 pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
@@ -100,6 +104,34 @@ impl AuditKeys {
         )
     }
 
+    /// An opaque cursor that resumes a listing of `scope` (e.g. a dataset) after `position`
+    /// (e.g. the last key of a page): the position and a MAC over scope and position, hex.
+    /// Only this store's nodes (which share the key) can make one, and a cursor of one scope
+    /// is refused in another.
+    pub fn cursor(&self, scope: &str, position: &str) -> String {
+        let mut bytes = position.as_bytes().to_vec();
+        bytes.extend_from_slice(&self.cursor_tag(scope, position)[..CURSOR_TAG_BYTES]);
+        hex::encode(bytes)
+    }
+
+    /// The position a cursor of `scope` resumes after, if this store issued it for `scope`.
+    pub fn cursor_position(&self, scope: &str, cursor: &str) -> Option<String> {
+        let bytes = hex::decode(cursor).ok()?;
+        let split = bytes.len().checked_sub(CURSOR_TAG_BYTES)?;
+        let (position, tag) = bytes.split_at(split);
+        let position = std::str::from_utf8(position).ok()?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key");
+        cursor_input(&mut mac, scope, position);
+        mac.verify_truncated_left(tag).ok()?;
+        Some(position.to_owned())
+    }
+
+    fn cursor_tag(&self, scope: &str, position: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key");
+        cursor_input(&mut mac, scope, position);
+        mac.finalize().into_bytes().into()
+    }
+
     /// The citizen a token belongs to, if it is genuine.
     pub fn citizen_of_token(&self, token: &str) -> Option<String> {
         let (citizen, tag) = token.strip_prefix("ndxc_")?.split_once('.')?;
@@ -109,6 +141,15 @@ impl AuditKeys {
             .ok()?;
         Some(citizen.to_owned())
     }
+}
+
+/// What a cursor's MAC covers: the domain, the scope's length and bytes, the position (the
+/// length prefix keeps scope "ab" + position "c" apart from scope "a" + position "bc").
+fn cursor_input(mac: &mut Hmac<Sha256>, scope: &str, position: &str) {
+    mac.update(CURSOR_DOMAIN);
+    mac.update(&(scope.len() as u64).to_be_bytes());
+    mac.update(scope.as_bytes());
+    mac.update(position.as_bytes());
 }
 
 /// The key of the subject index alone: what a verifier needs to rebuild the index from the
@@ -205,6 +246,29 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_resumes_only_where_and_in_the_scope_it_was_issued() {
+        let keys = AuditKeys::from_seeds([1; 32], [2; 32]);
+        for position in ["", "001090000001", "a|b", "Nguyễn"] {
+            let c = keys.cursor("population", position);
+            assert_eq!(
+                keys.cursor_position("population", &c).as_deref(),
+                Some(position)
+            );
+            assert_eq!(keys.cursor_position("civil-service", &c), None);
+            assert_eq!(keys.cursor_position("populatio", &c), None);
+        }
+        // The scope/position boundary is part of what is signed.
+        let c = keys.cursor("ab", "c");
+        assert_eq!(keys.cursor_position("a", &c), None);
+        // Another store's key, a bare position, a truncated tag: refused.
+        let other = AuditKeys::from_seeds([1; 32], [3; 32]);
+        assert_eq!(other.cursor_position("ab", &c), None);
+        assert_eq!(keys.cursor_position("ab", &hex::encode("c")), None);
+        assert_eq!(keys.cursor_position("ab", &c[..c.len() - 2]), None);
+        assert_eq!(keys.cursor_position("ab", ""), None);
+    }
 
     /// The subject index's keyed hash is HMAC-SHA-256 over `ndx-subject\0 ‖ citizen id`
     /// (what an outside verifier recomputes), however the MAC state is prepared.
