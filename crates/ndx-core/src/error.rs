@@ -198,7 +198,7 @@ error_codes! {
     CitizenIdInvalid = "citizen-id-invalid", Malformed, "Invalid citizen ID";
     /// A batch id (`Idempotency-Key`) of the wrong shape.
     BatchIdInvalid = "batch-id-invalid", Malformed, "Invalid batch id";
-    /// A request path whose percent-decoded bytes are not UTF-8.
+    /// A request path whose percent-decoded bytes are not UTF-8 or hold a control character.
     PathInvalid = "path-invalid", Malformed, "Invalid path";
     /// A header value with a byte HTTP or ndx does not accept there (a control character such as DEL, or a non-ASCII byte).
     HeaderInvalid = "header-invalid", Malformed, "Invalid header";
@@ -229,7 +229,7 @@ error_codes! {
     CodeInvalid = "code-invalid", Invalid, "Invalid code";
     /// A required name is empty.
     NameMissing = "name-missing", Invalid, "Name missing";
-    /// A name holding a control, bidirectional, invisible or no visible character.
+    /// A name holding a control, bidirectional, invisible or no visible character; any text holding NUL.
     TextInvalid = "text-invalid", Invalid, "Invalid characters in text";
     /// Not an ISO 3166 alpha-2 country.
     CountryInvalid = "country-invalid", Invalid, "Invalid country";
@@ -255,7 +255,7 @@ error_codes! {
     FilterValueInvalid = "filter-value-invalid", Invalid, "Invalid filter value";
     /// A cursor that is not one this server gave for this listing (cursors are opaque and carry a MAC).
     CursorInvalid = "cursor-invalid", Invalid, "Invalid cursor";
-    /// A record key of the wrong shape.
+    /// A record key of the wrong shape: empty, longer than 1,024 bytes, a control character, parts missing.
     KeyInvalid = "key-invalid", Invalid, "Invalid record key";
     /// An entry range that is empty, reversed or too long.
     RangeInvalid = "range-invalid", Invalid, "Invalid range";
@@ -393,6 +393,8 @@ impl From<StoreError> for Error {
             StoreError::NotFound(m) => Error::of(Code::NotFound, m),
             StoreError::Config(m) => Error::of(Code::StoreConfig, m),
             StoreError::Incompatible(m) => Error::of(Code::StoreIncompatible, m),
+            StoreError::KeyInvalid(m) => Error::of(Code::KeyInvalid, m),
+            StoreError::TextInvalid(m) => Error::of(Code::TextInvalid, m),
             StoreError::Backend(m) => Error::of(Code::StoreUnavailable, m),
         }
     }

@@ -194,7 +194,8 @@ async fn method_not_allowed(req: Request) -> ApiError {
 }
 
 /// Refuses a request target longer than the limit (`414`) and a path whose percent-decoded
-/// bytes are not UTF-8 (`400 path-invalid`), before any extractor answers in plain text.
+/// bytes are not UTF-8 or hold a control character (`400 path-invalid`), before any extractor
+/// answers in plain text.
 async fn check_target(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > limits.max_uri_bytes {
@@ -207,22 +208,20 @@ async fn check_target(State(limits): State<Arc<Limits>>, req: Request, next: Nex
         )
         .into_response();
     }
-    if let Err(at) = percent_decodes_to_utf8(req.uri().path()) {
+    if let Err(why) = check_decoded_path(req.uri().path()) {
         return ApiError::new(
             Code::PathInvalid,
-            format!(
-                "the path {:?} is not UTF-8 once percent-decoded (at byte {at})",
-                req.uri().path()
-            ),
+            format!("the path {:?} {why}", req.uri().path()),
         )
         .into_response();
     }
     next.run(req).await
 }
 
-/// Whether a path's percent-decoded bytes are UTF-8; `Err` holds the offset in the decoded
-/// bytes where they stop being so.
-fn percent_decodes_to_utf8(path: &str) -> Result<(), usize> {
+/// Checks a path once percent-decoded: UTF-8, and no control character (no identifier, key or
+/// name of ndx holds one, so a path with one names nothing; refused here, every engine and
+/// every route answers it alike). Says what is wrong.
+fn check_decoded_path(path: &str) -> Result<(), String> {
     let raw = path.as_bytes();
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -241,9 +240,19 @@ fn percent_decodes_to_utf8(path: &str) -> Result<(), usize> {
             i += 1;
         }
     }
-    std::str::from_utf8(&decoded)
-        .map(|_| ())
-        .map_err(|e| e.valid_up_to())
+    let text = std::str::from_utf8(&decoded).map_err(|e| {
+        format!(
+            "is not UTF-8 once percent-decoded (at byte {})",
+            e.valid_up_to()
+        )
+    })?;
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "holds the control character U+{:04X} once percent-decoded",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
 }
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);

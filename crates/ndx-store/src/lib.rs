@@ -13,6 +13,7 @@
 
 mod audit;
 pub mod catalog;
+mod keys;
 mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -21,6 +22,7 @@ mod sqlite;
 pub use audit::{AuditAnchor, AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
 use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
+pub use keys::MAX_KEY_BYTES;
 
 use audit::{last_before, stored_index, stored_limit, stored_range};
 
@@ -49,6 +51,13 @@ pub enum StoreError {
     /// The data on disk is newer than this binary or damaged.
     #[error("{0}")]
     Incompatible(String),
+    /// A record key no engine accepts: empty, longer than [`MAX_KEY_BYTES`], or holding a
+    /// control character. Checked before any SQL runs, so every engine answers alike.
+    #[error("{0}")]
+    KeyInvalid(String),
+    /// A text holding a NUL character, which no engine is asked to store or look up.
+    #[error("{0}")]
+    TextInvalid(String),
     /// The backend failed (I/O, database error); details are for logs, not for callers.
     #[error("storage backend error: {0}")]
     Backend(String),
@@ -175,7 +184,12 @@ pub struct BatchWriter {
 impl BatchWriter {
     /// Applies a chunk of writes in order (the fast path: backends prepare their statements
     /// once per chunk), pushing one outcome per op onto `out`.
+    /// A key that is not a valid record key ([`StoreError::KeyInvalid`]) refuses the chunk
+    /// before anything of it is written.
     pub fn write(&mut self, ops: &[WriteOp], out: &mut Vec<WriteOutcome>) -> Result<()> {
+        for op in ops {
+            keys::record_key(&op.key)?;
+        }
         self.inner.write(ops, out)
     }
     /// Inserts or updates a record with its canonical content and content hash.
@@ -196,7 +210,7 @@ impl BatchWriter {
     }
     fn one(&mut self, op: WriteOp) -> Result<WriteOutcome> {
         let mut out = Vec::with_capacity(1);
-        self.inner.write(std::slice::from_ref(&op), &mut out)?;
+        self.write(std::slice::from_ref(&op), &mut out)?;
         out.pop()
             .ok_or_else(|| StoreError::Backend("backend returned no outcome".into()))
     }
@@ -404,12 +418,17 @@ impl Records {
     /// Begins a batch on a dataset (waits for other writers of this store). The dataset's
     /// schema is the caller's business (the catalogue's); its records start empty.
     pub fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<BatchWriter> {
+        keys::text("dataset name", dataset)?;
+        keys::text("batch id", &meta.batch_id)?;
+        keys::text("source system", &meta.source_system)?;
         Ok(BatchWriter {
             inner: self.backend.begin_batch(dataset, meta)?,
         })
     }
     /// A batch already applied to the dataset.
     pub fn batch(&self, dataset: &str, batch_id: &str) -> Result<Option<StoredBatch>> {
+        keys::text("dataset name", dataset)?;
+        keys::text("batch id", batch_id)?;
         self.backend.batch(dataset, batch_id)
     }
     /// The current version of a record, or the version current at `as_of`. Tombstones are
@@ -420,10 +439,14 @@ impl Records {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<RecordVersion>> {
+        keys::text("dataset name", dataset)?;
+        keys::record_key(key)?;
         self.backend.record(dataset, key, as_of)
     }
     /// Every version of a record, newest first.
     pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {
+        keys::text("dataset name", dataset)?;
+        keys::record_key(key)?;
         self.backend.history(dataset, key)
     }
     /// Current (non-deleted) records in key order after `after`, matching all filters.
@@ -434,10 +457,21 @@ impl Records {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecordVersion>> {
+        keys::text("dataset name", dataset)?;
+        if let Some(after) = after {
+            keys::record_key(after)?;
+        }
+        for f in filters {
+            keys::text("filter field", &f.field)?;
+            if let serde_json::Value::String(v) = &f.value {
+                keys::text("filter value", v)?;
+            }
+        }
         self.backend.list(dataset, filters, after, limit)
     }
     /// Number of current (non-deleted) records.
     pub fn count(&self, dataset: &str) -> Result<u64> {
+        keys::text("dataset name", dataset)?;
         self.backend.count(dataset)
     }
 }

@@ -1,5 +1,6 @@
-//! Text helpers for Vietnamese: NFC normalisation, diacritic folding, and the rule that decides
-//! which characters a text value may hold ([`check_characters`]).
+//! Text helpers for Vietnamese: NFC normalisation, diacritic folding, the rule that decides
+//! which characters a text value may hold ([`check_characters`]), and the rule for record keys
+//! ([`check_record_key`]).
 
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark, is_nfc_quick};
 
@@ -162,6 +163,32 @@ pub fn check_characters(s: &str, multiline: bool) -> Result<(), TextFault> {
         Ok(())
     } else {
         Err(TextFault::Blank)
+    }
+}
+
+/// The longest record key, in bytes (UTF-8). Both engines index keys; PostgreSQL refuses an
+/// index row above about 2,700 bytes, so ndx sets one bound well below it for every engine.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks a record key (one key field's value, or the key fields' values joined with `|`): not
+/// empty, at most [`MAX_KEY_BYTES`] bytes, no control character. Says what is wrong.
+pub fn check_record_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("is empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "is {} bytes long; a key holds at most {MAX_KEY_BYTES}",
+            key.len()
+        ));
+    }
+    match key.chars().position(char::is_control) {
+        Some(i) => Err(format!(
+            "contains the control character {} at position {}",
+            unicode_name(key.chars().nth(i).unwrap_or('\0')),
+            i + 1
+        )),
+        None => Ok(()),
     }
 }
 

@@ -371,6 +371,14 @@ impl CompiledSchema {
                 .collect::<Vec<_>>()
                 .join("|")
         };
+        if let Err(why) = crate::text::check_record_key(&key) {
+            let field = &self.fields[self.key[0]].name;
+            return Err(vec![FieldError::new(
+                field,
+                "key-invalid",
+                format!("{field}: the record key {why}"),
+            )]);
+        }
         Ok(ValidRecord { key, canonical })
     }
 

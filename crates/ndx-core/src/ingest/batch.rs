@@ -90,25 +90,40 @@ impl Batch<'_, '_> {
     ) -> Result<()> {
         self.report.received += 1;
         match op {
-            Op::Delete => match self.compiled.raw_key(values) {
-                None => self.reject(RecordError {
-                    record,
-                    line,
-                    key: None,
-                    field: None,
-                    code: Code::DeleteWithoutKey.name().into(),
-                    message: "a deletion must carry every key field".into(),
-                }),
-                Some(key) => {
-                    self.report.accepted += 1;
-                    let op = WriteOp {
-                        key: ndx_types::text::nfc(&key).into_owned(),
-                        body: None,
-                        hash: [0; 32],
-                    };
-                    self.sink.push(record, line, op)?;
+            Op::Delete => {
+                let checked = match self.compiled.raw_key(values) {
+                    None => Err((
+                        Code::DeleteWithoutKey,
+                        "a deletion must carry every key field".to_owned(),
+                    )),
+                    Some(raw) => {
+                        let key = ndx_types::text::nfc(&raw).into_owned();
+                        match ndx_types::text::check_record_key(&key) {
+                            Ok(()) => Ok(key),
+                            Err(why) => Err((Code::KeyInvalid, format!("the record key {why}"))),
+                        }
+                    }
+                };
+                match checked {
+                    Err((code, message)) => self.reject(RecordError {
+                        record,
+                        line,
+                        key: None,
+                        field: None,
+                        code: code.name().into(),
+                        message,
+                    }),
+                    Ok(key) => {
+                        self.report.accepted += 1;
+                        let op = WriteOp {
+                            key,
+                            body: None,
+                            hash: [0; 32],
+                        };
+                        self.sink.push(record, line, op)?;
+                    }
                 }
-            },
+            }
             Op::Upsert => match self.compiled.validate(values, self.today) {
                 Ok(valid) => {
                     self.report.accepted += 1;

@@ -248,10 +248,37 @@ fn within<T>(
         let f = f
             .take()
             .ok_or_else(|| StoreError::Backend("a catalogue transaction ran twice".into()))?;
-        out = Some(f(conn)?);
+        out = Some(f(&mut NoNul(conn))?);
         Ok(())
     })?;
     out.ok_or_else(|| StoreError::Backend("a catalogue transaction did not run".into()))
+}
+
+/// The catalogue's connection as its code sees it: refuses a text parameter holding NUL before
+/// the engine sees it (PostgreSQL cannot take one; SQLite would), so both answer alike.
+struct NoNul<'a>(&'a mut dyn SqlConn);
+
+impl NoNul<'_> {
+    fn check(params: &[Param<'_>]) -> Result<()> {
+        for p in params {
+            if let Param::Text(t) = p {
+                crate::keys::text("an identifier or value", t)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SqlConn for NoNul<'_> {
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>> {
+        Self::check(params)?;
+        self.0.query(sql, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        Self::check(params)?;
+        self.0.execute(sql, params)
+    }
 }
 
 /// One catalogue transaction ([`Catalog::transaction`]): its writes commit together or not at

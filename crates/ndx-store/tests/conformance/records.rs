@@ -693,7 +693,120 @@ pub(crate) fn concurrent_writers_same_keys(store: Store) {
 }
 
 /// The records tests of the suite.
+/// Hostile keys and texts get the same precise error on every engine, before any SQL runs, and
+/// change nothing: a NUL anywhere, a control character in a key, a key longer than
+/// `MAX_KEY_BYTES` (PostgreSQL's index refuses rows above about 2,700 bytes), an empty key.
+pub(crate) fn hostile_keys_are_refused_alike(store: Store) {
+    with_dataset(&store);
+    load(&store, "b1", t(10), &["a"], 1);
+    let long = "k".repeat(ndx_store::MAX_KEY_BYTES + 1);
+    let very_long = "ạ".repeat(3_000);
+    let longest = "k".repeat(ndx_store::MAX_KEY_BYTES);
+    let bad_keys = [
+        "\0",
+        "a\0b",
+        "a\nb",
+        "\u{7f}",
+        "",
+        long.as_str(),
+        very_long.as_str(),
+    ];
+    let r = store.records();
+    for key in bad_keys {
+        let shown = format!("{:?}", &key[..key.len().min(12)]);
+        assert!(
+            matches!(
+                r.record("people", key, None),
+                Err(StoreError::KeyInvalid(_))
+            ),
+            "record {shown}"
+        );
+        assert!(
+            matches!(r.history("people", key), Err(StoreError::KeyInvalid(_))),
+            "history {shown}"
+        );
+        assert!(
+            matches!(
+                r.list("people", &[], Some(key), 10),
+                Err(StoreError::KeyInvalid(_))
+            ),
+            "list after {shown}"
+        );
+        let mut w = r
+            .begin_batch("people", meta("hostile", t(20)))
+            .expect("begin");
+        let b = body("x", 1);
+        let refused = w.upsert(key, &b, &hash(&b));
+        assert!(
+            matches!(refused, Err(StoreError::KeyInvalid(_))),
+            "upsert {shown}: {refused:?}"
+        );
+        assert!(
+            matches!(w.delete(key), Err(StoreError::KeyInvalid(_))),
+            "delete {shown}"
+        );
+        // One bad key refuses its whole chunk before anything of it is written.
+        let mut out = Vec::new();
+        let chunk = [op("fine", Some(1)), op(key, Some(1))];
+        assert!(
+            matches!(w.write(&chunk, &mut out), Err(StoreError::KeyInvalid(_))),
+            "chunk {shown}"
+        );
+        assert!(out.is_empty(), "{out:?}");
+        drop(w);
+    }
+    for (what, dataset) in [("dataset", "peo\0ple"), ("dataset", "\0")] {
+        assert!(
+            matches!(r.count(dataset), Err(StoreError::TextInvalid(_))),
+            "{what}"
+        );
+        assert!(
+            matches!(
+                r.record(dataset, "a", None),
+                Err(StoreError::TextInvalid(_))
+            ),
+            "{what}"
+        );
+        assert!(
+            matches!(
+                r.begin_batch(dataset, meta("b9", t(30))),
+                Err(StoreError::TextInvalid(_))
+            ),
+            "{what}"
+        );
+    }
+    assert!(matches!(
+        r.batch("people", "b\01"),
+        Err(StoreError::TextInvalid(_))
+    ));
+    assert!(matches!(
+        r.begin_batch("people", meta("b\09", t(30))),
+        Err(StoreError::TextInvalid(_))
+    ));
+    let nul_filter = FieldFilter {
+        field: "city".into(),
+        value: serde_json::Value::String("Hà\0Nội".into()),
+    };
+    assert!(matches!(
+        r.list("people", &[nul_filter], None, 10),
+        Err(StoreError::TextInvalid(_))
+    ));
+    // The longest key is a key like any other, on every engine.
+    load(&store, "b2", t(40), &[longest.as_str()], 1);
+    let stored = r
+        .record("people", &longest, None)
+        .expect("read")
+        .expect("some");
+    assert_eq!(stored.key, longest);
+    assert_eq!(r.count("people").expect("count"), 2);
+    assert_eq!(r.history("people", "a").expect("history").len(), 1);
+}
+
 pub(crate) const SUITE: &[SuiteTest] = &[
+    (
+        "hostile_keys_are_refused_alike",
+        hostile_keys_are_refused_alike,
+    ),
     (
         "batches_versions_and_idempotency",
         batches_versions_and_idempotency,
