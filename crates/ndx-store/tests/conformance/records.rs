@@ -776,11 +776,11 @@ pub(crate) fn hostile_keys_are_refused_alike(store: Store) {
         );
     }
     assert!(matches!(
-        r.batch("people", "b\01"),
+        r.batch("people", "b\u{0}1"),
         Err(StoreError::TextInvalid(_))
     ));
     assert!(matches!(
-        r.begin_batch("people", meta("b\09", t(30))),
+        r.begin_batch("people", meta("b\u{0}9", t(30))),
         Err(StoreError::TextInvalid(_))
     ));
     let nul_filter = FieldFilter {
