@@ -189,6 +189,11 @@ pub(super) const LOOKUP: &str = "SELECT k.key, c.version, c.hash, c.batch, c.del
         WHERE dataset = $1 AND versions.key = k.key ORDER BY version DESC LIMIT 1
      ) c";
 
+/// Every version of a dataset (`$1`), newest first within a key, in the order of
+/// `versions_key`, at most `$2` rows: one range scan of the index that stops at the limit.
+pub(super) const READ_UP_FRONT: &str = "SELECT key, version, hash, batch, body IS NULL
+     FROM versions WHERE dataset = $1 ORDER BY key, version DESC LIMIT $2";
+
 /// Versions go in by binary COPY: PostgreSQL inserts them many to a page, as a bare COPY does.
 /// The batch holds its dataset's lock and numbered each version from what it read, so no
 /// conflict is possible (one that happened anyway would fail the batch on `versions_key`).
@@ -316,11 +321,9 @@ impl PgBatch {
         // the planner, which then turns a "no newer version" condition into a rescan of the
         // dataset for every row). A dataset with more versions than this is not read.
         let (dataset, row_limit) = (self.dataset, (self.preload_keys + 1) * VERSIONS_PER_KEY);
-        let rows = self.ready()?.query(
-            "SELECT key, version, hash, batch, body IS NULL FROM versions
-              WHERE dataset = $1 ORDER BY key, version DESC LIMIT $2",
-            &[&dataset, &row_limit],
-        )?;
+        let rows = self
+            .ready()?
+            .query(READ_UP_FRONT, &[&dataset, &row_limit])?;
         if rows.len() as i64 >= row_limit {
             return Ok(());
         }

@@ -11,6 +11,10 @@
 //!   most N keys reads their current versions once instead of looking keys up chunk by chunk
 //!   (0: always look up).
 //!
+//! Every connection plans without sequential or bitmap scans (`enable_seqscan`,
+//! `enable_bitmapscan` off; a URL's `options` may set them back): each query of ndx has an index
+//! that answers it in order, and plans must not depend on statistics being fresh.
+//!
 //! Semantics are those of the SQLite backend, outcome for outcome (the conformance suite runs
 //! on both): a batch is one transaction that locks its dataset's row (`FOR NO KEY UPDATE`), so
 //! writers of one dataset are serialized; every version is one row of `versions`, keyed by
@@ -26,13 +30,16 @@
 //!
 //! Modules by concern: `url` (URL parameters and settings), `conn` (a connection with
 //! deadlines), `pool`, `migrate` (at open, under an advisory lock), `catalog` (the catalogue's
-//! SQL primitives), `records` (reads), `batch` (the tuned batch writer), `audit` (the audit log).
+//! SQL primitives), `records` (reads), `batch` (the tuned batch writer), `audit` (the audit log);
+//! `plans` (tests) checks on a real server that the hot queries keep their index plans.
 
 mod audit;
 mod batch;
 mod catalog;
 mod conn;
 mod migrate;
+#[cfg(test)]
+mod plans;
 mod pool;
 mod records;
 mod url;

@@ -44,6 +44,33 @@ pub(super) const IS_CURRENT: &str = "NOT EXISTS (SELECT 1 FROM versions n
 pub(super) const RECORD_VERSIONS: &str = "FROM versions r JOIN batches b ON b.seq = r.batch
      WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.key = $2";
 
+/// A page of current records (`$1` dataset name, `$2` the key to start after, then a field
+/// name and a JSON value for each non-null filter, then the limit).
+pub(super) fn list_sql(filters: &[FieldFilter]) -> String {
+    let mut sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM versions r JOIN batches b ON b.seq = r.batch
+         WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.key > $2
+           AND r.body IS NOT NULL AND {IS_CURRENT}"
+    );
+    let mut next = 3;
+    for f in filters {
+        if f.value.is_null() {
+            // As with SQLite's json_extract, a JSON null equals nothing.
+            sql.push_str(" AND false");
+            continue;
+        }
+        // Field name and value are both bound: neither reaches the SQL text. jsonb equality
+        // is typed: "4" (a string) does not equal 4 (a number).
+        sql.push_str(&format!(
+            " AND (r.body::jsonb -> ${next}::text) = ${}::jsonb",
+            next + 1
+        ));
+        next += 2;
+    }
+    sql.push_str(&format!(" ORDER BY r.key LIMIT ${next}"));
+    sql
+}
+
 impl RecordsBackend for PostgresBackend {
     fn begin_batch(&self, dataset: &str, meta: BatchMeta) -> Result<Box<dyn BatchBackend>> {
         self.begin(dataset, meta)
@@ -106,29 +133,14 @@ impl RecordsBackend for PostgresBackend {
     ) -> Result<Vec<RecordVersion>> {
         let after = after.unwrap_or("");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM versions r JOIN batches b ON b.seq = r.batch
-             WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.key > $2
-               AND r.body IS NOT NULL AND {IS_CURRENT}"
-        );
+        let sql = list_sql(filters);
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&dataset, &after];
         for f in filters {
-            if f.value.is_null() {
-                // As with SQLite's json_extract, a JSON null equals nothing.
-                sql.push_str(" AND false");
-                continue;
+            if !f.value.is_null() {
+                params.push(&f.field);
+                params.push(&f.value);
             }
-            // Field name and value are both bound: neither reaches the SQL text. jsonb
-            // equality is typed: "4" (a string) does not equal 4 (a number).
-            sql.push_str(&format!(
-                " AND (r.body::jsonb -> ${}::text) = ${}::jsonb",
-                params.len() + 1,
-                params.len() + 2
-            ));
-            params.push(&f.field);
-            params.push(&f.value);
         }
-        sql.push_str(&format!(" ORDER BY r.key LIMIT ${}", params.len() + 1));
         params.push(&limit);
         let rows = self.conn()?.query(&sql, &params)?;
         rows.iter().map(version_from_row).collect()

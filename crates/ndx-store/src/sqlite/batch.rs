@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteBackend;
-use super::conn::{WriterSlot, conflict_or, micros};
+use super::conn::{WriterSlot, conflict_or, micros, roll_back};
 use crate::outcome::{self, Found};
 use crate::{BatchBackend, BatchMeta, Result, StoreError, WriteOp, WriteOutcome};
 
@@ -333,7 +333,7 @@ impl BatchBackend for SqliteBatch {
             Ok(())
         })();
         if result.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            roll_back(&conn);
         }
         self.slot.checkin(conn);
         result
@@ -343,7 +343,7 @@ impl BatchBackend for SqliteBatch {
 impl Drop for SqliteBatch {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let _ = conn.execute_batch("ROLLBACK");
+            roll_back(&conn);
             self.slot.checkin(conn);
         }
     }

@@ -33,6 +33,31 @@ impl WriterSlot {
     }
 }
 
+/// The WAL a writer keeps for reuse; past it, the space of a rolled-back batch goes back to the
+/// file system at once (and a checkpoint that empties the WAL truncates it to this size).
+pub(super) const WAL_KEPT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Rolls the writer's transaction back and, when the batch spilled more than
+/// [`WAL_KEPT_BYTES`] into the WAL, checkpoints and truncates it: a refused 512 MB batch would
+/// otherwise leave gigabytes of dead frames until the server stops. (The checkpoint waits for
+/// readers like any write would; if one still holds an old snapshot the WAL is left for the
+/// next checkpoint.)
+pub(super) fn roll_back(conn: &Connection) {
+    let _ = conn.execute_batch("ROLLBACK");
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let wal = format!("{path}-wal");
+    let spilled = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    if spilled > WAL_KEPT_BYTES
+        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    {
+        tracing::warn!(
+            "the WAL of a rolled-back batch ({spilled} bytes) stays until the next checkpoint: {e}"
+        );
+    }
+}
+
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -53,6 +78,7 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection> {
          PRAGMA temp_store=MEMORY;
          PRAGMA cache_size=-65536;",
     )?;
+    conn.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES as i64)?;
     Ok(conn)
 }
 

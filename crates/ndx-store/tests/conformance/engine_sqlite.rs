@@ -312,3 +312,47 @@ pub(crate) fn unknown_engines_are_clear_errors() {
     let e = Store::open("mysql://x").expect_err("unknown");
     assert!(e.to_string().contains("unknown store scheme"), "{e}");
 }
+
+/// A batch that spilled far more than the kept 64 MiB into the WAL and was then refused
+/// (dropped uncommitted) gives the space back at once, not at shutdown; the store goes on.
+pub(crate) fn a_refused_big_batch_gives_its_wal_space_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    let wal = dir.path().join("ndx.db-wal");
+    let store = Store::open_sqlite(path).expect("open");
+    with_dataset(&store);
+    load(&store, "b1", t(10), &["a"], 1);
+    let filler = "x".repeat(16 * 1024);
+    let ops: Vec<WriteOp> = (0..12_000)
+        .map(|i| {
+            let b = format!(r#"{{"citizen_id":"k{i:06}","note":"{filler}"}}"#);
+            WriteOp {
+                key: format!("k{i:06}"),
+                hash: hash(&b),
+                body: Some(b),
+            }
+        })
+        .collect();
+    let mut w = store
+        .records()
+        .begin_batch("people", meta("big", t(20)))
+        .expect("begin");
+    let mut out = Vec::new();
+    for chunk in ops.chunks(1_000) {
+        w.write(chunk, &mut out).expect("write");
+    }
+    let spilled = std::fs::metadata(&wal).expect("wal").len();
+    assert!(
+        spilled > 128 * 1024 * 1024,
+        "the batch should have spilled into the WAL: {spilled} bytes"
+    );
+    drop(w);
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        left <= 64 * 1024 * 1024,
+        "a refused batch left {left} bytes of WAL (it spilled {spilled})"
+    );
+    assert_eq!(store.records().count("people").expect("count"), 1);
+    load(&store, "b2", t(30), &["b"], 1);
+    assert_eq!(store.records().count("people").expect("count"), 2);
+}

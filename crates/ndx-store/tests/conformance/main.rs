@@ -189,6 +189,10 @@ fn main() {
         plain(engine_sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing),
     ));
     trials.push(Trial::test(
+        "sqlite::a_refused_big_batch_gives_its_wal_space_back",
+        plain(engine_sqlite::a_refused_big_batch_gives_its_wal_space_back),
+    ));
+    trials.push(Trial::test(
         "unknown_engines_are_clear_errors",
         plain(engine_sqlite::unknown_engines_are_clear_errors),
     ));
