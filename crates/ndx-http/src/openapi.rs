@@ -54,8 +54,32 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
+/// What every path parameter holds: no control character once percent-decoded (the edge
+/// answers 400 `path-invalid` to one that does, before any route).
+const PATH_PARAMETER_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
+
+/// States the edge's rule on each path parameter of `op` that has no pattern of its own;
+/// whether `op` has any path parameter.
+fn constrain_path_parameters(op: &mut Value) -> bool {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    let mut any = false;
+    for p in params.iter_mut().filter(|p| p["in"] == "path") {
+        any = true;
+        if let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut)
+            && schema.get("type").is_some_and(|t| t == "string")
+            && !schema.contains_key("pattern")
+        {
+            schema.insert("pattern".into(), Value::from(PATH_PARAMETER_PATTERN));
+        }
+    }
+    any
+}
+
 /// Applies what is true of every operation, so no handler can forget it: an error answer is
-/// `application/problem+json`; an operation that needs a key may answer 401; the `code` of a
+/// `application/problem+json`; an operation that needs a key may answer 401, one with a path
+/// parameter 400 (`path-invalid`); the `code` of a
 /// problem is one of the table's (`ndx_core::Code`).
 fn finish(doc: &mut Value) {
     if let Some(paths) = doc["paths"].as_object_mut() {
@@ -65,9 +89,19 @@ fn finish(doc: &mut Value) {
             };
             for op in item.values_mut() {
                 let secured = op.get("security").is_some();
+                let in_path = constrain_path_parameters(op);
                 let Some(responses) = op["responses"].as_object_mut() else {
                     continue;
                 };
+                if in_path && !responses.contains_key("400") {
+                    responses.insert(
+                        "400".into(),
+                        serde_json::json!({
+                            "description": "a path that holds a control character once percent-decoded (path-invalid)",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                        }),
+                    );
+                }
                 if secured && !responses.contains_key("401") {
                     responses.insert(
                         "401".into(),
