@@ -89,7 +89,15 @@ fn schemathesis_finds_nothing() {
                 .unwrap_or_else(|| panic!("the demo has no key {k:?}"));
             cmd.args(["--header", &format!("Authorization: Bearer {secret}")]);
         }
-        let out = cmd.output().expect("run schemathesis");
+        let mut out = cmd.output().expect("run schemathesis");
+        // CPython 3.11's `ast` is not thread-safe: with two workers, Hypothesis describing a
+        // lambda in both threads at once can fail with this interpreter error (not a finding
+        // about ndx). The same seeded run is made once more, so a real finding still fails.
+        if String::from_utf8_lossy(&out.stdout).contains("AST constructor recursion depth mismatch")
+        {
+            eprintln!("schemathesis as {who}: CPython's ast race inside Hypothesis; running again");
+            out = cmd.output().expect("run schemathesis");
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         eprintln!(
             "schemathesis as {who}: {} in {:.0} s\n{}",
