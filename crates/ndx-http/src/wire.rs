@@ -448,6 +448,9 @@ pub struct FieldDef {
     pub required: bool,
     /// How sensitive it is.
     pub sensitivity: Sensitivity,
+    /// Released to a consumer only with the data subject's consent for the agreement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consent: bool,
     /// Description.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -587,6 +590,7 @@ impl From<d::DatasetSchema> for DatasetSchema {
                     element: f.element,
                     required: f.required,
                     sensitivity: f.sensitivity.into(),
+                    consent: f.consent,
                     description: f.description,
                 })
                 .collect(),
@@ -619,6 +623,7 @@ impl From<DatasetSchema> for d::DatasetSchema {
                     element: f.element,
                     required: f.required,
                     sensitivity: f.sensitivity.into(),
+                    consent: f.consent,
                     description: f.description,
                 })
                 .collect(),

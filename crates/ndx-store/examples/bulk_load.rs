@@ -59,6 +59,7 @@ fn setup(store: &Store) {
                     element: "identifier".into(),
                     required: true,
                     sensitivity: Sensitivity::Internal,
+                    consent: false,
                     description: String::new(),
                 }],
                 rules: vec![],

@@ -82,6 +82,7 @@ fn main() {
                 element: "identifier".into(),
                 required: true,
                 sensitivity: Sensitivity::Internal,
+                consent: false,
                 description: "a field of the benchmark".into(),
             })
             .collect(),

@@ -218,6 +218,9 @@ pub struct FieldDef {
     pub required: bool,
     /// Classification of the field.
     pub sensitivity: Sensitivity,
+    /// Released to a consumer only with the data subject's consent for the agreement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consent: bool,
     /// Field-specific note.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -704,6 +707,17 @@ pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
                     compatible.push(format!(
                         "field {:?} reclassified from {:?} to {:?}",
                         f.name, f.sensitivity, n.sensitivity
+                    ));
+                }
+                if n.consent != f.consent {
+                    compatible.push(format!(
+                        "field {:?} {} the data subject's consent",
+                        f.name,
+                        if n.consent {
+                            "now needs"
+                        } else {
+                            "no longer needs"
+                        }
                     ));
                 }
                 if n.description != f.description {
@@ -1195,6 +1209,9 @@ pub fn to_json_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Va
             }
         }
         p.insert("x-ndx-sensitivity".into(), json!(f.sensitivity));
+        if f.consent {
+            p.insert("x-ndx-consent".into(), json!(true));
+        }
         if f.required {
             required.push(f.name.clone());
         }
@@ -1360,6 +1377,7 @@ mod tests {
                     element: (*e).into(),
                     required: *r,
                     sensitivity: Sensitivity::Personal,
+                    consent: false,
                     description: String::new(),
                 })
                 .collect(),
@@ -1445,6 +1463,7 @@ mod tests {
             element: "sex".into(),
             required: false,
             sensitivity: Sensitivity::Personal,
+            consent: false,
             description: String::new(),
         });
         let js = to_json_schema(&s, &dict);

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod dictionary;
+pub mod exchange;
 pub mod formats;
 pub mod reference;
 pub mod registry;

@@ -703,6 +703,7 @@ mod tests {
             element: element.into(),
             required,
             sensitivity: Sensitivity::Personal,
+            consent: false,
             description: String::new(),
         }
     }

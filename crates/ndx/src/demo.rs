@@ -165,6 +165,7 @@ fn field(name: &str, element: &str, required: bool, sensitivity: Sensitivity) ->
         element: element.into(),
         required,
         sensitivity,
+        consent: false,
         description: String::new(),
     }
 }

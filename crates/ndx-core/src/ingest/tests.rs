@@ -55,6 +55,7 @@ fn fixture() -> Fixture {
         element: element.into(),
         required,
         sensitivity: Sensitivity::Personal,
+        consent: false,
         description: String::new(),
     };
     let schema = DatasetSchema {

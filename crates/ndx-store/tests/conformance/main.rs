@@ -63,6 +63,7 @@ fn schema(version: SchemaVersion) -> DatasetSchema {
             element: "identifier".into(),
             required: true,
             sensitivity: Sensitivity::Internal,
+            consent: false,
             description: String::new(),
         }],
         rules: vec![],
