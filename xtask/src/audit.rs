@@ -55,6 +55,7 @@ pub struct AuditArgs {
 fn event(i: u64) -> AuditEvent {
     let citizen = format!("{:012}", 1_000_000_000 + i % 1_000_000);
     AuditEvent {
+        agreement: None,
         actor: Some(Actor {
             member: "BCA".into(),
             system: "BCA-POPULATION".into(),

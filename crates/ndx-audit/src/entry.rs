@@ -1,14 +1,16 @@
 //! The audit event and its canonical byte encoding, which is what the log's leaves hash.
 //!
-//! # Format (version 1)
+//! # Format (versions 1 and 2)
 //!
 //! An entry is the UTF-8 bytes of one JSON object serialised by RFC 8785 (JSON Canonicalization
 //! Scheme): no whitespace anywhere, object members sorted by key (all keys are ASCII, so byte
-//! order), every member always present. The members, in their canonical order:
+//! order), every member always present
+//! (`agreement` only in version 2, see below). The members, in their canonical order:
 //!
 //! | key           | JSON type                                 | meaning                                  |
 //! |---------------|-------------------------------------------|------------------------------------------|
 //! | `actor`       | `null` or `{"member":S,"system":S}`       | the authenticated caller; `null` if none |
+//! | `agreement`   | string; **only in version 2**             | the sharing agreement of an exchange     |
 //! | `dataset`     | `null` or string                          | the dataset touched                      |
 //! | `fields`      | array of strings                          | the fields returned                      |
 //! | `keys`        | array of strings                          | the record keys touched                  |
@@ -20,7 +22,11 @@
 //! | `request_id`  | string                                    | the request this event belongs to        |
 //! | `subjects`    | array of strings                          | the citizen IDs touched                  |
 //! | `time`        | string                                    | when, see below                          |
-//! | `v`           | the integer `1`                           | the format version                       |
+//! | `v`           | the integer `1` or `2`                    | the format version                       |
+//!
+//! Version 2 is version 1 plus the `agreement` member: an entry has that member exactly when
+//! its `v` is 2 (the events of governed exchange); every other entry is version 1, byte for
+//! byte as before. A reader accepts both.
 //!
 //! - `time` is RFC 3339 in UTC with exactly six fractional digits and an upper-case `Z`:
 //!   `YYYY-MM-DDTHH:MM:SS.ffffffZ`, e.g. `"2025-07-01T08:30:00.000000Z"`. Finer precision is
@@ -85,6 +91,10 @@ pub struct AuditEvent {
     /// The authenticated caller; `None` for an unauthenticated request.
     #[serde(deserialize_with = "required")]
     pub actor: Option<Actor>,
+    /// The sharing agreement an exchange request was decided under (format 2 only: present
+    /// exactly when `v` is 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<String>,
     /// The dataset touched, if any.
     #[serde(deserialize_with = "required")]
     pub dataset: Option<String>,
@@ -112,7 +122,9 @@ pub struct AuditEvent {
     /// When the operation happened; encoded to the microsecond.
     #[serde(with = "micros")]
     pub time: DateTime<Utc>,
-    /// The format version, [`AuditEvent::FORMAT_VERSION`].
+    /// The format version: [`AuditEvent::FORMAT_VERSION`], or
+    /// [`AuditEvent::AGREEMENT_FORMAT_VERSION`] for an event that names an agreement
+    /// ([`AuditEvent::with_agreement`]).
     pub v: u32,
 }
 
@@ -142,8 +154,17 @@ pub enum EntryError {
 }
 
 impl AuditEvent {
-    /// The format version this crate writes and reads.
+    /// The format version of an event without an agreement.
     pub const FORMAT_VERSION: u32 = 1;
+    /// The format version of an event that names the agreement it was decided under.
+    pub const AGREEMENT_FORMAT_VERSION: u32 = 2;
+
+    /// The event, decided under `agreement` (format version 2).
+    pub fn with_agreement(mut self, agreement: impl Into<String>) -> Self {
+        self.agreement = Some(agreement.into());
+        self.v = Self::AGREEMENT_FORMAT_VERSION;
+        self
+    }
 
     /// The canonical encoding: the bytes the log stores and hashes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
@@ -158,7 +179,7 @@ impl AuditEvent {
     }
 
     /// Parses a canonical encoding, rejecting anything that is not exactly the canonical
-    /// encoding of a version 1 event.
+    /// encoding of a version 1 event (no `agreement`) or a version 2 event (with one).
     pub fn from_canonical(bytes: &[u8]) -> Result<Self, EntryError> {
         // The version first, so a newer format is reported as such and not as unknown members.
         #[derive(Deserialize)]
@@ -167,13 +188,25 @@ impl AuditEvent {
         }
         if let Ok(VersionOnly { v }) = serde_json::from_slice(bytes)
             && v != u64::from(Self::FORMAT_VERSION)
+            && v != u64::from(Self::AGREEMENT_FORMAT_VERSION)
         {
             return Err(EntryError::UnsupportedVersion {
                 found: v,
-                expected: Self::FORMAT_VERSION,
+                expected: Self::AGREEMENT_FORMAT_VERSION,
             });
         }
         let event: Self = serde_json::from_slice(bytes).map_err(EntryError::Invalid)?;
+        if (event.v == Self::AGREEMENT_FORMAT_VERSION) != event.agreement.is_some() {
+            return Err(EntryError::Invalid(serde::de::Error::custom(format!(
+                "a format {} entry {} an `agreement` member",
+                event.v,
+                if event.agreement.is_some() {
+                    "may not have"
+                } else {
+                    "must have"
+                }
+            ))));
+        }
         let canonical = event.canonical_bytes();
         if canonical != bytes {
             let offset = canonical

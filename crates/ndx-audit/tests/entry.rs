@@ -8,6 +8,7 @@ use serde_json::Value;
 
 fn sample() -> AuditEvent {
     AuditEvent {
+        agreement: None,
         v: AuditEvent::FORMAT_VERSION,
         time: Utc.with_ymd_and_hms(2025, 7, 1, 8, 30, 0).unwrap()
             + chrono::Duration::microseconds(123_456),
@@ -77,6 +78,7 @@ fn encodes_exactly_as_documented_and_round_trips() {
 #[test]
 fn all_nulls_and_empty_arrays_are_written_out() {
     let event = AuditEvent {
+        agreement: None,
         actor: None,
         dataset: None,
         keys: vec![],
@@ -107,6 +109,7 @@ fn all_nulls_and_empty_arrays_are_written_out() {
 #[test]
 fn time_is_truncated_to_the_microsecond() {
     let event = AuditEvent {
+        agreement: None,
         time: Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap()
             + chrono::Duration::nanoseconds(999_999_999),
         ..sample()
@@ -174,6 +177,7 @@ fn other_escapes_are_not_canonical() {
         );
     }
     let event = AuditEvent {
+        agreement: None,
         request_id: "\u{1f}".into(),
         ..sample()
     };
@@ -234,19 +238,19 @@ fn unknown_and_duplicate_members_are_named() {
 
 #[test]
 fn other_versions_are_refused_as_such() {
-    let v2 = SAMPLE.replace(r#""v":1}"#, r#""v":2}"#);
+    let v3 = SAMPLE.replace(r#""v":1}"#, r#""v":3}"#);
     assert!(matches!(
-        reject(v2.as_bytes()),
+        reject(v3.as_bytes()),
         EntryError::UnsupportedVersion {
-            found: 2,
-            expected: 1
+            found: 3,
+            expected: 2
         }
     ));
     // A future version with members this one does not know is still reported as a version.
-    let v2_extra = v2.replacen('{', r#"{"zone":"x","#, 1);
+    let v3_extra = v3.replacen('{', r#"{"zone":"x","#, 1);
     assert!(matches!(
-        reject(v2_extra.as_bytes()),
-        EntryError::UnsupportedVersion { found: 2, .. }
+        reject(v3_extra.as_bytes()),
+        EntryError::UnsupportedVersion { found: 3, .. }
     ));
     for wrong in [r#""v":1.0}"#, r#""v":"1"}"#, r#""v":-1}"#] {
         let bytes = SAMPLE.replace(r#""v":1}"#, wrong);
@@ -351,6 +355,7 @@ proptest! {
         micros in 0i64..253_402_300_799_999_999,
     ) {
         let event = AuditEvent {
+            agreement: None,
             request_id,
             actor: Some(Actor { member, system: "s".into() }),
             query,
@@ -370,4 +375,32 @@ proptest! {
             prop_assert_eq!(order, sorted);
         }
     }
+}
+
+/// Version 2 is version 1 plus `agreement`, present exactly when `v` is 2; version 1 entries
+/// keep their bytes.
+#[test]
+fn version_2_names_the_agreement_and_only_version_2_does() {
+    let v2 = sample().with_agreement("AGR-7");
+    let bytes = v2.canonical_bytes();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        text.starts_with(r#"{"actor":{"member":"mof","system":"tax-portal"},"agreement":"AGR-7","#),
+        "{text}"
+    );
+    assert!(text.ends_with(r#","v":2}"#), "{text}");
+    assert_eq!(AuditEvent::from_canonical(&bytes).unwrap(), v2);
+    assert_eq!(sample().canonical_bytes(), SAMPLE.as_bytes());
+
+    let v2_without = SAMPLE.replace(r#""v":1}"#, r#""v":2}"#);
+    let msg = invalid_message(v2_without.as_bytes());
+    assert!(msg.contains("must have an `agreement`"), "{msg}");
+    let v1_with = text.replace(r#""v":2}"#, r#""v":1}"#);
+    let msg = invalid_message(v1_with.as_bytes());
+    assert!(msg.contains("may not have an `agreement`"), "{msg}");
+    let v3 = text.replace(r#""v":2}"#, r#""v":3}"#);
+    assert!(matches!(
+        reject(v3.as_bytes()),
+        EntryError::UnsupportedVersion { found: 3, .. }
+    ));
 }

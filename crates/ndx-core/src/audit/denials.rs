@@ -186,6 +186,7 @@ fn first_event(
         format!("{}: {}", refusal.code, refusal.message)
     };
     AuditEvent {
+        agreement: None,
         actor: None,
         dataset: None,
         fields: Vec::new(),
@@ -220,6 +221,7 @@ fn aggregate_event(key: &BucketKey, count: u64, minute: DateTime<Utc>) -> AuditE
         )
     };
     AuditEvent {
+        agreement: None,
         actor: None,
         dataset: None,
         fields: Vec::new(),

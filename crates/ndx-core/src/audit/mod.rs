@@ -492,6 +492,7 @@ impl AuditLog {
         subjects.sort();
         subjects.dedup();
         self.record(AuditEvent {
+            agreement: None,
             actor: parts.actor,
             dataset: parts.dataset.map(str::to_owned),
             fields: parts.fields,
@@ -515,6 +516,7 @@ impl AuditLog {
         EventBuilder {
             log: self,
             event: AuditEvent {
+                agreement: None,
                 actor: cap.audit_actor(),
                 dataset: cap.audit_dataset().map(str::to_owned),
                 fields: Vec::new(),
