@@ -58,6 +58,38 @@ pub struct DatasetRead {
     pub(crate) request_id: String,
 }
 
+/// May read what one sharing agreement releases of one dataset, for one operation and purpose:
+/// minted by [`crate::Core::exchange_access`] once the agreement, the purpose, the fields and
+/// the sovereignty guard allow the request (and the quota has room).
+#[derive(Debug)]
+pub struct ExchangeRead {
+    pub(crate) schema: DatasetSchema,
+    pub(crate) agreement: ndx_types::exchange::Agreement,
+    pub(crate) grant: ndx_types::exchange::Grant,
+    pub(crate) operation: ndx_types::exchange::Operation,
+    pub(crate) actor: Actor,
+    pub(crate) request_id: String,
+}
+
+impl ExchangeRead {
+    /// The dataset.
+    pub fn dataset(&self) -> &str {
+        &self.schema.dataset
+    }
+    /// The agreement the request rests on.
+    pub fn agreement(&self) -> &ndx_types::exchange::Agreement {
+        &self.agreement
+    }
+    /// The fields that may leave, in schema order.
+    pub fn fields(&self) -> &[String] {
+        &self.grant.fields
+    }
+    /// The operation granted.
+    pub fn operation(&self) -> ndx_types::exchange::Operation {
+        self.operation
+    }
+}
+
 /// May read audit log entries (auditors and operators).
 #[derive(Debug)]
 pub struct AuditRead {
@@ -314,6 +346,18 @@ audience!(RegistryAdmin);
 audience!(DatasetRead, dataset);
 audience!(DatasetWrite, dataset);
 audience!(AuditRead);
+
+impl Audience for ExchangeRead {
+    fn audit_actor(&self) -> Option<Actor> {
+        Some(self.actor.clone())
+    }
+    fn audit_request_id(&self) -> &str {
+        &self.request_id
+    }
+    fn audit_dataset(&self) -> Option<&str> {
+        Some(&self.schema.dataset)
+    }
+}
 
 impl Audience for SubjectRead {
     fn audit_actor(&self) -> Option<Actor> {

@@ -40,6 +40,8 @@ pub enum Kind {
     UriTooLong,
     /// The request's header fields are larger than the server reads.
     HeadersTooLarge,
+    /// A quota or rate is used up for now: try again later.
+    TooManyRequests,
     /// The storage is unreachable or busy: try again.
     Unavailable,
     /// Our fault; details are logged, not shown.
@@ -61,6 +63,7 @@ impl Kind {
         Kind::MethodNotAllowed,
         Kind::UriTooLong,
         Kind::HeadersTooLarge,
+        Kind::TooManyRequests,
         Kind::Unavailable,
         Kind::Internal,
     ];
@@ -138,6 +141,34 @@ error_codes! {
     NotOwner = "not-owner", Forbidden, "Not the owner";
     /// A citizen asked about another citizen's data.
     NotYourData = "not-your-data", Forbidden, "Not your data";
+    /// The key lacks the role the exchange needs (`consumer`).
+    ConsumerRequired = "consumer-required", Forbidden, "Consumer role required";
+    /// The consumer system has no sharing agreement on the dataset.
+    NoAgreement = "no-agreement", Forbidden, "No sharing agreement";
+    /// The agreement is requested and not yet approved.
+    AgreementPending = "agreement-pending", Forbidden, "Agreement not yet approved";
+    /// The agreement was rejected.
+    AgreementRejected = "agreement-rejected", Forbidden, "Agreement rejected";
+    /// The agreement is suspended.
+    AgreementSuspended = "agreement-suspended", Forbidden, "Agreement suspended";
+    /// The agreement was revoked.
+    AgreementRevoked = "agreement-revoked", Forbidden, "Agreement revoked";
+    /// The agreement is not in force yet.
+    AgreementNotYetValid = "agreement-not-yet-valid", Forbidden, "Agreement not yet valid";
+    /// The agreement's validity is over.
+    AgreementExpired = "agreement-expired", Forbidden, "Agreement expired";
+    /// The purpose stated (`Ndx-Purpose`) is not the agreement's.
+    PurposeMismatch = "purpose-mismatch", Forbidden, "Purpose does not match the agreement";
+    /// The agreement does not cover the operation (lookup, search, extract).
+    OperationNotCovered = "operation-not-covered", Forbidden, "Operation not covered";
+    /// The agreement does not cover a field asked for.
+    FieldNotCovered = "field-not-covered", Forbidden, "Field not covered";
+    /// The data may not go to the consumer's jurisdiction (core data abroad, or important or personal data without a transfer assessment).
+    Sovereignty = "sovereignty", Forbidden, "Refused by the sovereignty guard";
+    /// The record holds consent-bound fields and its data subject has not consented (or withdrew).
+    ConsentMissing = "consent-missing", Forbidden, "Consent missing";
+    /// Only the provider (or, for mandatory sharing, the steward) or the consumer may change this agreement this way.
+    AgreementNotYours = "agreement-not-yours", Forbidden, "Not a party to the agreement";
     // 404
     /// Something the store does not hold.
     NotFound = "not-found", NotFound, "Not found";
@@ -161,6 +192,8 @@ error_codes! {
     RecordNotFound = "record-not-found", NotFound, "Record not found";
     /// The audit log has no signed head yet.
     AuditNoHead = "audit-no-head", NotFound, "No signed tree head yet";
+    /// No such agreement (or not one the caller may see).
+    AgreementNotFound = "agreement-not-found", NotFound, "Agreement not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -177,6 +210,11 @@ error_codes! {
     BatchIdReused = "batch-id-reused", Conflict, "Batch id reused";
     /// Revoking the last active operator key would leave the platform without an operator.
     LastOperatorKey = "last-operator-key", Conflict, "Last operator key";
+    /// The agreement's status does not allow this change (e.g. approving a revoked agreement).
+    AgreementTransitionInvalid = "agreement-transition-invalid", Conflict, "Agreement status does not allow this";
+    // 429
+    /// The agreement's requests or records for the day are used up.
+    QuotaExhausted = "quota-exhausted", TooManyRequests, "Quota exhausted";
     // 400
     /// A query string that does not parse, or an unknown or mistyped parameter.
     QueryInvalid = "query-invalid", Malformed, "Invalid query parameters";
@@ -196,6 +234,10 @@ error_codes! {
     VersionInvalid = "version-invalid", Malformed, "Invalid version";
     /// Not a valid 12-digit citizen ID.
     CitizenIdInvalid = "citizen-id-invalid", Malformed, "Invalid citizen ID";
+    /// An exchange request without the `Ndx-Purpose` header.
+    PurposeMissing = "purpose-missing", Malformed, "Purpose missing";
+    /// A purpose that is not a code of the code list `purpose`.
+    PurposeUnknown = "purpose-unknown", Malformed, "Unknown purpose";
     /// A batch id (`Idempotency-Key`) of the wrong shape.
     BatchIdInvalid = "batch-id-invalid", Malformed, "Invalid batch id";
     /// A request path whose percent-decoded bytes are not UTF-8 or hold a control character.
@@ -249,6 +291,8 @@ error_codes! {
     DefinitionInvalid = "definition-invalid", Invalid, "Invalid definition";
     /// A field change that breaks compatibility (a field error of a refused schema).
     BreakingChange = "breaking-change", Invalid, "Breaking change";
+    /// An agreement request that breaks a rule (fields not in the schema, no operation, an empty legal basis, a validity that ends before it starts…).
+    AgreementInvalid = "agreement-invalid", Invalid, "Invalid agreement";
     /// A filter names a field the dataset does not have.
     FilterUnknownField = "filter-unknown-field", Invalid, "Unknown filter field";
     /// A filter value of the wrong type.

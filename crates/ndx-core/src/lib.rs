@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod dictionary;
 pub mod error;
+pub mod exchange;
 pub mod ingest;
 pub mod records;
 pub mod registry;
@@ -29,6 +30,7 @@ pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
     audit: audit::AuditLog,
+    quotas: Arc<exchange::Quotas>,
 }
 
 impl std::fmt::Debug for Core {
@@ -44,6 +46,7 @@ impl Core {
             store,
             compiled: Arc::default(),
             audit,
+            quotas: Arc::default(),
         }
     }
 

@@ -77,6 +77,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Kind::UriTooLong => StatusCode::URI_TOO_LONG,
         Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

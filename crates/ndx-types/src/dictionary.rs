@@ -865,6 +865,65 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
             entries: ethnic,
         },
         CodeList {
+            id: "purpose".into(),
+            version: 1,
+            name_vi: "Mục đích khai thác, chia sẻ dữ liệu".into(),
+            name_en: "Purposes of data sharing".into(),
+            source: "ndx: the purposes a sharing agreement and each exchange request state".into(),
+            entries: [
+                (
+                    "public-service-delivery",
+                    "Cung cấp dịch vụ công",
+                    "Public service delivery",
+                ),
+                (
+                    "administrative-procedure",
+                    "Giải quyết thủ tục hành chính",
+                    "Handling administrative procedures",
+                ),
+                (
+                    "cross-checking",
+                    "Đối soát, xác thực dữ liệu",
+                    "Cross-checking and verification of registers",
+                ),
+                ("statistics", "Thống kê nhà nước", "Official statistics"),
+                ("tax-administration", "Quản lý thuế", "Tax administration"),
+                (
+                    "social-insurance",
+                    "Bảo hiểm xã hội, bảo hiểm y tế",
+                    "Social and health insurance",
+                ),
+                (
+                    "law-enforcement",
+                    "Bảo đảm an ninh, trật tự",
+                    "Security and law enforcement",
+                ),
+                (
+                    "policy-planning",
+                    "Xây dựng chính sách, quy hoạch",
+                    "Policy making and planning",
+                ),
+                (
+                    "scientific-research",
+                    "Nghiên cứu khoa học",
+                    "Scientific research",
+                ),
+                (
+                    "emergency-response",
+                    "Ứng phó tình huống khẩn cấp",
+                    "Emergency response",
+                ),
+            ]
+            .into_iter()
+            .map(|(code, vi, en)| CodeEntry {
+                code: code.into(),
+                label_vi: vi.into(),
+                label_en: en.into(),
+                parent: None,
+            })
+            .collect(),
+        },
+        CodeList {
             id: "sex".into(),
             version: 1,
             name_vi: "Giới tính".into(),
@@ -1492,6 +1551,7 @@ mod tests {
         assert_eq!(count("admin-ward-2025"), Some(3321));
         assert_eq!(count("legacy-province-cccd"), Some(63));
         assert_eq!(count("ethnic-group"), Some(54));
+        assert_eq!(count("purpose"), Some(10));
         for l in &lists {
             assert_eq!(l.check(), Ok(()), "{}", l.id);
         }

@@ -583,6 +583,22 @@ impl EventBuilder<'_> {
         self.event.subjects = subjects;
         self
     }
+    /// The exchange context: the agreement decided under (format 2), its purpose and its
+    /// legal basis.
+    pub(crate) fn under(mut self, agreement: &ndx_types::exchange::Agreement) -> Self {
+        self.event.purpose = Some(agreement.purpose.clone());
+        self.event.legal_basis = Some(format!(
+            "{} ({})",
+            agreement.legal_basis.reference, agreement.legal_basis.text
+        ));
+        self.event = self.event.with_agreement(agreement.id.clone());
+        self
+    }
+    /// The purpose the caller stated (when no agreement was found to decide under).
+    pub(crate) fn purpose(mut self, purpose: Option<&str>) -> Self {
+        self.event.purpose = purpose.map(str::to_owned);
+        self
+    }
     /// Why it was allowed (kept in the outcome).
     pub(crate) fn reason(mut self, reason: impl Into<String>) -> Self {
         self.event.outcome.reason = Some(reason.into());

@@ -1,0 +1,694 @@
+//! Governed exchange: the lifecycle of sharing agreements, the consumer's catalogue, and the
+//! consumer's reads, each decided by `ndx_types::exchange::decide` and audited (with the
+//! agreement, its purpose and legal basis, the fields released and the data subjects) before
+//! anything leaves.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ndx_store::catalog::Versioned;
+use ndx_store::catalog::exchange::attr;
+use ndx_types::dictionary::{DatasetSchema, Openness};
+use ndx_types::exchange::{
+    self as rules, Agreement, AgreementStatus, Consent, LegalBasis, Operation, Parties, Quota,
+    Refusal, TransferAssessment, Transition,
+};
+use ndx_types::registry::Role;
+use rand::TryRngCore;
+use serde_json::{Map, Value};
+
+use crate::Core;
+use crate::access::{Caller, ExchangeRead};
+use crate::audit::Audited;
+use crate::error::{Code, Error, Result};
+
+/// Every object a lookup finds (agreements, consents and assessments per key are few).
+const ALL: ndx_store::catalog::Page<'static> = ndx_store::catalog::Page {
+    after: None,
+    limit: None,
+    descending: false,
+};
+
+/// The code list the purposes of agreements and requests come from.
+pub const PURPOSE_LIST: &str = "purpose";
+
+/// What a consumer asks for when it requests an agreement.
+#[derive(Debug, Clone)]
+pub struct AgreementDraft {
+    /// The dataset.
+    pub dataset: String,
+    /// The fields wanted.
+    pub fields: Vec<String>,
+    /// The operations wanted.
+    pub operations: Vec<Operation>,
+    /// The purpose (a code of the code list `purpose`).
+    pub purpose: String,
+    /// The law it rests on.
+    pub legal_basis: LegalBasis,
+    /// In force from (default: now).
+    pub valid_from: Option<DateTime<Utc>>,
+    /// In force until (exclusive); `None`: until revoked.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Use per day.
+    pub quota: Quota,
+    /// The law makes sharing this data between state bodies mandatory (the steward may decide).
+    pub mandatory: bool,
+}
+
+/// One record as a consumer receives it: the agreed fields only.
+#[derive(Debug, Clone)]
+pub struct ExchangeRecord {
+    /// The record key.
+    pub key: String,
+    /// Its current version.
+    pub version: u64,
+    /// When that version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The released fields.
+    pub data: Map<String, Value>,
+    /// The agreement it was released under.
+    pub agreement: String,
+}
+
+/// A dataset as the consumer catalogue shows it: its description and schema, never a record.
+#[derive(Debug, Clone)]
+pub struct ExchangeDataset {
+    /// The latest schema.
+    pub schema: DatasetSchema,
+}
+
+/// Requests and records released per agreement and UTC day, counted in this process: a
+/// reservation is checked and taken under one lock, so concurrent requests never go past a
+/// quota and are never refused below it.
+#[derive(Debug, Default)]
+pub(crate) struct Quotas {
+    used: Mutex<HashMap<(String, NaiveDate), (u64, u64)>>,
+}
+
+impl Quotas {
+    /// Takes one request and `records` records of `agreement`'s quota for `day`, or says which
+    /// limit is reached.
+    fn reserve(
+        &self,
+        agreement: &Agreement,
+        day: NaiveDate,
+        records: u64,
+    ) -> std::result::Result<(), String> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        // Days before this one are over: forget them.
+        used.retain(|(_, d), _| *d >= day);
+        let entry = used.entry((agreement.id.clone(), day)).or_insert((0, 0));
+        if let Some(max) = agreement.quota.requests_per_day
+            && entry.0 + 1 > max
+        {
+            return Err(format!("{max} requests a day, all used on {day}"));
+        }
+        if let Some(max) = agreement.quota.records_per_day
+            && entry.1 + records > max
+        {
+            return Err(format!(
+                "{max} records a day, {} used on {day}, {records} asked",
+                entry.1
+            ));
+        }
+        entry.0 += 1;
+        entry.1 += records;
+        Ok(())
+    }
+}
+
+fn refusal_error(r: &Refusal, dataset: &str, consumer: &str, purpose: &str) -> Error {
+    match r {
+        Refusal::NoAgreement => Error::of(
+            Code::NoAgreement,
+            format!(
+                "system {consumer:?} has no sharing agreement on dataset {dataset:?}; request one at /api/v1/agreements"
+            ),
+        ),
+        Refusal::Rejected(a) => Error::of(
+            Code::AgreementRejected,
+            format!("agreement {a:?} on {dataset:?} was rejected"),
+        ),
+        Refusal::Pending(a) => Error::of(
+            Code::AgreementPending,
+            format!("agreement {a:?} on {dataset:?} is requested and not yet approved"),
+        ),
+        Refusal::Revoked(a) => Error::of(
+            Code::AgreementRevoked,
+            format!("agreement {a:?} on {dataset:?} was revoked"),
+        ),
+        Refusal::Suspended(a) => Error::of(
+            Code::AgreementSuspended,
+            format!("agreement {a:?} on {dataset:?} is suspended"),
+        ),
+        Refusal::NotYetValid(a, from) => Error::of(
+            Code::AgreementNotYetValid,
+            format!(
+                "agreement {a:?} on {dataset:?} is in force from {}",
+                from.to_rfc3339()
+            ),
+        ),
+        Refusal::Expired(a, until) => Error::of(
+            Code::AgreementExpired,
+            format!(
+                "agreement {a:?} on {dataset:?} expired at {}",
+                until.to_rfc3339()
+            ),
+        ),
+        Refusal::PurposeMismatch { agreement, agreed } => Error::of(
+            Code::PurposeMismatch,
+            format!("agreement {agreement:?} is for purpose {agreed:?}, not {purpose:?}"),
+        ),
+        Refusal::OperationNotCovered(a) => Error::of(
+            Code::OperationNotCovered,
+            format!("agreement {a:?} on {dataset:?} does not cover this operation"),
+        ),
+        Refusal::FieldNotCovered(a, fields) => Error::of(
+            Code::FieldNotCovered,
+            format!("agreement {a:?} on {dataset:?} does not cover fields {fields:?}"),
+        ),
+        Refusal::Sovereignty(_, why) => Error::of(Code::Sovereignty, why.clone()),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::of(Code::AgreementInvalid, message)
+}
+
+fn new_agreement_id() -> Result<String> {
+    let mut bytes = [0u8; 6];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness for an agreement id: {e}")))?;
+    Ok(format!("agr-{}", hex::encode(bytes)))
+}
+
+impl Core {
+    fn purpose_known(&self, purpose: &str) -> Result<bool> {
+        let list = self.code_list(PURPOSE_LIST, None)?;
+        Ok(list.entries.iter().any(|e| e.code == purpose))
+    }
+
+    /// Checks that `purpose` is a code of the code list `purpose` (400 otherwise).
+    pub fn check_purpose(&self, purpose: Option<&str>) -> Result<String> {
+        let Some(p) = purpose.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Err(Error::of(
+                Code::PurposeMissing,
+                "an exchange request states its purpose in the Ndx-Purpose header (a code of the code list \"purpose\")",
+            ));
+        };
+        if !self.purpose_known(p)? {
+            return Err(Error::of(
+                Code::PurposeUnknown,
+                format!("purpose {p:?} is not a code of the code list \"purpose\""),
+            ));
+        }
+        Ok(p.to_owned())
+    }
+
+    /// The datasets a caller may discover: every dataset that is not restricted (and the
+    /// restricted ones its own member owns), latest schema, no records.
+    pub fn exchange_datasets(&self, caller: &Caller) -> Result<Vec<ExchangeDataset>> {
+        Ok(self
+            .datasets()?
+            .into_iter()
+            .filter(|s| s.openness != Openness::Restricted || s.owner == caller.member().code)
+            .map(|schema| ExchangeDataset { schema })
+            .collect())
+    }
+
+    /// One dataset of the consumer catalogue.
+    pub fn exchange_dataset(&self, caller: &Caller, dataset: &str) -> Result<ExchangeDataset> {
+        let schema = self.schema(dataset, None)?;
+        if schema.openness == Openness::Restricted && schema.owner != caller.member().code {
+            return Err(Error::of(
+                Code::DatasetNotFound,
+                format!("dataset {dataset:?} does not exist"),
+            ));
+        }
+        Ok(ExchangeDataset { schema })
+    }
+
+    /// A consumer system asks for an agreement on a dataset. It starts as `requested`; the
+    /// provider (or, for mandatory sharing, the steward) decides.
+    pub fn request_agreement(
+        &self,
+        caller: &Caller,
+        draft: AgreementDraft,
+        now: DateTime<Utc>,
+    ) -> Result<Versioned<Agreement>> {
+        let result = self.request_agreement_checked(caller, draft, now);
+        result.map_err(|e| {
+            if e.kind == crate::Kind::Forbidden {
+                self.audit_refusal(caller, "agreement.request", None, e)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn request_agreement_checked(
+        &self,
+        caller: &Caller,
+        draft: AgreementDraft,
+        now: DateTime<Utc>,
+    ) -> Result<Versioned<Agreement>> {
+        if !caller.has(Role::Consumer) {
+            return Err(Error::of(
+                Code::ConsumerRequired,
+                format!(
+                    "requesting an agreement needs role \"consumer\"; key {:?} of system {:?} has {:?}",
+                    caller.key_id(),
+                    caller.system().code,
+                    caller.roles().iter().map(|r| r.name()).collect::<Vec<_>>()
+                ),
+            ));
+        }
+        let schema = self.exchange_dataset(caller, &draft.dataset)?.schema;
+        if schema.openness == Openness::Restricted {
+            return Err(invalid(format!(
+                "dataset {:?} is restricted: it is not shared by agreement",
+                schema.dataset
+            )));
+        }
+        if draft.fields.is_empty() {
+            return Err(invalid("an agreement names at least one field"));
+        }
+        let unknown: Vec<&String> = draft
+            .fields
+            .iter()
+            .filter(|f| schema.field(f).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(invalid(format!(
+                "fields {unknown:?} are not fields of {:?}",
+                schema.dataset
+            )));
+        }
+        let mut fields: Vec<String> = schema
+            .fields
+            .iter()
+            .filter(|f| draft.fields.contains(&f.name))
+            .map(|f| f.name.clone())
+            .collect();
+        fields.dedup();
+        let mut operations = draft.operations.clone();
+        operations.sort();
+        operations.dedup();
+        if operations.is_empty() {
+            return Err(invalid(
+                "an agreement allows at least one operation (lookup, search, extract)",
+            ));
+        }
+        if !self.purpose_known(&draft.purpose)? {
+            return Err(Error::of(
+                Code::PurposeUnknown,
+                format!(
+                    "purpose {:?} is not a code of the code list \"purpose\"",
+                    draft.purpose
+                ),
+            ));
+        }
+        for (name, text) in [
+            ("legal_basis.text", &draft.legal_basis.text),
+            ("legal_basis.reference", &draft.legal_basis.reference),
+        ] {
+            ndx_types::text::check_characters(text, false)
+                .map_err(|e| invalid(format!("{name} {}", e.describe())))?;
+            if text.chars().count() > 2000 {
+                return Err(invalid(format!("{name} is longer than 2,000 characters")));
+            }
+        }
+        let valid_from = draft.valid_from.unwrap_or(now);
+        if let Some(until) = draft.valid_until
+            && until <= valid_from
+        {
+            return Err(invalid(format!(
+                "valid_until {} is not after valid_from {}",
+                until.to_rfc3339(),
+                valid_from.to_rfc3339()
+            )));
+        }
+        if draft.quota.requests_per_day == Some(0) || draft.quota.records_per_day == Some(0) {
+            return Err(invalid(
+                "a quota of 0 allows nothing: leave it out for no limit",
+            ));
+        }
+        let agreement = Agreement {
+            id: new_agreement_id()?,
+            dataset: schema.dataset.clone(),
+            provider: schema.owner.clone(),
+            consumer: caller.system().code.clone(),
+            consumer_member: caller.member().code.clone(),
+            fields,
+            operations,
+            purpose: draft.purpose,
+            legal_basis: draft.legal_basis,
+            valid_from,
+            valid_until: draft.valid_until,
+            quota: draft.quota,
+            status: AgreementStatus::Requested,
+            reason: None,
+            mandatory: draft.mandatory,
+            requested_by: caller.system().code.clone(),
+            requested_at: now,
+            changed_by: None,
+            changed_at: None,
+        };
+        let stored = self.store.catalog().insert(&agreement, now)?;
+        self.audit
+            .event(caller, "agreement.request")
+            .dataset(Some(&agreement.dataset))
+            .keys(vec![agreement.id.clone()])
+            .record()?;
+        Ok(stored)
+    }
+
+    /// Whether the caller may see an agreement: its consumer system, the provider member's
+    /// providers, stewards, operators and auditors.
+    fn sees(caller: &Caller, a: &Agreement) -> bool {
+        (caller.has(Role::Consumer) && caller.system().code == a.consumer)
+            || (caller.has(Role::Provider) && caller.member().code == a.provider)
+            || caller.has(Role::Steward)
+            || caller.has(Role::Operator)
+            || caller.has(Role::Auditor)
+    }
+
+    /// The agreements the caller may see: a consumer its own, a provider those on its member's
+    /// datasets, stewards, operators and auditors all; in id order.
+    pub fn agreements(&self, caller: &Caller) -> Result<Vec<Versioned<Agreement>>> {
+        let catalog = self.store.catalog();
+        let mut all: Vec<Versioned<Agreement>> = if caller.has(Role::Steward)
+            || caller.has(Role::Operator)
+            || caller.has(Role::Auditor)
+        {
+            catalog.list::<Agreement>(ALL)?
+        } else {
+            let mut v = Vec::new();
+            if caller.has(Role::Consumer) {
+                v.extend(catalog.find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?);
+            }
+            if caller.has(Role::Provider) {
+                v.extend(catalog.find::<Agreement>(attr::PROVIDER, &caller.member().code, ALL)?);
+            }
+            v
+        };
+        all.sort_by(|a, b| a.value.id.cmp(&b.value.id));
+        all.dedup_by(|a, b| a.value.id == b.value.id);
+        Ok(all)
+    }
+
+    /// One agreement the caller may see.
+    pub fn agreement(&self, caller: &Caller, id: &str) -> Result<Versioned<Agreement>> {
+        match self.store.catalog().get::<Agreement>(id)? {
+            Some(a) if Self::sees(caller, &a.value) => Ok(a),
+            _ => Err(Error::of(
+                Code::AgreementNotFound,
+                format!("agreement {id:?} does not exist or is not one of yours"),
+            )),
+        }
+    }
+
+    /// Changes an agreement's status. Approving and rejecting are the provider's (or, for
+    /// mandatory sharing, the steward's); suspending and revoking are either party's (and the
+    /// steward's for mandatory sharing); a consumer withdraws its own request by revoking it.
+    /// `revision` is the revision the caller read (optimistic concurrency).
+    pub fn change_agreement(
+        &self,
+        caller: &Caller,
+        id: &str,
+        transition: Transition,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Versioned<Agreement>> {
+        let operation = format!("agreement.{}", transition.name());
+        let current = self.agreement(caller, id)?;
+        let a = &current.value;
+        let provider = caller.has(Role::Provider) && caller.member().code == a.provider;
+        let consumer = caller.has(Role::Consumer) && caller.system().code == a.consumer;
+        let steward = a.mandatory && caller.has(Role::Steward);
+        let allowed = match transition {
+            Transition::Approve | Transition::Reject => provider || steward,
+            Transition::Suspend | Transition::Revoke => provider || consumer || steward,
+        };
+        if !allowed {
+            let e = Error::of(
+                Code::AgreementNotYours,
+                format!(
+                    "system {:?} may not {} agreement {id:?}: {}",
+                    caller.system().code,
+                    transition.name(),
+                    match transition {
+                        Transition::Approve | Transition::Reject =>
+                            "the provider decides (the steward too, for mandatory sharing)",
+                        _ =>
+                            "only its provider, its consumer or, for mandatory sharing, the steward",
+                    }
+                ),
+            );
+            return Err(self.audit_refusal(caller, &operation, Some(&a.dataset), e));
+        }
+        if let Some(r) = &reason {
+            ndx_types::text::check_characters(r, true)
+                .map_err(|e| invalid(format!("reason {}", e.describe())))?;
+        }
+        if transition == Transition::Reject && reason.is_none() {
+            return Err(invalid("a rejection gives its reason"));
+        }
+        let Some(to) = transition.apply(a.status) else {
+            return Err(Error::of(
+                Code::AgreementTransitionInvalid,
+                format!(
+                    "agreement {id:?} is {}: it cannot be {}d",
+                    a.status.name(),
+                    transition.name().trim_end_matches('e')
+                ),
+            ));
+        };
+        let mut next = a.clone();
+        next.status = to;
+        next.reason = reason;
+        next.changed_by = Some(caller.system().code.clone());
+        next.changed_at = Some(now);
+        let stored = self.store.catalog().update(&next, current.revision, now)?;
+        self.audit
+            .event(caller, &operation)
+            .dataset(Some(&next.dataset))
+            .keys(vec![next.id.clone()])
+            .record()?;
+        Ok(stored)
+    }
+
+    /// Decides an exchange request: the caller's agreements on the dataset, the purpose, the
+    /// fields asked for, the sovereignty guard, then the quota (one request, `records` records).
+    /// A refusal is audited (with the purpose, and the agreement when one was found) and
+    /// returned; a grant is the capability to read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn exchange_access(
+        &self,
+        caller: &Caller,
+        dataset: &str,
+        operation: Operation,
+        purpose: Option<&str>,
+        fields: Option<Vec<String>>,
+        now: DateTime<Utc>,
+    ) -> Result<ExchangeRead> {
+        let op_name = format!("exchange.{}", operation.name());
+        let refuse = |e: Error, agreement: Option<&Agreement>| -> Error {
+            let mut event = self
+                .audit
+                .event(caller, &op_name)
+                .dataset(Some(dataset))
+                .purpose(purpose)
+                .refused(&e);
+            if let Some(a) = agreement {
+                event = event.under(a).purpose(purpose);
+            }
+            match event.record() {
+                Ok(_) => e,
+                Err(audit) => audit,
+            }
+        };
+        if !caller.has(Role::Consumer) {
+            let e = Error::of(
+                Code::ConsumerRequired,
+                format!(
+                    "the exchange API needs role \"consumer\"; key {:?} of system {:?} has {:?}",
+                    caller.key_id(),
+                    caller.system().code,
+                    caller.roles().iter().map(|r| r.name()).collect::<Vec<_>>()
+                ),
+            );
+            return Err(refuse(e, None));
+        }
+        let purpose = match self.check_purpose(purpose) {
+            Ok(p) => p,
+            Err(e) => return Err(refuse(e, None)),
+        };
+        let schema = match self.exchange_dataset(caller, dataset) {
+            Ok(d) => d.schema,
+            Err(e) => return Err(e),
+        };
+        let mine: Vec<Agreement> = self
+            .store
+            .catalog()
+            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|a| a.dataset == schema.dataset)
+            .collect();
+        let provider = self.member(&schema.owner)?;
+        let consumer = caller.member();
+        let assessments: Vec<TransferAssessment> =
+            if provider.jurisdiction.country != consumer.jurisdiction.country {
+                self.store
+                    .catalog()
+                    .find::<TransferAssessment>(attr::DATASET, &schema.dataset, ALL)?
+                    .into_iter()
+                    .map(|v| v.value)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let request = rules::Request {
+            consumer: &caller.system().code,
+            operation,
+            purpose: &purpose,
+            fields: fields.as_deref(),
+            at: now,
+        };
+        let parties = Parties {
+            provider: &provider.jurisdiction,
+            consumer: &consumer.jurisdiction,
+        };
+        let grant = match rules::decide(&request, &mine, &schema, parties, &assessments) {
+            Ok(g) => g,
+            Err(r) => {
+                let e = refusal_error(&r, &schema.dataset, &caller.system().code, &purpose);
+                let a = r
+                    .agreement()
+                    .and_then(|id| mine.iter().find(|a| a.id == id));
+                return Err(refuse(e, a));
+            }
+        };
+        let agreement = mine
+            .into_iter()
+            .find(|a| a.id == grant.agreement)
+            .ok_or_else(|| Error::internal("the granting agreement vanished"))?;
+        // A lookup takes its one record now; searches and extracts count what they release.
+        let records = u64::from(operation == Operation::Lookup);
+        if let Err(limit) = self.quotas.reserve(&agreement, now.date_naive(), records) {
+            let e = Error::of(
+                Code::QuotaExhausted,
+                format!("agreement {:?}: its quota is {limit}", agreement.id),
+            );
+            return Err(refuse(e, Some(&agreement)));
+        }
+        Ok(ExchangeRead {
+            schema,
+            agreement,
+            grant,
+            operation,
+            actor: caller.actor(),
+            request_id: caller.request_id().to_owned(),
+        })
+    }
+
+    /// The consent-bound fields of a record its data subjects have not consented to release
+    /// under the agreement (empty: everything granted may leave).
+    fn consent_missing(
+        &self,
+        cap: &ExchangeRead,
+        subjects: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        if cap.grant.consent_fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut consents: Vec<Consent> = Vec::new();
+        for s in subjects {
+            consents.extend(
+                self.store
+                    .catalog()
+                    .find::<Consent>(attr::SUBJECT, s, ALL)?
+                    .into_iter()
+                    .map(|v| v.value),
+            );
+        }
+        Ok(cap
+            .grant
+            .consent_fields
+            .iter()
+            .filter(|f| {
+                subjects.is_empty()
+                    || !subjects.iter().all(|s| {
+                        consents
+                            .iter()
+                            .any(|c| &c.subject == s && c.covers(&cap.agreement.id, f, now))
+                    })
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// Looks one record up under an agreement: only the agreed fields leave, only with consent
+    /// where the dictionary asks for it, and only after the event (agreement, purpose, legal
+    /// basis, fields, subject) is durable.
+    pub fn exchange_lookup(
+        &self,
+        cap: &ExchangeRead,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<ExchangeRecord>> {
+        let found = self
+            .store
+            .records()
+            .record(&cap.schema.dataset, key, None)?;
+        let body = found.as_ref().and_then(|v| v.body.as_deref());
+        let (subjects, _) = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
+        let event = self
+            .audit
+            .event(cap, "exchange.lookup")
+            .under(&cap.agreement)
+            .keys(vec![key.to_owned()]);
+        let (Some(version), Some(body)) = (found.as_ref(), body) else {
+            let e = Error::of(
+                Code::RecordNotFound,
+                format!("record {key:?} of {:?} does not exist", cap.schema.dataset),
+            );
+            event.refused(&e).record()?;
+            return Err(e);
+        };
+        let missing = self.consent_missing(cap, &subjects, now)?;
+        if !missing.is_empty() {
+            let e = Error::of(
+                Code::ConsentMissing,
+                format!(
+                    "record {key:?} is withheld: its data subject has not consented to the release of {missing:?} under agreement {:?}",
+                    cap.agreement.id
+                ),
+            );
+            event.subjects(subjects).refused(&e).record()?;
+            return Err(e);
+        }
+        let full: Map<String, Value> = serde_json::from_str(body)
+            .map_err(|e| Error::internal(format!("stored record {key:?} is not JSON: {e}")))?;
+        let data: Map<String, Value> = cap
+            .grant
+            .fields
+            .iter()
+            .filter_map(|f| full.get(f).map(|v| (f.clone(), v.clone())))
+            .collect();
+        let receipt = event
+            .returned((subjects, data.keys().cloned().collect()))
+            .record()?;
+        Ok(receipt.attach(ExchangeRecord {
+            key: key.to_owned(),
+            version: version.version,
+            recorded_at: version.recorded_at,
+            data,
+            agreement: cap.agreement.id.clone(),
+        }))
+    }
+}

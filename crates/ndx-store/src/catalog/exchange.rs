@@ -1,0 +1,66 @@
+//! The catalogue kinds of governed exchange: sharing agreements, consents and transfer
+//! assessments, each with the attributes the exchange path finds them by.
+
+use ndx_types::exchange::{Agreement, Consent, TransferAssessment};
+use ndx_types::registry::{Member, System};
+
+use super::{Attribute, Kind};
+
+/// Attribute names (stable once released).
+pub mod attr {
+    /// The consumer system of an agreement.
+    pub const CONSUMER: &str = "consumer";
+    /// The member owning the dataset of an agreement.
+    pub const PROVIDER: &str = "provider";
+    /// The dataset of an agreement or a transfer assessment.
+    pub const DATASET: &str = "dataset";
+    /// The data subject of a consent (a citizen ID).
+    pub const SUBJECT: &str = "subject";
+    /// The agreement of a consent.
+    pub const AGREEMENT: &str = "agreement";
+    /// The foreign member a transfer assessment lets receive data.
+    pub const RECIPIENT: &str = "recipient";
+}
+
+impl Kind for Agreement {
+    const KIND: &'static str = "agreement";
+    const NOUN: &'static str = "agreement";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::reference::<System>(attr::CONSUMER, &self.consumer),
+            Attribute::reference::<Member>(attr::PROVIDER, &self.provider),
+            Attribute::plain(attr::DATASET, &self.dataset),
+        ]
+    }
+}
+
+impl Kind for Consent {
+    const KIND: &'static str = "consent";
+    const NOUN: &'static str = "consent";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::plain(attr::SUBJECT, &self.subject),
+            Attribute::reference::<Agreement>(attr::AGREEMENT, &self.agreement),
+        ]
+    }
+}
+
+impl Kind for TransferAssessment {
+    const KIND: &'static str = "transfer-assessment";
+    const NOUN: &'static str = "transfer assessment";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::plain(attr::DATASET, &self.dataset),
+            Attribute::reference::<Member>(attr::RECIPIENT, &self.recipient),
+        ]
+    }
+}
