@@ -173,6 +173,22 @@ impl Caller {
         }
     }
 
+    /// Consumer systems use the exchange (request agreements, read under them).
+    pub fn exchange_consumer(&self, what: &str) -> Result<()> {
+        if self.has(Role::Consumer) {
+            return Ok(());
+        }
+        Err(Error::of(
+            Code::ConsumerRequired,
+            format!(
+                "{what} needs role \"consumer\"; key {:?} of system {:?} has {:?}",
+                self.key_id,
+                self.system.code,
+                self.roles.iter().map(|r| r.name()).collect::<Vec<_>>()
+            ),
+        ))
+    }
+
     /// Auditors and operators read audit log entries and any subject's accesses.
     pub fn audit_read(&self) -> Result<AuditRead> {
         if self.has(Role::Auditor) || self.has(Role::Operator) {

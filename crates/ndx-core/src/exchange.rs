@@ -207,21 +207,42 @@ impl Core {
         Ok(p.to_owned())
     }
 
-    /// The datasets a caller may discover: every dataset that is not restricted (and the
-    /// restricted ones its own member owns), latest schema, no records.
+    /// The datasets named by the caller's own agreements (any status).
+    fn agreed_datasets(&self, caller: &Caller) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .catalog()
+            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
+            .into_iter()
+            .map(|v| v.value.dataset)
+            .collect())
+    }
+
+    /// The datasets a caller may discover: every dataset that is not restricted, and the
+    /// restricted ones its member owns or its system has an agreement on (restricted data is
+    /// shared only with named parties); latest schema, no records.
     pub fn exchange_datasets(&self, caller: &Caller) -> Result<Vec<ExchangeDataset>> {
+        let agreed = self.agreed_datasets(caller)?;
         Ok(self
             .datasets()?
             .into_iter()
-            .filter(|s| s.openness != Openness::Restricted || s.owner == caller.member().code)
+            .filter(|s| {
+                s.openness != Openness::Restricted
+                    || s.owner == caller.member().code
+                    || agreed.contains(&s.dataset)
+            })
             .map(|schema| ExchangeDataset { schema })
             .collect())
     }
 
-    /// One dataset of the consumer catalogue.
+    /// One dataset of the consumer catalogue (a restricted one the caller may not discover is
+    /// not found).
     pub fn exchange_dataset(&self, caller: &Caller, dataset: &str) -> Result<ExchangeDataset> {
         let schema = self.schema(dataset, None)?;
-        if schema.openness == Openness::Restricted && schema.owner != caller.member().code {
+        if schema.openness == Openness::Restricted
+            && schema.owner != caller.member().code
+            && !self.agreed_datasets(caller)?.contains(&schema.dataset)
+        {
             return Err(Error::of(
                 Code::DatasetNotFound,
                 format!("dataset {dataset:?} does not exist"),
@@ -254,24 +275,10 @@ impl Core {
         draft: AgreementDraft,
         now: DateTime<Utc>,
     ) -> Result<Versioned<Agreement>> {
-        if !caller.has(Role::Consumer) {
-            return Err(Error::of(
-                Code::ConsumerRequired,
-                format!(
-                    "requesting an agreement needs role \"consumer\"; key {:?} of system {:?} has {:?}",
-                    caller.key_id(),
-                    caller.system().code,
-                    caller.roles().iter().map(|r| r.name()).collect::<Vec<_>>()
-                ),
-            ));
-        }
-        let schema = self.exchange_dataset(caller, &draft.dataset)?.schema;
-        if schema.openness == Openness::Restricted {
-            return Err(invalid(format!(
-                "dataset {:?} is restricted: it is not shared by agreement",
-                schema.dataset
-            )));
-        }
+        caller.exchange_consumer("requesting an agreement")?;
+        // A restricted dataset is not listed, but a party the law names may ask for it by name:
+        // its provider decides.
+        let schema = self.schema(&draft.dataset, None)?;
         if draft.fields.is_empty() {
             return Err(invalid("an agreement names at least one field"));
         }
@@ -510,16 +517,7 @@ impl Core {
                 Err(audit) => audit,
             }
         };
-        if !caller.has(Role::Consumer) {
-            let e = Error::of(
-                Code::ConsumerRequired,
-                format!(
-                    "the exchange API needs role \"consumer\"; key {:?} of system {:?} has {:?}",
-                    caller.key_id(),
-                    caller.system().code,
-                    caller.roles().iter().map(|r| r.name()).collect::<Vec<_>>()
-                ),
-            );
+        if let Err(e) = caller.exchange_consumer("the exchange API") {
             return Err(refuse(e, None));
         }
         let purpose = match self.check_purpose(purpose) {
@@ -690,5 +688,142 @@ impl Core {
             data,
             agreement: cap.agreement.id.clone(),
         }))
+    }
+}
+
+fn new_consent_id() -> Result<String> {
+    let mut bytes = [0u8; 6];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness for a consent id: {e}")))?;
+    Ok(format!("cns-{}", hex::encode(bytes)))
+}
+
+impl Core {
+    /// A citizen consents to the release of consent-bound fields of their records under one
+    /// agreement (`fields` empty: all of the agreement's consent-bound fields). Only the
+    /// citizen, with their own token, consents; the event is on their tracker.
+    pub fn grant_consent(
+        &self,
+        cap: &crate::access::SubjectRead,
+        agreement: &str,
+        fields: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<Consent>> {
+        if cap.actor.is_some() {
+            return Err(Error::of(
+                Code::NotYourData,
+                "only the data subject, with their own token, gives consent",
+            ));
+        }
+        let not_found = || {
+            Error::of(
+                Code::AgreementNotFound,
+                format!("agreement {agreement:?} does not exist"),
+            )
+        };
+        let a = self
+            .store
+            .catalog()
+            .value::<Agreement>(agreement)?
+            .ok_or_else(not_found)?;
+        let schema = self.schema(&a.dataset, None)?;
+        let bound: Vec<&String> = a
+            .fields
+            .iter()
+            .filter(|f| schema.field(f).is_some_and(|d| d.consent))
+            .collect();
+        if bound.is_empty() {
+            return Err(invalid(format!(
+                "agreement {agreement:?} releases no field that needs consent"
+            )));
+        }
+        let stray: Vec<&String> = fields.iter().filter(|f| !bound.contains(f)).collect();
+        if !stray.is_empty() {
+            return Err(invalid(format!(
+                "fields {stray:?} are not consent-bound fields of agreement {agreement:?} (those are {bound:?})"
+            )));
+        }
+        let consent = Consent {
+            id: new_consent_id()?,
+            subject: cap.citizen_id.clone(),
+            agreement: a.id.clone(),
+            fields,
+            granted_at: now,
+            withdrawn_at: None,
+        };
+        self.store.catalog().insert(&consent, now)?;
+        let receipt = self
+            .audit
+            .event(cap, "consent.grant")
+            .dataset(Some(&a.dataset))
+            .under(&a)
+            .keys(vec![consent.id.clone()])
+            .subjects(vec![cap.citizen_id.clone()])
+            .record()?;
+        Ok(receipt.attach(consent))
+    }
+
+    /// A citizen withdraws a consent: records are withheld from the next request on.
+    pub fn withdraw_consent(
+        &self,
+        cap: &crate::access::SubjectRead,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<Consent>> {
+        if cap.actor.is_some() {
+            return Err(Error::of(
+                Code::NotYourData,
+                "only the data subject, with their own token, withdraws consent",
+            ));
+        }
+        let found = self
+            .store
+            .catalog()
+            .get::<Consent>(id)?
+            .filter(|c| c.value.subject == cap.citizen_id)
+            .ok_or_else(|| {
+                Error::of(
+                    Code::NotFound,
+                    format!("consent {id:?} does not exist or is not yours"),
+                )
+            })?;
+        if found.value.withdrawn_at.is_some() {
+            return Err(Error::of(
+                Code::Conflict,
+                format!("consent {id:?} is withdrawn already"),
+            ));
+        }
+        let mut next = found.value.clone();
+        next.withdrawn_at = Some(now);
+        self.store.catalog().update(&next, found.revision, now)?;
+        let mut event = self
+            .audit
+            .event(cap, "consent.withdraw")
+            .keys(vec![next.id.clone()])
+            .subjects(vec![cap.citizen_id.clone()]);
+        if let Some(a) = self.store.catalog().value::<Agreement>(&next.agreement)? {
+            event = event.dataset(Some(&a.dataset)).under(&a);
+        }
+        let receipt = event.record()?;
+        Ok(receipt.attach(next))
+    }
+
+    /// A citizen's consents (the citizen, or an auditor), newest first.
+    pub fn consents(&self, cap: &crate::access::SubjectRead) -> Result<Audited<Vec<Consent>>> {
+        let mut all: Vec<Consent> = self
+            .store
+            .catalog()
+            .find::<Consent>(attr::SUBJECT, &cap.citizen_id, ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        all.sort_by_key(|c| std::cmp::Reverse(c.granted_at));
+        let receipt = self
+            .audit
+            .event(cap, "subject.consents")
+            .subjects(vec![cap.citizen_id.clone()])
+            .record()?;
+        Ok(receipt.attach(all))
     }
 }

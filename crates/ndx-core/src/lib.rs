@@ -19,6 +19,7 @@ use ndx_types::dictionary::SchemaVersion;
 use ndx_types::validate::CompiledSchema;
 
 pub use error::{Code, Error, Kind, Result};
+pub use ndx_store::catalog::Versioned;
 pub use ndx_store::{RecordVersion, Store};
 
 /// Compiled validators by dataset and schema version.

@@ -323,6 +323,7 @@ async fn subject_accesses(
                 fields: a.fields,
                 purpose: a.purpose,
                 legal_basis: a.legal_basis,
+                agreement: a.agreement,
                 allowed: a.outcome.allowed,
                 reason: a.outcome.reason,
             })
@@ -359,6 +360,8 @@ pub struct AccessOut {
     pub purpose: Option<String>,
     /// The legal basis invoked.
     pub legal_basis: Option<String>,
+    /// The sharing agreement it was decided under (exchange requests).
+    pub agreement: Option<String>,
     /// Whether it was allowed.
     pub allowed: bool,
     /// Why (always for refusals).

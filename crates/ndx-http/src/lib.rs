@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod dictionary;
+pub mod exchange;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -325,6 +326,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dictionary::routes())
         .merge(records::read_routes())
         .merge(audit::routes())
+        .merge(exchange::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;
@@ -447,6 +449,29 @@ impl ContentType {
 }
 
 impl<T: serde::de::DeserializeOwned> JsonBody<T> {
+    /// Reads and parses a body that may be left out: no Content-Type and no bytes is `None`;
+    /// anything else is read as [`JsonBody::read`] reads it.
+    pub async fn read_optional(self) -> ApiResult<Option<T>> {
+        if self.content_type.is_some() {
+            return self.read().await.map(Some);
+        }
+        let limit = self.limit;
+        let bytes = axum::body::to_bytes(self.body, limit).await.map_err(|_| {
+            ApiError::new(
+                Code::BodyTooLarge,
+                format!("the request body exceeds {limit} bytes"),
+            )
+        })?;
+        if bytes.is_empty() {
+            Ok(None)
+        } else {
+            Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                "expected Content-Type application/json, found none",
+            ))
+        }
+    }
+
     /// Reads and parses the body.
     pub async fn read(self) -> ApiResult<T> {
         let ct = self

@@ -40,6 +40,11 @@ impl Modify for Security {
         crate::records::history, crate::records::list,
         crate::audit::sth, crate::audit::heads, crate::audit::public_key, crate::audit::entries,
         crate::audit::inclusion, crate::audit::consistency, crate::audit::subject_accesses,
+        crate::exchange::exchange_datasets, crate::exchange::exchange_dataset, crate::exchange::lookup,
+        crate::exchange::list_agreements, crate::exchange::request_agreement, crate::exchange::get_agreement,
+        crate::exchange::agreement_odrl, crate::exchange::approve_agreement, crate::exchange::reject_agreement,
+        crate::exchange::suspend_agreement, crate::exchange::revoke_agreement,
+        crate::exchange::list_consents, crate::exchange::grant_consent, crate::exchange::withdraw_consent,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat))
@@ -57,6 +62,14 @@ pub fn document() -> serde_json::Value {
 /// What every path parameter holds: no control character once percent-decoded (the edge
 /// answers 400 `path-invalid` to one that does, before any route).
 const PATH_PARAMETER_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
+
+/// Operations whose JSON body may be left out (no body and no Content-Type).
+const OPTIONAL_BODIES: [&str; 4] = [
+    "approve_agreement",
+    "reject_agreement",
+    "suspend_agreement",
+    "revoke_agreement",
+];
 
 /// States the edge's rule on each path parameter of `op` that has no pattern of its own;
 /// whether `op` has any path parameter.
@@ -89,6 +102,13 @@ fn finish(doc: &mut Value) {
             };
             for op in item.values_mut() {
                 let secured = op.get("security").is_some();
+                if op["operationId"]
+                    .as_str()
+                    .is_some_and(|id| OPTIONAL_BODIES.contains(&id))
+                    && let Some(body) = op.get_mut("requestBody").and_then(Value::as_object_mut)
+                {
+                    body.insert("required".into(), Value::Bool(false));
+                }
                 let in_path = constrain_path_parameters(op);
                 let Some(responses) = op["responses"].as_object_mut() else {
                     continue;

@@ -724,3 +724,33 @@ open_object! {
     /// An OpenAPI 3.1 document.
     OpenApiDocument
 }
+
+wire_enum! {
+    /// What an agreement lets a consumer do.
+    Operation <=> ndx_types::exchange::Operation {
+        /// Read one record by key.
+        Lookup,
+        /// Read pages of records matching filters.
+        Search,
+        /// Read the whole dataset as a stream.
+        Extract,
+    }
+}
+
+wire_enum! {
+    /// Where an agreement stands (`expired`: approved, past its validity).
+    AgreementStatus <=> ndx_types::exchange::AgreementStatus {
+        /// Asked for, not yet decided.
+        Requested,
+        /// In force.
+        Approved,
+        /// Refused.
+        Rejected,
+        /// Paused.
+        Suspended,
+        /// Ended for good.
+        Revoked,
+        /// Past its validity.
+        Expired,
+    }
+}

@@ -66,6 +66,24 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/audit/proof/inclusion", &["get"]),
         ("/api/v1/audit/proof/consistency", &["get"]),
         ("/api/v1/subjects/{citizen_id}/accesses", &["get"]),
+        ("/api/v1/exchange/datasets", &["get"]),
+        ("/api/v1/exchange/datasets/{dataset}", &["get"]),
+        (
+            "/api/v1/exchange/datasets/{dataset}/records/{key}",
+            &["get"],
+        ),
+        ("/api/v1/agreements", &["get", "post"]),
+        ("/api/v1/agreements/{id}", &["get"]),
+        ("/api/v1/agreements/{id}/odrl", &["get"]),
+        ("/api/v1/agreements/{id}/approve", &["post"]),
+        ("/api/v1/agreements/{id}/reject", &["post"]),
+        ("/api/v1/agreements/{id}/suspend", &["post"]),
+        ("/api/v1/agreements/{id}/revoke", &["post"]),
+        ("/api/v1/subjects/{citizen_id}/consents", &["get", "post"]),
+        (
+            "/api/v1/subjects/{citizen_id}/consents/{id}/withdraw",
+            &["post"],
+        ),
     ] {
         let item = paths
             .get(path)
@@ -79,7 +97,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 28, "a route was added: list it above");
+    assert_eq!(paths.len(), 40, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

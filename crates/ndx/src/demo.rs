@@ -79,6 +79,141 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     crate::serve::serve(cfg, core)
 }
 
+/// The demo's sharing agreements, made as the parties would make them: each province's
+/// public-service system looks up name, date of birth and current address in `population`
+/// (approved by the Ministry of Public Security); the civil-service register looks up identity
+/// fields for cross-checking; Ho Chi Minh City's request for its ethnic-group field (bound to
+/// each citizen's consent) is approved; its request on the civil-service register is pending;
+/// Da Nang's agreement on the business register was revoked; the Lao partner's agreement is
+/// approved on paper but refused by the sovereignty guard (population is core data).
+fn agreements(
+    core: &Core,
+    keys: &BTreeMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use ndx_core::exchange::AgreementDraft;
+    use ndx_types::exchange::{LegalBasis, Operation, Quota, Transition};
+    let caller = |k: &str| core.authenticate(&keys[k], now);
+    let population = caller("population-provider")?;
+    let draft = |dataset: &str, fields: &[&str], purpose: &str, reference: &str, text: &str| {
+        AgreementDraft {
+            dataset: dataset.into(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            operations: vec![Operation::Lookup],
+            purpose: purpose.into(),
+            legal_basis: LegalBasis {
+                text: text.into(),
+                reference: reference.into(),
+            },
+            valid_from: Some(now - chrono::Duration::days(1)),
+            valid_until: Some(now + chrono::Duration::days(365)),
+            quota: Quota {
+                requests_per_day: Some(100_000),
+                records_per_day: None,
+            },
+            mandatory: true,
+        }
+    };
+    let address = [
+        "full_name",
+        "date_of_birth",
+        "province_code",
+        "ward_code",
+        "street_address",
+    ];
+    let decree = "Decree 47/2024/ND-CP";
+    for p in ["01", "79", "48"] {
+        let consumer = caller(&format!("consumer-{p}"))?;
+        let a = core.request_agreement(
+            &consumer,
+            draft(
+                "population",
+                &address,
+                "public-service-delivery",
+                decree,
+                "Provinces use population data to handle administrative procedures without asking citizens for papers",
+            ),
+            now,
+        )?;
+        core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;
+    }
+    let civil = caller("civil-service-consumer")?;
+    let a = core.request_agreement(
+        &civil,
+        draft(
+            "population",
+            &["citizen_id", "full_name", "sex", "date_of_birth"],
+            "cross-checking",
+            decree,
+            "The civil-service register is checked against the population register",
+        ),
+        now,
+    )?;
+    core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;
+    let hcmc = caller("consumer-79")?;
+    let a = core.request_agreement(
+        &hcmc,
+        draft(
+            "population",
+            &["full_name", "ethnic_code"],
+            "social-insurance",
+            "Decree 13/2023/ND-CP, art. 11",
+            "Ethnic-minority support in health insurance, with each citizen's consent",
+        ),
+        now,
+    )?;
+    core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;
+    core.request_agreement(
+        &hcmc,
+        draft(
+            "civil-servants",
+            &["staff_id", "full_name", "agency_code", "position"],
+            "policy-planning",
+            decree,
+            "Staffing plans of the city's agencies",
+        ),
+        now,
+    )?;
+    let danang = caller("consumer-48")?;
+    let a = core.request_agreement(
+        &danang,
+        draft(
+            "businesses",
+            &["tax_code", "name", "status"],
+            "public-service-delivery",
+            decree,
+            "Business licensing in the city",
+        ),
+        now,
+    )?;
+    let business = caller("business-provider")?;
+    core.change_agreement(&business, &a.value.id, Transition::Approve, None, now)?;
+    core.change_agreement(
+        &business,
+        &a.value.id,
+        Transition::Revoke,
+        Some("superseded by the city's own register".into()),
+        now,
+    )?;
+    let foreign = caller("foreign-consumer")?;
+    let a = core.request_agreement(
+        &foreign,
+        AgreementDraft {
+            mandatory: false,
+            ..draft(
+                "population",
+                &["citizen_id", "full_name"],
+                "law-enforcement",
+                "Agreement on consular cooperation",
+                "Identity checks of citizens abroad",
+            )
+        },
+        now,
+    )?;
+    core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;
+    Ok(())
+}
+
 fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
     let base = format!("http://{}", cfg.listen);
     eprintln!(
@@ -94,6 +229,7 @@ fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
 
 struct Member {
     code: &'static str,
+    country: &'static str,
     vi: &'static str,
     en: &'static str,
     level: MemberLevel,
@@ -105,6 +241,7 @@ struct Member {
 const MEMBERS: &[Member] = &[
     Member {
         code: "BCA",
+        country: "VN",
         vi: "Bộ Công an",
         en: "Ministry of Public Security",
         level: MemberLevel::Central,
@@ -114,6 +251,7 @@ const MEMBERS: &[Member] = &[
     },
     Member {
         code: "BNV",
+        country: "VN",
         vi: "Bộ Nội vụ",
         en: "Ministry of Home Affairs",
         level: MemberLevel::Central,
@@ -123,6 +261,7 @@ const MEMBERS: &[Member] = &[
     },
     Member {
         code: "BTC",
+        country: "VN",
         vi: "Bộ Tài chính",
         en: "Ministry of Finance",
         level: MemberLevel::Central,
@@ -132,6 +271,7 @@ const MEMBERS: &[Member] = &[
     },
     Member {
         code: "UBND-01",
+        country: "VN",
         vi: "Ủy ban nhân dân Thành phố Hà Nội",
         en: "Ha Noi People's Committee",
         level: MemberLevel::Province,
@@ -141,6 +281,7 @@ const MEMBERS: &[Member] = &[
     },
     Member {
         code: "UBND-79",
+        country: "VN",
         vi: "Ủy ban nhân dân Thành phố Hồ Chí Minh",
         en: "Ho Chi Minh City People's Committee",
         level: MemberLevel::Province,
@@ -150,12 +291,23 @@ const MEMBERS: &[Member] = &[
     },
     Member {
         code: "UBND-48",
+        country: "VN",
         vi: "Ủy ban nhân dân Thành phố Đà Nẵng",
         en: "Da Nang People's Committee",
         level: MemberLevel::Province,
         province: Some("48"),
         system: "UBND-48-PUBLIC-SERVICE",
         system_name: "Hệ thống thông tin giải quyết thủ tục hành chính Đà Nẵng",
+    },
+    Member {
+        code: "LA-MPS",
+        country: "LA",
+        vi: "Bộ An ninh Cộng hòa Dân chủ Nhân dân Lào",
+        en: "Ministry of Public Security of the Lao PDR",
+        level: MemberLevel::Foreign,
+        province: None,
+        system: "LA-MPS-CONSULAR",
+        system_name: "Lao consular identity checks",
     },
 ];
 
@@ -191,7 +343,7 @@ pub fn schemas() -> Vec<DatasetSchema> {
                 field("full_name", "full-name", true, Personal),
                 field("sex", "sex", true, Personal),
                 field("date_of_birth", "date-of-birth", true, Personal),
-                field("ethnic_code", "ethnic-group", false, SensitivePersonal),
+                FieldDef { consent: true, ..field("ethnic_code", "ethnic-group", false, SensitivePersonal) },
                 field("province_code", "province-code", true, Internal),
                 field("ward_code", "ward-code", true, Internal),
                 field("street_address", "street-address", false, Personal),
@@ -404,7 +556,7 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
                 name_en: m.en.into(),
                 level: m.level,
                 jurisdiction: Jurisdiction {
-                    country: "VN".into(),
+                    country: m.country.into(),
                     province: m.province.map(Into::into),
                 },
             },
@@ -467,6 +619,22 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
             )?,
         );
     }
+    keys.insert(
+        "civil-service-consumer".into(),
+        issue(
+            "BNV-CIVIL-SERVICE",
+            vec![Role::Consumer],
+            "civil-service register cross-checks",
+        )?,
+    );
+    keys.insert(
+        "foreign-consumer".into(),
+        issue(
+            "LA-MPS-CONSULAR",
+            vec![Role::Consumer],
+            "foreign partner (refused by the sovereignty guard)",
+        )?,
+    );
 
     core.put_code_list(
         &steward,
@@ -526,6 +694,8 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         let cap = operator.dataset_define(&s.owner)?;
         core.put_schema(&cap, s, false, now)?;
     }
+
+    agreements(core, &keys, now)?;
 
     let country = Country::new(args.seed, args.citizens);
     load(

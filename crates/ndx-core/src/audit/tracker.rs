@@ -29,6 +29,8 @@ pub struct SubjectAccessView {
     pub purpose: Option<String>,
     /// The legal basis invoked.
     pub legal_basis: Option<String>,
+    /// The sharing agreement it was decided under (exchange requests).
+    pub agreement: Option<String>,
     /// Whether it was allowed, and why not.
     pub outcome: Outcome,
 }
@@ -56,12 +58,25 @@ impl crate::Core {
         request_id: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<crate::access::SubjectRead> {
+        self.citizen_subject(token, citizen_id, request_id, client, "subject.accesses")
+    }
+
+    /// The right to act on one citizen's own data (`operation`, for the audit of a refusal),
+    /// proven by the citizen's token: reading their accesses, granting or withdrawing consent.
+    pub fn citizen_subject(
+        &self,
+        token: &str,
+        citizen_id: &str,
+        request_id: &str,
+        client: Option<std::net::IpAddr>,
+        operation: &'static str,
+    ) -> Result<crate::access::SubjectRead> {
         let denial = |subject, refusal| {
             self.audit_denied(
                 &super::Denial {
                     client,
                     claimed: "citizen-token",
-                    operation: "subject.accesses",
+                    operation,
                     subject,
                     request_id,
                 },
@@ -122,6 +137,7 @@ impl crate::Core {
                 fields: e.fields,
                 purpose: e.purpose,
                 legal_basis: e.legal_basis,
+                agreement: e.agreement,
                 outcome: e.outcome,
             });
         }

@@ -1,0 +1,652 @@
+//! Governed exchange endpoints: the consumer's catalogue, reads under a sharing agreement (the
+//! purpose in the `Ndx-Purpose` header), and the agreements' lifecycle with their ODRL form.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use ndx_core::Code;
+use ndx_core::Versioned;
+use ndx_core::exchange::AgreementDraft;
+use ndx_types::exchange::{self as rules, Agreement, Transition};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::{Auth, SubjectAuth};
+use crate::problem::{ApiError, ApiResult, Problem, current_request_id};
+use crate::wire::{AgreementStatus, DatasetSchema, Importance, Openness, Operation};
+use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
+
+/// The header an exchange request states its purpose in.
+pub const PURPOSE_HEADER: &str = "ndx-purpose";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/exchange/datasets", get(exchange_datasets))
+        .route("/api/v1/exchange/datasets/{dataset}", get(exchange_dataset))
+        .route(
+            "/api/v1/exchange/datasets/{dataset}/records/{key}",
+            get(lookup),
+        )
+        .route(
+            "/api/v1/agreements",
+            get(list_agreements).post(request_agreement),
+        )
+        .route("/api/v1/agreements/{id}", get(get_agreement))
+        .route("/api/v1/agreements/{id}/odrl", get(agreement_odrl))
+        .route("/api/v1/agreements/{id}/approve", post(approve_agreement))
+        .route("/api/v1/agreements/{id}/reject", post(reject_agreement))
+        .route("/api/v1/agreements/{id}/suspend", post(suspend_agreement))
+        .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
+        .route(
+            "/api/v1/subjects/{citizen_id}/consents",
+            get(list_consents).post(grant_consent),
+        )
+        .route(
+            "/api/v1/subjects/{citizen_id}/consents/{id}/withdraw",
+            post(withdraw_consent),
+        )
+}
+
+/// A dataset as a consumer may discover it: description and schema, no record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeDatasetOut {
+    /// Dataset id.
+    pub dataset: String,
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// What it holds.
+    pub description: String,
+    /// The member that owns it.
+    pub owner: String,
+    /// Whether it is the original (authoritative) copy of its data.
+    pub original: bool,
+    /// How widely it may be shared.
+    pub openness: Openness,
+    /// Sovereignty class.
+    pub importance: Importance,
+    /// Its latest schema (fields, their classification, which need consent).
+    pub schema: DatasetSchema,
+}
+
+impl From<ndx_core::exchange::ExchangeDataset> for ExchangeDatasetOut {
+    fn from(d: ndx_core::exchange::ExchangeDataset) -> Self {
+        let s = d.schema;
+        ExchangeDatasetOut {
+            dataset: s.dataset.clone(),
+            title_vi: s.title_vi.clone(),
+            title_en: s.title_en.clone(),
+            description: s.description.clone(),
+            owner: s.owner.clone(),
+            original: s.original,
+            openness: s.openness.into(),
+            importance: s.importance.into(),
+            schema: s.into(),
+        }
+    }
+}
+
+/// The datasets a consumer may discover (restricted ones are not listed).
+#[utoipa::path(get, path = "/api/v1/exchange/datasets", tag = "exchange", security(("api_key" = [])),
+    responses((status = 200, body = Vec<ExchangeDatasetOut>), (status = 401, body = Problem)))]
+async fn exchange_datasets(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+) -> ApiResult<axum::Json<Vec<ExchangeDatasetOut>>> {
+    let core = st.core.clone();
+    let all = blocking(move || core.exchange_datasets(&c)).await?;
+    Ok(axum::Json(
+        all.into_iter().map(ExchangeDatasetOut::from).collect(),
+    ))
+}
+
+/// One dataset of the consumer catalogue.
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id")),
+    responses((status = 200, body = ExchangeDatasetOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn exchange_dataset(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(dataset): Path<String>,
+) -> ApiResult<axum::Json<ExchangeDatasetOut>> {
+    let core = st.core.clone();
+    let d = blocking(move || core.exchange_dataset(&c, &dataset)).await?;
+    Ok(axum::Json(d.into()))
+}
+
+/// `?fields=` of an exchange read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldsQuery {
+    fields: Option<String>,
+}
+
+fn asked_fields(q: &FieldsQuery) -> Option<Vec<String>> {
+    q.fields.as_ref().map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// The purpose stated in `Ndx-Purpose` (checked against the code list by the core).
+fn purpose(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get(PURPOSE_HEADER) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
+            ApiError::new(
+                Code::HeaderInvalid,
+                "the Ndx-Purpose header must be visible ASCII: a code of the code list \"purpose\"",
+            )
+        }),
+    }
+}
+
+/// One record as a consumer receives it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeRecordOut {
+    /// The record key.
+    pub key: String,
+    /// Its current version.
+    pub version: u64,
+    /// When that version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The agreed fields only.
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+    /// The agreement it was released under.
+    pub agreement: String,
+}
+
+/// Looks one record up under a sharing agreement (consumer). The purpose is the
+/// `Ndx-Purpose` header; only the agreed fields (or those of `fields` among them) are answered,
+/// and the access is on the data subject's tracker before the answer leaves.
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/records/{key}", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
+           ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
+    responses((status = 200, body = ExchangeRecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
+              (status = 404, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
+async fn lookup(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path((dataset, key)): Path<(String, String)>,
+    QueryParams(q): QueryParams<FieldsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<ExchangeRecordOut>> {
+    let purpose = purpose(&headers)?;
+    let fields = asked_fields(&q);
+    let core = st.core.clone();
+    let r = blocking(move || {
+        let now = Utc::now();
+        let cap = core.exchange_access(
+            &c,
+            &dataset,
+            rules::Operation::Lookup,
+            purpose.as_deref(),
+            fields,
+            now,
+        )?;
+        core.exchange_lookup(&cap, &key, now)
+    })
+    .await?
+    .into_inner();
+    Ok(axum::Json(ExchangeRecordOut {
+        key: r.key,
+        version: r.version,
+        recorded_at: r.recorded_at,
+        data: r.data,
+        agreement: r.agreement,
+    }))
+}
+
+/// The law a sharing agreement rests on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalBasis {
+    /// What the law says, in words.
+    pub text: String,
+    /// Its reference, e.g. `Decree 47/2024/ND-CP, art. 12`.
+    pub reference: String,
+}
+
+/// Use of an agreement per UTC day; absent: no limit.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Requests answered per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub requests_per_day: Option<u64>,
+    /// Records released per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub records_per_day: Option<u64>,
+}
+
+/// A consumer's request for a sharing agreement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementIn {
+    /// The dataset.
+    pub dataset: String,
+    /// The fields wanted.
+    pub fields: Vec<String>,
+    /// The operations wanted.
+    pub operations: Vec<Operation>,
+    /// The purpose: a code of the code list `purpose`.
+    pub purpose: String,
+    /// The law it rests on.
+    pub legal_basis: LegalBasis,
+    /// In force from (default: now).
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    /// In force until (exclusive); absent: until revoked.
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Use per day.
+    #[serde(default)]
+    pub quota: Quota,
+    /// The law makes this sharing mandatory between state bodies (the steward may decide).
+    #[serde(default)]
+    pub mandatory: bool,
+}
+
+/// A sharing agreement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgreementOut {
+    /// Identifier.
+    pub id: String,
+    /// The dataset shared.
+    pub dataset: String,
+    /// The member that owns the dataset.
+    pub provider: String,
+    /// The consumer system.
+    pub consumer: String,
+    /// The member of the consumer system.
+    pub consumer_member: String,
+    /// The fields the consumer may receive.
+    pub fields: Vec<String>,
+    /// What the consumer may do.
+    pub operations: Vec<Operation>,
+    /// The purpose.
+    pub purpose: String,
+    /// The law it rests on.
+    pub legal_basis: LegalBasis,
+    /// In force from.
+    pub valid_from: DateTime<Utc>,
+    /// In force until (exclusive); null: until revoked.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Use per day.
+    pub quota: Quota,
+    /// Where it stands now.
+    pub status: AgreementStatus,
+    /// Why the last change was made.
+    pub reason: Option<String>,
+    /// Mandatory sharing between state bodies.
+    pub mandatory: bool,
+    /// The system that asked for it.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// The system that made the last change of status.
+    pub changed_by: Option<String>,
+    /// When.
+    pub changed_at: Option<DateTime<Utc>>,
+    /// The catalogue revision (one more at each change).
+    pub revision: u64,
+}
+
+fn agreement_out(v: Versioned<Agreement>, now: DateTime<Utc>) -> AgreementOut {
+    let a = v.value;
+    AgreementOut {
+        status: a.status_at(now).into(),
+        id: a.id,
+        dataset: a.dataset,
+        provider: a.provider,
+        consumer: a.consumer,
+        consumer_member: a.consumer_member,
+        fields: a.fields,
+        operations: a.operations.into_iter().map(Operation::from).collect(),
+        purpose: a.purpose,
+        legal_basis: LegalBasis {
+            text: a.legal_basis.text,
+            reference: a.legal_basis.reference,
+        },
+        valid_from: a.valid_from,
+        valid_until: a.valid_until,
+        quota: Quota {
+            requests_per_day: a.quota.requests_per_day,
+            records_per_day: a.quota.records_per_day,
+        },
+        reason: a.reason,
+        mandatory: a.mandatory,
+        requested_by: a.requested_by,
+        requested_at: a.requested_at,
+        changed_by: a.changed_by,
+        changed_at: a.changed_at,
+        revision: v.revision,
+    }
+}
+
+/// The agreements the caller may see: a consumer its own, a provider those on its member's
+/// datasets, stewards, operators and auditors all.
+#[utoipa::path(get, path = "/api/v1/agreements", tag = "agreements", security(("api_key" = [])),
+    responses((status = 200, body = Vec<AgreementOut>), (status = 401, body = Problem)))]
+async fn list_agreements(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+) -> ApiResult<axum::Json<Vec<AgreementOut>>> {
+    let core = st.core.clone();
+    let all = blocking(move || core.agreements(&c)).await?;
+    let now = Utc::now();
+    Ok(axum::Json(
+        all.into_iter().map(|v| agreement_out(v, now)).collect(),
+    ))
+}
+
+/// Requests a sharing agreement (consumer): it starts as `requested`, and the provider — or
+/// the steward, for mandatory sharing — approves or rejects it.
+#[utoipa::path(post, path = "/api/v1/agreements", tag = "agreements", security(("api_key" = [])),
+    request_body = AgreementIn,
+    responses((status = 201, body = AgreementOut,
+               links(("GetAgreement" = (operation_id = "get_agreement", parameters(("id" = "$response.body#/id")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+              (status = 422, body = Problem)))]
+async fn request_agreement(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    body: JsonBody<AgreementIn>,
+) -> ApiResult<(StatusCode, axum::Json<AgreementOut>)> {
+    permitted(&st, &c, "agreement.request", None, |c| {
+        c.exchange_consumer("requesting an agreement")
+    })
+    .await?;
+    let a = body.read().await?;
+    let core = st.core.clone();
+    let now = Utc::now();
+    let stored = blocking(move || {
+        core.request_agreement(
+            &c,
+            AgreementDraft {
+                dataset: a.dataset,
+                fields: a.fields,
+                operations: a.operations.into_iter().map(Into::into).collect(),
+                purpose: a.purpose,
+                legal_basis: rules::LegalBasis {
+                    text: a.legal_basis.text,
+                    reference: a.legal_basis.reference,
+                },
+                valid_from: a.valid_from,
+                valid_until: a.valid_until,
+                quota: rules::Quota {
+                    requests_per_day: a.quota.requests_per_day,
+                    records_per_day: a.quota.records_per_day,
+                },
+                mandatory: a.mandatory,
+            },
+            now,
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(agreement_out(stored, now))))
+}
+
+/// One agreement the caller may see.
+#[utoipa::path(get, path = "/api/v1/agreements/{id}", tag = "agreements", security(("api_key" = [])),
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, body = AgreementOut,
+               links(("GetOdrl" = (operation_id = "agreement_odrl", parameters(("id" = "$request.path.id")))))),
+              (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_agreement(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AgreementOut>> {
+    let core = st.core.clone();
+    let v = blocking(move || core.agreement(&c, &id)).await?;
+    Ok(axum::Json(agreement_out(v, Utc::now())))
+}
+
+/// An ODRL 2.2 policy in JSON-LD (`@context`, `@type`, `uid`, `assigner`, `assignee`, and
+/// `permission` or `prohibition` rules with their targets, actions and constraints).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct OdrlPolicy(Value);
+
+/// The agreement as an ODRL 2.2 policy in JSON-LD: what ndx enforces, for dataspace
+/// connectors.
+#[utoipa::path(get, path = "/api/v1/agreements/{id}/odrl", tag = "agreements", security(("api_key" = [])),
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, description = "ODRL 2.2 policy", content_type = "application/ld+json", body = OdrlPolicy),
+              (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn agreement_odrl(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(
+    [(axum::http::HeaderName, &'static str); 1],
+    axum::Json<OdrlPolicy>,
+)> {
+    let core = st.core.clone();
+    let v = blocking(move || core.agreement(&c, &id)).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
+        axum::Json(OdrlPolicy(rules::odrl(&v.value, Utc::now()))),
+    ))
+}
+
+/// Why a status change is made.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeIn {
+    /// The reason (required to reject).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn change(
+    st: AppState,
+    c: ndx_core::access::Caller,
+    id: String,
+    transition: Transition,
+    body: JsonBody<ChangeIn>,
+) -> ApiResult<axum::Json<AgreementOut>> {
+    let reason = body.read_optional().await?.unwrap_or_default().reason;
+    let core = st.core.clone();
+    let now = Utc::now();
+    let v = blocking(move || core.change_agreement(&c, &id, transition, reason, now)).await?;
+    Ok(axum::Json(agreement_out(v, now)))
+}
+
+macro_rules! change_route {
+    ($name:ident, $transition:expr, $path:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "agreements", security(("api_key" = [])),
+            params(("id" = String, Path, description = "agreement id")),
+            request_body(content = ChangeIn, description = "optional (no body, no Content-Type): the reason"),
+            responses((status = 200, body = AgreementOut), (status = 400, body = Problem),
+                      (status = 401, body = Problem), (status = 403, body = Problem),
+                      (status = 404, body = Problem), (status = 409, description = "the status does not allow this change", body = Problem),
+                      (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+        async fn $name(
+            State(st): State<AppState>,
+            Auth(c): Auth,
+            Path(id): Path<String>,
+            body: JsonBody<ChangeIn>,
+        ) -> ApiResult<axum::Json<AgreementOut>> {
+            change(st, c, id, $transition, body).await
+        }
+    };
+}
+
+change_route!(
+    approve_agreement,
+    Transition::Approve,
+    "/api/v1/agreements/{id}/approve",
+    "Approves a requested agreement, or resumes a suspended one (the provider; the steward for mandatory sharing)."
+);
+change_route!(
+    reject_agreement,
+    Transition::Reject,
+    "/api/v1/agreements/{id}/reject",
+    "Rejects a requested agreement, with a reason (the provider; the steward for mandatory sharing)."
+);
+change_route!(
+    suspend_agreement,
+    Transition::Suspend,
+    "/api/v1/agreements/{id}/suspend",
+    "Suspends an agreement in force (either party): refused from the next request on."
+);
+change_route!(
+    revoke_agreement,
+    Transition::Revoke,
+    "/api/v1/agreements/{id}/revoke",
+    "Revokes an agreement for good (either party; a consumer withdraws its own request so)."
+);
+
+/// A consent a citizen gives.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentIn {
+    /// The agreement it covers.
+    pub agreement: String,
+    /// The consent-bound fields it covers; empty or absent: all of the agreement's.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// A citizen's consent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentOut {
+    /// Identifier.
+    pub id: String,
+    /// The citizen.
+    pub subject: String,
+    /// The agreement it covers.
+    pub agreement: String,
+    /// The fields it covers (empty: all of the agreement's consent-bound fields).
+    pub fields: Vec<String>,
+    /// When it was given.
+    pub granted_at: DateTime<Utc>,
+    /// When it was withdrawn.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
+impl From<rules::Consent> for ConsentOut {
+    fn from(c: rules::Consent) -> Self {
+        ConsentOut {
+            id: c.id,
+            subject: c.subject,
+            agreement: c.agreement,
+            fields: c.fields,
+            granted_at: c.granted_at,
+            withdrawn_at: c.withdrawn_at,
+        }
+    }
+}
+
+fn check_citizen_id(citizen_id: &str) -> ApiResult<()> {
+    if ndx_types::formats::parse_citizen_id(citizen_id).is_err() {
+        return Err(ApiError::new(
+            Code::CitizenIdInvalid,
+            format!("{citizen_id:?} is not a valid 12-digit citizen ID"),
+        ));
+    }
+    Ok(())
+}
+
+/// The right to act on a citizen's data: the citizen's token, or (to read) an auditor.
+fn subject_cap(
+    core: &ndx_core::Core,
+    auth: SubjectAuth,
+    citizen_id: &str,
+    operation: &'static str,
+) -> ndx_core::Result<ndx_core::access::SubjectRead> {
+    let request_id = current_request_id();
+    match auth {
+        SubjectAuth::Citizen { token, client } => {
+            core.citizen_subject(&token, citizen_id, &request_id, client, operation)
+        }
+        SubjectAuth::System(caller) => caller
+            .subject_read(citizen_id)
+            .map_err(|e| core.audit_refusal(&caller, operation, None, e)),
+    }
+}
+
+/// A citizen's consents, newest first (the citizen with their token, or an auditor).
+#[utoipa::path(get, path = "/api/v1/subjects/{citizen_id}/consents", tag = "exchange", security(("api_key" = [])),
+    params(("citizen_id" = String, Path, pattern = "^[0-9]{12}$", description = "12-digit citizen ID")),
+    responses((status = 200, body = Vec<ConsentOut>), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
+async fn list_consents(
+    State(st): State<AppState>,
+    auth: SubjectAuth,
+    Path(citizen_id): Path<String>,
+) -> ApiResult<axum::Json<Vec<ConsentOut>>> {
+    check_citizen_id(&citizen_id)?;
+    let core = st.core.clone();
+    let all = blocking(move || {
+        let cap = subject_cap(&core, auth, &citizen_id, "subject.consents")?;
+        core.consents(&cap)
+    })
+    .await?
+    .into_inner();
+    Ok(axum::Json(all.into_iter().map(ConsentOut::from).collect()))
+}
+
+/// A citizen consents, with their own token, to the release of consent-bound fields of their
+/// records under one agreement.
+#[utoipa::path(post, path = "/api/v1/subjects/{citizen_id}/consents", tag = "exchange", security(("api_key" = [])),
+    params(("citizen_id" = String, Path, pattern = "^[0-9]{12}$", description = "12-digit citizen ID")),
+    request_body = ConsentIn,
+    responses((status = 201, body = ConsentOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn grant_consent(
+    State(st): State<AppState>,
+    auth: SubjectAuth,
+    Path(citizen_id): Path<String>,
+    body: JsonBody<ConsentIn>,
+) -> ApiResult<(StatusCode, axum::Json<ConsentOut>)> {
+    check_citizen_id(&citizen_id)?;
+    let core = st.core.clone();
+    let id = citizen_id.clone();
+    let cap = blocking(move || subject_cap(&core, auth, &id, "consent.grant")).await?;
+    let c = body.read().await?;
+    let core = st.core.clone();
+    let consent = blocking(move || core.grant_consent(&cap, &c.agreement, c.fields, Utc::now()))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, axum::Json(consent.into())))
+}
+
+/// A citizen withdraws a consent: from the next request on, their records are withheld.
+#[utoipa::path(post, path = "/api/v1/subjects/{citizen_id}/consents/{id}/withdraw", tag = "exchange", security(("api_key" = [])),
+    params(("citizen_id" = String, Path, pattern = "^[0-9]{12}$", description = "12-digit citizen ID"),
+           ("id" = String, Path, description = "consent id")),
+    responses((status = 200, body = ConsentOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn withdraw_consent(
+    State(st): State<AppState>,
+    auth: SubjectAuth,
+    Path((citizen_id, id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ConsentOut>> {
+    check_citizen_id(&citizen_id)?;
+    let core = st.core.clone();
+    let consent = blocking(move || {
+        let cap = subject_cap(&core, auth, &citizen_id, "consent.withdraw")?;
+        core.withdraw_consent(&cap, &id, Utc::now())
+    })
+    .await?
+    .into_inner();
+    Ok(axum::Json(consent.into()))
+}
