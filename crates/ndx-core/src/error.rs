@@ -40,6 +40,8 @@ pub enum Kind {
     UriTooLong,
     /// The request's header fields are larger than the server reads.
     HeadersTooLarge,
+    /// No representation the request's `Accept` allows.
+    NotAcceptable,
     /// A quota or rate is used up for now: try again later.
     TooManyRequests,
     /// The storage is unreachable or busy: try again.
@@ -63,6 +65,7 @@ impl Kind {
         Kind::MethodNotAllowed,
         Kind::UriTooLong,
         Kind::HeadersTooLarge,
+        Kind::NotAcceptable,
         Kind::TooManyRequests,
         Kind::Unavailable,
         Kind::Internal,
@@ -253,6 +256,9 @@ error_codes! {
     UriTooLong = "uri-too-long", UriTooLong, "URI too long";
     /// The request's header fields are larger than the server reads.
     HeadersTooLarge = "headers-too-large", HeadersTooLarge, "Header fields too large";
+    // 406
+    /// The `Accept` header allows none of the representations the resource has.
+    NotAcceptable = "not-acceptable", NotAcceptable, "Not acceptable";
     // 413, 415
     /// The body is over the size limit.
     BodyTooLarge = "body-too-large", TooLarge, "Body too large";

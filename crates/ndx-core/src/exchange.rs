@@ -71,6 +71,30 @@ pub struct ExchangeRecord {
     pub agreement: String,
 }
 
+/// A page of records released under an agreement.
+#[derive(Debug, Clone)]
+pub struct ExchangePage {
+    /// The records released, in key order, agreed fields only.
+    pub records: Vec<ExchangeRecord>,
+    /// Records of the page withheld because their data subject has not consented.
+    pub withheld: u64,
+    /// Cursor for the next page of a search, if there may be one.
+    pub next_cursor: Option<String>,
+    /// The key of the last record read (an extract resumes after it); `None` at the end.
+    pub last_key: Option<String>,
+}
+
+/// Largest page of an exchange search (and the page an extract reads at a time).
+pub const MAX_EXCHANGE_PAGE: usize = 1000;
+
+/// What leaves of some record versions under an agreement.
+struct Released {
+    records: Vec<ExchangeRecord>,
+    withheld: u64,
+    subjects: Vec<String>,
+    fields: Vec<String>,
+}
+
 /// A dataset as the consumer catalogue shows it: its description and schema, never a record.
 #[derive(Debug, Clone)]
 pub struct ExchangeDataset {
@@ -113,6 +137,31 @@ impl Quotas {
             ));
         }
         entry.0 += 1;
+        entry.1 += records;
+        Ok(())
+    }
+}
+
+impl Quotas {
+    /// Takes `records` more records of `agreement`'s quota for `day` (the request itself was
+    /// counted when it was granted), or says that the limit is reached.
+    fn reserve_records(
+        &self,
+        agreement: &Agreement,
+        day: NaiveDate,
+        records: u64,
+    ) -> std::result::Result<(), String> {
+        let Some(max) = agreement.quota.records_per_day else {
+            return Ok(());
+        };
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = used.entry((agreement.id.clone(), day)).or_insert((0, 0));
+        if entry.1 + records > max {
+            return Err(format!(
+                "{max} records a day, {} used on {day}, {records} more asked",
+                entry.1
+            ));
+        }
         entry.1 += records;
         Ok(())
     }
@@ -825,5 +874,242 @@ impl Core {
             .subjects(vec![cap.citizen_id.clone()])
             .record()?;
         Ok(receipt.attach(all))
+    }
+}
+
+impl Core {
+    /// Projects record versions onto the granted fields, withholding the records whose data
+    /// subjects have not consented to a consent-bound field (their subjects are still named:
+    /// the access was attempted on their data).
+    fn release(
+        &self,
+        cap: &ExchangeRead,
+        versions: Vec<ndx_store::RecordVersion>,
+        now: DateTime<Utc>,
+    ) -> Result<(Released, Vec<String>)> {
+        let compiled = self.compiled(&cap.schema)?;
+        let subject_fields: Vec<&str> = compiled.subject_fields().collect();
+        let key_is_subject =
+            matches!(cap.schema.key.as_slice(), [k] if subject_fields.contains(&k.as_str()));
+        let mut consents: HashMap<String, Vec<Consent>> = HashMap::new();
+        let mut out = Released {
+            records: Vec::with_capacity(versions.len()),
+            withheld: 0,
+            subjects: Vec::new(),
+            fields: Vec::new(),
+        };
+        let mut withheld_subjects = Vec::new();
+        for v in versions {
+            let Some(body) = v.body.as_deref() else {
+                continue;
+            };
+            let full: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
+                Error::internal(format!("stored record {:?} is not JSON: {e}", v.key))
+            })?;
+            let mut subjects: Vec<String> = subject_fields
+                .iter()
+                .filter_map(|f| full.get(*f).and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            if key_is_subject && !subjects.contains(&v.key) {
+                subjects.push(v.key.clone());
+            }
+            if !cap.grant.consent_fields.is_empty() {
+                for s in &subjects {
+                    if !consents.contains_key(s) {
+                        let found = self
+                            .store
+                            .catalog()
+                            .find::<Consent>(attr::SUBJECT, s, ALL)?
+                            .into_iter()
+                            .map(|c| c.value)
+                            .filter(|c| c.agreement == cap.agreement.id)
+                            .collect();
+                        consents.insert(s.clone(), found);
+                    }
+                }
+                let consented = !subjects.is_empty()
+                    && cap.grant.consent_fields.iter().all(|f| {
+                        subjects.iter().all(|s| {
+                            consents[s]
+                                .iter()
+                                .any(|c| c.covers(&cap.agreement.id, f, now))
+                        })
+                    });
+                if !consented {
+                    out.withheld += 1;
+                    withheld_subjects.extend(subjects);
+                    continue;
+                }
+            }
+            let data: Map<String, Value> = cap
+                .grant
+                .fields
+                .iter()
+                .filter_map(|f| full.get(f).map(|x| (f.clone(), x.clone())))
+                .collect();
+            for f in data.keys() {
+                if !out.fields.contains(f) {
+                    out.fields.push(f.clone());
+                }
+            }
+            out.subjects.extend(subjects);
+            out.records.push(ExchangeRecord {
+                key: v.key,
+                version: v.version,
+                recorded_at: v.recorded_at,
+                data,
+                agreement: cap.agreement.id.clone(),
+            });
+        }
+        Ok((out, withheld_subjects))
+    }
+
+    /// Records matching every `field = value` filter (on granted fields only), in key order,
+    /// after `cursor`; the agreed fields of each, consent permitting. One audit event per page
+    /// names every released record's data subject, so each citizen sees the search on their
+    /// own tracker.
+    pub fn exchange_search(
+        &self,
+        cap: &ExchangeRead,
+        filters: &[(String, String)],
+        cursor: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<ExchangePage>> {
+        let mut query: Vec<String> = filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        if let Some(c) = cursor {
+            query.push(format!("cursor={c}"));
+        }
+        query.push(format!("limit={limit}"));
+        let event = || {
+            self.audit
+                .event(cap, "exchange.search")
+                .under(&cap.agreement)
+                .query(Some(query.join("&")))
+        };
+        let refuse = |e: Error| match event().refused(&e).record() {
+            Ok(_) => e,
+            Err(audit) => audit,
+        };
+        if limit == 0 || limit > MAX_EXCHANGE_PAGE {
+            return Err(Error::of(
+                Code::LimitInvalid,
+                format!("limit must be between 1 and {MAX_EXCHANGE_PAGE}, found {limit}"),
+            ));
+        }
+        // Filtering on a field the agreement does not release would reveal it.
+        let hidden: Vec<&String> = filters
+            .iter()
+            .map(|(f, _)| f)
+            .filter(|f| !cap.grant.fields.contains(f))
+            .collect();
+        if !hidden.is_empty() {
+            return Err(refuse(Error::of(
+                Code::FieldNotCovered,
+                format!(
+                    "agreement {:?} does not release {hidden:?}, so it cannot filter on them",
+                    cap.agreement.id
+                ),
+            )));
+        }
+        let typed = self.typed_filters(&cap.schema.dataset, filters)?;
+        let after = self.list_position(&cap.schema.dataset, cursor)?;
+        let mut versions =
+            self.store
+                .records()
+                .list(&cap.schema.dataset, &typed, after.as_deref(), limit + 1)?;
+        let more = versions.len() > limit;
+        versions.truncate(limit);
+        let last_key = versions.last().map(|v| v.key.clone());
+        let next_cursor = if more {
+            last_key
+                .as_deref()
+                .map(|k| self.audit.keys().cursor(&cap.schema.dataset, k))
+        } else {
+            None
+        };
+        let keys: Vec<String> = versions.iter().map(|v| v.key.clone()).collect();
+        let (released, withheld_subjects) = self.release(cap, versions, now)?;
+        if let Err(limit) = self.quotas.reserve_records(
+            &cap.agreement,
+            now.date_naive(),
+            released.records.len() as u64,
+        ) {
+            return Err(refuse(Error::of(
+                Code::QuotaExhausted,
+                format!("agreement {:?}: its quota is {limit}", cap.agreement.id),
+            )));
+        }
+        let mut subjects = released.subjects;
+        subjects.extend(withheld_subjects);
+        let mut e = event().keys(keys).returned((subjects, released.fields));
+        if released.withheld > 0 {
+            e = e.reason(format!(
+                "{} records withheld: consent-missing",
+                released.withheld
+            ));
+        }
+        let receipt = e.record()?;
+        Ok(receipt.attach(ExchangePage {
+            records: released.records,
+            withheld: released.withheld,
+            next_cursor,
+            last_key: if more { last_key } else { None },
+        }))
+    }
+
+    /// One page of a bulk extract: the `limit` records after key `after` (the extract's own
+    /// position, never shown to the caller), agreed fields only, consent permitting; audited
+    /// with every released record's subject before it is handed back.
+    pub fn exchange_extract_page(
+        &self,
+        cap: &ExchangeRead,
+        after: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<ExchangePage>> {
+        let limit = limit.clamp(1, MAX_EXCHANGE_PAGE);
+        let mut versions = self
+            .store
+            .records()
+            .list(&cap.schema.dataset, &[], after, limit + 1)?;
+        let more = versions.len() > limit;
+        versions.truncate(limit);
+        let last_key = versions.last().map(|v| v.key.clone());
+        let keys: Vec<String> = versions.iter().map(|v| v.key.clone()).collect();
+        let (released, withheld_subjects) = self.release(cap, versions, now)?;
+        let event = self
+            .audit
+            .event(cap, "exchange.extract")
+            .under(&cap.agreement)
+            .query(after.map(|a| format!("after={a}")));
+        if let Err(limit) = self.quotas.reserve_records(
+            &cap.agreement,
+            now.date_naive(),
+            released.records.len() as u64,
+        ) {
+            let e = Error::of(
+                Code::QuotaExhausted,
+                format!("agreement {:?}: its quota is {limit}", cap.agreement.id),
+            );
+            event.refused(&e).record()?;
+            return Err(e);
+        }
+        let mut subjects = released.subjects;
+        subjects.extend(withheld_subjects);
+        let mut e = event.keys(keys).returned((subjects, released.fields));
+        if released.withheld > 0 {
+            e = e.reason(format!(
+                "{} records withheld: consent-missing",
+                released.withheld
+            ));
+        }
+        let receipt = e.record()?;
+        Ok(receipt.attach(ExchangePage {
+            records: released.records,
+            withheld: released.withheld,
+            next_cursor: None,
+            last_key: if more { last_key } else { None },
+        }))
     }
 }

@@ -107,51 +107,8 @@ impl Core {
                 format!("limit must be between 1 and {MAX_PAGE}, found {limit}"),
             ));
         }
-        let schema = self.schema(&cap.dataset, None)?;
-        let compiled = self.compiled(&schema)?;
-        let mut typed = Vec::with_capacity(filters.len());
-        for (field, text) in filters {
-            let Some(i) = compiled.field_index(field) else {
-                return Err(Error::of(
-                    Code::FilterUnknownField,
-                    format!(
-                        "cannot filter on {field:?}: not a field of {:?}",
-                        cap.dataset
-                    ),
-                ));
-            };
-            let mut values = vec![RawValue::Absent; compiled.len()];
-            values[i] = RawValue::Text(text);
-            // Validate the filter value as the field would be, then take its canonical form.
-            let value = single_field_value(&compiled, &values, field).ok_or_else(|| {
-                Error::of(
-                    Code::FilterValueInvalid,
-                    format!("{text:?} is not a valid value for {field:?}"),
-                )
-            })?;
-            typed.push(FieldFilter {
-                field: field.clone(),
-                value,
-            });
-        }
-        let after = match cursor {
-            Some(c) => Some(
-                self.audit
-                    .keys()
-                    .cursor_position(&cap.dataset, c)
-                    .ok_or_else(|| {
-                        Error::of(
-                            Code::CursorInvalid,
-                            format!(
-                                "cursor {:?} is not one this server issued for {:?}",
-                                shorten(c),
-                                cap.dataset
-                            ),
-                        )
-                    })?,
-            ),
-            None => None,
-        };
+        let typed = self.typed_filters(&cap.dataset, filters)?;
+        let after = self.list_position(&cap.dataset, cursor)?;
         let mut records =
             self.store
                 .records()
@@ -185,6 +142,67 @@ impl Core {
             records,
             next_cursor,
         }))
+    }
+}
+
+impl Core {
+    /// Filter texts as typed values of the dataset's latest schema (the value validated as
+    /// the field would be, then in its canonical form).
+    pub(crate) fn typed_filters(
+        &self,
+        dataset: &str,
+        filters: &[(String, String)],
+    ) -> Result<Vec<FieldFilter>> {
+        let schema = self.schema(dataset, None)?;
+        let compiled = self.compiled(&schema)?;
+        let mut typed = Vec::with_capacity(filters.len());
+        for (field, text) in filters {
+            let Some(i) = compiled.field_index(field) else {
+                return Err(Error::of(
+                    Code::FilterUnknownField,
+                    format!("cannot filter on {field:?}: not a field of {dataset:?}"),
+                ));
+            };
+            let mut values = vec![RawValue::Absent; compiled.len()];
+            values[i] = RawValue::Text(text);
+            // Validate the filter value as the field would be, then take its canonical form.
+            let value = single_field_value(&compiled, &values, field).ok_or_else(|| {
+                Error::of(
+                    Code::FilterValueInvalid,
+                    format!("{text:?} is not a valid value for {field:?}"),
+                )
+            })?;
+            typed.push(FieldFilter {
+                field: field.clone(),
+                value,
+            });
+        }
+        Ok(typed)
+    }
+
+    /// The key a list cursor of `dataset` resumes after (cursors are opaque and authenticated).
+    pub(crate) fn list_position(
+        &self,
+        dataset: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<String>> {
+        match cursor {
+            Some(c) => Ok(Some(
+                self.audit
+                    .keys()
+                    .cursor_position(dataset, c)
+                    .ok_or_else(|| {
+                        Error::of(
+                            Code::CursorInvalid,
+                            format!(
+                                "cursor {:?} is not one this server issued for {dataset:?}",
+                                shorten(c),
+                            ),
+                        )
+                    })?,
+            )),
+            None => Ok(None),
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/exchange/datasets/{dataset}/records/{key}",
             get(lookup),
         )
+        .route("/api/v1/exchange/datasets/{dataset}/records", get(search))
+        .route("/api/v1/exchange/datasets/{dataset}/extract", get(extract))
         .route(
             "/api/v1/agreements",
             get(list_agreements).post(request_agreement),
@@ -205,6 +207,304 @@ async fn lookup(
         data: r.data,
         agreement: r.agreement,
     }))
+}
+
+/// One record of a search page or an extract line (the agreement is the page's).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleasedRecord {
+    /// The record key.
+    pub key: String,
+    /// Its current version.
+    pub version: u64,
+    /// When that version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The agreed fields only.
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+}
+
+/// A page of a search under an agreement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangePageOut {
+    /// The records released, in key order.
+    pub records: Vec<ReleasedRecord>,
+    /// Records of this page withheld because their data subject has not consented.
+    pub withheld: u64,
+    /// The agreement the page was released under.
+    pub agreement: String,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn released(r: ndx_core::exchange::ExchangeRecord) -> ReleasedRecord {
+    ReleasedRecord {
+        key: r.key,
+        version: r.version,
+        recorded_at: r.recorded_at,
+        data: r.data,
+    }
+}
+
+fn page_limit(q: &mut std::collections::BTreeMap<String, String>) -> ApiResult<usize> {
+    match q.remove("limit") {
+        None => Ok(100),
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                Code::LimitInvalid,
+                format!("limit must be a number between 1 and 1000, found {l:?}"),
+            )
+        }),
+    }
+}
+
+/// Searches a dataset under a sharing agreement (consumer): any query parameter `FIELD=VALUE`
+/// other than `limit`, `cursor` and `fields` filters by equality on a field the agreement
+/// releases. Each page's released records are on their data subjects' trackers.
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/records", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
+           ("cursor" = Option<String>, Query, description = "opaque: a previous page's next_cursor"),
+           ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
+    responses((status = 200, body = ExchangePageOut,
+               links(("NextPage" = (operation_id = "search", parameters(("dataset" = "$request.path.dataset"), ("cursor" = "$response.body#/next_cursor")))))),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
+async fn search(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(mut q): QueryParams<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<ExchangePageOut>> {
+    let purpose = purpose(&headers)?;
+    let limit = page_limit(&mut q)?;
+    let cursor = q.remove("cursor");
+    let fields = asked_fields(&FieldsQuery {
+        fields: q.remove("fields"),
+    });
+    let filters: Vec<(String, String)> = q.into_iter().collect();
+    let core = st.core.clone();
+    let page = blocking(move || {
+        let now = Utc::now();
+        let cap = core.exchange_access(
+            &c,
+            &dataset,
+            rules::Operation::Search,
+            purpose.as_deref(),
+            fields,
+            now,
+        )?;
+        let agreement = cap.agreement().id.clone();
+        core.exchange_search(&cap, &filters, cursor.as_deref(), limit, now)
+            .map(|p| (agreement, p))
+    })
+    .await?;
+    let (agreement, page) = (page.0, page.1.into_inner());
+    Ok(axum::Json(ExchangePageOut {
+        records: page.records.into_iter().map(released).collect(),
+        withheld: page.withheld,
+        agreement,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// The formats an extract streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExtractFormat {
+    Ndjson,
+    Csv,
+}
+
+fn extract_format(headers: &HeaderMap) -> ApiResult<ExtractFormat> {
+    let Some(accept) = headers.get(axum::http::header::ACCEPT) else {
+        return Ok(ExtractFormat::Ndjson);
+    };
+    let accept = accept.to_str().unwrap_or("");
+    for range in accept.split(',') {
+        match crate::media_type(range).as_str() {
+            "application/x-ndjson" | "application/ndjson" | "*/*" | "application/*" => {
+                return Ok(ExtractFormat::Ndjson);
+            }
+            "text/csv" | "text/*" => return Ok(ExtractFormat::Csv),
+            _ => {}
+        }
+    }
+    Err(ApiError::new(
+        Code::NotAcceptable,
+        format!("an extract is application/x-ndjson or text/csv; Accept {accept:?} allows neither"),
+    ))
+}
+
+/// One record as an extract line: NDJSON (`{"key","version","recorded_at","data"}`) or a CSV
+/// row (`key,version,recorded_at,` then the granted fields).
+fn extract_line(
+    format: ExtractFormat,
+    fields: &[String],
+    r: &ndx_core::exchange::ExchangeRecord,
+    out: &mut Vec<u8>,
+) {
+    match format {
+        ExtractFormat::Ndjson => {
+            let line = serde_json::json!({
+                "key": r.key, "version": r.version,
+                "recorded_at": r.recorded_at, "data": r.data,
+            });
+            // A JSON value always serialises.
+            let _ = serde_json::to_writer(&mut *out, &line);
+            out.push(b'\n');
+        }
+        ExtractFormat::Csv => {
+            let mut row = vec![
+                r.key.clone(),
+                r.version.to_string(),
+                r.recorded_at.to_rfc3339(),
+            ];
+            row.extend(fields.iter().map(|f| match r.data.get(f) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            }));
+            csv_row(&row, out);
+        }
+    }
+}
+
+/// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
+fn csv_row(fields: &[String], out: &mut Vec<u8>) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if f.contains([',', '"', '\n', '\r']) {
+            out.push(b'"');
+            out.extend_from_slice(f.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(f.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Streams the whole dataset under a sharing agreement (consumer), as NDJSON
+/// (`Accept: application/x-ndjson`, the default) or CSV (`Accept: text/csv`, a header row
+/// first): the agreed fields of every record, consent permitting, in key order. It is read and
+/// audited a page of 1,000 records at a time, each page's event naming its data subjects
+/// before the page is sent, so memory stays flat whatever the size. A failure mid-stream ends
+/// the body early (the client sees a truncated chunked body, never a partial record).
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/extract", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
+    responses((status = 200, description = "the records, streamed", content(
+                  (ExtractLines = "application/x-ndjson"), (String = "text/csv"))),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
+              (status = 404, body = Problem), (status = 406, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
+async fn extract(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<FieldsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let format = extract_format(&headers)?;
+    let purpose = purpose(&headers)?;
+    let fields = asked_fields(&q);
+    let core = st.core.clone();
+    // The first page is read before the answer starts, so that a refusal (the quota, the
+    // store) is still a problem with its status, not a truncated body.
+    let (cap, first) = blocking(move || {
+        let now = Utc::now();
+        let cap = core.exchange_access(
+            &c,
+            &dataset,
+            rules::Operation::Extract,
+            purpose.as_deref(),
+            fields,
+            now,
+        )?;
+        let first =
+            core.exchange_extract_page(&cap, None, ndx_core::exchange::MAX_EXCHANGE_PAGE, now)?;
+        Ok::<_, ndx_core::Error>((cap, first.into_inner()))
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let core = st.core.clone();
+    let fields: Vec<String> = cap.fields().to_vec();
+    let mut head = Vec::new();
+    if format == ExtractFormat::Csv {
+        let mut header = vec![
+            "key".to_owned(),
+            "version".to_owned(),
+            "recorded_at".to_owned(),
+        ];
+        header.extend(fields.iter().cloned());
+        csv_row(&header, &mut head);
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut page = first;
+        let mut out = head;
+        loop {
+            for r in &page.records {
+                extract_line(format, &fields, r, &mut out);
+            }
+            if !out.is_empty() && tx.blocking_send(Ok(std::mem::take(&mut out))).is_err() {
+                return; // the client went away
+            }
+            let Some(after) = page.last_key.take() else {
+                return;
+            };
+            page = match core.exchange_extract_page(
+                &cap,
+                Some(&after),
+                ndx_core::exchange::MAX_EXCHANGE_PAGE,
+                Utc::now(),
+            ) {
+                Ok(p) => p.into_inner(),
+                Err(e) => {
+                    tracing::warn!("extract of {:?} stopped: {e}", cap.dataset());
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    let content_type = match format {
+        ExtractFormat::Ndjson => "application/x-ndjson",
+        ExtractFormat::Csv => "text/csv; charset=utf-8",
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// The receiving side of a channel as a stream of body chunks.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// One line of an NDJSON extract.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExtractLines {
+    /// The record key.
+    pub key: String,
+    /// Its current version.
+    pub version: u64,
+    /// When that version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The agreed fields only.
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
 }
 
 /// The law a sharing agreement rests on.

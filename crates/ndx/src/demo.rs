@@ -81,8 +81,8 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
 
 /// The demo's sharing agreements, made as the parties would make them: each province's
 /// public-service system looks up name, date of birth and current address in `population`
-/// (approved by the Ministry of Public Security); the civil-service register looks up identity
-/// fields for cross-checking; Ho Chi Minh City's request for its ethnic-group field (bound to
+/// (approved by the Ministry of Public Security); the civil-service register looks up, searches
+/// and extracts identity fields for cross-checking; Ho Chi Minh City's request for its ethnic-group field (bound to
 /// each citizen's consent) is approved; its request on the civil-service register is pending;
 /// Da Nang's agreement on the business register was revoked; the Lao partner's agreement is
 /// approved on paper but refused by the sovereignty guard (population is core data).
@@ -140,13 +140,16 @@ fn agreements(
     let civil = caller("civil-service-consumer")?;
     let a = core.request_agreement(
         &civil,
-        draft(
-            "population",
-            &["citizen_id", "full_name", "sex", "date_of_birth"],
-            "cross-checking",
-            decree,
-            "The civil-service register is checked against the population register",
-        ),
+        AgreementDraft {
+            operations: vec![Operation::Lookup, Operation::Search, Operation::Extract],
+            ..draft(
+                "population",
+                &["citizen_id", "full_name", "sex", "date_of_birth"],
+                "cross-checking",
+                decree,
+                "The civil-service register is checked against the population register",
+            )
+        },
         now,
     )?;
     core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;

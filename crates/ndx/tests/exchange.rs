@@ -642,3 +642,232 @@ fn consent_releases_a_bound_field_and_its_withdrawal_withholds_the_next_answer()
         );
     }
 }
+
+fn pop_keys(s: &Server) -> Vec<String> {
+    let page = s
+        .get(
+            &format!("/api/v1/datasets/{POP}/records?limit=1000"),
+            Some(&s.key("population-provider")),
+        )
+        .json();
+    page["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["key"].as_str().expect("key").to_owned())
+        .collect()
+}
+
+/// Every audit event of `operation` (as the auditor reads them).
+fn events(s: &Server, operation: &str) -> Vec<Value> {
+    let auditor = s.key("auditor");
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    loop {
+        let page = s
+            .get(
+                &format!("/api/v1/audit/entries?start={start}&end={}", start + 1000),
+                Some(&auditor),
+            )
+            .json();
+        let page = page.as_array().expect("entries").clone();
+        out.extend(
+            page.iter()
+                .map(|e| e["event"].clone())
+                .filter(|e| e["operation"] == operation),
+        );
+        if page.len() < 1000 {
+            return out;
+        }
+        start += 1000;
+    }
+}
+
+#[test]
+fn a_search_pages_through_agreed_fields_and_every_subject_is_audited() {
+    let s = Server::demo(40);
+    let civil = s.key("civil-service-consumer");
+    let all = pop_keys(&s);
+    let search = |query: &str| {
+        s.request(
+            "GET",
+            &format!("/api/v1/exchange/datasets/{POP}/records?{query}"),
+            Some(&civil),
+            &[("Ndx-Purpose", "cross-checking")],
+            None,
+        )
+    };
+    let mut seen = Vec::new();
+    let mut query = "limit=7".to_owned();
+    loop {
+        let r = search(&query);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.json();
+        assert_eq!(page["withheld"], 0);
+        for rec in page["records"].as_array().expect("records") {
+            let data = rec["data"].as_object().expect("data");
+            assert!(
+                data.keys()
+                    .all(|k| ["citizen_id", "full_name", "sex", "date_of_birth"]
+                        .contains(&k.as_str())),
+                "{data:?}"
+            );
+            seen.push(rec["key"].as_str().expect("key").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => query = format!("limit=7&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "every record once, in key order");
+    // Every released record's citizen is named by a search event.
+    let audited: Vec<String> = events(&s, "exchange.search")
+        .iter()
+        .flat_map(|e| e["subjects"].as_array().expect("subjects").clone())
+        .map(|v| v.as_str().expect("subject").to_owned())
+        .collect();
+    for k in &all {
+        assert!(audited.contains(k), "{k} is not on any search event");
+    }
+    // ...and so on that citizen's own tracker.
+    let auditor = s.key("auditor");
+    let tracker = s
+        .get(
+            &format!("/api/v1/subjects/{}/accesses", all[3]),
+            Some(&auditor),
+        )
+        .json();
+    assert!(
+        tracker["accesses"]
+            .as_array()
+            .expect("accesses")
+            .iter()
+            .any(|a| a["operation"] == "exchange.search" && a["purpose"] == "cross-checking"),
+        "{tracker}"
+    );
+
+    // Filters: typed, on released fields only.
+    let one = &all[0];
+    let r = search(&format!("citizen_id={one}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["records"].as_array().map(Vec::len), Some(1));
+    search("province_code=01").problem(403, "field-not-covered");
+    search("nope=1").problem(403, "field-not-covered");
+    search("cursor=00").problem(422, "cursor-invalid");
+    search("limit=0").problem(400, "limit-invalid");
+    // The province systems may only look up.
+    s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/{POP}/records?limit=5"),
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", "public-service-delivery")],
+        None,
+    )
+    .problem(403, "operation-not-covered");
+}
+
+#[test]
+fn an_extract_streams_every_record_as_ndjson_or_csv_with_the_agreed_fields() {
+    let s = Server::demo(2500);
+    let civil = s.key("civil-service-consumer");
+    let all = pop_keys(&s);
+    let total = s
+        .get(
+            &format!("/api/v1/datasets/{POP}"),
+            Some(&s.key("population-provider")),
+        )
+        .json()["records"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(total, 2500);
+    let path = format!("/api/v1/exchange/datasets/{POP}/extract");
+    let r = s.request(
+        "GET",
+        &path,
+        Some(&civil),
+        &[
+            ("Ndx-Purpose", "cross-checking"),
+            ("Accept", "application/x-ndjson"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len() as u64, total);
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|l| l["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys[..all.len()],
+        all.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "key order");
+    for l in &lines {
+        let data = l["data"].as_object().expect("data");
+        assert!(
+            data.keys()
+                .all(|k| ["citizen_id", "full_name", "sex", "date_of_birth"].contains(&k.as_str())),
+            "{data:?}"
+        );
+    }
+    // Every citizen released is on an extract event (pages of 1,000: three events).
+    let extract_events = events(&s, "exchange.extract");
+    assert_eq!(extract_events.len(), 3, "one event per page");
+    let mut audited: Vec<String> = extract_events
+        .iter()
+        .flat_map(|e| e["subjects"].as_array().expect("subjects").clone())
+        .map(|v| v.as_str().expect("subject").to_owned())
+        .collect();
+    audited.sort();
+    let mut released: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    released.sort();
+    assert_eq!(audited, released);
+    assert!(
+        extract_events
+            .iter()
+            .all(|e| e["v"] == 2 && e["purpose"] == "cross-checking")
+    );
+
+    // CSV: a header row, then one row per record.
+    let r = s.request(
+        "GET",
+        &format!("{path}?fields=full_name,citizen_id"),
+        Some(&civil),
+        &[("Ndx-Purpose", "cross-checking"), ("Accept", "text/csv")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut rows = r.body.lines();
+    assert_eq!(
+        rows.next(),
+        Some("key,version,recorded_at,citizen_id,full_name")
+    );
+    assert_eq!(rows.count() as u64, total);
+
+    // Refusals come before the stream starts.
+    s.request(
+        "GET",
+        &path,
+        Some(&civil),
+        &[
+            ("Ndx-Purpose", "cross-checking"),
+            ("Accept", "application/xml"),
+        ],
+        None,
+    )
+    .problem(406, "not-acceptable");
+    s.request(
+        "GET",
+        &path,
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", "public-service-delivery")],
+        None,
+    )
+    .problem(403, "operation-not-covered");
+}
