@@ -1113,3 +1113,6 @@ impl Core {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;
