@@ -335,9 +335,7 @@ fn check_release(
     b: &Built,
     consumer: usize,
     a: &Agreement,
-    op: Operation,
-    purpose: &str,
-    asked: Option<&[String]>,
+    (op, purpose, asked): (Operation, &str, Option<&[String]>),
     record: &ExchangeRecord,
     now: DateTime<Utc>,
 ) {
@@ -472,7 +470,7 @@ proptest! {
                 }
             }
             for r in &released {
-                check_release(&b, *consumer, &a, *op, purpose, asked.as_deref(), r, now);
+                check_release(&b, *consumer, &a, (*op, purpose, asked.as_deref()), r, now);
             }
         }
     }
