@@ -3,10 +3,13 @@
 //!
 //! - `bench-import [--store sqlite|postgres]`: the import benchmark behind BENCHMARKS.md.
 //! - `bench-reads [--store sqlite|postgres]`: the point-read benchmark behind BENCHMARKS.md.
+//! - `bench-exchange [--store sqlite|postgres]`: governed lookups against a bare axum endpoint,
+//!   and the bulk extract (BENCHMARKS.md).
 //! - `bench-audit`: durable audit appends, proof latency and `ndx audit verify` (BENCHMARKS.md).
 
 mod audit;
 mod bench;
+mod exchange;
 mod harness;
 mod pg;
 mod reads;
@@ -33,6 +36,12 @@ enum Task {
     /// Point-read benchmark: `GET …/records/{key}` of random keys from concurrent loopback
     /// clients, after importing the population.
     BenchReads(reads::ReadsArgs),
+    /// Governed exchange benchmark: lookups under an agreement from concurrent loopback
+    /// clients against a bare axum JSON endpoint in the same run, and one bulk extract.
+    BenchExchange(exchange::ExchangeArgs),
+    /// The bare axum JSON endpoint of bench-exchange, run as a child process.
+    #[command(hide = true)]
+    BareJson,
     /// Audit log benchmark: durable appends from concurrent writers against the machine's
     /// SHA-256 + fsync limit, proof latency, and verifying a log of 1,000,000 entries.
     BenchAudit(audit::AuditArgs),
@@ -63,6 +72,8 @@ fn main() -> anyhow::Result<()> {
         Task::BenchImport(args) => bench::run(&args),
         Task::BenchReads(args) => reads::run(&args),
         Task::BenchAudit(args) => audit::run(&args),
+        Task::BenchExchange(args) => exchange::run(&args),
+        Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),
     }

@@ -64,12 +64,12 @@ pub struct ReadsArgs {
 
 /// What one client thread saw.
 #[derive(Default)]
-struct ClientStats {
-    ok: u64,
-    errors: u64,
-    first_error: Option<String>,
+pub(crate) struct ClientStats {
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
     /// Latency of every request (errors included), microseconds.
-    latencies: Vec<u32>,
+    pub(crate) latencies: Vec<u32>,
 }
 
 /// One measured client count.
@@ -242,7 +242,7 @@ pub fn run(args: &ReadsArgs) -> anyhow::Result<()> {
 }
 
 /// The first column (citizen_id) of every data row.
-fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let mut rdr = csv::Reader::from_path(path)?;
     let mut keys = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -252,7 +252,7 @@ fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     Ok(keys)
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -290,6 +290,21 @@ fn load(
     seed: u64,
     duration: Duration,
 ) -> Vec<ClientStats> {
+    load_with(keys, clients, seed, duration, &|agent, key| {
+        one_get(agent, base, auth, key)
+    })
+}
+
+/// `clients` threads, each with its own keep-alive agent (one loopback connection), making
+/// `request` for keys drawn uniformly by a seeded RNG (thread i: `seed + i`), back to back for
+/// `duration` after a common start.
+pub(crate) fn load_with(
+    keys: &[String],
+    clients: usize,
+    seed: u64,
+    duration: Duration,
+    request: &(dyn Fn(&ureq::Agent, &str) -> Result<(), String> + Sync),
+) -> Vec<ClientStats> {
     let barrier = Barrier::new(clients);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -307,7 +322,7 @@ fn load(
                     while Instant::now() < until {
                         let key = &keys[rng.random_range(0..keys.len())];
                         let t = Instant::now();
-                        let r = one_get(&agent, base, auth, key);
+                        let r = request(&agent, key);
                         let micros = t.elapsed().as_micros();
                         stats
                             .latencies

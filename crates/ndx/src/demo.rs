@@ -108,7 +108,7 @@ fn agreements(
             valid_from: Some(now - chrono::Duration::days(1)),
             valid_until: Some(now + chrono::Duration::days(365)),
             quota: Quota {
-                requests_per_day: Some(100_000),
+                requests_per_day: Some(5_000_000),
                 records_per_day: None,
             },
             mandatory: true,

@@ -2,6 +2,7 @@
 //! command line and glue only: parsing flags, loading configuration, wiring the store, core and
 //! HTTP server, progress bars and exit codes.
 
+mod agreements;
 mod audit;
 mod config;
 mod demo;
@@ -59,6 +60,8 @@ enum Command {
         #[command(subcommand)]
         what: audit::AuditCommand,
     },
+    /// Sharing agreements of a running node, through its API.
+    Agreements(agreements::AgreementsArgs),
     /// API keys on the stopped store (break-glass).
     Keys {
         #[command(subcommand)]
@@ -154,6 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dictionary { what } => dictionary(&cfg, what),
         Command::Audit { what } => audit::run(&cfg, what),
         Command::Keys { what } => keys::run(&cfg, what),
+        Command::Agreements(args) => agreements::run(&args),
     }
 }
 

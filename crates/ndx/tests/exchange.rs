@@ -871,3 +871,73 @@ fn an_extract_streams_every_record_as_ndjson_or_csv_with_the_agreed_fields() {
     )
     .problem(403, "operation-not-covered");
 }
+
+#[test]
+fn the_cli_drives_the_lifecycle_through_the_api() {
+    let s = Server::demo(10);
+    let ndx = |key: &str, args: &[&str]| {
+        let mut all = vec!["agreements", "--url", &s.base, "--key", key];
+        all.extend_from_slice(args);
+        common::run_ndx(&all)
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let draft = dir.path().join("draft.json");
+    std::fs::write(
+        &draft,
+        json!({
+            "dataset": "businesses", "fields": ["tax_code", "name"], "operations": ["lookup"],
+            "purpose": "statistics",
+            "legal_basis": {"text": "Enterprise statistics", "reference": "Law on Statistics 2015"}
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let consumer = s.key("consumer-01");
+    let out = ndx(&consumer, &["request", draft.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = a["id"].as_str().expect("id").to_owned();
+    assert_eq!(a["status"], "requested");
+
+    // The consumer may not approve its own request: the problem's code, exit code 1 (403).
+    let out = ndx(&consumer, &["approve", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("may not approve"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let business = s.key("business-provider");
+    let out = ndx(&business, &["approve", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ndx(&business, &["revoke", &id, "--reason", "done"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value =
+        serde_json::from_slice(&ndx(&consumer, &["show", &id]).stdout).expect("json");
+    assert_eq!(shown["status"], "revoked");
+    assert_eq!(shown["reason"], "done");
+    let odrl: Value = serde_json::from_slice(&ndx(&consumer, &["odrl", &id]).stdout).expect("json");
+    assert_eq!(odrl["uid"], format!("urn:ndx:agreement:{id}"));
+    // A transition the status does not allow: conflict, exit code 5.
+    let out = ndx(&business, &["approve", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&ndx(&consumer, &["list"]).stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+}
