@@ -1116,3 +1116,120 @@ impl Core {
 
 #[cfg(test)]
 mod tests;
+
+/// A transfer assessment to register.
+#[derive(Debug, Clone)]
+pub struct AssessmentDraft {
+    /// The dataset it covers.
+    pub dataset: String,
+    /// The foreign member that may receive it.
+    pub recipient: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// What it covers, in words.
+    pub scope: String,
+    /// In force from (default: now).
+    pub valid_from: Option<DateTime<Utc>>,
+    /// In force until (exclusive).
+    pub valid_until: DateTime<Utc>,
+}
+
+impl Core {
+    /// Registers a transfer assessment (stewards and operators): the dataset's important or
+    /// personal data may then go to the foreign member under its agreements, within the
+    /// assessment's period. Core data never goes abroad, assessed or not.
+    pub fn register_assessment(
+        &self,
+        caller: &Caller,
+        draft: AssessmentDraft,
+        now: DateTime<Utc>,
+    ) -> Result<TransferAssessment> {
+        if !(caller.has(Role::Steward) || caller.has(Role::Operator)) {
+            let e = Error::of(
+                Code::RoleRequired,
+                "registering a transfer assessment needs role \"steward\" or \"operator\"",
+            );
+            return Err(self.audit_refusal(
+                caller,
+                "transfer-assessment.register",
+                Some(&draft.dataset),
+                e,
+            ));
+        }
+        let schema = self.schema(&draft.dataset, None)?;
+        let provider = self.member(&schema.owner)?;
+        let recipient = self.member(&draft.recipient)?;
+        if recipient.jurisdiction.country == provider.jurisdiction.country {
+            return Err(invalid(format!(
+                "member {:?} is in {}, as the dataset's owner: no transfer abroad to assess",
+                recipient.code, recipient.jurisdiction.country
+            )));
+        }
+        if schema.importance == ndx_types::dictionary::Importance::Core {
+            return Err(invalid(format!(
+                "dataset {:?} is core data, which never leaves {}: no assessment can allow it",
+                schema.dataset, provider.jurisdiction.country
+            )));
+        }
+        for (name, text) in [("approved_by", &draft.approved_by), ("scope", &draft.scope)] {
+            ndx_types::text::check_characters(text, false)
+                .map_err(|e| invalid(format!("{name} {}", e.describe())))?;
+        }
+        let valid_from = draft.valid_from.unwrap_or(now);
+        if draft.valid_until <= valid_from {
+            return Err(invalid(format!(
+                "valid_until {} is not after valid_from {}",
+                draft.valid_until.to_rfc3339(),
+                valid_from.to_rfc3339()
+            )));
+        }
+        let mut bytes = [0u8; 6];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| Error::internal(format!("no randomness for an id: {e}")))?;
+        let t = TransferAssessment {
+            id: format!("ta-{}", hex::encode(bytes)),
+            dataset: schema.dataset.clone(),
+            recipient: recipient.code,
+            approved_by: draft.approved_by,
+            scope: draft.scope,
+            valid_from,
+            valid_until: draft.valid_until,
+        };
+        self.store.catalog().insert(&t, now)?;
+        self.audit
+            .event(caller, "transfer-assessment.register")
+            .dataset(Some(&t.dataset))
+            .keys(vec![t.id.clone()])
+            .record()?;
+        Ok(t)
+    }
+
+    /// The transfer assessments: all for stewards, operators and auditors; a provider those of
+    /// its member's datasets.
+    pub fn assessments(&self, caller: &Caller) -> Result<Vec<TransferAssessment>> {
+        let all: Vec<TransferAssessment> = self
+            .store
+            .catalog()
+            .list::<TransferAssessment>(ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        if caller.has(Role::Steward) || caller.has(Role::Operator) || caller.has(Role::Auditor) {
+            return Ok(all);
+        }
+        if !caller.has(Role::Provider) {
+            return Err(Error::of(
+                Code::RoleRequired,
+                "transfer assessments are for stewards, operators, auditors and providers",
+            ));
+        }
+        let mut mine = Vec::new();
+        for t in all {
+            if self.schema(&t.dataset, None)?.owner == caller.member().code {
+                mine.push(t);
+            }
+        }
+        Ok(mine)
+    }
+}

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use ndx_core::Code;
 use ndx_core::Versioned;
 use ndx_core::exchange::AgreementDraft;
-use ndx_types::exchange::{self as rules, Agreement, Transition};
+use ndx_types::exchange::{self as rules, Agreement, TransferAssessment, Transition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -42,6 +42,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/agreements/{id}/reject", post(reject_agreement))
         .route("/api/v1/agreements/{id}/suspend", post(suspend_agreement))
         .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
+        .route(
+            "/api/v1/transfer-assessments",
+            get(list_assessments).post(register_assessment),
+        )
         .route(
             "/api/v1/subjects/{citizen_id}/consents",
             get(list_consents).post(grant_consent),
@@ -949,4 +953,113 @@ async fn withdraw_consent(
     .await?
     .into_inner();
     Ok(axum::Json(consent.into()))
+}
+
+/// A transfer assessment to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentIn {
+    /// The dataset it covers (important or ordinary data; core data never leaves).
+    pub dataset: String,
+    /// The foreign member that may receive it.
+    pub recipient: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// What it covers, in words.
+    pub scope: String,
+    /// In force from (default: now).
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    /// In force until (exclusive).
+    pub valid_until: DateTime<Utc>,
+}
+
+/// A registered transfer assessment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentOut {
+    /// Identifier.
+    pub id: String,
+    /// The dataset it covers.
+    pub dataset: String,
+    /// The foreign member that may receive it.
+    pub recipient: String,
+    /// Who approved it.
+    pub approved_by: String,
+    /// What it covers.
+    pub scope: String,
+    /// In force from.
+    pub valid_from: DateTime<Utc>,
+    /// In force until (exclusive).
+    pub valid_until: DateTime<Utc>,
+}
+
+impl From<TransferAssessment> for AssessmentOut {
+    fn from(t: TransferAssessment) -> Self {
+        AssessmentOut {
+            id: t.id,
+            dataset: t.dataset,
+            recipient: t.recipient,
+            approved_by: t.approved_by,
+            scope: t.scope,
+            valid_from: t.valid_from,
+            valid_until: t.valid_until,
+        }
+    }
+}
+
+/// The transfer assessments (stewards, operators, auditors; a provider those of its datasets).
+#[utoipa::path(get, path = "/api/v1/transfer-assessments", tag = "exchange", security(("api_key" = [])),
+    responses((status = 200, body = Vec<AssessmentOut>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_assessments(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+) -> ApiResult<axum::Json<Vec<AssessmentOut>>> {
+    let core = st.core.clone();
+    let all = blocking(move || core.assessments(&c)).await?;
+    Ok(axum::Json(
+        all.into_iter().map(AssessmentOut::from).collect(),
+    ))
+}
+
+/// Registers a transfer assessment (steward or operator): the dataset's important or personal
+/// data may go to the foreign member under its agreements, within the period.
+#[utoipa::path(post, path = "/api/v1/transfer-assessments", tag = "exchange", security(("api_key" = [])),
+    request_body = AssessmentIn,
+    responses((status = 201, body = AssessmentOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn register_assessment(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    body: JsonBody<AssessmentIn>,
+) -> ApiResult<(StatusCode, axum::Json<AssessmentOut>)> {
+    permitted(&st, &c, "transfer-assessment.register", None, |c| {
+        if c.has(ndx_types::registry::Role::Steward) || c.has(ndx_types::registry::Role::Operator) {
+            Ok(())
+        } else {
+            Err(ndx_core::Error::of(
+                Code::RoleRequired,
+                "registering a transfer assessment needs role \"steward\" or \"operator\"",
+            ))
+        }
+    })
+    .await?;
+    let a = body.read().await?;
+    let core = st.core.clone();
+    let t = blocking(move || {
+        core.register_assessment(
+            &c,
+            ndx_core::exchange::AssessmentDraft {
+                dataset: a.dataset,
+                recipient: a.recipient,
+                approved_by: a.approved_by,
+                scope: a.scope,
+                valid_from: a.valid_from,
+                valid_until: a.valid_until,
+            },
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(t.into())))
 }

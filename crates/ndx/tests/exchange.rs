@@ -941,3 +941,90 @@ fn the_cli_drives_the_lifecycle_through_the_api() {
     let listed: Value = serde_json::from_slice(&ndx(&consumer, &["list"]).stdout).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_transfer_assessment_lets_important_data_abroad_but_never_core_data() {
+    let s = Server::demo(10);
+    let foreign = s.key("foreign-consumer");
+    let civil = s.key("civil-service-provider");
+    let staff = s
+        .get(
+            "/api/v1/datasets/civil-servants/records?limit=1",
+            Some(&civil),
+        )
+        .json()["records"][0]["key"]
+        .as_str()
+        .expect("a civil servant")
+        .to_owned();
+    let r = s.post_json(
+        "/api/v1/agreements",
+        Some(&foreign),
+        &json!({
+            "dataset": "civil-servants", "fields": ["staff_id", "agency_code", "position"],
+            "operations": ["lookup"], "purpose": "law-enforcement",
+            "legal_basis": {"text": "Consular cooperation", "reference": "Agreement of 2019"}
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = s.request(
+        "POST",
+        &format!("/api/v1/agreements/{id}/approve"),
+        Some(&civil),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ask = || {
+        lookup(
+            &s,
+            &foreign,
+            "civil-servants",
+            &staff,
+            Some("law-enforcement"),
+        )
+    };
+    let p = ask().problem(403, "sovereignty");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("transfer assessment")),
+        "{p}"
+    );
+
+    let steward = s.key("steward");
+    let until = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let assessment = |dataset: &str, recipient: &str| {
+        json!({"dataset": dataset, "recipient": recipient, "approved_by": "Ministry of Home Affairs",
+               "scope": "staff identity for consular checks", "valid_until": until})
+    };
+    let path = "/api/v1/transfer-assessments";
+    s.post_json(
+        path,
+        Some(&foreign),
+        &assessment("civil-servants", "LA-MPS"),
+    )
+    .problem(403, "role-required");
+    s.post_json(path, Some(&steward), &assessment("population", "LA-MPS"))
+        .problem(422, "agreement-invalid");
+    s.post_json(
+        path,
+        Some(&steward),
+        &assessment("civil-servants", "UBND-01"),
+    )
+    .problem(422, "agreement-invalid");
+    s.post_json(path, Some(&steward), &assessment("civil-servants", "NOPE"))
+        .problem(404, "member-not-found");
+    let r = s.post_json(
+        path,
+        Some(&steward),
+        &assessment("civil-servants", "LA-MPS"),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = ask();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = s.get(path, Some(&civil)).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Core data stays home whatever is registered.
+    lookup(&s, &foreign, POP, &a_citizen(&s), Some("law-enforcement")).problem(403, "sovereignty");
+}
