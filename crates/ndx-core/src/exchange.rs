@@ -11,8 +11,8 @@ use ndx_store::catalog::Versioned;
 use ndx_store::catalog::exchange::attr;
 use ndx_types::dictionary::{DatasetSchema, Openness};
 use ndx_types::exchange::{
-    self as rules, Agreement, AgreementStatus, Consent, LegalBasis, Operation, Parties, Quota,
-    Refusal, TransferAssessment, Transition,
+    self as rules, Agreement, AgreementStatus, ApprovalPolicy, Consent, LegalBasis, Operation,
+    Parties, Quota, Refusal, TransferAssessment, Transition,
 };
 use ndx_types::registry::Role;
 use rand::TryRngCore;
@@ -412,12 +412,35 @@ impl Core {
             changed_by: None,
             changed_at: None,
         };
+        // A standing policy of the provider (or the steward) approves what it covers at once.
+        let mut agreement = agreement;
+        let policy = self
+            .store
+            .catalog()
+            .find::<ApprovalPolicy>(attr::DATASET, &agreement.dataset, ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .find(|p| p.admits(&agreement, caller.member()));
+        if let Some(p) = &policy {
+            agreement.status = AgreementStatus::Approved;
+            agreement.reason = Some(format!("approved by policy {:?}", p.id));
+            agreement.changed_by = Some(format!("policy:{}", p.id));
+            agreement.changed_at = Some(now);
+        }
         let stored = self.store.catalog().insert(&agreement, now)?;
         self.audit
             .event(caller, "agreement.request")
             .dataset(Some(&agreement.dataset))
             .keys(vec![agreement.id.clone()])
             .record()?;
+        if let Some(p) = policy {
+            self.audit
+                .event(caller, "agreement.approve")
+                .dataset(Some(&agreement.dataset))
+                .keys(vec![agreement.id.clone(), p.id.clone()])
+                .reason(format!("approved by policy {:?} of {}", p.id, p.created_by))
+                .record()?;
+        }
         Ok(stored)
     }
 
@@ -1228,6 +1251,133 @@ impl Core {
         for t in all {
             if self.schema(&t.dataset, None)?.owner == caller.member().code {
                 mine.push(t);
+            }
+        }
+        Ok(mine)
+    }
+}
+
+/// An approval policy to create.
+#[derive(Debug, Clone)]
+pub struct PolicyDraft {
+    /// The dataset.
+    pub dataset: String,
+    /// Only consumers of this member level.
+    pub consumer_level: Option<ndx_types::registry::MemberLevel>,
+    /// Only consumers in this country.
+    pub consumer_country: Option<String>,
+    /// The fields a request may ask for.
+    pub fields: Vec<String>,
+    /// The operations a request may ask for.
+    pub operations: Vec<Operation>,
+    /// The purposes a request may state.
+    pub purposes: Vec<String>,
+    /// The longest validity approved, in days.
+    pub max_days: Option<u32>,
+}
+
+impl Core {
+    /// Creates an approval policy: the dataset's provider, or the steward. From then on a
+    /// request it covers is approved as it is made.
+    pub fn create_policy(
+        &self,
+        caller: &Caller,
+        draft: PolicyDraft,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalPolicy> {
+        let schema = self.schema(&draft.dataset, None)?;
+        let provider = caller.has(Role::Provider) && caller.member().code == schema.owner;
+        if !(provider || caller.has(Role::Steward)) {
+            let e = Error::of(
+                Code::NotOwner,
+                format!(
+                    "approval policies on {:?} are for its provider ({}) or the steward",
+                    schema.dataset, schema.owner
+                ),
+            );
+            return Err(self.audit_refusal(
+                caller,
+                "approval-policy.create",
+                Some(&schema.dataset),
+                e,
+            ));
+        }
+        let unknown: Vec<&String> = draft
+            .fields
+            .iter()
+            .filter(|f| schema.field(f).is_none())
+            .collect();
+        if draft.fields.is_empty() || !unknown.is_empty() {
+            return Err(invalid(format!(
+                "a policy names fields of {:?}; unknown: {unknown:?}",
+                schema.dataset
+            )));
+        }
+        if draft.operations.is_empty() || draft.purposes.is_empty() {
+            return Err(invalid(
+                "a policy names at least one operation and one purpose",
+            ));
+        }
+        for p in &draft.purposes {
+            if !self.purpose_known(p)? {
+                return Err(Error::of(
+                    Code::PurposeUnknown,
+                    format!("purpose {p:?} is not a code of the code list \"purpose\""),
+                ));
+            }
+        }
+        if let Some(c) = &draft.consumer_country
+            && !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(Error::of(
+                Code::CountryInvalid,
+                format!("{c:?} is not an ISO 3166 alpha-2 country"),
+            ));
+        }
+        if draft.max_days == Some(0) {
+            return Err(invalid("max_days must be at least 1"));
+        }
+        let mut bytes = [0u8; 6];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| Error::internal(format!("no randomness for an id: {e}")))?;
+        let policy = ApprovalPolicy {
+            id: format!("pol-{}", hex::encode(bytes)),
+            dataset: schema.dataset.clone(),
+            consumer_level: draft.consumer_level,
+            consumer_country: draft.consumer_country,
+            fields: draft.fields,
+            operations: draft.operations,
+            purposes: draft.purposes,
+            max_days: draft.max_days,
+            created_by: caller.system().code.clone(),
+        };
+        self.store.catalog().insert(&policy, now)?;
+        self.audit
+            .event(caller, "approval-policy.create")
+            .dataset(Some(&policy.dataset))
+            .keys(vec![policy.id.clone()])
+            .record()?;
+        Ok(policy)
+    }
+
+    /// The approval policies: on the datasets of the caller's member, or all for stewards,
+    /// operators and auditors.
+    pub fn policies(&self, caller: &Caller) -> Result<Vec<ApprovalPolicy>> {
+        let all: Vec<ApprovalPolicy> = self
+            .store
+            .catalog()
+            .list::<ApprovalPolicy>(ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        if caller.has(Role::Steward) || caller.has(Role::Operator) || caller.has(Role::Auditor) {
+            return Ok(all);
+        }
+        let mut mine = Vec::new();
+        for p in all {
+            if self.schema(&p.dataset, None)?.owner == caller.member().code {
+                mine.push(p);
             }
         }
         Ok(mine)

@@ -43,6 +43,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/agreements/{id}/suspend", post(suspend_agreement))
         .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
         .route(
+            "/api/v1/approval-policies",
+            get(list_policies).post(create_policy),
+        )
+        .route(
             "/api/v1/transfer-assessments",
             get(list_assessments).post(register_assessment),
         )
@@ -1062,4 +1066,124 @@ async fn register_assessment(
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(t.into())))
+}
+
+/// A standing rule that approves the requests it covers as they are made.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyIn {
+    /// The dataset.
+    pub dataset: String,
+    /// Only consumers whose member has this level.
+    #[serde(default)]
+    pub consumer_level: Option<crate::wire::MemberLevel>,
+    /// Only consumers whose member is in this country (ISO alpha-2).
+    #[serde(default)]
+    pub consumer_country: Option<String>,
+    /// The fields a request may ask for.
+    pub fields: Vec<String>,
+    /// The operations a request may ask for.
+    pub operations: Vec<Operation>,
+    /// The purposes a request may state.
+    pub purposes: Vec<String>,
+    /// The longest validity approved, in days (absent: any, open-ended included).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_days: Option<u32>,
+}
+
+/// An approval policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyOut {
+    /// Identifier.
+    pub id: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Only consumers whose member has this level.
+    pub consumer_level: Option<crate::wire::MemberLevel>,
+    /// Only consumers whose member is in this country.
+    pub consumer_country: Option<String>,
+    /// The fields a request may ask for.
+    pub fields: Vec<String>,
+    /// The operations a request may ask for.
+    pub operations: Vec<Operation>,
+    /// The purposes a request may state.
+    pub purposes: Vec<String>,
+    /// The longest validity approved, in days.
+    pub max_days: Option<u32>,
+    /// The system that made it.
+    pub created_by: String,
+}
+
+impl From<rules::ApprovalPolicy> for PolicyOut {
+    fn from(p: rules::ApprovalPolicy) -> Self {
+        PolicyOut {
+            id: p.id,
+            dataset: p.dataset,
+            consumer_level: p.consumer_level.map(Into::into),
+            consumer_country: p.consumer_country,
+            fields: p.fields,
+            operations: p.operations.into_iter().map(Operation::from).collect(),
+            purposes: p.purposes,
+            max_days: p.max_days,
+            created_by: p.created_by,
+        }
+    }
+}
+
+/// The approval policies (on the caller's member's datasets; all for stewards, operators,
+/// auditors).
+#[utoipa::path(get, path = "/api/v1/approval-policies", tag = "agreements", security(("api_key" = [])),
+    responses((status = 200, body = Vec<PolicyOut>), (status = 401, body = Problem)))]
+async fn list_policies(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+) -> ApiResult<axum::Json<Vec<PolicyOut>>> {
+    let core = st.core.clone();
+    let all = blocking(move || core.policies(&c)).await?;
+    Ok(axum::Json(all.into_iter().map(PolicyOut::from).collect()))
+}
+
+/// Creates an approval policy (the dataset's provider, or the steward): requests it covers are
+/// approved as they are made, audited with the policy.
+#[utoipa::path(post, path = "/api/v1/approval-policies", tag = "agreements", security(("api_key" = [])),
+    request_body = PolicyIn,
+    responses((status = 201, body = PolicyOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn create_policy(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    body: JsonBody<PolicyIn>,
+) -> ApiResult<(StatusCode, axum::Json<PolicyOut>)> {
+    permitted(&st, &c, "approval-policy.create", None, |c| {
+        if c.has(ndx_types::registry::Role::Steward) || c.has(ndx_types::registry::Role::Provider) {
+            Ok(())
+        } else {
+            Err(ndx_core::Error::of(
+                Code::RoleRequired,
+                "approval policies are made by providers (for their datasets) or the steward",
+            ))
+        }
+    })
+    .await?;
+    let p = body.read().await?;
+    let core = st.core.clone();
+    let policy = blocking(move || {
+        core.create_policy(
+            &c,
+            ndx_core::exchange::PolicyDraft {
+                dataset: p.dataset,
+                consumer_level: p.consumer_level.map(Into::into),
+                consumer_country: p.consumer_country,
+                fields: p.fields,
+                operations: p.operations.into_iter().map(Into::into).collect(),
+                purposes: p.purposes,
+                max_days: p.max_days,
+            },
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(policy.into())))
 }

@@ -46,6 +46,7 @@ impl Modify for Security {
         crate::exchange::agreement_odrl, crate::exchange::approve_agreement, crate::exchange::reject_agreement,
         crate::exchange::suspend_agreement, crate::exchange::revoke_agreement,
         crate::exchange::list_assessments, crate::exchange::register_assessment,
+        crate::exchange::list_policies, crate::exchange::create_policy,
         crate::exchange::list_consents, crate::exchange::grant_consent, crate::exchange::withdraw_consent,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,

@@ -81,6 +81,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/agreements/{id}/revoke", &["post"]),
         ("/api/v1/subjects/{citizen_id}/consents", &["get", "post"]),
         ("/api/v1/transfer-assessments", &["get", "post"]),
+        ("/api/v1/approval-policies", &["get", "post"]),
         (
             "/api/v1/subjects/{citizen_id}/consents/{id}/withdraw",
             &["post"],
@@ -98,7 +99,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 43, "a route was added: list it above");
+    assert_eq!(paths.len(), 44, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

@@ -240,6 +240,53 @@ pub struct TransferAssessment {
     pub valid_until: DateTime<Utc>,
 }
 
+/// A standing rule of a provider (or the steward) that approves, as soon as they are made,
+/// the requests it covers: a kind of consumer, some fields, operations and purposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalPolicy {
+    /// Identifier.
+    pub id: String,
+    /// The dataset it approves requests on.
+    pub dataset: String,
+    /// Only consumers whose member has this level (`None`: any level).
+    #[serde(default)]
+    pub consumer_level: Option<crate::registry::MemberLevel>,
+    /// Only consumers whose member is in this country (`None`: any country; the sovereignty
+    /// guard applies anyway).
+    #[serde(default)]
+    pub consumer_country: Option<String>,
+    /// The fields a request may ask for.
+    pub fields: Vec<String>,
+    /// The operations a request may ask for.
+    pub operations: Vec<Operation>,
+    /// The purposes a request may state.
+    pub purposes: Vec<String>,
+    /// The longest validity approved, in days (`None`: any, open-ended included).
+    #[serde(default)]
+    pub max_days: Option<u32>,
+    /// The system that made it.
+    pub created_by: String,
+}
+
+impl ApprovalPolicy {
+    /// Whether the policy approves this request of a consumer whose member is `consumer`.
+    pub fn admits(&self, a: &Agreement, consumer: &crate::registry::Member) -> bool {
+        a.dataset == self.dataset
+            && self.consumer_level.is_none_or(|l| l == consumer.level)
+            && self
+                .consumer_country
+                .as_ref()
+                .is_none_or(|c| *c == consumer.jurisdiction.country)
+            && a.fields.iter().all(|f| self.fields.contains(f))
+            && a.operations.iter().all(|o| self.operations.contains(o))
+            && self.purposes.contains(&a.purpose)
+            && self.max_days.is_none_or(|days| {
+                a.valid_until
+                    .is_some_and(|u| u - a.valid_from <= chrono::Duration::days(i64::from(days)))
+            })
+    }
+}
+
 /// One request of a consumer, as [`decide`] sees it.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {

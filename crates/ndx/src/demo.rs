@@ -81,7 +81,7 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
 
 /// The demo's sharing agreements, made as the parties would make them: each province's
 /// public-service system looks up name, date of birth and current address in `population`
-/// (approved by the Ministry of Public Security); the civil-service register looks up, searches
+/// (approved as requested by the Ministry of Public Security's standing approval policy); the civil-service register looks up, searches
 /// and extracts identity fields for cross-checking; Ho Chi Minh City's request for its ethnic-group field (bound to
 /// each citizen's consent) is approved; its request on the civil-service register is pending;
 /// Da Nang's agreement on the business register was revoked; the Lao partner's agreement is
@@ -122,6 +122,20 @@ fn agreements(
         "street_address",
     ];
     let decree = "Decree 47/2024/ND-CP";
+    // The Ministry's standing policy approves the provinces' requests as they are made.
+    core.create_policy(
+        &population,
+        ndx_core::exchange::PolicyDraft {
+            dataset: "population".into(),
+            consumer_level: Some(MemberLevel::Province),
+            consumer_country: Some("VN".into()),
+            fields: address.iter().map(|f| (*f).to_owned()).collect(),
+            operations: vec![Operation::Lookup],
+            purposes: vec!["public-service-delivery".into()],
+            max_days: Some(400),
+        },
+        now,
+    )?;
     for p in ["01", "79", "48"] {
         let consumer = caller(&format!("consumer-{p}"))?;
         let a = core.request_agreement(
@@ -135,7 +149,11 @@ fn agreements(
             ),
             now,
         )?;
-        core.change_agreement(&population, &a.value.id, Transition::Approve, None, now)?;
+        anyhow::ensure!(
+            a.value.status == ndx_types::exchange::AgreementStatus::Approved,
+            "the population policy did not approve {}'s request",
+            a.value.consumer
+        );
     }
     let civil = caller("civil-service-consumer")?;
     let a = core.request_agreement(

@@ -1028,3 +1028,72 @@ fn a_transfer_assessment_lets_important_data_abroad_but_never_core_data() {
     // Core data stays home whatever is registered.
     lookup(&s, &foreign, POP, &a_citizen(&s), Some("law-enforcement")).problem(403, "sovereignty");
 }
+
+#[test]
+fn an_approval_policy_approves_what_it_covers_as_it_is_requested() {
+    let s = Server::demo(10);
+    // The demo's province agreements were approved by the population policy.
+    let a = &agreements(&s, &s.key("consumer-48"))
+        .into_iter()
+        .find(|a| a["dataset"] == POP)
+        .expect("population agreement");
+    assert_eq!(a["status"], "approved");
+    assert!(
+        a["changed_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("policy:")),
+        "{a}"
+    );
+
+    let business = s.key("business-provider");
+    let policy = json!({
+        "dataset": "businesses", "consumer_level": "province", "consumer_country": "VN",
+        "fields": ["tax_code", "name", "status"], "operations": ["lookup", "search"],
+        "purposes": ["administrative-procedure"], "max_days": 365
+    });
+    s.post_json(
+        "/api/v1/approval-policies",
+        Some(&s.key("consumer-01")),
+        &policy,
+    )
+    .problem(403, "role-required");
+    s.post_json(
+        "/api/v1/approval-policies",
+        Some(&s.key("population-provider")),
+        &policy,
+    )
+    .problem(403, "not-owner");
+    let r = s.post_json("/api/v1/approval-policies", Some(&business), &policy);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let until = (chrono::Utc::now() + chrono::Duration::days(100)).to_rfc3339();
+    let request = |fields: Value| {
+        s.post_json(
+            "/api/v1/agreements",
+            Some(&s.key("consumer-48")),
+            &json!({"dataset": "businesses", "fields": fields, "operations": ["lookup"],
+                    "purpose": "administrative-procedure", "valid_until": until,
+                    "legal_basis": {"text": "t", "reference": "r"}}),
+        )
+        .json()
+    };
+    let covered = request(json!(["tax_code", "name"]));
+    assert_eq!(covered["status"], "approved", "{covered}");
+    let beyond = request(json!(["tax_code", "owner_citizen_id"]));
+    assert_eq!(beyond["status"], "requested", "{beyond}");
+    // Not a province: the policy does not apply.
+    let civil = s.post_json(
+        "/api/v1/agreements",
+        Some(&s.key("civil-service-consumer")),
+        &json!({"dataset": "businesses", "fields": ["name"], "operations": ["lookup"],
+                "purpose": "administrative-procedure", "valid_until": until,
+                "legal_basis": {"text": "t", "reference": "r"}}),
+    );
+    assert_eq!(civil.json()["status"], "requested", "{}", civil.body);
+    assert_eq!(
+        s.get("/api/v1/approval-policies", Some(&business))
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}

@@ -1,7 +1,7 @@
-//! The catalogue kinds of governed exchange: sharing agreements, consents and transfer
-//! assessments, each with the attributes the exchange path finds them by.
+//! The catalogue kinds of governed exchange: sharing agreements, approval policies, consents
+//! and transfer assessments, each with the attributes the exchange path finds them by.
 
-use ndx_types::exchange::{Agreement, Consent, TransferAssessment};
+use ndx_types::exchange::{Agreement, ApprovalPolicy, Consent, TransferAssessment};
 use ndx_types::registry::{Member, System};
 
 use super::{Attribute, Kind};
@@ -62,5 +62,16 @@ impl Kind for TransferAssessment {
             Attribute::plain(attr::DATASET, &self.dataset),
             Attribute::reference::<Member>(attr::RECIPIENT, &self.recipient),
         ]
+    }
+}
+
+impl Kind for ApprovalPolicy {
+    const KIND: &'static str = "approval-policy";
+    const NOUN: &'static str = "approval policy";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::plain(attr::DATASET, &self.dataset)]
     }
 }

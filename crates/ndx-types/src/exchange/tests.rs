@@ -459,3 +459,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_policy_admits_only_what_it_names() {
+    use crate::registry::{Member, MemberLevel};
+    let member = |level: MemberLevel, country: &str| Member {
+        code: "UBND-01".into(),
+        name_vi: "x".into(),
+        name_en: "x".into(),
+        level,
+        jurisdiction: Jurisdiction {
+            country: country.into(),
+            province: Some("01".into()),
+        },
+        created_at: t(0),
+    };
+    let policy = ApprovalPolicy {
+        id: "p1".into(),
+        dataset: "population".into(),
+        consumer_level: Some(MemberLevel::Province),
+        consumer_country: Some("VN".into()),
+        fields: vec!["full_name".into(), "birth_date".into(), "ethnicity".into()],
+        operations: vec![Operation::Lookup],
+        purposes: vec!["public-service-delivery".into()],
+        max_days: Some(400),
+        created_by: "BCA-POPULATION".into(),
+    };
+    let province = member(MemberLevel::Province, "VN");
+    let mut a = agreement("A1");
+    assert!(policy.admits(&a, &province));
+    assert!(
+        !policy.admits(&a, &member(MemberLevel::Central, "VN")),
+        "level"
+    );
+    assert!(
+        !policy.admits(&a, &member(MemberLevel::Province, "LA")),
+        "country"
+    );
+    a.fields.push("province".into());
+    assert!(!policy.admits(&a, &province), "a field beyond the policy");
+    let mut a = agreement("A1");
+    a.operations.push(Operation::Extract);
+    assert!(
+        !policy.admits(&a, &province),
+        "an operation beyond the policy"
+    );
+    let mut a = agreement("A1");
+    a.purpose = "statistics".into();
+    assert!(!policy.admits(&a, &province), "another purpose");
+    let mut a = agreement("A1");
+    a.valid_until = None;
+    assert!(!policy.admits(&a, &province), "open-ended beyond max_days");
+    a.valid_until = Some(t(500));
+    assert!(!policy.admits(&a, &province), "longer than max_days");
+}
