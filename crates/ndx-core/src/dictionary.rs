@@ -463,5 +463,6 @@ impl Core {
 
     fn forget_compiled(&self) {
         self.compiled.lock().expect("cache poisoned").clear();
+        self.purposes.forget();
     }
 }

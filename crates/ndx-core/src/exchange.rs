@@ -142,6 +142,23 @@ impl Quotas {
     }
 }
 
+/// The codes of the code list `purpose`, read at most once a second (every exchange request
+/// checks its purpose against them) and forgotten when this process changes a code list.
+#[derive(Debug, Default)]
+pub(crate) struct PurposeCache {
+    codes: Mutex<Option<(std::time::Instant, std::sync::Arc<std::collections::BTreeSet<String>>)>>,
+}
+
+/// How long the purposes read from the store are trusted (a code list changed by another node
+/// is seen at most this late).
+const PURPOSES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl PurposeCache {
+    pub(crate) fn forget(&self) {
+        *self.codes.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 impl Quotas {
     /// Takes `records` more records of `agreement`'s quota for `day` (the request itself was
     /// counted when it was granted), or says that the limit is reached.
@@ -235,8 +252,21 @@ fn new_agreement_id() -> Result<String> {
 
 impl Core {
     fn purpose_known(&self, purpose: &str) -> Result<bool> {
+        {
+            let cached = self.purposes.codes.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, codes)) = cached.as_ref()
+                && at.elapsed() < PURPOSES_FRESH
+            {
+                return Ok(codes.contains(purpose));
+            }
+        }
         let list = self.code_list(PURPOSE_LIST, None)?;
-        Ok(list.entries.iter().any(|e| e.code == purpose))
+        let codes: std::collections::BTreeSet<String> =
+            list.entries.into_iter().map(|e| e.code).collect();
+        let known = codes.contains(purpose);
+        *self.purposes.codes.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), std::sync::Arc::new(codes)));
+        Ok(known)
     }
 
     /// Checks that `purpose` is a code of the code list `purpose` (400 otherwise).
@@ -596,10 +626,7 @@ impl Core {
             Ok(p) => p,
             Err(e) => return Err(refuse(e, None)),
         };
-        let schema = match self.exchange_dataset(caller, dataset) {
-            Ok(d) => d.schema,
-            Err(e) => return Err(e),
-        };
+        let schema = self.schema(dataset, None)?;
         let mine: Vec<Agreement> = self
             .store
             .catalog()
@@ -608,6 +635,16 @@ impl Core {
             .map(|v| v.value)
             .filter(|a| a.dataset == schema.dataset)
             .collect();
+        // A restricted dataset is not found by a stranger (as in the catalogue).
+        if schema.openness == Openness::Restricted
+            && schema.owner != caller.member().code
+            && mine.is_empty()
+        {
+            return Err(Error::of(
+                Code::DatasetNotFound,
+                format!("dataset {dataset:?} does not exist"),
+            ));
+        }
         let provider = self.member(&schema.owner)?;
         let consumer = caller.member();
         let assessments: Vec<TransferAssessment> =

@@ -32,6 +32,7 @@ pub struct Core {
     compiled: Arc<Mutex<CompiledCache>>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
+    purposes: Arc<exchange::PurposeCache>,
 }
 
 impl std::fmt::Debug for Core {
@@ -48,6 +49,7 @@ impl Core {
             compiled: Arc::default(),
             audit,
             quotas: Arc::default(),
+            purposes: Arc::default(),
         }
     }
 

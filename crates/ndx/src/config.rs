@@ -45,6 +45,9 @@ pub struct RawConfig {
     pub max_uri_bytes: usize,
     /// Largest request head (request line and header fields), in bytes.
     pub max_header_bytes: usize,
+    /// Threads that run the services (store and audit work) at once; requests beyond wait
+    /// their turn. Bounds threads, store connections and memory under any concurrency.
+    pub blocking_threads: usize,
     /// File holding the audit log's Ed25519 signing seed (64 hex digits); default
     /// `<data_dir>/audit-signing.key`, created on first start.
     pub audit_key_file: Option<PathBuf>,
@@ -68,6 +71,7 @@ impl Default for RawConfig {
             max_connections_per_ip: 256,
             max_uri_bytes: 8 << 10,
             max_header_bytes: 32 << 10,
+            blocking_threads: 32,
             audit_key_file: None,
         }
     }
@@ -90,6 +94,7 @@ const ENV_KEYS: &[&str] = &[
     "max_connections_per_ip",
     "max_uri_bytes",
     "max_header_bytes",
+    "blocking_threads",
     "audit_key_file",
 ];
 
@@ -108,6 +113,8 @@ pub struct Config {
     pub log_json: bool,
     /// HTTP limits.
     pub limits: ndx_http::Limits,
+    /// Threads that run the services at once.
+    pub blocking_threads: usize,
     /// The audit signing seed's file, when not the data directory's.
     pub audit_key_file: Option<PathBuf>,
 }
@@ -181,6 +188,9 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if !(8192..=(256 << 10)).contains(&raw.max_header_bytes) {
         bail!("max_header_bytes must be between 8192 and 262144");
     }
+    if !(1..=1024).contains(&raw.blocking_threads) {
+        bail!("blocking_threads must be between 1 and 1024");
+    }
     if !(256..=65534).contains(&raw.max_uri_bytes) {
         bail!("max_uri_bytes must be between 256 and 65534");
     }
@@ -201,6 +211,7 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
             max_uri_bytes: raw.max_uri_bytes,
             max_header_bytes: raw.max_header_bytes,
         },
+        blocking_threads: raw.blocking_threads,
         audit_key_file: raw.audit_key_file,
     })
 }

@@ -70,6 +70,7 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "jemalloc background thread not started");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(cfg.blocking_threads)
         .enable_all()
         .build()?;
     rt.block_on(async {

@@ -139,7 +139,7 @@ impl SqliteBackend {
             None if self.read_only => open_read_only(&self.path)?,
             None => {
                 let c = open_connection(&self.path)?;
-                c.execute_batch("PRAGMA cache_size=-8192;")?;
+                c.execute_batch("PRAGMA cache_size=-2048;")?;
                 c
             }
         };
