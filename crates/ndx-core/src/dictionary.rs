@@ -4,7 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ndx_store::{Store, StoreError};
@@ -376,6 +377,7 @@ impl Core {
         };
         schema.version = version;
         self.store.catalog().insert(&schema, now)?;
+        self.latest_schemas.forget();
         Ok(SchemaChange {
             schema,
             created: true,
@@ -383,8 +385,26 @@ impl Core {
         })
     }
 
-    /// A dataset's schema at a version or the latest.
+    /// A dataset's schema at a version or the latest. The latest is read from the store at
+    /// most once a second per dataset (every read and exchange request needs it); this
+    /// process forgets it when it registers a version, another node's is seen within a second.
     pub fn schema(&self, dataset: &str, version: Option<SchemaVersion>) -> Result<DatasetSchema> {
+        if version.is_none() {
+            if let Some(s) = self.latest_schemas.get(dataset) {
+                return Ok(s);
+            }
+            let s = self.schema_from_store(dataset, None)?;
+            self.latest_schemas.put(dataset, &s);
+            return Ok(s);
+        }
+        self.schema_from_store(dataset, version)
+    }
+
+    fn schema_from_store(
+        &self,
+        dataset: &str,
+        version: Option<SchemaVersion>,
+    ) -> Result<DatasetSchema> {
         self.store
             .catalog()
             .schema(dataset, version)?
@@ -463,6 +483,37 @@ impl Core {
 
     fn forget_compiled(&self) {
         self.compiled.lock().expect("cache poisoned").clear();
+        self.latest_schemas.forget();
         self.purposes.forget();
+    }
+}
+
+/// The latest schema of each dataset, each trusted for [`FRESH_FOR`].
+#[derive(Debug, Default)]
+pub(crate) struct LatestSchemas {
+    by_dataset: Mutex<HashMap<String, (Instant, DatasetSchema)>>,
+}
+
+/// How long a cached latest schema is trusted.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+impl LatestSchemas {
+    fn get(&self, dataset: &str) -> Option<DatasetSchema> {
+        let map = self.by_dataset.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(dataset)
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, s)| s.clone())
+    }
+    fn put(&self, dataset: &str, schema: &DatasetSchema) {
+        let mut map = self.by_dataset.lock().unwrap_or_else(|e| e.into_inner());
+        // Names a caller made up are not cached: only datasets that exist reach here, and
+        // their number is the catalogue's.
+        map.insert(dataset.to_owned(), (Instant::now(), schema.clone()));
+    }
+    fn forget(&self) {
+        self.by_dataset
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

@@ -33,6 +33,7 @@ pub struct Core {
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     purposes: Arc<exchange::PurposeCache>,
+    latest_schemas: Arc<dictionary::LatestSchemas>,
 }
 
 impl std::fmt::Debug for Core {
@@ -50,6 +51,7 @@ impl Core {
             audit,
             quotas: Arc::default(),
             purposes: Arc::default(),
+            latest_schemas: Arc::default(),
         }
     }
 
