@@ -84,8 +84,12 @@ pub struct ExchangePage {
     pub last_key: Option<String>,
 }
 
-/// Largest page of an exchange search (and the page an extract reads at a time).
+/// Largest page of an exchange search.
 pub const MAX_EXCHANGE_PAGE: usize = 1000;
+
+/// Records an extract reads, releases and audits at a time: one audit event (and one durable
+/// append, whose cost is mostly the data tracker's index rows) per page, a few MB of memory.
+pub const EXTRACT_PAGE: usize = 5000;
 
 /// What leaves of some record versions under an agreement.
 struct Released {
@@ -146,7 +150,12 @@ impl Quotas {
 /// checks its purpose against them) and forgotten when this process changes a code list.
 #[derive(Debug, Default)]
 pub(crate) struct PurposeCache {
-    codes: Mutex<Option<(std::time::Instant, std::sync::Arc<std::collections::BTreeSet<String>>)>>,
+    codes: Mutex<
+        Option<(
+            std::time::Instant,
+            std::sync::Arc<std::collections::BTreeSet<String>>,
+        )>,
+    >,
 }
 
 /// How long the purposes read from the store are trusted (a code list changed by another node
@@ -253,7 +262,11 @@ fn new_agreement_id() -> Result<String> {
 impl Core {
     fn purpose_known(&self, purpose: &str) -> Result<bool> {
         {
-            let cached = self.purposes.codes.lock().unwrap_or_else(|e| e.into_inner());
+            let cached = self
+                .purposes
+                .codes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if let Some((at, codes)) = cached.as_ref()
                 && at.elapsed() < PURPOSES_FRESH
             {
@@ -264,7 +277,11 @@ impl Core {
         let codes: std::collections::BTreeSet<String> =
             list.entries.into_iter().map(|e| e.code).collect();
         let known = codes.contains(purpose);
-        *self.purposes.codes.lock().unwrap_or_else(|e| e.into_inner()) =
+        *self
+            .purposes
+            .codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
             Some((std::time::Instant::now(), std::sync::Arc::new(codes)));
         Ok(known)
     }
@@ -963,7 +980,7 @@ impl Core {
             let Some(body) = v.body.as_deref() else {
                 continue;
             };
-            let full: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
+            let mut full: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
                 Error::internal(format!("stored record {:?} is not JSON: {e}", v.key))
             })?;
             let mut subjects: Vec<String> = subject_fields
@@ -1005,7 +1022,7 @@ impl Core {
                 .grant
                 .fields
                 .iter()
-                .filter_map(|f| full.get(f).map(|x| (f.clone(), x.clone())))
+                .filter_map(|f| full.remove(f).map(|x| (f.clone(), x)))
                 .collect();
             for f in data.keys() {
                 if !out.fields.contains(f) {
@@ -1128,7 +1145,7 @@ impl Core {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Audited<ExchangePage>> {
-        let limit = limit.clamp(1, MAX_EXCHANGE_PAGE);
+        let limit = limit.clamp(1, EXTRACT_PAGE);
         let mut versions = self
             .store
             .records()

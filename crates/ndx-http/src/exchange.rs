@@ -356,11 +356,20 @@ fn extract_line(
 ) {
     match format {
         ExtractFormat::Ndjson => {
-            let line = serde_json::json!({
-                "key": r.key, "version": r.version,
-                "recorded_at": r.recorded_at, "data": r.data,
-            });
-            // A JSON value always serialises.
+            #[derive(Serialize)]
+            struct Line<'a> {
+                key: &'a str,
+                version: u64,
+                recorded_at: &'a DateTime<Utc>,
+                data: &'a Map<String, Value>,
+            }
+            let line = Line {
+                key: &r.key,
+                version: r.version,
+                recorded_at: &r.recorded_at,
+                data: &r.data,
+            };
+            // Strings, numbers and a JSON map always serialise.
             let _ = serde_json::to_writer(&mut *out, &line);
             out.push(b'\n');
         }
@@ -400,7 +409,7 @@ fn csv_row(fields: &[String], out: &mut Vec<u8>) {
 /// Streams the whole dataset under a sharing agreement (consumer), as NDJSON
 /// (`Accept: application/x-ndjson`, the default) or CSV (`Accept: text/csv`, a header row
 /// first): the agreed fields of every record, consent permitting, in key order. It is read and
-/// audited a page of 1,000 records at a time, each page's event naming its data subjects
+/// audited a page of 5,000 records at a time, each page's event naming its data subjects
 /// before the page is sent, so memory stays flat whatever the size. A failure mid-stream ends
 /// the body early (the client sees a truncated chunked body, never a partial record).
 #[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/extract", tag = "exchange", security(("api_key" = [])),
@@ -437,7 +446,7 @@ async fn extract(
             now,
         )?;
         let first =
-            core.exchange_extract_page(&cap, None, ndx_core::exchange::MAX_EXCHANGE_PAGE, now)?;
+            core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
         Ok::<_, ndx_core::Error>((cap, first.into_inner()))
     })
     .await?;
@@ -470,7 +479,7 @@ async fn extract(
             page = match core.exchange_extract_page(
                 &cap,
                 Some(&after),
-                ndx_core::exchange::MAX_EXCHANGE_PAGE,
+                ndx_core::exchange::EXTRACT_PAGE,
                 Utc::now(),
             ) {
                 Ok(p) => p.into_inner(),

@@ -816,9 +816,9 @@ fn an_extract_streams_every_record_as_ndjson_or_csv_with_the_agreed_fields() {
             "{data:?}"
         );
     }
-    // Every citizen released is on an extract event (pages of 1,000: three events).
+    // Every citizen released is on an extract event (one per page of 5,000).
     let extract_events = events(&s, "exchange.extract");
-    assert_eq!(extract_events.len(), 3, "one event per page");
+    assert_eq!(extract_events.len(), 1, "one event per page");
     let mut audited: Vec<String> = extract_events
         .iter()
         .flat_map(|e| e["subjects"].as_array().expect("subjects").clone())
