@@ -108,13 +108,45 @@ pub struct ExchangeDataset {
 
 /// Requests and records released per agreement and UTC day, counted in this process: a
 /// reservation is checked and taken under one lock, so concurrent requests never go past a
-/// quota and are never refused below it.
+/// quota and are never refused below it. The counts of agreements with a quota are kept in the
+/// catalogue (`QuotaUsage`): read on the first request of the day in this process, written at
+/// most once a second and when the server stops, as deltas (a conflicting write re-reads and
+/// adds), so a restart loses at most the last second's count.
 #[derive(Debug, Default)]
 pub(crate) struct Quotas {
-    used: Mutex<HashMap<(String, NaiveDate), (u64, u64)>>,
+    used: Mutex<HashMap<(String, NaiveDate), Used>>,
+    last_flush: Mutex<Option<std::time::Instant>>,
 }
 
+/// One (agreement, day): everything used, and what the catalogue does not have yet.
+#[derive(Debug, Default, Clone, Copy)]
+struct Used {
+    requests: u64,
+    records: u64,
+    unsaved_requests: u64,
+    unsaved_records: u64,
+}
+
+/// How often the counts are written to the catalogue.
+const QUOTA_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Quotas {
+    fn loaded(&self, agreement: &str, day: NaiveDate) -> bool {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.contains_key(&(agreement.to_owned(), day))
+    }
+
+    fn load(&self, agreement: &str, day: NaiveDate, saved: Option<&rules::QuotaUsage>) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        // Days before this one are over: forget them.
+        used.retain(|(_, d), _| *d >= day);
+        used.entry((agreement.to_owned(), day)).or_insert(Used {
+            requests: saved.map_or(0, |s| s.requests),
+            records: saved.map_or(0, |s| s.records),
+            ..Used::default()
+        });
+    }
+
     /// Takes one request and `records` records of `agreement`'s quota for `day`, or says which
     /// limit is reached.
     fn reserve(
@@ -123,26 +155,75 @@ impl Quotas {
         day: NaiveDate,
         records: u64,
     ) -> std::result::Result<(), String> {
+        if agreement.quota.requests_per_day.is_none() && agreement.quota.records_per_day.is_none() {
+            return Ok(());
+        }
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        // Days before this one are over: forget them.
-        used.retain(|(_, d), _| *d >= day);
-        let entry = used.entry((agreement.id.clone(), day)).or_insert((0, 0));
+        let entry = used.entry((agreement.id.clone(), day)).or_default();
         if let Some(max) = agreement.quota.requests_per_day
-            && entry.0 + 1 > max
+            && entry.requests + 1 > max
         {
             return Err(format!("{max} requests a day, all used on {day}"));
         }
         if let Some(max) = agreement.quota.records_per_day
-            && entry.1 + records > max
+            && entry.records + records > max
         {
             return Err(format!(
                 "{max} records a day, {} used on {day}, {records} asked",
-                entry.1
+                entry.records
             ));
         }
-        entry.0 += 1;
-        entry.1 += records;
+        entry.requests += 1;
+        entry.records += records;
+        entry.unsaved_requests += 1;
+        entry.unsaved_records += records;
         Ok(())
+    }
+
+    /// Takes `records` more records of `agreement`'s quota for `day` (the request itself was
+    /// counted when it was granted), or says that the limit is reached.
+    fn reserve_records(
+        &self,
+        agreement: &Agreement,
+        day: NaiveDate,
+        records: u64,
+    ) -> std::result::Result<(), String> {
+        let Some(max) = agreement.quota.records_per_day else {
+            return Ok(());
+        };
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = used.entry((agreement.id.clone(), day)).or_default();
+        if entry.records + records > max {
+            return Err(format!(
+                "{max} records a day, {} used on {day}, {records} more asked",
+                entry.records
+            ));
+        }
+        entry.records += records;
+        entry.unsaved_records += records;
+        Ok(())
+    }
+
+    /// The unsaved counts, taken out (put back with [`Quotas::unsave`] if they cannot be
+    /// written).
+    fn take_unsaved(&self) -> Vec<((String, NaiveDate), u64, u64)> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.iter_mut()
+            .filter(|(_, u)| u.unsaved_requests > 0 || u.unsaved_records > 0)
+            .map(|(k, u)| {
+                let taken = (k.clone(), u.unsaved_requests, u.unsaved_records);
+                u.unsaved_requests = 0;
+                u.unsaved_records = 0;
+                taken
+            })
+            .collect()
+    }
+
+    fn unsave(&self, key: (String, NaiveDate), requests: u64, records: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = used.entry(key).or_default();
+        entry.unsaved_requests += requests;
+        entry.unsaved_records += records;
     }
 }
 
@@ -165,31 +246,6 @@ const PURPOSES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 impl PurposeCache {
     pub(crate) fn forget(&self) {
         *self.codes.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-impl Quotas {
-    /// Takes `records` more records of `agreement`'s quota for `day` (the request itself was
-    /// counted when it was granted), or says that the limit is reached.
-    fn reserve_records(
-        &self,
-        agreement: &Agreement,
-        day: NaiveDate,
-        records: u64,
-    ) -> std::result::Result<(), String> {
-        let Some(max) = agreement.quota.records_per_day else {
-            return Ok(());
-        };
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = used.entry((agreement.id.clone(), day)).or_insert((0, 0));
-        if entry.1 + records > max {
-            return Err(format!(
-                "{max} records a day, {} used on {day}, {records} more asked",
-                entry.1
-            ));
-        }
-        entry.1 += records;
-        Ok(())
     }
 }
 
@@ -702,6 +758,7 @@ impl Core {
             .ok_or_else(|| Error::internal("the granting agreement vanished"))?;
         // A lookup takes its one record now; searches and extracts count what they release.
         let records = u64::from(operation == Operation::Lookup);
+        self.load_quota(&agreement, now.date_naive())?;
         if let Err(limit) = self.quotas.reserve(&agreement, now.date_naive(), records) {
             let e = Error::of(
                 Code::QuotaExhausted,
@@ -709,6 +766,7 @@ impl Core {
             );
             return Err(refuse(e, Some(&agreement)));
         }
+        self.save_quotas_now_and_then();
         Ok(ExchangeRead {
             schema,
             agreement,
@@ -1435,5 +1493,89 @@ impl Core {
             }
         }
         Ok(mine)
+    }
+}
+
+impl Core {
+    /// Reads what an agreement with a quota has used today, the first time this process
+    /// serves it today.
+    fn load_quota(&self, agreement: &Agreement, day: NaiveDate) -> Result<()> {
+        let limited =
+            agreement.quota.requests_per_day.is_some() || agreement.quota.records_per_day.is_some();
+        if !limited || self.quotas.loaded(&agreement.id, day) {
+            return Ok(());
+        }
+        let saved = self
+            .store
+            .catalog()
+            .value::<rules::QuotaUsage>(&rules::QuotaUsage::id_of(&agreement.id, day))?;
+        self.quotas.load(&agreement.id, day, saved.as_ref());
+        Ok(())
+    }
+
+    /// Writes the quota counts if the last write is a second old (called by requests, so an
+    /// idle server writes nothing).
+    fn save_quotas_now_and_then(&self) {
+        {
+            let mut last = self
+                .quotas
+                .last_flush
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < QUOTA_FLUSH_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Err(e) = self.save_quotas() {
+            tracing::warn!("quota counts not saved yet: {e}");
+        }
+    }
+
+    /// Writes every unsaved quota count to the catalogue, adding it to what is stored (another
+    /// node's write in between is re-read and added to). Call it when the server stops.
+    pub fn save_quotas(&self) -> Result<()> {
+        let mut first_error = None;
+        for ((agreement, day), requests, records) in self.quotas.take_unsaved() {
+            let saved = (|| -> Result<()> {
+                let id = rules::QuotaUsage::id_of(&agreement, day);
+                for _ in 0..5 {
+                    let catalog = self.store.catalog();
+                    let result = match catalog.get::<rules::QuotaUsage>(&id)? {
+                        Some(v) => {
+                            let mut next = v.value.clone();
+                            next.requests += requests;
+                            next.records += records;
+                            catalog.update(&next, v.revision, Utc::now()).map(|_| ())
+                        }
+                        None => catalog
+                            .insert(
+                                &rules::QuotaUsage {
+                                    agreement: agreement.clone(),
+                                    day,
+                                    requests,
+                                    records,
+                                },
+                                Utc::now(),
+                            )
+                            .map(|_| ()),
+                    };
+                    match result {
+                        Ok(()) => return Ok(()),
+                        Err(ndx_store::StoreError::Conflict(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(Error::of(
+                    Code::Conflict,
+                    format!("quota usage {id:?} kept changing"),
+                ))
+            })();
+            if let Err(e) = saved {
+                self.quotas.unsave((agreement, day), requests, records);
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }

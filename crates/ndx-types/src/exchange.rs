@@ -287,6 +287,27 @@ impl ApprovalPolicy {
     }
 }
 
+/// What an agreement has used of its quota on one UTC day (kept so that a restart does not
+/// start the day afresh).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUsage {
+    /// The agreement.
+    pub agreement: String,
+    /// The UTC day.
+    pub day: chrono::NaiveDate,
+    /// Requests answered.
+    pub requests: u64,
+    /// Records released.
+    pub records: u64,
+}
+
+impl QuotaUsage {
+    /// The id it is kept under: `AGREEMENT@YYYY-MM-DD`.
+    pub fn id_of(agreement: &str, day: chrono::NaiveDate) -> String {
+        format!("{agreement}@{day}")
+    }
+}
+
 /// One request of a consumer, as [`decide`] sees it.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {

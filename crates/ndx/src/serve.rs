@@ -93,10 +93,17 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         std::io::stdout().flush()?;
         tracing::info!(%addr, store = core.engine_name(), "serving");
         let audit = core.audit().clone();
+        let stopping = core.clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
         ndx_http::serve(listener, state, shutdown_signal()).await?;
-        // The last events get their signed head before the process ends.
-        tokio::task::spawn_blocking(move || audit.close()).await?;
+        // The day's quota counts outlive the process; the last events get their signed head.
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = stopping.save_quotas() {
+                tracing::warn!("quota counts not saved at stop: {e}");
+            }
+            audit.close()
+        })
+        .await?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -1097,3 +1097,43 @@ fn an_approval_policy_approves_what_it_covers_as_it_is_requested() {
         Some(1)
     );
 }
+
+#[test]
+fn a_quota_outlives_a_restart() {
+    let s = Server::demo(10);
+    let consumer = s.key("consumer-48");
+    let business = s.key("business-provider");
+    let firm = s
+        .get(
+            "/api/v1/datasets/businesses/records?limit=1",
+            Some(&business),
+        )
+        .json()["records"][0]["key"]
+        .as_str()
+        .expect("a firm")
+        .to_owned();
+    let r = s.post_json(
+        "/api/v1/agreements",
+        Some(&consumer),
+        &json!({
+            "dataset": "businesses", "fields": ["name"], "operations": ["lookup"],
+            "purpose": "statistics", "quota": {"requests_per_day": 3},
+            "legal_basis": {"text": "t", "reference": "r"}
+        }),
+    );
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let r = s.request(
+        "POST",
+        &format!("/api/v1/agreements/{id}/approve"),
+        Some(&business),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ask = |s: &Server| lookup(s, &consumer, "businesses", &firm, Some("statistics"));
+    assert_eq!(ask(&s).status, 200);
+    assert_eq!(ask(&s).status, 200);
+    let s = s.stop().serve();
+    assert_eq!(ask(&s).status, 200, "the third of three");
+    ask(&s).problem(429, "quota-exhausted");
+}

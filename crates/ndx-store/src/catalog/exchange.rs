@@ -1,7 +1,7 @@
 //! The catalogue kinds of governed exchange: sharing agreements, approval policies, consents
 //! and transfer assessments, each with the attributes the exchange path finds them by.
 
-use ndx_types::exchange::{Agreement, ApprovalPolicy, Consent, TransferAssessment};
+use ndx_types::exchange::{Agreement, ApprovalPolicy, Consent, QuotaUsage, TransferAssessment};
 use ndx_types::registry::{Member, System};
 
 use super::{Attribute, Kind};
@@ -73,5 +73,19 @@ impl Kind for ApprovalPolicy {
     }
     fn attributes(&self) -> Vec<Attribute> {
         vec![Attribute::plain(attr::DATASET, &self.dataset)]
+    }
+}
+
+impl Kind for QuotaUsage {
+    const KIND: &'static str = "quota-usage";
+    const NOUN: &'static str = "quota usage";
+    fn id(&self) -> String {
+        QuotaUsage::id_of(&self.agreement, self.day)
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::reference::<Agreement>(
+            attr::AGREEMENT,
+            &self.agreement,
+        )]
     }
 }
