@@ -662,8 +662,8 @@ impl Core {
         Ok(stored)
     }
 
-    /// Decides an exchange request: the caller's agreements on the dataset, the purpose, the
-    /// fields asked for, the sovereignty guard, then the quota (one request, `records` records).
+    /// Decides an exchange request (a lookup names its `key`): the caller's agreements on the
+    /// dataset, the purpose, the fields asked for, the sovereignty guard, then the quota.
     /// A refusal is audited (with the purpose, and the agreement when one was found) and
     /// returned; a grant is the capability to read.
     #[allow(clippy::too_many_arguments)]
@@ -672,16 +672,38 @@ impl Core {
         caller: &Caller,
         dataset: &str,
         operation: Operation,
+        key: Option<&str>,
         purpose: Option<&str>,
         fields: Option<Vec<String>>,
         now: DateTime<Utc>,
     ) -> Result<ExchangeRead> {
         let op_name = format!("exchange.{}", operation.name());
+        // A refused lookup of a record keyed by a citizen ID is an attempt on that citizen's
+        // data: it is on their tracker too.
+        let key_subjects = || -> Vec<String> {
+            let Some(k) = key else { return Vec::new() };
+            let Ok(schema) = self.schema(dataset, None) else {
+                return Vec::new();
+            };
+            let Ok(compiled) = self.compiled(&schema) else {
+                return Vec::new();
+            };
+            match schema.key.as_slice() {
+                [f] if compiled.subject_fields().any(|s| s == f)
+                    && ndx_types::formats::parse_citizen_id(k).is_ok() =>
+                {
+                    vec![k.to_owned()]
+                }
+                _ => Vec::new(),
+            }
+        };
         let refuse = |e: Error, agreement: Option<&Agreement>| -> Error {
             let mut event = self
                 .audit
                 .event(caller, &op_name)
                 .dataset(Some(dataset))
+                .keys(key.map(|k| vec![k.to_owned()]).unwrap_or_default())
+                .subjects(key_subjects())
                 .purpose(purpose)
                 .refused(&e);
             if let Some(a) = agreement {

@@ -233,6 +233,27 @@ fn each_refusal_has_its_code_and_is_audited() {
             assert_eq!(e["purpose"], p, "{key} {code}: {e}");
         }
     }
+    // A refused lookup of a citizen's record is on that citizen's tracker.
+    let tracker = s
+        .get(
+            &format!("/api/v1/subjects/{citizen}/accesses"),
+            Some(&s.key("auditor")),
+        )
+        .json();
+    assert!(
+        tracker["accesses"]
+            .as_array()
+            .expect("accesses")
+            .iter()
+            .any(|a| {
+                a["operation"] == "exchange.lookup"
+                    && a["allowed"] == false
+                    && a["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("purpose-mismatch"))
+            }),
+        "{tracker}"
+    );
     // A field outside the agreement.
     let r = s.request(
         "GET",

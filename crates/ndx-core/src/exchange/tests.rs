@@ -424,7 +424,7 @@ proptest! {
                 v.iter().filter(|f| **f < w.fields.len()).map(|f| format!("f{f}")).collect::<BTreeSet<_>>().into_iter().collect()
             }).filter(|v: &Vec<String>| !v.is_empty());
             let caller = &b.consumers[*consumer];
-            let cap = match b.core.exchange_access(caller, "ds", *op, Some(purpose), asked.clone(), now) {
+            let cap = match b.core.exchange_access(caller, "ds", *op, None, Some(purpose), asked.clone(), now) {
                 Ok(cap) => cap,
                 Err(e) => {
                     prop_assert!(e.kind == crate::Kind::Forbidden, "{e}");
