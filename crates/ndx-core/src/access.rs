@@ -19,6 +19,10 @@ pub struct Caller {
     pub(crate) roles: Vec<Role>,
     /// The request this caller makes, named in the audit events of what it does.
     pub(crate) request_id: String,
+    /// The catalogue generation the caller was authenticated at: the rest of its request
+    /// reads catalogue objects as of then (one generation read per request). `None` for a
+    /// command-line caller, which may live long: its services read the generation afresh.
+    pub(crate) generation: Option<u64>,
 }
 
 /// May admit members, register systems and issue keys.

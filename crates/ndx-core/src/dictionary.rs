@@ -4,8 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ndx_store::{Store, StoreError};
@@ -377,7 +376,6 @@ impl Core {
         };
         schema.version = version;
         self.store.catalog().insert(&schema, now)?;
-        self.latest_schemas.forget();
         Ok(SchemaChange {
             schema,
             created: true,
@@ -385,19 +383,37 @@ impl Core {
         })
     }
 
-    /// A dataset's schema at a version or the latest. The latest is read from the store at
-    /// most once a second per dataset (every read and exchange request needs it); this
-    /// process forgets it when it registers a version, another node's is seen within a second.
+    /// A dataset's schema at a version or the latest. The latest comes from the catalogue
+    /// cache while the catalogue's generation has not moved (every read and exchange request
+    /// needs it).
     pub fn schema(&self, dataset: &str, version: Option<SchemaVersion>) -> Result<DatasetSchema> {
-        if version.is_none() {
-            if let Some(s) = self.latest_schemas.get(dataset) {
-                return Ok(s);
-            }
-            let s = self.schema_from_store(dataset, None)?;
-            self.latest_schemas.put(dataset, &s);
-            return Ok(s);
+        match version {
+            None => self
+                .latest_schema_at(self.generation()?, dataset)
+                .map(|s| (*s).clone()),
+            Some(_) => self.schema_from_store(dataset, version),
         }
-        self.schema_from_store(dataset, version)
+    }
+
+    /// The latest schema of a dataset as of catalogue generation `generation` (or later).
+    pub(crate) fn latest_schema_at(
+        &self,
+        generation: u64,
+        dataset: &str,
+    ) -> Result<std::sync::Arc<DatasetSchema>> {
+        self.catalog_cache
+            .get(
+                generation,
+                |s| &mut s.schemas,
+                dataset,
+                || Ok(self.store.catalog().schema(dataset, None)?),
+            )?
+            .ok_or_else(|| {
+                Error::of(
+                    Code::DatasetNotFound,
+                    format!("dataset {dataset:?} does not exist"),
+                )
+            })
     }
 
     fn schema_from_store(
@@ -483,37 +499,6 @@ impl Core {
 
     fn forget_compiled(&self) {
         self.compiled.lock().expect("cache poisoned").clear();
-        self.latest_schemas.forget();
-        self.purposes.forget();
-    }
-}
-
-/// The latest schema of each dataset, each trusted for [`FRESH_FOR`].
-#[derive(Debug, Default)]
-pub(crate) struct LatestSchemas {
-    by_dataset: Mutex<HashMap<String, (Instant, DatasetSchema)>>,
-}
-
-/// How long a cached latest schema is trusted.
-const FRESH_FOR: Duration = Duration::from_secs(1);
-
-impl LatestSchemas {
-    fn get(&self, dataset: &str) -> Option<DatasetSchema> {
-        let map = self.by_dataset.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(dataset)
-            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
-            .map(|(_, s)| s.clone())
-    }
-    fn put(&self, dataset: &str, schema: &DatasetSchema) {
-        let mut map = self.by_dataset.lock().unwrap_or_else(|e| e.into_inner());
-        // Names a caller made up are not cached: only datasets that exist reach here, and
-        // their number is the catalogue's.
-        map.insert(dataset.to_owned(), (Instant::now(), schema.clone()));
-    }
-    fn forget(&self) {
-        self.by_dataset
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.catalog_cache.forget();
     }
 }

@@ -4,7 +4,7 @@
 //! anything leaves.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ndx_store::catalog::Versioned;
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::Core;
 use crate::access::{Caller, ExchangeRead};
-use crate::audit::Audited;
+use crate::audit::{Audited, Pending};
 use crate::error::{Code, Error, Result};
 
 /// Every object a lookup finds (agreements, consents and assessments per key are few).
@@ -82,6 +82,17 @@ pub struct ExchangePage {
     pub next_cursor: Option<String>,
     /// The key of the last record read (an extract resumes after it); `None` at the end.
     pub last_key: Option<String>,
+}
+
+/// One page of an extract, read and handed to the audit log: the page itself comes out once
+/// its event is durable; where the next page starts is known at once, so the next page can
+/// be read while this one's event is committed.
+#[derive(Debug)]
+pub struct ExtractStep {
+    /// The page, released by its receipt.
+    pub page: Pending<ExchangePage>,
+    /// The key the next page starts after; `None` at the end.
+    pub next: Option<String>,
 }
 
 /// Largest page of an exchange search.
@@ -227,28 +238,6 @@ impl Quotas {
     }
 }
 
-/// The codes of the code list `purpose`, read at most once a second (every exchange request
-/// checks its purpose against them) and forgotten when this process changes a code list.
-#[derive(Debug, Default)]
-pub(crate) struct PurposeCache {
-    codes: Mutex<
-        Option<(
-            std::time::Instant,
-            std::sync::Arc<std::collections::BTreeSet<String>>,
-        )>,
-    >,
-}
-
-/// How long the purposes read from the store are trusted (a code list changed by another node
-/// is seen at most this late).
-const PURPOSES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl PurposeCache {
-    pub(crate) fn forget(&self) {
-        *self.codes.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
 fn refusal_error(r: &Refusal, dataset: &str, consumer: &str, purpose: &str) -> Error {
     match r {
         Refusal::NoAgreement => Error::of(
@@ -316,41 +305,35 @@ fn new_agreement_id() -> Result<String> {
 }
 
 impl Core {
-    fn purpose_known(&self, purpose: &str) -> Result<bool> {
-        {
-            let cached = self
-                .purposes
-                .codes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some((at, codes)) = cached.as_ref()
-                && at.elapsed() < PURPOSES_FRESH
-            {
-                return Ok(codes.contains(purpose));
-            }
-        }
-        let list = self.code_list(PURPOSE_LIST, None)?;
-        let codes: std::collections::BTreeSet<String> =
-            list.entries.into_iter().map(|e| e.code).collect();
-        let known = codes.contains(purpose);
-        *self
-            .purposes
-            .codes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            Some((std::time::Instant::now(), std::sync::Arc::new(codes)));
-        Ok(known)
+    fn purpose_known(&self, generation: u64, purpose: &str) -> Result<bool> {
+        let codes = self
+            .catalog_cache
+            .get(
+                generation,
+                |s| &mut s.codes,
+                PURPOSE_LIST,
+                || {
+                    let list = self.code_list(PURPOSE_LIST, None)?;
+                    Ok(Some(list.entries.into_iter().map(|e| e.code).collect()))
+                },
+            )?
+            .unwrap_or_default();
+        Ok(codes.contains(purpose))
     }
 
     /// Checks that `purpose` is a code of the code list `purpose` (400 otherwise).
     pub fn check_purpose(&self, purpose: Option<&str>) -> Result<String> {
+        self.check_purpose_at(self.generation()?, purpose)
+    }
+
+    fn check_purpose_at(&self, generation: u64, purpose: Option<&str>) -> Result<String> {
         let Some(p) = purpose.map(str::trim).filter(|p| !p.is_empty()) else {
             return Err(Error::of(
                 Code::PurposeMissing,
                 "an exchange request states its purpose in the Ndx-Purpose header (a code of the code list \"purpose\")",
             ));
         };
-        if !self.purpose_known(p)? {
+        if !self.purpose_known(generation, p)? {
             return Err(Error::of(
                 Code::PurposeUnknown,
                 format!("purpose {p:?} is not a code of the code list \"purpose\""),
@@ -460,7 +443,7 @@ impl Core {
                 "an agreement allows at least one operation (lookup, search, extract)",
             ));
         }
-        if !self.purpose_known(&draft.purpose)? {
+        if !self.purpose_known(self.generation()?, &draft.purpose)? {
             return Err(Error::of(
                 Code::PurposeUnknown,
                 format!(
@@ -717,18 +700,39 @@ impl Core {
         if let Err(e) = caller.exchange_consumer("the exchange API") {
             return Err(refuse(e, None));
         }
-        let purpose = match self.check_purpose(purpose) {
+        // The catalogue as of the caller's authentication: the objects below come from the
+        // cache unless something changed before it.
+        let generation = match caller.generation {
+            Some(g) => g,
+            None => self.generation()?,
+        };
+        let purpose = match self.check_purpose_at(generation, purpose) {
             Ok(p) => p,
             Err(e) => return Err(refuse(e, None)),
         };
-        let schema = self.schema(dataset, None)?;
-        let mine: Vec<Agreement> = self
-            .store
-            .catalog()
-            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
-            .into_iter()
-            .map(|v| v.value)
+        let schema = (*self.latest_schema_at(generation, dataset)?).clone();
+        let consumer_agreements = self
+            .catalog_cache
+            .get(
+                generation,
+                |s| &mut s.agreements,
+                &caller.system().code,
+                || {
+                    Ok(Some(
+                        self.store
+                            .catalog()
+                            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
+                            .into_iter()
+                            .map(|v| v.value)
+                            .collect(),
+                    ))
+                },
+            )?
+            .unwrap_or_default();
+        let mine: Vec<Agreement> = consumer_agreements
+            .iter()
             .filter(|a| a.dataset == schema.dataset)
+            .cloned()
             .collect();
         // A restricted dataset is not found by a stranger (as in the catalogue).
         if schema.openness == Openness::Restricted
@@ -740,19 +744,31 @@ impl Core {
                 format!("dataset {dataset:?} does not exist"),
             ));
         }
-        let provider = self.member(&schema.owner)?;
+        let provider = self.member_at(generation, &schema.owner)?;
         let consumer = caller.member();
-        let assessments: Vec<TransferAssessment> =
-            if provider.jurisdiction.country != consumer.jurisdiction.country {
-                self.store
-                    .catalog()
-                    .find::<TransferAssessment>(attr::DATASET, &schema.dataset, ALL)?
-                    .into_iter()
-                    .map(|v| v.value)
-                    .collect()
-            } else {
-                Vec::new()
-            };
+        let assessments: Arc<Vec<TransferAssessment>> = if provider.jurisdiction.country
+            != consumer.jurisdiction.country
+        {
+            self.catalog_cache
+                .get(
+                    generation,
+                    |s| &mut s.assessments,
+                    &schema.dataset,
+                    || {
+                        Ok(Some(
+                            self.store
+                                .catalog()
+                                .find::<TransferAssessment>(attr::DATASET, &schema.dataset, ALL)?
+                                .into_iter()
+                                .map(|v| v.value)
+                                .collect(),
+                        ))
+                    },
+                )?
+                .unwrap_or_default()
+        } else {
+            Arc::default()
+        };
         let request = rules::Request {
             consumer: &caller.system().code,
             operation,
@@ -838,13 +854,15 @@ impl Core {
 
     /// Looks one record up under an agreement: only the agreed fields leave, only with consent
     /// where the dictionary asks for it, and only after the event (agreement, purpose, legal
-    /// basis, fields, subject) is durable.
+    /// basis, fields, subject) is durable — the answer is [`Pending`] until then, so that the
+    /// HTTP edge awaits the commit without holding a blocking thread. Refusals are recorded
+    /// before they return.
     pub fn exchange_lookup(
         &self,
         cap: &ExchangeRead,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Audited<ExchangeRecord>> {
+    ) -> Result<Pending<ExchangeRecord>> {
         let found = self
             .store
             .records()
@@ -884,10 +902,10 @@ impl Core {
             .iter()
             .filter_map(|f| full.get(f).map(|v| (f.clone(), v.clone())))
             .collect();
-        let receipt = event
+        let pending = event
             .returned((subjects, data.keys().cloned().collect()))
-            .record()?;
-        Ok(receipt.attach(ExchangeRecord {
+            .submit()?;
+        Ok(pending.attach(ExchangeRecord {
             key: key.to_owned(),
             version: version.version,
             recorded_at: version.recorded_at,
@@ -1216,15 +1234,16 @@ impl Core {
     }
 
     /// One page of a bulk extract: the `limit` records after key `after` (the extract's own
-    /// position, never shown to the caller), agreed fields only, consent permitting; audited
-    /// with every released record's subject before it is handed back.
+    /// position, never shown to the caller), agreed fields only, consent permitting; handed
+    /// back only once its event, naming every released record's subject, is durable
+    /// ([`ExtractStep::page`]).
     pub fn exchange_extract_page(
         &self,
         cap: &ExchangeRead,
         after: Option<&str>,
         limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<Audited<ExchangePage>> {
+    ) -> Result<ExtractStep> {
         let limit = limit.clamp(1, EXTRACT_PAGE);
         let mut versions = self
             .store
@@ -1261,13 +1280,16 @@ impl Core {
                 released.withheld
             ));
         }
-        let receipt = e.record()?;
-        Ok(receipt.attach(ExchangePage {
-            records: released.records,
-            withheld: released.withheld,
-            next_cursor: None,
-            last_key: if more { last_key } else { None },
-        }))
+        let next = if more { last_key } else { None };
+        Ok(ExtractStep {
+            page: e.submit()?.attach(ExchangePage {
+                records: released.records,
+                withheld: released.withheld,
+                next_cursor: None,
+                last_key: next.clone(),
+            }),
+            next,
+        })
     }
 }
 
@@ -1453,7 +1475,7 @@ impl Core {
             ));
         }
         for p in &draft.purposes {
-            if !self.purpose_known(p)? {
+            if !self.purpose_known(self.generation()?, p)? {
                 return Err(Error::of(
                     Code::PurposeUnknown,
                     format!("purpose {p:?} is not a code of the code list \"purpose\""),

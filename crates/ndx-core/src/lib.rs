@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod audit;
+mod cache;
 pub mod dictionary;
 pub mod error;
 pub mod exchange;
@@ -32,8 +33,7 @@ pub struct Core {
     compiled: Arc<Mutex<CompiledCache>>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
-    purposes: Arc<exchange::PurposeCache>,
-    latest_schemas: Arc<dictionary::LatestSchemas>,
+    catalog_cache: Arc<cache::CatalogCache>,
 }
 
 impl std::fmt::Debug for Core {
@@ -50,8 +50,7 @@ impl Core {
             compiled: Arc::default(),
             audit,
             quotas: Arc::default(),
-            purposes: Arc::default(),
-            latest_schemas: Arc::default(),
+            catalog_cache: Arc::default(),
         }
     }
 
@@ -66,6 +65,12 @@ impl Core {
             ndx_store::Engine::Sqlite => "sqlite",
             ndx_store::Engine::Postgres => "postgres",
         }
+    }
+
+    /// The catalogue's generation now (see `cache`): read once per request and passed to the
+    /// cached lookups it makes.
+    pub(crate) fn generation(&self) -> Result<u64> {
+        Ok(self.store.catalog().generation()?)
     }
 
     /// Whether the store answers (a cheap catalogue read).

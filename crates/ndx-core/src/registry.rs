@@ -1,6 +1,8 @@
 //! The registry: members, their systems, API keys (generated here, stored as SHA-256 hashes,
 //! shown once) and authentication.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use ndx_types::registry::{ApiKey, Jurisdiction, KeyState, Member, MemberLevel, Role, System};
 use rand::TryRngCore;
@@ -355,12 +357,25 @@ impl Core {
 
     /// One member.
     pub fn member(&self, code: &str) -> Result<Member> {
-        self.store.catalog().value::<Member>(code)?.ok_or_else(|| {
-            Error::of(
-                Code::MemberNotFound,
-                format!("member {code:?} does not exist"),
-            )
-        })
+        self.member_at(self.generation()?, code)
+            .map(|m| (*m).clone())
+    }
+
+    /// One member as of catalogue generation `generation` (or later), from the cache.
+    pub(crate) fn member_at(&self, generation: u64, code: &str) -> Result<Arc<Member>> {
+        self.catalog_cache
+            .get(
+                generation,
+                |s| &mut s.members,
+                code,
+                || Ok(self.store.catalog().value::<Member>(code)?),
+            )?
+            .ok_or_else(|| {
+                Error::of(
+                    Code::MemberNotFound,
+                    format!("member {code:?} does not exist"),
+                )
+            })
     }
 
     /// Whether a member is admitted.
@@ -382,14 +397,24 @@ impl Core {
                 "the bearer token is not an ndx api key".into(),
             ));
         }
-        let Some(KeyHolder {
-            key,
-            system,
-            member,
-        }) = self.store.catalog().key_holder(&hash_key(secret))?
+        // The holder comes from the catalogue cache while no key, system or member changed
+        // anywhere: a revoked key is refused on the next request all the same.
+        let hash = hash_key(secret);
+        let generation = self.generation()?;
+        let Some(holder) = self.catalog_cache.get(
+            generation,
+            |s| &mut s.key_holders,
+            &hash,
+            || Ok(self.store.catalog().key_holder(&hash)?),
+        )?
         else {
             return Err(unauth(Code::KeyUnknown, "the api key is not known".into()));
         };
+        let KeyHolder {
+            key,
+            system,
+            member,
+        } = (*holder).clone();
         match key.state(now) {
             KeyState::Active => {}
             KeyState::Expired => {
@@ -412,6 +437,7 @@ impl Core {
             roles: key.roles,
             // The HTTP edge names the request; a command-line caller is its process.
             request_id: format!("local-{}", std::process::id()),
+            generation: Some(generation),
         })
     }
 
@@ -435,6 +461,7 @@ impl Core {
             key_id: "local".into(),
             roles,
             request_id: format!("local-{}", std::process::id()),
+            generation: None,
         })
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, SubjectAuth};
+use crate::auth::{Auth, Credentials, SubjectAuth};
 use crate::problem::{ApiError, ApiResult, Problem, current_request_id};
 use crate::wire::{AgreementStatus, DatasetSchema, Importance, Openness, Operation};
 use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
@@ -186,7 +186,7 @@ pub struct ExchangeRecordOut {
               (status = 404, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
 async fn lookup(
     State(st): State<AppState>,
-    Auth(c): Auth,
+    credentials: Credentials,
     Path((dataset, key)): Path<(String, String)>,
     QueryParams(q): QueryParams<FieldsQuery>,
     headers: HeaderMap,
@@ -194,7 +194,10 @@ async fn lookup(
     let purpose = purpose(&headers)?;
     let fields = asked_fields(&q);
     let core = st.core.clone();
-    let r = blocking(move || {
+    // One blocking task authenticates, decides, reads and hands the event to the appender;
+    // the commit is awaited here, without holding a blocking thread through the fsync.
+    let pending = blocking(move || {
+        let c = credentials.authenticate(&core)?;
         let now = Utc::now();
         let cap = core.exchange_access(
             &c,
@@ -207,8 +210,8 @@ async fn lookup(
         )?;
         core.exchange_lookup(&cap, &key, now)
     })
-    .await?
-    .into_inner();
+    .await?;
+    let r = pending.await?.into_inner();
     Ok(axum::Json(ExchangeRecordOut {
         key: r.key,
         version: r.version,
@@ -435,9 +438,9 @@ async fn extract(
     let purpose = purpose(&headers)?;
     let fields = asked_fields(&q);
     let core = st.core.clone();
-    // The first page is read before the answer starts, so that a refusal (the quota, the
-    // store) is still a problem with its status, not a truncated body.
-    let (cap, first) = blocking(move || {
+    // The first page is read and audited before the answer starts, so that a refusal (the
+    // quota, the store, the log) is still a problem with its status, not a truncated body.
+    let (cap, first, next) = blocking(move || {
         let now = Utc::now();
         let cap = core.exchange_access(
             &c,
@@ -448,9 +451,9 @@ async fn extract(
             fields,
             now,
         )?;
-        let first =
-            core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
-        Ok::<_, ndx_core::Error>((cap, first.into_inner()))
+        let step = core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
+        let first = step.page.wait()?;
+        Ok::<_, ndx_core::Error>((cap, first.into_inner(), step.next))
     })
     .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -467,30 +470,46 @@ async fn extract(
         csv_row(&header, &mut head);
     }
     tokio::task::spawn_blocking(move || {
+        let fail = |e: ndx_core::Error| {
+            tracing::warn!("extract of {:?} stopped: {e}", cap.dataset());
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        };
+        // Up to two pages ahead are read and handed to the audit log while the current one is
+        // serialised and sent: the appender commits their events meanwhile, on its own thread.
+        let mut next = next;
+        let mut ahead: std::collections::VecDeque<ndx_core::audit::Pending<_>> =
+            std::collections::VecDeque::new();
         let mut page = first;
         let mut out = head;
         loop {
+            while ahead.len() < EXTRACT_AHEAD
+                && let Some(after) = next.take()
+            {
+                match core.exchange_extract_page(
+                    &cap,
+                    Some(&after),
+                    ndx_core::exchange::EXTRACT_PAGE,
+                    Utc::now(),
+                ) {
+                    Ok(step) => {
+                        next = step.next;
+                        ahead.push_back(step.page);
+                    }
+                    Err(e) => return fail(e),
+                }
+            }
             for r in &page.records {
                 extract_line(format, &fields, r, &mut out);
             }
             if !out.is_empty() && tx.blocking_send(Ok(std::mem::take(&mut out))).is_err() {
                 return; // the client went away
             }
-            let Some(after) = page.last_key.take() else {
+            let Some(following) = ahead.pop_front() else {
                 return;
             };
-            page = match core.exchange_extract_page(
-                &cap,
-                Some(&after),
-                ndx_core::exchange::EXTRACT_PAGE,
-                Utc::now(),
-            ) {
+            page = match following.wait() {
                 Ok(p) => p.into_inner(),
-                Err(e) => {
-                    tracing::warn!("extract of {:?} stopped: {e}", cap.dataset());
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
+                Err(e) => return fail(e),
             };
         }
     });
@@ -505,6 +524,9 @@ async fn extract(
     )
         .into_response())
 }
+
+/// Extract pages read and audited ahead of the one being sent.
+const EXTRACT_AHEAD: usize = 2;
 
 /// The receiving side of a channel as a stream of body chunks.
 fn tokio_stream_from(

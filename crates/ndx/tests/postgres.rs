@@ -355,3 +355,67 @@ fn two_processes_revoking_operator_keys_at_once_leave_one() {
         assert_eq!(b.get("/api/v1/me", Some(&survivor)).status, 200);
     }
 }
+
+/// Two ndx processes on one PostgreSQL store, each keeping API keys and agreements in its
+/// catalogue cache: an agreement revoked through one is refused by the other on the very next
+/// request, and so is a revoked key (the cache follows the store's catalogue generation, not
+/// the memory of the process that made the change).
+#[test]
+fn a_revocation_through_one_process_holds_in_the_other_at_once() {
+    let Some(base) = pg_base() else { return };
+    let (url, _schema) = fresh_schema(&base);
+    let a = Server::demo_on(&url, 20);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in ["audit-signing.key", "audit-subjects.key"] {
+        std::fs::copy(a.data_dir().join(file), dir.path().join(file)).expect("audit key");
+    }
+    let b = Server::serve_on(&url, dir);
+    let civil = a.key("civil-service-consumer");
+    let citizen = a
+        .get(
+            "/api/v1/datasets/population/records?limit=1",
+            Some(&a.key("population-provider")),
+        )
+        .json()["records"][0]["key"]
+        .as_str()
+        .expect("a citizen")
+        .to_owned();
+    let lookup = |s: &Server| {
+        s.request(
+            "GET",
+            &format!("/api/v1/exchange/datasets/population/records/{citizen}"),
+            Some(&civil),
+            &[("Ndx-Purpose", "cross-checking")],
+            None,
+        )
+    };
+    for _ in 0..3 {
+        let r = lookup(&b);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let agreement = lookup(&b).json()["agreement"]
+        .as_str()
+        .expect("agreement")
+        .to_owned();
+    let r = a.post_json(
+        &format!("/api/v1/agreements/{agreement}/revoke"),
+        Some(&a.key("population-provider")),
+        &serde_json::json!({"reason": "the register is checked another way"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    lookup(&b).problem(403, "agreement-revoked");
+
+    let me = b.get("/api/v1/me", Some(&civil));
+    assert_eq!(me.status, 200, "{}", me.body);
+    let key_id = me.json()["key_id"].as_str().expect("key_id").to_owned();
+    let r = a.request(
+        "DELETE",
+        &format!("/api/v1/keys/{key_id}"),
+        Some(&a.key("operator")),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    b.get("/api/v1/me", Some(&civil))
+        .problem(401, "key-revoked");
+}

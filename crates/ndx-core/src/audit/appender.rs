@@ -1,12 +1,12 @@
 //! The appender thread: the one writer of the audit log. It takes whatever events are queued
 //! (group commit: concurrent requests share one transaction and one fsync), gives each its leaf
 //! index, pushes the leaf hashes through its [`Frontier`], stores entries, the tree nodes they
-//! complete and the data-tracker rows with [`AuditStore::append`](ndx_store::AuditStore::append), answers every waiter of the
-//! group with one broadcast, and signs a tree head when the tree has grown.
+//! complete and the data-tracker rows with [`AuditStore::append`](ndx_store::AuditStore::append), answers each waiter of the
+//! group (a thread or an async task), and signs a tree head when the tree has grown.
 
-use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -33,41 +33,49 @@ pub(super) struct Prepared {
     pub(super) subjects: Vec<[u8; 32]>,
 }
 
-/// Answers of appended events by ticket: the appender fills in a whole group and wakes every
-/// waiter with one broadcast (one wake-up call per group instead of one per event).
+/// Where the answer to one appended event lands: the appender fills it once the event's group
+/// is committed (or failed), and wakes the one waiter — a thread blocked in [`Ticket::wait`]
+/// or a task polling [`Ticket::poll`] — without waking anybody else's.
 #[derive(Default)]
-pub(super) struct Answers {
-    state: Mutex<AnswerState>,
+pub(super) struct Slot {
+    state: Mutex<SlotState>,
     ready: Condvar,
 }
 
 #[derive(Default)]
-struct AnswerState {
-    by_ticket: HashMap<u64, Result<u64>>,
-    /// The appender has stopped: nothing more will be answered.
-    stopped: bool,
+struct SlotState {
+    result: Option<Result<u64>>,
+    waker: Option<Waker>,
 }
 
-impl Answers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, AnswerState> {
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn answer(&self, results: impl Iterator<Item = (u64, Result<u64>)>) {
-        self.lock().by_ticket.extend(results);
-        self.ready.notify_all();
+    fn fill(&self, result: Result<u64>) {
+        let waker = {
+            let mut state = self.lock();
+            if state.result.is_some() {
+                return;
+            }
+            state.result = Some(result);
+            state.waker.take()
+        };
+        self.ready.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
-    pub(super) fn wait(&self, ticket: u64) -> Result<u64> {
+    /// Blocks until the event's group is committed; returns its leaf index.
+    pub(super) fn wait(&self) -> Result<u64> {
         let mut state = self.lock();
         loop {
-            if let Some(r) = state.by_ticket.remove(&ticket) {
+            if let Some(r) = state.result.take() {
                 return r;
-            }
-            if state.stopped {
-                return Err(unavailable("the appender stopped"));
             }
             state = self
                 .ready
@@ -75,27 +83,45 @@ impl Answers {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
+
+    /// The leaf index once the event's group is committed, without blocking the thread.
+    pub(super) fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<u64>> {
+        let mut state = self.lock();
+        match state.result.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
 }
 
-/// Marks the answers stopped when the appender thread ends, however it ends.
-struct StopOnDrop(Arc<Answers>);
+/// The appender's side of a slot. Dropped unanswered — the appender stopped, or the queue
+/// was closed with the event still in it — it answers that the log is unavailable, so no
+/// waiter is ever left hanging.
+pub(super) struct Ticket(pub(super) Arc<Slot>);
 
-impl Drop for StopOnDrop {
+impl Ticket {
+    fn answer(self, result: Result<u64>) {
+        self.0.fill(result);
+    }
+}
+
+impl Drop for Ticket {
     fn drop(&mut self) {
-        self.0.lock().stopped = true;
-        self.0.ready.notify_all();
+        self.0.fill(Err(unavailable("the appender stopped")));
     }
 }
 
 pub(super) enum Job {
-    /// An event and the ticket its caller waits on.
-    Append(Prepared, u64),
+    /// An event and the slot its caller waits on.
+    Append(Prepared, Ticket),
     /// Sign a head now if the tree grew since the last one.
     Sign(mpsc::SyncSender<Result<Option<SignedTreeHead>>>),
 }
 
 pub(super) struct Appender {
-    pub(super) answers: Arc<Answers>,
     pub(super) store: Store,
     pub(super) signer: HeadSigner,
     pub(super) frontier: Frontier,
@@ -116,7 +142,6 @@ pub(super) struct Appender {
 
 impl Appender {
     pub(super) fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        let _stop = StopOnDrop(self.answers.clone());
         // Events in the last group: how many callers are likely to come back at once.
         let mut expected = 1;
         loop {
@@ -163,16 +188,16 @@ impl Appender {
             expected = events.len().max(1);
             if !events.is_empty() {
                 match self.append(&events) {
-                    Ok(first_index) => self.answers.answer(
-                        waiters
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, t)| (t, Ok(first_index + i as u64))),
-                    ),
+                    Ok(first_index) => {
+                        for (i, t) in waiters.into_iter().enumerate() {
+                            t.answer(Ok(first_index + i as u64));
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, events = events.len(), "audit append failed");
-                        self.answers
-                            .answer(waiters.into_iter().map(|t| (t, Err(unavailable(&e)))));
+                        for t in waiters {
+                            t.answer(Err(unavailable(&e)));
+                        }
                     }
                 }
             }

@@ -28,7 +28,7 @@ use ndx_store::{AuditEntry, Store, StoreError, StoredHead};
 
 use crate::error::Code;
 use crate::error::{Error, Result};
-use appender::{Answers, Appender, Job, Prepared};
+use appender::{Appender, Job, Prepared, Slot, Ticket};
 
 pub use denials::{
     Denial, MAX_BUCKETS, MAX_BUCKETS_PER_CLIENT, claimed_identity, is_recorded_refusal,
@@ -50,8 +50,6 @@ struct Shared {
     public_key: [u8; 32],
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     appender: Mutex<Option<std::thread::JoinHandle<()>>>,
-    answers: Arc<Answers>,
-    tickets: std::sync::atomic::AtomicU64,
     /// Refusals without a capability, counted per client and minute (`denials`).
     denials: Arc<Mutex<denials::DenialTable>>,
 }
@@ -190,10 +188,8 @@ impl AuditLog {
             _ => None,
         };
         let (tx, rx) = mpsc::channel();
-        let answers = Arc::new(Answers::default());
         let denials = Arc::new(Mutex::new(denials::DenialTable::default()));
         let appender = Appender {
-            answers: answers.clone(),
             store: store.clone(),
             signer,
             frontier,
@@ -216,8 +212,6 @@ impl AuditLog {
                 public_key,
                 jobs: Mutex::new(Some(tx)),
                 appender: Mutex::new(Some(handle)),
-                answers,
-                tickets: std::sync::atomic::AtomicU64::new(0),
                 denials,
             }),
         })
@@ -233,6 +227,13 @@ impl AuditLog {
 
     /// Records `event` and returns its receipt (its leaf index) once it is durable.
     pub fn record(&self, event: AuditEvent) -> Result<Receipt> {
+        self.submit(event)?.wait()
+    }
+
+    /// Hands `event` to the appender and returns at once: the receipt comes when the event's
+    /// group is committed, to a thread that waits or a task that awaits it (so that an async
+    /// request does not hold a blocking thread while the group's fsync runs).
+    pub fn submit(&self, event: AuditEvent) -> Result<PendingReceipt> {
         let bytes = event.canonical_bytes();
         let mut subjects: Vec<[u8; 32]> = event
             .subjects
@@ -246,13 +247,10 @@ impl AuditLog {
             bytes,
             subjects,
         };
-        let ticket = self
-            .shared
-            .tickets
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.send(Job::Append(prepared, ticket))?;
-        let index = self.shared.answers.wait(ticket)?;
-        Ok(Receipt { index })
+        let slot = Arc::new(Slot::default());
+        // A refused send drops the job, whose ticket then answers "unavailable".
+        self.send(Job::Append(prepared, Ticket(slot.clone())))?;
+        Ok(PendingReceipt { slot })
     }
 
     /// Signs a head now if the tree grew since the last one; returns the head signed.
@@ -613,11 +611,17 @@ impl EventBuilder<'_> {
         self
     }
     /// Stamps the event with the log's clock and records it durably.
-    pub(crate) fn record(mut self) -> Result<Receipt> {
+    pub(crate) fn record(self) -> Result<Receipt> {
+        self.submit()?.wait()
+    }
+
+    /// Stamps the event with the log's clock and hands it to the appender; its receipt comes
+    /// when it is durable.
+    pub(crate) fn submit(mut self) -> Result<PendingReceipt> {
         self.event.subjects.sort();
         self.event.subjects.dedup();
         self.event.time = self.log.now();
-        self.log.record(self.event)
+        self.log.submit(self.event)
     }
 }
 
@@ -646,6 +650,95 @@ impl Receipt {
         Audited {
             value,
             receipt: self,
+        }
+    }
+}
+
+/// An event handed to the appender whose commit is still to come. Waiting for it (a blocking
+/// [`PendingReceipt::wait`] or `.await`) gives the [`Receipt`], or the error that kept the
+/// event from being written.
+#[must_use = "an event is durable only once its receipt has come"]
+pub struct PendingReceipt {
+    slot: Arc<Slot>,
+}
+
+impl PendingReceipt {
+    /// Blocks the thread until the event is durable.
+    pub fn wait(self) -> Result<Receipt> {
+        self.slot.wait().map(|index| Receipt { index })
+    }
+
+    /// Hands `value` out once this event is durable.
+    pub(crate) fn attach<T>(self, value: T) -> Pending<T> {
+        Pending {
+            value: Some(value),
+            receipt: self,
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingReceipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingReceipt")
+    }
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl std::future::Future for PendingReceipt {
+    type Output = Result<Receipt>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.slot.poll(cx).map(|r| r.map(|index| Receipt { index }))
+    }
+}
+
+/// Data to hand back once the audit event that records its release is durable: it becomes
+/// [`Audited`] only through the event's receipt (`wait` or `.await`), so an answer still
+/// cannot leave before its event.
+#[must_use = "audited data is recorded as handed out: wait for its receipt and hand it out"]
+pub struct Pending<T> {
+    value: Option<T>,
+    receipt: PendingReceipt,
+}
+
+impl<T> Pending<T> {
+    /// Blocks the thread until the event is durable.
+    pub fn wait(mut self) -> Result<Audited<T>> {
+        let value = self.value.take().expect("a pending answer is taken once");
+        Ok(self
+            .receipt
+            .slot
+            .wait()
+            .map(|index| Receipt { index })?
+            .attach(value))
+    }
+}
+
+impl<T: Unpin> std::future::Future for Pending<T> {
+    type Output = Result<Audited<T>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        match this.receipt.slot.poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => {
+                let value = this
+                    .value
+                    .take()
+                    .expect("a pending answer is polled to the end once");
+                std::task::Poll::Ready(r.map(|index| Receipt { index }.attach(value)))
+            }
         }
     }
 }

@@ -436,7 +436,7 @@ proptest! {
             match op {
                 Operation::Lookup => {
                     for c in &b.citizens {
-                        match b.core.exchange_lookup(&cap, c, now) {
+                        match b.core.exchange_lookup(&cap, c, now).and_then(|p| p.wait()) {
                             Ok(r) => {
                                 let e = event_of(&b.core, r.receipt());
                                 check_event(&e, &a, purpose, std::slice::from_ref(r.get()));
@@ -460,7 +460,7 @@ proptest! {
                 Operation::Extract => {
                     let mut after: Option<String> = None;
                     loop {
-                        let page = b.core.exchange_extract_page(&cap, after.as_deref(), 4, now).expect("extract");
+                        let page = b.core.exchange_extract_page(&cap, after.as_deref(), 4, now).expect("extract").page.wait().expect("durable");
                         let e = event_of(&b.core, page.receipt());
                         check_event(&e, &a, purpose, &page.get().records);
                         let page = page.into_inner();

@@ -40,6 +40,8 @@ impl Kind for Agreement {
 impl Kind for Consent {
     const KIND: &'static str = "consent";
     const NOUN: &'static str = "consent";
+    // Granted and withdrawn by citizens, read per record: never cached.
+    const WATCHED: bool = false;
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -79,6 +81,8 @@ impl Kind for ApprovalPolicy {
 impl Kind for QuotaUsage {
     const KIND: &'static str = "quota-usage";
     const NOUN: &'static str = "quota usage";
+    // Written every second under load; counted in memory, never cached from the store.
+    const WATCHED: bool = false;
     fn id(&self) -> String {
         QuotaUsage::id_of(&self.agreement, self.day)
     }

@@ -55,6 +55,11 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
             Self::FORMAT
         )))
     }
+    /// Whether a write of this kind raises the catalogue's [`Catalog::generation`], which
+    /// in-memory caches of catalogue objects check. Kinds written often and never cached
+    /// (a citizen's consents, quota counters) opt out, so that their writers do not contend
+    /// for the generation's row.
+    const WATCHED: bool = true;
     /// The attributes the catalogue indexes for lookups by [`Catalog::find`].
     fn attributes(&self) -> Vec<Attribute> {
         Vec::new()
@@ -535,6 +540,22 @@ impl Catalog {
         self.read(|c| c.query(&query, &params)?.into_iter().map(object).collect())
     }
 
+    /// The generation of the watched kinds ([`Kind::WATCHED`]): it grows with every
+    /// committed write of one of them, in this process or any other sharing the store. A
+    /// cache filled after reading generation `g` is current as long as the generation is `g`.
+    pub fn generation(&self) -> Result<u64> {
+        self.read(|c| {
+            let g = c
+                .query(sql::GENERATION, &[])?
+                .into_iter()
+                .next()
+                .and_then(|row| row.into_iter().next())
+                .unwrap_or(Cell::Int(0))
+                .int()?;
+            Ok(g.max(0) as u64)
+        })
+    }
+
     /// The ids of every object of kind `T`, in order, without reading their bodies.
     pub fn ids<T: Kind>(&self) -> Result<Vec<String>> {
         self.read(|c| {
@@ -652,6 +673,9 @@ fn write_history<T: Kind>(
         )),
         e => e,
     })?;
+    if T::WATCHED {
+        c.execute(sql::RAISE_GENERATION, &[Param::Text(T::KIND)])?;
+    }
     Ok(())
 }
 

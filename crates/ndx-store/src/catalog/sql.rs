@@ -111,6 +111,11 @@ pub(crate) const INSERT_HISTORY: &str =
      VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const HISTORY: &str = "SELECT revision, body, at, format FROM catalog_history
      WHERE kind = $1 AND id = $2 ORDER BY revision";
+pub(crate) const RAISE_GENERATION: &str =
+    "INSERT INTO catalog_generations(kind, generation) VALUES ($1, 1)
+     ON CONFLICT (kind) DO UPDATE SET generation = catalog_generations.generation + 1";
+pub(crate) const GENERATION: &str =
+    "SELECT CAST(coalesce(sum(generation), 0) AS BIGINT) FROM catalog_generations";
 pub(crate) const INSERT_ATTR: &str = "INSERT INTO catalog_attrs(kind, name, value, id, uniq, target) VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const DELETE_ATTRS: &str = "DELETE FROM catalog_attrs WHERE kind = $1 AND id = $2";
 pub(crate) const REFERRER: &str = "SELECT kind, id FROM catalog_attrs

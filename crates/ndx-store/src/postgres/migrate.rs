@@ -22,6 +22,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_audit_anchor.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_catalog_generations.sql"),
+    ),
 ];
 
 /// First key of the migration advisory lock ("ndx" in ASCII); the second is a hash of the

@@ -17,6 +17,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_audit_anchor.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_catalog_generations.sql"),
+    ),
 ];
 
 /// Numbered migrations of the audit file, versioned by that file's own `user_version`.

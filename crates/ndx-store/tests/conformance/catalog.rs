@@ -261,6 +261,10 @@ pub(crate) fn hostile_ids_are_refused_alike(store: Store) {
 
 pub(crate) const SUITE: &[SuiteTest] = &[
     (
+        "generation_moves_with_watched_writes_only",
+        generation_moves_with_watched_writes_only,
+    ),
+    (
         "hostile_ids_are_refused_alike",
         hostile_ids_are_refused_alike,
     ),
@@ -843,4 +847,65 @@ pub(crate) fn stored_formats_stay_readable(store: Store) {
             .colour,
         "green"
     );
+}
+
+/// A kind written often and never cached: its writes leave the generation alone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tick {
+    id: String,
+}
+
+impl Kind for Tick {
+    const KIND: &'static str = "test-tick";
+    const NOUN: &'static str = "tick";
+    const WATCHED: bool = false;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// Every committed write of a watched kind (insert, update, delete) raises the generation; a
+/// rolled-back one and a write of an unwatched kind do not.
+pub(crate) fn generation_moves_with_watched_writes_only(store: Store) {
+    let g0 = store.catalog().generation().expect("generation");
+    let m = store
+        .catalog()
+        .insert(&member("BCA"), t(0))
+        .expect("insert");
+    let g1 = store.catalog().generation().expect("generation");
+    assert!(g1 > g0, "an insert moves it: {g0} → {g1}");
+    let mut changed = m.value.clone();
+    changed.name_vi = "Bộ Công an (đổi tên)".into();
+    store
+        .catalog()
+        .update(&changed, m.revision, t(1))
+        .expect("update");
+    let g2 = store.catalog().generation().expect("generation");
+    assert!(g2 > g1, "an update moves it: {g1} → {g2}");
+    store
+        .catalog()
+        .insert(&Tick { id: "t1".into() }, t(2))
+        .expect("tick");
+    assert_eq!(store.catalog().generation().expect("generation"), g2);
+    let refused: Result<(), StoreError> = store.catalog().transaction(|tx| {
+        tx.insert(&member("BTP"), t(3))?;
+        Err(StoreError::Conflict("changed my mind".into()))
+    });
+    assert!(refused.is_err());
+    assert_eq!(
+        store.catalog().generation().expect("generation"),
+        g2,
+        "a rolled-back write leaves it"
+    );
+    let m = store
+        .catalog()
+        .get::<Member>("BCA")
+        .expect("get")
+        .expect("member");
+    store
+        .catalog()
+        .delete::<Member>("BCA", m.revision, t(4))
+        .expect("delete");
+    let g3 = store.catalog().generation().expect("generation");
+    assert!(g3 > g2, "a deletion moves it: {g2} → {g3}");
 }

@@ -79,7 +79,7 @@ pub(crate) fn version_1_store_is_upgraded() {
     assert_eq!(store.records().count("people").expect("count"), 4);
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
 }
 
 fn user_version(path: &std::path::Path) -> i64 {
@@ -160,7 +160,7 @@ pub(crate) fn version_2_catalog_is_upgraded() {
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let conn = rusqlite::Connection::open(&path).expect("raw");
     let old_tables: i64 = conn
         .query_row(
