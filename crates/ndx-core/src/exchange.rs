@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ndx_store::catalog::Versioned;
 use ndx_store::catalog::exchange::attr;
+use ndx_store::catalog::{Page, Versioned};
 use ndx_types::dictionary::{DatasetSchema, Openness};
 use ndx_types::exchange::{
     self as rules, Agreement, AgreementStatus, ApprovalPolicy, Consent, LegalBasis, Operation,
@@ -22,13 +22,6 @@ use crate::Core;
 use crate::access::{Caller, ExchangeRead};
 use crate::audit::{Audited, Pending};
 use crate::error::{Code, Error, Result};
-
-/// Every object a lookup finds (agreements, consents and assessments per key are few).
-const ALL: ndx_store::catalog::Page<'static> = ndx_store::catalog::Page {
-    after: None,
-    limit: None,
-    descending: false,
-};
 
 /// The code list the purposes of agreements and requests come from.
 pub const PURPOSE_LIST: &str = "purpose";
@@ -347,7 +340,7 @@ impl Core {
         Ok(self
             .store
             .catalog()
-            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
+            .find::<Agreement>(attr::CONSUMER, &caller.system().code, Page::ALL)?
             .into_iter()
             .map(|v| v.value.dataset)
             .collect())
@@ -503,9 +496,8 @@ impl Core {
         let policy = self
             .store
             .catalog()
-            .find::<ApprovalPolicy>(attr::DATASET, &agreement.dataset, ALL)?
+            .find_values::<ApprovalPolicy>(attr::DATASET, &agreement.dataset)?
             .into_iter()
-            .map(|v| v.value)
             .find(|p| p.admits(&agreement, caller.member()));
         if let Some(p) = &policy {
             agreement.status = AgreementStatus::Approved;
@@ -544,21 +536,28 @@ impl Core {
     /// datasets, stewards, operators and auditors all; in id order.
     pub fn agreements(&self, caller: &Caller) -> Result<Vec<Versioned<Agreement>>> {
         let catalog = self.store.catalog();
-        let mut all: Vec<Versioned<Agreement>> = if caller.has(Role::Steward)
-            || caller.has(Role::Operator)
-            || caller.has(Role::Auditor)
-        {
-            catalog.list::<Agreement>(ALL)?
-        } else {
-            let mut v = Vec::new();
-            if caller.has(Role::Consumer) {
-                v.extend(catalog.find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?);
-            }
-            if caller.has(Role::Provider) {
-                v.extend(catalog.find::<Agreement>(attr::PROVIDER, &caller.member().code, ALL)?);
-            }
-            v
-        };
+        let mut all: Vec<Versioned<Agreement>> =
+            if caller.has(Role::Steward) || caller.has(Role::Operator) || caller.has(Role::Auditor)
+            {
+                catalog.list::<Agreement>(Page::ALL)?
+            } else {
+                let mut v = Vec::new();
+                if caller.has(Role::Consumer) {
+                    v.extend(catalog.find::<Agreement>(
+                        attr::CONSUMER,
+                        &caller.system().code,
+                        Page::ALL,
+                    )?);
+                }
+                if caller.has(Role::Provider) {
+                    v.extend(catalog.find::<Agreement>(
+                        attr::PROVIDER,
+                        &caller.member().code,
+                        Page::ALL,
+                    )?);
+                }
+                v
+            };
         all.sort_by(|a, b| a.value.id.cmp(&b.value.id));
         all.dedup_by(|a, b| a.value.id == b.value.id);
         Ok(all)
@@ -718,14 +717,10 @@ impl Core {
                 |s| &mut s.agreements,
                 &caller.system().code,
                 || {
-                    Ok(Some(
-                        self.store
-                            .catalog()
-                            .find::<Agreement>(attr::CONSUMER, &caller.system().code, ALL)?
-                            .into_iter()
-                            .map(|v| v.value)
-                            .collect(),
-                    ))
+                    Ok(Some(self.store.catalog().find_values::<Agreement>(
+                        attr::CONSUMER,
+                        &caller.system().code,
+                    )?))
                 },
             )?
             .unwrap_or_default();
@@ -746,29 +741,26 @@ impl Core {
         }
         let provider = self.member_at(generation, &schema.owner)?;
         let consumer = caller.member();
-        let assessments: Arc<Vec<TransferAssessment>> = if provider.jurisdiction.country
-            != consumer.jurisdiction.country
-        {
-            self.catalog_cache
-                .get(
-                    generation,
-                    |s| &mut s.assessments,
-                    &schema.dataset,
-                    || {
-                        Ok(Some(
-                            self.store
-                                .catalog()
-                                .find::<TransferAssessment>(attr::DATASET, &schema.dataset, ALL)?
-                                .into_iter()
-                                .map(|v| v.value)
-                                .collect(),
-                        ))
-                    },
-                )?
-                .unwrap_or_default()
-        } else {
-            Arc::default()
-        };
+        let assessments: Arc<Vec<TransferAssessment>> =
+            if provider.jurisdiction.country != consumer.jurisdiction.country {
+                self.catalog_cache
+                    .get(
+                        generation,
+                        |s| &mut s.assessments,
+                        &schema.dataset,
+                        || {
+                            Ok(Some(
+                                self.store.catalog().find_values::<TransferAssessment>(
+                                    attr::DATASET,
+                                    &schema.dataset,
+                                )?,
+                            ))
+                        },
+                    )?
+                    .unwrap_or_default()
+            } else {
+                Arc::default()
+            };
         let request = rules::Request {
             consumer: &caller.system().code,
             operation,
@@ -831,9 +823,7 @@ impl Core {
             consents.extend(
                 self.store
                     .catalog()
-                    .find::<Consent>(attr::SUBJECT, s, ALL)?
-                    .into_iter()
-                    .map(|v| v.value),
+                    .find_values::<Consent>(attr::SUBJECT, s)?,
             );
         }
         Ok(cap
@@ -1038,10 +1028,7 @@ impl Core {
         let mut all: Vec<Consent> = self
             .store
             .catalog()
-            .find::<Consent>(attr::SUBJECT, &cap.citizen_id, ALL)?
-            .into_iter()
-            .map(|v| v.value)
-            .collect();
+            .find_values::<Consent>(attr::SUBJECT, &cap.citizen_id)?;
         all.sort_by_key(|c| std::cmp::Reverse(c.granted_at));
         let receipt = self
             .audit
@@ -1094,9 +1081,8 @@ impl Core {
                         let found = self
                             .store
                             .catalog()
-                            .find::<Consent>(attr::SUBJECT, s, ALL)?
+                            .find_values::<Consent>(attr::SUBJECT, s)?
                             .into_iter()
-                            .map(|c| c.value)
                             .filter(|c| c.agreement == cap.agreement.id)
                             .collect();
                         consents.insert(s.clone(), found);
@@ -1390,7 +1376,7 @@ impl Core {
         let all: Vec<TransferAssessment> = self
             .store
             .catalog()
-            .list::<TransferAssessment>(ALL)?
+            .list::<TransferAssessment>(Page::ALL)?
             .into_iter()
             .map(|v| v.value)
             .collect();
@@ -1523,7 +1509,7 @@ impl Core {
         let all: Vec<ApprovalPolicy> = self
             .store
             .catalog()
-            .list::<ApprovalPolicy>(ALL)?
+            .list::<ApprovalPolicy>(Page::ALL)?
             .into_iter()
             .map(|v| v.value)
             .collect();

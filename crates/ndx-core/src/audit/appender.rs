@@ -34,8 +34,8 @@ pub(super) struct Prepared {
 }
 
 /// Where the answer to one appended event lands: the appender fills it once the event's group
-/// is committed (or failed), and wakes the one waiter — a thread blocked in [`Ticket::wait`]
-/// or a task polling [`Ticket::poll`] — without waking anybody else's.
+/// is committed (or failed), and wakes the one waiter — a thread blocked in [`Slot::wait`]
+/// or a task polling [`Slot::poll`] — without waking anybody else's.
 #[derive(Default)]
 pub(super) struct Slot {
     state: Mutex<SlotState>,
@@ -58,9 +58,6 @@ impl Slot {
     fn fill(&self, result: Result<u64>) {
         let waker = {
             let mut state = self.lock();
-            if state.result.is_some() {
-                return;
-            }
             state.result = Some(result);
             state.waker.take()
         };
@@ -100,17 +97,25 @@ impl Slot {
 /// The appender's side of a slot. Dropped unanswered — the appender stopped, or the queue
 /// was closed with the event still in it — it answers that the log is unavailable, so no
 /// waiter is ever left hanging.
-pub(super) struct Ticket(pub(super) Arc<Slot>);
+pub(super) struct Ticket(Option<Arc<Slot>>);
 
 impl Ticket {
-    fn answer(self, result: Result<u64>) {
-        self.0.fill(result);
+    pub(super) fn new(slot: Arc<Slot>) -> Ticket {
+        Ticket(Some(slot))
+    }
+
+    fn answer(mut self, result: Result<u64>) {
+        if let Some(slot) = self.0.take() {
+            slot.fill(result);
+        }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.0.fill(Err(unavailable("the appender stopped")));
+        if let Some(slot) = self.0.take() {
+            slot.fill(Err(unavailable("the appender stopped")));
+        }
     }
 }
 

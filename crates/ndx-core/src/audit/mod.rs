@@ -249,7 +249,7 @@ impl AuditLog {
         };
         let slot = Arc::new(Slot::default());
         // A refused send drops the job, whose ticket then answers "unavailable".
-        self.send(Job::Append(prepared, Ticket(slot.clone())))?;
+        self.send(Job::Append(prepared, Ticket::new(slot.clone())))?;
         Ok(PendingReceipt { slot })
     }
 
@@ -711,14 +711,10 @@ pub struct Pending<T> {
 
 impl<T> Pending<T> {
     /// Blocks the thread until the event is durable.
-    pub fn wait(mut self) -> Result<Audited<T>> {
-        let value = self.value.take().expect("a pending answer is taken once");
-        Ok(self
-            .receipt
-            .slot
-            .wait()
-            .map(|index| Receipt { index })?
-            .attach(value))
+    pub fn wait(self) -> Result<Audited<T>> {
+        let Pending { value, receipt } = self;
+        let value = value.expect("a pending answer is taken once");
+        Ok(receipt.wait()?.attach(value))
     }
 }
 

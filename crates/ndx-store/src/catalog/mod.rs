@@ -556,6 +556,16 @@ impl Catalog {
         })
     }
 
+    /// Every object of kind `T` whose attribute `name` has this value, in id order, without
+    /// their revisions.
+    pub fn find_values<T: Kind>(&self, name: &str, value: &str) -> Result<Vec<T>> {
+        Ok(self
+            .find::<T>(name, value, Page::ALL)?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
     /// The ids of every object of kind `T`, in order, without reading their bodies.
     pub fn ids<T: Kind>(&self) -> Result<Vec<String>> {
         self.read(|c| {
