@@ -857,14 +857,12 @@ impl Core {
             .store
             .records()
             .record(&cap.schema.dataset, key, None)?;
-        let body = found.as_ref().and_then(|v| v.body.as_deref());
-        let (subjects, _) = self.subjects_and_fields(&cap.schema, Some(key), body.into_iter())?;
         let event = self
             .audit
             .event(cap, "exchange.lookup")
             .under(&cap.agreement)
             .keys(vec![key.to_owned()]);
-        let (Some(version), Some(body)) = (found.as_ref(), body) else {
+        let Some(version) = found.filter(|v| v.body.is_some()) else {
             let e = Error::of(
                 Code::RecordNotFound,
                 format!("record {key:?} of {:?} does not exist", cap.schema.dataset),
@@ -872,8 +870,10 @@ impl Core {
             event.refused(&e).record()?;
             return Err(e);
         };
-        let missing = self.consent_missing(cap, &subjects, now)?;
-        if !missing.is_empty() {
+        // The one projection search and extract use: the body is parsed once.
+        let (mut released, withheld) = self.release(cap, vec![version], now)?;
+        let Some(record) = released.records.pop() else {
+            let missing = self.consent_missing(cap, &withheld, now)?;
             let e = Error::of(
                 Code::ConsentMissing,
                 format!(
@@ -881,27 +881,13 @@ impl Core {
                     cap.agreement.id
                 ),
             );
-            event.subjects(subjects).refused(&e).record()?;
+            event.subjects(withheld).refused(&e).record()?;
             return Err(e);
-        }
-        let full: Map<String, Value> = serde_json::from_str(body)
-            .map_err(|e| Error::internal(format!("stored record {key:?} is not JSON: {e}")))?;
-        let data: Map<String, Value> = cap
-            .grant
-            .fields
-            .iter()
-            .filter_map(|f| full.get(f).map(|v| (f.clone(), v.clone())))
-            .collect();
+        };
         let pending = event
-            .returned((subjects, data.keys().cloned().collect()))
+            .returned((released.subjects, released.fields))
             .submit()?;
-        Ok(pending.attach(ExchangeRecord {
-            key: key.to_owned(),
-            version: version.version,
-            recorded_at: version.recorded_at,
-            data,
-            agreement: cap.agreement.id.clone(),
-        }))
+        Ok(pending.attach(record))
     }
 }
 
