@@ -279,6 +279,9 @@ trait AuditBackend: Send + Sync {
     fn audit_put_anchor(&self, head: &StoredHead, subjects: i64, wait: bool) -> Result<bool>;
     /// The number of subject-index rows of entries with index `< end`.
     fn subject_count(&self, end: i64) -> Result<u64>;
+    /// Moves what the log's own write-ahead log holds into its main file, without waiting for
+    /// readers; engines that checkpoint on their own do nothing.
+    fn audit_checkpoint(&self) -> Result<()>;
 }
 
 /// How [`Store::open_with`] treats the store it opens.
@@ -605,6 +608,12 @@ impl AuditStore {
     pub fn subject_count(&self, end: u64) -> Result<u64> {
         self.backend
             .subject_count(i64::try_from(end).unwrap_or(i64::MAX))
+    }
+    /// Checkpoints the log's write-ahead log (SQLite; a no-op on PostgreSQL). The appender
+    /// calls it after it has answered a group's waiters: a commit never checkpoints on its
+    /// own, so no waiter waits for a checkpoint's writes and fsync.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.backend.audit_checkpoint()
     }
 }
 

@@ -24,6 +24,11 @@ const MAX_GROUP: usize = 4096;
 /// Longest a group waits for the callers of the previous group to come back.
 const LINGER: Duration = Duration::from_micros(1000);
 
+/// Least time between two checkpoints of the log's write-ahead log (SQLite). About what
+/// SQLite's own default (1,000 pages) comes to under a steady stream of audited reads, but
+/// taken after a group's waiters are answered instead of inside its commit.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
 /// An event made ready by the caller's thread (encoding and hashing run in parallel there;
 /// the appender only orders and writes).
 pub(super) struct Prepared {
@@ -143,6 +148,10 @@ pub(super) struct Appender {
     /// Hashes the data subjects of those events.
     pub(super) keys: super::AuditKeys,
     pub(super) clock: Clock,
+    /// When the log's write-ahead log was last checkpointed, and whether a group was written
+    /// since.
+    pub(super) checkpointed: std::time::Instant,
+    pub(super) unchecked: bool,
 }
 
 impl Appender {
@@ -156,6 +165,7 @@ impl Appender {
                     self.write_denials(false);
                     let _ = self.sign_if_due(false);
                     self.anchor(false);
+                    self.checkpoint(true);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -163,6 +173,7 @@ impl Appender {
                     let _ = self.sign_if_due(true);
                     // The last head is anchored before the process ends: waiting is fine now.
                     self.anchor(true);
+                    self.checkpoint(true);
                     return;
                 }
             };
@@ -206,6 +217,7 @@ impl Appender {
                     }
                 }
             }
+            self.checkpoint(false);
             if signs.is_empty() {
                 let _ = self.sign_if_due(false);
             } else {
@@ -256,6 +268,7 @@ impl Appender {
             }) {
                 Ok(()) => {
                     self.subject_rows += subjects.len() as u64;
+                    self.unchecked = true;
                     return Ok(first);
                 }
                 Err(StoreError::Conflict(_)) => {
@@ -276,6 +289,20 @@ impl Appender {
             }
         }
         Err("the log kept changing under this appender".into())
+    }
+
+    /// Checkpoints the log once its groups' waiters are answered: when the last checkpoint is
+    /// older than [`CHECKPOINT_INTERVAL`], or whenever the log is idle. A failure is logged;
+    /// the next call tries again.
+    fn checkpoint(&mut self, idle: bool) {
+        if !self.unchecked || (!idle && self.checkpointed.elapsed() < CHECKPOINT_INTERVAL) {
+            return;
+        }
+        match self.store.audit().checkpoint() {
+            Ok(()) => self.unchecked = false,
+            Err(e) => tracing::warn!(error = %e, "checkpointing the audit log failed"),
+        }
+        self.checkpointed = std::time::Instant::now();
     }
 
     /// Writes the counts of refused requests of a minute that is over (of every minute when

@@ -199,6 +199,8 @@ impl AuditLog {
             denials: denials.clone(),
             keys: keys.clone(),
             clock: clock.clone(),
+            checkpointed: std::time::Instant::now(),
+            unchecked: false,
         };
         let handle = std::thread::Builder::new()
             .name("ndx-audit".into())

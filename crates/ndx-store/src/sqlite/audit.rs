@@ -94,7 +94,14 @@ impl AuditFile {
         // the appender's inserts land all over it: with SQLite's default 2 MB cache they read
         // most of their pages back from the file (a quarter of a bulk extract's time, profiled
         // in BENCHMARKS.md). 32 MiB holds the index of millions of entries.
-        writer.execute_batch(&format!("PRAGMA cache_size=-{};", AUDIT_WRITER_CACHE_KIB))?;
+        //
+        // No checkpoint inside a commit (`wal_autocheckpoint=0`): the appender checkpoints
+        // after it has answered the group ([`AuditBackend::audit_checkpoint`]), so no waiter
+        // waits for the checkpoint's page writes and fsync. Other processes' connections
+        // (the CLI) keep SQLite's default and checkpoint at their commits.
+        writer.execute_batch(&format!(
+            "PRAGMA cache_size=-{AUDIT_WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint=0;"
+        ))?;
         migrate(
             &mut writer,
             AUDIT_MIGRATIONS,
@@ -420,6 +427,21 @@ impl AuditBackend for SqliteBackend {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn audit_checkpoint(&self) -> Result<()> {
+        if self.audit.read_only {
+            return Ok(());
+        }
+        let conn = self
+            .audit
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // PASSIVE: copies what no reader still needs and returns; a busy file is tried again
+        // on the next call.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {

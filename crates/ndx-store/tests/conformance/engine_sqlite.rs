@@ -233,6 +233,58 @@ pub(crate) fn audit_file_reopens_and_refuses_newer_schemas() {
     assert!(dir.path().join("store-audit.db").exists());
 }
 
+/// An append never checkpoints the audit file's write-ahead log inside its commit (waiters
+/// would wait for the copy and its fsync); `AuditStore::checkpoint` does, after the fact.
+pub(crate) fn audit_commits_leave_checkpoints_to_the_appender() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    let audit = dir.path().join("ndx-audit.db");
+    // Entries in the main file alone, as a reader that ignores the WAL would see them.
+    let main_file_entries = || -> i64 {
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&audit, &copy).expect("copy the main file");
+        let conn = rusqlite::Connection::open(&copy).expect("raw");
+        // Before the first checkpoint even the schema lives in the WAL alone.
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'audit_entries'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        let n = if tables == 0 {
+            0
+        } else {
+            conn.query_row("SELECT count(*) FROM audit_entries", [], |r| r.get(0))
+                .expect("count")
+        };
+        drop(conn);
+        std::fs::remove_file(&copy).expect("remove the copy");
+        n
+    };
+    let store = Store::open_sqlite(path).expect("open");
+    // Well past SQLite's own automatic checkpoint (1,000 pages).
+    let rows: Vec<SubjectAccess> = (0..4000u64)
+        .map(|i| SubjectAccess {
+            subject: [(i % 251) as u8; 32],
+            index: i,
+        })
+        .collect();
+    for start in (0..4000).step_by(100) {
+        let group: Vec<SubjectAccess> = rows[start as usize..start as usize + 100].to_vec();
+        append_range(&store, start, start + 100, &group).expect("append");
+    }
+    assert_eq!(main_file_entries(), 0, "no commit checkpointed");
+    store.audit().checkpoint().expect("checkpoint");
+    assert_eq!(
+        main_file_entries(),
+        4000,
+        "the checkpoint moved every entry"
+    );
+    append_range(&store, 4000, 4001, &[]).expect("appends go on");
+    assert_eq!(store.audit().size().expect("size"), 4001);
+}
+
 /// `Existing` and `ReadOnly` opens refuse a path without a store and create nothing; a store
 /// whose audit file was deleted or emptied is refused by every mode; a read-only open reads
 /// without creating or changing a file, and every write fails.

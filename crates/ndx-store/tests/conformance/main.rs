@@ -186,6 +186,10 @@ fn main() {
         plain(engine_sqlite::audit_file_reopens_and_refuses_newer_schemas),
     ));
     trials.push(Trial::test(
+        "sqlite::audit_commits_leave_checkpoints_to_the_appender",
+        plain(engine_sqlite::audit_commits_leave_checkpoints_to_the_appender),
+    ));
+    trials.push(Trial::test(
         "sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing",
         plain(engine_sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing),
     ));
