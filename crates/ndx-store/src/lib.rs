@@ -609,9 +609,10 @@ impl AuditStore {
         self.backend
             .subject_count(i64::try_from(end).unwrap_or(i64::MAX))
     }
-    /// Checkpoints the log's write-ahead log (SQLite; a no-op on PostgreSQL). The appender
-    /// calls it after it has answered a group's waiters: a commit never checkpoints on its
-    /// own, so no waiter waits for a checkpoint's writes and fsync.
+    /// Checkpoints the log's write-ahead log (SQLite; a no-op on PostgreSQL), on a connection
+    /// of its own beside the writer's commits. The appender's checkpoint thread calls it: a
+    /// commit never checkpoints on its own, so no waiter waits for a checkpoint's writes and
+    /// fsync.
     pub fn checkpoint(&self) -> Result<()> {
         self.backend.audit_checkpoint()
     }

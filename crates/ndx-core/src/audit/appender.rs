@@ -29,6 +29,50 @@ const LINGER: Duration = Duration::from_micros(1000);
 /// taken after a group's waiters are answered instead of inside its commit.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The thread that checkpoints the log's write-ahead log while the appender goes on writing
+/// (SQLite lets one checkpoint run beside the writer): a checkpoint's page copies and fsync
+/// never hold up a group.
+pub(super) struct Checkpointer {
+    requests: Option<mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub(super) fn start(store: Store) -> std::io::Result<Checkpointer> {
+        // One request waits at most: a request made while one waits is already served by it.
+        let (requests, pending) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("ndx-audit-checkpoint".into())
+            .spawn(move || {
+                for () in pending {
+                    if let Err(e) = store.audit().checkpoint() {
+                        // The next request tries again.
+                        tracing::warn!(error = %e, "checkpointing the audit log failed");
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            requests: Some(requests),
+            thread: Some(thread),
+        })
+    }
+
+    fn request(&self) {
+        if let Some(requests) = &self.requests {
+            let _ = requests.try_send(());
+        }
+    }
+
+    /// Runs a last checkpoint and waits for the thread to end.
+    fn finish(&mut self) {
+        self.request();
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// An event made ready by the caller's thread (encoding and hashing run in parallel there;
 /// the appender only orders and writes).
 pub(super) struct Prepared {
@@ -148,8 +192,9 @@ pub(super) struct Appender {
     /// Hashes the data subjects of those events.
     pub(super) keys: super::AuditKeys,
     pub(super) clock: Clock,
-    /// When the log's write-ahead log was last checkpointed, and whether a group was written
-    /// since.
+    /// Checkpoints the log's write-ahead log beside the appender.
+    pub(super) checkpointer: Checkpointer,
+    /// When a checkpoint was last asked for, and whether a group was written since.
     pub(super) checkpointed: std::time::Instant,
     pub(super) unchecked: bool,
 }
@@ -173,7 +218,7 @@ impl Appender {
                     let _ = self.sign_if_due(true);
                     // The last head is anchored before the process ends: waiting is fine now.
                     self.anchor(true);
-                    self.checkpoint(true);
+                    self.checkpointer.finish();
                     return;
                 }
             };
@@ -291,17 +336,14 @@ impl Appender {
         Err("the log kept changing under this appender".into())
     }
 
-    /// Checkpoints the log once its groups' waiters are answered: when the last checkpoint is
-    /// older than [`CHECKPOINT_INTERVAL`], or whenever the log is idle. A failure is logged;
-    /// the next call tries again.
+    /// Asks for a checkpoint of the log once its groups' waiters are answered: when the last
+    /// one is older than [`CHECKPOINT_INTERVAL`], or whenever the log is idle.
     fn checkpoint(&mut self, idle: bool) {
         if !self.unchecked || (!idle && self.checkpointed.elapsed() < CHECKPOINT_INTERVAL) {
             return;
         }
-        match self.store.audit().checkpoint() {
-            Ok(()) => self.unchecked = false,
-            Err(e) => tracing::warn!(error = %e, "checkpointing the audit log failed"),
-        }
+        self.checkpointer.request();
+        self.unchecked = false;
         self.checkpointed = std::time::Instant::now();
     }
 

@@ -199,6 +199,8 @@ impl AuditLog {
             denials: denials.clone(),
             keys: keys.clone(),
             clock: clock.clone(),
+            checkpointer: appender::Checkpointer::start(store.clone())
+                .map_err(|e| unavailable(format!("cannot start the checkpointer: {e}")))?,
             checkpointed: std::time::Instant::now(),
             unchecked: false,
         };

@@ -67,6 +67,9 @@ pub(super) struct AuditFile {
     /// Held for one append (or head) at a time, never across calls: a plain mutex suffices.
     pub(super) writer: Mutex<Connection>,
     pub(super) readers: Mutex<Vec<Connection>>,
+    /// Its own connection for checkpoints, so that one runs beside the writer's commits
+    /// instead of waiting for (and holding up) the writer's mutex. Opened on first use.
+    checkpointer: Mutex<Option<Connection>>,
     read_only: bool,
 }
 
@@ -83,6 +86,7 @@ impl AuditFile {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer: Mutex::new(None),
             read_only: true,
         })
     }
@@ -95,9 +99,9 @@ impl AuditFile {
         // most of their pages back from the file (a quarter of a bulk extract's time, profiled
         // in BENCHMARKS.md). 32 MiB holds the index of millions of entries.
         //
-        // No checkpoint inside a commit (`wal_autocheckpoint=0`): the appender checkpoints
-        // after it has answered the group ([`AuditBackend::audit_checkpoint`]), so no waiter
-        // waits for the checkpoint's page writes and fsync. Other processes' connections
+        // No checkpoint inside a commit (`wal_autocheckpoint=0`): the appender has them run
+        // on a thread and connection of their own ([`AuditBackend::audit_checkpoint`]), so no
+        // waiter waits for a checkpoint's page writes and fsync. Other processes' connections
         // (the CLI) keep SQLite's default and checkpoint at their commits.
         writer.execute_batch(&format!(
             "PRAGMA cache_size=-{AUDIT_WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint=0;"
@@ -111,6 +115,7 @@ impl AuditFile {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer: Mutex::new(None),
             read_only: false,
         })
     }
@@ -433,13 +438,17 @@ impl AuditBackend for SqliteBackend {
         if self.audit.read_only {
             return Ok(());
         }
-        let conn = self
+        let mut slot = self
             .audit
-            .writer
+            .checkpointer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // PASSIVE: copies what no reader still needs and returns; a busy file is tried again
-        // on the next call.
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(open_audit_connection(&self.audit.path)?),
+        };
+        // PASSIVE: copies what no reader still needs and returns, without taking the write
+        // lock (the appender commits meanwhile); what is left goes on the next call.
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
     }
