@@ -159,8 +159,14 @@ pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
     ))
 }
 
-/// Planner settings of every connection: plans that do not depend on fresh statistics.
-pub(super) const PLANNER_OPTIONS: &str = "-c enable_seqscan=off -c enable_bitmapscan=off";
+/// Planner settings of every connection: plans that do not depend on fresh statistics, and no
+/// JIT compilation. With sequential scans off, the scan of a table that has no index for the
+/// query (the few rows of `catalog_generations`, read on every request) is costed at 10^10 and
+/// crosses every JIT threshold: PostgreSQL then compiled that query with LLVM each time (tens of
+/// milliseconds of CPU; governed lookups fell to 56 requests/s). ndx's queries are short index
+/// scans, which JIT never speeds up.
+pub(super) const PLANNER_OPTIONS: &str =
+    "-c enable_seqscan=off -c enable_bitmapscan=off -c jit=off";
 
 /// Datasets with at most this many keys have their current versions read once by a big batch
 /// (the `preload_keys` URL parameter).
