@@ -85,6 +85,16 @@ pub enum Engine {
     Postgres,
 }
 
+/// A version in its dataset's change feed: every version a batch writes (a tombstone for a
+/// deletion) has a position in a gap-free sequence per dataset, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// 1 for the dataset's first version written, then one more for each.
+    pub position: u64,
+    /// The version (`body` is `None` for a deletion).
+    pub record: RecordVersion,
+}
+
 /// One version of one record, with its lineage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordVersion {
@@ -251,6 +261,9 @@ trait RecordsBackend: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordVersion>>;
     fn count(&self, dataset: &str) -> Result<u64>;
+    /// Changes with `position > after`, ascending, at most `limit` (stored integers).
+    fn changes(&self, dataset: &str, after: i64, limit: i64) -> Result<Vec<Change>>;
+    fn feed_head(&self, dataset: &str) -> Result<u64>;
 }
 
 /// The audit log (entries, Merkle nodes, signed heads) and the data tracker. Tuned per engine.
@@ -477,7 +490,28 @@ impl Records {
         keys::text("dataset name", dataset)?;
         self.backend.count(dataset)
     }
+    /// The dataset's changes after position `after` (0: from the first), in position order,
+    /// at most `limit`. Only committed batches have positions, and a reader that sees one
+    /// position sees every position below it.
+    pub fn changes(&self, dataset: &str, after: u64, limit: usize) -> Result<Vec<Change>> {
+        keys::text("dataset name", dataset)?;
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.backend.changes(dataset, after, stored_limit(limit))
+    }
+    /// The last position of the dataset's change feed (0 before its first version).
+    pub fn feed_head(&self, dataset: &str) -> Result<u64> {
+        keys::text("dataset name", dataset)?;
+        self.backend.feed_head(dataset)
+    }
 }
+
+/// The feed head of a dataset by name (both engines; a dataset without a row has none).
+const FEED_HEAD_SQL: &str = "SELECT feed_head FROM datasets WHERE name = $1";
 
 /// The audit log area of a store ([`Store::audit`]): written only by [`AuditStore::append`],
 /// one transaction per group of entries. Tuned per engine.

@@ -38,8 +38,10 @@ impl PostgresBackend {
             "BEGIN; SET LOCAL statement_timeout = 0; \
              SET LOCAL plan_cache_mode = force_custom_plan",
         )?;
-        let begun = (|| -> Result<(i32, i64)> {
-            const LOCK: &str = "SELECT id FROM datasets WHERE name = $1 FOR NO KEY UPDATE";
+        let begun = (|| -> Result<(i32, i64, i64)> {
+            // The lock is held to the commit: the batch numbers its versions from this head.
+            const LOCK: &str =
+                "SELECT id, feed_head FROM datasets WHERE name = $1 FOR NO KEY UPDATE";
             let mut row = c.query_within(None, LOCK, &[&dataset])?.into_iter().next();
             if row.is_none() {
                 // A dataset's records begin with its first batch. Inserted only when missing:
@@ -53,6 +55,7 @@ impl PostgresBackend {
             let row =
                 row.ok_or_else(|| StoreError::Backend(format!("dataset {dataset:?} has no row")))?;
             let id: i32 = col(&row, 0)?;
+            let feed_head: i64 = col(&row, 1)?;
             let timeout = self.pool.settings.statement_timeout.as_millis();
             c.simple(&format!("SET LOCAL statement_timeout = {timeout}"))?;
             let r = c.query(
@@ -77,13 +80,14 @@ impl PostgresBackend {
                 Some(row) => col(row, 0)?,
                 None => return Err(StoreError::Backend("no batch sequence returned".into())),
             };
-            Ok((id, seq))
+            Ok((id, seq, feed_head))
         })();
         match begun {
-            Ok((dataset, seq)) => Ok(Box::new(PgBatch {
+            Ok((dataset, seq, feed_head)) => Ok(Box::new(PgBatch {
                 link: Link::Ready(Box::new(c)),
                 dataset,
                 seq,
+                feed_head,
                 live_change: 0,
                 unchanged: HashSet::new(),
                 preload_keys: self.pool.settings.preload_keys,
@@ -106,6 +110,9 @@ pub(super) struct PgBatch {
     pub(super) link: Link,
     pub(super) dataset: i32,
     pub(super) seq: i64,
+    /// The last position of the dataset's change feed: the dataset's head when the batch
+    /// began (read under its lock), plus the versions this batch decided since.
+    pub(super) feed_head: i64,
     /// Records created minus records deleted so far: added to `datasets.live` at commit.
     pub(super) live_change: i64,
     /// Keys this batch found unchanged: a second occurrence is still a duplicate.
@@ -198,14 +205,15 @@ pub(super) const READ_UP_FRONT: &str = "SELECT key, version, hash, batch, body I
 /// The batch holds its dataset's lock and numbered each version from what it read, so no
 /// conflict is possible (one that happened anyway would fail the batch on `versions_key`).
 pub(super) const COPY_VERSIONS: &str =
-    "COPY versions(dataset, key, version, batch, hash, body) FROM STDIN (FORMAT binary)";
-pub(super) const VERSION_TYPES: [Type; 6] = [
+    "COPY versions(dataset, key, version, batch, hash, body, position) FROM STDIN (FORMAT binary)";
+pub(super) const VERSION_TYPES: [Type; 7] = [
     Type::INT4,
     Type::TEXT,
     Type::INT8,
     Type::INT8,
     Type::BYTEA,
     Type::TEXT,
+    Type::INT8,
 ];
 
 /// Decided versions are sent once this many have gathered (or this many bytes of keys and
@@ -220,6 +228,8 @@ pub(super) struct PendingVersion {
     /// Empty for a tombstone.
     pub(super) hash: Vec<u8>,
     pub(super) body: Option<String>,
+    /// Its position in the dataset's change feed.
+    pub(super) position: i64,
 }
 
 /// A batch's connection: between calls, or lent to the thread sending a group of versions
@@ -245,7 +255,15 @@ pub(super) fn send_versions(
 ) -> Result<()> {
     conn.copy_in(COPY_VERSIONS, &VERSION_TYPES, group.len(), |i| {
         let v = &group[i];
-        [&dataset, &v.key, &v.version, &seq, &v.hash, &v.body]
+        [
+            &dataset,
+            &v.key,
+            &v.version,
+            &seq,
+            &v.hash,
+            &v.body,
+            &v.position,
+        ]
     })?;
     Ok(())
 }
@@ -421,11 +439,13 @@ impl PgBatch {
                 continue;
             }
             let version = cur.map_or(1, |c| c.version + 1);
+            self.feed_head += 1;
             self.live_change += outcome.live_change();
             self.pending_bytes += op.key.len() + op.body.as_ref().map_or(0, String::len);
             self.pending.push(PendingVersion {
                 key: op.key.clone(),
                 version,
+                position: self.feed_head,
                 hash: if op.body.is_some() {
                     op.hash.to_vec()
                 } else {
@@ -497,7 +517,7 @@ impl BatchBackend for PgBatch {
         let mut conn = self.take_ready()?;
         // On failure the pooled connection rolls back (or is discarded) when dropped.
         conn.execute(
-            "WITH d AS (UPDATE datasets SET live = live + $4 WHERE id = $5)
+            "WITH d AS (UPDATE datasets SET live = live + $4, feed_head = $6 WHERE id = $5)
              UPDATE batches SET report = $2, request_hash = $3 WHERE seq = $1",
             &[
                 &self.seq,
@@ -505,6 +525,7 @@ impl BatchBackend for PgBatch {
                 &request_hash,
                 &self.live_change,
                 &self.dataset,
+                &self.feed_head,
             ],
         )?;
         conn.commit()?;

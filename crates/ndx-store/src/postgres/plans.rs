@@ -4,7 +4,7 @@
 //! (Runs where `NDX_TEST_POSTGRES_URL` names a server, as CI's does.)
 
 use super::batch::{LOOKUP, READ_UP_FRONT};
-use super::records::list_sql;
+use super::records::{changes_sql, list_sql};
 use super::{PostgresBackend, conn::Conn};
 use crate::OpenMode;
 
@@ -63,8 +63,8 @@ fn hot_queries_keep_their_index_plans_when_statistics_are_stale() {
         )
         .expect("setup");
         c.simple(&format!(
-            "INSERT INTO versions(dataset, key, version, batch, hash, body)
-               SELECT d.id, 'k' || lpad(g::text, 8, '0'), 1, b.seq, '\\x00', repeat('x', 200)
+            "INSERT INTO versions(dataset, key, version, batch, hash, body, position)
+               SELECT d.id, 'k' || lpad(g::text, 8, '0'), 1, b.seq, '\\x00', repeat('x', 200), g
                  FROM datasets d, batches b, generate_series(1, {KEYS}) g
                 WHERE d.name = 'people'"
         ))
@@ -104,6 +104,12 @@ fn hot_queries_keep_their_index_plans_when_statistics_are_stale() {
         assert!(
             !generation.contains("JIT"),
             "the catalogue generation is compiled:\n{generation}"
+        );
+        let (after, page) = (30_000_i64, 100_i64);
+        let feed = plan(&mut c, &changes_sql(), &[&"people", &after, &page]);
+        assert!(
+            feed.contains("using versions_feed") && !feed.contains("Sort"),
+            "a page of the change feed:\n{feed}"
         );
         let (dataset, after, page) = ("people", "k00001000", 100_i64);
         assert_index_ordered(

@@ -11,8 +11,8 @@ use tokio_postgres::types::ToSql;
 use super::PostgresBackend;
 use super::conn::col;
 use crate::{
-    BatchBackend, BatchMeta, FieldFilter, LIVE_COUNT_SQL, RecordVersion, RecordsBackend, Result,
-    STORED_BATCH_SQL, StoredBatch,
+    BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
+    RecordsBackend, Result, STORED_BATCH_SQL, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -29,6 +29,16 @@ pub(super) fn version_from_row(r: &Row) -> Result<RecordVersion> {
         body: col(r, 6)?,
         key: col(r, 7)?,
     })
+}
+
+/// A page of a dataset's change feed (`$1` dataset name, `$2` the position to start after,
+/// `$3` the limit): a range scan of `versions_feed`.
+pub(super) fn changes_sql() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS}, r.position FROM versions r JOIN batches b ON b.seq = r.batch
+         WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.position > $2
+         ORDER BY r.position LIMIT $3"
+    )
 }
 
 /// Whether version `r` is its key's current one. As a condition beside `ORDER BY r.key LIMIT n`
@@ -144,6 +154,28 @@ impl RecordsBackend for PostgresBackend {
         params.push(&limit);
         let rows = self.conn()?.query(&sql, &params)?;
         rows.iter().map(version_from_row).collect()
+    }
+
+    fn changes(&self, dataset: &str, after: i64, limit: i64) -> Result<Vec<Change>> {
+        let rows = self
+            .conn()?
+            .query(&changes_sql(), &[&dataset, &after, &limit])?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    position: col::<i64>(r, 8)? as u64,
+                    record: version_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    fn feed_head(&self, dataset: &str) -> Result<u64> {
+        let rows = self.conn()?.query(FEED_HEAD_SQL, &[&dataset])?;
+        match rows.first() {
+            Some(r) => Ok(col::<i64>(r, 0)? as u64),
+            None => Ok(0),
+        }
     }
 
     fn count(&self, dataset: &str) -> Result<u64> {

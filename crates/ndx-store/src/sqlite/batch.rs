@@ -323,12 +323,30 @@ impl BatchBackend for SqliteBatch {
             .take()
             .expect("batch connection present until commit");
         let result = (|| -> Result<()> {
+            // The batch's versions take the next positions of the dataset's feed (rowids
+            // `first_rowid..next_rowid`, consecutive: each was checked as it was written).
+            let changes = self.next_rowid - self.first_rowid;
+            let head: i64 = conn
+                .prepare_cached(
+                    "UPDATE datasets SET live = live + ?2, feed_head = feed_head + ?3
+                     WHERE id = ?1 RETURNING feed_head",
+                )?
+                .query_row(params![self.dataset, self.live_change, changes], |r| {
+                    r.get(0)
+                })?;
             conn.prepare_cached(
-                "UPDATE batches SET report = ?2, request_hash = ?3 WHERE seq = ?1",
+                "UPDATE batches SET report = ?2, request_hash = ?3, first_rec = ?4,
+                                    changes = ?5, first_position = ?6
+                 WHERE seq = ?1",
             )?
-            .execute(params![self.seq, report, request_hash])?;
-            conn.prepare_cached("UPDATE datasets SET live = live + ?2 WHERE id = ?1")?
-                .execute(params![self.dataset, self.live_change])?;
+            .execute(params![
+                self.seq,
+                report,
+                request_hash,
+                self.first_rowid,
+                changes,
+                head - changes + 1
+            ])?;
             conn.execute_batch("COMMIT")?;
             Ok(())
         })();

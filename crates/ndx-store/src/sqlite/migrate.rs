@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_catalog_generations.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_feed.sql")),
 ];
 
 /// Numbered migrations of the audit file, versioned by that file's own `user_version`.

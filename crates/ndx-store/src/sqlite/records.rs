@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 use super::SqliteBackend;
 use super::conn::from_micros;
 use crate::{
-    BatchBackend, BatchMeta, FieldFilter, LIVE_COUNT_SQL, RecordVersion, RecordsBackend, Result,
-    STORED_BATCH_SQL, StoredBatch,
+    BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
+    RecordsBackend, Result, STORED_BATCH_SQL, StoreError, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -58,6 +58,20 @@ pub(super) fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Resu
         )?
         .query_row(params![dataset, key], |r| r.get(0))
         .optional()?)
+}
+
+/// The batch of dataset `?1` holding position `?2`: the last one with versions that starts at
+/// or below it (`batches_feed`).
+const FEED_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes FROM batches
+     WHERE dataset = ?1 AND changes > 0 AND first_position <= ?2
+     ORDER BY first_position DESC LIMIT 1";
+
+/// The versions of rowids `?1..=?2` (one batch's, consecutive), in rowid order.
+fn feed_versions_sql() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS} FROM records r JOIN batches b ON b.seq = r.batch
+         WHERE r.rowid >= ?1 AND r.rowid <= ?2 ORDER BY r.rowid"
+    )
 }
 
 impl RecordsBackend for SqliteBackend {
@@ -170,6 +184,64 @@ impl RecordsBackend for SqliteBackend {
                 out.push(row?.0);
             }
             Ok(out)
+        })
+    }
+
+    fn changes(&self, dataset: &str, after: i64, limit: i64) -> Result<Vec<Change>> {
+        self.read(|c| {
+            let Some(id) = Self::dataset_id(c, dataset)? else {
+                return Ok(Vec::new());
+            };
+            let mut batch = c.prepare_cached(FEED_BATCH_HOLDING)?;
+            let mut versions = c.prepare_cached(&feed_versions_sql())?;
+            let mut out: Vec<Change> = Vec::new();
+            // Batch by batch: each holds consecutive positions over consecutive rowids.
+            let mut next = after.saturating_add(1);
+            while (out.len() as i64) < limit {
+                let Some((first_position, first_rec, changes)) = batch
+                    .query_row(params![id, next], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .optional()?
+                else {
+                    break;
+                };
+                if next >= first_position + changes {
+                    break; // past the feed head
+                }
+                let from = first_rec + (next - first_position);
+                let wanted = (limit - out.len() as i64).min(first_position + changes - next);
+                let mut rows = versions.query(params![from, from + wanted - 1])?;
+                let mut position = next;
+                while let Some(row) = rows.next()? {
+                    out.push(Change {
+                        position: position as u64,
+                        record: version_from_row(row)?.0,
+                    });
+                    position += 1;
+                }
+                if position != next + wanted {
+                    return Err(StoreError::Backend(format!(
+                        "the change feed of {dataset:?} misses versions at position {position}"
+                    )));
+                }
+                next = position;
+            }
+            Ok(out)
+        })
+    }
+
+    fn feed_head(&self, dataset: &str) -> Result<u64> {
+        self.read(|c| {
+            let head: Option<i64> = c
+                .prepare_cached(FEED_HEAD_SQL)?
+                .query_row([dataset], |r| r.get(0))
+                .optional()?;
+            Ok(head.unwrap_or(0) as u64)
         })
     }
 

@@ -149,7 +149,7 @@ pub(crate) fn pg_migrations_twice_and_concurrent_opens() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6".into()),
+        Some("1,2,3,4,5,6,7".into()),
         "each migration applied once"
     );
 }
@@ -211,7 +211,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6".into())
+        Some("1,2,3,4,5,6,7".into())
     );
     assert_eq!(store.records().count("people").expect("count"), 2);
     let a = store
@@ -249,6 +249,34 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
         .map(|v| v.key)
         .collect();
     assert_eq!(listed, vec!["a", "c"]);
+    // The versions are numbered for the change feed in batch order, then key order.
+    let feed = |after: u64| -> Vec<(u64, String, u64, bool)> {
+        store
+            .records()
+            .changes("people", after, 100)
+            .expect("changes")
+            .into_iter()
+            .map(|c| {
+                (
+                    c.position,
+                    c.record.key,
+                    c.record.version,
+                    c.record.body.is_none(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        feed(0),
+        vec![
+            (1, "a".into(), 1, false),
+            (2, "b".into(), 1, false),
+            (3, "c".into(), 1, false),
+            (4, "a".into(), 2, false),
+            (5, "b".into(), 2, true),
+        ]
+    );
+    assert_eq!(store.records().feed_head("people").expect("head"), 5);
     with_dataset(&store);
     assert_eq!(
         load(&store, "b3", t(30), &["a", "b", "c", "d"], 1),
@@ -266,6 +294,14 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
         .expect("b")
         .expect("b");
     assert_eq!((b.version, b.batch_id.as_str()), (3, "b3"));
+    assert_eq!(
+        feed(5),
+        vec![
+            (6, "a".into(), 3, false),
+            (7, "b".into(), 3, false),
+            (8, "d".into(), 1, false),
+        ]
+    );
 }
 
 /// A store of schema version 3 (the last before the catalogue) keeps every registry and
@@ -347,7 +383,7 @@ pub(crate) fn pg_version_3_catalog_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6".into())
+        Some("1,2,3,4,5,6,7".into())
     );
     assert_eq!(
         pg_scalar(&format!(

@@ -75,11 +75,42 @@ pub(crate) fn version_1_store_is_upgraded() {
     drop(conn);
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     assert_eq!(store.records().count("people").expect("count"), 2);
+    // The versions are numbered for the change feed in batch order, then rowid order.
+    let feed = |after: u64| -> Vec<(u64, String, u64, bool)> {
+        store
+            .records()
+            .changes("people", after, 100)
+            .expect("changes")
+            .into_iter()
+            .map(|c| {
+                (
+                    c.position,
+                    c.record.key,
+                    c.record.version,
+                    c.record.body.is_none(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        feed(0),
+        vec![
+            (1, "a".into(), 1, false),
+            (2, "b".into(), 1, false),
+            (3, "c".into(), 1, false),
+            (4, "b".into(), 2, true),
+        ]
+    );
     load(&store, "b3", t(30), &["b", "d"], 1);
     assert_eq!(store.records().count("people").expect("count"), 4);
+    assert_eq!(
+        feed(4),
+        vec![(5, "b".into(), 3, false), (6, "d".into(), 1, false)]
+    );
+    assert_eq!(store.records().feed_head("people").expect("head"), 6);
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
 }
 
 fn user_version(path: &std::path::Path) -> i64 {
@@ -160,7 +191,7 @@ pub(crate) fn version_2_catalog_is_upgraded() {
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
     let conn = rusqlite::Connection::open(&path).expect("raw");
     let old_tables: i64 = conn
         .query_row(

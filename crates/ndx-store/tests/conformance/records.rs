@@ -802,6 +802,160 @@ pub(crate) fn hostile_keys_are_refused_alike(store: Store) {
     assert_eq!(r.history("people", "a").expect("history").len(), 1);
 }
 
+/// (position, key, version, deleted) of a dataset's changes after `after`, at most `limit`.
+fn feed(store: &Store, dataset: &str, after: u64, limit: usize) -> Vec<(u64, String, u64, bool)> {
+    store
+        .records()
+        .changes(dataset, after, limit)
+        .expect("changes")
+        .into_iter()
+        .map(|c| {
+            (
+                c.position,
+                c.record.key,
+                c.record.version,
+                c.record.body.is_none(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn feed_numbers_every_version_in_commit_order(store: Store) {
+    with_dataset(&store);
+    assert_eq!(store.records().feed_head("people").expect("head"), 0);
+    assert!(feed(&store, "people", 0, 10).is_empty());
+    load(&store, "b1", t(10), &["b", "a", "c"], 1);
+    // Another dataset's batch between them takes none of this dataset's positions.
+    let mut other = store
+        .records()
+        .begin_batch("other", meta("o1", t(15)))
+        .expect("begin");
+    let b = body("x", 1);
+    other.upsert("x", &b, &hash(&b)).expect("upsert");
+    other.commit("h", "{}").expect("commit");
+    // Updated, deleted, unchanged (no version: no position), created.
+    let mut w = store
+        .records()
+        .begin_batch("people", meta("b2", t(20)))
+        .expect("begin");
+    let a2 = body("a", 2);
+    w.upsert("a", &a2, &hash(&a2)).expect("a");
+    w.delete("b").expect("b");
+    let c1 = body("c", 1);
+    w.upsert("c", &c1, &hash(&c1)).expect("c");
+    let d1 = body("d", 1);
+    w.upsert("d", &d1, &hash(&d1)).expect("d");
+    w.commit("h", "{}").expect("commit");
+    // A batch that changes nothing, and one rolled back, take no position.
+    load(&store, "b3", t(30), &["c", "d"], 1);
+    {
+        let mut w = store
+            .records()
+            .begin_batch("people", meta("b4", t(40)))
+            .expect("begin");
+        let e = body("e", 1);
+        w.upsert("e", &e, &hash(&e)).expect("e");
+    }
+    let all = feed(&store, "people", 0, 100);
+    let expected: Vec<(u64, String, u64, bool)> = vec![
+        (1, "b".into(), 1, false),
+        (2, "a".into(), 1, false),
+        (3, "c".into(), 1, false),
+        (4, "a".into(), 2, false),
+        (5, "b".into(), 2, true),
+        (6, "d".into(), 1, false),
+    ];
+    // Within a batch the order is the engine's write order, which both engines keep for keys
+    // written one by one.
+    assert_eq!(all, expected);
+    assert_eq!(store.records().feed_head("people").expect("head"), 6);
+    assert_eq!(
+        feed(&store, "other", 0, 10),
+        vec![(1, "x".into(), 1, false)]
+    );
+    // Pages: across a batch boundary, a short last page, past the head.
+    assert_eq!(feed(&store, "people", 1, 3), expected[1..4].to_vec());
+    assert_eq!(feed(&store, "people", 4, 10), expected[4..].to_vec());
+    assert!(feed(&store, "people", 6, 10).is_empty());
+    assert!(feed(&store, "people", u64::MAX, 10).is_empty());
+    assert!(feed(&store, "people", 0, 0).is_empty());
+    // Each change carries its version's lineage.
+    let change = &store.records().changes("people", 3, 1).expect("changes")[0];
+    assert_eq!(change.record.batch_id, "b2");
+    assert_eq!(change.record.recorded_at, t(20));
+    assert_eq!(change.record.body.as_deref(), Some(a2.as_str()));
+    // The next batch goes on from the head; unknown datasets have an empty feed.
+    load(&store, "b5", t(50), &["e"], 1);
+    assert_eq!(
+        feed(&store, "people", 6, 10),
+        vec![(7, "e".into(), 1, false)]
+    );
+    assert_eq!(store.records().feed_head("nope").expect("head"), 0);
+    assert!(feed(&store, "nope", 0, 10).is_empty());
+}
+
+/// Batches committed from several threads at once leave a feed without gap or duplicate, and a
+/// reader following it meanwhile always sees a prefix of it.
+pub(crate) fn feed_is_gap_free_under_concurrent_batches(store: Store) {
+    with_dataset(&store);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut seen = 0u64;
+            let mut keys = std::collections::HashSet::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.records().changes("people", seen, 37).expect("page");
+                for c in &page {
+                    assert_eq!(c.position, seen + 1, "a gap or a duplicate in the feed");
+                    seen = c.position;
+                    assert!(
+                        keys.insert((c.record.key.clone(), c.record.version)),
+                        "a version twice"
+                    );
+                }
+                if page.is_empty() && finished {
+                    return (seen, keys.len());
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for b in 0..8 {
+                    let mut batch = store
+                        .records()
+                        .begin_batch("people", meta(&format!("w{w}-b{b}"), t(100 + b)))
+                        .expect("begin");
+                    // Shared keys too: updates of the other writers' records.
+                    for i in 0..25 {
+                        let id = if i % 5 == 0 {
+                            format!("shared-{i}")
+                        } else {
+                            format!("w{w}-{b}-{i}")
+                        };
+                        let body = body(&id, (w * 100 + b) as u32);
+                        batch.upsert(&id, &body, &hash(&body)).expect("upsert");
+                    }
+                    batch.commit("h", "{}").expect("commit");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (seen, distinct) = follower.join().expect("follower");
+    // Every upsert wrote a version: each batch's body differs from every earlier one.
+    assert_eq!(seen, 4 * 8 * 25);
+    assert_eq!(distinct as u64, seen);
+    assert_eq!(store.records().feed_head("people").expect("head"), seen);
+}
+
 pub(crate) const SUITE: &[SuiteTest] = &[
     (
         "hostile_keys_are_refused_alike",
@@ -830,4 +984,12 @@ pub(crate) const SUITE: &[SuiteTest] = &[
         as_of_follows_versions_not_clock,
     ),
     ("concurrent_writers_same_keys", concurrent_writers_same_keys),
+    (
+        "feed_numbers_every_version_in_commit_order",
+        feed_numbers_every_version_in_commit_order,
+    ),
+    (
+        "feed_is_gap_free_under_concurrent_batches",
+        feed_is_gap_free_under_concurrent_batches,
+    ),
 ];
