@@ -225,6 +225,8 @@ error_codes! {
     BodyMalformed = "body-malformed", Malformed, "Malformed JSON body";
     /// `limit` out of its range.
     LimitInvalid = "limit-invalid", Malformed, "Invalid limit";
+    /// A change-feed position that is not a whole number, or lies beyond the feed's head.
+    FeedPositionInvalid = "feed-position-invalid", Malformed, "Invalid feed position";
     /// `mode` is not `atomic` or `per-record`.
     ModeInvalid = "mode-invalid", Malformed, "Invalid mode";
     /// `max_errors` out of its range.

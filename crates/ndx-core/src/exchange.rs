@@ -186,7 +186,7 @@ impl Quotas {
 
     /// Takes `records` more records of `agreement`'s quota for `day` (the request itself was
     /// counted when it was granted), or says that the limit is reached.
-    fn reserve_records(
+    pub(crate) fn reserve_records(
         &self,
         agreement: &Agreement,
         day: NaiveDate,
@@ -1025,21 +1025,135 @@ impl Core {
     }
 }
 
+/// What becomes of one stored version under an agreement.
+pub(crate) enum Release {
+    /// Released: the record (agreed fields only) and its data subjects.
+    Record(ExchangeRecord, Vec<String>),
+    /// Withheld for want of consent; its data subjects are still named (the access was
+    /// attempted on their data).
+    Withheld(Vec<String>),
+    /// A deletion: the key alone, and the subject it names when the key is a citizen ID.
+    Tombstone(Vec<String>),
+}
+
+/// Releases versions one by one under a read capability: the schema's subject fields worked
+/// out once, the consents of each data subject read once.
+pub(crate) struct Releaser<'a> {
+    core: &'a Core,
+    cap: &'a ExchangeRead,
+    subject_fields: Vec<String>,
+    key_is_subject: bool,
+    consents: HashMap<String, Vec<Consent>>,
+    now: DateTime<Utc>,
+}
+
+impl<'a> Releaser<'a> {
+    pub(crate) fn new(
+        core: &'a Core,
+        cap: &'a ExchangeRead,
+        now: DateTime<Utc>,
+    ) -> Result<Releaser<'a>> {
+        let compiled = core.compiled(&cap.schema)?;
+        let subject_fields: Vec<String> = compiled.subject_fields().map(str::to_owned).collect();
+        let key_is_subject = matches!(cap.schema.key.as_slice(), [k] if subject_fields.contains(k));
+        Ok(Releaser {
+            core,
+            cap,
+            subject_fields,
+            key_is_subject,
+            consents: HashMap::new(),
+            now,
+        })
+    }
+
+    /// Projects one version onto the granted fields, or withholds it when a data subject has
+    /// not consented to a consent-bound field.
+    pub(crate) fn release(&mut self, v: ndx_store::RecordVersion) -> Result<Release> {
+        let cap = self.cap;
+        let Some(body) = v.body.as_deref() else {
+            let subjects = if self.key_is_subject {
+                vec![v.key.clone()]
+            } else {
+                Vec::new()
+            };
+            return Ok(Release::Tombstone(subjects));
+        };
+        let mut full: Map<String, Value> = serde_json::from_str(body)
+            .map_err(|e| Error::internal(format!("stored record {:?} is not JSON: {e}", v.key)))?;
+        let mut subjects: Vec<String> = self
+            .subject_fields
+            .iter()
+            .filter_map(|f| full.get(f).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        if self.key_is_subject && !subjects.contains(&v.key) {
+            subjects.push(v.key.clone());
+        }
+        if !cap.grant.consent_fields.is_empty() {
+            for s in &subjects {
+                if !self.consents.contains_key(s) {
+                    let found = self
+                        .core
+                        .store
+                        .catalog()
+                        .find_values::<Consent>(attr::SUBJECT, s)?
+                        .into_iter()
+                        .filter(|c| c.agreement == cap.agreement.id)
+                        .collect();
+                    self.consents.insert(s.clone(), found);
+                }
+            }
+            let consented = !subjects.is_empty()
+                && cap.grant.consent_fields.iter().all(|f| {
+                    subjects.iter().all(|s| {
+                        self.consents[s]
+                            .iter()
+                            .any(|c| c.covers(&cap.agreement.id, f, self.now))
+                    })
+                });
+            if !consented {
+                return Ok(Release::Withheld(subjects));
+            }
+        }
+        let data: Map<String, Value> = cap
+            .grant
+            .fields
+            .iter()
+            .filter_map(|f| full.remove(f).map(|x| (f.clone(), x)))
+            .collect();
+        Ok(Release::Record(
+            ExchangeRecord {
+                key: v.key,
+                version: v.version,
+                recorded_at: v.recorded_at,
+                data,
+                agreement: cap.agreement.id.clone(),
+            },
+            subjects,
+        ))
+    }
+}
+
+/// Adds the fields of `data` to `fields` (the released fields of a page, in first-seen order).
+pub(crate) fn note_fields(fields: &mut Vec<String>, data: &Map<String, Value>) {
+    for f in data.keys() {
+        if !fields.contains(f) {
+            fields.push(f.clone());
+        }
+    }
+}
+
 impl Core {
-    /// Projects record versions onto the granted fields, withholding the records whose data
-    /// subjects have not consented to a consent-bound field (their subjects are still named:
-    /// the access was attempted on their data).
+    /// Projects the current versions of a page (tombstones are skipped: a page of current
+    /// records has none) onto the granted fields, withholding the records whose data subjects
+    /// have not consented to a consent-bound field (their subjects are still named: the
+    /// access was attempted on their data).
     fn release(
         &self,
         cap: &ExchangeRead,
         versions: Vec<ndx_store::RecordVersion>,
         now: DateTime<Utc>,
     ) -> Result<(Released, Vec<String>)> {
-        let compiled = self.compiled(&cap.schema)?;
-        let subject_fields: Vec<&str> = compiled.subject_fields().collect();
-        let key_is_subject =
-            matches!(cap.schema.key.as_slice(), [k] if subject_fields.contains(&k.as_str()));
-        let mut consents: HashMap<String, Vec<Consent>> = HashMap::new();
+        let mut releaser = Releaser::new(self, cap, now)?;
         let mut out = Released {
             records: Vec::with_capacity(versions.len()),
             withheld: 0,
@@ -1048,65 +1162,18 @@ impl Core {
         };
         let mut withheld_subjects = Vec::new();
         for v in versions {
-            let Some(body) = v.body.as_deref() else {
-                continue;
-            };
-            let mut full: Map<String, Value> = serde_json::from_str(body).map_err(|e| {
-                Error::internal(format!("stored record {:?} is not JSON: {e}", v.key))
-            })?;
-            let mut subjects: Vec<String> = subject_fields
-                .iter()
-                .filter_map(|f| full.get(*f).and_then(Value::as_str).map(str::to_owned))
-                .collect();
-            if key_is_subject && !subjects.contains(&v.key) {
-                subjects.push(v.key.clone());
-            }
-            if !cap.grant.consent_fields.is_empty() {
-                for s in &subjects {
-                    if !consents.contains_key(s) {
-                        let found = self
-                            .store
-                            .catalog()
-                            .find_values::<Consent>(attr::SUBJECT, s)?
-                            .into_iter()
-                            .filter(|c| c.agreement == cap.agreement.id)
-                            .collect();
-                        consents.insert(s.clone(), found);
-                    }
+            match releaser.release(v)? {
+                Release::Record(record, subjects) => {
+                    note_fields(&mut out.fields, &record.data);
+                    out.subjects.extend(subjects);
+                    out.records.push(record);
                 }
-                let consented = !subjects.is_empty()
-                    && cap.grant.consent_fields.iter().all(|f| {
-                        subjects.iter().all(|s| {
-                            consents[s]
-                                .iter()
-                                .any(|c| c.covers(&cap.agreement.id, f, now))
-                        })
-                    });
-                if !consented {
+                Release::Withheld(subjects) => {
                     out.withheld += 1;
                     withheld_subjects.extend(subjects);
-                    continue;
                 }
+                Release::Tombstone(_) => {}
             }
-            let data: Map<String, Value> = cap
-                .grant
-                .fields
-                .iter()
-                .filter_map(|f| full.remove(f).map(|x| (f.clone(), x)))
-                .collect();
-            for f in data.keys() {
-                if !out.fields.contains(f) {
-                    out.fields.push(f.clone());
-                }
-            }
-            out.subjects.extend(subjects);
-            out.records.push(ExchangeRecord {
-                key: v.key,
-                version: v.version,
-                recorded_at: v.recorded_at,
-                data,
-                agreement: cap.agreement.id.clone(),
-            });
         }
         Ok((out, withheld_subjects))
     }

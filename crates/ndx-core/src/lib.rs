@@ -9,6 +9,7 @@ mod cache;
 pub mod dictionary;
 pub mod error;
 pub mod exchange;
+pub mod feed;
 pub mod ingest;
 pub mod records;
 pub mod registry;

@@ -80,6 +80,7 @@ async fn authenticate(
 
 /// The credentials of a request, checked later on the blocking task that also does the
 /// request's work: one thread hand-off instead of two on the hot paths (governed lookups).
+#[derive(Clone)]
 pub struct Credentials {
     token: String,
     client: Option<IpAddr>,

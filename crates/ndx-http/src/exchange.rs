@@ -131,11 +131,11 @@ async fn exchange_dataset(
 /// `?fields=` of an exchange read.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FieldsQuery {
-    fields: Option<String>,
+pub(crate) struct FieldsQuery {
+    pub(crate) fields: Option<String>,
 }
 
-fn asked_fields(q: &FieldsQuery) -> Option<Vec<String>> {
+pub(crate) fn asked_fields(q: &FieldsQuery) -> Option<Vec<String>> {
     q.fields.as_ref().map(|f| {
         f.split(',')
             .map(str::trim)
@@ -146,7 +146,7 @@ fn asked_fields(q: &FieldsQuery) -> Option<Vec<String>> {
 }
 
 /// The purpose stated in `Ndx-Purpose` (checked against the code list by the core).
-fn purpose(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn purpose(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get(PURPOSE_HEADER) {
         None => Ok(None),
         Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod dictionary;
 pub mod exchange;
+pub mod feed;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -327,6 +328,7 @@ pub fn app(state: AppState) -> Router {
         .merge(records::read_routes())
         .merge(audit::routes())
         .merge(exchange::routes())
+        .merge(feed::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

@@ -158,20 +158,39 @@ impl From<Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document, as a response carries it.
+    fn into_problem(self) -> (ProblemParts, Problem) {
         let p = *self.0;
         let status = status_of_code(p.code);
         let body = Problem {
             type_uri: p.code.type_uri().to_owned(),
             title: p.code.title().to_owned(),
             status: status.as_u16(),
-            detail: p.detail,
+            detail: p.detail.clone(),
             code: p.code.name().to_owned(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok(),
-            errors: p.errors.into_iter().map(FieldErrorOut::from).collect(),
-            report: p.report,
+            errors: Vec::new(),
+            report: None,
         };
+        (p, body)
+    }
+
+    /// The problem document as one line of JSON (for a stream that a refusal ends).
+    pub fn problem_json(self) -> String {
+        let (p, mut body) = self.into_problem();
+        body.errors = p.errors.into_iter().map(FieldErrorOut::from).collect();
+        body.report = p.report;
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (p, mut body) = self.into_problem();
+        let status = status_of_code(p.code);
+        body.errors = p.errors.into_iter().map(FieldErrorOut::from).collect();
+        body.report = p.report;
         let mut resp = (status, axum::Json(body)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

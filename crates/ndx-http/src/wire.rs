@@ -734,6 +734,8 @@ wire_enum! {
         Search,
         /// Read the whole dataset as a stream.
         Extract,
+        /// Follow the dataset's change feed.
+        Subscribe,
     }
 }
 

@@ -72,6 +72,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             "/api/v1/exchange/datasets/{dataset}/records/{key}",
             &["get"],
         ),
+        ("/api/v1/exchange/datasets/{dataset}/changes", &["get"]),
         ("/api/v1/agreements", &["get", "post"]),
         ("/api/v1/agreements/{id}", &["get"]),
         ("/api/v1/agreements/{id}/odrl", &["get"]),
@@ -99,7 +100,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 44, "a route was added: list it above");
+    assert_eq!(paths.len(), 45, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

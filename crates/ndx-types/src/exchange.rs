@@ -20,17 +20,25 @@ pub enum Operation {
     Search,
     /// Read the whole dataset as a stream.
     Extract,
+    /// Follow the dataset's change feed (pull pages, or a Server-Sent Events stream).
+    Subscribe,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 3] = [Operation::Lookup, Operation::Search, Operation::Extract];
+    pub const ALL: [Operation; 4] = [
+        Operation::Lookup,
+        Operation::Search,
+        Operation::Extract,
+        Operation::Subscribe,
+    ];
     /// The wire name.
     pub fn name(self) -> &'static str {
         match self {
             Operation::Lookup => "lookup",
             Operation::Search => "search",
             Operation::Extract => "extract",
+            Operation::Subscribe => "subscribe",
         }
     }
 }
@@ -597,6 +605,8 @@ pub fn odrl(a: &Agreement, now: DateTime<Utc>) -> serde_json::Value {
                 "action": match op {
                     Operation::Lookup | Operation::Search => "read",
                     Operation::Extract => "extract",
+                    // ODRL's common vocabulary: "to deliver the Asset in real-time".
+                    Operation::Subscribe => "stream",
                 },
                 "ndx:operation": op.name(),
                 "assigner": format!("urn:ndx:member:{}", a.provider),

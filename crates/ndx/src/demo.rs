@@ -130,7 +130,9 @@ fn agreements(
             consumer_level: Some(MemberLevel::Province),
             consumer_country: Some("VN".into()),
             fields: address.iter().map(|f| (*f).to_owned()).collect(),
-            operations: vec![Operation::Lookup],
+            // Provinces look citizens up, and follow the register's changes (a death or a
+            // move reaches their systems without a request).
+            operations: vec![Operation::Lookup, Operation::Subscribe],
             purposes: vec!["public-service-delivery".into()],
             max_days: Some(400),
         },
@@ -140,13 +142,16 @@ fn agreements(
         let consumer = caller(&format!("consumer-{p}"))?;
         let a = core.request_agreement(
             &consumer,
-            draft(
-                "population",
-                &address,
-                "public-service-delivery",
-                decree,
-                "Provinces use population data to handle administrative procedures without asking citizens for papers",
-            ),
+            AgreementDraft {
+                operations: vec![Operation::Lookup, Operation::Subscribe],
+                ..draft(
+                    "population",
+                    &address,
+                    "public-service-delivery",
+                    decree,
+                    "Provinces use population data to handle administrative procedures without asking citizens for papers",
+                )
+            },
             now,
         )?;
         anyhow::ensure!(

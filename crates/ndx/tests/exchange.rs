@@ -425,11 +425,7 @@ fn agreement_requests_are_checked_before_anything_is_stored() {
         ),
         (with("fields", json!([])), 422, "agreement-invalid"),
         (with("operations", json!([])), 422, "agreement-invalid"),
-        (
-            with("operations", json!(["subscribe"])),
-            422,
-            "body-invalid",
-        ),
+        (with("operations", json!(["publish"])), 422, "body-invalid"),
         (with("purpose", json!("gossip")), 400, "purpose-unknown"),
         (with("dataset", json!("nope")), 404, "dataset-not-found"),
         (

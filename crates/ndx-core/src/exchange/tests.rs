@@ -457,6 +457,22 @@ proptest! {
                         match page.next_cursor { Some(c) => cursor = Some(c), None => break }
                     }
                 }
+                Operation::Subscribe => {
+                    let mut after = 0u64;
+                    loop {
+                        let page = b.core.exchange_changes(&cap, after, 4, now).expect("changes");
+                        let records: Vec<ExchangeRecord> = page.get().changes.iter()
+                            .filter(|c| c.op == crate::feed::ChangeOp::Upsert)
+                            .map(|c| ExchangeRecord { key: c.key.clone(), version: c.version, recorded_at: c.recorded_at, data: c.data.clone(), agreement: a.id.clone() })
+                            .collect();
+                        let e = event_of(&b.core, page.receipt());
+                        check_event(&e, &a, purpose, &records);
+                        released.extend(records);
+                        let page = page.into_inner();
+                        if page.next == after { break }
+                        after = page.next;
+                    }
+                }
                 Operation::Extract => {
                     let mut after: Option<String> = None;
                     loop {

@@ -296,6 +296,11 @@ impl Server {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, for clients that talk to the socket themselves.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn get(&self, path: &str, key: Option<&str>) -> Resp {
         self.request("GET", path, key, &[], None)
     }

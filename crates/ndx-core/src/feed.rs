@@ -1,0 +1,177 @@
+//! The change feed of a dataset as a consumer follows it (the `subscribe` operation of an
+//! agreement): pages of changes after a position, in position order, projected through the
+//! agreement, consent-checked like a search page, and audited with their data subjects
+//! before they leave. A deletion leaves as its key alone.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::Core;
+use crate::access::ExchangeRead;
+use crate::audit::Audited;
+use crate::error::{Code, Error, Result};
+use crate::exchange::{Release, Releaser, note_fields};
+
+/// Largest page of a change feed.
+pub const MAX_FEED_PAGE: usize = 1000;
+
+/// What a change did to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// Created or updated: `data` holds the agreed fields of the new version.
+    Upsert,
+    /// Deleted: no data.
+    Delete,
+}
+
+impl ChangeOp {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeOp::Upsert => "upsert",
+            ChangeOp::Delete => "delete",
+        }
+    }
+}
+
+/// One change as a consumer receives it.
+#[derive(Debug, Clone)]
+pub struct FeedChange {
+    /// Its position in the dataset's feed.
+    pub position: u64,
+    /// The record key.
+    pub key: String,
+    /// The version it wrote.
+    pub version: u64,
+    /// Upsert or delete.
+    pub op: ChangeOp,
+    /// When the version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The agreed fields of an upsert; empty for a delete.
+    pub data: Map<String, Value>,
+}
+
+/// A page of the change feed.
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    /// The changes released, in position order.
+    pub changes: Vec<FeedChange>,
+    /// Changes of this page withheld because their data subject has not consented (their
+    /// positions are passed over: `next` is past them).
+    pub withheld: u64,
+    /// The position to ask for changes after next: the last position this page read, or the
+    /// position asked for when there was nothing new.
+    pub next: u64,
+    /// The feed's head when the page was read.
+    pub head: u64,
+}
+
+impl Core {
+    /// The last position of the capability's dataset feed: what a stream watches between
+    /// pages (nothing is released, so nothing is audited; each page is decided afresh).
+    pub fn feed_head(&self, cap: &ExchangeRead) -> Result<u64> {
+        Ok(self.store.records().feed_head(&cap.schema.dataset)?)
+    }
+
+    /// The changes of the capability's dataset after position `after` (0: from the first), at
+    /// most `limit`, agreed fields only, consent permitting. One audit event per page names
+    /// every released or withheld change's data subject; an empty page is audited too (a
+    /// consumer polling the feed is on record, with nothing released).
+    pub fn exchange_changes(
+        &self,
+        cap: &ExchangeRead,
+        after: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<FeedPage>> {
+        let query = format!("after={after}&limit={limit}");
+        let event = || {
+            self.audit
+                .event(cap, "exchange.subscribe")
+                .under(&cap.agreement)
+                .query(Some(query.clone()))
+        };
+        let refuse = |e: Error| match event().refused(&e).record() {
+            Ok(_) => e,
+            Err(audit) => audit,
+        };
+        if limit == 0 || limit > MAX_FEED_PAGE {
+            return Err(Error::of(
+                Code::LimitInvalid,
+                format!("limit must be between 1 and {MAX_FEED_PAGE}, found {limit}"),
+            ));
+        }
+        let dataset = &cap.schema.dataset;
+        let head = self.store.records().feed_head(dataset)?;
+        if after > head {
+            return Err(refuse(Error::of(
+                Code::FeedPositionInvalid,
+                format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
+            )));
+        }
+        let changes = self.store.records().changes(dataset, after, limit)?;
+        let next = changes.last().map_or(after, |c| c.position);
+        let keys: Vec<String> = changes.iter().map(|c| c.record.key.clone()).collect();
+        let mut releaser = Releaser::new(self, cap, now)?;
+        let mut page = FeedPage {
+            changes: Vec::with_capacity(changes.len()),
+            withheld: 0,
+            next,
+            head: head.max(next),
+        };
+        let (mut subjects, mut fields) = (Vec::new(), Vec::new());
+        for change in changes {
+            let (position, recorded_at) = (change.position, change.record.recorded_at);
+            let (key, version) = (change.record.key.clone(), change.record.version);
+            match releaser.release(change.record)? {
+                Release::Record(record, named) => {
+                    note_fields(&mut fields, &record.data);
+                    subjects.extend(named);
+                    page.changes.push(FeedChange {
+                        position,
+                        key,
+                        version,
+                        op: ChangeOp::Upsert,
+                        recorded_at,
+                        data: record.data,
+                    });
+                }
+                Release::Withheld(named) => {
+                    page.withheld += 1;
+                    subjects.extend(named);
+                }
+                Release::Tombstone(named) => {
+                    subjects.extend(named);
+                    page.changes.push(FeedChange {
+                        position,
+                        key,
+                        version,
+                        op: ChangeOp::Delete,
+                        recorded_at,
+                        data: Map::new(),
+                    });
+                }
+            }
+        }
+        if let Err(limit) =
+            self.quotas
+                .reserve_records(&cap.agreement, now.date_naive(), page.changes.len() as u64)
+        {
+            return Err(refuse(Error::of(
+                Code::QuotaExhausted,
+                format!("agreement {:?}: its quota is {limit}", cap.agreement.id),
+            )));
+        }
+        subjects.sort_unstable();
+        subjects.dedup();
+        let mut e = event().keys(keys).returned((subjects, fields));
+        if page.withheld > 0 {
+            e = e.reason(format!(
+                "{} changes withheld: consent-missing",
+                page.withheld
+            ));
+        }
+        let receipt = e.record()?;
+        Ok(receipt.attach(page))
+    }
+}

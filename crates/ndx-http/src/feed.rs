@@ -1,0 +1,317 @@
+//! The consumer's change feed: `GET /api/v1/exchange/datasets/{dataset}/changes` under an
+//! agreement that allows `subscribe`. As JSON it answers one page after `after`; with
+//! `Accept: text/event-stream` it streams Server-Sent Events whose `id` is the position and
+//! resumes after `Last-Event-ID`. Every page is decided afresh (a revoked key or agreement
+//! ends the stream at its next page) and audited before it leaves.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use ndx_core::Code;
+use ndx_core::access::ExchangeRead;
+use ndx_core::feed::{FeedChange, FeedPage, MAX_FEED_PAGE};
+use ndx_types::exchange::Operation;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::Credentials;
+use crate::exchange::{FieldsQuery, asked_fields, purpose};
+use crate::problem::{ApiError, ApiResult};
+use crate::{AppState, QueryParams, blocking};
+
+/// How often an idle stream looks at the feed's head (a read of one row, not audited).
+const STREAM_POLL: Duration = Duration::from_millis(200);
+
+/// An idle stream sends a comment this often, so that proxies and clients keep it open.
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Changes a stream asks for at a time.
+const STREAM_PAGE: usize = 500;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/exchange/datasets/{dataset}/changes", get(changes))
+}
+
+/// `?after=&limit=&fields=` of the change feed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    after: Option<String>,
+    limit: Option<String>,
+    fields: Option<String>,
+}
+
+/// One change as a consumer receives it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeOut {
+    /// Its position in the dataset's feed (gap-free, in commit order).
+    pub position: u64,
+    /// The record key.
+    pub key: String,
+    /// The version it wrote.
+    pub version: u64,
+    /// `upsert` (created or updated) or `delete`.
+    #[schema(example = "upsert")]
+    pub op: String,
+    /// When the version was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The agreed fields of an upsert; empty for a delete.
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+}
+
+/// A page of the change feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesOut {
+    /// The changes released, in position order.
+    pub changes: Vec<ChangeOut>,
+    /// Pass as `after` for the next page: the last position this page read (past withheld
+    /// changes too), or `after` itself when nothing was new.
+    pub next: u64,
+    /// Changes of this page withheld because their data subject has not consented.
+    pub withheld: u64,
+    /// The feed's head when the page was read.
+    pub head: u64,
+    /// The agreement the page was released under.
+    pub agreement: String,
+}
+
+fn change_out(c: FeedChange) -> ChangeOut {
+    ChangeOut {
+        position: c.position,
+        key: c.key,
+        version: c.version,
+        op: c.op.name().to_owned(),
+        recorded_at: c.recorded_at,
+        data: c.data,
+    }
+}
+
+fn position(what: &str, raw: &str) -> ApiResult<u64> {
+    raw.trim().parse::<u64>().map_err(|_| {
+        ApiError::new(
+            Code::FeedPositionInvalid,
+            format!(
+                "{what} must be a feed position (a whole number, 0 for the start), found {raw:?}"
+            ),
+        )
+    })
+}
+
+/// Whether the client asks for a Server-Sent Events stream.
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .any(|r| crate::media_type(r) == "text/event-stream")
+        })
+}
+
+/// What every page of a request is decided with.
+#[derive(Clone)]
+struct FeedRequest {
+    credentials: Credentials,
+    dataset: String,
+    purpose: Option<String>,
+    fields: Option<Vec<String>>,
+}
+
+impl FeedRequest {
+    /// Decides the request afresh (key, agreement, purpose, fields: a revocation holds at the
+    /// next page) and reads one page.
+    fn page(
+        self,
+        core: &ndx_core::Core,
+        after: u64,
+        limit: usize,
+    ) -> ndx_core::Result<(ExchangeRead, FeedPage)> {
+        let caller = self.credentials.authenticate(core)?;
+        let now = Utc::now();
+        let cap: ExchangeRead = core.exchange_access(
+            &caller,
+            &self.dataset,
+            Operation::Subscribe,
+            None,
+            self.purpose.as_deref(),
+            self.fields,
+            now,
+        )?;
+        let page = core.exchange_changes(&cap, after, limit, now)?;
+        Ok((cap, page.into_inner()))
+    }
+}
+
+/// Follows a dataset's change feed under a sharing agreement that allows `subscribe`
+/// (consumer). JSON: one page of changes after `after`. `Accept: text/event-stream`: a stream
+/// of Server-Sent Events (`event: change`, `id` = position, `data` = the change as JSON) that
+/// starts after `Last-Event-ID` (or `after`) and goes on as batches commit; a refusal while
+/// streaming ends it with an `event: error` carrying the problem. Every page is on its data
+/// subjects' trackers.
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/changes", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("after" = Option<u64>, Query, description = "the position to start after (default 0: the first change)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100; a stream's pages are its own)"),
+           ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones"),
+           ("Last-Event-ID" = Option<u64>, Header, description = "a stream resumes after this position (it wins over `after`)")),
+    responses((status = 200, description = "a page of changes, or (Accept: text/event-stream) a stream of them", body = ChangesOut),
+              (status = 400, description = "limit, position or header invalid", body = crate::problem::Problem),
+              (status = 401, description = "no valid key", body = crate::problem::Problem),
+              (status = 403, description = "refused: agreement, purpose, operation, fields, sovereignty, consent", body = crate::problem::Problem),
+              (status = 429, description = "quota exhausted", body = crate::problem::Problem)))]
+async fn changes(
+    State(st): State<AppState>,
+    credentials: Credentials,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<ChangesQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let purpose = purpose(&headers)?;
+    let stream = wants_stream(&headers);
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                Code::LimitInvalid,
+                format!("limit must be a number between 1 and {MAX_FEED_PAGE}, found {l:?}"),
+            )
+        })?,
+    };
+    let mut after = match q.after.as_deref() {
+        None => 0,
+        Some(a) => position("after", a)?,
+    };
+    if let Some(last) = headers.get("last-event-id") {
+        let last = last.to_str().map_err(|_| {
+            ApiError::new(Code::HeaderInvalid, "Last-Event-ID must be visible ASCII")
+        })?;
+        after = position("Last-Event-ID", last)?;
+    }
+    let request = FeedRequest {
+        credentials,
+        dataset,
+        purpose,
+        fields: asked_fields(&FieldsQuery { fields: q.fields }),
+    };
+    let core = st.core.clone();
+    // The first page is decided, read and audited before the answer starts, so a refusal is
+    // a problem with its status, in a stream too.
+    let first = {
+        let request = request.clone();
+        let page = if stream { STREAM_PAGE } else { limit };
+        blocking(move || request.page(&core, after, page)).await?
+    };
+    if !stream {
+        let (cap, page) = first;
+        let agreement = cap.agreement().id.clone();
+        return Ok(axum::Json(ChangesOut {
+            changes: page.changes.into_iter().map(change_out).collect(),
+            next: page.next,
+            withheld: page.withheld,
+            head: page.head,
+            agreement,
+        })
+        .into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::spawn(follow(st, request, first, tx));
+    let body = axum::body::Body::from_stream(futures_util::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    }));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The events of a page.
+fn page_events(page: FeedPage, out: &mut Vec<u8>) {
+    for c in page.changes {
+        let id = c.position;
+        let json = serde_json::to_string(&change_out(c)).unwrap_or_default();
+        out.extend_from_slice(format!("id: {id}\nevent: change\ndata: {json}\n\n").as_bytes());
+    }
+}
+
+/// Streams the feed after the first page until the client goes away or a page is refused.
+/// Between pages it watches the feed's head under the last page's capability (a read of one
+/// row, nothing released); each page is decided and audited afresh.
+async fn follow(
+    st: AppState,
+    request: FeedRequest,
+    (cap, first): (ExchangeRead, FeedPage),
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let mut cap = std::sync::Arc::new(cap);
+    let mut after = first.next;
+    let mut head = first.head;
+    let mut out = Vec::new();
+    page_events(first, &mut out);
+    // A first comment opens the stream at once, even with nothing to send yet.
+    out.extend_from_slice(b": ndx change feed\n\n");
+    if tx.send(Ok(out)).await.is_err() {
+        return;
+    }
+    let mut quiet_since = tokio::time::Instant::now();
+    loop {
+        if head <= after {
+            tokio::select! {
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+                _ = tx.closed() => return,
+            }
+            let (core, watched) = (st.core.clone(), cap.clone());
+            match blocking(move || core.feed_head(&watched)).await {
+                Ok(h) => head = h,
+                Err(e) => return end_with(&tx, e).await,
+            }
+            if head <= after {
+                if quiet_since.elapsed() >= STREAM_HEARTBEAT {
+                    if tx.send(Ok(b": keep-alive\n\n".to_vec())).await.is_err() {
+                        return;
+                    }
+                    quiet_since = tokio::time::Instant::now();
+                }
+                continue;
+            }
+        }
+        let (core, request) = (st.core.clone(), request.clone());
+        let page = match blocking(move || request.page(&core, after, STREAM_PAGE)).await {
+            Ok((decided, page)) => {
+                cap = std::sync::Arc::new(decided);
+                page
+            }
+            Err(e) => return end_with(&tx, e).await,
+        };
+        after = page.next;
+        head = page.head;
+        let mut out = Vec::new();
+        page_events(page, &mut out);
+        if !out.is_empty() {
+            if tx.send(Ok(out)).await.is_err() {
+                return;
+            }
+            quiet_since = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Ends a stream with the problem that stopped it.
+async fn end_with(tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, e: ApiError) {
+    let problem = e.problem_json();
+    let _ = tx
+        .send(Ok(format!("event: error\ndata: {problem}\n\n").into_bytes()))
+        .await;
+}
