@@ -6,10 +6,13 @@
 //! - `bench-exchange [--store sqlite|postgres]`: governed lookups against a bare axum endpoint,
 //!   and the bulk extract (BENCHMARKS.md).
 //! - `bench-audit`: durable audit appends, proof latency and `ndx audit verify` (BENCHMARKS.md).
+//! - `bench-feed [--store sqlite|postgres]`: change-feed streams: delivered changes/s and
+//!   commit-to-delivery latency (BENCHMARKS.md).
 
 mod audit;
 mod bench;
 mod exchange;
+mod feed;
 mod harness;
 mod pg;
 mod reads;
@@ -39,6 +42,8 @@ enum Task {
     /// Governed exchange benchmark: lookups under an agreement from concurrent loopback
     /// clients against a bare axum JSON endpoint in the same run, and one bulk extract.
     BenchExchange(exchange::ExchangeArgs),
+    /// Change-feed benchmark: Server-Sent Events subscribers follow batches of changes.
+    BenchFeed(feed::FeedArgs),
     /// The bare axum JSON endpoint of bench-exchange, run as a child process.
     #[command(hide = true)]
     BareJson,
@@ -73,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchReads(args) => reads::run(&args),
         Task::BenchAudit(args) => audit::run(&args),
         Task::BenchExchange(args) => exchange::run(&args),
+        Task::BenchFeed(args) => feed::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),

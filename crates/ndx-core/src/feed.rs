@@ -3,6 +3,8 @@
 //! agreement, consent-checked like a search page, and audited with their data subjects
 //! before they leave. A deletion leaves as its key alone.
 
+use std::sync::{Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -66,7 +68,35 @@ pub struct FeedPage {
     pub head: u64,
 }
 
+/// Who hears, in this process, that a batch committed: change-feed streams wake up at once
+/// instead of at their next look at the feed head (which still finds other processes'
+/// commits).
+#[derive(Default)]
+pub(crate) struct CommitListeners(Mutex<Vec<CommitListener>>);
+
+type CommitListener = Box<dyn Fn(&str) + Send + Sync>;
+
+impl CommitListeners {
+    /// Tells every listener that a batch of `dataset` committed.
+    pub(crate) fn committed(&self, dataset: &str) {
+        let listeners = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for listener in listeners.iter() {
+            listener(dataset);
+        }
+    }
+}
+
 impl Core {
+    /// Calls `listener` with the dataset's name after each batch this process commits (it
+    /// runs on the committing thread: it must only signal, never block).
+    pub fn on_commit(&self, listener: impl Fn(&str) + Send + Sync + 'static) {
+        self.commits
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(listener));
+    }
+
     /// The last position of the capability's dataset feed: what a stream watches between
     /// pages (nothing is released, so nothing is audited; each page is decided afresh).
     pub fn feed_head(&self, cap: &ExchangeRead) -> Result<u64> {

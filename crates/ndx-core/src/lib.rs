@@ -35,6 +35,7 @@ pub struct Core {
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
+    commits: Arc<feed::CommitListeners>,
 }
 
 impl std::fmt::Debug for Core {
@@ -52,6 +53,7 @@ impl Core {
             audit,
             quotas: Arc::default(),
             catalog_cache: Arc::default(),
+            commits: Arc::default(),
         }
     }
 

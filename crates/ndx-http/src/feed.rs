@@ -25,8 +25,9 @@ use crate::exchange::{FieldsQuery, asked_fields, purpose};
 use crate::problem::{ApiError, ApiResult};
 use crate::{AppState, QueryParams, blocking};
 
-/// How often an idle stream looks at the feed's head (a read of one row, not audited).
-const STREAM_POLL: Duration = Duration::from_millis(200);
+/// How often an idle stream looks at the feed's head (a read of one row, not audited) when no
+/// commit of this process woke it: what finds other processes' commits.
+const STREAM_POLL: Duration = Duration::from_secs(1);
 
 /// An idle stream sends a comment this often, so that proxies and clients keep it open.
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -266,9 +267,16 @@ async fn follow(
         return;
     }
     let mut quiet_since = tokio::time::Instant::now();
+    let mut commits = st.commits.clone();
+    commits.mark_unchanged();
     loop {
         if head <= after {
             tokio::select! {
+                // A commit in this process (a closed channel only ends the wake-ups: the poll
+                // below goes on).
+                woken = commits.changed() => if woken.is_err() {
+                    tokio::time::sleep(STREAM_POLL).await;
+                },
                 _ = tokio::time::sleep(STREAM_POLL) => {}
                 _ = tx.closed() => return,
             }

@@ -84,15 +84,20 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits.
     pub limits: Arc<Limits>,
+    /// Counts the batches this process commits: change-feed streams wait on it.
+    pub commits: tokio::sync::watch::Receiver<u64>,
 }
 
 impl AppState {
     /// State over a core with the given limits.
     pub fn new(core: Core, limits: Limits) -> Self {
+        let (count, commits) = tokio::sync::watch::channel(0u64);
+        core.on_commit(move |_| count.send_modify(|n| *n = n.wrapping_add(1)));
         AppState {
             core,
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
+            commits,
         }
     }
 }

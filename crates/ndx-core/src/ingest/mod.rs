@@ -373,6 +373,7 @@ impl Core {
             return Err(Error::of(Code::BatchEmpty, "the input holds no records"));
         }
         writer.commit(&request_hash, &stored::encode(&report)?)?;
+        self.commits.committed(&cap.dataset);
         Ok(report)
     }
 }
