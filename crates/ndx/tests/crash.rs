@@ -366,6 +366,77 @@ fn verify(node: &Node, key: &str, acked: &mut Vec<u64>, lost: &mut Vec<u64>) {
     }
 }
 
+/// A province's system following the population register's change feed through kills and
+/// restarts: it counts every position, so a gap or a duplicate fails the test.
+struct FeedCounter {
+    key: String,
+    seen: u64,
+    versions: BTreeSet<(String, u64)>,
+}
+
+impl FeedCounter {
+    fn new(dir: &Path) -> FeedCounter {
+        let keys: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("demo-keys.json")).expect("demo-keys.json"),
+        )
+        .expect("keys JSON");
+        FeedCounter {
+            key: keys["consumer-01"]
+                .as_str()
+                .expect("consumer key")
+                .to_owned(),
+            seen: 0,
+            versions: BTreeSet::new(),
+        }
+    }
+
+    /// Pages after the last position seen until the feed's head; `false` when the server went
+    /// away meanwhile (what was read stays counted).
+    fn catch_up(&mut self, agent: &ureq::Agent, base: &str) -> bool {
+        loop {
+            let answer = agent
+                .get(format!(
+                    "{base}/api/v1/exchange/datasets/population/changes?after={}&limit=500",
+                    self.seen
+                ))
+                .header("Authorization", format!("Bearer {}", self.key))
+                .header("Ndx-Purpose", "public-service-delivery")
+                .call()
+                .and_then(|mut r| {
+                    let status = r.status().as_u16();
+                    r.body_mut().read_to_string().map(|b| (status, b))
+                });
+            let Ok((status, body)) = answer else {
+                return false;
+            };
+            assert_eq!(status, 200, "changes after {}: {body}", self.seen);
+            let page: Value = serde_json::from_str(&body).expect("page JSON");
+            let before = self.seen;
+            for c in page["changes"].as_array().expect("changes") {
+                let position = c["position"].as_u64().expect("position");
+                assert_eq!(position, self.seen + 1, "a gap or a duplicate in the feed");
+                self.seen = position;
+                let version = (
+                    c["key"].as_str().expect("key").to_owned(),
+                    c["version"].as_u64().expect("version"),
+                );
+                assert!(self.versions.insert(version), "a version twice in the feed");
+            }
+            if page["next"].as_u64() == Some(before) {
+                return true;
+            }
+        }
+    }
+
+    /// Follows the feed of a running node until it goes away.
+    fn follow(mut self, agent: ureq::Agent, base: String) -> FeedCounter {
+        while self.catch_up(&agent, &base) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self
+    }
+}
+
 #[test]
 fn acknowledged_http_batches_survive_kill_9() {
     let mut rng = Rng::from_env_or_clock();
@@ -374,9 +445,21 @@ fn acknowledged_http_batches_survive_kill_9() {
     let mut acked: Vec<u64> = Vec::new();
     let mut lost: Vec<u64> = Vec::new();
     let mut next = 0u64;
+    let mut feed = FeedCounter::new(dir.path());
+    let mut demo_head = None;
     for round in 0..3 {
         let node = Node::serve(dir.path());
         verify(&node, &key, &mut acked, &mut lost);
+        // Whatever committed before the kill is in the feed once, after what was read.
+        assert!(
+            feed.catch_up(&node.agent, &node.base),
+            "the feed after a restart"
+        );
+        demo_head.get_or_insert(feed.seen);
+        let follower = {
+            let (agent, base) = (node.agent.clone(), node.base.clone());
+            std::thread::spawn(move || feed.follow(agent, base))
+        };
         let (tx, rx) = mpsc::channel();
         let client = {
             let (agent, base, key) = (node.agent.clone(), node.base.clone(), key.clone());
@@ -407,9 +490,19 @@ fn acknowledged_http_batches_survive_kill_9() {
         }
         eprintln!("round {round}: killed after {delay} ms, {n_acked} acknowledged, {n_lost} lost");
         assert_eq!(n_lost, 1, "the kill must break exactly the batch in flight");
+        feed = follower.join().expect("feed follower");
     }
     let node = Node::serve(dir.path());
     verify(&node, &key, &mut acked, &mut lost);
+    // The consumer saw every version once, without gap, across three kills: the demo's, then
+    // each committed batch's.
+    assert!(
+        feed.catch_up(&node.agent, &node.base),
+        "the feed at the end"
+    );
+    let demo_head = demo_head.expect("a first round");
+    assert_eq!(feed.seen, demo_head + BATCH * acked.len() as u64);
+    assert_eq!(feed.versions.len() as u64, feed.seen);
     // Every batch is now acknowledged: all of its records must be there, nothing else new.
     let keys = node.all_keys(&key);
     assert_eq!(keys.len() as u64, CITIZENS + BATCH * acked.len() as u64);
