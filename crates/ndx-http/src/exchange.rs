@@ -22,6 +22,12 @@ use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
 /// The header an exchange request states its purpose in.
 pub const PURPOSE_HEADER: &str = "ndx-purpose";
 
+/// The header of an extract that names the change-feed position it is consistent with: every
+/// change up to it is reflected; a consumer that then applies the changes after it (keeping
+/// the highest version of each key) has the dataset as the feed goes on. This is how a
+/// consumer re-baselines.
+pub const FEED_POSITION_HEADER: &str = "ndx-feed-position";
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/exchange/datasets", get(exchange_datasets))
@@ -422,7 +428,8 @@ fn csv_row(fields: &[String], out: &mut Vec<u8>) {
            ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
            ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
     responses((status = 200, description = "the records, streamed", content(
-                  (ExtractLines = "application/x-ndjson"), (String = "text/csv"))),
+                  (ExtractLines = "application/x-ndjson"), (String = "text/csv")),
+                  headers(("Ndx-Feed-Position" = u64, description = "the change-feed position the extract is consistent with: apply the changes after it to follow the dataset"))),
               (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
               (status = 404, body = Problem), (status = 406, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
@@ -440,7 +447,7 @@ async fn extract(
     let core = st.core.clone();
     // The first page is read and audited before the answer starts, so that a refusal (the
     // quota, the store, the log) is still a problem with its status, not a truncated body.
-    let (cap, first, next) = blocking(move || {
+    let (cap, first, next, feed_position) = blocking(move || {
         let now = Utc::now();
         let cap = core.exchange_access(
             &c,
@@ -451,9 +458,11 @@ async fn extract(
             fields,
             now,
         )?;
+        // Read before the first page: every change up to it is in the extract.
+        let feed_position = core.feed_head(&cap)?;
         let step = core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
         let first = step.page.wait()?;
-        Ok::<_, ndx_core::Error>((cap, first.into_inner(), step.next))
+        Ok::<_, ndx_core::Error>((cap, first.into_inner(), step.next, feed_position))
     })
     .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -519,7 +528,13 @@ async fn extract(
         ExtractFormat::Csv => "text/csv; charset=utf-8",
     };
     Ok((
-        [(axum::http::header::CONTENT_TYPE, content_type)],
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                axum::http::HeaderName::from_static(FEED_POSITION_HEADER),
+                feed_position.to_string(),
+            ),
+        ],
         axum::body::Body::from_stream(stream),
     )
         .into_response())

@@ -156,6 +156,19 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
     )
     .problem(403, "operation-not-covered");
     changes(&s, "ndx_nope", "after=0").problem(401, "key-unknown");
+    // An extract names the feed position it is consistent with, to re-baseline from.
+    let r = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/{POP}/extract"),
+        Some(&s.key("civil-service-consumer")),
+        &[("Ndx-Purpose", "cross-checking")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("ndx-feed-position"),
+        Some((head + 2).to_string().as_str())
+    );
     // A consumer asks only for some agreed fields.
     let page = changes(&s, &province, "after=0&limit=3&fields=full_name").json();
     for c in page["changes"].as_array().expect("changes") {
