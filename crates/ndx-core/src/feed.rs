@@ -103,6 +103,13 @@ impl Core {
         Ok(self.store.records().feed_head(&cap.schema.dataset)?)
     }
 
+    /// The feed head and the store's catalogue generation, read together by an idle stream: a
+    /// new generation (a key, agreement, consent… changed anywhere) makes it decide its request
+    /// again before the next change, so a revocation ends an idle stream too.
+    pub fn feed_watch(&self, cap: &ExchangeRead) -> Result<(u64, u64)> {
+        Ok((self.feed_head(cap)?, self.generation()?))
+    }
+
     /// The changes of the capability's dataset after position `after` (0: from the first), at
     /// most `limit`, agreed fields only, consent permitting. One audit event per page names
     /// every released or withheld change's data subject; an empty page is audited too (a

@@ -126,26 +126,29 @@ struct FeedRequest {
 }
 
 impl FeedRequest {
-    /// Decides the request afresh (key, agreement, purpose, fields: a revocation holds at the
-    /// next page) and reads one page.
-    fn page(
-        self,
-        core: &ndx_core::Core,
-        after: u64,
-        limit: usize,
-    ) -> ndx_core::Result<(ExchangeRead, FeedPage)> {
+    /// Decides the request afresh: key, agreement, purpose, fields (a refusal is audited).
+    fn decide(self, core: &ndx_core::Core) -> ndx_core::Result<ExchangeRead> {
         let caller = self.credentials.authenticate(core)?;
-        let now = Utc::now();
-        let cap: ExchangeRead = core.exchange_access(
+        core.exchange_access(
             &caller,
             &self.dataset,
             Operation::Subscribe,
             None,
             self.purpose.as_deref(),
             self.fields,
-            now,
-        )?;
-        let page = core.exchange_changes(&cap, after, limit, now)?;
+            Utc::now(),
+        )
+    }
+
+    /// Decides the request afresh (a revocation holds at the next page) and reads one page.
+    fn page(
+        self,
+        core: &ndx_core::Core,
+        after: u64,
+        limit: usize,
+    ) -> ndx_core::Result<(ExchangeRead, FeedPage)> {
+        let cap = self.decide(core)?;
+        let page = core.exchange_changes(&cap, after, limit, Utc::now())?;
         Ok((cap, page.into_inner()))
     }
 }
@@ -249,7 +252,8 @@ fn page_events(page: FeedPage, out: &mut Vec<u8>) {
 
 /// Streams the feed after the first page until the client goes away or a page is refused.
 /// Between pages it watches the feed's head under the last page's capability (a read of one
-/// row, nothing released); each page is decided and audited afresh.
+/// row, nothing released) and the catalogue generation (a change makes it decide again, so a
+/// revocation ends an idle stream within a second); each page is decided and audited afresh.
 async fn follow(
     st: AppState,
     request: FeedRequest,
@@ -269,6 +273,8 @@ async fn follow(
     let mut quiet_since = tokio::time::Instant::now();
     let mut commits = st.commits.clone();
     commits.mark_unchanged();
+    // The catalogue generation at the last look (`None` before the first).
+    let mut generation: Option<u64> = None;
     loop {
         if head <= after {
             tokio::select! {
@@ -281,8 +287,27 @@ async fn follow(
                 _ = tx.closed() => return,
             }
             let (core, watched) = (st.core.clone(), cap.clone());
-            match blocking(move || core.feed_head(&watched)).await {
-                Ok(h) => head = h,
+            let seen = generation;
+            let decided = request.clone();
+            let watch = blocking(move || {
+                let (h, g) = core.feed_watch(&watched)?;
+                // Something in the catalogue changed: decide again before anything else
+                // leaves (a revoked key or agreement ends the stream now).
+                let cap = if seen.is_some_and(|s| s != g) {
+                    Some(decided.decide(&core)?)
+                } else {
+                    None
+                };
+                Ok((h, g, cap))
+            });
+            match watch.await {
+                Ok((h, g, decided)) => {
+                    head = h;
+                    generation = Some(g);
+                    if let Some(c) = decided {
+                        cap = std::sync::Arc::new(c);
+                    }
+                }
                 Err(e) => return end_with(&tx, e).await,
             }
             if head <= after {

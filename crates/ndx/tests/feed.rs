@@ -1,7 +1,8 @@
 //! The change feed end to end (issue 13): a province's system follows the population
 //! register under its agreement — pages after a position, then a Server-Sent Events stream
 //! that resumes after `Last-Event-ID`, sees a change of address and a death (a deletion) as
-//! they commit, carries the agreed fields only, and stops when the agreement is revoked.
+//! they commit, carries the agreed fields only, and stops when the agreement is revoked (idle
+//! or not).
 //! Every page is audited with its data subjects; refusals have their codes.
 
 mod common;
@@ -294,12 +295,15 @@ fn a_stream_resumes_after_the_last_event_sees_changes_as_they_commit_and_stops_w
         &json!({"reason": "the system is retired"}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let line = moved(&s, &provider, &citizen, "9 Lê Lợi");
-    let r = s.ingest(POP, "", &provider, "application/x-ndjson", &line, None);
-    assert_eq!(r.status, 200, "{}", r.body);
+    // An idle stream sees the revocation by itself (the catalogue changed: it decides again).
+    let revoked = Instant::now();
     let (_, event, problem) = stream.next().expect("the refusal");
     assert_eq!(event, "error");
     assert_eq!(problem["code"], "agreement-revoked");
+    assert!(revoked.elapsed() < Duration::from_secs(10));
+    let line = moved(&s, &provider, &citizen, "9 Lê Lợi");
+    let r = s.ingest(POP, "", &provider, "application/x-ndjson", &line, None);
+    assert_eq!(r.status, 200, "{}", r.body);
     assert!(stream.next().is_none(), "the stream ends");
     // A stream refused at the start is a problem with its status.
     let (status, _) = Stream::open(&s, &province, None);
