@@ -101,6 +101,37 @@ pub(super) fn wait<T>(
     }
 }
 
+/// Connects with `tls` (whose stream type differs from plain TCP's) and drives the connection
+/// on `rt`.
+fn open<T>(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    settings: &Settings,
+    tls: T,
+) -> Result<Client>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = wait(rt, Some(settings.connect_deadline), config.connect(tls))
+        .map_err(|f| {
+            let why = match f {
+                Fail::Pg(e) => chain(&e),
+                Fail::Timeout(d) => format!("no answer within {}s", d.as_secs()),
+            };
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL at {}: {why}",
+                settings.display
+            ))
+        })?;
+    rt.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// One server connection with its runtime and its prepared statements.
 pub(super) struct Conn {
     /// `Some` until dropped (shut down without blocking: drop may run anywhere).
@@ -122,22 +153,10 @@ impl Conn {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL client: {e}")))?;
-        let (client, connection) =
-            wait(&rt, Some(settings.connect_deadline), config.connect(NoTls)).map_err(|f| {
-                let why = match f {
-                    Fail::Pg(e) => chain(&e),
-                    Fail::Timeout(d) => format!("no answer within {}s", d.as_secs()),
-                };
-                StoreError::Backend(format!(
-                    "cannot connect to PostgreSQL at {}: {why}",
-                    settings.display
-                ))
-            })?;
-        rt.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL connection ended");
-            }
-        });
+        let client = match &settings.tls.0 {
+            None => open(&rt, config, settings, NoTls)?,
+            Some(tls) => open(&rt, config, settings, tls.clone())?,
+        };
         Ok(Conn {
             rt: Some(rt),
             client,

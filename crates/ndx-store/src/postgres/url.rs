@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use tokio_postgres::Config;
-use tokio_postgres::config::SslMode;
+
+use super::tls::{self, SslMode, Tls};
 
 use super::conn::chain;
 use crate::{Result, StoreError};
@@ -31,6 +32,8 @@ pub(super) struct Settings {
     pub(super) connect_deadline: Duration,
     pub(super) pool_size: usize,
     pub(super) preload_keys: i64,
+    /// The connector `sslmode` needs (`tls.rs`).
+    pub(super) tls: Tls,
 }
 
 pub(super) fn is_schema_name(s: &str) -> bool {
@@ -50,6 +53,9 @@ pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
     let mut statement_timeout = DEFAULT_STATEMENT_TIMEOUT;
     let mut pool_size = DEFAULT_POOL_SIZE;
     let mut preload_keys = DEFAULT_PRELOAD_KEYS;
+    // libpq's default.
+    let mut ssl_mode = SslMode::Prefer;
+    let mut rootcert: Option<String> = None;
     let mut passed = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -82,6 +88,21 @@ pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
                     ));
                 }
             },
+            "sslmode" => {
+                ssl_mode = SslMode::parse(value).ok_or_else(|| {
+                    bad(format!(
+                        "sslmode {value:?} must be disable, allow, prefer, require, verify-ca or \
+                         verify-full"
+                    ))
+                })?;
+            }
+            "sslrootcert" => {
+                let path = percent_decode(value).map_err(|e| bad(format!("sslrootcert: {e}")))?;
+                if path.is_empty() {
+                    return Err(bad("sslrootcert must name a file".into()));
+                }
+                rootcert = Some(path);
+            }
             _ => passed.push((key, pair)),
         }
     }
@@ -95,14 +116,8 @@ pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
     let mut config: Config = rebuilt
         .parse()
         .map_err(|e: tokio_postgres::Error| bad(chain(&e)))?;
-    if matches!(config.get_ssl_mode(), SslMode::Require) {
-        return Err(bad(
-            "sslmode=require, but this build of ndx has no TLS for PostgreSQL: connect on the \
-             database's host or a trusted network (sslmode=disable or prefer), or through a \
-             local TLS tunnel"
-                .into(),
-        ));
-    }
+    config.ssl_mode(ssl_mode.negotiation());
+    let tls = tls::connector(ssl_mode, rootcert.as_deref()).map_err(bad)?;
     if !given("connect_timeout") {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
@@ -155,8 +170,30 @@ pub(super) fn parse_url(url: &str) -> Result<(Config, Settings)> {
             connect_deadline,
             pool_size,
             preload_keys,
+            tls,
         },
     ))
+}
+
+/// A URL query value with its `%XX` escapes decoded (a file path may hold `/` or spaces).
+fn percent_decode(value: &str) -> std::result::Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("{value:?} has a bad %-escape"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{value:?} is not UTF-8 once decoded"))
 }
 
 /// Planner settings of every connection: plans that do not depend on fresh statistics, and no
