@@ -86,7 +86,35 @@ impl CommitListeners {
     }
 }
 
+/// Whether a stored body has every filter's value.
+fn body_matches(body: Option<&str>, filters: &[ndx_store::FieldFilter]) -> Result<bool> {
+    let Some(body) = body else {
+        return Ok(false);
+    };
+    let full: Map<String, Value> = serde_json::from_str(body)
+        .map_err(|e| Error::internal(format!("a stored record is not JSON: {e}")))?;
+    Ok(filters.iter().all(|f| full.get(&f.field) == Some(&f.value)))
+}
+
 impl Core {
+    /// Whether a change passes a feed's filters: its version matches, or the one before it did.
+    fn change_matches(
+        &self,
+        dataset: &str,
+        version: &ndx_store::RecordVersion,
+        filters: &[ndx_store::FieldFilter],
+    ) -> Result<bool> {
+        if body_matches(version.body.as_deref(), filters)? {
+            return Ok(true);
+        }
+        if version.version <= 1 {
+            return Ok(false);
+        }
+        let history = self.store.records().history(dataset, &version.key)?;
+        let previous = history.iter().find(|v| v.version + 1 == version.version);
+        body_matches(previous.and_then(|v| v.body.as_deref()), filters)
+    }
+
     /// Calls `listener` with the dataset's name after each batch this process commits (it
     /// runs on the committing thread: it must only signal, never block).
     pub fn on_commit(&self, listener: impl Fn(&str) + Send + Sync + 'static) {
@@ -114,14 +142,22 @@ impl Core {
     /// most `limit`, agreed fields only, consent permitting. One audit event per page names
     /// every released or withheld change's data subject; an empty page is audited too (a
     /// consumer polling the feed is on record, with nothing released).
+    ///
+    /// `filters` (`field = value`, on released fields only: filtering on a hidden field would
+    /// reveal it) keep the changes whose new version matches, or whose previous version did
+    /// (a record that moves out of a province, or is deleted, still reaches that province's
+    /// feed); the others are passed over (`next` moves past them) and not released.
     pub fn exchange_changes(
         &self,
         cap: &ExchangeRead,
+        filters: &[(String, String)],
         after: u64,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Audited<FeedPage>> {
-        let query = format!("after={after}&limit={limit}");
+        let mut query: Vec<String> = filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        query.push(format!("after={after}&limit={limit}"));
+        let query = query.join("&");
         let event = || {
             self.audit
                 .event(cap, "exchange.subscribe")
@@ -138,7 +174,22 @@ impl Core {
                 format!("limit must be between 1 and {MAX_FEED_PAGE}, found {limit}"),
             ));
         }
+        let hidden: Vec<&String> = filters
+            .iter()
+            .map(|(f, _)| f)
+            .filter(|f| !cap.grant.fields.contains(f))
+            .collect();
+        if !hidden.is_empty() {
+            return Err(refuse(Error::of(
+                Code::FieldNotCovered,
+                format!(
+                    "agreement {:?} does not release {hidden:?}, so it cannot filter on them",
+                    cap.agreement.id
+                ),
+            )));
+        }
         let dataset = &cap.schema.dataset;
+        let typed = self.typed_filters(dataset, filters)?;
         let head = self.store.records().feed_head(dataset)?;
         if after > head {
             return Err(refuse(Error::of(
@@ -146,8 +197,17 @@ impl Core {
                 format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
             )));
         }
-        let changes = self.store.records().changes(dataset, after, limit)?;
+        let mut changes = self.store.records().changes(dataset, after, limit)?;
         let next = changes.last().map_or(after, |c| c.position);
+        if !typed.is_empty() {
+            let mut kept = Vec::with_capacity(changes.len());
+            for c in changes {
+                if self.change_matches(dataset, &c.record, &typed)? {
+                    kept.push(c);
+                }
+            }
+            changes = kept;
+        }
         let keys: Vec<String> = changes.iter().map(|c| c.record.key.clone()).collect();
         let mut releaser = Releaser::new(self, cap, now)?;
         let mut page = FeedPage {

@@ -16,7 +16,7 @@ use ndx_core::Code;
 use ndx_core::access::ExchangeRead;
 use ndx_core::feed::{FeedChange, FeedPage, MAX_FEED_PAGE};
 use ndx_types::exchange::Operation;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -37,15 +37,6 @@ const STREAM_PAGE: usize = 500;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/exchange/datasets/{dataset}/changes", get(changes))
-}
-
-/// `?after=&limit=&fields=` of the change feed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangesQuery {
-    after: Option<String>,
-    limit: Option<String>,
-    fields: Option<String>,
 }
 
 /// One change as a consumer receives it.
@@ -123,6 +114,8 @@ struct FeedRequest {
     dataset: String,
     purpose: Option<String>,
     fields: Option<Vec<String>>,
+    /// `field = value` filters on released fields.
+    filters: Vec<(String, String)>,
 }
 
 impl FeedRequest {
@@ -147,14 +140,18 @@ impl FeedRequest {
         after: u64,
         limit: usize,
     ) -> ndx_core::Result<(ExchangeRead, FeedPage)> {
+        let filters = self.filters.clone();
         let cap = self.decide(core)?;
-        let page = core.exchange_changes(&cap, after, limit, Utc::now())?;
+        let page = core.exchange_changes(&cap, &filters, after, limit, Utc::now())?;
         Ok((cap, page.into_inner()))
     }
 }
 
 /// Follows a dataset's change feed under a sharing agreement that allows `subscribe`
-/// (consumer). JSON: one page of changes after `after`. `Accept: text/event-stream`: a stream
+/// (consumer). Any query parameter `FIELD=VALUE` other than `after`, `limit` and `fields`
+/// keeps the changes whose new or previous version has that value in that released field
+/// (e.g. `province_code=01`: a citizen who moves away or dies still reaches the province).
+/// JSON: one page of changes after `after`. `Accept: text/event-stream`: a stream
 /// of Server-Sent Events (`event: change`, `id` = position, `data` = the change as JSON) that
 /// starts after `Last-Event-ID` (or `after`) and goes on as batches commit; a refusal while
 /// streaming ends it with an `event: error` carrying the problem. Every page is on its data
@@ -175,12 +172,19 @@ async fn changes(
     State(st): State<AppState>,
     credentials: Credentials,
     Path(dataset): Path<String>,
-    QueryParams(q): QueryParams<ChangesQuery>,
+    QueryParams(mut q): QueryParams<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let purpose = purpose(&headers)?;
     let stream = wants_stream(&headers);
-    let limit = match q.limit.as_deref() {
+    let limit_param = q.remove("limit");
+    let after_param = q.remove("after");
+    let fields = asked_fields(&FieldsQuery {
+        fields: q.remove("fields"),
+    });
+    // Every other parameter filters by equality on a released field.
+    let filters: Vec<(String, String)> = q.into_iter().collect();
+    let limit = match limit_param.as_deref() {
         None => 100,
         Some(l) => l.parse::<usize>().map_err(|_| {
             ApiError::new(
@@ -189,7 +193,7 @@ async fn changes(
             )
         })?,
     };
-    let mut after = match q.after.as_deref() {
+    let mut after = match after_param.as_deref() {
         None => 0,
         Some(a) => position("after", a)?,
     };
@@ -203,7 +207,8 @@ async fn changes(
         credentials,
         dataset,
         purpose,
-        fields: asked_fields(&FieldsQuery { fields: q.fields }),
+        fields,
+        filters,
     };
     let core = st.core.clone();
     // The first page is decided, read and audited before the answer starts, so a refusal is

@@ -24,6 +24,10 @@ const ADDRESS: [&str; 5] = [
     "street_address",
 ];
 
+fn province_key(s: &Server) -> String {
+    s.key("consumer-01")
+}
+
 fn changes(s: &Server, key: &str, query: &str) -> common::Resp {
     s.request(
         "GET",
@@ -140,7 +144,8 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
     changes(&s, &province, &format!("after={}", head + 3)).problem(400, "feed-position-invalid");
     changes(&s, &province, "limit=0").problem(400, "limit-invalid");
     changes(&s, &province, "limit=1001").problem(400, "limit-invalid");
-    changes(&s, &province, "bogus=1").problem(400, "query-invalid");
+    // Any other parameter is a filter, on released fields only.
+    changes(&s, &province, "bogus=1").problem(403, "field-not-covered");
     changes(&s, &province, "fields=citizen_id").problem(403, "field-not-covered");
     s.get(
         &format!("/api/v1/exchange/datasets/{POP}/changes"),
@@ -157,6 +162,59 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
     )
     .problem(403, "operation-not-covered");
     changes(&s, "ndx_nope", "after=0").problem(401, "key-unknown");
+    // A province follows only its own citizens: a filter on a released field keeps the
+    // changes whose new or previous version has the value (a move away still arrives).
+    let province_of = |data: &Value| data["province_code"].as_str().map(str::to_owned);
+    // The province of the citizen who died, so that the deletion must pass the filter.
+    let home = province_of(&all[5].3).expect("a province code");
+    let (filtered, _) = {
+        let mut out = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let r = changes(
+                &s,
+                &s.key("consumer-01"),
+                &format!("after={after}&limit=9&province_code={home}"),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            let page = r.json();
+            for c in page["changes"].as_array().expect("changes") {
+                out.push(c.clone());
+            }
+            let next = page["next"].as_u64().expect("next");
+            if next == after {
+                break (out, next);
+            }
+            after = next;
+        }
+    };
+    let expected: Vec<u64> = all
+        .iter()
+        .filter(|(_, _, _, d)| province_of(d).as_deref() == Some(home.as_str()))
+        .map(|(p, _, _, _)| *p)
+        .collect();
+    let got: Vec<u64> = filtered
+        .iter()
+        .filter(|c| c["position"].as_u64().expect("position") <= head)
+        .map(|c| c["position"].as_u64().expect("position"))
+        .collect();
+    assert_eq!(got, expected, "the demo's changes of province {home}");
+    // The move and the death: a deletion has no data, so its previous version decides.
+    let later: Vec<u64> = filtered
+        .iter()
+        .map(|c| c["position"].as_u64().expect("position"))
+        .filter(|p| *p > head)
+        .collect();
+    let mut expected_later = Vec::new();
+    if province_of(&all[3].3).as_deref() == Some(home.as_str()) {
+        expected_later.push(head + 1);
+    }
+    if province_of(&all[5].3).as_deref() == Some(home.as_str()) {
+        expected_later.push(head + 2);
+    }
+    assert_eq!(later, expected_later);
+    changes(&s, &province_key(&s), "province_code=ZZ").problem(422, "filter-value-invalid");
+    changes(&s, &province_key(&s), "citizen_id=001").problem(403, "field-not-covered");
     // An extract names the feed position it is consistent with, to re-baseline from.
     let r = s.request(
         "GET",

@@ -460,7 +460,7 @@ proptest! {
                 Operation::Subscribe => {
                     let mut after = 0u64;
                     loop {
-                        let page = b.core.exchange_changes(&cap, after, 4, now).expect("changes");
+                        let page = b.core.exchange_changes(&cap, &[], after, 4, now).expect("changes");
                         let records: Vec<ExchangeRecord> = page.get().changes.iter()
                             .filter(|c| c.op == crate::feed::ChangeOp::Upsert)
                             .map(|c| ExchangeRecord { key: c.key.clone(), version: c.version, recorded_at: c.recorded_at, data: c.data.clone(), agreement: a.id.clone() })
