@@ -17,6 +17,10 @@ use crate::exchange::{Release, Releaser, note_fields};
 /// Largest page of a change feed.
 pub const MAX_FEED_PAGE: usize = 1000;
 
+/// Most positions a filtered page reads looking for matches before it answers (with `next`
+/// past them).
+const FILTER_SCAN: u64 = 10_000;
+
 /// What a change did to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOp {
@@ -197,17 +201,32 @@ impl Core {
                 format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
             )));
         }
-        let mut changes = self.store.records().changes(dataset, after, limit)?;
-        let next = changes.last().map_or(after, |c| c.position);
-        if !typed.is_empty() {
-            let mut kept = Vec::with_capacity(changes.len());
-            for c in changes {
-                if self.change_matches(dataset, &c.record, &typed)? {
-                    kept.push(c);
+        let (changes, next) = if typed.is_empty() {
+            let changes = self.store.records().changes(dataset, after, limit)?;
+            let next = changes.last().map_or(after, |c| c.position);
+            (changes, next)
+        } else {
+            // A filtered page reads on until it has `limit` matches, the head, or
+            // FILTER_SCAN positions (so a rare value still answers promptly).
+            let mut kept = Vec::with_capacity(limit);
+            let mut next = after;
+            while kept.len() < limit && next - after < FILTER_SCAN && next < head {
+                let read = self.store.records().changes(dataset, next, limit)?;
+                if read.is_empty() {
+                    break;
+                }
+                for c in read {
+                    if kept.len() == limit {
+                        break;
+                    }
+                    next = c.position;
+                    if self.change_matches(dataset, &c.record, &typed)? {
+                        kept.push(c);
+                    }
                 }
             }
-            changes = kept;
-        }
+            (kept, next)
+        };
         let keys: Vec<String> = changes.iter().map(|c| c.record.key.clone()).collect();
         let mut releaser = Releaser::new(self, cap, now)?;
         let mut page = FeedPage {

@@ -213,6 +213,23 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
         expected_later.push(head + 2);
     }
     assert_eq!(later, expected_later);
+    // A filtered page reads on until it has its matches: the first page of 2 holds the first
+    // two changes of the province, wherever they are.
+    let page = changes(
+        &s,
+        &province_key(&s),
+        &format!("after=0&limit=2&province_code={home}"),
+    )
+    .json();
+    let first_two: Vec<u64> = page["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["position"].as_u64().expect("position"))
+        .collect();
+    let every: Vec<u64> = expected.iter().chain(&expected_later).copied().collect();
+    assert_eq!(first_two, every[..2.min(every.len())].to_vec());
+    assert_eq!(page["next"].as_u64(), first_two.last().copied());
     changes(&s, &province_key(&s), "province_code=ZZ").problem(422, "filter-value-invalid");
     changes(&s, &province_key(&s), "citizen_id=001").problem(403, "field-not-covered");
     // An extract names the feed position it is consistent with, to re-baseline from.
