@@ -220,6 +220,7 @@ async fn changes(
     };
     if !stream {
         let (cap, page) = first;
+        st.metrics.feed_changes(cap.dataset(), page.changes.len());
         let agreement = cap.agreement().id.clone();
         return Ok(axum::Json(ChangesOut {
             changes: page.changes.into_iter().map(change_out).collect(),
@@ -265,6 +266,9 @@ async fn follow(
     (cap, first): (ExchangeRead, FeedPage),
     tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) {
+    let _open = OpenStream::new(&st.metrics, cap.dataset());
+    let dataset = cap.dataset().to_owned();
+    st.metrics.feed_changes(&dataset, first.changes.len());
     let mut cap = std::sync::Arc::new(cap);
     let mut after = first.next;
     let mut head = first.head;
@@ -335,6 +339,7 @@ async fn follow(
         };
         after = page.next;
         head = page.head;
+        st.metrics.feed_changes(&dataset, page.changes.len());
         let mut out = Vec::new();
         page_events(page, &mut out);
         if !out.is_empty() {
@@ -343,6 +348,28 @@ async fn follow(
             }
             quiet_since = tokio::time::Instant::now();
         }
+    }
+}
+
+/// Counts a stream in `ndx_feed_streams_open` while it lives.
+struct OpenStream(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenStream {
+    fn new(metrics: &crate::metrics::Metrics, dataset: &str) -> OpenStream {
+        let gauge = metrics
+            .feed_streams_open
+            .get_or_create(&crate::metrics::DatasetLabels {
+                dataset: dataset.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        OpenStream(gauge)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

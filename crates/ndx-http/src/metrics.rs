@@ -62,6 +62,10 @@ pub struct Metrics {
     pub connections_open: Gauge,
     /// Connections refused or closed by the server's limits, by event.
     pub connection_events: Family<ConnectionLabels, Counter>,
+    /// Change-feed streams (Server-Sent Events) open now, by dataset.
+    pub feed_streams_open: Family<DatasetLabels, Gauge>,
+    /// Changes released by the change feed (pages and streams), by dataset.
+    pub feed_changes_sent: Family<DatasetLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -113,8 +117,22 @@ impl Default for Metrics {
             "HTTP connections refused or closed by the server's limits",
             connection_events.clone(),
         );
+        let feed_streams_open = Family::<DatasetLabels, Gauge>::default();
+        let feed_changes_sent = Family::<DatasetLabels, Counter>::default();
+        registry.register(
+            "feed_streams_open",
+            "Change-feed streams open",
+            feed_streams_open.clone(),
+        );
+        registry.register(
+            "feed_changes_sent",
+            "Changes released by the change feed",
+            feed_changes_sent.clone(),
+        );
         Metrics {
             registry,
+            feed_streams_open,
+            feed_changes_sent,
             connections_open,
             connection_events,
             requests,
@@ -135,6 +153,15 @@ impl Metrics {
                 event: event.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts changes released by the change feed of `dataset`.
+    pub fn feed_changes(&self, dataset: &str, n: usize) {
+        self.feed_changes_sent
+            .get_or_create(&DatasetLabels {
+                dataset: dataset.to_owned(),
+            })
+            .inc_by(n as u64);
     }
 
     /// The Prometheus text exposition.

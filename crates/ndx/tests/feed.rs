@@ -349,6 +349,12 @@ fn a_stream_resumes_after_the_last_event_sees_changes_as_they_commit_and_stops_w
     assert_eq!(r.status, 200, "{}", r.body);
     let (id, event, data) = stream.next().expect("the move");
     assert_eq!((id, event.as_str()), (Some(head + 1), "change"));
+    let metrics = s.get("/metrics", None).body;
+    assert!(
+        metrics.contains("ndx_feed_streams_open{dataset=\"population\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ndx_feed_changes_sent_total{dataset=\"population\"}"));
     assert_eq!(data["key"], citizen.as_str());
     assert_eq!(data["data"]["street_address"], "7 Lê Lợi");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -380,6 +386,18 @@ fn a_stream_resumes_after_the_last_event_sees_changes_as_they_commit_and_stops_w
     let r = s.ingest(POP, "", &provider, "application/x-ndjson", &line, None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(stream.next().is_none(), "the stream ends");
+    let closed = Instant::now();
+    while !s
+        .get("/metrics", None)
+        .body
+        .contains("ndx_feed_streams_open{dataset=\"population\"} 0")
+    {
+        assert!(
+            closed.elapsed() < Duration::from_secs(5),
+            "the stream is still counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // A stream refused at the start is a problem with its status.
     let (status, _) = Stream::open(&s, &province, None);
     assert_eq!(status, 403);
