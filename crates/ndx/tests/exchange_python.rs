@@ -80,6 +80,15 @@ fn every_released_subject_is_on_their_tracker_by_an_outside_check() {
         );
         assert_eq!(r.status, 200, "{}", r.body);
     }
+    // A province follows the change feed: each page's citizens are accounted for too.
+    let r = s.request(
+        "GET",
+        "/api/v1/exchange/datasets/population/changes?after=0&limit=40",
+        Some(&consumer),
+        &purpose("public-service-delivery"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
     let (ok, out) = check(&s, &s.base);
     assert!(ok, "{out}");
     assert!(out.contains("exchange audit verified"), "{out}");

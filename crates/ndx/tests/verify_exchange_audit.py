@@ -2,7 +2,8 @@
 """Checks, from outside ndx, that every record released by governed exchange is accounted for.
 
 Reads every audit entry of a node (as an auditor), and for each allowed exchange event
-(`exchange.lookup`, `exchange.search`, `exchange.extract`; entry format 2, which names its
+(`exchange.lookup`, `exchange.search`, `exchange.extract`, `exchange.subscribe` — a page of a
+change feed; entry format 2, which names its
 agreement) checks against the node's public API that:
 
 1. the agreement exists, belongs to the event's consumer system and dataset, and is for the
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.request
 
 PAGE = 1000
-EXCHANGE = {"exchange.lookup", "exchange.search", "exchange.extract"}
+EXCHANGE = {"exchange.lookup", "exchange.search", "exchange.extract", "exchange.subscribe"}
 
 
 class Failure(Exception):
