@@ -135,6 +135,12 @@ impl Core {
         Ok(self.store.records().feed_head(&cap.schema.dataset)?)
     }
 
+    /// The store's catalogue generation: a stream reads it before deciding its first page, so
+    /// that any change after that decision is seen by its first look at the feed.
+    pub fn catalog_generation(&self) -> Result<u64> {
+        self.generation()
+    }
+
     /// The feed head and the store's catalogue generation, read together by an idle stream: a
     /// new generation (a key, agreement, consent… changed anywhere) makes it decide its request
     /// again before the next change, so a revocation ends an idle stream too.

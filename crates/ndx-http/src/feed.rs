@@ -213,10 +213,15 @@ async fn changes(
     let core = st.core.clone();
     // The first page is decided, read and audited before the answer starts, so a refusal is
     // a problem with its status, in a stream too.
-    let first = {
+    let (first, generation) = {
         let request = request.clone();
         let page = if stream { STREAM_PAGE } else { limit };
-        blocking(move || request.page(&core, after, page)).await?
+        blocking(move || {
+            // Read before the decision: a change of the catalogue after it is noticed.
+            let generation = core.catalog_generation()?;
+            Ok((request.page(&core, after, page)?, generation))
+        })
+        .await?
     };
     if !stream {
         let (cap, page) = first;
@@ -232,7 +237,7 @@ async fn changes(
         .into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    tokio::spawn(follow(st, request, first, tx));
+    tokio::spawn(follow(st, request, first, generation, tx));
     let body = axum::body::Body::from_stream(futures_util::stream::poll_fn({
         let mut rx = rx;
         move |cx| rx.poll_recv(cx)
@@ -264,6 +269,7 @@ async fn follow(
     st: AppState,
     request: FeedRequest,
     (cap, first): (ExchangeRead, FeedPage),
+    decided_at: u64,
     tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) {
     let _open = OpenStream::new(&st.metrics, cap.dataset());
@@ -282,8 +288,8 @@ async fn follow(
     let mut quiet_since = tokio::time::Instant::now();
     let mut commits = st.commits.clone();
     commits.mark_unchanged();
-    // The catalogue generation at the last look (`None` before the first).
-    let mut generation: Option<u64> = None;
+    // The catalogue generation as of the last decision.
+    let mut generation: Option<u64> = Some(decided_at);
     loop {
         if head <= after {
             tokio::select! {
