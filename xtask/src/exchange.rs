@@ -347,11 +347,7 @@ pub fn run(args: &ExchangeArgs) -> anyhow::Result<()> {
         writeln!(
             o,
             "`cargo xtask bench-exchange{} --markdown`, {date}, on {}; {} rows imported; load average {load_start:.2} at start, {:.2} at end. Server idle RSS {idle_rss:.0} MiB.\n",
-            if args.store.store == harness::Backend::Postgres {
-                " --store postgres"
-            } else {
-                ""
-            },
+            args.store.flag(),
             machine.describe(),
             thousands(csv.rows),
             sys::load_average()

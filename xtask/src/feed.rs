@@ -245,11 +245,7 @@ pub fn run(args: &FeedArgs) -> anyhow::Result<()> {
         writeln!(
             o,
             "`cargo xtask bench-feed{} --markdown`, {date}, on {}; {} rows imported; load average {load_start:.2} at start, {:.2} at end.\n",
-            if args.store.store == harness::Backend::Postgres {
-                " --store postgres"
-            } else {
-                ""
-            },
+            args.store.flag(),
             machine.describe(),
             thousands(csv.rows),
             sys::load_average()

@@ -51,6 +51,14 @@ pub struct StoreOpts {
 }
 
 impl StoreOpts {
+    /// The flag that names this store on a benchmark's command line (empty for the default).
+    pub fn flag(&self) -> &'static str {
+        match self.store {
+            Backend::Postgres => " --store postgres",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// Checks the options and connects to PostgreSQL when it is the backend.
     pub fn admin(&self) -> anyhow::Result<Option<pg::Admin>> {
         match self.store {

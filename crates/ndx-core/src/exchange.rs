@@ -1133,6 +1133,28 @@ impl<'a> Releaser<'a> {
     }
 }
 
+/// The refusal of filters on fields the agreement does not release (filtering on a field
+/// would reveal it), if any.
+pub(crate) fn unreleased_filters(
+    cap: &ExchangeRead,
+    filters: &[(String, String)],
+) -> Option<Error> {
+    let hidden: Vec<&String> = filters
+        .iter()
+        .map(|(f, _)| f)
+        .filter(|f| !cap.grant.fields.contains(f))
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        Error::of(
+            Code::FieldNotCovered,
+            format!(
+                "agreement {:?} does not release {hidden:?}, so it cannot filter on them",
+                cap.agreement.id
+            ),
+        )
+    })
+}
+
 /// Adds the fields of `data` to `fields` (the released fields of a page, in first-seen order).
 pub(crate) fn note_fields(fields: &mut Vec<String>, data: &Map<String, Value>) {
     for f in data.keys() {
@@ -1211,20 +1233,8 @@ impl Core {
                 format!("limit must be between 1 and {MAX_EXCHANGE_PAGE}, found {limit}"),
             ));
         }
-        // Filtering on a field the agreement does not release would reveal it.
-        let hidden: Vec<&String> = filters
-            .iter()
-            .map(|(f, _)| f)
-            .filter(|f| !cap.grant.fields.contains(f))
-            .collect();
-        if !hidden.is_empty() {
-            return Err(refuse(Error::of(
-                Code::FieldNotCovered,
-                format!(
-                    "agreement {:?} does not release {hidden:?}, so it cannot filter on them",
-                    cap.agreement.id
-                ),
-            )));
+        if let Some(e) = unreleased_filters(cap, filters) {
+            return Err(refuse(e));
         }
         let typed = self.typed_filters(&cap.schema.dataset, filters)?;
         let after = self.list_position(&cap.schema.dataset, cursor)?;

@@ -12,7 +12,7 @@ use crate::Core;
 use crate::access::ExchangeRead;
 use crate::audit::Audited;
 use crate::error::{Code, Error, Result};
-use crate::exchange::{Release, Releaser, note_fields};
+use crate::exchange::{Release, Releaser, note_fields, unreleased_filters};
 
 /// Largest page of a change feed.
 pub const MAX_FEED_PAGE: usize = 1000;
@@ -184,19 +184,8 @@ impl Core {
                 format!("limit must be between 1 and {MAX_FEED_PAGE}, found {limit}"),
             ));
         }
-        let hidden: Vec<&String> = filters
-            .iter()
-            .map(|(f, _)| f)
-            .filter(|f| !cap.grant.fields.contains(f))
-            .collect();
-        if !hidden.is_empty() {
-            return Err(refuse(Error::of(
-                Code::FieldNotCovered,
-                format!(
-                    "agreement {:?} does not release {hidden:?}, so it cannot filter on them",
-                    cap.agreement.id
-                ),
-            )));
+        if let Some(e) = unreleased_filters(cap, filters) {
+            return Err(refuse(e));
         }
         let dataset = &cap.schema.dataset;
         let typed = self.typed_filters(dataset, filters)?;

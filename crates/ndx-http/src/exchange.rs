@@ -264,7 +264,7 @@ fn released(r: ndx_core::exchange::ExchangeRecord) -> ReleasedRecord {
     }
 }
 
-fn page_limit(q: &mut std::collections::BTreeMap<String, String>) -> ApiResult<usize> {
+pub(crate) fn page_limit(q: &mut std::collections::BTreeMap<String, String>) -> ApiResult<usize> {
     match q.remove("limit") {
         None => Ok(100),
         Some(l) => l.parse::<usize>().map_err(|_| {
@@ -544,7 +544,7 @@ async fn extract(
 const EXTRACT_AHEAD: usize = 2;
 
 /// The receiving side of a channel as a stream of body chunks.
-fn tokio_stream_from(
+pub(crate) fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))

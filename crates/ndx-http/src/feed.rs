@@ -14,14 +14,14 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use ndx_core::Code;
 use ndx_core::access::ExchangeRead;
-use ndx_core::feed::{FeedChange, FeedPage, MAX_FEED_PAGE};
+use ndx_core::feed::{FeedChange, FeedPage};
 use ndx_types::exchange::Operation;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Credentials;
-use crate::exchange::{FieldsQuery, asked_fields, purpose};
+use crate::exchange::{FieldsQuery, asked_fields, page_limit, purpose, tokio_stream_from};
 use crate::problem::{ApiError, ApiResult};
 use crate::{AppState, QueryParams, blocking};
 
@@ -177,22 +177,13 @@ async fn changes(
 ) -> ApiResult<Response> {
     let purpose = purpose(&headers)?;
     let stream = wants_stream(&headers);
-    let limit_param = q.remove("limit");
+    let limit = page_limit(&mut q)?;
     let after_param = q.remove("after");
     let fields = asked_fields(&FieldsQuery {
         fields: q.remove("fields"),
     });
     // Every other parameter filters by equality on a released field.
     let filters: Vec<(String, String)> = q.into_iter().collect();
-    let limit = match limit_param.as_deref() {
-        None => 100,
-        Some(l) => l.parse::<usize>().map_err(|_| {
-            ApiError::new(
-                Code::LimitInvalid,
-                format!("limit must be a number between 1 and {MAX_FEED_PAGE}, found {l:?}"),
-            )
-        })?,
-    };
     let mut after = match after_param.as_deref() {
         None => 0,
         Some(a) => position("after", a)?,
@@ -238,10 +229,7 @@ async fn changes(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     tokio::spawn(follow(st, request, first, generation, tx));
-    let body = axum::body::Body::from_stream(futures_util::stream::poll_fn({
-        let mut rx = rx;
-        move |cx| rx.poll_recv(cx)
-    }));
+    let body = axum::body::Body::from_stream(tokio_stream_from(rx));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/event-stream"),

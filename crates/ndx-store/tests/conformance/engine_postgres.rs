@@ -250,22 +250,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
         .collect();
     assert_eq!(listed, vec!["a", "c"]);
     // The versions are numbered for the change feed in batch order, then key order.
-    let feed = |after: u64| -> Vec<(u64, String, u64, bool)> {
-        store
-            .records()
-            .changes("people", after, 100)
-            .expect("changes")
-            .into_iter()
-            .map(|c| {
-                (
-                    c.position,
-                    c.record.key,
-                    c.record.version,
-                    c.record.body.is_none(),
-                )
-            })
-            .collect()
-    };
+    let feed = |after: u64| super::records::feed(&store, "people", after, 100);
     assert_eq!(
         feed(0),
         vec![

@@ -76,22 +76,7 @@ pub(crate) fn version_1_store_is_upgraded() {
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     assert_eq!(store.records().count("people").expect("count"), 2);
     // The versions are numbered for the change feed in batch order, then rowid order.
-    let feed = |after: u64| -> Vec<(u64, String, u64, bool)> {
-        store
-            .records()
-            .changes("people", after, 100)
-            .expect("changes")
-            .into_iter()
-            .map(|c| {
-                (
-                    c.position,
-                    c.record.key,
-                    c.record.version,
-                    c.record.body.is_none(),
-                )
-            })
-            .collect()
-    };
+    let feed = |after: u64| super::records::feed(&store, "people", after, 100);
     assert_eq!(
         feed(0),
         vec![

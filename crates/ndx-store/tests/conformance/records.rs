@@ -803,7 +803,12 @@ pub(crate) fn hostile_keys_are_refused_alike(store: Store) {
 }
 
 /// (position, key, version, deleted) of a dataset's changes after `after`, at most `limit`.
-fn feed(store: &Store, dataset: &str, after: u64, limit: usize) -> Vec<(u64, String, u64, bool)> {
+pub(crate) fn feed(
+    store: &Store,
+    dataset: &str,
+    after: u64,
+    limit: usize,
+) -> Vec<(u64, String, u64, bool)> {
     store
         .records()
         .changes(dataset, after, limit)
