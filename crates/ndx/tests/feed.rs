@@ -39,10 +39,20 @@ fn changes(s: &Server, key: &str, query: &str) -> common::Resp {
 }
 
 /// Every change after `after`, page by page: (position, key, op, data).
-fn follow(s: &Server, key: &str, mut after: u64) -> (Vec<(u64, String, String, Value)>, u64) {
+fn follow(s: &Server, key: &str, after: u64) -> (Vec<(u64, String, String, Value)>, u64) {
+    follow_query(s, key, after, "limit=7")
+}
+
+/// Every change after `after` that `query` (limit, filters) lets through, page by page.
+fn follow_query(
+    s: &Server,
+    key: &str,
+    mut after: u64,
+    query: &str,
+) -> (Vec<(u64, String, String, Value)>, u64) {
     let mut out = Vec::new();
     loop {
-        let r = changes(s, key, &format!("after={after}&limit=7"));
+        let r = changes(s, key, &format!("after={after}&{query}"));
         assert_eq!(r.status, 200, "{}", r.body);
         let page = r.json();
         for c in page["changes"].as_array().expect("changes") {
@@ -167,44 +177,22 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
     let province_of = |data: &Value| data["province_code"].as_str().map(str::to_owned);
     // The province of the citizen who died, so that the deletion must pass the filter.
     let home = province_of(&all[5].3).expect("a province code");
-    let (filtered, _) = {
-        let mut out = Vec::new();
-        let mut after = 0u64;
-        loop {
-            let r = changes(
-                &s,
-                &s.key("consumer-01"),
-                &format!("after={after}&limit=9&province_code={home}"),
-            );
-            assert_eq!(r.status, 200, "{}", r.body);
-            let page = r.json();
-            for c in page["changes"].as_array().expect("changes") {
-                out.push(c.clone());
-            }
-            let next = page["next"].as_u64().expect("next");
-            if next == after {
-                break (out, next);
-            }
-            after = next;
-        }
-    };
+    let (filtered, _) = follow_query(
+        &s,
+        &province_key(&s),
+        0,
+        &format!("limit=9&province_code={home}"),
+    );
+    let filtered: Vec<u64> = filtered.iter().map(|(p, _, _, _)| *p).collect();
     let expected: Vec<u64> = all
         .iter()
         .filter(|(_, _, _, d)| province_of(d).as_deref() == Some(home.as_str()))
         .map(|(p, _, _, _)| *p)
         .collect();
-    let got: Vec<u64> = filtered
-        .iter()
-        .filter(|c| c["position"].as_u64().expect("position") <= head)
-        .map(|c| c["position"].as_u64().expect("position"))
-        .collect();
+    let got: Vec<u64> = filtered.iter().copied().filter(|p| *p <= head).collect();
     assert_eq!(got, expected, "the demo's changes of province {home}");
     // The move and the death: a deletion has no data, so its previous version decides.
-    let later: Vec<u64> = filtered
-        .iter()
-        .map(|c| c["position"].as_u64().expect("position"))
-        .filter(|p| *p > head)
-        .collect();
+    let later: Vec<u64> = filtered.iter().copied().filter(|p| *p > head).collect();
     let mut expected_later = Vec::new();
     if province_of(&all[3].3).as_deref() == Some(home.as_str()) {
         expected_later.push(head + 1);
