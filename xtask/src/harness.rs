@@ -269,6 +269,8 @@ impl FreshStore {
             .args(["demo", "--no-serve", "--citizens", "1"])
             .args(store.args())
             .env("NDX_LOG", "warn")
+            // The demo's welfare table is the demo's; benchmarks make their own sources.
+            .env("NDX_DEMO_WELFARE_SOURCE", "none")
             .output()?;
         ensure!(
             out.status.success(),

@@ -8,9 +8,12 @@
 //! - `bench-audit`: durable audit appends, proof latency and `ndx audit verify` (BENCHMARKS.md).
 //! - `bench-feed [--store sqlite|postgres]`: change-feed streams: delivered changes/s and
 //!   commit-to-delivery latency (BENCHMARKS.md).
+//! - `bench-connector [--store sqlite|postgres]`: a connector's initial load of a PostgreSQL
+//!   table against a bare SELECT, and its lag under a steady stream of changes (BENCHMARKS.md).
 
 mod audit;
 mod bench;
+mod connector;
 mod exchange;
 mod feed;
 mod harness;
@@ -44,6 +47,9 @@ enum Task {
     BenchExchange(exchange::ExchangeArgs),
     /// Change-feed benchmark: Server-Sent Events subscribers follow batches of changes.
     BenchFeed(feed::FeedArgs),
+    /// Connector benchmark: the initial load of a PostgreSQL table against a bare SELECT of
+    /// it, then the lag while its rows change at a steady rate.
+    BenchConnector(connector::ConnectorArgs),
     /// The bare axum JSON endpoint of bench-exchange, run as a child process.
     #[command(hide = true)]
     BareJson,
@@ -79,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchAudit(args) => audit::run(&args),
         Task::BenchExchange(args) => exchange::run(&args),
         Task::BenchFeed(args) => feed::run(&args),
+        Task::BenchConnector(args) => connector::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),

@@ -55,6 +55,15 @@ impl Admin {
         Ok(Admin { rt, client })
     }
 
+    /// The text of the first column of the first row of a query without parameters.
+    pub fn query_text(&self, sql: &str) -> anyhow::Result<String> {
+        let row = self
+            .rt
+            .block_on(self.client.query_one(sql, &[]))
+            .with_context(|| format!("query failed: {sql}"))?;
+        Ok(row.try_get::<_, String>(0)?)
+    }
+
     /// Runs statements without parameters.
     pub fn execute(&self, sql: &str) -> anyhow::Result<()> {
         self.rt

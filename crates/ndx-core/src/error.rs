@@ -197,6 +197,10 @@ error_codes! {
     AuditNoHead = "audit-no-head", NotFound, "No signed tree head yet";
     /// No such agreement (or not one the caller may see).
     AgreementNotFound = "agreement-not-found", NotFound, "Agreement not found";
+    /// No such connector (or not one the caller may see).
+    ConnectorNotFound = "connector-not-found", NotFound, "Connector not found";
+    /// The connector has no run of that number (runs beyond the newest 500 are deleted).
+    ConnectorRunNotFound = "connector-run-not-found", NotFound, "Connector run not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -215,6 +219,10 @@ error_codes! {
     LastOperatorKey = "last-operator-key", Conflict, "Last operator key";
     /// The agreement's status does not allow this change (e.g. approving a revoked agreement).
     AgreementTransitionInvalid = "agreement-transition-invalid", Conflict, "Agreement status does not allow this";
+    /// A connector with this id exists.
+    ConnectorExists = "connector-exists", Conflict, "Connector exists";
+    /// A run of the connector holds its lease (in this process or another), or a run lost its lease.
+    ConnectorBusy = "connector-busy", Conflict, "Connector run in progress";
     // 429
     /// The agreement's requests or records for the day are used up.
     QuotaExhausted = "quota-exhausted", TooManyRequests, "Quota exhausted";
@@ -301,6 +309,8 @@ error_codes! {
     BreakingChange = "breaking-change", Invalid, "Breaking change";
     /// An agreement request that breaks a rule (fields not in the schema, no operation, an empty legal basis, a validity that ends before it starts…).
     AgreementInvalid = "agreement-invalid", Invalid, "Invalid agreement";
+    /// A connector definition that breaks a rule (a password in the URL, an unknown field, a key field no column fills, a table name that is not one…); each fault is listed.
+    ConnectorInvalid = "connector-invalid", Invalid, "Invalid connector";
     /// A filter names a field the dataset does not have.
     FilterUnknownField = "filter-unknown-field", Invalid, "Unknown filter field";
     /// A filter value of the wrong type.
@@ -355,6 +365,8 @@ error_codes! {
     // 503
     /// The store is unreachable or busy.
     StoreUnavailable = "store-unavailable", Unavailable, "Store unavailable";
+    /// A connector's source database could not be reached or read (down, refused the login or the TLS handshake, a missing password variable, a query past its deadline, a table or column it does not have).
+    ConnectorSourceUnavailable = "connector-source-unavailable", Unavailable, "Connector source unavailable";
     /// The batch writer stopped.
     WriterStopped = "writer-stopped", Unavailable, "Store writer stopped";
     /// The audit log cannot be written.

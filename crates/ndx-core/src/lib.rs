@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audit;
 mod cache;
+pub mod connector;
 pub mod dictionary;
 pub mod error;
 pub mod exchange;
@@ -36,6 +37,8 @@ pub struct Core {
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
     commits: Arc<feed::CommitListeners>,
+    /// How long a connector run's lease lasts unless renewed.
+    connector_lease: chrono::Duration,
 }
 
 impl std::fmt::Debug for Core {
@@ -54,7 +57,16 @@ impl Core {
             quotas: Arc::default(),
             catalog_cache: Arc::default(),
             commits: Arc::default(),
+            connector_lease: connector::DEFAULT_LEASE,
         }
+    }
+
+    /// Sets how long a connector run's lease lasts unless renewed (each chunk renews it): how
+    /// long a connector whose process died stays blocked before another run may take it.
+    pub fn with_connector_lease(mut self, lease: std::time::Duration) -> Self {
+        self.connector_lease =
+            chrono::Duration::from_std(lease).unwrap_or(connector::DEFAULT_LEASE);
+        self
     }
 
     /// The audit log.

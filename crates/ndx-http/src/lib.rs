@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod connector;
 pub mod dictionary;
 pub mod exchange;
 pub mod feed;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Counts the batches this process commits: change-feed streams wait on it.
     pub commits: tokio::sync::watch::Receiver<u64>,
+    /// The drivers connectors read their sources with.
+    pub sources: Arc<dyn ndx_core::connector::SourceOpener>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             commits,
+            sources: Arc::new(ndx_connect::Drivers::default()),
         }
     }
 }
@@ -334,6 +338,7 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(exchange::routes())
         .merge(feed::routes())
+        .merge(connector::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

@@ -48,6 +48,9 @@ impl Modify for Security {
         crate::exchange::list_assessments, crate::exchange::register_assessment,
         crate::exchange::list_policies, crate::exchange::create_policy,
         crate::exchange::list_consents, crate::exchange::grant_consent, crate::exchange::withdraw_consent,
+        crate::connector::list_connectors, crate::connector::add_connector, crate::connector::get_connector,
+        crate::connector::remove_connector, crate::connector::start_run, crate::connector::list_runs,
+        crate::connector::get_run, crate::connector::rejected_rows,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat))
@@ -67,7 +70,8 @@ pub fn document() -> serde_json::Value {
 const PATH_PARAMETER_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
 
 /// Operations whose JSON body may be left out (no body and no Content-Type).
-const OPTIONAL_BODIES: [&str; 4] = [
+const OPTIONAL_BODIES: [&str; 5] = [
+    "start_run",
     "approve_agreement",
     "reject_agreement",
     "suspend_agreement",

@@ -87,6 +87,11 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             "/api/v1/subjects/{citizen_id}/consents/{id}/withdraw",
             &["post"],
         ),
+        ("/api/v1/connectors", &["get", "post"]),
+        ("/api/v1/connectors/{id}", &["get", "delete"]),
+        ("/api/v1/connectors/{id}/runs", &["get", "post"]),
+        ("/api/v1/connectors/{id}/runs/{run}", &["get"]),
+        ("/api/v1/connectors/{id}/runs/{run}/rejected", &["get"]),
     ] {
         let item = paths
             .get(path)
@@ -100,7 +105,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 45, "a route was added: list it above");
+    assert_eq!(paths.len(), 50, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

@@ -24,6 +24,12 @@ use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
 pub use keys::MAX_KEY_BYTES;
 
+/// TLS to PostgreSQL with libpq's `sslmode` and `sslrootcert`, for every PostgreSQL client of
+/// ndx (the store's connections and the connectors' sources).
+pub mod pg_tls {
+    pub use crate::postgres::tls::{SslMode, make_connect};
+}
+
 use audit::{last_before, stored_index, stored_limit, stored_range};
 
 use std::path::PathBuf;

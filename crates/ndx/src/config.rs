@@ -51,6 +51,9 @@ pub struct RawConfig {
     /// File holding the audit log's Ed25519 signing seed (64 hex digits); default
     /// `<data_dir>/audit-signing.key`, created on first start.
     pub audit_key_file: Option<PathBuf>,
+    /// How long a connector run's lease lasts unless renewed, in seconds: how long a connector
+    /// whose process died stays blocked before another run may take it.
+    pub connector_lease_secs: u64,
 }
 
 impl Default for RawConfig {
@@ -73,6 +76,7 @@ impl Default for RawConfig {
             max_header_bytes: 32 << 10,
             blocking_threads: 32,
             audit_key_file: None,
+            connector_lease_secs: 120,
         }
     }
 }
@@ -96,6 +100,7 @@ const ENV_KEYS: &[&str] = &[
     "max_header_bytes",
     "blocking_threads",
     "audit_key_file",
+    "connector_lease_secs",
 ];
 
 /// The resolved configuration.
@@ -117,6 +122,8 @@ pub struct Config {
     pub blocking_threads: usize,
     /// The audit signing seed's file, when not the data directory's.
     pub audit_key_file: Option<PathBuf>,
+    /// A connector run's lease.
+    pub connector_lease: Duration,
 }
 
 /// Flags that override the other sources (only those given).
@@ -191,6 +198,9 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if !(1..=1024).contains(&raw.blocking_threads) {
         bail!("blocking_threads must be between 1 and 1024");
     }
+    if !(2..=3600).contains(&raw.connector_lease_secs) {
+        bail!("connector_lease_secs must be between 2 and 3600");
+    }
     if !(256..=65534).contains(&raw.max_uri_bytes) {
         bail!("max_uri_bytes must be between 256 and 65534");
     }
@@ -213,5 +223,6 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         },
         blocking_threads: raw.blocking_threads,
         audit_key_file: raw.audit_key_file,
+        connector_lease: Duration::from_secs(raw.connector_lease_secs),
     })
 }

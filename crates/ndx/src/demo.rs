@@ -39,6 +39,18 @@ pub struct DemoArgs {
     /// Build the country and exit without serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Ho Chi Minh City's own welfare database, which the demo creates a table in and connects
+    /// to the dataset social-welfare (PostgreSQL URL; `none` to skip the connector).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NDX_DEMO_WELFARE_SOURCE",
+        default_value = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+    )]
+    pub welfare_source: String,
+    /// The city's table (SCHEMA.TABLE), created afresh.
+    #[arg(long, value_name = "TABLE", default_value = crate::demo_welfare::DEFAULT_TABLE)]
+    pub welfare_table: String,
 }
 
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
@@ -556,6 +568,40 @@ fn load(
     Ok(())
 }
 
+/// Creates the city's welfare table and connects it, unless `--welfare-source none`; a
+/// database that cannot be reached leaves the rest of the demo as it is, with a note.
+fn welfare(core: &Core, args: &DemoArgs, country: &Country, provider_key: &str) {
+    use crate::demo_welfare as w;
+    if args.welfare_source == "none" {
+        return;
+    }
+    let done = w::seed_source(
+        &args.welfare_source,
+        &args.welfare_table,
+        country.population(),
+    )
+    .and_then(|n| {
+        eprintln!(
+            "  {:<16} {n} rows written to the city's own table {} ({})",
+            "welfare source",
+            args.welfare_table,
+            ndx_store::redact(&args.welfare_source)
+        );
+        w::connect(
+            core,
+            provider_key,
+            &args.welfare_source,
+            &args.welfare_table,
+        )
+    });
+    if let Err(e) = done {
+        eprintln!(
+            "  {:<16} skipped: {e:#} (start PostgreSQL, or pass --welfare-source URL / none)",
+            w::DATASET
+        );
+    }
+}
+
 fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String>> {
     let now = chrono::Utc::now();
     let operator_secret = core
@@ -590,6 +636,13 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         )?;
         core.create_system(&admin, m.code, m.system, m.system_name, now)?;
     }
+    core.create_system(
+        &admin,
+        "UBND-79",
+        crate::demo_welfare::SYSTEM,
+        "Cơ sở dữ liệu đối tượng bảo trợ xã hội TP. Hồ Chí Minh",
+        now,
+    )?;
     let issue = |system: &str, roles: Vec<Role>, label: &str| -> anyhow::Result<String> {
         let (_, secret) = core.issue_key(
             &admin,
@@ -625,6 +678,14 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
             "BTC-BUSINESS",
             vec![Role::Provider],
             "business register loader",
+        )?,
+    );
+    keys.insert(
+        "welfare-provider".into(),
+        issue(
+            crate::demo_welfare::SYSTEM,
+            vec![Role::Provider],
+            "Ho Chi Minh City welfare database (its connector's owner)",
         )?,
     );
     keys.insert(
@@ -716,7 +777,18 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         ),
         now,
     )?;
-    for s in schemas() {
+    core.put_code_list(&steward, crate::demo_welfare::benefit_code_list(), now)?;
+    core.create_element(
+        &steward,
+        code_element(
+            "welfare-benefit",
+            "Đối tượng bảo trợ xã hội",
+            "Social-protection beneficiary category",
+            "welfare-benefit",
+        ),
+        now,
+    )?;
+    for s in schemas().into_iter().chain([crate::demo_welfare::schema()]) {
         let cap = operator.dataset_define(&s.owner)?;
         core.put_schema(&cap, s, false, now)?;
     }
@@ -752,5 +824,6 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         n,
         args.seed,
     )?;
+    welfare(core, args, &country, &keys["welfare-provider"]);
     Ok(keys)
 }

@@ -3,9 +3,12 @@
 //! HTTP server, progress bars and exit codes.
 
 mod agreements;
+mod api;
 mod audit;
 mod config;
+mod connector;
 mod demo;
+mod demo_welfare;
 mod import;
 mod keys;
 mod serve;
@@ -62,6 +65,8 @@ enum Command {
     },
     /// Sharing agreements of a running node, through its API.
     Agreements(agreements::AgreementsArgs),
+    /// Connectors to agencies' databases on a running node, through its API.
+    Connector(connector::ConnectorArgs),
     /// API keys on the stopped store (break-glass).
     Keys {
         #[command(subcommand)]
@@ -158,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { what } => audit::run(&cfg, what),
         Command::Keys { what } => keys::run(&cfg, what),
         Command::Agreements(args) => agreements::run(&args),
+        Command::Connector(args) => connector::run(&args),
     }
 }
 
@@ -179,7 +185,7 @@ fn init_logging(cfg: &config::Config) {
 fn open_core(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<ndx_core::Core> {
     let store = open_store(cfg, mode)?;
     let audit = open_audit(cfg, store.clone())?;
-    let core = ndx_core::Core::new(store, audit);
+    let core = ndx_core::Core::new(store, audit).with_connector_lease(cfg.connector_lease);
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
 }

@@ -95,7 +95,10 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         let audit = core.audit().clone();
         let stopping = core.clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
-        ndx_http::serve(listener, state, shutdown_signal()).await?;
+        let scheduler = tokio::spawn(ndx_http::connector::scheduler(state.clone()));
+        let served = ndx_http::serve(listener, state, shutdown_signal()).await;
+        scheduler.abort();
+        served?;
         // The day's quota counts outlive the process; the last events get their signed head.
         tokio::task::spawn_blocking(move || {
             if let Err(e) = stopping.save_quotas() {

@@ -816,7 +816,7 @@ fn cli_prints_schemas_and_code_lists_as_json() {
     };
 
     let datasets = json_of(&["dictionary", "datasets"]);
-    assert_eq!(datasets.as_array().map(Vec::len), Some(3), "{datasets}");
+    assert_eq!(datasets.as_array().map(Vec::len), Some(4), "{datasets}");
 
     let js = json_of(&[
         "dictionary",

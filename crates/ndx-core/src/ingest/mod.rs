@@ -35,6 +35,7 @@ use crate::audit::EventParts;
 use crate::error::{Code, Error, Result};
 
 use batch::Batch;
+pub(crate) use batch::validation_day;
 use parse::{read_csv, read_json_array, read_ndjson};
 use writer::{Chunk, ChunkSink, run_writer};
 

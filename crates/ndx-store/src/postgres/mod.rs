@@ -42,7 +42,7 @@ mod migrate;
 mod plans;
 mod pool;
 mod records;
-mod tls;
+pub(crate) mod tls;
 mod url;
 
 use std::sync::{Arc, Condvar, Mutex};

@@ -27,17 +27,24 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SslMode {
+pub enum SslMode {
+    /// Never TLS.
     Disable,
+    /// TLS when the server offers it (as `prefer`).
     Allow,
+    /// TLS when the server offers it, certificate not checked.
     Prefer,
+    /// Always TLS; the certificate checked only if a root certificate file exists.
     Require,
+    /// Always TLS, certificate signed by a CA of `sslrootcert`.
     VerifyCa,
+    /// As `verify-ca`, and issued for the host connected to.
     VerifyFull,
 }
 
 impl SslMode {
-    pub(super) fn parse(value: &str) -> Option<SslMode> {
+    /// libpq's spelling, or `None`.
+    pub fn parse(value: &str) -> Option<SslMode> {
         Some(match value {
             "disable" => SslMode::Disable,
             "allow" => SslMode::Allow,
@@ -50,7 +57,7 @@ impl SslMode {
     }
 
     /// What tokio-postgres is told: whether TLS is tried, and whether it is required.
-    pub(super) fn negotiation(self) -> tokio_postgres::config::SslMode {
+    pub fn negotiation(self) -> tokio_postgres::config::SslMode {
         use tokio_postgres::config::SslMode as Pg;
         match self {
             SslMode::Disable => Pg::Disable,
@@ -77,6 +84,15 @@ impl std::fmt::Debug for Tls {
 /// The root certificate file libpq reads when `sslrootcert` is not given.
 fn default_root_cert() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql/root.crt"))
+}
+
+/// The TLS connector of `mode` for any tokio-postgres client (the store's own, and the
+/// connectors' sources): `None` for `disable`.
+pub fn make_connect(
+    mode: SslMode,
+    rootcert: Option<&str>,
+) -> Result<Option<MakeRustlsConnect>, String> {
+    Ok(connector(mode, rootcert)?.0)
 }
 
 /// The connector of `mode`, with the CAs of `rootcert` where the mode checks certificates.

@@ -133,15 +133,24 @@ impl Resp {
 }
 
 fn spawn(args: &[&str], dir: tempfile::TempDir) -> Server {
+    spawn_with_env(args, dir, &[])
+}
+
+fn spawn_with_env(args: &[&str], dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
     let pg = if args.contains(&"--store") {
         None
     } else {
         e2e_postgres()
     };
-    spawn_on(args, dir, pg)
+    spawn_on(args, dir, pg, env)
 }
 
-fn spawn_on(args: &[&str], dir: tempfile::TempDir, pg: Option<(String, PgSchema)>) -> Server {
+fn spawn_on(
+    args: &[&str],
+    dir: tempfile::TempDir,
+    pg: Option<(String, PgSchema)>,
+    env: &[(&str, &str)],
+) -> Server {
     let mut cmd = Command::new(ndx_bin());
     if let Some((url, _)) = &pg {
         cmd.arg("--store").arg(url);
@@ -153,6 +162,10 @@ fn spawn_on(args: &[&str], dir: tempfile::TempDir, pg: Option<(String, PgSchema)
         .arg("--listen")
         .arg("127.0.0.1:0")
         .env("NDX_LOG", "warn")
+        // The demo's welfare connector writes a table on the machine's PostgreSQL: only the
+        // tests that ask for it (with a table of their own) get one.
+        .env("NDX_DEMO_WELFARE_SOURCE", "none")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -197,6 +210,16 @@ impl Server {
             &["demo", "--citizens", &n, "--seed", "7", "--store", store],
             dir,
         )
+    }
+
+    /// `ndx demo` with a small country in `dir`, with extra environment variables.
+    pub fn demo_on_dir_with_env(
+        dir: tempfile::TempDir,
+        citizens: usize,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let n = citizens.to_string();
+        spawn_with_env(&["demo", "--citizens", &n, "--seed", "7"], dir, env)
     }
 
     /// Stops the server (SIGKILL) and hands back its data directory.
@@ -368,6 +391,17 @@ impl Server {
         }
     }
 
+    /// Kills the server (SIGKILL: no shutdown of any kind) and keeps its data directory and
+    /// store, like [`Server::stop`].
+    pub fn kill(mut self) -> Stopped {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Stopped {
+            dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")),
+            store: self.store_url.take().zip(self.pg.take()),
+        }
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();
@@ -418,7 +452,13 @@ impl Stopped {
 
     /// `ndx serve` again on the same data directory and store.
     pub fn serve(self) -> Server {
-        spawn_on(&["serve"], self.dir, self.store)
+        spawn_on(&["serve"], self.dir, self.store, &[])
+    }
+
+    /// `ndx serve` again on the same data directory and store, with extra environment
+    /// variables.
+    pub fn serve_with_env(self, env: &[(&str, &str)]) -> Server {
+        spawn_on(&["serve"], self.dir, self.store, env)
     }
 }
 
