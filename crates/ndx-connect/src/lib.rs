@@ -65,6 +65,10 @@ impl SourceOpener for Drivers {
         match spec.engine {
             SourceEngine::Postgres => Ok(Box::new(postgres::PgReader::connect(&settings, pass)?)),
             SourceEngine::Mysql => Ok(Box::new(mysql::MyReader::connect(&settings, pass)?)),
+            // Dropped files are read by ndx-core itself, one file per run.
+            SourceEngine::Folder => Err(unavailable(
+                "a folder is not a database: its files are read by the run",
+            )),
         }
     }
 }

@@ -20,8 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 use ndx_store::StoreError;
 use ndx_store::catalog::{Page, Versioned};
 use ndx_types::connector::{
-    Connector, ConnectorRun, ConnectorState, Cursor, Lease, MAX_LISTED_REJECTED, PendingChunk,
-    RejectedRow, RunKind, RunStatus, SourceSpec,
+    Connector, ConnectorRun, ConnectorState, Cursor, FOLDER_EXTENSIONS, Lease, MAX_LISTED_REJECTED,
+    PendingChunk, RejectedRow, RunKind, RunStatus, SourceSpec,
 };
 use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::{Role, System};
@@ -167,6 +167,9 @@ impl Core {
         }
         draft.owner = schema.owner.clone();
         draft.check(&schema).map_err(invalid)?;
+        if let Some(dir) = draft.folder() {
+            self.check_drop_folder(dir)?;
+        }
         let system = self.store.catalog().value::<System>(&draft.system)?;
         if system.as_ref().is_none_or(|s| s.member != schema.owner) {
             return Err(invalid(vec![ndx_types::dictionary::DefinitionError {
@@ -202,6 +205,35 @@ impl Core {
             .keys(vec![draft.id.clone()])
             .record()?;
         Ok(draft)
+    }
+
+    /// A folder connector's folder lies under the drop root; it is created if missing.
+    fn check_drop_folder(&self, dir: &str) -> Result<()> {
+        let refuse = |why: String| {
+            invalid(vec![ndx_types::dictionary::DefinitionError {
+                code: "source-url",
+                path: "source.url".into(),
+                message: why,
+            }])
+        };
+        let Some(root) = &self.drop_root else {
+            return Err(refuse(
+                "this node has no drop root: folder connectors are off".into(),
+            ));
+        };
+        let path = std::path::Path::new(dir);
+        if !path.starts_with(root) || path == root.as_path() {
+            return Err(refuse(format!(
+                "a folder must lie under the drop root {} (setting drop_root)",
+                root.display()
+            )));
+        }
+        std::fs::create_dir_all(path).map_err(|e| {
+            Error::of(
+                Code::ConnectorSourceUnavailable,
+                format!("folder {dir} cannot be created: {e}"),
+            )
+        })
     }
 
     /// The connectors `caller` may see: its member's, or all for operators and auditors.
@@ -350,7 +382,10 @@ impl Core {
     pub fn due_connectors(&self, now: DateTime<Utc>) -> Result<Vec<(Connector, RunKind)>> {
         let mut due = Vec::new();
         for c in self.store.catalog().values::<Connector>()? {
-            let Some(schedule) = c.schedule else { continue };
+            let folder = c.folder().is_some();
+            if c.schedule.is_none() && !folder {
+                continue;
+            }
             let state = self
                 .store
                 .catalog()
@@ -359,6 +394,14 @@ impl Core {
             if state.lease.as_ref().is_some_and(|l| l.until > now) {
                 continue;
             }
+            // A folder is watched at every tick: a run is due when a file waits.
+            if folder {
+                if waiting_file(&c, now).ok().flatten().is_some() {
+                    due.push((c, RunKind::Snapshot));
+                }
+                continue;
+            }
+            let Some(schedule) = c.schedule else { continue };
             let since = |t: Option<DateTime<Utc>>, secs: u64| {
                 t.is_none_or(|t| now - t >= Duration::seconds(secs as i64))
             };
@@ -406,6 +449,19 @@ impl Core {
             (Some(k), _) => k,
             (None, Some(_)) => RunKind::Incremental,
             (None, None) => RunKind::Snapshot,
+        };
+        let source_file = match c.folder() {
+            None => None,
+            Some(dir) => Some(waiting_file(c, now)?.ok_or_else(|| {
+                Error::of(
+                    Code::ConnectorNoFile,
+                    format!(
+                        "no file {}*.{{{}}} waits in {dir}",
+                        c.source.table,
+                        FOLDER_EXTENSIONS.join(",")
+                    ),
+                )
+            })?),
         };
         let catalog = self.store.catalog();
         let run = catalog
@@ -460,6 +516,7 @@ impl Core {
                     cursor_from: s.cursor.clone(),
                     cursor_to: None,
                     error: None,
+                    source_file: source_file.clone(),
                     rejected_rows: Vec::new(),
                     rejected_truncated: false,
                 };
@@ -546,6 +603,13 @@ impl Core {
                 run.status = RunStatus::Failed;
                 run.error = Some(format!("{}: {}", e.code.name(), e.message));
             }
+        }
+        if let Some(e) = file_away(&c, &run) {
+            tracing::warn!(
+                connector = id,
+                run = number,
+                "the dropped file was not moved: {e}"
+            );
         }
         let released = self.finish_run(&c, &run, now);
         let reason = format!(
@@ -636,7 +700,14 @@ impl Runner<'_> {
             key: self.connector.key_columns(&schema),
             change: self.connector.change_column.clone(),
         };
-        let mut reader = sources.open(&self.connector.source)?;
+        let mut reader: Box<dyn SourceReader> =
+            match (self.connector.folder(), &self.run.source_file) {
+                (Some(dir), Some(file)) => Box::new(FileReader::open(dir, file)?),
+                (Some(_), None) => {
+                    return Err(Error::internal("a folder run without its file"));
+                }
+                (None, _) => sources.open(&self.connector.source)?,
+            };
         match self.run.kind {
             RunKind::Incremental => self.incremental(&query, reader.as_mut()),
             RunKind::Snapshot => self.snapshot(&schema, &compiled, &query, reader.as_mut()),
@@ -829,6 +900,14 @@ impl Runner<'_> {
                 break;
             }
         }
+        if self.run.read == 0 && self.run.source_file.is_some() && !current.is_empty() {
+            return Err(Error::of(
+                Code::ConnectorFileInvalid,
+                "the file holds no row: as a complete export it would delete every record; \
+                 refused"
+                    .to_owned(),
+            ));
+        }
         // Keys the source no longer has.
         let mut gone: Vec<String> = current.into_keys().collect();
         gone.sort();
@@ -977,4 +1056,159 @@ impl Runner<'_> {
 
 fn csv_error(e: csv::Error) -> Error {
     Error::internal(format!("a connector chunk could not be written: {e}"))
+}
+
+/// Files younger than this may still be being written: they wait for the next look.
+const FILE_SETTLE: Duration = Duration::seconds(2);
+
+/// The oldest file waiting in a folder connector's folder: a regular file whose name starts
+/// with the connector's `table` and ends with a known extension, last written at least
+/// [`FILE_SETTLE`] before `now`.
+fn waiting_file(c: &Connector, now: DateTime<Utc>) -> Result<Option<String>> {
+    let Some(dir) = c.folder() else {
+        return Ok(None);
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::of(
+            Code::ConnectorSourceUnavailable,
+            format!("folder {dir}: {e}"),
+        )
+    })?;
+    let mut oldest: Option<(std::time::SystemTime, String)> = None;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ext_ok = name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| FOLDER_EXTENSIONS.contains(&ext));
+        if !name.starts_with(&c.source.table) || !ext_ok {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let Ok(modified) = meta.modified() else {
+            continue;
+        };
+        let settled = DateTime::<Utc>::from(modified) + FILE_SETTLE <= now;
+        if !meta.is_file() || !settled {
+            continue;
+        }
+        if oldest
+            .as_ref()
+            .is_none_or(|(t, n)| (modified, &name) < (*t, n))
+        {
+            oldest = Some((modified, name));
+        }
+    }
+    Ok(oldest.map(|(_, n)| n))
+}
+
+/// Moves a folder run's file into `done/` (succeeded) or `failed/` with the run beside it as
+/// JSON, named after the run so that a file dropped again under the same name never clashes.
+/// An interrupted run leaves its file where it is: the next run imports it again (a snapshot is
+/// idempotent). The error, if the file could not be moved.
+fn file_away(c: &Connector, run: &ConnectorRun) -> Option<String> {
+    let (dir, file) = (c.folder()?, run.source_file.as_ref()?);
+    let sub = match run.status {
+        RunStatus::Succeeded => "done",
+        RunStatus::Failed => "failed",
+        RunStatus::Running | RunStatus::Interrupted => return None,
+    };
+    let target = std::path::Path::new(dir).join(sub);
+    let name = format!("{:06}-{file}", run.number);
+    let moved = std::fs::create_dir_all(&target)
+        .and_then(|()| std::fs::rename(std::path::Path::new(dir).join(file), target.join(&name)))
+        .and_then(|()| {
+            let json = serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?;
+            std::fs::write(target.join(format!("{name}.run.json")), json)
+        });
+    moved.err().map(|e| e.to_string())
+}
+
+/// A dropped file read as rows, a page at a time in file order: CSV with a header row (every
+/// value text, an empty cell `NULL`), or NDJSON (one object per line, values as typed).
+struct FileReader {
+    rows: Box<dyn Iterator<Item = Result<Row>> + Send>,
+}
+
+fn file_invalid(file: &str, what: impl std::fmt::Display) -> Error {
+    Error::of(Code::ConnectorFileInvalid, format!("file {file}: {what}"))
+}
+
+impl FileReader {
+    fn open(dir: &str, file: &str) -> Result<FileReader> {
+        let path = std::path::Path::new(dir).join(file);
+        let f = std::fs::File::open(&path).map_err(|e| {
+            Error::of(
+                Code::ConnectorSourceUnavailable,
+                format!("file {}: {e}", path.display()),
+            )
+        })?;
+        let name = file.to_owned();
+        let rows: Box<dyn Iterator<Item = Result<Row>> + Send> = if file.ends_with(".csv") {
+            let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(f);
+            let header: Vec<String> = csv
+                .headers()
+                .map_err(|e| file_invalid(&name, e))?
+                .iter()
+                .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+                .collect();
+            if header.is_empty() || header.iter().all(String::is_empty) {
+                return Err(file_invalid(&name, "no header row"));
+            }
+            Box::new(csv.into_records().map(move |r| {
+                let r = r.map_err(|e| file_invalid(&name, e))?;
+                Ok(header
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| {
+                        let v = if v.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::String(v.to_owned())
+                        };
+                        (h.clone(), v)
+                    })
+                    .collect())
+            }))
+        } else {
+            use std::io::BufRead;
+            Box::new(
+                std::io::BufReader::new(f)
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                    .map(move |(i, line)| {
+                        let line = line.map_err(|e| file_invalid(&name, e))?;
+                        match serde_json::from_str::<Value>(&line) {
+                            Ok(Value::Object(m)) => Ok(m),
+                            _ => Err(file_invalid(
+                                &name,
+                                format!("line {} is not a JSON object", i + 1),
+                            )),
+                        }
+                    }),
+            )
+        };
+        Ok(FileReader { rows })
+    }
+}
+
+impl SourceReader for FileReader {
+    fn after_change(
+        &mut self,
+        _query: &SourceQuery,
+        _after: Option<&Cursor>,
+        _limit: usize,
+    ) -> Result<Vec<Row>> {
+        Err(Error::internal("a dropped file has no change column"))
+    }
+
+    /// The next `limit` rows of the file (a file is read once, in its order).
+    fn after_key(
+        &mut self,
+        _query: &SourceQuery,
+        _after: Option<&[Value]>,
+        limit: usize,
+    ) -> Result<Vec<Row>> {
+        self.rows.by_ref().take(limit).collect()
+    }
 }

@@ -223,6 +223,8 @@ error_codes! {
     ConnectorExists = "connector-exists", Conflict, "Connector exists";
     /// A run of the connector holds its lease (in this process or another), or a run lost its lease.
     ConnectorBusy = "connector-busy", Conflict, "Connector run in progress";
+    /// A run of a folder connector was asked for, but no file waits in its folder.
+    ConnectorNoFile = "connector-no-file", Conflict, "No file waiting";
     // 429
     /// The agreement's requests or records for the day are used up.
     QuotaExhausted = "quota-exhausted", TooManyRequests, "Quota exhausted";
@@ -311,6 +313,8 @@ error_codes! {
     AgreementInvalid = "agreement-invalid", Invalid, "Invalid agreement";
     /// A connector definition that breaks a rule (a password in the URL, an unknown field, a key field no column fills, a table name that is not one…); each fault is listed.
     ConnectorInvalid = "connector-invalid", Invalid, "Invalid connector";
+    /// A file dropped into a connector's folder that cannot be read as its extension says (a CSV without a header row, an NDJSON line that is not an object, text that is not UTF-8), or that holds no row.
+    ConnectorFileInvalid = "connector-file-invalid", Invalid, "Invalid dropped file";
     /// A filter names a field the dataset does not have.
     FilterUnknownField = "filter-unknown-field", Invalid, "Unknown filter field";
     /// A filter value of the wrong type.

@@ -39,6 +39,8 @@ pub struct Core {
     commits: Arc<feed::CommitListeners>,
     /// How long a connector run's lease lasts unless renewed.
     connector_lease: chrono::Duration,
+    /// The folder under which every folder connector's folder must lie.
+    drop_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Core {
@@ -58,7 +60,16 @@ impl Core {
             catalog_cache: Arc::default(),
             commits: Arc::default(),
             connector_lease: connector::DEFAULT_LEASE,
+            drop_root: None,
         }
+    }
+
+    /// Sets the folder under which folder connectors' folders must lie (without it, no folder
+    /// connector can be added): an API key must not make the server read and move files
+    /// anywhere it can reach.
+    pub fn with_drop_root(mut self, root: std::path::PathBuf) -> Self {
+        self.drop_root = Some(root);
+        self
     }
 
     /// Sets how long a connector run's lease lasts unless renewed (each chunk renews it): how

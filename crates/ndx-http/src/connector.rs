@@ -33,6 +33,8 @@ pub enum SourceEngine {
     Postgres,
     /// MariaDB or MySQL.
     Mysql,
+    /// A folder of dropped exports (`file:///PATH`; `table` is the file name prefix).
+    Folder,
 }
 
 /// Where a connector reads.
@@ -260,6 +262,9 @@ pub struct RunOut {
     pub cursor_to: Option<CursorOut>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The file a folder run imported (moved to `done/` or `failed/` after the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<String>,
 }
 
 impl From<rules::ConnectorRun> for RunOut {
@@ -282,6 +287,7 @@ impl From<rules::ConnectorRun> for RunOut {
             cursor_from: r.cursor_from.map(Into::into),
             cursor_to: r.cursor_to.map(Into::into),
             error: r.error,
+            source_file: r.source_file,
         }
     }
 }
@@ -328,6 +334,7 @@ fn connector_out(v: ConnectorView, now: DateTime<Utc>) -> ConnectorOut {
             engine: match c.source.engine {
                 rules::SourceEngine::Postgres => SourceEngine::Postgres,
                 rules::SourceEngine::Mysql => SourceEngine::Mysql,
+                rules::SourceEngine::Folder => SourceEngine::Folder,
             },
             url: c.source.url,
             password_env: c.source.password_env,
@@ -372,6 +379,7 @@ fn draft(c: ConnectorIn) -> rules::Connector {
             engine: match c.source.engine {
                 SourceEngine::Postgres => rules::SourceEngine::Postgres,
                 SourceEngine::Mysql => rules::SourceEngine::Mysql,
+                SourceEngine::Folder => rules::SourceEngine::Folder,
             },
             url: c.source.url,
             password_env: c.source.password_env,
@@ -482,7 +490,8 @@ pub struct RunIn {
 }
 
 /// Starts a run (the owner's providers, or an operator) and answers at once: 202 with the run,
-/// whose `Location` to poll. 409 `connector-busy` while another run holds the connector.
+/// whose `Location` to poll. 409 `connector-busy` while another run holds the connector, and
+/// `connector-no-file` for a folder in which no file waits.
 #[utoipa::path(post, path = "/api/v1/connectors/{id}/runs", tag = "connectors", security(("api_key" = [])),
     params(("id" = String, Path, description = "connector id")),
     request_body(content = RunIn, description = "optional (no body, no Content-Type): the kind of run"),

@@ -19,6 +19,9 @@ pub enum SourceEngine {
     Postgres,
     /// MariaDB (10.2 or later) or MySQL (5.7 or later).
     Mysql,
+    /// A folder the agency drops complete exports into (CSV with a header row, or NDJSON),
+    /// for agencies whose systems can only export files.
+    Folder,
 }
 
 /// Where a connector reads.
@@ -27,7 +30,7 @@ pub enum SourceEngine {
 pub struct SourceSpec {
     /// The engine.
     pub engine: SourceEngine,
-    /// The connection URL, without a password (`postgres://user@host:5432/db?sslmode=verify-full`,
+    /// The connection URL, without a password; for a folder, `file:///ABSOLUTE/PATH` (`postgres://user@host:5432/db?sslmode=verify-full`,
     /// `mysql://user@host:3306/db?sslmode=require`). TLS parameters as libpq's: `sslmode`,
     /// `sslrootcert`.
     pub url: String,
@@ -35,7 +38,9 @@ pub struct SourceSpec {
     /// a password is never stored in the catalogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
-    /// The table or view, optionally schema-qualified (`welfare.recipients`).
+    /// The table or view, optionally schema-qualified (`welfare.recipients`); for a folder,
+    /// the start of the names of the files to import (`recipients` takes
+    /// `recipients-2026-12-06.csv`).
     pub table: String,
 }
 
@@ -272,6 +277,9 @@ pub struct ConnectorRun {
     /// Why it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The file a folder run imports (its name in the folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<String>,
     /// The first [`MAX_LISTED_REJECTED`] rejected rows.
     #[serde(default)]
     pub rejected_rows: Vec<RejectedRow>,
@@ -323,7 +331,18 @@ fn url_has_password(url: &str) -> bool {
         .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
+/// The extensions of the files a folder source imports, and their formats.
+pub const FOLDER_EXTENSIONS: [&str; 3] = ["csv", "ndjson", "jsonl"];
+
 impl Connector {
+    /// The folder of a folder source (`file:///srv/drop` → `/srv/drop`).
+    pub fn folder(&self) -> Option<&str> {
+        match self.source.engine {
+            SourceEngine::Folder => self.source.url.strip_prefix("file://"),
+            _ => None,
+        }
+    }
+
     /// The source columns of the key fields, in the schema's key order.
     pub fn key_columns(&self, schema: &DatasetSchema) -> Vec<String> {
         schema
@@ -363,6 +382,7 @@ impl Connector {
         let schemes: &[&str] = match self.source.engine {
             SourceEngine::Postgres => &["postgres://", "postgresql://"],
             SourceEngine::Mysql => &["mysql://", "mariadb://"],
+            SourceEngine::Folder => &["file:///"],
         };
         if !schemes.iter().any(|s| url.starts_with(s)) {
             errors.push(err(
@@ -373,10 +393,36 @@ impl Connector {
                     match self.source.engine {
                         SourceEngine::Postgres => "postgres",
                         SourceEngine::Mysql => "mysql",
+                        SourceEngine::Folder => "folder",
                     },
                     schemes.join(" or ")
                 ),
             ));
+        }
+        if self.source.engine == SourceEngine::Folder {
+            let path = url.strip_prefix("file://").unwrap_or("");
+            if path.split('/').any(|p| p == ".." || p == ".") || url.contains(['?', '#', '%']) {
+                errors.push(err(
+                    "source-url",
+                    "source.url",
+                    "a folder is an absolute path without . or .. parts, query or escapes".into(),
+                ));
+            }
+            if self.source.password_env.is_some() {
+                errors.push(err(
+                    "source-password-env",
+                    "source.password_env",
+                    "a folder has no password".into(),
+                ));
+            }
+            if self.change_column.is_some() {
+                errors.push(err(
+                    "change-column",
+                    "change_column",
+                    "a folder's files are complete exports, compared as snapshots: no change column"
+                        .into(),
+                ));
+            }
         }
         if url_has_password(url) {
             errors.push(err(
@@ -403,7 +449,11 @@ impl Connector {
                 format!("{env:?} is not an environment variable name ([A-Z_][A-Z0-9_]*)"),
             ));
         }
-        let parts: Vec<&str> = self.source.table.split('.').collect();
+        let parts: Vec<&str> = match self.source.engine {
+            // A file name prefix: one part.
+            SourceEngine::Folder => vec![self.source.table.as_str()],
+            _ => self.source.table.split('.').collect(),
+        };
         if parts.len() > 2 || !parts.iter().all(|p| is_source_identifier(p)) {
             errors.push(err(
                 "source-table",
@@ -662,6 +712,27 @@ mod tests {
                 "schedule"
             ]
         );
+    }
+
+    #[test]
+    fn a_folder_is_an_absolute_path_of_complete_exports() {
+        let mut c = connector();
+        c.source.engine = SourceEngine::Folder;
+        c.source.url = "file:///srv/drop/welfare".into();
+        c.source.password_env = None;
+        c.source.table = "recipients".into();
+        c.change_column = None;
+        assert_eq!(codes(&c), Vec::<&str>::new());
+        assert_eq!(c.folder(), Some("/srv/drop/welfare"));
+        c.source.url = "file:///srv/../etc".into();
+        c.change_column = Some("updated_at".into());
+        c.source.table = "a.b".into();
+        assert_eq!(
+            codes(&c),
+            vec!["source-url", "change-column", "source-table"]
+        );
+        c.source.url = "postgres://x@y/z".into();
+        assert_eq!(codes(&c)[0], "source-url");
     }
 
     #[test]

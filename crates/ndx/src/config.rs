@@ -54,6 +54,8 @@ pub struct RawConfig {
     /// How long a connector run's lease lasts unless renewed, in seconds: how long a connector
     /// whose process died stays blocked before another run may take it.
     pub connector_lease_secs: u64,
+    /// The folder under which folder connectors' folders must lie; default `<data_dir>/drop`.
+    pub drop_root: Option<PathBuf>,
 }
 
 impl Default for RawConfig {
@@ -77,6 +79,7 @@ impl Default for RawConfig {
             blocking_threads: 32,
             audit_key_file: None,
             connector_lease_secs: 120,
+            drop_root: None,
         }
     }
 }
@@ -101,6 +104,7 @@ const ENV_KEYS: &[&str] = &[
     "blocking_threads",
     "audit_key_file",
     "connector_lease_secs",
+    "drop_root",
 ];
 
 /// The resolved configuration.
@@ -124,6 +128,8 @@ pub struct Config {
     pub audit_key_file: Option<PathBuf>,
     /// A connector run's lease.
     pub connector_lease: Duration,
+    /// The folder under which folder connectors' folders lie.
+    pub drop_root: PathBuf,
 }
 
 /// Flags that override the other sources (only those given).
@@ -204,6 +210,11 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if !(256..=65534).contains(&raw.max_uri_bytes) {
         bail!("max_uri_bytes must be between 256 and 65534");
     }
+    let drop_root = std::path::absolute(
+        raw.drop_root
+            .clone()
+            .unwrap_or_else(|| raw.data_dir.join("drop")),
+    )?;
     Ok(Config {
         data_dir: raw.data_dir,
         listen: raw.listen,
@@ -224,5 +235,6 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         blocking_threads: raw.blocking_threads,
         audit_key_file: raw.audit_key_file,
         connector_lease: Duration::from_secs(raw.connector_lease_secs),
+        drop_root,
     })
 }

@@ -185,7 +185,9 @@ fn init_logging(cfg: &config::Config) {
 fn open_core(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<ndx_core::Core> {
     let store = open_store(cfg, mode)?;
     let audit = open_audit(cfg, store.clone())?;
-    let core = ndx_core::Core::new(store, audit).with_connector_lease(cfg.connector_lease);
+    let core = ndx_core::Core::new(store, audit)
+        .with_connector_lease(cfg.connector_lease)
+        .with_drop_root(cfg.drop_root.clone());
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
 }

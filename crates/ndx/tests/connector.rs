@@ -666,3 +666,137 @@ fn a_connector_over_tls_checks_the_servers_certificate() {
     let done = run(&s, &key, "wrong-host", "incremental");
     assert_eq!(done["status"], "failed", "{done}");
 }
+
+/// Writes a dropped file as an agency's export job would, dated in the past so that it is
+/// taken at once (files younger than 2 s may still be being written and wait).
+fn drop_file(dir: &std::path::Path, name: &str, content: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write the export");
+    let past = std::time::SystemTime::now() - Duration::from_secs(10);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(past))
+        .expect("date the export");
+}
+
+/// Waits until the connector's latest run is `n` and has ended.
+fn wait_for_run(s: &Server, key: &str, id: &str, n: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = s.get(&format!("/api/v1/connectors/{id}"), Some(key)).json();
+        if c["last_run"]["number"] == n && c["last_run"]["status"] != "running" {
+            return c["last_run"].clone();
+        }
+        assert!(Instant::now() < deadline, "run {n} did not come: {c}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_drop_folder_imports_each_export_and_files_it_away() {
+    let s = Server::demo(50);
+    let key = s.key("welfare-provider");
+    // Only under the drop root (DATA_DIR/drop by default): a key must not make the server
+    // read and move files anywhere it can reach.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let mut def = definition(
+        "drop",
+        "folder",
+        &format!("file://{}", outside.path().display()),
+        "recipients",
+    );
+    def.as_object_mut().map(|d| d.remove("change_column"));
+    s.post_json("/api/v1/connectors", Some(&key), &def)
+        .problem(422, "connector-invalid");
+    let root = std::fs::canonicalize(s.data_dir())
+        .expect("data dir")
+        .join("drop");
+    def["source"]["url"] = json!(format!("file://{}/hcmc", root.display()));
+    let r = s.post_json("/api/v1/connectors", Some(&key), &def);
+    assert_eq!(r.status, 201, "{}", r.body);
+    struct Folder(std::path::PathBuf);
+    impl Folder {
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    let folder = Folder(root.join("hcmc"));
+    assert!(
+        folder.path().is_dir(),
+        "created when the connector was added"
+    );
+    // Nothing dropped yet.
+    s.post_json("/api/v1/connectors/drop/runs", Some(&key), &json!({}))
+        .problem(409, "connector-no-file");
+
+    // A CSV export: five good rows and one a clerk got wrong; other files are left alone.
+    let csv_row = |serial: u32, amount: i64| {
+        let (c, n, x, d, b, _) = row(serial);
+        format!("{c},{n},{x},{d},{b},{amount}\n")
+    };
+    let header = "so_cccd,ho_ten,gioi_tinh,ngay_sinh,loai,muc\n";
+    let mut first = header.to_owned();
+    for serial in 1..=5 {
+        first.push_str(&csv_row(serial, 400_000));
+    }
+    first.push_str("07912345,Sai Số,Nam,1950-01-01,NCT,1\n");
+    drop_file(folder.path(), "other-export.csv", header);
+    drop_file(folder.path(), "recipients-2026-12-01.csv", &first);
+    let run1 = wait_for_run(&s, &key, "drop", 1);
+    assert_eq!(run1["status"], "succeeded", "{run1}");
+    assert_eq!(run1["source_file"], "recipients-2026-12-01.csv");
+    assert_eq!(counts(&run1), [6, 5, 0, 0, 0, 1], "{run1}");
+    let done = folder.path().join("done");
+    assert!(done.join("000001-recipients-2026-12-01.csv").exists());
+    let filed: Value = serde_json::from_slice(
+        &std::fs::read(done.join("000001-recipients-2026-12-01.csv.run.json")).expect("run"),
+    )
+    .expect("JSON");
+    assert_eq!(filed["rejected_rows"][0]["source_key"], "07912345");
+    assert!(
+        folder.path().join("other-export.csv").exists(),
+        "not its file"
+    );
+
+    // The next day's export, as NDJSON: one row gone, one amount changed.
+    let mut second = String::new();
+    for serial in 1..=4 {
+        let (c, n, x, d, b, _) = row(serial);
+        let amount = if serial == 2 { 999_000 } else { 400_000 };
+        second.push_str(
+            &json!({"so_cccd": c, "ho_ten": n, "gioi_tinh": x, "ngay_sinh": d, "loai": b, "muc": amount})
+                .to_string(),
+        );
+        second.push('\n');
+    }
+    drop_file(folder.path(), "recipients-2026-12-02.ndjson", &second);
+    let run2 = wait_for_run(&s, &key, "drop", 2);
+    assert_eq!(counts(&run2), [4, 0, 1, 3, 1, 0], "{run2}");
+    record(&s, &key, &row(5).0).problem(410, "record-deleted");
+
+    // An export with no row would delete everything: refused, filed under failed/, nothing
+    // changed; a file that is not what its extension says fails the same way.
+    drop_file(folder.path(), "recipients-2026-12-03.csv", header);
+    let run3 = wait_for_run(&s, &key, "drop", 3);
+    assert_eq!(run3["status"], "failed", "{run3}");
+    assert!(
+        run3["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("connector-file-invalid")),
+        "{run3}"
+    );
+    assert!(
+        folder
+            .path()
+            .join("failed/000003-recipients-2026-12-03.csv")
+            .exists()
+    );
+    drop_file(folder.path(), "recipients-2026-12-04.ndjson", "[1, 2]\n");
+    let run4 = wait_for_run(&s, &key, "drop", 4);
+    assert_eq!(run4["status"], "failed", "{run4}");
+    let summary = s
+        .get(&format!("/api/v1/datasets/{DATASET}"), Some(&key))
+        .json();
+    assert_eq!(summary["records"], 4, "{summary}");
+}
