@@ -176,18 +176,12 @@ impl SourceReader for MyReader {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<Row>> {
-        let change = query
-            .change
-            .clone()
-            .ok_or_else(|| unavailable("no change column"))?;
-        let mut order = vec![change.clone()];
-        order.extend(query.key.iter().cloned());
+        let (change, order) = query.change_order()?;
         let mut filter = format!(" WHERE {} IS NOT NULL", ident(&change));
         let mut params = Vec::new();
         if let Some(c) = cursor {
             filter.push_str(&format!(" AND {}", after(&order)));
-            params.push(param(&c.change));
-            params.extend(c.key.iter().map(param));
+            params.extend(c.values().iter().map(param));
         }
         let sql = Self::select(query, &filter, &order, limit);
         self.rows(sql, params)

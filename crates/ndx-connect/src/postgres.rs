@@ -146,17 +146,10 @@ impl SourceReader for PgReader {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<Row>> {
-        let change = query
-            .change
-            .clone()
-            .ok_or_else(|| unavailable("no change column"))?;
-        let mut order = vec![change.clone()];
-        order.extend(query.key.iter().cloned());
+        let (change, order) = query.change_order()?;
         let mut filter = format!(" WHERE {} IS NOT NULL", ident(&change));
         if let Some(c) = cursor {
-            let mut values = vec![c.change.clone()];
-            values.extend(c.key.iter().cloned());
-            filter.push_str(&format!(" AND {}", after(&order, &values)));
+            filter.push_str(&format!(" AND {}", after(&order, &c.values())));
         }
         let sql = Self::select(query, &filter, &order, limit);
         self.rows(&sql)

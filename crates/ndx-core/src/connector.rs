@@ -51,6 +51,28 @@ pub struct SourceQuery {
     pub change: Option<String>,
 }
 
+impl SourceQuery {
+    /// A row's key columns' values, in key order (`NULL` for a missing one).
+    pub fn key_of(&self, row: &Row) -> Vec<Value> {
+        self.key
+            .iter()
+            .map(|k| row.get(k).cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The change column, and the columns an incremental read is ordered by: the change
+    /// column, then the key columns.
+    pub fn change_order(&self) -> Result<(String, Vec<String>)> {
+        let change = self
+            .change
+            .clone()
+            .ok_or_else(|| Error::internal("an incremental read without a change column"))?;
+        let mut order = vec![change.clone()];
+        order.extend(self.key.iter().cloned());
+        Ok((change, order))
+    }
+}
+
 /// A connection to a source database, reading pages of rows.
 pub trait SourceReader: Send {
     /// Rows whose (change column, key columns) come after `after` (every row with a non-null
@@ -762,10 +784,7 @@ impl Runner<'_> {
     }
 
     fn incremental(&mut self, query: &SourceQuery, reader: &mut dyn SourceReader) -> Result<()> {
-        let change = query
-            .change
-            .clone()
-            .ok_or_else(|| Error::internal("an incremental run without a change column"))?;
+        let (change, _) = query.change_order()?;
         let dataset = self.connector.dataset.clone();
         let id = self.connector.id.clone();
         // A chunk written before the last run stopped: committed or not?
@@ -792,11 +811,7 @@ impl Runner<'_> {
             let Some(last) = rows.last() else { break };
             let next = Cursor {
                 change: last.get(&change).cloned().unwrap_or(Value::Null),
-                key: query
-                    .key
-                    .iter()
-                    .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
-                    .collect(),
+                key: query.key_of(last),
             };
             let full = rows.len() == limit;
             self.run.read += rows.len() as u64;
@@ -860,13 +875,7 @@ impl Runner<'_> {
         loop {
             let rows = reader.after_key(query, after_key.as_deref(), limit)?;
             let Some(last) = rows.last() else { break };
-            after_key = Some(
-                query
-                    .key
-                    .iter()
-                    .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            );
+            after_key = Some(query.key_of(last));
             let full = rows.len() == limit;
             self.run.read += rows.len() as u64;
             for row in &rows {
@@ -989,12 +998,7 @@ impl Runner<'_> {
             record.push("upsert".into());
         }
         chunk.csv.write_record(&record).map_err(csv_error)?;
-        let key: Vec<Value> = query
-            .key
-            .iter()
-            .map(|k| row.get(k).cloned().unwrap_or(Value::Null))
-            .collect();
-        chunk.keys.push(Connector::source_key(&key));
+        chunk.keys.push(Connector::source_key(&query.key_of(row)));
         Ok(())
     }
 
@@ -1057,6 +1061,9 @@ impl Runner<'_> {
 fn csv_error(e: csv::Error) -> Error {
     Error::internal(format!("a connector chunk could not be written: {e}"))
 }
+
+/// The longest NDJSON line of a dropped file (as ingest's record limit).
+const MAX_FILE_LINE: usize = 1 << 20;
 
 /// Files younger than this may still be being written: they wait for the next look.
 const FILE_SETTLE: Duration = Duration::seconds(2);
@@ -1170,23 +1177,38 @@ impl FileReader {
                     .collect())
             }))
         } else {
-            use std::io::BufRead;
-            Box::new(
-                std::io::BufReader::new(f)
-                    .lines()
-                    .enumerate()
-                    .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
-                    .map(move |(i, line)| {
-                        let line = line.map_err(|e| file_invalid(&name, e))?;
-                        match serde_json::from_str::<Value>(&line) {
-                            Ok(Value::Object(m)) => Ok(m),
-                            _ => Err(file_invalid(
+            let mut lines = std::io::BufReader::new(f);
+            let mut number = 0usize;
+            Box::new(std::iter::from_fn(move || {
+                use std::io::{BufRead, Read};
+                loop {
+                    number += 1;
+                    let mut line = Vec::new();
+                    let read = (&mut lines)
+                        .take(MAX_FILE_LINE as u64 + 1)
+                        .read_until(b'\n', &mut line);
+                    match read {
+                        Err(e) => return Some(Err(file_invalid(&name, e))),
+                        Ok(0) => return None,
+                        Ok(_) if line.len() > MAX_FILE_LINE => {
+                            return Some(Err(file_invalid(
                                 &name,
-                                format!("line {} is not a JSON object", i + 1),
-                            )),
+                                format!("line {number} is longer than {MAX_FILE_LINE} bytes"),
+                            )));
                         }
-                    }),
-            )
+                        Ok(_) if line.iter().all(u8::is_ascii_whitespace) => continue,
+                        Ok(_) => {
+                            return Some(match serde_json::from_slice::<Value>(&line) {
+                                Ok(Value::Object(m)) => Ok(m),
+                                _ => Err(file_invalid(
+                                    &name,
+                                    format!("line {number} is not a JSON object"),
+                                )),
+                            });
+                        }
+                    }
+                }
+            }))
         };
         Ok(FileReader { rows })
     }

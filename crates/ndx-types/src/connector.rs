@@ -122,6 +122,16 @@ pub struct Cursor {
     pub key: Vec<Value>,
 }
 
+impl Cursor {
+    /// The values compared with a row's (change column, key columns), in that order.
+    pub fn values(&self) -> Vec<Value> {
+        let mut v = Vec::with_capacity(1 + self.key.len());
+        v.push(self.change.clone());
+        v.extend(self.key.iter().cloned());
+        v
+    }
+}
+
 /// A chunk whose batch may or may not have committed when its run stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingChunk {

@@ -349,7 +349,12 @@ const MEMBERS: &[Member] = &[
     },
 ];
 
-fn field(name: &str, element: &str, required: bool, sensitivity: Sensitivity) -> FieldDef {
+pub(crate) fn field(
+    name: &str,
+    element: &str,
+    required: bool,
+    sensitivity: Sensitivity,
+) -> FieldDef {
     FieldDef {
         name: name.into(),
         element: element.into(),
@@ -451,7 +456,7 @@ pub fn schemas() -> Vec<DatasetSchema> {
     ]
 }
 
-fn code_list(id: &str, vi: &str, en: &str, entries: &[(&str, &str, &str)]) -> CodeList {
+pub(crate) fn code_list(id: &str, vi: &str, en: &str, entries: &[(&str, &str, &str)]) -> CodeList {
     CodeList {
         id: id.into(),
         version: 1,

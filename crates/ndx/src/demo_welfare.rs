@@ -12,9 +12,10 @@ use ndx_core::Core;
 use ndx_demo::Record;
 use ndx_types::connector::{ColumnMap, Connector, Schedule, SourceEngine, SourceSpec};
 use ndx_types::dictionary::{
-    CodeEntry, CodeList, CrossRule, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion,
-    Sensitivity,
+    CodeList, CrossRule, DatasetSchema, Importance, Openness, SchemaVersion, Sensitivity,
 };
+
+use crate::demo::{code_list, field};
 
 /// The dataset the connector fills.
 pub const DATASET: &str = "social-welfare";
@@ -27,51 +28,32 @@ pub const DEFAULT_TABLE: &str = "ndx_demo_welfare.recipients";
 
 /// The benefit categories of social-protection beneficiaries (Decree 20/2021/NĐ-CP, art. 5).
 pub fn benefit_code_list() -> CodeList {
-    let entries = [
-        (
-            "TE",
-            "Trẻ em không có nguồn nuôi dưỡng",
-            "Child without a carer",
-        ),
-        ("NCT", "Người cao tuổi", "Elderly person"),
-        ("KT", "Người khuyết tật", "Person with a disability"),
-        (
-            "DT",
-            "Người đơn thân thuộc hộ nghèo nuôi con",
-            "Single parent in a poor household",
-        ),
-        (
-            "HIV",
-            "Người nhiễm HIV/AIDS thuộc hộ nghèo",
-            "Person with HIV/AIDS in a poor household",
-        ),
-    ];
     CodeList {
-        id: "welfare-benefit".into(),
-        version: 1,
-        name_vi: "Đối tượng bảo trợ xã hội".into(),
-        name_en: "Social-protection beneficiary category".into(),
         source: "Nghị định 20/2021/NĐ-CP, Điều 5".into(),
-        entries: entries
-            .iter()
-            .map(|(c, vi, en)| CodeEntry {
-                code: (*c).into(),
-                label_vi: (*vi).into(),
-                label_en: (*en).into(),
-                parent: None,
-            })
-            .collect(),
-    }
-}
-
-fn field(name: &str, element: &str, required: bool, sensitivity: Sensitivity) -> FieldDef {
-    FieldDef {
-        name: name.into(),
-        element: element.into(),
-        required,
-        sensitivity,
-        consent: false,
-        description: String::new(),
+        ..code_list(
+            "welfare-benefit",
+            "Đối tượng bảo trợ xã hội",
+            "Social-protection beneficiary category",
+            &[
+                (
+                    "TE",
+                    "Trẻ em không có nguồn nuôi dưỡng",
+                    "Child without a carer",
+                ),
+                ("NCT", "Người cao tuổi", "Elderly person"),
+                ("KT", "Người khuyết tật", "Person with a disability"),
+                (
+                    "DT",
+                    "Người đơn thân thuộc hộ nghèo nuôi con",
+                    "Single parent in a poor household",
+                ),
+                (
+                    "HIV",
+                    "Người nhiễm HIV/AIDS thuộc hộ nghèo",
+                    "Person with HIV/AIDS in a poor household",
+                ),
+            ],
+        )
     }
 }
 
