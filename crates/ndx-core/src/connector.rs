@@ -655,13 +655,20 @@ impl Core {
                 .as_ref()
                 .map_or_else(String::new, |e| format!("; {e}"))
         );
-        let audited = self
-            .audit
-            .event(&cap, "connector.run")
-            .keys(vec![id.to_owned()])
-            .query(Some(format!("run={number}")))
-            .reason(reason)
-            .record();
+        // A scheduled look that found nothing new read and wrote nothing: its run record says
+        // so, and the audit log is not filled with one event every few seconds per connector.
+        let idle = run.status == RunStatus::Succeeded && run.read == 0;
+        let audited = if idle {
+            Ok(())
+        } else {
+            self.audit
+                .event(&cap, "connector.run")
+                .keys(vec![id.to_owned()])
+                .query(Some(format!("run={number}")))
+                .reason(reason)
+                .record()
+                .map(|_| ())
+        };
         released?;
         audited?;
         Ok(run)

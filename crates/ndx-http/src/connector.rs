@@ -534,6 +534,9 @@ fn spawn_execution(st: &AppState, id: String, number: u64) {
                 error = run.error.as_deref().unwrap_or(""),
                 "connector run failed"
             ),
+            Ok(run) if run.read == 0 => {
+                tracing::debug!(connector = id, run = number, "connector run: nothing new");
+            }
             Ok(run) => tracing::info!(
                 connector = id,
                 run = number,
