@@ -115,6 +115,16 @@ impl Waiter {
     }
 }
 
+/// A table or column name quoted as an identifier of a dialect whose identifier quote is
+/// `quote` (the quote doubled inside), each part of `schema.name` on its own.
+pub(crate) fn quoted(name: &str, quote: char) -> String {
+    let doubled = format!("{quote}{quote}");
+    name.split('.')
+        .map(|p| format!("{quote}{}{quote}", p.replace(quote, &doubled)))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// The rows of one page, each a JSON object text.
 pub(crate) fn parse_rows(texts: Vec<String>) -> Result<Vec<ndx_core::connector::Row>> {
     texts

@@ -22,10 +22,7 @@ pub(crate) struct MyReader {
 
 /// `` `name` ``, or `` `schema`.`name` ``.
 fn ident(name: &str) -> String {
-    name.split('.')
-        .map(|p| format!("`{}`", p.replace('`', "``")))
-        .collect::<Vec<_>>()
-        .join(".")
+    crate::quoted(name, '`')
 }
 
 /// A string literal for `JSON_OBJECT`'s member names (only validated column names reach it).

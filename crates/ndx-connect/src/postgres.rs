@@ -19,10 +19,7 @@ pub(crate) struct PgReader {
 
 /// `"name"`, or `"schema"."name"`.
 fn ident(name: &str) -> String {
-    name.split('.')
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(".")
+    crate::quoted(name, '"')
 }
 
 /// A JSON value the source gave, written back as an SQL literal the server casts to the

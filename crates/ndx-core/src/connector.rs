@@ -794,8 +794,9 @@ impl Runner<'_> {
         let (change, _) = query.change_order()?;
         let dataset = self.connector.dataset.clone();
         let id = self.connector.id.clone();
-        // A chunk written before the last run stopped: committed or not?
-        let pending = self.with_state(|s| s.pending.clone())?;
+        // A chunk written before the last run stopped: committed or not? The cursor is read
+        // once here and kept in step below; each state write renews the lease.
+        let (pending, mut cursor) = self.with_state(|s| (s.pending.clone(), s.cursor.clone()))?;
         if let Some(p) = pending {
             let committed = self
                 .core
@@ -803,17 +804,17 @@ impl Runner<'_> {
                 .records()
                 .batch(&dataset, &ConnectorState::batch_id(&id, p.batch))?
                 .is_some();
+            if committed {
+                cursor = Some(p.cursor.clone());
+            }
             self.with_state(|s| {
-                if committed {
-                    s.cursor = Some(p.cursor.clone());
-                }
+                s.cursor = cursor.clone();
                 s.pending = None;
             })?;
-            self.run.cursor_from = self.with_state(|s| s.cursor.clone())?;
+            self.run.cursor_from = cursor.clone();
         }
         let limit = self.connector.batch_rows as usize;
         loop {
-            let cursor = self.with_state(|s| s.cursor.clone())?;
             let rows = reader.after_change(query, cursor.as_ref(), limit)?;
             let Some(last) = rows.last() else { break };
             let next = Cursor {
@@ -839,6 +840,7 @@ impl Runner<'_> {
                 s.cursor = Some(next.clone());
                 s.pending = None;
             })?;
+            cursor = Some(next.clone());
             self.run.cursor_to = Some(next);
             self.save_progress()?;
             if !full {

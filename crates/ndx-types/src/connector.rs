@@ -185,13 +185,6 @@ impl ConnectorState {
     pub fn batch_id(connector: &str, n: u64) -> String {
         format!("connector.{connector}.{n}")
     }
-
-    /// Whether a lease other than `holder`'s is in force at `now`.
-    pub fn leased_to_other(&self, holder: &str, now: DateTime<Utc>) -> Option<&Lease> {
-        self.lease
-            .as_ref()
-            .filter(|l| l.holder != holder && l.until > now)
-    }
 }
 
 /// What a run does.
