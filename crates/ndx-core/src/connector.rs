@@ -25,7 +25,7 @@ use ndx_types::connector::{
 };
 use ndx_types::dictionary::DatasetSchema;
 use ndx_types::registry::{Role, System};
-use ndx_types::validate::{CompiledSchema, FieldError, RawValue};
+use ndx_types::validate::{CompiledSchema, RawValue};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -107,7 +107,7 @@ pub const RUNS_KEPT: usize = 500;
 
 /// This process, as a lease holder: host, process id and a random part (two processes of one
 /// host, or a restarted one with a reused pid, never look alike).
-fn holder() -> &'static str {
+pub(crate) fn holder() -> &'static str {
     static HOLDER: OnceLock<String> = OnceLock::new();
     HOLDER.get_or_init(|| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
@@ -119,21 +119,7 @@ fn holder() -> &'static str {
 }
 
 fn invalid(errors: Vec<ndx_types::dictionary::DefinitionError>) -> Error {
-    let message = errors
-        .iter()
-        .map(|e| e.message.clone())
-        .collect::<Vec<_>>()
-        .join("; ");
-    Error::of(Code::ConnectorInvalid, message).with_errors(
-        errors
-            .into_iter()
-            .map(|e| FieldError {
-                field: e.path,
-                code: e.code.to_owned(),
-                message: e.message,
-            })
-            .collect(),
-    )
+    Error::definition_faults(Code::ConnectorInvalid, errors)
 }
 
 fn not_found(id: &str) -> Error {

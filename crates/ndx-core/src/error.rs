@@ -201,6 +201,8 @@ error_codes! {
     ConnectorNotFound = "connector-not-found", NotFound, "Connector not found";
     /// The connector has no run of that number (runs beyond the newest 500 are deleted).
     ConnectorRunNotFound = "connector-run-not-found", NotFound, "Connector run not found";
+    /// No such push subscription (or not one the caller may see).
+    SubscriptionNotFound = "subscription-not-found", NotFound, "Subscription not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -225,6 +227,8 @@ error_codes! {
     ConnectorBusy = "connector-busy", Conflict, "Connector run in progress";
     /// A run of a folder connector was asked for, but no file waits in its folder.
     ConnectorNoFile = "connector-no-file", Conflict, "No file waiting";
+    /// The subscription's status does not allow this (replaying a batch of a subscription that is not dead, resuming one that ended…).
+    SubscriptionTransitionInvalid = "subscription-transition-invalid", Conflict, "Subscription status does not allow this";
     // 429
     /// The agreement's requests or records for the day are used up.
     QuotaExhausted = "quota-exhausted", TooManyRequests, "Quota exhausted";
@@ -313,6 +317,8 @@ error_codes! {
     AgreementInvalid = "agreement-invalid", Invalid, "Invalid agreement";
     /// A connector definition that breaks a rule (a password in the URL, an unknown field, a key field no column fills, a table name that is not one…); each fault is listed.
     ConnectorInvalid = "connector-invalid", Invalid, "Invalid connector";
+    /// A push subscription that breaks a rule (an endpoint that is not https, or is a loopback address; a batch size out of range); each fault is listed.
+    SubscriptionInvalid = "subscription-invalid", Invalid, "Invalid subscription";
     /// A file dropped into a connector's folder that cannot be read as its extension says (a CSV without a header row, an NDJSON line that is not an object, text that is not UTF-8), or that holds no row.
     ConnectorFileInvalid = "connector-file-invalid", Invalid, "Invalid dropped file";
     /// A filter names a field the dataset does not have.
@@ -470,12 +476,28 @@ impl From<StoreError> for Error {
 
 impl From<DefinitionError> for Error {
     fn from(e: DefinitionError) -> Self {
-        let field = FieldError {
-            field: e.path.clone(),
-            code: e.code.to_owned(),
-            message: e.message.clone(),
-        };
-        Error::of(Code::DefinitionInvalid, e.message).with_errors(vec![field])
+        Error::definition_faults(Code::DefinitionInvalid, vec![e])
+    }
+}
+
+impl Error {
+    /// A definition refused for `faults` (each a field error, all of them in the message).
+    pub(crate) fn definition_faults(code: Code, faults: Vec<DefinitionError>) -> Self {
+        let message = faults
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Error::of(code, message).with_errors(
+            faults
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.path,
+                    code: e.code.to_owned(),
+                    message: e.message,
+                })
+                .collect(),
+        )
     }
 }
 

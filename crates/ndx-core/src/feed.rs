@@ -21,6 +21,14 @@ pub const MAX_FEED_PAGE: usize = 1000;
 /// past them).
 const FILTER_SCAN: u64 = 10_000;
 
+/// The positions a page reads: after `after`, at most `limit` changes, none past `until`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedWindow {
+    pub(crate) after: u64,
+    pub(crate) limit: usize,
+    pub(crate) until: Option<u64>,
+}
+
 /// What a change did to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeOp {
@@ -165,8 +173,43 @@ impl Core {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Audited<FeedPage>> {
+        self.feed_page(
+            cap,
+            filters,
+            FeedWindow {
+                after,
+                limit,
+                until: None,
+            },
+            None,
+            now,
+        )
+    }
+
+    /// A page of changes as [`Core::exchange_changes`] reads it, reading no position past
+    /// `window.until` (a push delivery's batch, read again by its retries), with the push
+    /// subscription it is for (`via`) named in the audit event's query.
+    pub(crate) fn feed_page(
+        &self,
+        cap: &ExchangeRead,
+        filters: &[(String, String)],
+        window: FeedWindow,
+        via: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Audited<FeedPage>> {
+        let FeedWindow {
+            after,
+            limit,
+            until,
+        } = window;
         let mut query: Vec<String> = filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
         query.push(format!("after={after}&limit={limit}"));
+        if let Some(until) = until {
+            query.push(format!("until={until}"));
+        }
+        if let Some(subscription) = via {
+            query.push(format!("subscription={subscription}"));
+        }
         let query = query.join("&");
         let event = || {
             self.audit
@@ -196,8 +239,17 @@ impl Core {
                 format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
             )));
         }
+        // The positions this page may read up to.
+        let head = until.map_or(head, |u| u.clamp(after, head));
         let (changes, next) = if typed.is_empty() {
-            let changes = self.store.records().changes(dataset, after, limit)?;
+            let room = usize::try_from(head - after).unwrap_or(usize::MAX);
+            let changes = if room == 0 {
+                Vec::new()
+            } else {
+                self.store
+                    .records()
+                    .changes(dataset, after, limit.min(room))?
+            };
             let next = changes.last().map_or(after, |c| c.position);
             (changes, next)
         } else {
@@ -211,7 +263,7 @@ impl Core {
                     break;
                 }
                 for c in read {
-                    if kept.len() == limit {
+                    if kept.len() == limit || c.position > head {
                         break;
                     }
                     next = c.position;

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod ingest;
 pub mod records;
 pub mod registry;
+pub mod subscription;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ pub struct Core {
     connector_lease: chrono::Duration,
     /// The folder under which every folder connector's folder must lie.
     drop_root: Option<std::path::PathBuf>,
+    /// How push deliveries are retried and leased.
+    push: subscription::PushPolicy,
 }
 
 impl std::fmt::Debug for Core {
@@ -61,6 +64,7 @@ impl Core {
             commits: Arc::default(),
             connector_lease: connector::DEFAULT_LEASE,
             drop_root: None,
+            push: subscription::PushPolicy::default(),
         }
     }
 

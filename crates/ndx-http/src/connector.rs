@@ -68,7 +68,7 @@ pub struct ColumnMapIo {
 
 /// Whole numbers as JSON Schema's `integer` means them: `35` and `35.0` alike (a generator or
 /// a JavaScript client may send either); a fraction or a negative number is refused.
-mod whole {
+pub(crate) mod whole {
     use serde::{Deserialize, Deserializer, de::Error};
 
     fn of<E: Error>(n: serde_json::Number) -> Result<u64, E> {

@@ -74,7 +74,7 @@ pub struct ChangesOut {
     pub agreement: String,
 }
 
-fn change_out(c: FeedChange) -> ChangeOut {
+pub(crate) fn change_out(c: FeedChange) -> ChangeOut {
     ChangeOut {
         position: c.position,
         key: c.key,

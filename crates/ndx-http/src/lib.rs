@@ -12,9 +12,11 @@ pub mod feed;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod push;
 pub mod records;
 pub mod registry;
 pub mod server;
+pub mod subscription;
 pub mod wire;
 
 use std::sync::Arc;
@@ -169,6 +171,14 @@ async fn health(State(st): State<AppState>) -> ApiResult<axum::Json<Health>> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(st): State<AppState>) -> Response {
+    // Subscription lag is read at the scrape, so a caught-up subscription never shows the lag
+    // the delivery worker saw on its last pass.
+    let core = st.core.clone();
+    match tokio::task::spawn_blocking(move || core.subscription_looks(chrono::Utc::now())).await {
+        Ok(Ok(looks)) => push::record_lag(&st, &looks),
+        Ok(Err(e)) => tracing::warn!("subscription lag not read: {e}"),
+        Err(e) => tracing::error!("subscription lag: {e}"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -339,6 +349,7 @@ pub fn app(state: AppState) -> Router {
         .merge(exchange::routes())
         .merge(feed::routes())
         .merge(connector::routes())
+        .merge(subscription::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

@@ -43,6 +43,25 @@ pub struct ConnectionLabels {
     pub event: String,
 }
 
+/// Labels of a push subscription's lag.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabels {
+    /// The subscription.
+    pub subscription: String,
+    /// Its dataset.
+    pub dataset: String,
+    /// Its status: `active`, `paused`, `dead`, `ended`.
+    pub status: String,
+}
+
+/// Labels of a push delivery's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `delivered`, `failed` (to be retried, or the last attempt), `dead` (the subscription
+    /// died of it), `refused` (the agreement no longer allows it).
+    pub outcome: String,
+}
+
 /// All metrics of one server.
 pub struct Metrics {
     registry: Registry,
@@ -66,6 +85,10 @@ pub struct Metrics {
     pub feed_streams_open: Family<DatasetLabels, Gauge>,
     /// Changes released by the change feed (pages and streams), by dataset.
     pub feed_changes_sent: Family<DatasetLabels, Counter>,
+    /// Changes of a push subscription's feed not yet acknowledged by its endpoint.
+    pub subscription_lag: Family<SubscriptionLabels, Gauge>,
+    /// Push deliveries by outcome.
+    pub push_deliveries: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -129,8 +152,22 @@ impl Default for Metrics {
             "Changes released by the change feed",
             feed_changes_sent.clone(),
         );
+        let subscription_lag = Family::<SubscriptionLabels, Gauge>::default();
+        let push_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "subscription_lag_changes",
+            "Changes of a push subscription's feed not yet acknowledged by its endpoint",
+            subscription_lag.clone(),
+        );
+        registry.register(
+            "push_deliveries",
+            "Push deliveries by outcome",
+            push_deliveries.clone(),
+        );
         Metrics {
             registry,
+            subscription_lag,
+            push_deliveries,
             feed_streams_open,
             feed_changes_sent,
             connections_open,
@@ -162,6 +199,15 @@ impl Metrics {
                 dataset: dataset.to_owned(),
             })
             .inc_by(n as u64);
+    }
+
+    /// Counts push deliveries with an outcome (see [`OutcomeLabels`]).
+    pub fn push_outcome(&self, outcome: &str, n: u64) {
+        self.push_deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc_by(n);
     }
 
     /// The Prometheus text exposition.

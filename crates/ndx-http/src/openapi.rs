@@ -51,9 +51,13 @@ impl Modify for Security {
         crate::connector::list_connectors, crate::connector::add_connector, crate::connector::get_connector,
         crate::connector::remove_connector, crate::connector::start_run, crate::connector::list_runs,
         crate::connector::get_run, crate::connector::rejected_rows,
+        crate::subscription::list_subscriptions, crate::subscription::add_subscription,
+        crate::subscription::get_subscription, crate::subscription::remove_subscription,
+        crate::subscription::pause_subscription, crate::subscription::resume_subscription,
+        crate::subscription::replay_subscription, crate::subscription::dead_letters,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
-        crate::dictionary::SchemaFormat))
+        crate::dictionary::SchemaFormat, crate::push::DeliveryOut))
 )]
 struct ApiDoc;
 
@@ -70,8 +74,9 @@ pub fn document() -> serde_json::Value {
 const PATH_PARAMETER_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
 
 /// Operations whose JSON body may be left out (no body and no Content-Type).
-const OPTIONAL_BODIES: [&str; 5] = [
+const OPTIONAL_BODIES: [&str; 6] = [
     "start_run",
+    "replay_subscription",
     "approve_agreement",
     "reject_agreement",
     "suspend_agreement",

@@ -92,6 +92,12 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/connectors/{id}/runs", &["get", "post"]),
         ("/api/v1/connectors/{id}/runs/{run}", &["get"]),
         ("/api/v1/connectors/{id}/runs/{run}/rejected", &["get"]),
+        ("/api/v1/subscriptions", &["get", "post"]),
+        ("/api/v1/subscriptions/{id}", &["get", "delete"]),
+        ("/api/v1/subscriptions/{id}/pause", &["post"]),
+        ("/api/v1/subscriptions/{id}/resume", &["post"]),
+        ("/api/v1/subscriptions/{id}/replay", &["post"]),
+        ("/api/v1/subscriptions/{id}/dead-letters", &["get"]),
     ] {
         let item = paths
             .get(path)
@@ -105,7 +111,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 50, "a route was added: list it above");
+    assert_eq!(paths.len(), 56, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

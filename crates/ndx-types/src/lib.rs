@@ -10,5 +10,6 @@ pub mod exchange;
 pub mod formats;
 pub mod reference;
 pub mod registry;
+pub mod subscription;
 pub mod text;
 pub mod validate;

@@ -56,6 +56,25 @@ pub struct RawConfig {
     pub connector_lease_secs: u64,
     /// The folder under which folder connectors' folders must lie; default `<data_dir>/drop`.
     pub drop_root: Option<PathBuf>,
+    /// Time an endpoint has to answer a push delivery, in milliseconds.
+    pub push_timeout_ms: u64,
+    /// Attempts at one push batch before its subscription is dead.
+    pub push_max_attempts: u32,
+    /// The wait after a push delivery's first failure, in milliseconds; it doubles after each.
+    pub push_backoff_first_ms: u64,
+    /// The longest wait between push attempts, in milliseconds.
+    pub push_backoff_max_ms: u64,
+    /// How long a process holds a push batch it took, in seconds: after it died, another
+    /// process takes the batch over when this has passed. Longer than `push_timeout_ms`.
+    pub push_lease_secs: u64,
+    /// Whether subscriptions may name `http://` endpoints on a loopback address (tests and
+    /// local receivers; never on a shared node).
+    pub push_allow_loopback_http: bool,
+    /// A PEM file of CA certificates trusted for push endpoints besides the webpki roots.
+    pub push_root_ca_file: Option<PathBuf>,
+    /// The hosts push endpoints may name, comma-separated: `hcm.gov.vn` for that host,
+    /// `*.gov.vn` for its subdomains; empty for any host (loopback aside).
+    pub push_endpoint_hosts: String,
 }
 
 impl Default for RawConfig {
@@ -80,6 +99,14 @@ impl Default for RawConfig {
             audit_key_file: None,
             connector_lease_secs: 120,
             drop_root: None,
+            push_timeout_ms: 10_000,
+            push_max_attempts: 10,
+            push_backoff_first_ms: 1_000,
+            push_backoff_max_ms: 300_000,
+            push_lease_secs: 60,
+            push_allow_loopback_http: false,
+            push_root_ca_file: None,
+            push_endpoint_hosts: String::new(),
         }
     }
 }
@@ -105,6 +132,14 @@ const ENV_KEYS: &[&str] = &[
     "audit_key_file",
     "connector_lease_secs",
     "drop_root",
+    "push_timeout_ms",
+    "push_max_attempts",
+    "push_backoff_first_ms",
+    "push_backoff_max_ms",
+    "push_lease_secs",
+    "push_allow_loopback_http",
+    "push_root_ca_file",
+    "push_endpoint_hosts",
 ];
 
 /// The resolved configuration.
@@ -130,6 +165,12 @@ pub struct Config {
     pub connector_lease: Duration,
     /// The folder under which folder connectors' folders lie.
     pub drop_root: PathBuf,
+    /// How push deliveries are retried and leased.
+    pub push: ndx_core::subscription::PushPolicy,
+    /// Time an endpoint has to answer a push delivery.
+    pub push_timeout: Duration,
+    /// Extra CA certificates for push endpoints.
+    pub push_root_ca_file: Option<PathBuf>,
 }
 
 /// Flags that override the other sources (only those given).
@@ -210,6 +251,23 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if !(256..=65534).contains(&raw.max_uri_bytes) {
         bail!("max_uri_bytes must be between 256 and 65534");
     }
+    if !(100..=120_000).contains(&raw.push_timeout_ms) {
+        bail!("push_timeout_ms must be between 100 and 120000");
+    }
+    if !(1..=100).contains(&raw.push_max_attempts) {
+        bail!("push_max_attempts must be between 1 and 100");
+    }
+    if raw.push_backoff_first_ms == 0 || raw.push_backoff_first_ms > raw.push_backoff_max_ms {
+        bail!("push_backoff_first_ms must be positive and at most push_backoff_max_ms");
+    }
+    if raw.push_backoff_max_ms > 86_400_000 {
+        bail!("push_backoff_max_ms must be at most a day");
+    }
+    if raw.push_lease_secs * 1000 <= raw.push_timeout_ms || raw.push_lease_secs > 3600 {
+        bail!("push_lease_secs must be longer than push_timeout_ms and at most 3600");
+    }
+    let endpoint_hosts = ndx_types::subscription::HostPatterns::parse(&raw.push_endpoint_hosts)
+        .map_err(|e| anyhow::anyhow!("push_endpoint_hosts: {e}"))?;
     let drop_root = std::path::absolute(
         raw.drop_root
             .clone()
@@ -236,5 +294,17 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         audit_key_file: raw.audit_key_file,
         connector_lease: Duration::from_secs(raw.connector_lease_secs),
         drop_root,
+        push: ndx_core::subscription::PushPolicy {
+            retry: ndx_types::subscription::RetryPolicy {
+                max_attempts: raw.push_max_attempts,
+                first_backoff: chrono::Duration::milliseconds(raw.push_backoff_first_ms as i64),
+                max_backoff: chrono::Duration::milliseconds(raw.push_backoff_max_ms as i64),
+            },
+            lease: chrono::Duration::seconds(raw.push_lease_secs as i64),
+            allow_loopback_http: raw.push_allow_loopback_http,
+            endpoint_hosts,
+        },
+        push_timeout: Duration::from_millis(raw.push_timeout_ms),
+        push_root_ca_file: raw.push_root_ca_file,
     })
 }

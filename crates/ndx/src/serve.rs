@@ -95,9 +95,14 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         let audit = core.audit().clone();
         let stopping = core.clone();
         let state = ndx_http::AppState::new(core, cfg.limits.clone());
+        let push =
+            ndx_http::push::PushClient::new(cfg.push_timeout, cfg.push_root_ca_file.as_deref())
+                .map_err(|e| anyhow::anyhow!("push_root_ca_file: {e}"))?;
         let scheduler = tokio::spawn(ndx_http::connector::scheduler(state.clone()));
+        let deliveries = tokio::spawn(ndx_http::push::deliveries(state.clone(), push));
         let served = ndx_http::serve(listener, state, shutdown_signal()).await;
         scheduler.abort();
+        deliveries.abort();
         served?;
         // The day's quota counts outlive the process; the last events get their signed head.
         tokio::task::spawn_blocking(move || {

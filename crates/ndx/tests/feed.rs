@@ -11,18 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{ADDRESS, POP, PURPOSE, Server};
 use serde_json::{Value, json};
-
-const POP: &str = "population";
-const PURPOSE: &str = "public-service-delivery";
-const ADDRESS: [&str; 5] = [
-    "full_name",
-    "date_of_birth",
-    "province_code",
-    "ward_code",
-    "street_address",
-];
 
 fn province_key(s: &Server) -> String {
     s.key("consumer-01")
@@ -348,16 +338,7 @@ fn a_stream_resumes_after_the_last_event_sees_changes_as_they_commit_and_stops_w
     assert!(started.elapsed() < Duration::from_secs(10));
     // The province revokes its agreement: the next change is not sent, the stream ends with
     // the refusal.
-    let mine = s.get("/api/v1/agreements", Some(&province)).json();
-    let id = mine
-        .as_array()
-        .expect("agreements")
-        .iter()
-        .find(|a| a["dataset"] == POP && a["status"] == "approved")
-        .expect("the population agreement")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = s.approved_agreement(&province, POP);
     let r = s.post_json(
         &format!("/api/v1/agreements/{id}/revoke"),
         Some(&province),

@@ -49,7 +49,15 @@ fn schemathesis_finds_nothing() {
         );
         return;
     };
-    let server = Server::demo(200);
+    // Subscriptions it makes may only name the loopback host: nothing leaves the machine.
+    let server = Server::demo_on_dir_with_env(
+        tempfile::tempdir().expect("dir"),
+        200,
+        &[
+            ("NDX_PUSH_ALLOW_LOOPBACK_HTTP", "true"),
+            ("NDX_PUSH_ENDPOINT_HOSTS", "127.0.0.1"),
+        ],
+    );
     let keys = server.keys();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
     // The operator runs last: it may revoke its own key (and then every call is a 401).

@@ -23,6 +23,7 @@ pub mod connector;
 pub mod exchange;
 mod kinds;
 pub(crate) mod sql;
+pub mod subscription;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;

@@ -3,12 +3,26 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod receiver;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The population register of the demo.
+pub const POP: &str = "population";
+/// The purpose of the demo provinces' agreements on it.
+pub const PURPOSE: &str = "public-service-delivery";
+/// The fields those agreements release.
+pub const ADDRESS: [&str; 5] = [
+    "full_name",
+    "date_of_birth",
+    "province_code",
+    "ward_code",
+    "street_address",
+];
 
 use serde_json::Value;
 
@@ -258,6 +272,19 @@ impl Server {
         self.keys()
             .remove(role)
             .unwrap_or_else(|| panic!("no demo key {role}"))
+    }
+
+    /// The id of `key`'s approved agreement on `dataset`.
+    pub fn approved_agreement(&self, key: &str, dataset: &str) -> String {
+        let mine = self.get("/api/v1/agreements", Some(key)).json();
+        mine.as_array()
+            .expect("agreements")
+            .iter()
+            .find(|a| a["dataset"] == dataset && a["status"] == "approved")
+            .unwrap_or_else(|| panic!("no approved agreement on {dataset}: {mine}"))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// The operator key of a fresh installation.

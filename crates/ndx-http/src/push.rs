@@ -1,0 +1,338 @@
+//! Push deliveries: the worker of `ndx serve` that POSTs each active subscription's batches
+//! of changes to its endpoint, signed, with an idempotency id, retried with backoff, and the
+//! outbound HTTPS client it uses (hyper-util's pooled client over rustls on ring, trusting the
+//! webpki roots and, optionally, a node's own CA file).
+//!
+//! What is delivered and when is decided by `ndx-core::subscription`; this module only sends.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use ndx_core::subscription::{Delivery, SubscriptionLook, Take};
+use ndx_types::subscription::SubscriptionStatus;
+use serde::Serialize;
+use sha2::Sha256;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::feed::{ChangeOut, change_out};
+
+/// The header naming a delivery (the idempotency id: a retry carries the same).
+pub const DELIVERY_ID: &str = "ndx-delivery-id";
+/// The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA-256>`.
+pub const SIGNATURE: &str = "ndx-signature";
+/// The header naming the subscription.
+pub const SUBSCRIPTION: &str = "ndx-subscription";
+
+/// How often the worker looks at every subscription when no commit of this process woke it
+/// (what finds other processes' commits and retries that came due).
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// Subscriptions delivered at once by one process.
+const CONCURRENT_DELIVERIES: usize = 32;
+/// Most of an endpoint's answer that is read (and dropped), so that the connection is reused.
+const MAX_ANSWER_BYTES: usize = 64 << 10;
+
+/// What an endpoint receives: a page of the change feed, as the pull API answers it, with the
+/// subscription and the delivery id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOut {
+    /// The subscription.
+    pub subscription: String,
+    /// The idempotency id (also in the `Ndx-Delivery-Id` header): `<dataset>:<first>-<last>`.
+    pub delivery: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The agreement the changes were released under.
+    pub agreement: String,
+    /// The changes, in position order.
+    pub changes: Vec<ChangeOut>,
+    /// The last position this delivery covers.
+    pub next: u64,
+    /// Changes of these positions withheld for want of consent.
+    pub withheld: u64,
+    /// The attempt this is (1 for the first).
+    pub attempt: u32,
+}
+
+/// The `Ndx-Signature` value of `body` sent at `t` (unix seconds): `t=<t>,v1=<hex of
+/// HMAC-SHA-256 keyed by the secret's UTF-8 bytes, of "<t>.<body>">`. A receiver recomputes it
+/// and refuses an old `t`, so a captured delivery cannot be replayed later.
+pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
+    // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The outbound client of deliveries.
+#[derive(Clone)]
+pub struct PushClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl PushClient {
+    /// A client whose deliveries must be answered within `timeout`, trusting the webpki roots
+    /// and the certificates of `extra_roots` (a PEM file: a government's own CA).
+    pub fn new(timeout: Duration, extra_roots: Option<&Path>) -> Result<PushClient, String> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(file) = extra_roots {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs = CertificateDer::pem_file_iter(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("{}: {e}", file.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+        }
+        // ring, as every TLS client of ndx (see ndx_store::pg_tls): it builds with a C
+        // compiler alone.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(4)
+            .build(connector);
+        Ok(PushClient { client, timeout })
+    }
+
+    /// POSTs one delivery; `Err` says why it did not count as delivered (no 2xx in time).
+    async fn post(&self, d: &Delivery, body: Vec<u8>, now: DateTime<Utc>) -> Result<(), String> {
+        let sign = signature(&d.subscription.secret, now.timestamp(), &body);
+        let request = hyper::Request::post(&d.subscription.endpoint)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("ndx/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(DELIVERY_ID, &d.id)
+            .header(SIGNATURE, sign)
+            .header(SUBSCRIPTION, &d.subscription.id)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("the request could not be made: {e}"))?;
+        let exchange = async {
+            let answer = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("no answer: {}", error_chain(&e)))?;
+            let status = answer.status();
+            // Read (a bounded part of) the answer, so that the connection can be reused.
+            let _ = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await;
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("the endpoint answered {status}"))
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Delivers every due subscription, woken by this process's commits or every half second,
+/// until the task is aborted.
+pub async fn deliveries(st: AppState, client: PushClient) {
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES));
+    let mut commits = st.commits.clone();
+    loop {
+        tokio::select! {
+            _ = commits.changed() => {}
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+        let core = st.core.clone();
+        let looks =
+            match tokio::task::spawn_blocking(move || core.subscription_looks(Utc::now())).await {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => {
+                    tracing::warn!("subscriptions not read: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!("subscription worker: {e}");
+                    continue;
+                }
+            };
+        record_lag(&st, &looks);
+        for look in looks.into_iter().filter(|l| l.due) {
+            if !in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(look.id.clone())
+            {
+                continue;
+            }
+            let (st, client, in_flight, slots) =
+                (st.clone(), client.clone(), in_flight.clone(), slots.clone());
+            tokio::spawn(async move {
+                if let Ok(_slot) = slots.acquire().await {
+                    deliver(&st, &client, &look.id).await;
+                }
+                in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&look.id);
+            });
+        }
+    }
+}
+
+/// Sets the lag gauge to what `looks` saw, forgetting subscriptions that are gone.
+pub(crate) fn record_lag(st: &AppState, looks: &[SubscriptionLook]) {
+    st.metrics.subscription_lag.clear();
+    for l in looks {
+        st.metrics
+            .subscription_lag
+            .get_or_create(&crate::metrics::SubscriptionLabels {
+                subscription: l.id.clone(),
+                dataset: l.dataset.clone(),
+                status: l.status.name().to_owned(),
+            })
+            .set(i64::try_from(l.lag).unwrap_or(i64::MAX));
+    }
+}
+
+/// Delivers one subscription's batches until it is caught up, a batch fails, or it is refused.
+async fn deliver(st: &AppState, client: &PushClient, id: &str) {
+    loop {
+        let core = st.core.clone();
+        let taken_id = id.to_owned();
+        let taken =
+            tokio::task::spawn_blocking(move || core.take_delivery(&taken_id, Utc::now())).await;
+        let d = match taken {
+            Ok(Ok(Take::Deliver(d))) => d,
+            Ok(Ok(Take::Skipped)) => continue,
+            Ok(Ok(Take::Idle)) => return,
+            Ok(Ok(Take::Refused(e))) => {
+                st.metrics.push_outcome("refused", 1);
+                tracing::info!(subscription = id, "delivery refused: {e}");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(subscription = id, "delivery not taken: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(subscription = id, "delivery worker: {e}");
+                return;
+            }
+        };
+        let out = DeliveryOut {
+            subscription: d.subscription.id.clone(),
+            delivery: d.id.clone(),
+            dataset: d.subscription.dataset.clone(),
+            agreement: d.agreement.clone(),
+            changes: d.page.changes.iter().cloned().map(change_out).collect(),
+            next: d.page.next,
+            withheld: d.page.withheld,
+            attempt: d.attempt,
+        };
+        let body = match serde_json::to_vec(&out) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(subscription = id, "delivery not encoded: {e}");
+                return;
+            }
+        };
+        let sent = client.post(&d, body, Utc::now()).await;
+        let core = st.core.clone();
+        let changes = d.page.changes.len() as u64;
+        let metrics = st.metrics.clone();
+        let dataset = d.subscription.dataset.clone();
+        let settled = tokio::task::spawn_blocking(move || match sent {
+            Ok(()) => core
+                .delivery_acknowledged(
+                    &d.subscription.id,
+                    d.batch,
+                    d.page.next,
+                    changes,
+                    Utc::now(),
+                )
+                .map(|_| None),
+            Err(why) => core.delivery_failed(&d, &why, Utc::now()).map(Some),
+        })
+        .await;
+        match settled {
+            Ok(Ok(None)) => {
+                metrics.push_outcome("delivered", 1);
+                metrics.feed_changes(&dataset, changes as usize);
+            }
+            Ok(Ok(Some(status))) => {
+                metrics.push_outcome("failed", 1);
+                if status == SubscriptionStatus::Dead {
+                    metrics.push_outcome("dead", 1);
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(subscription = id, "delivery outcome not recorded: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(subscription = id, "delivery worker: {e}");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_time_dot_body() {
+        // RFC 4231 does not cover the "<t>.<body>" framing; this value was computed with
+        // Python's hmac module: hmac.new(b"secret", b"1700000000.{}", "sha256").hexdigest().
+        assert_eq!(
+            signature("secret", 1_700_000_000, b"{}"),
+            "t=1700000000,v1=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163"
+        );
+    }
+}

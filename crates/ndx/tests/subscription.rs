@@ -1,0 +1,592 @@
+//! Push subscriptions end to end (issue 13): a province's system subscribes to the population
+//! register with an endpoint of its own (a loopback receiver here), and ndx POSTs every change
+//! to it — signed (checked here with an HMAC of the test's own), carrying the agreed fields only
+//! and an idempotency id that a retry repeats; a failing, then hanging, then recovering
+//! endpoint gets every change at least once and the subscription catches up; one that never
+//! recovers leaves a dead letter that the consumer replays; a revoked agreement ends the
+//! subscription at once; a process killed mid-delivery hands its batch to the next.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::receiver::{Answer, Received, Receiver};
+use common::{ADDRESS, POP, PURPOSE, Server};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// Fast retries for tests: 3 attempts, 100 ms then 200 ms, a 500 ms deadline; endpoints on the
+/// loopback receiver only.
+const PUSH_ENV: [(&str, &str); 7] = [
+    ("NDX_PUSH_ALLOW_LOOPBACK_HTTP", "true"),
+    ("NDX_PUSH_ENDPOINT_HOSTS", "127.0.0.1"),
+    ("NDX_PUSH_TIMEOUT_MS", "500"),
+    ("NDX_PUSH_MAX_ATTEMPTS", "3"),
+    ("NDX_PUSH_BACKOFF_FIRST_MS", "100"),
+    ("NDX_PUSH_BACKOFF_MAX_MS", "200"),
+    ("NDX_PUSH_LEASE_SECS", "2"),
+];
+
+fn demo(citizens: usize) -> Server {
+    Server::demo_on_dir_with_env(tempfile::tempdir().expect("dir"), citizens, &PUSH_ENV)
+}
+
+fn subscribe(s: &Server, key: &str, body: Value) -> common::Resp {
+    s.post_json("/api/v1/subscriptions", Some(key), &body)
+}
+
+/// Makes a subscription of consumer-01 to population from `after`; its id and secret.
+fn subscribed(s: &Server, r: &Receiver, after: u64, batch: u64) -> (String, String) {
+    let resp = subscribe(
+        s,
+        &s.key("consumer-01"),
+        json!({"dataset": POP, "purpose": PURPOSE, "endpoint": r.url(), "after": after,
+               "batch_size": batch}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    let out = resp.json();
+    assert_eq!(out["status"], "active");
+    assert_eq!(out["position"], after);
+    let secret = out["secret"].as_str().expect("the secret, once").to_owned();
+    assert_eq!(secret.len(), 64);
+    (out["id"].as_str().expect("id").to_owned(), secret)
+}
+
+fn state(s: &Server, id: &str) -> Value {
+    let r = s.get(
+        &format!("/api/v1/subscriptions/{id}"),
+        Some(&s.key("consumer-01")),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert!(v.get("secret").is_none(), "the secret is shown once");
+    v
+}
+
+fn wait_state(s: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = state(s, id);
+        if done(&v) {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn head(s: &Server) -> u64 {
+    let r = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/{POP}/changes?after=0&limit=1"),
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", PURPOSE)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["head"].as_u64().expect("head")
+}
+
+/// Checks a delivery's signature with an HMAC of the test's own.
+fn check_signature(d: &Received, secret: &str) {
+    let header = d.headers.get("ndx-signature").expect("Ndx-Signature");
+    let (t, v1) = header
+        .split_once(",v1=")
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v)))
+        .expect("t=…,v1=…");
+    let t: i64 = t.parse().expect("unix seconds");
+    assert!((chrono::Utc::now().timestamp() - t).abs() < 120);
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&d.raw);
+    assert_eq!(v1, hex::encode(mac.finalize().into_bytes()), "signature");
+}
+
+/// Every position delivered (answered 2xx), with how often.
+fn positions(got: &[Received]) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    for d in got.iter().filter(|d| d.answered == 200) {
+        for c in d.body["changes"].as_array().expect("changes") {
+            *seen
+                .entry(c["position"].as_u64().expect("position"))
+                .or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// The stored record of a citizen, moved to another street, as one NDJSON line.
+fn move_citizen(s: &Server, citizen: &str, street: &str) {
+    let provider = s.key("population-provider");
+    let r = s.get(
+        &format!("/api/v1/datasets/{POP}/records/{citizen}"),
+        Some(&provider),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut data = r.json()["data"].clone();
+    data["street_address"] = json!(street);
+    let mut line = serde_json::to_vec(&data).expect("json");
+    line.push(b'\n');
+    let r = s.ingest(POP, "", &provider, "application/x-ndjson", &line, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+fn some_citizen(got: &[Received]) -> String {
+    got[0].body["changes"][0]["key"]
+        .as_str()
+        .expect("key")
+        .to_owned()
+}
+
+#[test]
+fn every_change_is_pushed_signed_and_a_failing_then_hanging_endpoint_gets_it_when_it_recovers() {
+    let s = demo(20);
+    let r = Receiver::start();
+    let (id, secret) = subscribed(&s, &r, 0, 7);
+    let h = head(&s);
+    let got = r.wait_for(Duration::from_secs(30), |got| {
+        positions(got).keys().next_back() == Some(&h)
+    });
+    let seen = positions(&got);
+    assert_eq!(seen.len() as u64, h, "every position from 1 to the head");
+    assert!(seen.iter().all(|(_, n)| *n == 1), "no duplicate: {seen:?}");
+    for d in &got {
+        check_signature(d, &secret);
+        let did = d.headers.get("ndx-delivery-id").expect("delivery id");
+        assert_eq!(d.body["delivery"], did.as_str());
+        assert_eq!(d.headers.get("ndx-subscription"), Some(&id));
+        let changes = d.body["changes"].as_array().expect("changes");
+        assert!(changes.len() <= 7);
+        let (first, last) = (changes[0]["position"].as_u64(), d.body["next"].as_u64());
+        assert_eq!(
+            did,
+            &format!("{POP}:{}-{}", first.expect("p"), last.expect("next"))
+        );
+        for c in changes {
+            let fields: Vec<&String> = c["data"].as_object().expect("data").keys().collect();
+            assert!(
+                fields.iter().all(|f| ADDRESS.contains(&f.as_str())),
+                "{fields:?}"
+            );
+        }
+    }
+    let st = wait_state(&s, &id, |v| v["lag"] == 0);
+    assert_eq!(st["position"], h);
+    assert_eq!(st["delivered_changes"], h);
+
+    // The endpoint fails: the same batch is retried under the same id, with backoff.
+    let citizen = some_citizen(&got);
+    r.answer(Answer::Status(503));
+    let before = r.received().len();
+    move_citizen(&s, &citizen, "9 Hàng Bài");
+    let failed = r.wait_for(Duration::from_secs(10), |g| g.len() >= before + 2);
+    let ids: Vec<&String> = failed[before..]
+        .iter()
+        .map(|d| d.headers.get("ndx-delivery-id").expect("id"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(ids[0], &format!("{POP}:{}-{}", h + 1, h + 1));
+    let st = state(&s, &id);
+    assert!(
+        st["last_error"].as_str().is_some_and(|e| e.contains("503")),
+        "{st}"
+    );
+    // It hangs past the deadline: still the same batch, now timing out.
+    r.answer(Answer::Hang(Duration::from_millis(1500)));
+    let st = wait_state(&s, &id, |v| {
+        v["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within 500 ms"))
+            || v["status"] == "dead"
+    });
+    // It recovers: a replay if it died meanwhile (3 attempts), else the next retry.
+    r.answer(Answer::Ok);
+    let replayed = st["status"] == "dead";
+    if replayed {
+        let rr = s.post_json(
+            &format!("/api/v1/subscriptions/{id}/replay"),
+            Some(&s.key("consumer-01")),
+            &json!({}),
+        );
+        assert_eq!(rr.status, 200, "{}", rr.body);
+    }
+    let got = r.wait_for(Duration::from_secs(20), |g| {
+        g.iter()
+            .any(|d| d.answered == 200 && d.body["changes"][0]["position"].as_u64() == Some(h + 1))
+    });
+    let ok = got
+        .iter()
+        .rfind(|d| d.answered == 200)
+        .expect("the recovered delivery");
+    assert_eq!(ok.headers.get("ndx-delivery-id"), Some(ids[0]));
+    // A replay starts a new series of attempts; a plain retry is at least the second.
+    let least = if replayed { 1 } else { 2 };
+    assert!(
+        ok.body["attempt"].as_u64().expect("attempt") >= least,
+        "{}",
+        ok.body
+    );
+    assert_eq!(
+        ok.body["changes"][0]["data"]["street_address"],
+        "9 Hàng Bài"
+    );
+    let st = wait_state(&s, &id, |v| v["lag"] == 0 && v["pending"].is_null());
+    assert_eq!(st["position"], h + 1);
+    assert!(st["failures"].as_u64().expect("failures") >= 2);
+    assert!(st["last_error"].is_null());
+    let metrics = s.get("/metrics", None).body;
+    assert!(
+        metrics.contains(&format!(
+            "ndx_subscription_lag_changes{{subscription=\"{id}\",dataset=\"population\",status=\"active\"}} 0"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ndx_push_deliveries_total{outcome=\"failed\"}"));
+    assert!(metrics.contains("ndx_push_deliveries_total{outcome=\"delivered\"}"));
+    // Every delivery is on the audit log as a subscribe page under the agreement, and the moved
+    // citizen's tracker shows it; its entry names the subscription.
+    let auditor = s.key("auditor");
+    let tracker = s
+        .get(
+            &format!("/api/v1/subjects/{citizen}/accesses"),
+            Some(&auditor),
+        )
+        .json();
+    let pushed = tracker["accesses"]
+        .as_array()
+        .expect("accesses")
+        .iter()
+        .find(|a| a["operation"] == "exchange.subscribe" && a["allowed"] == true)
+        .unwrap_or_else(|| panic!("no push on the tracker: {tracker}"));
+    assert_eq!(pushed["purpose"], PURPOSE);
+    assert!(pushed["agreement"].is_string(), "{pushed}");
+    let entry = pushed["entry"].as_u64().expect("entry");
+    let audit = s.get(
+        &format!("/api/v1/audit/entries?start={entry}&end={}", entry + 1),
+        Some(&auditor),
+    );
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(
+        audit.body.contains(&format!("subscription={id}")),
+        "{}",
+        audit.body
+    );
+}
+
+#[test]
+fn a_batch_that_fails_every_attempt_is_a_dead_letter_the_consumer_replays_under_the_same_id() {
+    let s = demo(10);
+    let r = Receiver::start();
+    r.answer(Answer::Status(500));
+    // The node posts only to the hosts its operator allows.
+    let elsewhere = subscribe(
+        &s,
+        &s.key("consumer-01"),
+        json!({"dataset": POP, "purpose": PURPOSE, "endpoint": "https://hcm.gov.vn/ndx"}),
+    );
+    elsewhere.problem(422, "subscription-invalid");
+    assert!(
+        elsewhere.body.contains("endpoint-host-not-allowed"),
+        "{}",
+        elsewhere.body
+    );
+    let (id, _) = subscribed(&s, &r, 0, 500);
+    let st = wait_state(&s, &id, |v| v["status"] == "dead");
+    assert_eq!(st["attempts"], 3);
+    assert_eq!(st["dead_letters"], 1);
+    let consumer = s.key("consumer-01");
+    let letters = s.get(
+        &format!("/api/v1/subscriptions/{id}/dead-letters"),
+        Some(&consumer),
+    );
+    assert_eq!(letters.status, 200, "{}", letters.body);
+    let letter = letters.json()[0].clone();
+    let h = head(&s);
+    assert_eq!(letter["delivery_id"], format!("{POP}:1-{h}"));
+    assert_eq!(
+        (letter["first"].as_u64(), letter["attempts"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert!(
+        letter["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("500")
+    );
+    assert!(letter["replayed_at"].is_null());
+    // Nothing more is tried while dead.
+    let tried = r.received().len();
+    assert_eq!(tried, 3);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(r.received().len(), tried);
+    // Resume is not how a dead one goes on; replay is.
+    let resume = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/resume"),
+        Some(&consumer),
+        &json!({}),
+    );
+    resume.problem(409, "subscription-transition-invalid");
+    r.answer(Answer::Ok);
+    let replay = s.request(
+        "POST",
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &[],
+        None,
+    );
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let got = r.wait_for(Duration::from_secs(10), |g| {
+        g.iter().any(|d| d.answered == 200)
+    });
+    let ok = got.iter().find(|d| d.answered == 200).expect("delivered");
+    assert_eq!(
+        ok.headers.get("ndx-delivery-id").map(String::as_str),
+        letter["delivery_id"].as_str()
+    );
+    wait_state(&s, &id, |v| v["status"] == "active" && v["lag"] == 0);
+    let letters = s
+        .get(
+            &format!("/api/v1/subscriptions/{id}/dead-letters"),
+            Some(&consumer),
+        )
+        .json();
+    assert!(letters[0]["replayed_at"].is_string(), "{letters}");
+    // Replay from a position sends those changes again (a consumer that lost them).
+    let before = r.received().len();
+    let again = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": h - 2}),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    let got = r.wait_for(Duration::from_secs(10), |g| g.len() > before);
+    assert_eq!(got[before].body["changes"][0]["position"], h - 1);
+    let beyond = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": h + 100}),
+    );
+    beyond.problem(400, "feed-position-invalid");
+    // Pause stops deliveries; resume goes on.
+    let paused = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/pause"),
+        Some(&consumer),
+        &json!({}),
+    );
+    assert_eq!(paused.json()["status"], "paused");
+    let resumed = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/resume"),
+        Some(&consumer),
+        &json!({}),
+    );
+    assert_eq!(resumed.json()["status"], "active");
+    // Removed: gone for everyone, and its dead letters with it.
+    let del = s.request(
+        "DELETE",
+        &format!("/api/v1/subscriptions/{id}"),
+        Some(&consumer),
+        &[],
+        None,
+    );
+    assert_eq!(del.status, 204, "{}", del.body);
+    s.get(&format!("/api/v1/subscriptions/{id}"), Some(&consumer))
+        .problem(404, "subscription-not-found");
+    s.get(
+        &format!("/api/v1/subscriptions/{id}/dead-letters"),
+        Some(&consumer),
+    )
+    .problem(404, "subscription-not-found");
+}
+
+#[test]
+fn a_revoked_agreement_ends_the_subscription_and_nothing_more_leaves() {
+    let s = demo(10);
+    let r = Receiver::start();
+    let (id, _) = subscribed(&s, &r, 0, 500);
+    let got = r.wait_for(Duration::from_secs(20), |g| !g.is_empty());
+    wait_state(&s, &id, |v| v["lag"] == 0);
+    let consumer = s.key("consumer-01");
+    let agreement = s.approved_agreement(&consumer, POP);
+    let revoked = s.post_json(
+        &format!("/api/v1/agreements/{agreement}/revoke"),
+        Some(&consumer),
+        &json!({"reason": "the system is retired"}),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let before = r.received().len();
+    move_citizen(&s, &some_citizen(&got), "1 Đinh Tiên Hoàng");
+    let st = wait_state(&s, &id, |v| v["status"] == "ended");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .expect("why")
+            .starts_with("agreement-revoked"),
+        "{st}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        r.received().len(),
+        before,
+        "nothing left after the revocation"
+    );
+    let replay = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": 0}),
+    );
+    replay.problem(409, "subscription-transition-invalid");
+    // A new subscription is refused as a pull would be.
+    subscribe(
+        &s,
+        &consumer,
+        json!({"dataset": POP, "purpose": PURPOSE, "endpoint": r.url()}),
+    )
+    .problem(403, "agreement-revoked");
+}
+
+#[test]
+fn bad_subscriptions_are_refused_with_precise_problems_and_change_nothing() {
+    // The node's defaults: loopback endpoints refused. Subscriptions start at the head and
+    // nothing is committed afterwards, so nothing is ever posted to the (unreachable) endpoint.
+    let s = Server::demo(5);
+    let consumer = s.key("consumer-01");
+    let ok = json!({"dataset": POP, "purpose": PURPOSE, "endpoint": "https://hcm.gov.vn/ndx"});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let cases = [
+        (
+            with("endpoint", json!("http://hcm.gov.vn/ndx")),
+            422,
+            "subscription-invalid",
+        ),
+        (
+            with("endpoint", json!("https://u:p@hcm.gov.vn/")),
+            422,
+            "subscription-invalid",
+        ),
+        (
+            with("endpoint", json!("ftp://hcm.gov.vn/")),
+            422,
+            "subscription-invalid",
+        ),
+        (with("batch_size", json!(0)), 422, "subscription-invalid"),
+        (with("batch_size", json!(501)), 422, "subscription-invalid"),
+        (with("batch_size", json!(-1)), 422, "body-invalid"),
+        (
+            with("after", json!(1_000_000_000)),
+            400,
+            "feed-position-invalid",
+        ),
+        (
+            with("purpose", json!("cross-checking")),
+            403,
+            "purpose-mismatch",
+        ),
+        (with("purpose", json!("tax-audit")), 400, "purpose-unknown"),
+        (with("dataset", json!("no-such")), 404, "dataset-not-found"),
+        (
+            with("fields", json!(["citizen_id"])),
+            403,
+            "field-not-covered",
+        ),
+        (
+            with("filters", json!({"citizen_id": "001"})),
+            403,
+            "field-not-covered",
+        ),
+        (
+            with("filters", json!({"province_code": 7})),
+            422,
+            "body-invalid",
+        ),
+        (with("surprise", json!(true)), 422, "body-invalid"),
+    ];
+    for (body, status, code) in cases {
+        let r = subscribe(&s, &consumer, body.clone());
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        r.problem(status, code);
+    }
+    // Without loopback allowed (the default), a loopback endpoint is refused whatever its scheme.
+    for url in ["https://127.0.0.1:9/x", "http://localhost:9/x"] {
+        subscribe(&s, &consumer, with("endpoint", json!(url))).problem(422, "subscription-invalid");
+    }
+    let r = s.request(
+        "POST",
+        "/api/v1/subscriptions",
+        Some(&consumer),
+        &[],
+        Some(("application/json", b"{not json")),
+    );
+    r.problem(400, "body-malformed");
+    subscribe(&s, &s.key("population-provider"), ok.clone()).problem(403, "consumer-required");
+    let r = s.post_json("/api/v1/subscriptions", None, &ok);
+    r.problem(401, "auth-missing");
+    assert_eq!(
+        s.get("/api/v1/subscriptions", Some(&consumer)).json(),
+        json!([])
+    );
+    // One consumer's subscription is invisible to another; an auditor sees it.
+    let made = subscribe(&s, &consumer, ok.clone());
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["id"].as_str().expect("id").to_owned();
+    let other = s.key("consumer-79");
+    s.get(&format!("/api/v1/subscriptions/{id}"), Some(&other))
+        .problem(404, "subscription-not-found");
+    let r = s.request(
+        "DELETE",
+        &format!("/api/v1/subscriptions/{id}"),
+        Some(&other),
+        &[],
+        None,
+    );
+    r.problem(404, "subscription-not-found");
+    assert_eq!(
+        s.get(
+            &format!("/api/v1/subscriptions/{id}"),
+            Some(&s.key("auditor"))
+        )
+        .status,
+        200
+    );
+    let r = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({}),
+    );
+    r.problem(409, "subscription-transition-invalid");
+    let r = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": "x"}),
+    );
+    r.problem(422, "body-invalid");
+}
+
+#[test]
+fn a_process_killed_mid_delivery_leaves_its_batch_to_the_next_with_the_same_id() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::demo_on_dir_with_env(dir, 10, &PUSH_ENV);
+    let r = Receiver::start();
+    // The endpoint takes longer than the deadline: the batch stays pending, attempt after attempt.
+    r.answer(Answer::Hang(Duration::from_millis(1500)));
+    let (id, _) = subscribed(&s, &r, 0, 500);
+    r.wait_for(Duration::from_secs(10), |g| !g.is_empty());
+    let first_id = r.received()[0].headers["ndx-delivery-id"].clone();
+    let stopped = s.kill();
+    r.answer(Answer::Ok);
+    let s = stopped.serve_with_env(&PUSH_ENV);
+    let got = r.wait_for(Duration::from_secs(20), |g| {
+        g.iter().any(|d| d.answered == 200)
+    });
+    let delivered = got.iter().rfind(|d| d.answered == 200).expect("delivered");
+    assert_eq!(delivered.headers["ndx-delivery-id"], first_id);
+    let st = wait_state(&s, &id, |v| v["lag"] == 0 && v["pending"].is_null());
+    assert_eq!(st["delivered_changes"], head(&s));
+    let seen = positions(&got);
+    assert_eq!(seen.len() as u64, head(&s), "no gap");
+}
