@@ -137,6 +137,12 @@ impl Core {
             .push(Box::new(listener));
     }
 
+    /// The last position of `dataset`'s feed, for a commit notice to other processes (a
+    /// position, no data: nothing is released).
+    pub fn dataset_feed_head(&self, dataset: &str) -> Result<u64> {
+        Ok(self.store.records().feed_head(dataset)?)
+    }
+
     /// The last position of the capability's dataset feed: what a stream watches between
     /// pages (nothing is released, so nothing is audited; each page is decided afresh).
     pub fn feed_head(&self, cap: &ExchangeRead) -> Result<u64> {

@@ -146,6 +146,9 @@ pub struct SubscriptionLook {
     pub lag: u64,
     /// Whether a batch may be taken now.
     pub due: bool,
+    /// The revision of the delivery state seen: a job queued for it is one job however many
+    /// processes saw it due.
+    pub revision: u64,
 }
 
 fn invalid(errors: Vec<DefinitionError>) -> Error {
@@ -551,7 +554,12 @@ impl Core {
                     h
                 }
             };
-            let Some(state) = self.store.catalog().value::<SubscriptionState>(&s.id)? else {
+            let Some(Versioned {
+                value: state,
+                revision,
+                ..
+            }) = self.store.catalog().get::<SubscriptionState>(&s.id)?
+            else {
                 continue;
             };
             let due = state.status == SubscriptionStatus::Active
@@ -564,6 +572,7 @@ impl Core {
                 status: state.status,
                 lag: head.saturating_sub(state.position),
                 due,
+                revision,
             });
         }
         Ok(looks)

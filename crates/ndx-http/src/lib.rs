@@ -8,6 +8,7 @@ pub mod auth;
 pub mod connector;
 pub mod dictionary;
 pub mod exchange;
+pub mod fanout;
 pub mod feed;
 pub mod metrics;
 pub mod openapi;
@@ -87,8 +88,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Limits.
     pub limits: Arc<Limits>,
-    /// Counts the batches this process commits: change-feed streams wait on it.
+    /// Counts the batches this process commits (and, with a broker, other processes'
+    /// commit notices): change-feed streams and the delivery worker wait on it.
     pub commits: tokio::sync::watch::Receiver<u64>,
+    /// What moves `commits`.
+    pub commit_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The broker that coordinates the processes of one store, when configured.
+    pub bus: Option<Arc<ndx_bus::Bus>>,
     /// The drivers connectors read their sources with.
     pub sources: Arc<dyn ndx_core::connector::SourceOpener>,
 }
@@ -97,14 +103,25 @@ impl AppState {
     /// State over a core with the given limits.
     pub fn new(core: Core, limits: Limits) -> Self {
         let (count, commits) = tokio::sync::watch::channel(0u64);
-        core.on_commit(move |_| count.send_modify(|n| *n = n.wrapping_add(1)));
+        let commit_signal = Arc::new(count);
+        let signal = commit_signal.clone();
+        core.on_commit(move |_| signal.send_modify(|n| *n = n.wrapping_add(1)));
         AppState {
             core,
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             commits,
+            commit_signal,
+            bus: None,
             sources: Arc::new(ndx_connect::Drivers::default()),
         }
+    }
+
+    /// The same state, coordinated with other processes through `bus` (start
+    /// [`fanout::start`] and [`push::deliveries`] with it).
+    pub fn with_bus(mut self, bus: Arc<ndx_bus::Bus>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 }
 

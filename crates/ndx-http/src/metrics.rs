@@ -54,6 +54,13 @@ pub struct SubscriptionLabels {
     pub status: String,
 }
 
+/// Labels of a fan-out event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// What happened.
+    pub event: String,
+}
+
 /// Labels of a push delivery's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -89,6 +96,8 @@ pub struct Metrics {
     pub subscription_lag: Family<SubscriptionLabels, Gauge>,
     /// Push deliveries by outcome.
     pub push_deliveries: Family<OutcomeLabels, Counter>,
+    /// Fan-out through the broker, by event.
+    pub bus_events: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -154,6 +163,13 @@ impl Default for Metrics {
         );
         let subscription_lag = Family::<SubscriptionLabels, Gauge>::default();
         let push_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let bus_events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "bus_events",
+            "Fan-out through NATS JetStream: notice-published, notice-failed, job-queued, \
+             job-queue-failed, job-taken, job-redelivered",
+            bus_events.clone(),
+        );
         registry.register(
             "subscription_lag_changes",
             "Changes of a push subscription's feed not yet acknowledged by its endpoint",
@@ -168,6 +184,7 @@ impl Default for Metrics {
             registry,
             subscription_lag,
             push_deliveries,
+            bus_events,
             feed_streams_open,
             feed_changes_sent,
             connections_open,
@@ -208,6 +225,15 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc_by(n);
+    }
+
+    /// Counts a fan-out event (see [`Metrics::bus_events`]).
+    pub fn bus_event(&self, event: &str) {
+        self.bus_events
+            .get_or_create(&EventLabels {
+                event: event.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

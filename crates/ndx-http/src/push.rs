@@ -175,11 +175,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Delivers every due subscription, woken by this process's commits or every half second,
-/// until the task is aborted.
+/// Delivers every due subscription, woken by commits (this process's, and with a broker every
+/// process's) or every half second, until the task is aborted. Without a broker this process
+/// delivers what it sees due; with one it queues a job per due subscription state and
+/// delivers the jobs the broker gives it (each to one process of the deployment), falling
+/// back to delivering itself while the broker is away. Either way a batch is one process's at
+/// a time: the store's lease decides.
 pub async fn deliveries(st: AppState, client: PushClient) {
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES));
+    let workers = Workers {
+        in_flight: Arc::default(),
+        slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES)),
+    };
+    let jobs = st
+        .bus
+        .clone()
+        .map(|bus| tokio::spawn(take_jobs(st.clone(), client.clone(), bus, workers.clone())));
+    let _stop_jobs = AbortOnDrop(jobs);
     let mut commits = st.commits.clone();
     loop {
         tokio::select! {
@@ -201,25 +212,125 @@ pub async fn deliveries(st: AppState, client: PushClient) {
             };
         record_lag(&st, &looks);
         for look in looks.into_iter().filter(|l| l.due) {
-            if !in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(look.id.clone())
-            {
+            if workers.busy(&look.id) {
                 continue;
             }
-            let (st, client, in_flight, slots) =
-                (st.clone(), client.clone(), in_flight.clone(), slots.clone());
-            tokio::spawn(async move {
-                if let Ok(_slot) = slots.acquire().await {
-                    deliver(&st, &client, &look.id).await;
+            if let Some(bus) = &st.bus {
+                match bus.queue_job(&look.id, &look.revision.to_string()).await {
+                    Ok(()) => {
+                        st.metrics.bus_event("job-queued");
+                        continue;
+                    }
+                    Err(e) => {
+                        st.metrics.bus_event("job-queue-failed");
+                        tracing::warn!(
+                            subscription = look.id,
+                            "delivering without the broker: {e}"
+                        );
+                    }
                 }
-                in_flight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&look.id);
-            });
+            }
+            workers.start(&st, &client, look.id, None);
         }
+    }
+}
+
+/// Aborts a task when dropped (the jobs taker lives as long as the worker).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The deliveries running in this process: at most one per subscription, a bounded number
+/// at once.
+#[derive(Clone)]
+struct Workers {
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Workers {
+    fn busy(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+
+    /// Delivers `id` on a task of its own unless this process is already at it; a job from
+    /// the broker is acknowledged when the delivery stops.
+    fn start(&self, st: &AppState, client: &PushClient, id: String, job: Option<ndx_bus::Job>) {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone())
+        {
+            // This process is at it: the running delivery goes on to the head.
+            if let Some(job) = job {
+                tokio::spawn(async move { settle(job).await });
+            }
+            return;
+        }
+        let (st, client, workers) = (st.clone(), client.clone(), self.clone());
+        tokio::spawn(async move {
+            if let Ok(_slot) = workers.slots.acquire().await {
+                deliver(&st, &client, &id, job.as_ref()).await;
+            }
+            workers
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+            if let Some(job) = job {
+                settle(job).await;
+            }
+        });
+    }
+}
+
+/// Removes a job from the queue; one that cannot be removed comes back after its deadline
+/// and finds nothing to do.
+async fn settle(job: ndx_bus::Job) {
+    if let Err(e) = job.done().await {
+        tracing::debug!(subscription = job.subscription, "job not acknowledged: {e}");
+    }
+}
+
+/// Takes the jobs the broker gives this process, until aborted; listens again when the
+/// broker was lost.
+async fn take_jobs(st: AppState, client: PushClient, bus: Arc<ndx_bus::Bus>, workers: Workers) {
+    use futures_util::StreamExt;
+    loop {
+        match bus.jobs().await {
+            Ok(jobs) => {
+                let mut jobs = Box::pin(jobs);
+                while let Some(job) = jobs.next().await {
+                    match job {
+                        Ok(job) => {
+                            st.metrics.bus_event(if job.delivered() > 1 {
+                                "job-redelivered"
+                            } else {
+                                "job-taken"
+                            });
+                            let id = job.subscription.clone();
+                            workers.start(&st, &client, id, Some(job));
+                        }
+                        Err(e) => {
+                            tracing::warn!("delivery jobs: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("delivery jobs: {e}"),
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
     }
 }
 
@@ -238,9 +349,15 @@ pub(crate) fn record_lag(st: &AppState, looks: &[SubscriptionLook]) {
     }
 }
 
-/// Delivers one subscription's batches until it is caught up, a batch fails, or it is refused.
-async fn deliver(st: &AppState, client: &PushClient, id: &str) {
+/// Delivers one subscription's batches until it is caught up, a batch fails, or it is refused;
+/// tells the broker after each batch that its job is in progress.
+async fn deliver(st: &AppState, client: &PushClient, id: &str, job: Option<&ndx_bus::Job>) {
     loop {
+        if let Some(job) = job
+            && let Err(e) = job.in_progress().await
+        {
+            tracing::debug!(subscription = id, "job progress not reported: {e}");
+        }
         let core = st.core.clone();
         let taken_id = id.to_owned();
         let taken =

@@ -75,6 +75,11 @@ pub struct RawConfig {
     /// The hosts push endpoints may name, comma-separated: `hcm.gov.vn` for that host,
     /// `*.gov.vn` for its subdomains; empty for any host (loopback aside).
     pub push_endpoint_hosts: String,
+    /// The NATS JetStream server that coordinates several processes serving one PostgreSQL
+    /// store (`nats://host:4222`); none for a single process.
+    pub nats_url: Option<String>,
+    /// The prefix of this deployment's subjects and streams on that server.
+    pub nats_prefix: String,
 }
 
 impl Default for RawConfig {
@@ -107,6 +112,8 @@ impl Default for RawConfig {
             push_allow_loopback_http: false,
             push_root_ca_file: None,
             push_endpoint_hosts: String::new(),
+            nats_url: None,
+            nats_prefix: "ndx".into(),
         }
     }
 }
@@ -140,6 +147,8 @@ const ENV_KEYS: &[&str] = &[
     "push_allow_loopback_http",
     "push_root_ca_file",
     "push_endpoint_hosts",
+    "nats_url",
+    "nats_prefix",
 ];
 
 /// The resolved configuration.
@@ -171,6 +180,8 @@ pub struct Config {
     pub push_timeout: Duration,
     /// Extra CA certificates for push endpoints.
     pub push_root_ca_file: Option<PathBuf>,
+    /// The broker that coordinates the processes of one store, if any.
+    pub nats: Option<ndx_bus::BusConfig>,
 }
 
 /// Flags that override the other sources (only those given).
@@ -268,6 +279,18 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     }
     let endpoint_hosts = ndx_types::subscription::HostPatterns::parse(&raw.push_endpoint_hosts)
         .map_err(|e| anyhow::anyhow!("push_endpoint_hosts: {e}"))?;
+    ndx_bus::check_prefix(&raw.nats_prefix).map_err(|e| anyhow::anyhow!("nats_prefix: {}", e.0))?;
+    let nats = match raw.nats_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(url) => Some(ndx_bus::BusConfig {
+            url: url.to_owned(),
+            prefix: raw.nats_prefix.clone(),
+            // A job moves to another process when the batch's lease in the store has run
+            // out too.
+            ack_wait: Duration::from_secs(raw.push_lease_secs),
+            connect_timeout: Duration::from_secs(5),
+        }),
+    };
     let drop_root = std::path::absolute(
         raw.drop_root
             .clone()
@@ -306,5 +329,6 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         },
         push_timeout: Duration::from_millis(raw.push_timeout_ms),
         push_root_ca_file: raw.push_root_ca_file,
+        nats,
     })
 }

@@ -94,7 +94,24 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         tracing::info!(%addr, store = core.engine_name(), "serving");
         let audit = core.audit().clone();
         let stopping = core.clone();
-        let state = ndx_http::AppState::new(core, cfg.limits.clone());
+        let mut state = ndx_http::AppState::new(core, cfg.limits.clone());
+        let mut fanout = Vec::new();
+        if let Some(nats) = &cfg.nats {
+            // A broker that was configured but cannot be reached is a start-up error, not a
+            // silent single-process node.
+            let bus = std::sync::Arc::new(
+                ndx_bus::Bus::connect(nats)
+                    .await
+                    .with_context(|| format!("cannot use NATS JetStream at {}", nats.url))?,
+            );
+            tracing::info!(
+                url = nats.url,
+                prefix = nats.prefix,
+                "coordinated through NATS JetStream"
+            );
+            state = state.with_bus(bus.clone());
+            fanout = ndx_http::fanout::start(&state, bus);
+        }
         let push =
             ndx_http::push::PushClient::new(cfg.push_timeout, cfg.push_root_ca_file.as_deref())
                 .map_err(|e| anyhow::anyhow!("push_root_ca_file: {e}"))?;
@@ -103,6 +120,9 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         let served = ndx_http::serve(listener, state, shutdown_signal()).await;
         scheduler.abort();
         deliveries.abort();
+        for task in fanout {
+            task.abort();
+        }
         served?;
         // The day's quota counts outlive the process; the last events get their signed head.
         tokio::task::spawn_blocking(move || {

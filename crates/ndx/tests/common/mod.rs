@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod push;
 pub mod receiver;
 
 use std::collections::HashMap;
@@ -253,6 +254,31 @@ impl Server {
     /// as its data directory.
     pub fn serve_on(store: &str, dir: tempfile::TempDir) -> Server {
         spawn(&["serve", "--store", store], dir)
+    }
+
+    /// `ndx demo` with a small country on `store`, with extra environment variables.
+    pub fn demo_on_with_env(store: &str, citizens: usize, env: &[(&str, &str)]) -> Server {
+        let n = citizens.to_string();
+        spawn_with_env(
+            &["demo", "--citizens", &n, "--seed", "7", "--store", store],
+            tempfile::tempdir().expect("tempdir"),
+            env,
+        )
+    }
+
+    /// A second process of this server's deployment: `ndx serve` on its store, with its audit
+    /// keys (and the demo's API keys), and extra environment variables.
+    pub fn another_process(&self, store: &str, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for file in ["audit-signing.key", "audit-subjects.key"] {
+            std::fs::copy(self.data_dir().join(file), dir.path().join(file)).expect("audit key");
+        }
+        // The demo's keys are the store's: the tests read them from either process.
+        let keys = self.data_dir().join("demo-keys.json");
+        if keys.exists() {
+            std::fs::copy(keys, dir.path().join("demo-keys.json")).expect("demo keys");
+        }
+        spawn_with_env(&["serve", "--store", store], dir, env)
     }
 
     /// `ndx serve` on an existing data directory.

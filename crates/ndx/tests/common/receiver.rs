@@ -133,17 +133,18 @@ fn serve(stream: TcpStream, answer: &Mutex<Answer>, received: &Mutex<Vec<Receive
     let status = match how {
         Answer::Ok => 200,
         Answer::Status(s) => s,
-        Answer::Hang(d) => {
-            std::thread::sleep(d);
-            0
-        }
+        Answer::Hang(_) => 0,
     };
+    // Recorded on arrival: a hung request is seen while the sender still waits for it.
     received.lock().expect("lock").push(Received {
         body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
         headers,
         raw,
         answered: status,
     });
+    if let Answer::Hang(d) = how {
+        std::thread::sleep(d);
+    }
     let status = if status == 0 { 200 } else { status };
     let _ = write!(
         stream,
