@@ -206,6 +206,8 @@ error_codes! {
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
+    /// A change-feed position older than the feed keeps: re-baseline with an extract.
+    FeedPositionExpired = "feed-position-expired", Gone, "Feed position expired";
     // 409
     /// The change clashes with the stored state.
     Conflict = "conflict", Conflict, "Conflict with the current state";

@@ -1305,7 +1305,14 @@ impl Core {
         let (released, withheld_subjects) = self.release(cap, versions, now)?;
         let event = self
             .audit
-            .event(cap, "exchange.extract")
+            .event(
+                cap,
+                if cap.operation == Operation::Subscribe {
+                    "exchange.baseline"
+                } else {
+                    "exchange.extract"
+                },
+            )
             .under(&cap.agreement)
             .query(after.map(|a| format!("after={a}")));
         if let Err(limit) = self.quotas.reserve_records(

@@ -21,6 +21,15 @@ pub const MAX_FEED_PAGE: usize = 1000;
 /// past them).
 const FILTER_SCAN: u64 = 10_000;
 
+/// How long a change stays in its dataset's feed by default: a consumer further behind
+/// re-baselines (an extract, then the changes after the position it names).
+pub const DEFAULT_FEED_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
+/// Where each dataset's retained feed starts, found by bisection and kept a while (it only
+/// moves forward, so a stale value is merely lenient).
+#[derive(Debug, Default)]
+pub(crate) struct FeedFloors(Mutex<std::collections::HashMap<String, (DateTime<Utc>, u64)>>);
+
 /// The positions a page reads: after `after`, at most `limit` changes, none past `until`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FeedWindow {
@@ -137,6 +146,83 @@ impl Core {
             .push(Box::new(listener));
     }
 
+    /// The position after which `dataset`'s retained feed starts: changes recorded before
+    /// `now − retention` are no longer served (to within the length of a batch: positions
+    /// follow commits, times the batches' starts). `head` when every change is older.
+    pub(crate) fn oldest_after(&self, dataset: &str, head: u64, now: DateTime<Utc>) -> Result<u64> {
+        let cutoff = now - self.feed_retention;
+        // Kept for a tenth of the retention, at most a minute.
+        let keep = (self.feed_retention / 10).min(chrono::Duration::minutes(1));
+        let cached = self
+            .feed_floors
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(dataset)
+            .copied();
+        if let Some((at, floor)) = cached
+            && now - at < keep
+        {
+            return Ok(floor.min(head));
+        }
+        let recorded_at = |p: u64| -> Result<Option<DateTime<Utc>>> {
+            Ok(self
+                .store
+                .records()
+                .changes(dataset, p - 1, 1)?
+                .first()
+                .map(|c| c.record.recorded_at))
+        };
+        // The first retained position lies in lo..=hi (hi = head + 1: none retained).
+        let (mut lo, mut hi) = (cached.map_or(0, |(_, f)| f).min(head) + 1, head + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match recorded_at(mid)? {
+                Some(t) if t < cutoff => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        let floor = lo - 1;
+        self.feed_floors
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(dataset.to_owned(), (now, floor));
+        Ok(floor)
+    }
+
+    /// Checks a position to read `dataset`'s feed after: not beyond the head (`400
+    /// feed-position-invalid`), not before the retained feed (`410 feed-position-expired`,
+    /// with how to re-baseline).
+    pub(crate) fn check_feed_position(
+        &self,
+        dataset: &str,
+        after: u64,
+        head: u64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if after > head {
+            return Err(Error::of(
+                Code::FeedPositionInvalid,
+                format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
+            ));
+        }
+        let oldest = self.oldest_after(dataset, head, now)?;
+        if after < oldest {
+            return Err(Error::of(
+                Code::FeedPositionExpired,
+                format!(
+                    "the changes after position {after} of {dataset:?} are older than the feed \
+                     keeps ({} days), which now starts after position {oldest}: re-baseline with \
+                     an extract (its Ndx-Feed-Position header names the position it is \
+                     consistent with) and follow the changes after that position",
+                    self.feed_retention.num_seconds() as f64 / 86_400.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The last position of `dataset`'s feed, for a commit notice to other processes (a
     /// position, no data: nothing is released).
     pub fn dataset_feed_head(&self, dataset: &str) -> Result<u64> {
@@ -239,12 +325,8 @@ impl Core {
         let dataset = &cap.schema.dataset;
         let typed = self.typed_filters(dataset, filters)?;
         let head = self.store.records().feed_head(dataset)?;
-        if after > head {
-            return Err(refuse(Error::of(
-                Code::FeedPositionInvalid,
-                format!("position {after} is beyond the feed of {dataset:?}, whose head is {head}"),
-            )));
-        }
+        self.check_feed_position(dataset, after, head, now)
+            .map_err(refuse)?;
         // The positions this page may read up to.
         let head = until.map_or(head, |u| u.clamp(after, head));
         let (changes, next) = if typed.is_empty() {

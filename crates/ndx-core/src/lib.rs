@@ -44,6 +44,9 @@ pub struct Core {
     drop_root: Option<std::path::PathBuf>,
     /// How push deliveries are retried and leased.
     push: subscription::PushPolicy,
+    /// How long changes stay in each dataset's feed.
+    feed_retention: chrono::Duration,
+    feed_floors: Arc<feed::FeedFloors>,
 }
 
 impl std::fmt::Debug for Core {
@@ -65,7 +68,17 @@ impl Core {
             connector_lease: connector::DEFAULT_LEASE,
             drop_root: None,
             push: subscription::PushPolicy::default(),
+            feed_retention: feed::DEFAULT_FEED_RETENTION,
+            feed_floors: Arc::default(),
         }
+    }
+
+    /// Sets how long changes stay in each dataset's feed (at least a second).
+    pub fn with_feed_retention(mut self, retention: std::time::Duration) -> Self {
+        self.feed_retention = chrono::Duration::from_std(retention)
+            .unwrap_or(feed::DEFAULT_FEED_RETENTION)
+            .max(chrono::Duration::seconds(1));
+        self
     }
 
     /// Sets the folder under which folder connectors' folders must lie (without it, no folder

@@ -288,15 +288,9 @@ impl Core {
         let head = self.store.records().feed_head(&draft.dataset)?;
         let position = match draft.start {
             StartAt::Head => head,
-            StartAt::After(p) if p <= head => p,
             StartAt::After(p) => {
-                return Err(Error::of(
-                    Code::FeedPositionInvalid,
-                    format!(
-                        "position {p} is beyond the feed of {:?}, whose head is {head}",
-                        draft.dataset
-                    ),
-                ));
+                self.check_feed_position(&draft.dataset, p, head, now)?;
+                p
             }
         };
         let secret = random_hex(32)?;
@@ -415,20 +409,24 @@ impl Core {
         id: &str,
         operation: &str,
         now: DateTime<Utc>,
-        change: impl Fn(&mut SubscriptionState, u64) -> Result<()>,
+        check_from: Option<u64>,
+        change: impl Fn(&mut SubscriptionState) -> Result<()>,
     ) -> Result<SubscriptionView> {
         let s = self.visible_subscription(caller, id)?;
         if let Err(e) = self.subscription_manager(caller, &s.value, operation) {
             return Err(self.audit_refusal(caller, operation, Some(&s.value.dataset), e));
         }
         let head = self.store.records().feed_head(&s.value.dataset)?;
+        if let Some(p) = check_from {
+            self.check_feed_position(&s.value.dataset, p, head, now)?;
+        }
         let mut refusal = None;
         let state = self.store.catalog().transaction(|tx| {
             let Some(current) = tx.get::<SubscriptionState>(id)? else {
                 return Err(StoreError::NotFound(format!("subscription {id:?}")));
             };
             let mut next = current.value.clone();
-            if let Err(e) = change(&mut next, head) {
+            if let Err(e) = change(&mut next) {
                 refusal = Some(e);
                 return Ok(current.value);
             }
@@ -468,7 +466,7 @@ impl Core {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<SubscriptionView> {
-        self.change_subscription(caller, id, "subscription.pause", now, |s, _| {
+        self.change_subscription(caller, id, "subscription.pause", now, None, |s| {
             match s.status {
                 SubscriptionStatus::Active | SubscriptionStatus::Paused => {
                     s.status = SubscriptionStatus::Paused;
@@ -486,7 +484,7 @@ impl Core {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<SubscriptionView> {
-        self.change_subscription(caller, id, "subscription.resume", now, |s, _| {
+        self.change_subscription(caller, id, "subscription.resume", now, None, |s| {
             match s.status {
                 SubscriptionStatus::Paused | SubscriptionStatus::Active => {
                     s.status = SubscriptionStatus::Active;
@@ -510,7 +508,7 @@ impl Core {
         from: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<SubscriptionView> {
-        self.change_subscription(caller, id, "subscription.replay", now, |s, head| {
+        self.change_subscription(caller, id, "subscription.replay", now, from, |s| {
             match (s.status, from) {
                 (SubscriptionStatus::Ended, _) => Err(transition(id, s.status, "replayed")),
                 (SubscriptionStatus::Dead, None) => {
@@ -523,10 +521,6 @@ impl Core {
                     id,
                     other,
                     "replayed without a position (only a dead one has a batch to replay)",
-                )),
-                (_, Some(p)) if p > head => Err(Error::of(
-                    Code::FeedPositionInvalid,
-                    format!("position {p} is beyond the feed's head {head}"),
                 )),
                 (_, Some(p)) => {
                     s.status = SubscriptionStatus::Active;
@@ -792,7 +786,12 @@ impl Core {
         let message = format!("{}: {}", e.code.name(), e.message);
         self.settle(id, batch, now, |s, _| {
             s.last_error = Some(message);
-            if final_refusal(e.code) {
+            if e.code == Code::FeedPositionExpired {
+                // Nothing to retry: the consumer re-baselines and replays from a position
+                // the feed still keeps.
+                s.status = SubscriptionStatus::Dead;
+                s.next_attempt_at = None;
+            } else if final_refusal(e.code) {
                 s.status = SubscriptionStatus::Ended;
                 s.next_attempt_at = None;
             } else {

@@ -39,6 +39,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/exchange/datasets/{dataset}/records", get(search))
         .route("/api/v1/exchange/datasets/{dataset}/extract", get(extract))
         .route(
+            "/api/v1/exchange/datasets/{dataset}/changes/baseline",
+            get(baseline),
+        )
+        .route(
             "/api/v1/agreements",
             get(list_agreements).post(request_agreement),
         )
@@ -440,6 +444,45 @@ async fn extract(
     QueryParams(q): QueryParams<FieldsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<axum::response::Response> {
+    stream_dataset(st, c, dataset, q, headers, rules::Operation::Extract).await
+}
+
+/// The baseline of a subscriber that fell behind the feed's retention (`410
+/// feed-position-expired`), or that starts: the dataset as an extract streams it (NDJSON or
+/// CSV, the agreed fields, consent permitting), under an agreement that allows `subscribe` —
+/// a subscriber could receive every record's versions from the feed's start anyway — with the
+/// position it is consistent with in `Ndx-Feed-Position`: follow the changes after it.
+/// Audited as `exchange.baseline`, page by page like an extract.
+#[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/changes/baseline", tag = "exchange", security(("api_key" = [])),
+    params(("dataset" = String, Path, description = "dataset id"),
+           ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
+    responses((status = 200, description = "the records, streamed", content(
+                  (ExtractLines = "application/x-ndjson"), (String = "text/csv")),
+                  headers(("Ndx-Feed-Position" = u64, description = "the change-feed position the baseline is consistent with: follow the changes after it"))),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
+              (status = 404, body = Problem), (status = 406, body = Problem), (status = 429, description = "quota used up for the day", body = Problem)))]
+async fn baseline(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path(dataset): Path<String>,
+    QueryParams(q): QueryParams<FieldsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    stream_dataset(st, c, dataset, q, headers, rules::Operation::Subscribe).await
+}
+
+/// Streams the whole dataset, decided for `operation` (an extract, or a subscriber's
+/// baseline).
+async fn stream_dataset(
+    st: AppState,
+    c: ndx_core::access::Caller,
+    dataset: String,
+    q: FieldsQuery,
+    headers: HeaderMap,
+    operation: rules::Operation,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let format = extract_format(&headers)?;
     let purpose = purpose(&headers)?;
@@ -452,7 +495,7 @@ async fn extract(
         let cap = core.exchange_access(
             &c,
             &dataset,
-            rules::Operation::Extract,
+            operation,
             None,
             purpose.as_deref(),
             fields,

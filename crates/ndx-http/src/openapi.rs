@@ -41,7 +41,7 @@ impl Modify for Security {
         crate::audit::sth, crate::audit::heads, crate::audit::public_key, crate::audit::entries,
         crate::audit::inclusion, crate::audit::consistency, crate::audit::subject_accesses,
         crate::exchange::exchange_datasets, crate::exchange::exchange_dataset, crate::exchange::lookup,
-        crate::exchange::search, crate::exchange::extract, crate::feed::changes,
+        crate::exchange::search, crate::exchange::extract, crate::exchange::baseline, crate::feed::changes,
         crate::exchange::list_agreements, crate::exchange::request_agreement, crate::exchange::get_agreement,
         crate::exchange::agreement_odrl, crate::exchange::approve_agreement, crate::exchange::reject_agreement,
         crate::exchange::suspend_agreement, crate::exchange::revoke_agreement,

@@ -73,6 +73,10 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             &["get"],
         ),
         ("/api/v1/exchange/datasets/{dataset}/changes", &["get"]),
+        (
+            "/api/v1/exchange/datasets/{dataset}/changes/baseline",
+            &["get"],
+        ),
         ("/api/v1/agreements", &["get", "post"]),
         ("/api/v1/agreements/{id}", &["get"]),
         ("/api/v1/agreements/{id}/odrl", &["get"]),
@@ -111,7 +115,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 56, "a route was added: list it above");
+    assert_eq!(paths.len(), 57, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

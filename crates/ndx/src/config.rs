@@ -56,6 +56,9 @@ pub struct RawConfig {
     pub connector_lease_secs: u64,
     /// The folder under which folder connectors' folders must lie; default `<data_dir>/drop`.
     pub drop_root: Option<PathBuf>,
+    /// How long a change stays in its dataset's feed, in seconds: a consumer further behind
+    /// gets `410 feed-position-expired` and re-baselines.
+    pub feed_retention_secs: u64,
     /// Time an endpoint has to answer a push delivery, in milliseconds.
     pub push_timeout_ms: u64,
     /// Attempts at one push batch before its subscription is dead.
@@ -104,6 +107,7 @@ impl Default for RawConfig {
             audit_key_file: None,
             connector_lease_secs: 120,
             drop_root: None,
+            feed_retention_secs: 30 * 86_400,
             push_timeout_ms: 10_000,
             push_max_attempts: 10,
             push_backoff_first_ms: 1_000,
@@ -139,6 +143,7 @@ const ENV_KEYS: &[&str] = &[
     "audit_key_file",
     "connector_lease_secs",
     "drop_root",
+    "feed_retention_secs",
     "push_timeout_ms",
     "push_max_attempts",
     "push_backoff_first_ms",
@@ -174,6 +179,8 @@ pub struct Config {
     pub connector_lease: Duration,
     /// The folder under which folder connectors' folders lie.
     pub drop_root: PathBuf,
+    /// How long a change stays in its dataset's feed.
+    pub feed_retention: Duration,
     /// How push deliveries are retried and leased.
     pub push: ndx_core::subscription::PushPolicy,
     /// Time an endpoint has to answer a push delivery.
@@ -262,6 +269,9 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if !(256..=65534).contains(&raw.max_uri_bytes) {
         bail!("max_uri_bytes must be between 256 and 65534");
     }
+    if !(1..=100 * 365 * 86_400).contains(&raw.feed_retention_secs) {
+        bail!("feed_retention_secs must be between 1 and a hundred years");
+    }
     if !(100..=120_000).contains(&raw.push_timeout_ms) {
         bail!("push_timeout_ms must be between 100 and 120000");
     }
@@ -317,6 +327,7 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         audit_key_file: raw.audit_key_file,
         connector_lease: Duration::from_secs(raw.connector_lease_secs),
         drop_root,
+        feed_retention: Duration::from_secs(raw.feed_retention_secs),
         push: ndx_core::subscription::PushPolicy {
             retry: ndx_types::subscription::RetryPolicy {
                 max_attempts: raw.push_max_attempts,

@@ -188,7 +188,8 @@ fn open_core(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<
     let core = ndx_core::Core::new(store, audit)
         .with_connector_lease(cfg.connector_lease)
         .with_drop_root(cfg.drop_root.clone())
-        .with_push_policy(cfg.push.clone());
+        .with_push_policy(cfg.push.clone())
+        .with_feed_retention(cfg.feed_retention);
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
 }

@@ -123,20 +123,10 @@ fn a_province_pages_through_the_feed_with_agreed_fields_and_each_subject_is_audi
     assert_eq!(page["next"], head + 2);
     assert_eq!(page["head"], head + 2);
     // Each page's event names its citizens: the moved citizen sees the province's read.
-    let auditor = s.key("auditor");
-    let tracker = s
-        .get(
-            &format!("/api/v1/subjects/{citizen}/accesses"),
-            Some(&auditor),
-        )
-        .json();
     assert!(
-        tracker["accesses"]
-            .as_array()
-            .expect("accesses")
+        s.accesses(&citizen)
             .iter()
-            .any(|a| a["operation"] == "exchange.subscribe" && a["purpose"] == PURPOSE),
-        "{tracker}"
+            .any(|a| a["operation"] == "exchange.subscribe" && a["purpose"] == PURPOSE)
     );
     // Refusals, each with its code.
     changes(&s, &province, "after=x").problem(400, "feed-position-invalid");

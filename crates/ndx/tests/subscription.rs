@@ -145,25 +145,17 @@ fn every_change_is_pushed_signed_and_a_failing_then_hanging_endpoint_gets_it_whe
     assert!(metrics.contains("ndx_push_deliveries_total{outcome=\"delivered\"}"));
     // Every delivery is on the audit log as a subscribe page under the agreement, and the moved
     // citizen's tracker shows it; its entry names the subscription.
-    let auditor = s.key("auditor");
-    let tracker = s
-        .get(
-            &format!("/api/v1/subjects/{citizen}/accesses"),
-            Some(&auditor),
-        )
-        .json();
-    let pushed = tracker["accesses"]
-        .as_array()
-        .expect("accesses")
-        .iter()
+    let pushed = s
+        .accesses(&citizen)
+        .into_iter()
         .find(|a| a["operation"] == "exchange.subscribe" && a["allowed"] == true)
-        .unwrap_or_else(|| panic!("no push on the tracker: {tracker}"));
+        .expect("the push on the tracker");
     assert_eq!(pushed["purpose"], PURPOSE);
     assert!(pushed["agreement"].is_string(), "{pushed}");
     let entry = pushed["entry"].as_u64().expect("entry");
     let audit = s.get(
         &format!("/api/v1/audit/entries?start={entry}&end={}", entry + 1),
-        Some(&auditor),
+        Some(&s.key("auditor")),
     );
     assert_eq!(audit.status, 200, "{}", audit.body);
     assert!(
@@ -487,4 +479,143 @@ fn a_process_killed_mid_delivery_leaves_its_batch_to_the_next_with_the_same_id()
     assert_eq!(st["delivered_changes"], head(&s));
     let seen = positions(&got);
     assert_eq!(seen.len() as u64, head(&s), "no gap");
+}
+
+#[test]
+fn a_consumer_behind_the_retention_gets_410_and_rebaselines_from_a_snapshot_and_its_position() {
+    // Changes are kept 3 s here (30 days by default).
+    let mut env = PUSH_ENV.to_vec();
+    env.push(("NDX_FEED_RETENTION_SECS", "3"));
+    let s = Server::demo_on_dir_with_env(tempfile::tempdir().expect("dir"), 10, &env);
+    let consumer = s.key("consumer-01");
+    let r = Receiver::start();
+    // A subscription whose endpoint fails until it is dead, with every change still to send.
+    r.answer(Answer::Status(503));
+    let (id, _) = subscribed(&s, &r, 0, 500);
+    wait_state(&s, &id, |v| v["status"] == "dead");
+    let old_head = head(&s);
+    std::thread::sleep(Duration::from_millis(3500));
+    let citizen = some_citizen(&r.received());
+    move_citizen(&s, &citizen, "5 Lý Thái Tổ");
+    let pull = |after: u64| {
+        s.request(
+            "GET",
+            &format!("/api/v1/exchange/datasets/{POP}/changes?after={after}"),
+            Some(&consumer),
+            &[("Ndx-Purpose", PURPOSE)],
+            None,
+        )
+    };
+    // Behind the retention: a precise refusal that says how to re-baseline, audited.
+    let p = pull(0).problem(410, "feed-position-expired");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Ndx-Feed-Position")
+                && d.contains(&format!("after position {old_head}"))),
+        "{p}"
+    );
+    // From the retained start, the new change.
+    let fresh = pull(old_head);
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert_eq!(fresh.json()["changes"][0]["key"], citizen.as_str());
+    // A new subscription from too far back is refused the same way.
+    subscribe(
+        &s,
+        &consumer,
+        json!({"dataset": POP, "purpose": PURPOSE, "endpoint": r.url(), "after": 0}),
+    )
+    .problem(410, "feed-position-expired");
+    // The dead subscription, replayed, cannot go on where it was: dead again, saying why.
+    r.answer(Answer::Ok);
+    let replay = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({}),
+    );
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let st = wait_state(&s, &id, |v| {
+        v["status"] == "dead"
+            && v["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("feed-position-expired"))
+    });
+    assert_eq!(st["position"], 0);
+    s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": 0}),
+    )
+    .problem(410, "feed-position-expired");
+    // The baseline: the agreed fields of every record, and the position it is consistent
+    // with, under the subscribe agreement (the province may not extract).
+    let extract = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/{POP}/extract"),
+        Some(&consumer),
+        &[("Ndx-Purpose", PURPOSE)],
+        None,
+    );
+    extract.problem(403, "operation-not-covered");
+    let baseline = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/{POP}/changes/baseline"),
+        Some(&consumer),
+        &[("Ndx-Purpose", PURPOSE)],
+        None,
+    );
+    assert_eq!(baseline.status, 200, "{}", baseline.body);
+    let position: u64 = baseline
+        .header("ndx-feed-position")
+        .expect("Ndx-Feed-Position")
+        .parse()
+        .expect("a position");
+    assert_eq!(position, old_head + 1);
+    let lines: Vec<Value> = baseline
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(lines.len(), 10);
+    for line in &lines {
+        assert!(
+            line["data"]
+                .as_object()
+                .expect("data")
+                .keys()
+                .all(|k| ADDRESS.contains(&k.as_str())),
+            "{line}"
+        );
+    }
+    let moved = lines
+        .iter()
+        .find(|l| l["key"] == citizen.as_str())
+        .expect("the moved citizen");
+    assert_eq!(moved["data"]["street_address"], "5 Lý Thái Tổ");
+    // Replayed from the baseline's position, the subscription goes on with what comes next.
+    let replay = s.post_json(
+        &format!("/api/v1/subscriptions/{id}/replay"),
+        Some(&consumer),
+        &json!({"from": position}),
+    );
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let before = r.received().len();
+    move_citizen(&s, &citizen, "6 Lý Thái Tổ");
+    let got = r.wait_for(Duration::from_secs(20), |g| {
+        g[before..].iter().any(|d| d.answered == 200)
+    });
+    let delivered = got[before..]
+        .iter()
+        .find(|d| d.answered == 200)
+        .expect("delivered");
+    assert_eq!(
+        delivered.headers["ndx-delivery-id"],
+        format!("{POP}:{}-{}", position + 1, position + 1)
+    );
+    // The baseline is on the citizen's tracker like any release.
+    assert!(
+        s.accesses(&citizen)
+            .iter()
+            .any(|a| a["operation"] == "exchange.baseline" && a["allowed"] == true)
+    );
 }

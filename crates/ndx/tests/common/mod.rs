@@ -300,6 +300,17 @@ impl Server {
             .unwrap_or_else(|| panic!("no demo key {role}"))
     }
 
+    /// The accesses to a citizen's data on their tracker, newest first, as the auditor reads
+    /// them.
+    pub fn accesses(&self, citizen: &str) -> Vec<Value> {
+        let r = self.get(
+            &format!("/api/v1/subjects/{citizen}/accesses"),
+            Some(&self.key("auditor")),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["accesses"].as_array().expect("accesses").clone()
+    }
+
     /// The id of `key`'s approved agreement on `dataset`.
     pub fn approved_agreement(&self, key: &str, dataset: &str) -> String {
         let mine = self.get("/api/v1/agreements", Some(key)).json();
