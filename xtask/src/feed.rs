@@ -12,6 +12,10 @@
 //!    to all subscribers together (from the first post to the last change at the last
 //!    subscriber), and the latency from a batch's answer to its last change at a subscriber,
 //!    p50 and p99 over every (batch, subscriber), with the server's peak RSS.
+//!
+//! With `--push`, the subscribers are push subscriptions instead (batch size 500), each to a
+//! loopback HTTP/1.1 receiver of its own in this process that answers 200 at once and keeps
+//! the connection open; the server runs with `push_allow_loopback_http`.
 
 use std::fmt::Write as _;
 use std::io::BufRead;
@@ -52,6 +56,9 @@ pub struct FeedArgs {
     /// Print the block for BENCHMARKS.md instead of the plain lines.
     #[arg(long)]
     markdown: bool,
+    /// Push subscriptions to loopback receivers instead of Server-Sent Events streams.
+    #[arg(long)]
+    push: bool,
 }
 
 const PURPOSE: &str = "public-service-delivery";
@@ -110,6 +117,113 @@ fn subscribe(
         }
     }
     anyhow::bail!("the stream ended at {}", after + arrivals.len() as u64)
+}
+
+/// A loopback push receiver: answers every POST with 200 at once (keeping the connection),
+/// checks that positions come without gap (a repeated delivery, allowed by at-least-once, is
+/// not counted twice), and returns the arrival of every position up to `last`.
+fn receive(listener: std::net::TcpListener, after: u64, last: u64) -> anyhow::Result<Vec<Instant>> {
+    use std::io::{Read, Write};
+    let arrivals = std::sync::Mutex::new(Vec::with_capacity((last - after) as usize));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut workers = Vec::new();
+        listener.set_nonblocking(true)?;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let stream = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            stream.set_nonblocking(false)?;
+            // Idle kept-alive connections are looked at now and then, to end with the rest.
+            stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+            let (arrivals, done) = (&arrivals, &done);
+            workers.push(scope.spawn(move || -> anyhow::Result<()> {
+                let mut reader = std::io::BufReader::new(stream.try_clone()?);
+                let mut writer = stream;
+                loop {
+                    let mut length = None;
+                    let mut line = String::new();
+                    loop {
+                        match reader.read_line(&mut line) {
+                            Ok(0) => return Ok(()),
+                            Ok(_) => break,
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) && line.is_empty() =>
+                            {
+                                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                                    return Ok(());
+                                }
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h)?;
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = Some(v.trim().parse::<usize>()?);
+                        }
+                    }
+                    let mut body = vec![0; length.context("no content-length")?];
+                    reader.read_exact(&mut body)?;
+                    let now = Instant::now();
+                    let page: serde_json::Value = serde_json::from_slice(&body)?;
+                    {
+                        let mut got = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+                        for c in page["changes"].as_array().context("changes")? {
+                            let p = c["position"].as_u64().context("position")?;
+                            let next = after + got.len() as u64 + 1;
+                            ensure!(p <= next, "position {p} after {}: a gap", next - 1);
+                            if p == next {
+                                got.push(now);
+                            }
+                        }
+                        if after + got.len() as u64 >= last {
+                            done.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                    writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
+                }
+            }));
+        }
+        Ok(())
+    })?;
+    arrivals.into_inner().map_err(|_| anyhow::anyhow!("lock"))
+}
+
+/// Makes a push subscription of `auth`'s system to population after `after`, posting to
+/// `endpoint` in batches of 500.
+fn push_subscription(base: &str, auth: &str, after: u64, endpoint: &str) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "dataset": "population", "purpose": PURPOSE, "endpoint": endpoint,
+        "after": after, "batch_size": 500
+    });
+    let mut resp = agent()
+        .post(format!("{base}/api/v1/subscriptions"))
+        .header("Authorization", auth)
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())?;
+    let status = resp.status().as_u16();
+    ensure!(
+        status == 201,
+        "subscription: {status} {}",
+        resp.body_mut().read_to_string()?
+    );
+    Ok(())
 }
 
 /// The CSV batches: the header, then `batch_size` rows each with a new street address.
@@ -171,7 +285,11 @@ pub fn run(args: &FeedArgs) -> anyhow::Result<()> {
     harness::import(&ndx, &store, &csv, &out)?;
     let posts = batches(&csv.path, args.batches, args.batch_size)?;
     let provider = format!("Bearer {}", store.api_key("population-provider")?);
-    let server = Server::start(&ndx, &store)?;
+    let server = if args.push {
+        Server::start_with_env(&ndx, &store, &[("NDX_PUSH_ALLOW_LOOPBACK_HTTP", "true")])?
+    } else {
+        Server::start(&ndx, &store)?
+    };
     let auths: Vec<String> = PROVINCES
         .iter()
         .map(|p| store.api_key(p).map(|k| format!("Bearer {k}")))
@@ -186,15 +304,27 @@ pub fn run(args: &FeedArgs) -> anyhow::Result<()> {
     );
     let ready = Arc::new(Barrier::new(args.subscribers + 1));
     let followers: Vec<_> = (0..args.subscribers)
-        .map(|i| {
+        .map(|i| -> anyhow::Result<_> {
             let (base, auth, ready) = (
                 server.base.clone(),
                 auths[i % auths.len()].clone(),
                 ready.clone(),
             );
-            std::thread::spawn(move || subscribe(&base, &auth, start_head, last, &ready))
+            if args.push {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let endpoint = format!("http://{}/ndx", listener.local_addr()?);
+                push_subscription(&base, &auth, start_head, &endpoint)?;
+                Ok(std::thread::spawn(move || {
+                    ready.wait();
+                    receive(listener, start_head, last)
+                }))
+            } else {
+                Ok(std::thread::spawn(move || {
+                    subscribe(&base, &auth, start_head, last, &ready)
+                }))
+            }
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     ready.wait();
     let started = Instant::now();
     let mut committed = Vec::with_capacity(posts.len());
@@ -244,8 +374,9 @@ pub fn run(args: &FeedArgs) -> anyhow::Result<()> {
     if args.markdown {
         writeln!(
             o,
-            "`cargo xtask bench-feed{} --markdown`, {date}, on {}; {} rows imported; load average {load_start:.2} at start, {:.2} at end.\n",
+            "`cargo xtask bench-feed{}{} --markdown`, {date}, on {}; {} rows imported; load average {load_start:.2} at start, {:.2} at end.\n",
             args.store.flag(),
+            if args.push { " --push" } else { "" },
             machine.describe(),
             thousands(csv.rows),
             sys::load_average()

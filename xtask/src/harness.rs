@@ -354,10 +354,20 @@ pub struct Server {
 impl Server {
     /// Starts the server on `store` and waits for its "listening on" line.
     pub fn start(ndx: &Path, store: &FreshStore) -> anyhow::Result<Server> {
+        Self::start_with_env(ndx, store, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables (settings).
+    pub fn start_with_env(
+        ndx: &Path,
+        store: &FreshStore,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let child = Command::new(ndx)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(store.args())
             .env("NDX_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(store.dir.join("serve.log"))?)
             .spawn()?;
