@@ -99,9 +99,10 @@ fn http_batch_key(b: u64) -> String {
 }
 
 /// Builds the demo country of [`CITIZENS`] into `dir` and returns the population provider's key.
-fn demo_country(dir: &Path) -> String {
+/// On `store` (a PostgreSQL URL) when given, else the embedded store of `dir`.
+fn demo_country(dir: &Path, store: Option<&str>) -> String {
     let n = CITIZENS.to_string();
-    let out = common::run_ndx(&[
+    let mut args = vec![
         "demo",
         "--citizens",
         &n,
@@ -110,7 +111,11 @@ fn demo_country(dir: &Path) -> String {
         "--no-serve",
         "--data-dir",
         dir.to_str().expect("utf-8 temp dir"),
-    ]);
+    ];
+    if let Some(url) = store {
+        args.extend(["--store", url]);
+    }
+    let out = common::run_ndx(&args);
     assert!(
         out.status.success(),
         "ndx demo failed: {}",
@@ -142,10 +147,11 @@ struct Node {
 }
 
 impl Node {
-    fn serve(dir: &Path) -> Node {
+    fn serve(dir: &Path, store: Option<&str>) -> Node {
         let mut child = Command::new(common::ndx_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(store.iter().flat_map(|url| ["--store", url]))
             .env("NDX_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -441,14 +447,17 @@ impl FeedCounter {
 fn acknowledged_http_batches_survive_kill_9() {
     let mut rng = Rng::from_env_or_clock();
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = demo_country(dir.path());
+    // With NDX_E2E_STORE=postgres, the same on a fresh PostgreSQL schema.
+    let pg = common::e2e_postgres();
+    let store = pg.as_ref().map(|(url, _)| url.as_str());
+    let key = demo_country(dir.path(), store);
     let mut acked: Vec<u64> = Vec::new();
     let mut lost: Vec<u64> = Vec::new();
     let mut next = 0u64;
     let mut feed = FeedCounter::new(dir.path());
     let mut demo_head = None;
     for round in 0..3 {
-        let node = Node::serve(dir.path());
+        let node = Node::serve(dir.path(), store);
         verify(&node, &key, &mut acked, &mut lost);
         // Whatever committed before the kill is in the feed once, after what was read.
         assert!(
@@ -492,7 +501,7 @@ fn acknowledged_http_batches_survive_kill_9() {
         assert_eq!(n_lost, 1, "the kill must break exactly the batch in flight");
         feed = follower.join().expect("feed follower");
     }
-    let node = Node::serve(dir.path());
+    let node = Node::serve(dir.path(), store);
     verify(&node, &key, &mut acked, &mut lost);
     // The consumer saw every version once, without gap, across three kills: the demo's, then
     // each committed batch's.
@@ -519,7 +528,7 @@ fn acknowledged_http_batches_survive_kill_9() {
 fn killed_cli_import_leaves_nothing_and_reruns() {
     let mut rng = Rng::from_env_or_clock();
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = demo_country(dir.path());
+    let key = demo_country(dir.path(), None);
     let data_dir = dir.path().to_str().expect("utf-8 temp dir");
 
     let big = dir.path().join("big.csv");
@@ -558,7 +567,7 @@ fn killed_cli_import_leaves_nothing_and_reruns() {
     eprintln!("import killed after {delay} ms");
 
     // The store opens cleanly and holds nothing of the killed batch.
-    let node = Node::serve(dir.path());
+    let node = Node::serve(dir.path(), None);
     node.health();
     assert_eq!(node.count(&key), CITIZENS, "a killed import left records");
     let first = person_row(0, 1920).0;
@@ -574,7 +583,7 @@ fn killed_cli_import_leaves_nothing_and_reruns() {
         "rerun did not commit afresh: {stderr}"
     );
 
-    let node = Node::serve(dir.path());
+    let node = Node::serve(dir.path(), None);
     assert_eq!(node.count(&key), CITIZENS + BIG_ROWS);
     for n in [0, BIG_ROWS / 2, BIG_ROWS - 1] {
         let id = person_row(n, 1920).0;

@@ -1,12 +1,14 @@
 //! Fan-out across processes (issue 13): two `ndx` processes serve one PostgreSQL store and are
 //! coordinated through the machine's NATS JetStream. Changes committed through one are pushed
 //! once each, whichever process delivers them; a process killed in the middle of a delivery
-//! leaves the batch to the other, which posts it under the same delivery id. Needs
+//! leaves the batch to the other, which posts it under the same delivery id, and each durable
+//! subscriber that applies each delivery id once has every change exactly once. Needs
 //! `NDX_TEST_POSTGRES_URL` and `NDX_TEST_NATS_URL` (set by `.ci/run`); without them these tests
 //! say so and pass, except in CI where a missing server is a failure.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::push::{move_citizen, positions, subscribed, wait_state};
@@ -173,6 +175,11 @@ fn two_processes_push_each_change_once_and_a_killed_ones_batch_goes_to_the_other
         a_took ^ b_took,
         "one process took the job: {a_took} {b_took}"
     );
+    // A second durable subscriber, whose endpoint answers at once, starts from the first
+    // position in small batches: some are in flight in the process about to die.
+    let r2 = Receiver::start();
+    let (id2, _) = subscribed(&b, &r2, 0, 3);
+    r2.wait_for(Duration::from_secs(10), |g| !g.is_empty());
     let (dying, survivor) = if a_took { (a, b) } else { (b, a) };
     let _stopped = dying.kill();
     r.answer(Answer::Ok);
@@ -192,6 +199,32 @@ fn two_processes_push_each_change_once_and_a_killed_ones_batch_goes_to_the_other
     assert!(jobs_taken(&survivor) > survivor_before);
     let st = wait_state(&survivor, &id, |v| v["lag"] == 0 && v["pending"].is_null());
     assert_eq!(st["position"], head + 1);
+    // Each durable subscriber, applying each delivery id once (as the idempotency id is
+    // for), has every change exactly once, across the kill.
+    wait_state(&survivor, &id2, |v| v["lag"] == 0 && v["pending"].is_null());
+    for (name, receiver) in [("first", &r), ("second", &r2)] {
+        let applied = applied_once(&receiver.received());
+        assert_eq!(applied.len() as u64, head + 1, "{name}: {applied:?}");
+        assert!(applied.values().all(|n| *n == 1), "{name}: {applied:?}");
+    }
+}
+
+/// Every position of the deliveries a receiver acknowledged, each delivery id applied once:
+/// position → how often it was applied.
+fn applied_once(got: &[common::receiver::Received]) -> BTreeMap<u64, usize> {
+    let mut ids = BTreeSet::new();
+    let mut seen = BTreeMap::new();
+    for d in got.iter().filter(|d| d.answered == 200) {
+        if !ids.insert(d.headers["ndx-delivery-id"].clone()) {
+            continue;
+        }
+        for c in d.body["changes"].as_array().expect("changes") {
+            *seen
+                .entry(c["position"].as_u64().expect("position"))
+                .or_insert(0) += 1;
+        }
+    }
+    seen
 }
 
 #[test]

@@ -88,7 +88,7 @@ pub fn pg_fresh_schema(base: &str) -> (String, PgSchema) {
 /// With `NDX_E2E_STORE=postgres`, servers the harness starts run on a fresh PostgreSQL schema
 /// under `NDX_TEST_POSTGRES_URL` instead of the embedded store (`.ci/run` runs the HTTP suites
 /// that matter once more this way).
-fn e2e_postgres() -> Option<(String, PgSchema)> {
+pub fn e2e_postgres() -> Option<(String, PgSchema)> {
     if std::env::var("NDX_E2E_STORE").ok().as_deref() != Some("postgres") {
         return None;
     }
