@@ -12,6 +12,7 @@ mod demo_welfare;
 mod import;
 mod keys;
 mod serve;
+mod subscription;
 
 /// jemalloc, whose background thread (started by `ndx serve`) gives freed memory back to the
 /// system: glibc's allocator and mimalloc kept the memory of thousands of closed connections
@@ -67,6 +68,8 @@ enum Command {
     Agreements(agreements::AgreementsArgs),
     /// Connectors to agencies' databases on a running node, through its API.
     Connector(connector::ConnectorArgs),
+    /// Push subscriptions of a running node, through its API.
+    Subscription(subscription::SubscriptionArgs),
     /// API keys on the stopped store (break-glass).
     Keys {
         #[command(subcommand)]
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { what } => keys::run(&cfg, what),
         Command::Agreements(args) => agreements::run(&args),
         Command::Connector(args) => connector::run(&args),
+        Command::Subscription(args) => subscription::run(&args),
     }
 }
 

@@ -619,3 +619,68 @@ fn a_consumer_behind_the_retention_gets_410_and_rebaselines_from_a_snapshot_and_
             .any(|a| a["operation"] == "exchange.baseline" && a["allowed"] == true)
     );
 }
+
+#[test]
+fn the_command_line_makes_steers_and_removes_a_subscription() {
+    let s = demo(5);
+    let r = Receiver::start();
+    let key = s.key("consumer-01");
+    let ndx = |args: &[&str]| {
+        let out = std::process::Command::new(common::ndx_bin())
+            .arg("subscription")
+            .args(["--url", s.base_url()])
+            .args(args)
+            .env("NDX_KEY", &key)
+            .output()
+            .expect("ndx subscription");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let file = s.data_dir().join("subscription.json");
+    std::fs::write(
+        &file,
+        json!({"dataset": POP, "purpose": PURPOSE, "endpoint": r.url(), "after": 0}).to_string(),
+    )
+    .expect("write");
+    let (code, out, err) = ndx(&["add", file.to_str().expect("path")]);
+    assert_eq!(code, Some(0), "{err}");
+    let made: Value = serde_json::from_str(&out).expect("JSON");
+    let id = made["id"].as_str().expect("id").to_owned();
+    assert_eq!(made["secret"].as_str().map(str::len), Some(64));
+    r.wait_for(Duration::from_secs(20), |g| !g.is_empty());
+    let (code, out, _) = ndx(&["status"]);
+    assert_eq!(code, Some(0));
+    let all: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(all[0]["id"], id.as_str());
+    assert!(all[0].get("secret").is_none());
+    let (code, out, _) = ndx(&["pause", &id]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).expect("JSON")["status"],
+        "paused"
+    );
+    let (code, out, _) = ndx(&["replay", &id, "--from", "0"]);
+    assert_eq!(code, Some(0));
+    let replayed: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        (replayed["status"].as_str(), replayed["position"].as_u64()),
+        (Some("active"), Some(0))
+    );
+    let (code, out, _) = ndx(&["status", &id]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).expect("JSON")["dead_letters_kept"],
+        json!([])
+    );
+    // A refusal exits with the status of its kind (4: not found) and says why.
+    let (code, _, err) = ndx(&["resume", "sub-0000000000000000"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("no subscription"), "{err}");
+    let (code, _, err) = ndx(&["remove", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = ndx(&["status", &id]);
+    assert_eq!(code, Some(4), "{err}");
+}
