@@ -102,10 +102,11 @@ impl SubscriptionView {
 }
 
 /// A batch taken for delivery.
-#[derive(Debug)]
 pub struct Delivery {
-    /// The subscription (with the secret to sign with).
+    /// The subscription.
     pub subscription: Subscription,
+    /// The key to sign the delivery with.
+    pub secret: String,
     /// The positions it covers.
     pub batch: PendingBatch,
     /// The idempotency id: `<dataset>:<first>-<last>`.
@@ -116,6 +117,17 @@ pub struct Delivery {
     pub agreement: String,
     /// The attempt this is (1 for the first).
     pub attempt: u32,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the signing key.
+        f.debug_struct("Delivery")
+            .field("id", &self.id)
+            .field("subscription", &self.subscription)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What taking a batch found.
@@ -293,9 +305,11 @@ impl Core {
                 p
             }
         };
-        let secret = random_hex(32)?;
+        let id = format!("sub-{}", random_hex(8)?);
+        let secret_salt = random_hex(16)?;
+        let secret = self.audit.keys().push_secret(&id, &secret_salt);
         let subscription = Subscription {
-            id: format!("sub-{}", random_hex(8)?),
+            id,
             dataset: cap.dataset().to_owned(),
             consumer: caller.system().code.clone(),
             member: caller.member().code.clone(),
@@ -304,7 +318,7 @@ impl Core {
             filters: draft.filters,
             endpoint: draft.endpoint,
             batch_size,
-            secret: secret.clone(),
+            secret_salt,
             created_at: now,
             created_by: caller.key_id().to_owned(),
         };
@@ -656,6 +670,7 @@ impl Core {
         }
         Ok(Take::Deliver(Box::new(Delivery {
             id: rules::delivery_id(&s.dataset, batch, page.next),
+            secret: self.audit.keys().push_secret(&s.id, &s.secret_salt),
             subscription: s,
             batch,
             page,

@@ -128,7 +128,7 @@ impl PushClient {
 
     /// POSTs one delivery; `Err` says why it did not count as delivered (no 2xx in time).
     async fn post(&self, d: &Delivery, body: Vec<u8>, now: DateTime<Utc>) -> Result<(), String> {
-        let sign = signature(&d.subscription.secret, now.timestamp(), &body);
+        let sign = signature(&d.secret, now.timestamp(), &body);
         let request = hyper::Request::post(&d.subscription.endpoint)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(

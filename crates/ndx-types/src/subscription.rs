@@ -45,9 +45,11 @@ pub struct Subscription {
     pub endpoint: String,
     /// Most changes per delivery.
     pub batch_size: u32,
-    /// The HMAC-SHA-256 key of the `Ndx-Signature` header (64 hex digits; its UTF-8 bytes are
-    /// the key). Shown to the consumer once, when the subscription is made.
-    pub secret: String,
+    /// Random salt (32 hex digits) from which the node derives the HMAC-SHA-256 key of the
+    /// `Ndx-Signature` header with a key of its own: the store never holds the key itself, so
+    /// a copy of the database cannot forge deliveries. The key is shown to the consumer once,
+    /// when the subscription is made.
+    pub secret_salt: String,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// The key that made it.
@@ -61,7 +63,6 @@ impl std::fmt::Debug for Subscription {
             .field("dataset", &self.dataset)
             .field("consumer", &self.consumer)
             .field("endpoint", &self.endpoint)
-            .field("secret", &"<hidden>")
             .finish_non_exhaustive()
     }
 }

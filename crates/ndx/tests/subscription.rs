@@ -464,10 +464,22 @@ fn a_process_killed_mid_delivery_leaves_its_batch_to_the_next_with_the_same_id()
     let r = Receiver::start();
     // The endpoint takes longer than the deadline: the batch stays pending, attempt after attempt.
     r.answer(Answer::Hang(Duration::from_millis(1500)));
-    let (id, _) = subscribed(&s, &r, 0, 500);
+    let (id, secret) = subscribed(&s, &r, 0, 500);
     r.wait_for(Duration::from_secs(10), |g| !g.is_empty());
     let first_id = r.received()[0].headers["ndx-delivery-id"].clone();
     let stopped = s.kill();
+    // The store holds no signing key (it is derived under the node's own key): a copy of
+    // the database cannot sign deliveries.
+    for entry in std::fs::read_dir(&stopped.dir).expect("data dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("ndx.db") {
+            let bytes = std::fs::read(entry.path()).expect("store file");
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the signing key is in {name}"
+            );
+        }
+    }
     r.answer(Answer::Ok);
     let s = stopped.serve_with_env(&PUSH_ENV);
     let got = r.wait_for(Duration::from_secs(20), |g| {
@@ -475,6 +487,8 @@ fn a_process_killed_mid_delivery_leaves_its_batch_to_the_next_with_the_same_id()
     });
     let delivered = got.iter().rfind(|d| d.answered == 200).expect("delivered");
     assert_eq!(delivered.headers["ndx-delivery-id"], first_id);
+    // Signed with the same key by the restarted process.
+    check_signature(delivered, &secret);
     let st = wait_state(&s, &id, |v| v["lag"] == 0 && v["pending"].is_null());
     assert_eq!(st["delivered_changes"], head(&s));
     let seen = positions(&got);

@@ -30,6 +30,8 @@ impl std::fmt::Debug for AuditKeys {
 
 /// Domain of the citizen-token MAC (the subject index uses its own).
 const CITIZEN_TOKEN_DOMAIN: &[u8] = b"ndx-citizen-token\0";
+/// Domain of the push-subscription signing keys.
+const PUSH_SECRET_DOMAIN: &[u8] = b"ndx-push-secret\0";
 /// Domain of the list-cursor MAC.
 const CURSOR_DOMAIN: &[u8] = b"ndx-cursor\0";
 /// Bytes of the cursor MAC kept in a cursor (128 bits: unforgeable, and short enough).
@@ -130,6 +132,17 @@ impl AuditKeys {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key");
         cursor_input(&mut mac, scope, position);
         mac.finalize().into_bytes().into()
+    }
+
+    /// The key a push subscription's deliveries are signed with (64 hex digits), derived from
+    /// its id and random salt under the node's key, so the store holds no signing key.
+    pub fn push_secret(&self, subscription: &str, salt: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.subject_key).expect("any key");
+        mac.update(PUSH_SECRET_DOMAIN);
+        mac.update(&(subscription.len() as u64).to_be_bytes());
+        mac.update(subscription.as_bytes());
+        mac.update(salt.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// The citizen a token belongs to, if it is genuine.
