@@ -143,62 +143,76 @@ fn receive(listener: std::net::TcpListener, after: u64, last: u64) -> anyhow::Re
             stream.set_read_timeout(Some(Duration::from_millis(100)))?;
             let (arrivals, done) = (&arrivals, &done);
             workers.push(scope.spawn(move || -> anyhow::Result<()> {
-                let mut reader = std::io::BufReader::new(stream.try_clone()?);
-                let mut writer = stream;
-                loop {
-                    let mut length = None;
-                    let mut line = String::new();
+                // A failing connection ends the whole receiver (the accept loop too), so the
+                // benchmark fails instead of waiting for positions that will not come.
+                let failed = |e: anyhow::Error| {
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    e
+                };
+                (|| -> anyhow::Result<()> {
+                    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+                    let mut writer = stream;
                     loop {
-                        match reader.read_line(&mut line) {
-                            Ok(0) => return Ok(()),
-                            Ok(_) => break,
-                            Err(e)
-                                if matches!(
-                                    e.kind(),
-                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                                ) && line.is_empty() =>
+                        let mut length = None;
+                        let mut line = String::new();
+                        loop {
+                            match reader.read_line(&mut line) {
+                                Ok(0) => return Ok(()),
+                                Ok(_) => break,
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) && line.is_empty() =>
+                                {
+                                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                                        return Ok(());
+                                    }
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                        loop {
+                            let mut h = String::new();
+                            reader.read_line(&mut h)?;
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':')
+                                && k.eq_ignore_ascii_case("content-length")
                             {
-                                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                                    return Ok(());
+                                length = Some(v.trim().parse::<usize>()?);
+                            }
+                        }
+                        let mut body = vec![0; length.context("no content-length")?];
+                        reader.read_exact(&mut body)?;
+                        let now = Instant::now();
+                        let page: serde_json::Value = serde_json::from_slice(&body)?;
+                        {
+                            let mut got = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+                            for c in page["changes"].as_array().context("changes")? {
+                                let p = c["position"].as_u64().context("position")?;
+                                let next = after + got.len() as u64 + 1;
+                                ensure!(p <= next, "position {p} after {}: a gap", next - 1);
+                                if p == next {
+                                    got.push(now);
                                 }
                             }
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h)?;
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            length = Some(v.trim().parse::<usize>()?);
-                        }
-                    }
-                    let mut body = vec![0; length.context("no content-length")?];
-                    reader.read_exact(&mut body)?;
-                    let now = Instant::now();
-                    let page: serde_json::Value = serde_json::from_slice(&body)?;
-                    {
-                        let mut got = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-                        for c in page["changes"].as_array().context("changes")? {
-                            let p = c["position"].as_u64().context("position")?;
-                            let next = after + got.len() as u64 + 1;
-                            ensure!(p <= next, "position {p} after {}: a gap", next - 1);
-                            if p == next {
-                                got.push(now);
+                            if after + got.len() as u64 >= last {
+                                done.store(true, std::sync::atomic::Ordering::SeqCst);
                             }
                         }
-                        if after + got.len() as u64 >= last {
-                            done.store(true, std::sync::atomic::Ordering::SeqCst);
-                        }
+                        writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
                     }
-                    writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
-                }
+                })()
+                .map_err(failed)
             }));
+        }
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a receiver panicked"))??;
         }
         Ok(())
     })?;

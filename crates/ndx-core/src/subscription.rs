@@ -195,6 +195,7 @@ fn final_refusal(code: Code) -> bool {
             | Code::OperationNotCovered
             | Code::PurposeMismatch
             | Code::PurposeUnknown
+            | Code::SubscriptionInvalid
     )
 }
 
@@ -449,7 +450,12 @@ impl Core {
             {
                 // The batch that killed it is replayed now: its dead letter says so.
                 let n = current.value.dead_letters;
-                if let Some(letter) = tx.get::<DeadLetter>(&DeadLetter::id_of(id, n))? {
+                if let Some(letter) = tx.get::<DeadLetter>(&DeadLetter::id_of(id, n))?
+                    // Only when that very batch is what goes out again (not after a replay
+                    // from a position, nor for a death without a letter).
+                    && next.pending == Some(letter.value.batch)
+                    && letter.value.replayed_at.is_none()
+                {
                     let mut l = letter.value.clone();
                     l.replayed_at = Some(now);
                     tx.update(&l, letter.revision, now)?;
@@ -632,6 +638,21 @@ impl Core {
             Err(StoreError::Conflict(_)) => return Ok(Take::Idle),
             Err(e) => return Err(e.into()),
         };
+        // The node's egress rules as they are now: a subscription whose endpoint the operator
+        // no longer allows (hosts narrowed, plain http to loopback turned off) ends.
+        let allowed = rules::check_endpoint(&s.endpoint, self.push.allow_loopback_http)
+            .and_then(|url| self.push.endpoint_hosts.check(&url));
+        if let Err(fault) = allowed {
+            let e = Error::of(
+                Code::SubscriptionInvalid,
+                format!(
+                    "this node no longer posts to the endpoint: {}",
+                    fault.message
+                ),
+            );
+            self.delivery_refused(id, batch, &e, now)?;
+            return Ok(Take::Refused(e));
+        }
         let request = format!("push-{}-{}", s.id, batch.after + 1);
         let filters: Vec<(String, String)> = s.filters.clone().into_iter().collect();
         let page = self.push_caller(&s, request).and_then(|caller| {
@@ -655,8 +676,13 @@ impl Core {
         });
         let (page, agreement) = match page {
             Ok(p) => p,
-            Err(e) if e.code.kind() == crate::error::Kind::Internal => {
-                self.release_delivery(id, batch, now)?;
+            Err(e)
+                if matches!(
+                    e.code.kind(),
+                    crate::error::Kind::Internal | crate::error::Kind::Unavailable
+                ) =>
+            {
+                self.release_delivery(id, batch, &e, now)?;
                 return Err(e);
             }
             Err(e) => {
@@ -693,6 +719,13 @@ impl Core {
                 return Ok(false);
             };
             if current.value.pending != Some(batch) {
+                return Ok(false);
+            }
+            // A holder whose lease ran out (and was taken over) settles nothing: the batch
+            // is the new holder's.
+            if current.value.lease.as_ref().map(|l| l.holder.as_str())
+                != Some(crate::connector::holder())
+            {
                 return Ok(false);
             }
             let mut next = current.value.clone();
@@ -810,17 +843,31 @@ impl Core {
                 s.status = SubscriptionStatus::Ended;
                 s.next_attempt_at = None;
             } else {
-                s.attempts = s.attempts.saturating_add(1);
-                s.next_attempt_at = Some(now + retry.backoff(s.attempts));
+                // Not the endpoint's failure: no attempt is counted (a day of exhausted quota
+                // must not kill the subscription), the batch is looked at again later.
+                s.next_attempt_at = Some(now + retry.max_backoff);
             }
             Ok(())
         })?;
         Ok(())
     }
 
-    /// Gives a batch back without an attempt (the store failed while reading it).
-    fn release_delivery(&self, id: &str, batch: PendingBatch, now: DateTime<Utc>) -> Result<()> {
-        self.settle(id, batch, now, |_, _| Ok(()))?;
+    /// Gives a batch back without an attempt (the store or the audit log failed while reading
+    /// it), saying why, to be taken again after a pause rather than at once.
+    fn release_delivery(
+        &self,
+        id: &str,
+        batch: PendingBatch,
+        e: &Error,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let wait = self.push.retry.max_backoff.min(Duration::seconds(30));
+        let message = format!("{}: {}", e.code.name(), e.message);
+        self.settle(id, batch, now, |s, _| {
+            s.last_error = Some(message);
+            s.next_attempt_at = Some(now + wait);
+            Ok(())
+        })?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::TokioExecutor;
 use ndx_core::subscription::{Delivery, SubscriptionLook, Take};
 use ndx_types::subscription::SubscriptionStatus;
@@ -75,17 +76,70 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The system resolver, keeping only the addresses a delivery may connect to.
+#[derive(Clone)]
+pub struct GuardedResolver {
+    inner: GaiResolver,
+    allow_loopback: bool,
+}
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<std::net::SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolving = self.inner.call(name.clone());
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let kept: Vec<std::net::SocketAddr> = resolving
+                .await?
+                .filter(|a| {
+                    !ndx_types::subscription::is_node_local(a.ip())
+                        || (allow_loopback && a.ip().is_loopback())
+                })
+                .collect();
+            if kept.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{name} resolves only to loopback, unspecified or link-local addresses, \
+                         which this node does not post to"
+                    ),
+                ));
+            }
+            Ok(kept.into_iter())
+        })
+    }
+}
+
 /// The outbound client of deliveries.
 #[derive(Clone)]
 pub struct PushClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl PushClient {
     /// A client whose deliveries must be answered within `timeout`, trusting the webpki roots
-    /// and the certificates of `extra_roots` (a PEM file: a government's own CA).
-    pub fn new(timeout: Duration, extra_roots: Option<&Path>) -> Result<PushClient, String> {
+    /// and the certificates of `extra_roots` (a PEM file: a government's own CA). A host name
+    /// that resolves to a loopback, unspecified or link-local address is not connected to
+    /// (unless `allow_loopback`, for loopback), whatever its URL looked like when the
+    /// subscription was made.
+    pub fn new(
+        timeout: Duration,
+        extra_roots: Option<&Path>,
+        allow_loopback: bool,
+    ) -> Result<PushClient, String> {
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -110,7 +164,10 @@ impl PushClient {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+            inner: GaiResolver::new(),
+            allow_loopback,
+        });
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
@@ -271,9 +328,15 @@ impl Workers {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.clone())
         {
-            // This process is at it: the running delivery goes on to the head.
+            // This process is at it; the running delivery may just have found nothing and be
+            // ending, so the job comes back shortly rather than being dropped (a job of the
+            // same state queued again would be a duplicate the broker ignores).
             if let Some(job) = job {
-                tokio::spawn(async move { settle(job).await });
+                tokio::spawn(async move {
+                    if let Err(e) = job.later(LOOK_EVERY).await {
+                        tracing::debug!(subscription = job.subscription, "job not given back: {e}");
+                    }
+                });
             }
             return;
         }

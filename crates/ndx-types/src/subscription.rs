@@ -268,14 +268,10 @@ pub fn check_endpoint(
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
+            d == "localhost" || d.ends_with(".localhost") || d == "ip6-localhost"
         }
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        Some(url::Host::Ipv4(ip)) => is_node_local(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_node_local(IpAddr::V6(ip)),
         None => return Err(fault("the endpoint has no host".into())),
     };
     match (url.scheme(), loopback, allow_loopback_http) {
@@ -366,6 +362,26 @@ impl HostPatterns {
     }
 }
 
+/// Whether an address reaches this machine or its link rather than a receiver elsewhere:
+/// loopback, unspecified (0.0.0.0 connects to loopback), link-local (169.254/16 holds cloud
+/// metadata services; fe80::/10), also written as an IPv4-mapped IPv6 address. Private
+/// ranges are not: governments' receivers live on them (narrow with `push_endpoint_hosts`).
+/// Checked on a URL's literal address, and on every address a host name resolves to when a
+/// delivery connects.
+pub fn is_node_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_node_local(IpAddr::V4(v4)))
+        }
+    }
+}
+
 /// Checks a batch size.
 pub fn check_batch_size(size: u32) -> Result<u32, DefinitionError> {
     if (1..=MAX_BATCH).contains(&size) {
@@ -416,6 +432,17 @@ mod tests {
         assert!(check_endpoint("http://hcm.gov.vn/in", true).is_err());
         let long = format!("https://hcm.gov.vn/{}", "a".repeat(MAX_ENDPOINT_BYTES));
         assert!(check_endpoint(&long, false).is_err());
+        for url in [
+            "https://[::ffff:0.0.0.0]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://169.254.169.254/latest",
+            "https://[fe80::1]/x",
+            "https://0.0.0.0/x",
+            "https://ip6-localhost/x",
+        ] {
+            assert!(check_endpoint(url, false).is_err(), "{url}");
+        }
+        assert!(check_endpoint("https://10.0.0.5/x", false).is_ok());
     }
 
     #[test]

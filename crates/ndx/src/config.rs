@@ -284,8 +284,12 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
     if raw.push_backoff_max_ms > 86_400_000 {
         bail!("push_backoff_max_ms must be at most a day");
     }
-    if raw.push_lease_secs * 1000 <= raw.push_timeout_ms || raw.push_lease_secs > 3600 {
-        bail!("push_lease_secs must be longer than push_timeout_ms and at most 3600");
+    // A second of margin for reading and auditing the page and for clocks that differ
+    // between processes.
+    if raw.push_lease_secs * 1000 < raw.push_timeout_ms + 1000 || raw.push_lease_secs > 3600 {
+        bail!(
+            "push_lease_secs must be at least a second longer than push_timeout_ms, and at most 3600"
+        );
     }
     let endpoint_hosts = ndx_types::subscription::HostPatterns::parse(&raw.push_endpoint_hosts)
         .map_err(|e| anyhow::anyhow!("push_endpoint_hosts: {e}"))?;

@@ -112,9 +112,12 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
             state = state.with_bus(bus.clone());
             fanout = ndx_http::fanout::start(&state, bus);
         }
-        let push =
-            ndx_http::push::PushClient::new(cfg.push_timeout, cfg.push_root_ca_file.as_deref())
-                .map_err(|e| anyhow::anyhow!("push_root_ca_file: {e}"))?;
+        let push = ndx_http::push::PushClient::new(
+            cfg.push_timeout,
+            cfg.push_root_ca_file.as_deref(),
+            cfg.push.allow_loopback_http,
+        )
+        .map_err(|e| anyhow::anyhow!("push_root_ca_file: {e}"))?;
         let scheduler = tokio::spawn(ndx_http::connector::scheduler(state.clone()));
         let deliveries = tokio::spawn(ndx_http::push::deliveries(state.clone(), push));
         let served = ndx_http::serve(listener, state, shutdown_signal()).await;

@@ -698,3 +698,74 @@ fn the_command_line_makes_steers_and_removes_a_subscription() {
     let (code, _, err) = ndx(&["status", &id]);
     assert_eq!(code, Some(4), "{err}");
 }
+
+#[test]
+fn an_endpoint_the_node_no_longer_allows_ends_its_subscription() {
+    let s = Server::demo_on_dir_with_env(tempfile::tempdir().expect("dir"), 5, &PUSH_ENV);
+    let r = Receiver::start();
+    let (id, _) = subscribed(&s, &r, 0, 500);
+    let got = r.wait_for(Duration::from_secs(20), |g| !g.is_empty());
+    wait_state(&s, &id, |v| v["lag"] == 0);
+    // The operator turns plain http to loopback off: the next batch is not posted.
+    let env: Vec<(&str, &str)> = PUSH_ENV
+        .iter()
+        .filter(|(k, _)| *k != "NDX_PUSH_ALLOW_LOOPBACK_HTTP")
+        .copied()
+        .collect();
+    let s = s.stop().serve_with_env(&env);
+    let before = r.received().len();
+    move_citizen(&s, &some_citizen(&got), "7 Hàng Gai");
+    let st = wait_state(&s, &id, |v| v["status"] == "ended");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("subscription-invalid")),
+        "{st}"
+    );
+    assert_eq!(r.received().len(), before, "nothing posted");
+}
+
+#[test]
+fn a_host_name_that_resolves_to_this_machine_is_not_posted_to() {
+    // This machine's own name, when it resolves to loopback only (as /etc/hosts usually
+    // says): its URL looks like anyone's, so only the check at connect time can refuse it.
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let addrs: Vec<std::net::SocketAddr> =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 443))
+            .map(Iterator::collect)
+            .unwrap_or_default();
+    if host.is_empty() || addrs.is_empty() || !addrs.iter().all(|a| a.ip().is_loopback()) {
+        eprintln!("skipped: this machine's name {host:?} does not resolve to loopback only");
+        return;
+    }
+    let s = Server::demo(5);
+    let r = Receiver::start();
+    let port = r
+        .url()
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('/').next())
+        .expect("port")
+        .to_owned();
+    let made = subscribe(
+        &s,
+        &s.key("consumer-01"),
+        json!({"dataset": POP, "purpose": PURPOSE, "after": 0,
+               "endpoint": format!("https://{host}:{port}/ndx")}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["id"].as_str().expect("id").to_owned();
+    let st = wait_state(&s, &id, |v| v["last_error"].is_string());
+    assert!(
+        st["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("resolves only to loopback")),
+        "{st}"
+    );
+    assert!(
+        r.received().is_empty(),
+        "nothing reached the machine's own port"
+    );
+}
