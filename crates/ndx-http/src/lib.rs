@@ -191,17 +191,28 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
     // Subscription lag is read at the scrape, so a caught-up subscription never shows the lag
     // the delivery worker saw on its last pass.
     let core = st.core.clone();
-    match tokio::task::spawn_blocking(move || core.subscription_looks(chrono::Utc::now())).await {
-        Ok(Ok(looks)) => push::record_lag(&st, &looks),
-        Ok(Err(e)) => tracing::warn!("subscription lag not read: {e}"),
-        Err(e) => tracing::error!("subscription lag: {e}"),
-    }
+    let looks = match tokio::task::spawn_blocking(move || {
+        core.subscription_looks(chrono::Utc::now())
+    })
+    .await
+    {
+        Ok(Ok(looks)) => Some(looks),
+        Ok(Err(e)) => {
+            tracing::warn!("subscription lag not read: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("subscription lag: {e}");
+            None
+        }
+    };
+    let text = push::render_with_lag(&st, looks.as_deref());
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -397,8 +397,26 @@ async fn take_jobs(st: AppState, client: PushClient, bus: Arc<ndx_bus::Bus>, wor
     }
 }
 
+/// Serialises filling the lag gauge (it is cleared, then filled) with reading it, so that a
+/// scrape never sees it half filled.
+static LAG: Mutex<()> = Mutex::new(());
+
 /// Sets the lag gauge to what `looks` saw, forgetting subscriptions that are gone.
 pub(crate) fn record_lag(st: &AppState, looks: &[SubscriptionLook]) {
+    let _filling = LAG.lock().unwrap_or_else(PoisonError::into_inner);
+    fill_lag(st, looks);
+}
+
+/// The metrics exposition, with the lag gauge set to `looks` when given.
+pub(crate) fn render_with_lag(st: &AppState, looks: Option<&[SubscriptionLook]>) -> String {
+    let _filling = LAG.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(looks) = looks {
+        fill_lag(st, looks);
+    }
+    st.metrics.render()
+}
+
+fn fill_lag(st: &AppState, looks: &[SubscriptionLook]) {
     st.metrics.subscription_lag.clear();
     for l in looks {
         st.metrics

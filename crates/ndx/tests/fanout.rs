@@ -178,6 +178,7 @@ fn two_processes_push_each_change_once_and_a_killed_ones_batch_goes_to_the_other
     // A second durable subscriber, whose endpoint answers at once, starts from the first
     // position in small batches: some are in flight in the process about to die.
     let r2 = Receiver::start();
+    r2.answer(Answer::Slow(Duration::from_millis(300)));
     let (id2, _) = subscribed(&b, &r2, 0, 3);
     r2.wait_for(Duration::from_secs(10), |g| !g.is_empty());
     let (dying, survivor) = if a_took { (a, b) } else { (b, a) };

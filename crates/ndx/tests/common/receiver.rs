@@ -19,6 +19,10 @@ pub enum Answer {
     Status(u16),
     /// Waits this long before a `200` (longer than the sender's deadline: a timeout).
     Hang(Duration),
+    /// Applies the delivery on arrival (recorded as answered `200`), then takes this long to
+    /// say so: a sender that dies meanwhile sends it again, which an idempotent receiver
+    /// recognises by its delivery id.
+    Slow(Duration),
 }
 
 /// One POST received.
@@ -131,7 +135,7 @@ fn serve(stream: TcpStream, answer: &Mutex<Answer>, received: &Mutex<Vec<Receive
     }
     let how = *answer.lock().expect("lock");
     let status = match how {
-        Answer::Ok => 200,
+        Answer::Ok | Answer::Slow(_) => 200,
         Answer::Status(s) => s,
         Answer::Hang(_) => 0,
     };
@@ -142,7 +146,7 @@ fn serve(stream: TcpStream, answer: &Mutex<Answer>, received: &Mutex<Vec<Receive
         raw,
         answered: status,
     });
-    if let Answer::Hang(d) = how {
+    if let Answer::Hang(d) | Answer::Slow(d) = how {
         std::thread::sleep(d);
     }
     let status = if status == 0 { 200 } else { status };
