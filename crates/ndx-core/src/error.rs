@@ -253,6 +253,9 @@ error_codes! {
     FormatUnknown = "format-unknown", Malformed, "Unknown format";
     /// `version` is not `MAJOR.MINOR`.
     VersionInvalid = "version-invalid", Malformed, "Invalid version";
+    /// A reconciliation input that cannot be read: a ragged or unreadable CSV row, a missing
+    /// id or name column, an empty or repeated id, a threshold out of range.
+    ReconcileInputInvalid = "reconcile-input-invalid", Malformed, "Invalid reconciliation input";
     /// Not a valid 12-digit citizen ID.
     CitizenIdInvalid = "citizen-id-invalid", Malformed, "Invalid citizen ID";
     /// An exchange request without the `Ndx-Purpose` header.

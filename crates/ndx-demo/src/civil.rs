@@ -73,6 +73,20 @@ pub enum InjectedError {
     Duplicate,
 }
 
+impl InjectedError {
+    /// Every kind, in declaration order.
+    pub const ALL: [InjectedError; 8] = [
+        InjectedError::NameTypo,
+        InjectedError::DiacriticsStripped,
+        InjectedError::DayMonthSwapped,
+        InjectedError::OldAddress,
+        InjectedError::WrongCitizenId,
+        InjectedError::UnknownCitizenId,
+        InjectedError::MissingCitizenId,
+        InjectedError::Duplicate,
+    ];
+}
+
 /// Government bodies: ministries (`BCA` Công an, `BGDDT` Giáo dục và Đào tạo, …) with their
 /// weight; the rest of the staff works for their own province's People's Committee
 /// (`UBND-<province code>`).

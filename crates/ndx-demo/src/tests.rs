@@ -464,16 +464,7 @@ fn civil_servants_carry_realistic_errors_and_true_ground_truth() {
 
     let share = with_id as f64 / staff.len() as f64;
     assert!((0.66..0.74).contains(&share), "share with an ID {share}");
-    for kind in [
-        InjectedError::NameTypo,
-        InjectedError::DiacriticsStripped,
-        InjectedError::DayMonthSwapped,
-        InjectedError::OldAddress,
-        InjectedError::WrongCitizenId,
-        InjectedError::UnknownCitizenId,
-        InjectedError::MissingCitizenId,
-        InjectedError::Duplicate,
-    ] {
+    for kind in InjectedError::ALL {
         assert!(
             kinds.get(&kind).copied().unwrap_or(0) > 0,
             "{kind:?} never injected"

@@ -11,6 +11,7 @@ mod demo;
 mod demo_welfare;
 mod import;
 mod keys;
+mod reconcile;
 mod serve;
 mod subscription;
 
@@ -70,6 +71,9 @@ enum Command {
     Connector(connector::ConnectorArgs),
     /// Push subscriptions of a running node, through its API.
     Subscription(subscription::SubscriptionArgs),
+    /// Cross-check a register against a reference register (two CSV files): one status per
+    /// record, the differences, the duplicates.
+    Reconcile(reconcile::ReconcileArgs),
     /// API keys on the stopped store (break-glass).
     Keys {
         #[command(subcommand)]
@@ -168,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agreements(args) => agreements::run(&args),
         Command::Connector(args) => connector::run(&args),
         Command::Subscription(args) => subscription::run(&args),
+        Command::Reconcile(args) => reconcile::run(&args),
     }
 }
 

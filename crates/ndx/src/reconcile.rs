@@ -1,0 +1,390 @@
+//! `ndx reconcile`: cross-checks a target register (CSV) against a reference register (CSV)
+//! with `ndx-match`, streaming the report as CSV (or NDJSON) and a summary on stderr.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndx_core::{Code, Error};
+use ndx_match::{AddressInput, Config, Linker, Outcome, PersonRecord, Summary};
+
+/// Arguments of `ndx reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The reference register (CSV with a header row of element ids), e.g. the population.
+    #[arg(long, value_name = "FILE")]
+    reference: PathBuf,
+    /// The reference's id column, reported as `reference_id`.
+    #[arg(long, value_name = "COLUMN", default_value = "citizen_id")]
+    reference_id: String,
+    /// The register to check (CSV with a header row of element ids).
+    #[arg(long, value_name = "FILE")]
+    target: PathBuf,
+    /// The target's id column, reported as `target_id`.
+    #[arg(long, value_name = "COLUMN")]
+    target_id: String,
+    /// Where the report goes (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Report format: CSV (`target_id,status,reference_id,score,differences,duplicate_of`)
+    /// or NDJSON (the same, with each difference's kind and every finding).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
+    format: ReportFormat,
+    /// A record without a usable citizen ID is `probable` from this match probability on.
+    #[arg(long, default_value_t = 0.9)]
+    threshold: f64,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Csv,
+    Ndjson,
+}
+
+fn invalid(message: impl Into<String>) -> anyhow::Error {
+    Error::of(Code::ReconcileInputInvalid, message).into()
+}
+
+/// Which column holds each element, from a header row.
+struct Columns {
+    id: usize,
+    citizen_id: Option<usize>,
+    full_name: usize,
+    date_of_birth: Option<usize>,
+    sex: Option<usize>,
+    address: Option<usize>,
+    street_address: Option<usize>,
+    ward_code: Option<usize>,
+    province_code: Option<usize>,
+}
+
+impl Columns {
+    fn new(
+        which: &str,
+        path: &Path,
+        header: &csv::StringRecord,
+        id: &str,
+    ) -> anyhow::Result<Columns> {
+        let find = |name: &str| header.iter().position(|h| h.trim() == name);
+        let id_column = find(id).ok_or_else(|| {
+            invalid(format!(
+                "{which} {}: no id column {id:?} (columns: {})",
+                path.display(),
+                header.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let full_name = find("full_name")
+            .ok_or_else(|| invalid(format!("{which} {}: no full_name column", path.display())))?;
+        Ok(Columns {
+            id: id_column,
+            citizen_id: find("citizen_id"),
+            full_name,
+            date_of_birth: find("date_of_birth"),
+            sex: find("sex"),
+            address: find("address"),
+            street_address: find("street_address"),
+            ward_code: find("ward_code"),
+            province_code: find("province_code"),
+        })
+    }
+
+    fn record(&self, row: &csv::StringRecord) -> PersonRecord {
+        let get = |c: Option<usize>| {
+            c.and_then(|i| row.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let address = match get(self.address) {
+            Some(text) => Some(AddressInput::Text(text)),
+            None if self.ward_code.is_some() || self.province_code.is_some() => {
+                Some(AddressInput::Codes {
+                    street: get(self.street_address),
+                    ward_code: get(self.ward_code),
+                    province_code: get(self.province_code),
+                })
+            }
+            None => None,
+        };
+        PersonRecord {
+            id: get(Some(self.id)).unwrap_or_default(),
+            citizen_id: get(self.citizen_id),
+            full_name: get(Some(self.full_name)),
+            date_of_birth: get(self.date_of_birth),
+            sex: get(self.sex),
+            address,
+        }
+    }
+}
+
+/// Reads a CSV register row by row, calling `each` with the record and its line number.
+fn read_register(
+    which: &str,
+    path: &Path,
+    input: impl Read,
+    id: &str,
+    mut each: impl FnMut(PersonRecord, u64) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|e| invalid(format!("{which} {}: {e}", path.display())))?
+        .clone();
+    // A byte-order mark some spreadsheet programs write is not part of the first name.
+    let header: csv::StringRecord = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            }
+        })
+        .collect();
+    let columns = Columns::new(which, path, &header, id)?;
+    let mut row = csv::StringRecord::new();
+    let mut rows = 0;
+    loop {
+        match reader.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(invalid(format!("{which} {}: {e}", path.display()))),
+        }
+        let line = row.position().map_or(0, |p| p.line());
+        let record = columns.record(&row);
+        if record.id.is_empty() {
+            return Err(invalid(format!(
+                "{which} {} line {line}: empty {id}",
+                path.display()
+            )));
+        }
+        rows += 1;
+        each(record, line)?;
+    }
+    Ok(rows)
+}
+
+fn open(which: &str, path: &Path) -> anyhow::Result<File> {
+    File::open(path).with_context(|| format!("cannot open {which} {}", path.display()))
+}
+
+/// Runs `ndx reconcile`.
+pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
+    if !(0.5..=1.0).contains(&args.threshold) {
+        return Err(invalid(format!(
+            "threshold {} is outside 0.5–1",
+            args.threshold
+        )));
+    }
+    let start = Instant::now();
+    let mut linker = Linker::new(Config {
+        threshold: args.threshold,
+        ..Config::default()
+    });
+    let target_file = open("target", &args.target)?;
+    read_register(
+        "target",
+        &args.target,
+        target_file,
+        &args.target_id,
+        |record, line| {
+            linker
+                .add_target(record)
+                .map_err(|e| invalid(format!("target {} line {line}: {e}", args.target.display())))
+        },
+    )?;
+
+    let reference_file = open("reference", &args.reference)?;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = match reference_file.metadata() {
+            Ok(m) => ProgressBar::new(m.len()),
+            Err(_) => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("reading the reference");
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    };
+    let references = read_register(
+        "reference",
+        &args.reference,
+        bar.wrap_read(reference_file),
+        &args.reference_id,
+        |record, _| {
+            linker.add_reference(record);
+            Ok(())
+        },
+    )?;
+    bar.set_message("deciding");
+    let (outcomes, summary) = linker.finish();
+    bar.finish_and_clear();
+    debug_assert_eq!(summary.references, references);
+
+    write_report(&args.out, args.format, &outcomes)?;
+    if !args.quiet {
+        print_summary(&summary, start.elapsed());
+    }
+    Ok(())
+}
+
+/// Writes the report to a file beside `out` and renames it into place, so that a failed run
+/// leaves no half report.
+fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    if out.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut w = BufWriter::new(stdout.lock());
+        write_outcomes(&mut w, format, outcomes)?;
+        w.flush()?;
+        return Ok(());
+    }
+    let name = out
+        .file_name()
+        .ok_or_else(|| invalid(format!("--out {}: not a file name", out.display())))?;
+    let partial = out.with_file_name(format!(
+        ".{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let file = File::create(&partial)
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        let mut w = BufWriter::new(file);
+        write_outcomes(&mut w, format, outcomes)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn differences_json(o: &Outcome) -> String {
+    if o.differences.is_empty() {
+        return String::new();
+    }
+    let map: serde_json::Map<String, serde_json::Value> = o
+        .differences
+        .iter()
+        .map(|d| {
+            (
+                d.field.to_owned(),
+                serde_json::Value::String(d.reference.clone()),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn write_outcomes(
+    w: &mut impl Write,
+    format: ReportFormat,
+    outcomes: &[Outcome],
+) -> anyhow::Result<()> {
+    match format {
+        ReportFormat::Csv => {
+            let mut csv = csv::Writer::from_writer(w);
+            csv.write_record([
+                "target_id",
+                "status",
+                "reference_id",
+                "score",
+                "differences",
+                "duplicate_of",
+            ])?;
+            for o in outcomes {
+                let score = o.score.map(|s| format!("{s:.4}")).unwrap_or_default();
+                csv.write_record([
+                    o.target_id.as_str(),
+                    o.status.as_str(),
+                    o.reference_id.as_deref().unwrap_or(""),
+                    score.as_str(),
+                    differences_json(o).as_str(),
+                    o.duplicate_of.as_deref().unwrap_or(""),
+                ])?;
+            }
+            csv.flush()?;
+        }
+        ReportFormat::Ndjson => {
+            for o in outcomes {
+                let line = serde_json::json!({
+                    "target_id": o.target_id,
+                    "status": o.status.as_str(),
+                    "reference_id": o.reference_id,
+                    "score": o.score.map(|s| (s * 10_000.0).round() / 10_000.0),
+                    "differences": o.differences.iter().map(|d| serde_json::json!({
+                        "field": d.field,
+                        "kind": d.kind.as_str(),
+                        "reference": d.reference,
+                    })).collect::<Vec<_>>(),
+                    "findings": o.findings.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                    "duplicate_of": o.duplicate_of,
+                    "plausible_candidates": o.plausible,
+                });
+                serde_json::to_writer(&mut *w, &line)?;
+                w.write_all(b"\n")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary, elapsed: Duration) {
+    eprintln!(
+        "reconciled {} target records against {} reference records in {:.1} s",
+        s.targets,
+        s.references,
+        elapsed.as_secs_f64()
+    );
+    let statuses: Vec<String> = s
+        .by_status
+        .iter()
+        .map(|(status, n)| format!("{} {n}", status.as_str()))
+        .collect();
+    eprintln!("  {}, duplicates {}", statuses.join(", "), s.duplicates);
+    if !s.by_finding.is_empty() {
+        let findings: Vec<String> = s
+            .by_finding
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.as_str()))
+            .collect();
+        eprintln!("  findings: {}", findings.join(", "));
+    }
+    let m_source = match s.model.m_source {
+        ndx_match::model::MSource::Default => "built-in defaults (too few pairs to estimate)",
+        ndx_match::model::MSource::KeyPairs => "pairs whose citizen ID agrees",
+        ndx_match::model::MSource::Em => "EM over the candidate pairs",
+    };
+    eprintln!(
+        "  model: m from {m_source} ({} pairs), u from {} random pairs, {} candidate pairs; {:.1} % of the target estimated to be in the reference",
+        s.key_pairs,
+        s.random_pairs,
+        s.candidate_pairs,
+        s.in_reference * 100.0
+    );
+    eprintln!(
+        "  {:.1} % of the records whose citizen ID the reference holds are that person",
+        s.model.key_prior * 100.0
+    );
+    for line in s.model.describe() {
+        eprintln!("    {line}");
+    }
+}
