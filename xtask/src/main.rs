@@ -10,6 +10,8 @@
 //!   commit-to-delivery latency (BENCHMARKS.md).
 //! - `bench-connector [--store sqlite|postgres]`: a connector's initial load of a PostgreSQL
 //!   table against a bare SELECT, and its lag under a steady stream of changes (BENCHMARKS.md).
+//! - `bench-reconcile`: `ndx reconcile` and Splink side by side on synthetic registers, scored
+//!   against the ground truth (BENCHMARKS.md).
 
 mod audit;
 mod bench;
@@ -19,6 +21,7 @@ mod feed;
 mod harness;
 mod pg;
 mod reads;
+mod reconcile;
 mod sys;
 
 use std::path::PathBuf;
@@ -50,6 +53,9 @@ enum Task {
     /// Connector benchmark: the initial load of a PostgreSQL table against a bare SELECT of
     /// it, then the lag while its rows change at a steady rate.
     BenchConnector(connector::ConnectorArgs),
+    /// Reconciliation benchmark: `ndx reconcile` and Splink (DuckDB) on the same synthetic
+    /// population and agency registers: precision, recall, F1, wall time and peak memory.
+    BenchReconcile(reconcile::ReconcileArgs),
     /// The bare axum JSON endpoint of bench-exchange, run as a child process.
     #[command(hide = true)]
     BareJson,
@@ -86,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchExchange(args) => exchange::run(&args),
         Task::BenchFeed(args) => feed::run(&args),
         Task::BenchConnector(args) => connector::run(&args),
+        Task::BenchReconcile(args) => reconcile::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),

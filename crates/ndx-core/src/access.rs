@@ -313,6 +313,37 @@ impl Caller {
         })
     }
 
+    /// The owning member's own systems (providers and consumers) read their register to
+    /// cross-check it against another (`what` names the purpose in the refusal).
+    pub fn own_register(&self, schema: &DatasetSchema, what: &str) -> Result<DatasetRead> {
+        if !(self.has(Role::Provider) || self.has(Role::Consumer)) {
+            return Err(Error::of(
+                Code::RoleRequired,
+                format!(
+                    "{what} needs role \"provider\" or \"consumer\"; key {:?} of system {:?} has {:?}",
+                    self.key_id,
+                    self.system.code,
+                    self.roles.iter().map(|r| r.name()).collect::<Vec<_>>()
+                ),
+            ));
+        }
+        if self.member.code != schema.owner {
+            return Err(Error::of(
+                Code::NotOwner,
+                format!(
+                    "{what}: dataset {:?} is owned by {:?}; member {:?} checks only its own registers",
+                    schema.dataset, schema.owner, self.member.code
+                ),
+            ));
+        }
+        Ok(DatasetRead {
+            dataset: schema.dataset.clone(),
+            schema: schema.clone(),
+            actor: self.actor(),
+            request_id: self.request_id.clone(),
+        })
+    }
+
     /// The owner's providers, operators and auditors read the owner's view.
     pub fn dataset_read(&self, schema: &DatasetSchema) -> Result<DatasetRead> {
         let owner_provider = self.has(Role::Provider) && self.member.code == schema.owner;

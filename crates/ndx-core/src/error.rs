@@ -203,6 +203,8 @@ error_codes! {
     ConnectorRunNotFound = "connector-run-not-found", NotFound, "Connector run not found";
     /// No such push subscription (or not one the caller may see).
     SubscriptionNotFound = "subscription-not-found", NotFound, "Subscription not found";
+    /// No reconciliation run with that id (or not one of the caller's member's).
+    ReconciliationNotFound = "reconciliation-not-found", NotFound, "Reconciliation not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -217,6 +219,13 @@ error_codes! {
     SchemaBreakingChange = "schema-breaking-change", Conflict, "Breaking schema change";
     /// Another submission of this batch id is being applied.
     BatchInProgress = "batch-in-progress", Conflict, "Batch in progress";
+    /// A reconciliation's report asked for before the run is done (or after it failed).
+    ReconciliationNotDone = "reconciliation-not-done", Conflict, "Reconciliation not done";
+    /// The correction of that record in that run is already decided.
+    CorrectionDecided = "correction-decided", Conflict, "Correction already decided";
+    /// The report row proposes no correction (or none of that field), or the corrected
+    /// record would not validate against the target's schema.
+    CorrectionNotApplicable = "correction-not-applicable", Conflict, "No such correction proposed";
     /// The batch id was used with another body or options.
     BatchIdReused = "batch-id-reused", Conflict, "Batch id reused";
     /// Revoking the last active operator key would leave the platform without an operator.
@@ -386,6 +395,9 @@ error_codes! {
     WriterStopped = "writer-stopped", Unavailable, "Store writer stopped";
     /// The audit log cannot be written.
     AuditUnavailable = "audit-unavailable", Unavailable, "Audit log unavailable";
+    /// A reconciliation run that ended in an error (a quota exhausted or an agreement ended
+    /// while it read the reference, the store or the audit log failing): its `error` says which.
+    ReconciliationFailed = "reconciliation-failed", Unavailable, "Reconciliation failed";
     /// The request took too long.
     Timeout = "timeout", Unavailable, "Request timed out";
     /// The server holds as many connections as it is configured to (in all, or from this client address); retry after `Retry-After`.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod feed;
 pub mod ingest;
+pub mod reconcile;
 pub mod records;
 pub mod registry;
 pub mod subscription;

@@ -174,7 +174,7 @@ fn not_found(id: &str) -> Error {
     )
 }
 
-fn random_hex(bytes: usize) -> Result<String> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
     rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut buf)
         .map_err(|e| Error::internal(format!("no randomness for a subscription: {e}")))?;

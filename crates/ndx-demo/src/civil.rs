@@ -173,7 +173,13 @@ impl Country {
     /// `RATE_*` rates; about 1.5 % of persons have a second record ([`InjectedError::Duplicate`]).
     /// Deterministic for `(seed, citizens)`.
     pub fn civil_servants(&self) -> Vec<CivilServant> {
-        let n = (self.citizens / 20).max(5000);
+        self.civil_servants_sized((self.citizens / 20).max(5000))
+    }
+
+    /// A register of `n` staff records drawn as [`Country::civil_servants`] draws them (the
+    /// benchmarks size it apart from the population). Deterministic for `(seed, citizens, n)`;
+    /// the default size gives the same register as [`Country::civil_servants`].
+    pub fn civil_servants_sized(&self, n: usize) -> Vec<CivilServant> {
         let lists = Lists::new();
         let mut rng = crate::person::rng_for(self.seed(), stream::CIVIL, self.citizens as u64, 0);
         let pool = (self.citizens <= 4 * n).then(|| {

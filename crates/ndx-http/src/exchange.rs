@@ -405,7 +405,7 @@ fn extract_line(
 }
 
 /// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
-fn csv_row(fields: &[String], out: &mut Vec<u8>) {
+pub(crate) fn csv_row(fields: &[String], out: &mut Vec<u8>) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(b',');

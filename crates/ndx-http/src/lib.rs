@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod push;
+pub mod reconcile;
 pub mod records;
 pub mod registry;
 pub mod server;
@@ -378,6 +379,7 @@ pub fn app(state: AppState) -> Router {
         .merge(feed::routes())
         .merge(connector::routes())
         .merge(subscription::routes())
+        .merge(reconcile::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

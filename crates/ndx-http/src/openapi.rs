@@ -55,6 +55,9 @@ impl Modify for Security {
         crate::subscription::get_subscription, crate::subscription::remove_subscription,
         crate::subscription::pause_subscription, crate::subscription::resume_subscription,
         crate::subscription::replay_subscription, crate::subscription::dead_letters,
+        crate::reconcile::start_reconciliation, crate::reconcile::list_reconciliations,
+        crate::reconcile::get_reconciliation, crate::reconcile::report,
+        crate::reconcile::decide_correction, crate::reconcile::list_corrections,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

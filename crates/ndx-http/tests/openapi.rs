@@ -102,6 +102,10 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/subscriptions/{id}/resume", &["post"]),
         ("/api/v1/subscriptions/{id}/replay", &["post"]),
         ("/api/v1/subscriptions/{id}/dead-letters", &["get"]),
+        ("/api/v1/reconciliations", &["get", "post"]),
+        ("/api/v1/reconciliations/{id}", &["get"]),
+        ("/api/v1/reconciliations/{id}/report", &["get"]),
+        ("/api/v1/reconciliations/{id}/corrections", &["get", "post"]),
     ] {
         let item = paths
             .get(path)
@@ -115,7 +119,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 57, "a route was added: list it above");
+    assert_eq!(paths.len(), 61, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

@@ -90,12 +90,20 @@ fn name_level_of(a: &crate::person::Name, b: &crate::person::Name) -> u8 {
     if a.sorted == b.sorted {
         return 2;
     }
-    let full = similarity(&a.folded, &b.folded).max(similarity(&a.sorted, &b.sorted));
+    // Cheapest first: most compared pairs are different people, decided by one Jaro-Winkler.
+    let mut full = similarity(&a.folded, &b.folded);
+    if full < 0.94 {
+        full = full.max(similarity(&a.sorted, &b.sorted));
+    }
+    if full < 0.85 {
+        return 5;
+    }
     let given = similarity(a.given(), b.given());
-    let one_edit = strsim::damerau_levenshtein(&a.folded, &b.folded) <= 1;
+    let one_edit = a.folded.len().abs_diff(b.folded.len()) <= 1
+        && strsim::damerau_levenshtein(&a.folded, &b.folded) <= 1;
     if one_edit || (full >= 0.94 && given >= 0.85) {
         3
-    } else if full >= 0.85 && given >= 0.85 {
+    } else if given >= 0.85 {
         4
     } else {
         5
@@ -107,9 +115,23 @@ fn name_level(t: &Prepared, r: &Prepared) -> Option<u8> {
 }
 
 fn digits(d: &BirthDate) -> [u8; 8] {
-    let s = format!("{:04}{:02}{:02}", d.year.rem_euclid(10_000), d.month, d.day);
+    let year = d.year.rem_euclid(10_000) as u32;
     let mut out = [0u8; 8];
-    out.copy_from_slice(&s.as_bytes()[..8]);
+    for (i, v) in [
+        year / 1000,
+        year / 100 % 10,
+        year / 10 % 10,
+        year % 10,
+        d.month / 10,
+        d.month % 10,
+        d.day / 10,
+        d.day % 10,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out[i] = v as u8;
+    }
     out
 }
 

@@ -39,7 +39,7 @@ impl Default for Config {
         Config {
             threshold: 0.9,
             candidates: 6,
-            random_pairs: 1_000_000,
+            random_pairs: 500_000,
             min_labelled: 200,
             seed: 2025,
         }
@@ -165,9 +165,17 @@ struct Target {
 #[derive(Hash)]
 enum Block<'a> {
     Birth(i32, u32, u32),
+    /// A target's birth date with day and month swapped, and its family name.
+    SwappedBirthFamily(i32, u32, u32, &'a str),
     NameYear(&'a str, i32),
-    FamilyGivenYear(&'a str, &'a str, i32),
     NameMonthDay(&'a str, u32, u32),
+}
+
+/// Which register a record is of.
+#[derive(Clone, Copy)]
+enum Side {
+    Target,
+    Reference,
 }
 
 /// The engine of one run.
@@ -182,6 +190,8 @@ pub struct Linker {
     blocks: Map<u64, Vec<u32>>,
     stamp: Vec<u64>,
     random: Counts,
+    random_same_year: Counts,
+    by_year_sex: Map<(i32, u8), Vec<u32>>,
     labelled: Counts,
     pairs: Counts,
     rng: StdRng,
@@ -204,6 +214,8 @@ impl Linker {
             blocks: Map::default(),
             stamp: Vec::new(),
             random: Counts::default(),
+            random_same_year: Counts::default(),
+            by_year_sex: Map::default(),
             labelled: Counts::default(),
             pairs: Counts::default(),
             rng,
@@ -212,18 +224,26 @@ impl Linker {
         }
     }
 
-    fn block_keys(&self, p: &Prepared, swapped_too: bool) -> Vec<u64> {
+    fn block_keys(&self, p: &Prepared, side: Side) -> Vec<u64> {
         let mut keys = Vec::with_capacity(5);
         let h = |b: Block<'_>| self.hasher.hash_one(b);
         if let Some(b) = p.birth.filter(|b| b.is_full()) {
             keys.push(h(Block::Birth(b.year, b.month, b.day)));
-            if swapped_too && let Some(s) = b.swapped() {
-                keys.push(h(Block::Birth(s.year, s.month, s.day)));
+            if let Some(n) = &p.name {
+                // The target side is indexed under its swapped date, the reference looks up
+                // its own: a swap is found even with a typo in the given name.
+                let (y, m, d) = match (side, b.swapped()) {
+                    (Side::Target, Some(s)) => (s.year, s.month, s.day),
+                    (Side::Target, None) => (0, 0, 0),
+                    (Side::Reference, _) => (b.year, b.month, b.day),
+                };
+                if y != 0 {
+                    keys.push(h(Block::SwappedBirthFamily(y, m, d, n.family())));
+                }
             }
         }
         if let (Some(n), Some(b)) = (&p.name, p.birth) {
             keys.push(h(Block::NameYear(&n.sorted, b.year)));
-            keys.push(h(Block::FamilyGivenYear(n.family(), n.given(), b.year)));
             if b.is_full() {
                 keys.push(h(Block::NameMonthDay(&n.sorted, b.month, b.day)));
             }
@@ -247,11 +267,17 @@ impl Linker {
         if let Some(id) = &record.citizen_id {
             self.by_citizen.entry(id.clone()).or_default().push(slot);
         }
-        for key in self.block_keys(&record, true) {
+        for key in self.block_keys(&record, Side::Target) {
             let list = self.blocks.entry(key).or_default();
             if list.last() != Some(&slot) {
                 list.push(slot);
             }
+        }
+        if let (Some(b), Some(sex)) = (record.birth, record.sex) {
+            self.by_year_sex
+                .entry((b.year, sex))
+                .or_default()
+                .push(slot);
         }
         self.targets.push(Target {
             record,
@@ -279,7 +305,7 @@ impl Linker {
                 }
             }
         }
-        for key in self.block_keys(&reference, false) {
+        for key in self.block_keys(&reference, Side::Reference) {
             if let Some(list) = self.blocks.get(&key) {
                 for &t in list {
                     if self.stamp[t as usize] != stamp {
@@ -288,6 +314,14 @@ impl Linker {
                     }
                 }
             }
+        }
+        if self.random_same_year.total() < self.config.random_pairs
+            && let (Some(b), Some(sex)) = (reference.birth, reference.sex)
+            && let Some(bucket) = self.by_year_sex.get(&(b.year, sex))
+        {
+            let t = bucket[self.rng.random_range(0..bucket.len())] as usize;
+            self.random_same_year
+                .add(pattern(&compare(&self.targets[t].record, &reference)));
         }
         if self.random.total() < self.config.random_pairs && !self.targets.is_empty() {
             let t = self.rng.random_range(0..self.targets.len());
@@ -326,6 +360,7 @@ impl Linker {
     pub fn finish(self) -> (Vec<Outcome>, Summary) {
         let model = Model::estimate(
             &self.random,
+            &self.random_same_year,
             &self.labelled,
             &self.pairs,
             self.config.min_labelled,
@@ -335,7 +370,7 @@ impl Linker {
             .targets
             .iter()
             .filter_map(|t| t.key.as_ref())
-            .filter(|k| Model::probability(model.weight(&k.levels), key_prior) >= 0.5)
+            .filter(|k| Model::probability(model.key_weight(&k.levels), key_prior) >= 0.5)
             .count();
         // The share of target records the reference holds: those whose valid citizen ID the
         // reference confirms.
@@ -452,7 +487,7 @@ fn decide(t: &Target, model: &Model, key_prior: f64, in_reference: f64, threshol
         plausible: 0,
     };
     if let Some(key) = &t.key {
-        let p = Model::probability(model.weight(&key.levels), key_prior);
+        let p = Model::probability(model.key_weight(&key.levels), key_prior);
         if p >= 0.5 {
             let diffs = differences(&t.record, &key.reference);
             outcome.status = if diffs.is_empty() {

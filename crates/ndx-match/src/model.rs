@@ -62,6 +62,10 @@ pub struct Model {
     pub m: Distribution,
     /// *u*: level probabilities among random pairs.
     pub u: Distribution,
+    /// *u* among random pairs of the same birth year and sex: what a citizen ID copied from
+    /// someone else still agrees on (the ID encodes both), so the chance level that weighs a
+    /// pair whose IDs agree.
+    pub u_key: Distribution,
     /// Share of candidate pairs that match.
     pub prior: f64,
     /// Share of pairs whose citizen ID agrees that are the same person.
@@ -101,6 +105,7 @@ impl Default for Model {
         Model {
             m: defaults_m(),
             u: defaults_u(),
+            u_key: defaults_u(),
             prior: 0.01,
             key_prior: 0.9,
             m_source: MSource::Default,
@@ -167,18 +172,26 @@ pub fn anchored(labelled: &Counts, fallback: &Distribution) -> Distribution {
 impl Model {
     /// The match weight of a pair in bits (without the prior).
     pub fn weight(&self, levels: &Levels) -> f64 {
+        self.weight_against(&self.u, levels)
+    }
+
+    fn weight_against(&self, u: &Distribution, levels: &Levels) -> f64 {
         levels
             .iter()
             .enumerate()
             .filter_map(|(f, l)| {
                 l.map(|l| {
                     let l = usize::from(l);
-                    (self.m[f][l] / self.u[f][l])
-                        .log2()
-                        .clamp(-MAX_BITS, MAX_BITS)
+                    (self.m[f][l] / u[f][l]).log2().clamp(-MAX_BITS, MAX_BITS)
                 })
             })
             .sum()
+    }
+
+    /// The weight of a pair whose citizen IDs agree: against the chance agreement of people
+    /// of the same birth year and sex ([`Model::u_key`]).
+    pub fn key_weight(&self, levels: &Levels) -> f64 {
+        self.weight_against(&self.u_key, levels)
     }
 
     /// The probability that a pair with this weight matches, under the prior `prior`.
@@ -197,6 +210,7 @@ impl Model {
     /// last, for the summary.
     pub fn estimate(
         random: &Counts,
+        random_same_year: &Counts,
         labelled: &Counts,
         candidates: &Counts,
         min_labelled: u64,
@@ -205,6 +219,11 @@ impl Model {
         if random.total() >= 1_000 {
             model.u = distribution(random, None);
         }
+        model.u_key = if random_same_year.total() >= 1_000 {
+            distribution(random_same_year, None)
+        } else {
+            model.u.clone()
+        };
         for (levels, c) in random.iter() {
             for (f, l) in levels.iter().enumerate() {
                 if l.is_some() {
@@ -214,9 +233,11 @@ impl Model {
         }
         if labelled.total() >= min_labelled {
             model.m = anchored(labelled, &model.m);
-            model.prior = 0.9;
-            model.em(labelled, false, 100);
-            model.key_prior = model.prior;
+            let mut keyed = model.clone();
+            keyed.u = model.u_key.clone();
+            keyed.prior = 0.9;
+            keyed.em(labelled, false, 100);
+            model.key_prior = keyed.prior;
             model.m_source = MSource::KeyPairs;
         } else if candidates.total() >= 1_000 {
             model.em(candidates, true, 100);
@@ -305,7 +326,13 @@ mod tests {
         for _ in 0..9_000 {
             candidates.add(pattern(&none));
         }
-        let model = Model::estimate(&random, &Counts::default(), &candidates, 100);
+        let model = Model::estimate(
+            &random,
+            &Counts::default(),
+            &Counts::default(),
+            &candidates,
+            100,
+        );
         assert_eq!(model.m_source, MSource::Em);
         assert!((model.prior - 0.1).abs() < 0.01, "{}", model.prior);
         assert!(Model::probability(model.weight(&agree), model.prior) > 0.99);
@@ -331,7 +358,13 @@ mod tests {
             random.add(pattern(&other));
         }
         random.add(pattern(&[Some(1), Some(3), Some(1), Some(1)]));
-        let model = Model::estimate(&random, &labelled, &Counts::default(), 100);
+        let model = Model::estimate(
+            &random,
+            &Counts::default(),
+            &labelled,
+            &Counts::default(),
+            100,
+        );
         assert_eq!(model.m_source, MSource::KeyPairs);
         assert!((model.key_prior - 0.9).abs() < 0.01, "{}", model.key_prior);
         assert!((model.m[1][1] - 0.1).abs() < 0.01, "{:?}", model.m[1]);

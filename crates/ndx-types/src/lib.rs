@@ -8,6 +8,7 @@ pub mod connector;
 pub mod dictionary;
 pub mod exchange;
 pub mod formats;
+pub mod reconcile;
 pub mod reference;
 pub mod registry;
 pub mod subscription;

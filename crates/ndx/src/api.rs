@@ -71,12 +71,24 @@ impl Api {
 
     /// POST a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let resp = self
+        self.post_with(path, body, &[])
+    }
+
+    /// POST a JSON body with extra headers (`Ndx-Purpose`).
+    pub fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let mut req = self
             .agent
             .post(self.url(path))
-            .header("Authorization", &self.auth)
-            .send_json(body);
-        self.answer(resp)
+            .header("Authorization", &self.auth);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.answer(req.send_json(body))
     }
 
     /// DELETE; `Null` for an answer without a body.

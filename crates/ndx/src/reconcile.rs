@@ -1,5 +1,7 @@
-//! `ndx reconcile`: cross-checks a target register (CSV) against a reference register (CSV)
-//! with `ndx-match`, streaming the report as CSV (or NDJSON) and a summary on stderr.
+//! `ndx reconcile`: cross-checks a target register against a reference register with
+//! `ndx-match` — two CSV files here, or two stored datasets on a running node (its
+//! `/api/v1/reconciliations`, the reference read under the caller's agreement) — and writes
+//! the report as CSV (or NDJSON) with a summary on stderr.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -16,17 +18,46 @@ use ndx_match::{AddressInput, Config, Linker, Outcome, PersonRecord, Summary};
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     /// The reference register (CSV with a header row of element ids), e.g. the population.
-    #[arg(long, value_name = "FILE")]
-    reference: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "reference_dataset"
+    )]
+    reference: Option<PathBuf>,
     /// The reference's id column, reported as `reference_id`.
     #[arg(long, value_name = "COLUMN", default_value = "citizen_id")]
     reference_id: String,
     /// The register to check (CSV with a header row of element ids).
-    #[arg(long, value_name = "FILE")]
-    target: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "target_dataset")]
+    target: Option<PathBuf>,
     /// The target's id column, reported as `target_id`.
-    #[arg(long, value_name = "COLUMN")]
-    target_id: String,
+    #[arg(
+        long,
+        value_name = "COLUMN",
+        required_unless_present = "target_dataset"
+    )]
+    target_id: Option<String>,
+    /// A stored reference register on the node at `--url`, read under the key's agreement
+    /// (instead of `--reference FILE`).
+    #[arg(
+        long,
+        value_name = "DATASET",
+        requires = "target_dataset",
+        conflicts_with = "reference"
+    )]
+    reference_dataset: Option<String>,
+    /// The key's own stored register on the node (instead of `--target FILE`).
+    #[arg(long, value_name = "DATASET", requires = "reference_dataset", conflicts_with_all = ["target", "target_id"])]
+    target_dataset: Option<String>,
+    /// The purpose of a stored reconciliation (its agreement's), e.g. `cross-checking`.
+    #[arg(long, requires = "reference_dataset")]
+    purpose: Option<String>,
+    /// The node, for stored registers.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key for stored registers (or set NDX_KEY).
+    #[arg(long, env = "NDX_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// Where the report goes (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -185,25 +216,29 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
             args.threshold
         )));
     }
+    if let (Some(reference), Some(target)) = (&args.reference_dataset, &args.target_dataset) {
+        return stored(args, reference, target);
+    }
+    let (Some(reference), Some(target), Some(target_id)) =
+        (&args.reference, &args.target, &args.target_id)
+    else {
+        return Err(invalid(
+            "give --reference FILE, --target FILE and --target-id, or --reference-dataset and --target-dataset",
+        ));
+    };
     let start = Instant::now();
     let mut linker = Linker::new(Config {
         threshold: args.threshold,
         ..Config::default()
     });
-    let target_file = open("target", &args.target)?;
-    read_register(
-        "target",
-        &args.target,
-        target_file,
-        &args.target_id,
-        |record, line| {
-            linker
-                .add_target(record)
-                .map_err(|e| invalid(format!("target {} line {line}: {e}", args.target.display())))
-        },
-    )?;
+    let target_file = open("target", target)?;
+    read_register("target", target, target_file, target_id, |record, line| {
+        linker
+            .add_target(record)
+            .map_err(|e| invalid(format!("target {} line {line}: {e}", target.display())))
+    })?;
 
-    let reference_file = open("reference", &args.reference)?;
+    let reference_file = open("reference", reference)?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -223,7 +258,7 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
     };
     let references = read_register(
         "reference",
-        &args.reference,
+        reference,
         bar.wrap_read(reference_file),
         &args.reference_id,
         |record, _| {
@@ -243,8 +278,7 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the report to a file beside `out` and renames it into place, so that a failed run
-/// leaves no half report.
+/// Writes the report to `out` (`-`: standard output).
 fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyhow::Result<()> {
     if out.as_os_str() == "-" {
         let stdout = std::io::stdout();
@@ -253,6 +287,25 @@ fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyho
         w.flush()?;
         return Ok(());
     }
+    with_partial(out, |w| write_outcomes(w, format, outcomes))
+}
+
+/// Writes `bytes` to `out` (`-`: standard output).
+fn write_bytes(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if out.as_os_str() == "-" {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(bytes)?;
+        return Ok(stdout.flush()?);
+    }
+    with_partial(out, |w| Ok(w.write_all(bytes)?))
+}
+
+/// Runs `write` on a file beside `out` and renames it into place once synced; removes it if
+/// anything fails, so that a failed run leaves no half report.
+fn with_partial(
+    out: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let name = out
         .file_name()
         .ok_or_else(|| invalid(format!("--out {}: not a file name", out.display())))?;
@@ -265,7 +318,7 @@ fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyho
         let file = File::create(&partial)
             .with_context(|| format!("cannot write {}", partial.display()))?;
         let mut w = BufWriter::new(file);
-        write_outcomes(&mut w, format, outcomes)?;
+        write(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&partial, out)
             .with_context(|| format!("cannot write {}", out.display()))?;
@@ -277,21 +330,97 @@ fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyho
     result
 }
 
-fn differences_json(o: &Outcome) -> String {
-    if o.differences.is_empty() {
-        return String::new();
+/// Reconciles two stored registers through the node's API: starts the run, waits for it,
+/// writes its report and prints its summary.
+fn stored(args: &ReconcileArgs, reference: &str, target: &str) -> anyhow::Result<()> {
+    let Some(key) = args.key.clone() else {
+        return Err(invalid("stored registers need --key (or NDX_KEY)"));
+    };
+    let Some(purpose) = args.purpose.as_deref() else {
+        return Err(invalid("stored registers need --purpose (the agreement's)"));
+    };
+    let api = crate::api::Api::new(&crate::api::Remote {
+        url: args.url.clone(),
+        key,
+    });
+    let start = Instant::now();
+    let run = api.post_with(
+        "/api/v1/reconciliations",
+        &serde_json::json!({"target": target, "reference": reference, "threshold": args.threshold}),
+        &[("Ndx-Purpose", purpose)],
+    )?;
+    let id = run["id"].as_str().unwrap_or_default().to_owned();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(format!(
+            "{id}: reading {target} and {reference} on the node"
+        ));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    };
+    let run = loop {
+        let run = api.get(&format!("/api/v1/reconciliations/{id}"))?;
+        if run["status"] != "running" {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    bar.finish_and_clear();
+    if run["status"] != "done" {
+        return Err(Error::of(
+            Code::ReconciliationFailed,
+            format!(
+                "reconciliation {id} failed: {}",
+                run["error"].as_str().unwrap_or("no reason given")
+            ),
+        )
+        .into());
     }
-    let map: serde_json::Map<String, serde_json::Value> = o
-        .differences
-        .iter()
-        .map(|d| {
-            (
-                d.field.to_owned(),
-                serde_json::Value::String(d.reference.clone()),
-            )
-        })
-        .collect();
-    serde_json::Value::Object(map).to_string()
+    let accept = match args.format {
+        ReportFormat::Csv => "text/csv",
+        ReportFormat::Ndjson => "application/x-ndjson",
+    };
+    let report = api.get_text(&format!("/api/v1/reconciliations/{id}/report"), accept)?;
+    write_bytes(&args.out, report.as_bytes())?;
+    if !args.quiet {
+        eprintln!(
+            "reconciled {} records of {target} against {} of {reference} ({id}, agreement {}) in {:.1} s",
+            run["targets"],
+            run["references"],
+            run["agreement"].as_str().unwrap_or(""),
+            start.elapsed().as_secs_f64()
+        );
+        let list = |v: &serde_json::Value| -> String {
+            v.as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        eprintln!(
+            "  {}, duplicates {}",
+            list(&run["statuses"]),
+            run["duplicates"]
+        );
+        eprintln!("  findings: {}", list(&run["findings"]));
+        for line in run["model"].as_array().into_iter().flatten() {
+            eprintln!("    {}", line.as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+fn differences_json(o: &Outcome) -> String {
+    ndx_types::reconcile::differences_cell(
+        o.differences
+            .iter()
+            .map(|d| (d.field, d.reference.as_str())),
+    )
 }
 
 fn write_outcomes(
@@ -302,14 +431,7 @@ fn write_outcomes(
     match format {
         ReportFormat::Csv => {
             let mut csv = csv::Writer::from_writer(w);
-            csv.write_record([
-                "target_id",
-                "status",
-                "reference_id",
-                "score",
-                "differences",
-                "duplicate_of",
-            ])?;
+            csv.write_record(ndx_types::reconcile::REPORT_COLUMNS)?;
             for o in outcomes {
                 let score = o.score.map(|s| format!("{s:.4}")).unwrap_or_default();
                 csv.write_record([

@@ -318,3 +318,405 @@ fn bad_input_is_refused_with_a_precise_message_and_no_report() {
     );
     assert!(!report.exists());
 }
+
+/// Polls a run until it is no longer running.
+fn finished(s: &common::Server, key: &str, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let r = s.get(&format!("/api/v1/reconciliations/{id}"), Some(key));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let run = r.json();
+        if run["status"] != "running" {
+            return run;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("reconciliation {id} did not finish");
+}
+
+fn start(s: &common::Server, key: &str, purpose: &str, body: &serde_json::Value) -> common::Resp {
+    let b = serde_json::to_vec(body).unwrap();
+    s.request(
+        "POST",
+        "/api/v1/reconciliations",
+        Some(key),
+        &[("Ndx-Purpose", purpose)],
+        Some(("application/json", &b)),
+    )
+}
+
+#[test]
+fn stored_registers_reconcile_under_the_agreement_and_every_citizen_sees_it() {
+    let s = common::Server::demo(3000);
+    let civil = s.key("civil-service-consumer");
+    let body = serde_json::json!({"target": "civil-servants", "reference": "population"});
+    let r = start(&s, &civil, "cross-checking", &body);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/v1/reconciliations/{id}").as_str())
+    );
+    assert_eq!(r.json()["status"], "running");
+    let run = finished(&s, &civil, &id);
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["targets"], 5000);
+    assert_eq!(run["references"], 3000);
+    assert_eq!(run["purpose"], "cross-checking");
+    assert_eq!(
+        run["agreement"],
+        s.approved_agreement(&civil, "population").as_str()
+    );
+    let statuses = run["statuses"].as_object().unwrap();
+    assert_eq!(
+        statuses.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        5000
+    );
+    assert!(
+        run["findings"]["citizen-id-missing"].as_u64().unwrap() > 1000,
+        "{run}"
+    );
+    assert!(!run["model"].as_array().unwrap().is_empty());
+
+    // The report, as CSV (the default) and as NDJSON.
+    let r = s.get(
+        &format!("/api/v1/reconciliations/{id}/report"),
+        Some(&civil),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    let mut reader = csv::Reader::from_reader(r.body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "target_id",
+            "status",
+            "reference_id",
+            "score",
+            "differences",
+            "duplicate_of"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 5000);
+    let exact = rows.iter().filter(|r| &r[1] == "exact").count() as u64;
+    assert_eq!(exact, statuses["exact"].as_u64().unwrap());
+    let r = s.request(
+        "GET",
+        &format!("/api/v1/reconciliations/{id}/report"),
+        Some(&civil),
+        &[("Accept", "application/x-ndjson")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let lines: Vec<serde_json::Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5000);
+    assert!(lines.iter().any(|l| {
+        l["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "citizen-id-missing")
+    }));
+
+    // The extract of the population under the agreement is on each citizen's tracker.
+    let citizen = s.key("citizen");
+    let cid = citizen
+        .trim_start_matches("ndxc_")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let accesses = s.accesses(&cid);
+    assert!(
+        accesses
+            .iter()
+            .any(|a| a["operation"] == "exchange.extract" && a["purpose"] == "cross-checking"),
+        "{accesses:?}"
+    );
+
+    // Listed for its member; another member's key does not see it, not even by id.
+    let runs = s.get("/api/v1/reconciliations", Some(&civil)).json();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == id.as_str())
+    );
+    let other = s.key("consumer-01");
+    assert!(
+        s.get("/api/v1/reconciliations", Some(&other))
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    s.get(&format!("/api/v1/reconciliations/{id}"), Some(&other))
+        .problem(404, "reconciliation-not-found");
+    s.get(
+        &format!("/api/v1/reconciliations/{id}/report"),
+        Some(&other),
+    )
+    .problem(404, "reconciliation-not-found");
+    s.get("/api/v1/reconciliations/rec-0000000000000000", Some(&civil))
+        .problem(404, "reconciliation-not-found");
+    s.get("/api/v1/reconciliations/nonsense", Some(&civil))
+        .problem(404, "reconciliation-not-found");
+    let r = s.request(
+        "GET",
+        &format!("/api/v1/reconciliations/{id}/report"),
+        Some(&civil),
+        &[("Accept", "image/png")],
+        None,
+    );
+    r.problem(406, "not-acceptable");
+    s.get("/api/v1/reconciliations", None)
+        .problem(401, "auth-missing");
+
+    // The same through the command line.
+    let out = s.dir.path().join("report.csv");
+    let cli = common::run_ndx(&[
+        "reconcile",
+        "--reference-dataset",
+        "population",
+        "--target-dataset",
+        "civil-servants",
+        "--purpose",
+        "cross-checking",
+        "--url",
+        &s.base,
+        "--key",
+        &civil,
+        "--out",
+        path(&out),
+    ]);
+    assert!(cli.status.success(), "{}", stderr(&cli));
+    assert!(
+        stderr(&cli)
+            .contains("reconciled 5000 records of civil-servants against 3000 of population"),
+        "{}",
+        stderr(&cli)
+    );
+    let (_, rows) = read_report(&out);
+    assert_eq!(rows.len(), 5000);
+}
+
+#[test]
+fn stored_reconciliation_refusals_are_precise_and_audited() {
+    let s = common::Server::demo(50);
+    let civil = s.key("civil-service-consumer");
+    let body = serde_json::json!({"target": "civil-servants", "reference": "population"});
+    // The purpose must be the agreement's.
+    start(&s, &civil, "public-service-delivery", &body).problem(403, "purpose-mismatch");
+    let b = serde_json::to_vec(&body).unwrap();
+    s.request(
+        "POST",
+        "/api/v1/reconciliations",
+        Some(&civil),
+        &[],
+        Some(("application/json", &b)),
+    )
+    .problem(400, "purpose-missing");
+    // Only the owner's own register is checked.
+    let province = s.key("consumer-01");
+    start(&s, &province, "cross-checking", &body).problem(403, "not-owner");
+    // The owner's provider system holds no agreement on the population.
+    let provider = s.key("civil-service-provider");
+    let r = start(&s, &provider, "cross-checking", &body);
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Unknown datasets, bad bodies.
+    start(
+        &s,
+        &civil,
+        "cross-checking",
+        &serde_json::json!({"target": "nope", "reference": "population"}),
+    )
+    .problem(404, "dataset-not-found");
+    start(
+        &s,
+        &civil,
+        "cross-checking",
+        &serde_json::json!({"target": "civil-servants", "reference": "nope"}),
+    )
+    .problem(404, "dataset-not-found");
+    start(&s, &civil, "cross-checking", &serde_json::json!({"target": "civil-servants", "reference": "population", "threshold": 0.2}))
+        .problem(400, "reconcile-input-invalid");
+    start(
+        &s,
+        &civil,
+        "cross-checking",
+        &serde_json::json!({"target": "civil-servants", "reference": "population", "extra": 1}),
+    )
+    .problem(422, "body-invalid");
+    start(
+        &s,
+        &civil,
+        "cross-checking",
+        &serde_json::json!({"target": 5}),
+    )
+    .problem(422, "body-invalid");
+    // Nothing was started by any of them.
+    assert!(
+        s.get("/api/v1/reconciliations", Some(&civil))
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The refusals are in the audit log.
+    let auditor = s.key("auditor");
+    // Refusals are recorded at once; a head is signed within a second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let size = s.get("/api/v1/audit/sth", None).json()["tree_size"]
+        .as_u64()
+        .unwrap();
+    let r = s.get(
+        &format!(
+            "/api/v1/audit/entries?start={}&end={size}",
+            size.saturating_sub(200)
+        ),
+        Some(&auditor),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = r.json();
+    let refused: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["operation"] == "reconcile.start" || e["operation"] == "exchange.extract")
+        .filter(|e| e["outcome"]["allowed"] == false)
+        .map(|e| e["outcome"]["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(refused.len() >= 3, "{refused:?}");
+}
+
+#[test]
+fn an_accepted_correction_is_a_new_version_with_its_lineage_and_the_rerun_shows_it() {
+    let s = common::Server::demo(3000);
+    let civil = s.key("civil-service-consumer");
+    let provider = s.key("civil-service-provider");
+    let body = serde_json::json!({"target": "civil-servants", "reference": "population"});
+    let id = start(&s, &civil, "cross-checking", &body).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(finished(&s, &civil, &id)["status"], "done");
+    let report = |id: &str| -> Vec<serde_json::Value> {
+        let r = s.request(
+            "GET",
+            &format!("/api/v1/reconciliations/{id}/report"),
+            Some(&civil),
+            &[("Accept", "application/x-ndjson")],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let rows = report(&id);
+    // A record whose only error is a swapped birth date, and one that is exact.
+    let swapped = rows
+        .iter()
+        .find(|r| {
+            r["status"] == "match_with_differences"
+                && r["differences"].as_array().unwrap().len() == 1
+                && r["differences"][0]["kind"] == "day-month-swapped"
+        })
+        .expect("a swapped birth date");
+    let target_id = swapped["target_id"].as_str().unwrap().to_owned();
+    let exact = rows.iter().find(|r| r["status"] == "exact").unwrap()["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/reconciliations/{id}/corrections");
+    let decide = |key: &str, body: serde_json::Value| s.post_json(&path, Some(key), &body);
+
+    // Another member's key does not see the run; the owner's consumer system does not decide.
+    decide(
+        &s.key("consumer-01"),
+        serde_json::json!({"target_id": target_id, "decision": "accept"}),
+    )
+    .problem(404, "reconciliation-not-found");
+    decide(
+        &civil,
+        serde_json::json!({"target_id": target_id, "decision": "accept"}),
+    )
+    .problem(403, "role-required");
+    // What is not proposed cannot be accepted.
+    decide(
+        &provider,
+        serde_json::json!({"target_id": exact, "decision": "accept"}),
+    )
+    .problem(409, "correction-not-applicable");
+    decide(
+        &provider,
+        serde_json::json!({"target_id": target_id, "decision": "accept", "fields": ["full_name"]}),
+    )
+    .problem(409, "correction-not-applicable");
+    decide(
+        &provider,
+        serde_json::json!({"target_id": "CB-nobody", "decision": "accept"}),
+    )
+    .problem(404, "record-not-found");
+    decide(
+        &provider,
+        serde_json::json!({"target_id": target_id, "decision": "maybe"}),
+    )
+    .problem(422, "body-invalid");
+
+    // The owner's provider accepts: a new version whose batch leads back to the decision.
+    let r = decide(
+        &provider,
+        serde_json::json!({"target_id": target_id, "decision": "accept", "note": "checked with the staff member"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let c = r.json();
+    assert_eq!(c["decision"], "accepted");
+    assert_eq!(c["fields"][0]["field"], "date_of_birth");
+    assert_eq!(c["reference_id"], swapped["reference_id"]);
+    let batch = c["batch_id"].as_str().unwrap().to_owned();
+    let history = s
+        .get(
+            &format!("/api/v1/datasets/civil-servants/records/{target_id}/history"),
+            Some(&provider),
+        )
+        .json();
+    let versions = history.as_array().unwrap();
+    let last = versions
+        .iter()
+        .max_by_key(|v| v["version"].as_u64())
+        .unwrap();
+    assert_eq!(last["batch_id"], batch.as_str());
+    assert_eq!(last["version"], c["version"]);
+    assert_eq!(
+        last["data"]["date_of_birth"],
+        swapped["differences"][0]["reference"]
+    );
+    assert_eq!(versions.len(), 2, "{history}");
+    // Decided once.
+    decide(
+        &provider,
+        serde_json::json!({"target_id": target_id, "decision": "reject"}),
+    )
+    .problem(409, "correction-decided");
+    let decided = s.get(&path, Some(&civil)).json();
+    assert_eq!(decided.as_array().unwrap().len(), 1);
+
+    // Rerun: the corrected record is exact now.
+    let again = start(&s, &civil, "cross-checking", &body).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(finished(&s, &civil, &again)["status"], "done");
+    let row = report(&again)
+        .into_iter()
+        .find(|r| r["target_id"] == target_id.as_str())
+        .unwrap();
+    assert_eq!(row["status"], "exact", "{row}");
+}
