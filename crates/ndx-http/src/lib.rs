@@ -3,6 +3,7 @@
 //! document generated from the handlers.
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod audit;
 pub mod auth;
 pub mod connector;
@@ -380,6 +381,7 @@ pub fn app(state: AppState) -> Router {
         .merge(connector::routes())
         .merge(subscription::routes())
         .merge(reconcile::routes())
+        .merge(address::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

@@ -58,6 +58,7 @@ impl Modify for Security {
         crate::reconcile::start_reconciliation, crate::reconcile::list_reconciliations,
         crate::reconcile::get_reconciliation, crate::reconcile::report,
         crate::reconcile::decide_correction, crate::reconcile::list_corrections,
+        crate::address::normalize,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

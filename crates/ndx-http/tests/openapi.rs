@@ -106,6 +106,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/reconciliations/{id}", &["get"]),
         ("/api/v1/reconciliations/{id}/report", &["get"]),
         ("/api/v1/reconciliations/{id}/corrections", &["get", "post"]),
+        ("/api/v1/addresses/normalize", &["get"]),
     ] {
         let item = paths
             .get(path)
@@ -119,7 +120,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 61, "a route was added: list it above");
+    assert_eq!(paths.len(), 62, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

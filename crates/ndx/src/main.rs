@@ -74,6 +74,13 @@ enum Command {
     /// Cross-check a register against a reference register (two CSV files): one status per
     /// record, the differences, the duplicates.
     Reconcile(reconcile::ReconcileArgs),
+    /// Read free-text Vietnamese addresses into the 2025 administrative units (pre-2025
+    /// addresses through the official conversion); `-` reads one address per line from stdin
+    /// and prints NDJSON.
+    Address {
+        /// The address (or `-`).
+        text: String,
+    },
     /// API keys on the stopped store (break-glass).
     Keys {
         #[command(subcommand)]
@@ -173,7 +180,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connector(args) => connector::run(&args),
         Command::Subscription(args) => subscription::run(&args),
         Command::Reconcile(args) => reconcile::run(&args),
+        Command::Address { text } => address(&text),
     }
+}
+
+/// `ndx address`: one address as pretty JSON, or `-`: each line of stdin as an NDJSON line.
+fn address(text: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    if text != "-" {
+        return print_json(&ndx_http::address::read(text));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        serde_json::to_writer(&mut out, &ndx_http::address::read(line.trim()))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(out.flush()?)
 }
 
 fn init_logging(cfg: &config::Config) {

@@ -720,3 +720,74 @@ fn an_accepted_correction_is_a_new_version_with_its_lineage_and_the_rerun_shows_
         .unwrap();
     assert_eq!(row["status"], "exact", "{row}");
 }
+
+#[test]
+fn addresses_normalize_to_the_2025_units_or_say_why_not() {
+    let s = common::Server::demo(20);
+    let key = s.key("consumer-01");
+    let get = |text: &str| {
+        let q: String = url_encode(text);
+        s.get(&format!("/api/v1/addresses/normalize?text={q}"), Some(&key))
+    };
+    let r = get("5 Pho Duc Chinh, P. Phuc Xa, Q. Ba Dinh, TP Ha Noi");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = r.json();
+    assert_eq!(a["form"], "legacy");
+    assert_eq!(a["resolution"], "resolved");
+    assert_eq!(a["street"], "5 Pho Duc Chinh");
+    assert_eq!(a["wards"][0]["code"], "00097");
+    assert_eq!(a["province"]["code"], "01");
+    assert_eq!(
+        a["current"],
+        "5 Pho Duc Chinh, Phường Hồng Hà, Thành phố Hà Nội"
+    );
+    // A pre-2025 ward split between several: every candidate, no guess.
+    let split = ndx_types::reference::ward_conversions()
+        .iter()
+        .find(|c| ndx_types::reference::ward_conversions_from(&c.old_ward_code).len() > 1)
+        .unwrap();
+    let a = get(&format!(
+        "1 A, {}, {}, {}",
+        split.old_ward_name, split.old_district_name, split.old_province_name
+    ))
+    .json();
+    assert_eq!(a["resolution"], "ambiguous", "{a}");
+    assert!(a["wards"].as_array().unwrap().len() > 1);
+    assert_eq!(a["current"], serde_json::Value::Null);
+    let a = get("12 Lê Lợi, Phường Không Có, Hà Nội").json();
+    assert_eq!(
+        (a["resolution"].as_str(), a["reason"].as_str()),
+        (Some("unresolved"), Some("unknown ward"))
+    );
+    // Bad input.
+    s.get("/api/v1/addresses/normalize", Some(&key))
+        .problem(400, "query-invalid");
+    get(&"a".repeat(1001)).problem(400, "query-invalid");
+    get("1 A\u{7}, Hà Nội").problem(400, "query-invalid");
+    s.get("/api/v1/addresses/normalize?text=x&other=1", Some(&key))
+        .problem(400, "query-invalid");
+    s.get("/api/v1/addresses/normalize?text=x", None)
+        .problem(401, "auth-missing");
+    // The command line prints the same.
+    let out = common::run_ndx(&[
+        "address",
+        "5 Phó Đức Chính, Phường Phúc Xá, Quận Ba Đình, Hà Nội",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        a["current"],
+        "5 Phó Đức Chính, Phường Hồng Hà, Thành phố Hà Nội"
+    );
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
