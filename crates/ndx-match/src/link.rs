@@ -291,9 +291,17 @@ impl Linker {
 
     /// Streams one reference record past the targets.
     pub fn add_reference(&mut self, record: PersonRecord) {
+        let reference = Prepared::new(record, &mut self.parser);
+        self.add_prepared_reference(reference);
+    }
+
+    /// Streams one reference record prepared elsewhere ([`Prepared::new`] with a parser of
+    /// its own), so that reading and preparing the reference can run on another thread while
+    /// this one compares; records are taken in the order given, so a run is the same either
+    /// way.
+    pub fn add_prepared_reference(&mut self, reference: Prepared) {
         self.references += 1;
         let stamp = self.references;
-        let reference = Prepared::new(record, &mut self.parser);
         let mut found: Vec<u32> = Vec::new();
         if let Some(id) = &reference.citizen_id
             && let Some(list) = self.by_citizen.get(id)
