@@ -320,12 +320,7 @@ impl Core {
     }
 
     fn check_purpose_at(&self, generation: u64, purpose: Option<&str>) -> Result<String> {
-        let Some(p) = purpose.map(str::trim).filter(|p| !p.is_empty()) else {
-            return Err(Error::of(
-                Code::PurposeMissing,
-                "an exchange request states its purpose in the Ndx-Purpose header (a code of the code list \"purpose\")",
-            ));
-        };
+        let p = stated_purpose(purpose, "an exchange request")?;
         if !self.purpose_known(generation, p)? {
             return Err(Error::of(
                 Code::PurposeUnknown,
@@ -1347,6 +1342,19 @@ impl Core {
             next,
         })
     }
+}
+
+/// The purpose a request states, trimmed; `400 purpose-missing` (naming `what`) when it
+/// states none. Whether it is a code of the code list is [`Core::check_purpose`]'s.
+pub(crate) fn stated_purpose<'a>(purpose: Option<&'a str>, what: &str) -> Result<&'a str> {
+    purpose.map(str::trim).filter(|p| !p.is_empty()).ok_or_else(|| {
+        Error::of(
+            Code::PurposeMissing,
+            format!(
+                "{what} states its purpose in the Ndx-Purpose header (a code of the code list \"purpose\")"
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

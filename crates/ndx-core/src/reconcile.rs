@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use ndx_match::{AddressInput, Config, Linker, Outcome, PersonRecord};
+use ndx_match::{AddressInput, Config, Linker, PersonRecord};
 use ndx_types::exchange::Operation;
 use ndx_types::reconcile::{
     CorrectedField, Correction, Decision, PART_ROWS, Reconciliation, ReportPart, ReportRow,
@@ -87,27 +87,6 @@ fn person(key: &str, data: &Map<String, Value>) -> PersonRecord {
     }
 }
 
-fn row(o: Outcome) -> ReportRow {
-    ReportRow {
-        target_id: o.target_id,
-        status: o.status.as_str().to_owned(),
-        reference_id: o.reference_id,
-        score: o.score.map(|s| (s * 10_000.0).round() / 10_000.0),
-        differences: o
-            .differences
-            .into_iter()
-            .map(|d| RowDifference {
-                field: d.field.to_owned(),
-                kind: d.kind.as_str().to_owned(),
-                reference: d.reference,
-            })
-            .collect(),
-        findings: o.findings.iter().map(|k| k.as_str().to_owned()).collect(),
-        duplicate_of: o.duplicate_of,
-        plausible_candidates: o.plausible as u64,
-    }
-}
-
 fn not_found(id: &str) -> Error {
     Error::of(
         Code::ReconciliationNotFound,
@@ -128,17 +107,7 @@ impl Core {
     ) -> Result<ReconcileJob> {
         // The request's shape first: a purpose stated (whether it is a known one is the
         // exchange decision's, after the datasets), a threshold in range.
-        if request
-            .purpose
-            .as_deref()
-            .map(str::trim)
-            .is_none_or(str::is_empty)
-        {
-            return Err(Error::of(
-                Code::PurposeMissing,
-                "a reconciliation states its purpose in the Ndx-Purpose header (a code of the code list \"purpose\")",
-            ));
-        }
+        crate::exchange::stated_purpose(request.purpose.as_deref(), "a reconciliation")?;
         let threshold = request.threshold.unwrap_or(0.9);
         if !(0.5..=1.0).contains(&threshold) || threshold.is_nan() {
             return Err(Error::of(
@@ -287,7 +256,7 @@ impl Core {
             .collect();
         run.duplicates = summary.duplicates as u64;
         run.model = summary.model.describe();
-        let mut rows = outcomes.into_iter().map(row).peekable();
+        let mut rows = outcomes.into_iter().map(ReportRow::from).peekable();
         let mut number = 0u32;
         while rows.peek().is_some() {
             let part = ReportPart {

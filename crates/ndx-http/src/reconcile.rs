@@ -265,24 +265,7 @@ pub struct DifferenceOut {
 
 fn write_row(format: ReportFormat, r: ReportRow, out: &mut Vec<u8>) {
     match format {
-        ReportFormat::Csv => {
-            let differences = ndx_types::reconcile::differences_cell(
-                r.differences
-                    .iter()
-                    .map(|d| (d.field.as_str(), d.reference.as_str())),
-            );
-            crate::exchange::csv_row(
-                &[
-                    r.target_id,
-                    r.status,
-                    r.reference_id.unwrap_or_default(),
-                    r.score.map(|s| format!("{s:.4}")).unwrap_or_default(),
-                    differences,
-                    r.duplicate_of.unwrap_or_default(),
-                ],
-                out,
-            );
-        }
+        ReportFormat::Csv => crate::exchange::csv_row(&r.csv_cells(), out),
         ReportFormat::Ndjson => {
             let line = ReportLine {
                 target_id: r.target_id,

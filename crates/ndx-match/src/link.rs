@@ -16,6 +16,7 @@ use crate::address::AddressParser;
 use crate::compare::{Difference, Kind, Levels, compare, differences, findings, pattern};
 use crate::model::{Counts, Model};
 use crate::person::{PersonRecord, Prepared};
+use ndx_types::reconcile::ReportRow;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -451,6 +452,31 @@ impl Linker {
             in_reference,
         };
         (outcomes, summary)
+    }
+}
+
+impl From<Outcome> for ReportRow {
+    /// The stored and reported form of an outcome: kinds by their stable names, the score
+    /// rounded to four decimals.
+    fn from(o: Outcome) -> ReportRow {
+        ReportRow {
+            target_id: o.target_id,
+            status: o.status.as_str().to_owned(),
+            reference_id: o.reference_id,
+            score: o.score.map(|s| (s * 10_000.0).round() / 10_000.0),
+            differences: o
+                .differences
+                .into_iter()
+                .map(|d| ndx_types::reconcile::RowDifference {
+                    field: d.field.to_owned(),
+                    kind: d.kind.as_str().to_owned(),
+                    reference: d.reference,
+                })
+                .collect(),
+            findings: o.findings.iter().map(|k| k.as_str().to_owned()).collect(),
+            duplicate_of: o.duplicate_of,
+            plausible_candidates: o.plausible as u64,
+        }
     }
 }
 

@@ -20,25 +20,6 @@ pub const REPORT_COLUMNS: [&str; 6] = [
     "duplicate_of",
 ];
 
-/// The `differences` cell of a CSV report: a JSON object field → the reference's value, or
-/// empty when nothing differs.
-pub fn differences_cell<'a>(differences: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = differences
-        .into_iter()
-        .map(|(field, value)| {
-            (
-                field.to_owned(),
-                serde_json::Value::String(value.to_owned()),
-            )
-        })
-        .collect();
-    if map.is_empty() {
-        String::new()
-    } else {
-        serde_json::Value::Object(map).to_string()
-    }
-}
-
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -127,6 +108,45 @@ pub struct ReportRow {
     pub duplicate_of: Option<String>,
     /// Plausible candidates.
     pub plausible_candidates: u64,
+}
+
+/// The `differences` cell of a CSV report: a JSON object field → the reference's value, or
+/// empty when nothing differs.
+fn differences_cell<'a>(differences: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = differences
+        .into_iter()
+        .map(|(field, value)| {
+            (
+                field.to_owned(),
+                serde_json::Value::String(value.to_owned()),
+            )
+        })
+        .collect();
+    if map.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+impl ReportRow {
+    /// The row's cells in [`REPORT_COLUMNS`] order: the score with four decimals,
+    /// `differences` a JSON object field → the reference's value, absent values empty.
+    pub fn csv_cells(self) -> [String; 6] {
+        let differences = differences_cell(
+            self.differences
+                .iter()
+                .map(|d| (d.field.as_str(), d.reference.as_str())),
+        );
+        [
+            self.target_id,
+            self.status,
+            self.reference_id.unwrap_or_default(),
+            self.score.map(|s| format!("{s:.4}")).unwrap_or_default(),
+            differences,
+            self.duplicate_of.unwrap_or_default(),
+        ]
+    }
 }
 
 /// A part of a report: rows `number × PART_ROWS ..` in target order.

@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndx_core::{Code, Error};
 use ndx_match::address::AddressParser;
 use ndx_match::person::Prepared;
-use ndx_match::{AddressInput, Config, Linker, Outcome, PersonRecord, Summary};
+use ndx_match::{AddressInput, Config, Linker, PersonRecord, Summary};
+use ndx_types::reconcile::ReportRow;
 
 /// Reference records handed from the reading thread to the comparing one at a time.
 const PREPARED_BATCH: usize = 1024;
@@ -296,7 +297,11 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     debug_assert_eq!(summary.references, references);
 
-    write_report(&args.out, args.format, &outcomes)?;
+    write_report(
+        &args.out,
+        args.format,
+        outcomes.into_iter().map(ReportRow::from).collect(),
+    )?;
     if !args.quiet {
         print_summary(&summary, start.elapsed());
     }
@@ -304,15 +309,15 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
 }
 
 /// Writes the report to `out` (`-`: standard output).
-fn write_report(out: &Path, format: ReportFormat, outcomes: &[Outcome]) -> anyhow::Result<()> {
+fn write_report(out: &Path, format: ReportFormat, rows: Vec<ReportRow>) -> anyhow::Result<()> {
     if out.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let mut w = BufWriter::new(stdout.lock());
-        write_outcomes(&mut w, format, outcomes)?;
+        write_outcomes(&mut w, format, rows)?;
         w.flush()?;
         return Ok(());
     }
-    with_partial(out, |w| write_outcomes(w, format, outcomes))
+    with_partial(out, |w| write_outcomes(w, format, rows))
 }
 
 /// Writes `bytes` to `out` (`-`: standard output).
@@ -440,53 +445,23 @@ fn stored(args: &ReconcileArgs, reference: &str, target: &str) -> anyhow::Result
     Ok(())
 }
 
-fn differences_json(o: &Outcome) -> String {
-    ndx_types::reconcile::differences_cell(
-        o.differences
-            .iter()
-            .map(|d| (d.field, d.reference.as_str())),
-    )
-}
-
 fn write_outcomes(
     w: &mut impl Write,
     format: ReportFormat,
-    outcomes: &[Outcome],
+    rows: Vec<ReportRow>,
 ) -> anyhow::Result<()> {
     match format {
         ReportFormat::Csv => {
             let mut csv = csv::Writer::from_writer(w);
             csv.write_record(ndx_types::reconcile::REPORT_COLUMNS)?;
-            for o in outcomes {
-                let score = o.score.map(|s| format!("{s:.4}")).unwrap_or_default();
-                csv.write_record([
-                    o.target_id.as_str(),
-                    o.status.as_str(),
-                    o.reference_id.as_deref().unwrap_or(""),
-                    score.as_str(),
-                    differences_json(o).as_str(),
-                    o.duplicate_of.as_deref().unwrap_or(""),
-                ])?;
+            for row in rows {
+                csv.write_record(row.csv_cells())?;
             }
             csv.flush()?;
         }
         ReportFormat::Ndjson => {
-            for o in outcomes {
-                let line = serde_json::json!({
-                    "target_id": o.target_id,
-                    "status": o.status.as_str(),
-                    "reference_id": o.reference_id,
-                    "score": o.score.map(|s| (s * 10_000.0).round() / 10_000.0),
-                    "differences": o.differences.iter().map(|d| serde_json::json!({
-                        "field": d.field,
-                        "kind": d.kind.as_str(),
-                        "reference": d.reference,
-                    })).collect::<Vec<_>>(),
-                    "findings": o.findings.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-                    "duplicate_of": o.duplicate_of,
-                    "plausible_candidates": o.plausible,
-                });
-                serde_json::to_writer(&mut *w, &line)?;
+            for row in rows {
+                serde_json::to_writer(&mut *w, &row)?;
                 w.write_all(b"\n")?;
             }
         }
