@@ -73,9 +73,19 @@ pub struct ExchangeRead {
     pub(crate) operation: ndx_types::exchange::Operation,
     pub(crate) actor: Actor,
     pub(crate) request_id: String,
+    /// Converts released codes into the lists the caller named (`Ndx-Code-Lists`).
+    pub(crate) recode_out: Option<std::sync::Arc<ndx_types::codes::Recoder>>,
+    /// Converts the caller's filter values into the dataset's lists.
+    pub(crate) recode_in: Option<std::sync::Arc<ndx_types::codes::Recoder>>,
+    /// The code list of each released coded field, as answered.
+    pub(crate) answer_lists: Vec<ndx_types::codes::CodeListRef>,
 }
 
 impl ExchangeRead {
+    /// The code lists the answer's coded values use (the `Ndx-Code-Lists` of the answer).
+    pub fn code_lists(&self) -> &[ndx_types::codes::CodeListRef] {
+        &self.answer_lists
+    }
     /// The dataset.
     pub fn dataset(&self) -> &str {
         &self.schema.dataset

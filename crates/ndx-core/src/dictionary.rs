@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ndx_store::{Store, StoreError};
+use ndx_types::codes::{CodeListRef, Converter, Crosswalk};
 use ndx_types::dictionary::{
     self as dict, CodeList, DataElement, DatasetSchema, DictionaryLookup, Evolution, SchemaVersion,
 };
@@ -34,6 +35,8 @@ pub struct StoreDictionary<'a> {
     store: &'a Store,
     elements: HashMap<String, DataElement>,
     lists: RefCell<HashMap<String, Option<CodeList>>>,
+    versions: RefCell<HashMap<CodeListRef, Option<CodeList>>>,
+    walks: RefCell<HashMap<(CodeListRef, CodeListRef), Option<Crosswalk>>>,
     failure: RefCell<Option<StoreError>>,
 }
 
@@ -50,6 +53,8 @@ impl<'a> StoreDictionary<'a> {
             store,
             elements,
             lists: RefCell::default(),
+            versions: RefCell::default(),
+            walks: RefCell::default(),
             failure: RefCell::default(),
         })
     }
@@ -82,6 +87,43 @@ impl DictionaryLookup for StoreDictionary<'_> {
             .borrow_mut()
             .insert(id.to_owned(), loaded.clone());
         loaded
+    }
+    fn code_list_version(&self, list: &CodeListRef) -> Option<CodeList> {
+        if let Some(l) = self.versions.borrow().get(list) {
+            return l.clone();
+        }
+        let loaded = self
+            .remember(self.store.catalog().code_list(&list.id, Some(list.version)))
+            .flatten();
+        self.versions
+            .borrow_mut()
+            .insert(list.clone(), loaded.clone());
+        loaded
+    }
+    fn crosswalk(&self, from: &CodeListRef, to: &CodeListRef) -> Option<Crosswalk> {
+        let id = (from.clone(), to.clone());
+        if let Some(w) = self.walks.borrow().get(&id) {
+            return w.clone();
+        }
+        let loaded = self
+            .remember(self.store.catalog().crosswalk(from, to))
+            .flatten()
+            .map(|w| w.value);
+        self.walks.borrow_mut().insert(id, loaded.clone());
+        loaded
+    }
+}
+
+impl StoreDictionary<'_> {
+    /// The value, or `None` with the failure kept for [`StoreDictionary::finish`].
+    fn remember<T>(&self, r: std::result::Result<T, StoreError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
     }
 }
 
@@ -116,6 +158,33 @@ pub struct SchemaChange {
     pub created: bool,
     /// What changed.
     pub changes: Vec<String>,
+}
+
+/// Pins every coded field that names no code list: to the list the previous schema version
+/// pinned for it, else to its element's list at the latest version.
+fn pin_code_lists(
+    schema: &mut DatasetSchema,
+    previous: Option<&DatasetSchema>,
+    dict: &dyn DictionaryLookup,
+) {
+    for f in schema.fields.iter_mut().filter(|f| f.code_list.is_none()) {
+        let inherited = previous
+            .and_then(|p| p.field(&f.name))
+            .filter(|p| p.element == f.element)
+            .and_then(|p| p.code_list.clone());
+        f.code_list = inherited.or_else(|| {
+            let element = dict.element(&f.element)?;
+            dict::field_code_list(f, &element, dict)
+        });
+    }
+}
+
+/// A catalogue insert that another process may have made first.
+fn insert_once<T>(r: std::result::Result<T, StoreError>) -> Result<()> {
+    match r {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn breaking_errors(reasons: &[String]) -> Vec<FieldError> {
@@ -153,19 +222,165 @@ impl Core {
         if changed {
             self.forget_compiled();
         }
-        let lists: Vec<String> = self
-            .store
-            .catalog()
-            .code_list_ids()?
-            .into_iter()
-            .map(|l| l.0)
-            .collect();
+        // Each built-in list version that is missing, in ascending versions (the national
+        // lists are not edited through the API; a list of the same id registered locally keeps
+        // its versions and the built-in one is not forced onto it).
         for l in dict::builtin_code_lists() {
-            if !lists.contains(&l.id) {
-                self.store.catalog().insert(&l, now)?;
+            let stored = self.store.catalog().code_list(&l.id, Some(l.version))?;
+            let latest = self.store.catalog().code_list(&l.id, None)?;
+            if stored.is_none() && latest.is_none_or(|p| p.version + 1 == l.version) {
+                insert_once(self.store.catalog().insert(&l, now))?;
+                changed = true;
             }
         }
+        for w in ndx_types::codes::builtin_crosswalks() {
+            match self.store.catalog().crosswalk(&w.from, &w.to)? {
+                None => insert_once(self.store.catalog().insert(&w, now))?,
+                Some(stored) if stored.value != w => {
+                    match self.store.catalog().update(&w, stored.revision, now) {
+                        Ok(_) | Err(ndx_store::StoreError::Conflict(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Some(_) => continue,
+            }
+            changed = true;
+        }
+        if changed {
+            self.forget_compiled();
+        }
         Ok(())
+    }
+
+    /// Registers a crosswalk between two code list versions, or replaces the one registered in
+    /// that direction. Both versions must exist and every code must be in its list.
+    pub fn put_crosswalk(
+        &self,
+        _cap: &DictionaryAdmin,
+        w: Crosswalk,
+        now: DateTime<Utc>,
+    ) -> Result<(Crosswalk, bool)> {
+        w.check()?;
+        for (side, list) in [("from", &w.from), ("to", &w.to)] {
+            let Some(stored) = self
+                .store
+                .catalog()
+                .code_list(&list.id, Some(list.version))?
+            else {
+                return Err(Error::of(
+                    Code::CodeListNotFound,
+                    format!("the crosswalk's {side} list {list} does not exist"),
+                ));
+            };
+            let codes: std::collections::HashSet<&str> =
+                stored.entries.iter().map(|e| e.code.as_str()).collect();
+            let unknown: Vec<&str> = w
+                .pairs
+                .iter()
+                .map(|p| if side == "from" { &p.from } else { &p.to })
+                .filter(|c| !codes.contains(c.as_str()))
+                .map(String::as_str)
+                .take(5)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::of(
+                    Code::CrosswalkInvalid,
+                    format!("codes {unknown:?} are not in {list}"),
+                ));
+            }
+        }
+        if self.store.catalog().crosswalk(&w.to, &w.from)?.is_some() {
+            return Err(Error::of(
+                Code::CrosswalkInvalid,
+                format!(
+                    "a crosswalk from {} to {} exists; a crosswalk serves both directions",
+                    w.to, w.from
+                ),
+            ));
+        }
+        let changed = match self.store.catalog().crosswalk(&w.from, &w.to)? {
+            None => {
+                self.store.catalog().insert(&w, now)?;
+                true
+            }
+            Some(stored) if stored.value != w => {
+                self.store.catalog().update(&w, stored.revision, now)?;
+                true
+            }
+            Some(_) => false,
+        };
+        if changed {
+            self.forget_compiled();
+        }
+        Ok((w, changed))
+    }
+
+    /// Every crosswalk.
+    pub fn crosswalks(&self) -> Result<Vec<Crosswalk>> {
+        Ok(self.store.catalog().values::<Crosswalk>()?)
+    }
+
+    /// The crosswalk between two list versions, registered in either direction, as it is
+    /// registered.
+    pub fn crosswalk(&self, from: &CodeListRef, to: &CodeListRef) -> Result<Crosswalk> {
+        if let Some(w) = self.store.catalog().crosswalk(from, to)? {
+            return Ok(w.value);
+        }
+        if let Some(w) = self.store.catalog().crosswalk(to, from)? {
+            return Ok(w.value);
+        }
+        Err(Error::of(
+            Code::CrosswalkNotFound,
+            format!("there is no crosswalk between {from} and {to}"),
+        ))
+    }
+
+    /// A converter from one list version to another (cached until the dictionary changes).
+    pub(crate) fn converter(
+        &self,
+        from: &CodeListRef,
+        to: &CodeListRef,
+    ) -> Result<Option<Arc<Converter>>> {
+        let id = (from.clone(), to.clone());
+        if let Some(c) = self.converters.lock().expect("cache poisoned").get(&id) {
+            return Ok(c.clone());
+        }
+        let lookup = StoreDictionary::load(&self.store)?;
+        let found = dict::converter(&lookup, from, to).map(Arc::new);
+        lookup.finish()?;
+        self.converters
+            .lock()
+            .expect("cache poisoned")
+            .insert(id, found.clone());
+        Ok(found)
+    }
+
+    /// The recoder between a dataset's lists and the lists a caller names (`Ndx-Code-Lists`).
+    pub(crate) fn recoder(
+        &self,
+        schema: &DatasetSchema,
+        wanted: &[CodeListRef],
+        direction: ndx_types::codes::Direction,
+    ) -> Result<Option<ndx_types::codes::Recoder>> {
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        let compiled = self.compiled(schema)?;
+        let failure = RefCell::new(None);
+        let find = |a: &CodeListRef, b: &CodeListRef| match self.converter(a, b) {
+            Ok(c) => c,
+            Err(e) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        let made =
+            ndx_types::codes::Recoder::new(&compiled.coded_fields(), wanted, direction, &find);
+        if let Some(e) = failure.into_inner() {
+            return Err(e);
+        }
+        made.map(|r| (!r.is_empty()).then_some(r))
+            .map_err(|why| Error::of(Code::CodeListNotApplicable, why))
     }
 
     /// Registers a data element.
@@ -312,11 +527,14 @@ impl Core {
                 format!("owner {:?} is not a member", schema.owner),
             ));
         }
+        let latest = self.store.catalog().schema(&schema.dataset, None)?;
         let lookup = StoreDictionary::load(&self.store)?;
         let checked = schema.check(&lookup);
+        if checked.is_ok() {
+            pin_code_lists(&mut schema, latest.as_ref(), &lookup);
+        }
         lookup.finish()?;
         checked?;
-        let latest = self.store.catalog().schema(&schema.dataset, None)?;
         let (version, changes) = match &latest {
             None => (
                 SchemaVersion { major: 1, minor: 0 },
@@ -499,6 +717,7 @@ impl Core {
 
     fn forget_compiled(&self) {
         self.compiled.lock().expect("cache poisoned").clear();
+        self.converters.lock().expect("cache poisoned").clear();
         self.catalog_cache.forget();
     }
 }

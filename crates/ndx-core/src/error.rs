@@ -187,6 +187,8 @@ error_codes! {
     ElementNotFound = "element-not-found", NotFound, "Data element not found";
     /// No such code list (or version).
     CodeListNotFound = "code-list-not-found", NotFound, "Code list not found";
+    /// No crosswalk joins the two code list versions.
+    CrosswalkNotFound = "crosswalk-not-found", NotFound, "Crosswalk not found";
     /// No such dataset.
     DatasetNotFound = "dataset-not-found", NotFound, "Dataset not found";
     /// No such schema version.
@@ -321,6 +323,10 @@ error_codes! {
     ExpiryInPast = "expiry-in-past", Invalid, "Expiry in the past";
     /// A definition refers to an unknown code list.
     CodeListUnknown = "code-list-unknown", Invalid, "Unknown code list";
+    /// A crosswalk names codes its lists do not have, or duplicates one registered the other way.
+    CrosswalkInvalid = "crosswalk-invalid", Invalid, "Invalid crosswalk";
+    /// A code list named by a caller (`Ndx-Code-Lists`) applies to no field of the dataset, or no crosswalk joins it to the field's list.
+    CodeListNotApplicable = "code-list-not-applicable", Invalid, "Code list not applicable";
     /// A dataset's owner is not a member.
     OwnerUnknown = "owner-unknown", Invalid, "Unknown owner";
     /// A definition breaks a dictionary rule.

@@ -22,6 +22,7 @@ use crate::Core;
 use crate::access::{Caller, ExchangeRead};
 use crate::audit::{Audited, Pending};
 use crate::error::{Code, Error, Result};
+use ndx_types::codes::{CodeListRef, Direction};
 
 /// The code list the purposes of agreements and requests come from.
 pub const PURPOSE_LIST: &str = "purpose";
@@ -792,14 +793,73 @@ impl Core {
             return Err(refuse(e, Some(&agreement)));
         }
         self.save_quotas_now_and_then();
-        Ok(ExchangeRead {
+        ExchangeRead {
             schema,
             agreement,
             grant,
             operation,
             actor: caller.actor(),
             request_id: caller.request_id().to_owned(),
-        })
+            recode_out: None,
+            recode_in: None,
+            answer_lists: Vec::new(),
+        }
+        .with_answer_lists(self)
+    }
+
+    /// Answers in the code lists the caller names (`Ndx-Code-Lists`): the released values of
+    /// each field whose list a crosswalk joins to a named one are converted into it, and
+    /// filters written in the named lists are converted into the dataset's. Only a one-to-one
+    /// conversion is allowed here (a 2025 ward has no single pre-2025 ward); a refusal is
+    /// audited like every refusal of the exchange API.
+    pub fn exchange_code_lists(
+        &self,
+        caller: &Caller,
+        mut cap: ExchangeRead,
+        lists: &[CodeListRef],
+    ) -> Result<ExchangeRead> {
+        if lists.is_empty() {
+            return Ok(cap);
+        }
+        let made = (|| {
+            let out = self.recoder(&cap.schema, lists, Direction::FromDataset)?;
+            let into = self.recoder(&cap.schema, lists, Direction::IntoDataset)?;
+            if let Some(r) = &out {
+                for (_, name, conv) in r.fields() {
+                    if !conv.is_total_function() {
+                        return Err(Error::of(
+                            Code::CodeListNotApplicable,
+                            format!(
+                                "field {name:?}: codes of {} do not each have a single \
+                                 counterpart in {}, so they cannot be answered in it",
+                                conv.from, conv.to
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok((out, into))
+        })();
+        match made {
+            Ok((out, into)) => {
+                cap.recode_out = out.map(Arc::new);
+                cap.recode_in = into.map(Arc::new);
+                Ok(cap.with_answer_lists(self)?)
+            }
+            Err(e) => {
+                let refused = self
+                    .audit
+                    .event(caller, &format!("exchange.{}", cap.operation.name()))
+                    .dataset(Some(&cap.schema.dataset))
+                    .under(&cap.agreement)
+                    .refused(&e)
+                    .record();
+                Err(match refused {
+                    Ok(_) => e,
+                    Err(audit) => audit,
+                })
+            }
+        }
     }
 
     /// The consent-bound fields of a record its data subjects have not consented to release
@@ -1020,6 +1080,33 @@ impl Core {
     }
 }
 
+impl ExchangeRead {
+    /// Works out the code list of each released coded field, as answered.
+    fn with_answer_lists(mut self, core: &Core) -> Result<ExchangeRead> {
+        let compiled = core.compiled(&self.schema)?;
+        let mut lists: Vec<CodeListRef> = Vec::new();
+        for (_, name, list) in compiled.coded_fields() {
+            if !self.grant.fields.contains(&name) {
+                continue;
+            }
+            let answered = self
+                .recode_out
+                .as_ref()
+                .and_then(|r| {
+                    r.fields()
+                        .find(|(_, n, _)| *n == name)
+                        .map(|(_, _, c)| c.to.clone())
+                })
+                .unwrap_or(list);
+            if !lists.contains(&answered) {
+                lists.push(answered);
+            }
+        }
+        self.answer_lists = lists;
+        Ok(self)
+    }
+}
+
 /// What becomes of one stored version under an agreement.
 pub(crate) enum Release {
     /// Released: the record (agreed fields only) and its data subjects.
@@ -1109,12 +1196,20 @@ impl<'a> Releaser<'a> {
                 return Ok(Release::Withheld(subjects));
             }
         }
-        let data: Map<String, Value> = cap
+        let mut data: Map<String, Value> = cap
             .grant
             .fields
             .iter()
             .filter_map(|f| full.remove(f).map(|x| (f.clone(), x)))
             .collect();
+        if let Some(r) = &cap.recode_out {
+            ndx_types::codes::recode_object(r, &mut data).map_err(|e| {
+                Error::of(
+                    Code::CodeListNotApplicable,
+                    format!("record {:?}: {}", v.key, e.message),
+                )
+            })?;
+        }
         Ok(Release::Record(
             ExchangeRecord {
                 key: v.key,
@@ -1231,6 +1326,22 @@ impl Core {
         if let Some(e) = unreleased_filters(cap, filters) {
             return Err(refuse(e));
         }
+        let converted;
+        let filters = match &cap.recode_in {
+            None => filters,
+            Some(r) => {
+                converted = filters
+                    .iter()
+                    .map(|(f, v)| match r.convert_named(f, v) {
+                        None => Ok((f.clone(), v.clone())),
+                        Some(Ok(code)) => Ok((f.clone(), code.to_owned())),
+                        Some(Err(e)) => Err(Error::of(Code::FilterValueInvalid, e.message)),
+                    })
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(refuse)?;
+                &converted[..]
+            }
+        };
         let typed = self.typed_filters(&cap.schema.dataset, filters)?;
         let after = self.list_position(&cap.schema.dataset, cursor)?;
         let mut versions =

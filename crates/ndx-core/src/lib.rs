@@ -30,11 +30,18 @@ pub use ndx_store::{RecordVersion, Store};
 /// Compiled validators by dataset and schema version.
 type CompiledCache = HashMap<(String, SchemaVersion), Arc<CompiledSchema>>;
 
+/// Crosswalk converters by (from, to) list version; `None` where no crosswalk joins them.
+type ConverterCache = HashMap<
+    (ndx_types::codes::CodeListRef, ndx_types::codes::CodeListRef),
+    Option<Arc<ndx_types::codes::Converter>>,
+>;
+
 /// The services, over one store.
 #[derive(Clone)]
 pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
+    converters: Arc<Mutex<ConverterCache>>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
@@ -62,6 +69,7 @@ impl Core {
         Core {
             store,
             compiled: Arc::default(),
+            converters: Arc::default(),
             audit,
             quotas: Arc::default(),
             catalog_cache: Arc::default(),

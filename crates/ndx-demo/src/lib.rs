@@ -127,7 +127,7 @@ impl Country {
         put(&mut r, "full_name", p.full_name);
         put(&mut r, "sex", if p.core.female { "2" } else { "1" });
         put(&mut r, "date_of_birth", person::iso(p.dob));
-        put(&mut r, "ethnic_code", t.ethnic[p.ethnic].code.clone());
+        put(&mut r, "ethnic_code", t.ethnic[p.ethnic].code_2008.clone());
         put(
             &mut r,
             "province_code",

@@ -10,6 +10,7 @@ use rand::distr::weighted::WeightedIndex;
 const ADMIN_UNITS: &str = include_str!("../../ndx-types/data/admin_units_2025.csv");
 const PROVINCES_LEGACY: &str = include_str!("../../ndx-types/data/provinces_legacy_63.csv");
 const ETHNIC_GROUPS: &str = include_str!("../../ndx-types/data/ethnic_groups.csv");
+const ETHNIC_GROUPS_2008: &str = include_str!("../../ndx-types/data/ethnic_groups_2008.csv");
 const WARDS_OLD_TO_NEW: &str = include_str!("../../ndx-types/data/wards_old_to_new_2025.csv");
 
 /// Population (thousands, GSO estimates 2023, rounded) and the enterprise tax-code prefix of
@@ -337,7 +338,11 @@ pub(crate) struct OldWard {
 
 /// One of the 54 ethnic groups.
 pub(crate) struct Ethnic {
+    /// Its code in the 1979 list, which the settlement weights are written in.
     pub code: String,
+    /// Its code in the 2008 list (Decision 1019/QĐ-TCTK), which the population register
+    /// uses, as QCVN 109:2017/BTTTT prescribes.
+    pub code_2008: String,
 }
 
 /// Everything the generator draws from.
@@ -505,11 +510,34 @@ impl Tables {
         // Ethnic groups and their settlement.
         let eth = Csv::parse(ETHNIC_GROUPS);
         let c_ecode = eth.col("ethnic_code");
+        // The 2008 list numbers the same groups differently; they are paired by name.
+        let key = |ascii: &str| -> String {
+            ascii
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let eth_2008 = Csv::parse(ETHNIC_GROUPS_2008);
+        let (c8_code, c8_ascii) = (
+            eth_2008.col("ethnic_code"),
+            eth_2008.col("ethnic_name_ascii"),
+        );
+        let code_2008: HashMap<String, &str> = eth_2008
+            .rows
+            .iter()
+            .map(|row| (key(&row[c8_ascii]), &row[c8_code]))
+            .collect();
+        let c_eascii = eth.col("ethnic_name_ascii");
         let ethnic: Vec<Ethnic> = eth
             .rows
             .iter()
             .map(|row| Ethnic {
                 code: row[c_ecode].to_owned(),
+                code_2008: code_2008
+                    .get(&key(&row[c_eascii]))
+                    .map(|c| (*c).to_owned())
+                    .unwrap_or_else(|| panic!("ethnic group {:?} has no 2008 code", &row[c_ecode])),
             })
             .collect();
         let ethnic_index: HashMap<&str, usize> = ethnic

@@ -207,7 +207,7 @@ fn citizen_ids_are_unique_and_agree_with_sex_and_birth_date() {
 #[test]
 fn persons_are_well_formed() {
     let wards = ward_province();
-    let ethnic: HashSet<&str> = TABLES.ethnic.iter().map(|e| e.code.as_str()).collect();
+    let ethnic: HashSet<&str> = TABLES.ethnic.iter().map(|e| e.code_2008.as_str()).collect();
     let reference = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     let mut phones = 0;
     let mut emails = 0;

@@ -14,7 +14,9 @@ use ndx_core::Code;
 
 use crate::auth::Auth;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::wire::{CodeList, DataElement, DatasetSchema, Dictionary, SchemaChange, SchemaDocument};
+use crate::wire::{
+    CodeList, Crosswalk, DataElement, DatasetSchema, Dictionary, SchemaChange, SchemaDocument,
+};
 use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -29,6 +31,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/code-lists/{id}",
             get(get_code_list).put(put_code_list),
+        )
+        .route("/api/v1/crosswalks", get(list_crosswalks))
+        .route(
+            "/api/v1/crosswalks/{from}/{to}",
+            get(get_crosswalk).put(put_crosswalk),
         )
         .route("/api/v1/datasets", get(list_datasets).post(create_dataset))
         .route("/api/v1/datasets/{dataset}", get(get_dataset))
@@ -187,6 +194,105 @@ async fn put_code_list(
             StatusCode::OK
         },
         axum::Json(l.into()),
+    ))
+}
+
+/// A crosswalk without its pairs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrosswalkSummary {
+    /// The source list version, `id@version`.
+    pub from: String,
+    /// The target list version.
+    pub to: String,
+    /// Where the correspondence comes from.
+    pub source: String,
+    /// How many pairs it has.
+    pub pairs: usize,
+}
+
+/// Every crosswalk between code list versions (without the pairs).
+#[utoipa::path(get, path = "/api/v1/crosswalks", tag = "dictionary", security(("api_key" = [])),
+    responses((status = 200, body = Vec<CrosswalkSummary>), (status = 401, body = Problem)))]
+async fn list_crosswalks(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+) -> ApiResult<axum::Json<Vec<CrosswalkSummary>>> {
+    let core = st.core.clone();
+    let walks = blocking(move || core.crosswalks()).await?;
+    Ok(axum::Json(
+        walks
+            .into_iter()
+            .map(|w| CrosswalkSummary {
+                from: w.from.to_string(),
+                to: w.to.to_string(),
+                source: w.source,
+                pairs: w.pairs.len(),
+            })
+            .collect(),
+    ))
+}
+
+fn list_ref(what: &str, text: &str) -> ApiResult<ndx_types::codes::CodeListRef> {
+    text.parse()
+        .map_err(|why| ApiError::new(Code::PathInvalid, format!("{what}: {why}")))
+}
+
+/// The crosswalk between two code list versions, as registered (it serves both directions).
+#[utoipa::path(get, path = "/api/v1/crosswalks/{from}/{to}", tag = "dictionary", security(("api_key" = [])),
+    params(("from" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}$", description = "a code list version, `id@version`"),
+           ("to" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}$", description = "another code list version")),
+    responses((status = 200, body = Crosswalk), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
+async fn get_crosswalk(
+    State(st): State<AppState>,
+    Auth(_): Auth,
+    Path((from, to)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Crosswalk>> {
+    let (from, to) = (list_ref("from", &from)?, list_ref("to", &to)?);
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || core.crosswalk(&from, &to)).await?.into(),
+    ))
+}
+
+/// Registers (or replaces) the crosswalk from one code list version to another (dictionary
+/// administrators). Both versions must exist and every code must be in its list; an unchanged
+/// crosswalk answers 200.
+#[utoipa::path(put, path = "/api/v1/crosswalks/{from}/{to}", tag = "dictionary", security(("api_key" = [])),
+    params(("from" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}$", description = "the source list version, `id@version`"),
+           ("to" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}$", description = "the target list version")),
+    request_body = Crosswalk,
+    responses((status = 201, body = Crosswalk), (status = 200, body = Crosswalk, description = "unchanged"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem),
+              (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn put_crosswalk(
+    State(st): State<AppState>,
+    Auth(c): Auth,
+    Path((from, to)): Path<(String, String)>,
+    body: JsonBody<Crosswalk>,
+) -> ApiResult<(StatusCode, axum::Json<Crosswalk>)> {
+    let (from, to) = (list_ref("from", &from)?, list_ref("to", &to)?);
+    let cap = permitted(&st, &c, "crosswalk.put", None, |c| c.dictionary_admin()).await?;
+    let w = body.read().await?;
+    if w.from != from || w.to != to {
+        return Err(ApiError::new(
+            Code::IdMismatch,
+            format!(
+                "the body joins {} to {}, the path {from} to {to}",
+                w.from, w.to
+            ),
+        ));
+    }
+    let core = st.core.clone();
+    let (w, created) = blocking(move || core.put_crosswalk(&cap, w.into(), Utc::now())).await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(w.into()),
     ))
 }
 

@@ -168,6 +168,35 @@ pub(crate) fn purpose(headers: &HeaderMap) -> ApiResult<Option<String>> {
     }
 }
 
+/// The header in which a caller names the code lists its codes use, and an answer says which
+/// lists its codes use: `ethnic-group@1, admin-ward-legacy@1`.
+pub const CODE_LISTS_HEADER: &str = "ndx-code-lists";
+
+/// The code lists named in `Ndx-Code-Lists` (none when absent).
+pub(crate) fn code_lists(headers: &HeaderMap) -> ApiResult<Vec<ndx_types::codes::CodeListRef>> {
+    let Some(v) = headers.get(CODE_LISTS_HEADER) else {
+        return Ok(Vec::new());
+    };
+    let text = v.to_str().map_err(|_| {
+        ApiError::new(
+            Code::HeaderInvalid,
+            "the Ndx-Code-Lists header must be visible ASCII: code list versions `id@version`, \
+             separated by commas",
+        )
+    })?;
+    ndx_types::codes::parse_refs(text)
+        .map_err(|why| ApiError::new(Code::HeaderInvalid, format!("Ndx-Code-Lists: {why}")))
+}
+
+/// The `Ndx-Code-Lists` header of an answer: the lists its coded values use.
+fn answer_lists(cap: &ndx_core::access::ExchangeRead) -> [(axum::http::HeaderName, String); 1] {
+    let lists: Vec<String> = cap.code_lists().iter().map(ToString::to_string).collect();
+    [(
+        axum::http::HeaderName::from_static(CODE_LISTS_HEADER),
+        lists.join(", "),
+    )]
+}
+
 /// One record as a consumer receives it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExchangeRecordOut {
@@ -190,6 +219,7 @@ pub struct ExchangeRecordOut {
 #[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/records/{key}", tag = "exchange", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"), ("key" = String, Path, description = "record key"),
            ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("Ndx-Code-Lists" = Option<String>, Header, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}(, ?[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8})*$", description = "answer in these code list versions (`ethnic-group@1`): the coded values of fields whose list a crosswalk joins one-to-one to a named list are converted, and so are filters; the answer's `Ndx-Code-Lists` names the lists its codes use"),
            ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
     responses((status = 200, body = ExchangeRecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, description = "no agreement, or the agreement does not allow this request (the code says why)", body = Problem),
@@ -200,8 +230,12 @@ async fn lookup(
     Path((dataset, key)): Path<(String, String)>,
     QueryParams(q): QueryParams<FieldsQuery>,
     headers: HeaderMap,
-) -> ApiResult<axum::Json<ExchangeRecordOut>> {
+) -> ApiResult<(
+    [(axum::http::HeaderName, String); 1],
+    axum::Json<ExchangeRecordOut>,
+)> {
     let purpose = purpose(&headers)?;
+    let lists = code_lists(&headers)?;
     let fields = asked_fields(&q);
     let core = st.core.clone();
     // One blocking task authenticates, decides, reads and hands the event to the appender;
@@ -218,17 +252,22 @@ async fn lookup(
             fields,
             now,
         )?;
-        core.exchange_lookup(&cap, &key, now)
+        let cap = core.exchange_code_lists(&c, cap, &lists)?;
+        Ok::<_, ndx_core::Error>((answer_lists(&cap), core.exchange_lookup(&cap, &key, now)?))
     })
     .await?;
+    let (header, pending) = pending;
     let r = pending.await?.into_inner();
-    Ok(axum::Json(ExchangeRecordOut {
-        key: r.key,
-        version: r.version,
-        recorded_at: r.recorded_at,
-        data: r.data,
-        agreement: r.agreement,
-    }))
+    Ok((
+        header,
+        axum::Json(ExchangeRecordOut {
+            key: r.key,
+            version: r.version,
+            recorded_at: r.recorded_at,
+            data: r.data,
+            agreement: r.agreement,
+        }),
+    ))
 }
 
 /// One record of a search page or an extract line (the agreement is the page's).
@@ -286,6 +325,7 @@ pub(crate) fn page_limit(q: &mut std::collections::BTreeMap<String, String>) -> 
 #[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/records", tag = "exchange", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
            ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("Ndx-Code-Lists" = Option<String>, Header, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}(, ?[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8})*$", description = "answer in these code list versions (`ethnic-group@1`): the coded values of fields whose list a crosswalk joins one-to-one to a named list are converted, and so are filters; the answer's `Ndx-Code-Lists` names the lists its codes use"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
            ("cursor" = Option<String>, Query, description = "opaque: a previous page's next_cursor"),
            ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
@@ -300,8 +340,12 @@ async fn search(
     Path(dataset): Path<String>,
     QueryParams(mut q): QueryParams<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
-) -> ApiResult<axum::Json<ExchangePageOut>> {
+) -> ApiResult<(
+    [(axum::http::HeaderName, String); 1],
+    axum::Json<ExchangePageOut>,
+)> {
     let purpose = purpose(&headers)?;
+    let lists = code_lists(&headers)?;
     let limit = page_limit(&mut q)?;
     let cursor = q.remove("cursor");
     let fields = asked_fields(&FieldsQuery {
@@ -320,18 +364,22 @@ async fn search(
             fields,
             now,
         )?;
+        let cap = core.exchange_code_lists(&c, cap, &lists)?;
         let agreement = cap.agreement().id.clone();
         core.exchange_search(&cap, &filters, cursor.as_deref(), limit, now)
-            .map(|p| (agreement, p))
+            .map(|p| (agreement, answer_lists(&cap), p))
     })
     .await?;
-    let (agreement, page) = (page.0, page.1.into_inner());
-    Ok(axum::Json(ExchangePageOut {
-        records: page.records.into_iter().map(released).collect(),
-        withheld: page.withheld,
-        agreement,
-        next_cursor: page.next_cursor,
-    }))
+    let (agreement, header, page) = (page.0, page.1, page.2.into_inner());
+    Ok((
+        header,
+        axum::Json(ExchangePageOut {
+            records: page.records.into_iter().map(released).collect(),
+            withheld: page.withheld,
+            agreement,
+            next_cursor: page.next_cursor,
+        }),
+    ))
 }
 
 /// The formats an extract streams.
@@ -430,6 +478,7 @@ pub(crate) fn csv_row(fields: &[String], out: &mut Vec<u8>) {
 #[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/extract", tag = "exchange", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
            ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("Ndx-Code-Lists" = Option<String>, Header, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}(, ?[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8})*$", description = "answer in these code list versions (`ethnic-group@1`): the coded values of fields whose list a crosswalk joins one-to-one to a named list are converted, and so are filters; the answer's `Ndx-Code-Lists` names the lists its codes use"),
            ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
     responses((status = 200, description = "the records, streamed", content(
                   (ExtractLines = "application/x-ndjson"), (String = "text/csv")),
@@ -456,6 +505,7 @@ async fn extract(
 #[utoipa::path(get, path = "/api/v1/exchange/datasets/{dataset}/changes/baseline", tag = "exchange", security(("api_key" = [])),
     params(("dataset" = String, Path, description = "dataset id"),
            ("Ndx-Purpose" = String, Header, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description = "the purpose: a code of the code list `purpose`"),
+           ("Ndx-Code-Lists" = Option<String>, Header, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}(, ?[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8})*$", description = "answer in these code list versions (`ethnic-group@1`): the coded values of fields whose list a crosswalk joins one-to-one to a named list are converted, and so are filters; the answer's `Ndx-Code-Lists` names the lists its codes use"),
            ("fields" = Option<String>, Query, description = "comma-separated fields, among the agreed ones")),
     responses((status = 200, description = "the records, streamed", content(
                   (ExtractLines = "application/x-ndjson"), (String = "text/csv")),
@@ -486,6 +536,7 @@ async fn stream_dataset(
     use axum::response::IntoResponse;
     let format = extract_format(&headers)?;
     let purpose = purpose(&headers)?;
+    let lists = code_lists(&headers)?;
     let fields = asked_fields(&q);
     let core = st.core.clone();
     // The first page is read and audited before the answer starts, so that a refusal (the
@@ -501,6 +552,7 @@ async fn stream_dataset(
             fields,
             now,
         )?;
+        let cap = core.exchange_code_lists(&c, cap, &lists)?;
         // Read before the first page: every change up to it is in the extract.
         let feed_position = core.feed_head(&cap)?;
         let step = core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
@@ -511,6 +563,7 @@ async fn stream_dataset(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let core = st.core.clone();
     let fields: Vec<String> = cap.fields().to_vec();
+    let [(lists_header, lists_value)] = answer_lists(&cap);
     let mut head = Vec::new();
     if format == ExtractFormat::Csv {
         let mut header = vec![
@@ -577,6 +630,7 @@ async fn stream_dataset(
                 axum::http::HeaderName::from_static(FEED_POSITION_HEADER),
                 feed_position.to_string(),
             ),
+            (lists_header, lists_value),
         ],
         axum::body::Body::from_stream(stream),
     )

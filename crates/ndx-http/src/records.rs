@@ -105,7 +105,8 @@ fn input_format(headers: &HeaderMap) -> ApiResult<InputFormat> {
     params(("dataset" = String, Path, description = "dataset id"),
            ("mode" = Option<ModeOut>, Query, description = "atomic (default) or per-record"),
            ("max_errors" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "record errors listed in full (default 1000)"),
-           ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "batch id")),
+           ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "batch id"),
+           ("Ndx-Code-Lists" = Option<String>, Header, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8}(, ?[a-z][a-z0-9-]{0,63}@[1-9][0-9]{0,8})*$", description = "the code list versions the input's codes use, when not the dataset's (`ethnic-group@1, admin-ward-legacy@1`): converted into the dataset's lists before validation")),
     request_body(description = "CSV (header row), NDJSON or a JSON array of records",
                  content((String = "text/csv"), (String = "application/x-ndjson"), (Vec<RecordData> = "application/json"))),
     responses((status = 200, description = "batch committed (or replayed)", body = IngestReportOut,
@@ -125,6 +126,7 @@ async fn ingest(
 ) -> ApiResult<Response> {
     let format = input_format(&headers)?;
     let mut opts = IngestOptions::new(format);
+    opts.code_lists = crate::exchange::code_lists(&headers)?;
     opts.mode = match q.mode.as_deref() {
         None | Some("atomic") => Mode::Atomic,
         Some("per-record") => Mode::PerRecord,

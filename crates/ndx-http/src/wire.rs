@@ -391,6 +391,70 @@ fn one() -> u32 {
     1
 }
 
+/// One pair of a crosswalk: a code of the source list and the code of the target list that
+/// stands for it (or for part of it, when a code has several pairs).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodePair {
+    /// Code in the source list.
+    pub from: String,
+    /// Code in the target list.
+    pub to: String,
+}
+
+/// A crosswalk between two code list versions (usable both ways).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Crosswalk {
+    /// The source list version, `id@version`.
+    #[schema(value_type = String, example = "ethnic-group@1")]
+    pub from: ndx_types::codes::CodeListRef,
+    /// The target list version, `id@version`.
+    #[schema(value_type = String, example = "ethnic-group@2")]
+    pub to: ndx_types::codes::CodeListRef,
+    /// Where the correspondence comes from.
+    #[serde(default)]
+    pub source: String,
+    /// The pairs.
+    pub pairs: Vec<CodePair>,
+}
+
+impl From<ndx_types::codes::Crosswalk> for Crosswalk {
+    fn from(w: ndx_types::codes::Crosswalk) -> Self {
+        Crosswalk {
+            from: w.from,
+            to: w.to,
+            source: w.source,
+            pairs: w
+                .pairs
+                .into_iter()
+                .map(|p| CodePair {
+                    from: p.from,
+                    to: p.to,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Crosswalk> for ndx_types::codes::Crosswalk {
+    fn from(w: Crosswalk) -> Self {
+        ndx_types::codes::Crosswalk {
+            from: w.from,
+            to: w.to,
+            source: w.source,
+            pairs: w
+                .pairs
+                .into_iter()
+                .map(|p| ndx_types::codes::CodePair {
+                    from: p.from,
+                    to: p.to,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<d::CodeList> for CodeList {
     fn from(l: d::CodeList) -> Self {
         CodeList {
@@ -451,6 +515,11 @@ pub struct FieldDef {
     /// Released to a consumer only with the data subject's consent for the agreement.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub consent: bool,
+    /// The code list version the values use, `id@version` (coded elements only); filled on
+    /// registration with the element's list at its latest version when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[a-z][a-z0-9-]{0,63}@[1-9][0-9]*$", example = "ethnic-group@2")]
+    pub code_list: Option<ndx_types::codes::CodeListRef>,
     /// Description.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -591,6 +660,7 @@ impl From<d::DatasetSchema> for DatasetSchema {
                     required: f.required,
                     sensitivity: f.sensitivity.into(),
                     consent: f.consent,
+                    code_list: f.code_list,
                     description: f.description,
                 })
                 .collect(),
@@ -624,6 +694,7 @@ impl From<DatasetSchema> for d::DatasetSchema {
                     required: f.required,
                     sensitivity: f.sensitivity.into(),
                     consent: f.consent,
+                    code_list: f.code_list,
                     description: f.description,
                 })
                 .collect(),

@@ -60,6 +60,7 @@ fn setup(store: &Store) {
                     required: true,
                     sensitivity: Sensitivity::Internal,
                     consent: false,
+                    code_list: None,
                     description: String::new(),
                 }],
                 rules: vec![],

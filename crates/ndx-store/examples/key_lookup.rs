@@ -83,6 +83,7 @@ fn main() {
                 required: true,
                 sensitivity: Sensitivity::Internal,
                 consent: false,
+                code_list: None,
                 description: "a field of the benchmark".into(),
             })
             .collect(),

@@ -608,6 +608,7 @@ mod tests {
             required: false,
             sensitivity: Sensitivity::Personal,
             consent: false,
+            code_list: None,
             description: String::new(),
         };
         DatasetSchema {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::codes::{CodeListRef, Converter, Crosswalk};
 use crate::reference;
 
 /// The value type of a data element.
@@ -221,6 +222,12 @@ pub struct FieldDef {
     /// Released to a consumer only with the data subject's consent for the agreement.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub consent: bool,
+    /// The code list version this field's values use (`ethnic-group@2`), for a coded element:
+    /// the element's list at another version, or a list joined to it by a crosswalk. Filled
+    /// on registration with the element's list at its latest version when absent, so that a
+    /// later version of the list never re-reads stored values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_list: Option<CodeListRef>,
     /// Field-specific note.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -534,6 +541,39 @@ pub trait DictionaryLookup {
     fn element(&self, id: &str) -> Option<DataElement>;
     /// The current version of this code list.
     fn code_list(&self, id: &str) -> Option<CodeList>;
+    /// This version of a code list.
+    fn code_list_version(&self, list: &CodeListRef) -> Option<CodeList>;
+    /// The crosswalk registered from one list version to another (this direction only).
+    fn crosswalk(&self, from: &CodeListRef, to: &CodeListRef) -> Option<Crosswalk>;
+}
+
+/// The code list version a field's values use: its pin, or else its element's list at the
+/// latest version; `None` for a field that is not coded.
+pub fn field_code_list(
+    field: &FieldDef,
+    element: &DataElement,
+    dict: &dyn DictionaryLookup,
+) -> Option<CodeListRef> {
+    match (&field.code_list, &element.code_list) {
+        (Some(pin), _) => Some(pin.clone()),
+        (None, Some(id)) => dict
+            .code_list(id)
+            .map(|l| CodeListRef::new(&l.id, l.version)),
+        (None, None) => None,
+    }
+}
+
+/// A converter from one list version to another through a crosswalk registered in either
+/// direction.
+pub fn converter(
+    dict: &dyn DictionaryLookup,
+    from: &CodeListRef,
+    to: &CodeListRef,
+) -> Option<Converter> {
+    if let Some(w) = dict.crosswalk(from, to) {
+        return Some(Converter::new(&w, true));
+    }
+    dict.crosswalk(to, from).map(|w| Converter::new(&w, false))
 }
 
 impl DatasetSchema {
@@ -614,6 +654,9 @@ impl DatasetSchema {
                     ),
                 ));
             }
+            if let Some(pin) = &f.code_list {
+                check_pin(f, pin, &element, dict)?;
+            }
         }
         if self.key.is_empty() {
             return Err(def_err(
@@ -667,6 +710,54 @@ impl DatasetSchema {
     }
 }
 
+/// A field's code list pin must name a list version that exists and is the element's list
+/// (any version) or joined to one of its versions by a crosswalk.
+fn check_pin(
+    f: &FieldDef,
+    pin: &CodeListRef,
+    element: &DataElement,
+    dict: &dyn DictionaryLookup,
+) -> Result<(), DefinitionError> {
+    let Some(own) = &element.code_list else {
+        return Err(def_err(
+            "code-list-not-applicable",
+            format!("{}.code_list", f.name),
+            format!(
+                "field {:?}: element {:?} is not coded, so it names no code list",
+                f.name, element.id
+            ),
+        ));
+    };
+    if dict.code_list_version(pin).is_none() {
+        return Err(def_err(
+            "code-list-unknown",
+            format!("{}.code_list", f.name),
+            format!("field {:?}: there is no code list {pin}", f.name),
+        ));
+    }
+    if pin.id == *own {
+        return Ok(());
+    }
+    let latest = dict.code_list(own).map_or(0, |l| l.version);
+    let joined = (1..=latest).any(|v| {
+        let r = CodeListRef::new(own, v);
+        converter(dict, pin, &r).is_some()
+    });
+    if joined {
+        Ok(())
+    } else {
+        Err(def_err(
+            "code-list-not-applicable",
+            format!("{}.code_list", f.name),
+            format!(
+                "field {:?}: {pin} is neither a version of {own:?} (the list of element {:?}) \
+                 nor joined to it by a crosswalk",
+                f.name, element.id
+            ),
+        ))
+    }
+}
+
 /// How big a version step a schema change needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Evolution {
@@ -689,6 +780,19 @@ pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
         match new.field(&f.name) {
             None => breaking.push(format!("field {:?} removed", f.name)),
             Some(n) => {
+                if n.code_list != f.code_list {
+                    breaking.push(format!(
+                        "field {:?} changed code list from {} to {}: stored values would be \
+                         read under another list",
+                        f.name,
+                        f.code_list
+                            .as_ref()
+                            .map_or("none".into(), ToString::to_string),
+                        n.code_list
+                            .as_ref()
+                            .map_or("none".into(), ToString::to_string),
+                    ));
+                }
                 if n.element != f.element {
                     breaking.push(format!(
                         "field {:?} changed element from {:?} to {:?}",
@@ -807,15 +911,46 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
             parent: Some(p.new_province_code.clone()),
         })
         .collect();
-    let ethnic = reference::ethnic_groups()
+    let ethnic_entries = |groups: &[reference::EthnicGroup]| -> Vec<CodeEntry> {
+        groups
+            .iter()
+            .map(|g| CodeEntry {
+                code: g.code.clone(),
+                label_vi: g.name.clone(),
+                label_en: g.name_ascii.clone(),
+                parent: None,
+            })
+            .collect()
+    };
+    let ethnic = ethnic_entries(reference::ethnic_groups());
+    let ethnic_2008 = ethnic_entries(reference::ethnic_groups_2008());
+    let legacy_provinces = reference::legacy_provinces()
         .iter()
-        .map(|g| CodeEntry {
-            code: g.code.clone(),
-            label_vi: g.name.clone(),
-            label_en: g.name_ascii.clone(),
+        .map(|p| CodeEntry {
+            code: p.code.clone(),
+            label_vi: p.name.clone(),
+            label_en: crate::text::fold_diacritics(&p.name),
             parent: None,
         })
         .collect();
+    let mut legacy_wards: Vec<CodeEntry> = Vec::new();
+    for c in reference::ward_conversions() {
+        if legacy_wards
+            .last()
+            .is_some_and(|w| w.code == c.old_ward_code)
+        {
+            continue;
+        }
+        legacy_wards.push(CodeEntry {
+            code: c.old_ward_code.clone(),
+            label_vi: format!("{}, {}", c.old_ward_name, c.old_district_name),
+            label_en: crate::text::fold_diacritics(&format!(
+                "{}, {}",
+                c.old_ward_name, c.old_district_name
+            )),
+            parent: Some(c.old_province_code.clone()),
+        });
+    }
     let sex = [
         ("0", "Chưa xác định", "Not known"),
         ("1", "Nam", "Male"),
@@ -863,6 +998,34 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
             name_en: "Ethnic groups of Viet Nam".into(),
             source: "Decision 121-TCTK/PPCĐ of 2 March 1979".into(),
             entries: ethnic,
+        },
+        CodeList {
+            id: "ethnic-group".into(),
+            version: 2,
+            name_vi: "Danh mục các dân tộc Việt Nam".into(),
+            name_en: "Ethnic groups of Viet Nam".into(),
+            source: "Decision 1019/QĐ-TCTK of 12 November 2008; the list QCVN 109:2017/BTTTT \
+                     prescribes for citizen data exchanged with the national population database"
+                .into(),
+            entries: ethnic_2008,
+        },
+        CodeList {
+            id: "admin-province-legacy".into(),
+            version: 1,
+            name_vi: "Đơn vị hành chính cấp tỉnh (trước 01/7/2025)".into(),
+            name_en: "Provinces (until 30 June 2025)".into(),
+            source: "General Statistics Office codes of the 63 provinces before 1 July 2025".into(),
+            entries: legacy_provinces,
+        },
+        CodeList {
+            id: "admin-ward-legacy".into(),
+            version: 1,
+            name_vi: "Đơn vị hành chính cấp xã (trước 01/7/2025)".into(),
+            name_en: "Communes and wards (until 30 June 2025)".into(),
+            source: "General Statistics Office codes of the commune-level units before 1 July \
+                     2025, as the official conversion table lists them"
+                .into(),
+            entries: legacy_wards,
         },
         CodeList {
             id: "purpose".into(),
@@ -1251,7 +1414,8 @@ pub fn to_json_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Va
             if let Some(v) = el.maximum {
                 p.insert("maximum".into(), json!(v));
             }
-            if let Some(list) = el.code_list.as_deref().and_then(|l| dict.code_list(l))
+            let pinned = field_code_list(f, el, dict);
+            if let Some(list) = pinned.as_ref().and_then(|l| dict.code_list_version(l))
                 && list.entries.len() <= MAX_EXPORTED_ENUM
             {
                 p.insert(
@@ -1260,8 +1424,8 @@ pub fn to_json_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Va
                 );
             }
             p.insert("x-ndx-element".into(), json!(el.id));
-            if let Some(l) = &el.code_list {
-                p.insert("x-ndx-code-list".into(), json!(l));
+            if let Some(l) = &pinned {
+                p.insert("x-ndx-code-list".into(), json!(l.to_string()));
             }
             if let Some(fmt) = el.format {
                 p.insert("x-ndx-format".into(), json!(fmt));
@@ -1356,7 +1520,8 @@ pub fn to_table_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> V
                 if let Some(v) = el.maximum {
                     constraints.insert("maximum".into(), json!(v));
                 }
-                if let Some(list) = el.code_list.as_deref().and_then(|l| dict.code_list(l))
+                if let Some(list) =
+                    field_code_list(f, &el, dict).and_then(|l| dict.code_list_version(&l))
                     && list.entries.len() <= MAX_EXPORTED_ENUM
                 {
                     constraints.insert(
@@ -1384,23 +1549,32 @@ pub fn to_table_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> V
 pub struct MemoryDictionary {
     /// Elements by id.
     pub elements: std::collections::HashMap<String, DataElement>,
-    /// Code lists by id (one version each).
+    /// Code lists by id (the latest version of each).
     pub code_lists: std::collections::HashMap<String, CodeList>,
+    /// Earlier versions of code lists.
+    pub earlier_code_lists: Vec<CodeList>,
+    /// Crosswalks between code list versions.
+    pub crosswalks: Vec<Crosswalk>,
 }
 
 impl MemoryDictionary {
-    /// The national built-in elements and code lists.
+    /// The national built-in elements, code lists and crosswalks.
     pub fn builtin() -> Self {
-        MemoryDictionary {
+        let mut d = MemoryDictionary {
             elements: builtin_elements()
                 .into_iter()
                 .map(|e| (e.id.clone(), e))
                 .collect(),
-            code_lists: builtin_code_lists()
-                .into_iter()
-                .map(|l| (l.id.clone(), l))
-                .collect(),
+            crosswalks: crate::codes::builtin_crosswalks(),
+            ..MemoryDictionary::default()
+        };
+        // Built-in lists come in ascending versions: each later one pushes the earlier down.
+        for l in builtin_code_lists() {
+            if let Some(earlier) = d.code_lists.insert(l.id.clone(), l) {
+                d.earlier_code_lists.push(earlier);
+            }
         }
+        d
     }
 }
 
@@ -1410,6 +1584,20 @@ impl DictionaryLookup for MemoryDictionary {
     }
     fn code_list(&self, id: &str) -> Option<CodeList> {
         self.code_lists.get(id).cloned()
+    }
+    fn code_list_version(&self, list: &CodeListRef) -> Option<CodeList> {
+        self.code_lists
+            .get(&list.id)
+            .into_iter()
+            .chain(&self.earlier_code_lists)
+            .find(|l| l.id == list.id && l.version == list.version)
+            .cloned()
+    }
+    fn crosswalk(&self, from: &CodeListRef, to: &CodeListRef) -> Option<Crosswalk> {
+        self.crosswalks
+            .iter()
+            .find(|w| w.from == *from && w.to == *to)
+            .cloned()
     }
 }
 
@@ -1437,6 +1625,7 @@ mod tests {
                     required: *r,
                     sensitivity: Sensitivity::Personal,
                     consent: false,
+                    code_list: None,
                     description: String::new(),
                 })
                 .collect(),
@@ -1523,6 +1712,7 @@ mod tests {
             required: false,
             sensitivity: Sensitivity::Personal,
             consent: false,
+            code_list: None,
             description: String::new(),
         });
         let js = to_json_schema(&s, &dict);

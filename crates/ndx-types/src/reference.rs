@@ -20,6 +20,7 @@ const ADMIN_UNITS_2025_CSV: &str = include_str!("../data/admin_units_2025.csv");
 const PROVINCES_LEGACY_CSV: &str = include_str!("../data/provinces_legacy_63.csv");
 const ETHNIC_GROUPS_CSV: &str = include_str!("../data/ethnic_groups.csv");
 const WARD_CONVERSIONS_CSV: &str = include_str!("../data/wards_old_to_new_2025.csv");
+const ETHNIC_GROUPS_2008_CSV: &str = include_str!("../data/ethnic_groups_2008.csv");
 
 /// A province-level unit (province or centrally-run city) in force since 1 July 2025.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +63,7 @@ pub struct LegacyProvince {
 /// One of Vietnam's 54 recognised ethnic groups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EthnicGroup {
-    /// Two-digit code of the statistics office list, `"01"` (Kinh) to `"54"` (Rơ-măm).
+    /// Two-digit code of its list, `"01"` (Kinh) to `"54"` (Rơ-măm in 1979, Ơ Đu in 2008).
     pub code: String,
     /// Name with diacritics, e.g. `"Tày"`.
     pub name: String,
@@ -167,7 +168,15 @@ pub fn ethnic_groups() -> &'static [EthnicGroup] {
     ethnic()
 }
 
-/// The ethnic group with this two-digit code, if any.
+/// The 54 ethnic groups with the codes of the 2008 list (Decision 1019/QĐ-TCTK, the list
+/// QCVN 109:2017/BTTTT prescribes for citizen data), sorted by code. [`ethnic_groups`] is the
+/// 1979 list: the two number the same groups differently from `04` on.
+pub fn ethnic_groups_2008() -> &'static [EthnicGroup] {
+    static CELL: OnceLock<Vec<EthnicGroup>> = OnceLock::new();
+    CELL.get_or_init(|| ethnic_table("ethnic_groups_2008.csv", ETHNIC_GROUPS_2008_CSV))
+}
+
+/// The ethnic group with this two-digit code of the 1979 list, if any.
 pub fn ethnic_group(code: &str) -> Option<&'static EthnicGroup> {
     let groups = ethnic();
     groups
@@ -299,19 +308,21 @@ fn legacy() -> &'static [LegacyProvince] {
 
 fn ethnic() -> &'static [EthnicGroup] {
     static CELL: OnceLock<Vec<EthnicGroup>> = OnceLock::new();
-    CELL.get_or_init(|| {
-        let rows: Vec<EthnicGroupRow> = read_rows("ethnic_groups.csv", ETHNIC_GROUPS_CSV);
-        let mut groups: Vec<EthnicGroup> = rows
-            .into_iter()
-            .map(|row| EthnicGroup {
-                code: row.ethnic_code,
-                name: row.ethnic_name,
-                name_ascii: row.ethnic_name_ascii,
-            })
-            .collect();
-        groups.sort_by(|a, b| a.code.cmp(&b.code));
-        groups
-    })
+    CELL.get_or_init(|| ethnic_table("ethnic_groups.csv", ETHNIC_GROUPS_CSV))
+}
+
+fn ethnic_table(name: &str, csv: &str) -> Vec<EthnicGroup> {
+    let rows: Vec<EthnicGroupRow> = read_rows(name, csv);
+    let mut groups: Vec<EthnicGroup> = rows
+        .into_iter()
+        .map(|row| EthnicGroup {
+            code: row.ethnic_code,
+            name: row.ethnic_name,
+            name_ascii: row.ethnic_name_ascii,
+        })
+        .collect();
+    groups.sort_by(|a, b| a.code.cmp(&b.code));
+    groups
 }
 
 fn conversions() -> &'static Conversions {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::codes::CodeListRef;
 use crate::dictionary::{
     CrossRule, DataElement, DatasetSchema, DefinitionError, DictionaryLookup, Format, ValueType,
 };
@@ -150,6 +151,8 @@ struct FieldRule {
     element: DataElement,
     /// code → parent code, for code-typed elements.
     codes: Option<Arc<CodeMap>>,
+    /// The code list version the values use, for code-typed elements.
+    list: Option<CodeListRef>,
     /// The first day of the element's `not_before` bound.
     earliest: Option<NaiveDate>,
 }
@@ -182,7 +185,7 @@ impl CompiledSchema {
         dict: &dyn DictionaryLookup,
     ) -> Result<Self, DefinitionError> {
         schema.check(dict)?;
-        let mut lists: HashMap<String, Arc<CodeMap>> = HashMap::new();
+        let mut lists: HashMap<CodeListRef, Arc<CodeMap>> = HashMap::new();
         let mut fields = Vec::with_capacity(schema.fields.len());
         for f in &schema.fields {
             let element = dict.element(&f.element).ok_or_else(|| DefinitionError {
@@ -190,15 +193,16 @@ impl CompiledSchema {
                 path: f.name.clone(),
                 message: format!("unknown data element {:?}", f.element),
             })?;
-            let codes = match &element.code_list {
+            let list_ref = crate::dictionary::field_code_list(f, &element, dict);
+            let codes = match &list_ref {
                 None => None,
-                Some(id) => Some(match lists.get(id) {
+                Some(r) => Some(match lists.get(r) {
                     Some(c) => c.clone(),
                     None => {
-                        let list = dict.code_list(id).ok_or_else(|| DefinitionError {
+                        let list = dict.code_list_version(r).ok_or_else(|| DefinitionError {
                             code: "code-list-unknown",
                             path: f.name.clone(),
-                            message: format!("unknown code list {id:?}"),
+                            message: format!("unknown code list {r}"),
                         })?;
                         let map: CodeMap = list
                             .entries
@@ -206,7 +210,7 @@ impl CompiledSchema {
                             .map(|e| (e.code, e.parent))
                             .collect();
                         let map = Arc::new(map);
-                        lists.insert(id.clone(), map.clone());
+                        lists.insert(r.clone(), map.clone());
                         map
                     }
                 }),
@@ -221,6 +225,7 @@ impl CompiledSchema {
                 required: f.required,
                 element,
                 codes,
+                list: list_ref,
                 earliest,
             });
         }
@@ -281,6 +286,16 @@ impl CompiledSchema {
     /// Field names in canonical order.
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|f| f.name.as_str())
+    }
+
+    /// The coded fields with the code list version each one's values use: (position, name,
+    /// list).
+    pub fn coded_fields(&self) -> Vec<(usize, String, CodeListRef)> {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.list.clone().map(|l| (i, f.name.clone(), l)))
+            .collect()
     }
 
     /// Names of the fields that hold citizen IDs (their element has the citizen-ID format):
@@ -665,10 +680,10 @@ fn check_text(rule: &FieldRule, s: &str, today: NaiveDate) -> Result<(), FieldEr
                 return Err(FieldError::new(
                     name,
                     "code-unknown",
-                    format!(
-                        "{name}: {s:?} is not a code of list {:?}",
-                        el.code_list.as_deref().unwrap_or_default()
-                    ),
+                    match &rule.list {
+                        Some(l) => format!("{name}: {s:?} is not a code of list {l}"),
+                        None => format!("{name}: {s:?} is not a code of its list"),
+                    },
                 ));
             }
         }
@@ -704,6 +719,7 @@ mod tests {
             required,
             sensitivity: Sensitivity::Personal,
             consent: false,
+            code_list: None,
             description: String::new(),
         }
     }

@@ -14,6 +14,7 @@ use ndx_core::Core;
 use ndx_core::ingest::{IngestOptions, InputFormat, Mode};
 use ndx_core::registry::{NewKey, NewMember};
 use ndx_demo::{Country, Record};
+use ndx_types::codes::CodeListRef;
 use ndx_types::dictionary::{
     CodeEntry, CodeList, CrossRule, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion,
     Sensitivity,
@@ -361,6 +362,7 @@ pub(crate) fn field(
         required,
         sensitivity,
         consent: false,
+        code_list: None,
         description: String::new(),
     }
 }
@@ -386,7 +388,12 @@ pub fn schemas() -> Vec<DatasetSchema> {
                 field("full_name", "full-name", true, Personal),
                 field("sex", "sex", true, Personal),
                 field("date_of_birth", "date-of-birth", true, Personal),
-                FieldDef { consent: true, ..field("ethnic_code", "ethnic-group", false, SensitivePersonal) },
+                // QCVN 109:2017/BTTTT codes citizens' ethnicity in the 2008 list.
+                FieldDef {
+                    consent: true,
+                    code_list: Some(CodeListRef::new("ethnic-group", 2)),
+                    ..field("ethnic_code", "ethnic-group", false, SensitivePersonal)
+                },
                 field("province_code", "province-code", true, Internal),
                 field("ward_code", "ward-code", true, Internal),
                 field("street_address", "street-address", false, Personal),

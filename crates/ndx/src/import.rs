@@ -35,12 +35,24 @@ pub struct ImportArgs {
     /// Record errors listed in full (counts are always exact).
     #[arg(long, default_value_t = 20)]
     max_errors: usize,
+    /// The code list versions the file's codes use when they are not the dataset's, e.g.
+    /// `ethnic-group@1` (converted into the dataset's lists through the crosswalks).
+    #[arg(long, value_name = "ID@VERSION,...", value_parser = parse_code_lists)]
+    code_lists: Option<CodeLists>,
     /// Write the full JSON report to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The lists of `--code-lists`, parsed as one value.
+#[derive(Debug, Clone)]
+struct CodeLists(Vec<ndx_types::codes::CodeListRef>);
+
+fn parse_code_lists(text: &str) -> Result<CodeLists, String> {
+    ndx_types::codes::parse_refs(text).map(CodeLists)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -134,6 +146,7 @@ pub fn run(cfg: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     };
     opts.batch_id = args.batch_id.clone();
     opts.max_listed_errors = args.max_errors;
+    opts.code_lists = args.code_lists.clone().map(|l| l.0).unwrap_or_default();
     // The same bound as an upload over HTTP: a batch is one transaction.
     opts.max_input_bytes = cfg.limits.max_batch_bytes;
     let start = Instant::now();

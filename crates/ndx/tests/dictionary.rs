@@ -110,20 +110,23 @@ fn builtin_dictionary_elements_and_code_lists() {
     s.get("/api/v1/dictionary/elements/no-such", Some(&consumer))
         .problem(404, "element-not-found");
 
-    // Built-in code lists, each at version 1 with the official number of entries.
+    // Built-in code lists, each at its latest version with the official number of entries
+    // (the ethnic groups at version 2: the 2008 list after the 1979 one).
     let lists = ok(s.get("/api/v1/code-lists", Some(&consumer)), 200);
-    for (id, n) in [
-        ("admin-province-2025", 34),
-        ("admin-ward-2025", 3321),
-        ("legacy-province-cccd", 63),
-        ("ethnic-group", 54),
-        ("sex", 4),
+    for (id, version, n) in [
+        ("admin-province-2025", 1, 34),
+        ("admin-ward-2025", 1, 3321),
+        ("admin-province-legacy", 1, 63),
+        ("admin-ward-legacy", 1, 10_033),
+        ("legacy-province-cccd", 1, 63),
+        ("ethnic-group", 2, 54),
+        ("sex", 1, 4),
     ] {
         assert!(
             lists
                 .as_array()
                 .expect("lists")
-                .contains(&json!({"id": id, "version": 1})),
+                .contains(&json!({"id": id, "version": version})),
             "{id} not in {lists}"
         );
         let l = ok(
@@ -131,7 +134,7 @@ fn builtin_dictionary_elements_and_code_lists() {
             200,
         );
         assert_eq!(l["id"], id);
-        assert_eq!(l["version"], 1);
+        assert_eq!(l["version"], version);
         let c = codes(&l);
         assert_eq!(c.len(), n, "entries of {id}");
         let mut unique = c.clone();
@@ -170,7 +173,7 @@ fn builtin_dictionary_elements_and_code_lists() {
     // The whole dictionary in one document.
     let d = ok(s.get("/api/v1/dictionary", Some(&consumer)), 200);
     assert_eq!(d["elements"].as_array().map(Vec::len), Some(ids.len()));
-    assert_eq!(d["code_lists"].as_array().map(Vec::len), Some(6));
+    assert_eq!(d["code_lists"].as_array().map(Vec::len), Some(8));
     let purposes = ok(s.get("/api/v1/code-lists/purpose", Some(&consumer)), 200);
     assert!(codes(&purposes).contains(&"public-service-delivery".to_owned()));
     assert!(codes(&purposes).contains(&"cross-checking".to_owned()));

@@ -733,3 +733,43 @@ fn an_endless_input_stops_at_the_batch_limit_and_changes_nothing() {
     let key = s.key("population-provider");
     assert_eq!(count(&s, &key), 1000);
 }
+
+#[test]
+fn import_converts_codes_from_the_list_the_file_names() {
+    let data = demo_dir();
+    let files = tempfile::tempdir().expect("tempdir");
+    let mut record: Value = serde_json::from_str(&json_row(70)).expect("json");
+    record["ethnic_code"] = "04".into();
+    let file = write(files.path(), "ethnic-1979.ndjson", &format!("{record}\n"));
+    let args = |lists: &str| {
+        vec![
+            "--dataset".to_owned(),
+            "population".to_owned(),
+            path_str(&file).to_owned(),
+            "--code-lists".to_owned(),
+            lists.to_owned(),
+            "-q".to_owned(),
+        ]
+    };
+    let run = |lists: &str| {
+        let a = args(lists);
+        import(
+            data.path(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    // A malformed list is a usage error; one the dataset cannot use is refused: nothing is
+    // written either way.
+    let out = run("ethnic-group");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = run("purpose@1");
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("purpose@1"), "{}", stderr(&out));
+    let out = run("ethnic-group@1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = Server::serve_dir(data);
+    let (status, v) = get(&s, &s.key("population-provider"), &cid(70));
+    assert_eq!(status, 200);
+    // 1979's 04 (Hoa) is the population's 2008 code 06.
+    assert_eq!(v["data"]["ethnic_code"], "06", "{v}");
+}

@@ -169,6 +169,7 @@ fn build(w: &World) -> Built {
         required: true,
         sensitivity: Sensitivity::Personal,
         consent: false,
+        code_list: None,
         description: String::new(),
     }];
     for (i, (sensitivity, consent)) in w.fields.iter().enumerate() {
@@ -178,6 +179,7 @@ fn build(w: &World) -> Built {
             required: false,
             sensitivity: *sensitivity,
             consent: *consent,
+            code_list: None,
             description: String::new(),
         });
     }

@@ -4,6 +4,7 @@
 //! back from the writer.
 
 use ndx_store::WriteOp;
+use ndx_types::codes::Recoder;
 use ndx_types::validate::{CompiledSchema, FieldError, RawValue};
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,8 @@ pub(super) enum Op {
 /// The state of one running batch on the validating side.
 pub(super) struct Batch<'a, 'p> {
     pub(super) compiled: &'a CompiledSchema,
+    /// Converts coded values from the input's code lists into the dataset's, if they differ.
+    pub(super) recoder: Option<&'a Recoder>,
     pub(super) sink: ChunkSink,
     pub(super) report: IngestReport,
     pub(super) max_listed: usize,
@@ -37,7 +40,7 @@ pub(crate) fn validation_day(now: chrono::DateTime<chrono::Utc>) -> chrono::Naiv
     (now + chrono::Duration::hours(14)).date_naive()
 }
 
-impl Batch<'_, '_> {
+impl<'a> Batch<'a, '_> {
     /// Counts a refused record. In atomic mode writing goes on (the transaction is rolled back
     /// at the end) so that later duplicates are still found and counts stay exact.
     fn reject(&mut self, e: RecordError) {
@@ -124,31 +127,74 @@ impl Batch<'_, '_> {
                     }
                 }
             }
-            Op::Upsert => match self.compiled.validate(values, self.today) {
-                Ok(valid) => {
-                    self.report.accepted += 1;
-                    let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();
-                    let op = WriteOp {
-                        key: valid.key,
-                        body: Some(valid.canonical),
-                        hash,
-                    };
-                    self.sink.push(record, line, op)?;
-                }
-                Err(errors) => {
-                    let key = self.compiled.raw_key(values);
-                    let mut errors = errors.into_iter();
-                    if let Some(first) = errors.next() {
-                        // One refused record counts once; each of its field errors is listed.
-                        self.reject(Self::record_error(record, line, key.clone(), first));
-                        for e in errors {
-                            self.list(Self::record_error(record, line, key.clone(), e));
-                        }
-                    }
-                }
+            Op::Upsert => match self.recoded(values) {
+                Err(errors) => self.refuse(record, line, values, errors),
+                Ok(values) => self.upsert(record, line, &values)?,
             },
         }
         self.tick();
+        Ok(())
+    }
+
+    /// The values with their codes converted into the dataset's lists (borrowed when nothing
+    /// is converted).
+    fn recoded<'v>(
+        &self,
+        values: &'v [RawValue<'v>],
+    ) -> std::result::Result<std::borrow::Cow<'v, [RawValue<'v>]>, Vec<FieldError>>
+    where
+        'a: 'v,
+    {
+        let Some(recoder) = self.recoder else {
+            return Ok(std::borrow::Cow::Borrowed(values));
+        };
+        recoder
+            .recode_raw(values)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| FieldError {
+                        field: e.field,
+                        code: e.code.to_owned(),
+                        message: e.message,
+                    })
+                    .collect()
+            })
+    }
+
+    fn refuse(
+        &mut self,
+        record: u64,
+        line: Option<u64>,
+        values: &[RawValue<'_>],
+        errors: Vec<FieldError>,
+    ) {
+        let key = self.compiled.raw_key(values);
+        let mut errors = errors.into_iter();
+        if let Some(first) = errors.next() {
+            // One refused record counts once; each of its field errors is listed.
+            self.reject(Self::record_error(record, line, key.clone(), first));
+            for e in errors {
+                self.list(Self::record_error(record, line, key.clone(), e));
+            }
+        }
+    }
+
+    fn upsert(&mut self, record: u64, line: Option<u64>, values: &[RawValue<'_>]) -> Result<()> {
+        match self.compiled.validate(values, self.today) {
+            Ok(valid) => {
+                self.report.accepted += 1;
+                let hash: [u8; 32] = Sha256::digest(valid.canonical.as_bytes()).into();
+                let op = WriteOp {
+                    key: valid.key,
+                    body: Some(valid.canonical),
+                    hash,
+                };
+                self.sink.push(record, line, op)?;
+            }
+            Err(errors) => self.refuse(record, line, values, errors),
+        }
         Ok(())
     }
 

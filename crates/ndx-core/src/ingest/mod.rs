@@ -83,6 +83,9 @@ pub struct IngestOptions {
     /// Largest input, in bytes: a batch is one transaction, so an endless input is refused
     /// here rather than grown into.
     pub max_input_bytes: u64,
+    /// The code lists the input's coded values use (`Ndx-Code-Lists`), when they are not the
+    /// dataset's: converted into the dataset's lists before validation.
+    pub code_lists: Vec<ndx_types::codes::CodeListRef>,
 }
 
 /// The input of a batch went past [`IngestOptions::max_input_bytes`].
@@ -107,6 +110,7 @@ impl IngestOptions {
             max_listed_errors: 1000,
             max_record_bytes: 1 << 20,
             max_input_bytes: 512 << 20,
+            code_lists: Vec::new(),
         }
     }
 }
@@ -258,6 +262,11 @@ impl Core {
     ) -> Result<IngestReport> {
         let schema = self.schema(&cap.dataset, None)?;
         let compiled = self.compiled(&schema)?;
+        let recoder = self.recoder(
+            &schema,
+            &opts.code_lists,
+            ndx_types::codes::Direction::IntoDataset,
+        )?;
         let batch_id = match &opts.batch_id {
             Some(id) => {
                 check_batch_id(id)?;
@@ -302,6 +311,7 @@ impl Core {
             let writing = scope.spawn(|| run_writer(&mut writer, rx, max_listed));
             let mut batch = Batch {
                 compiled: &compiled,
+                recoder: recoder.as_ref(),
                 sink: ChunkSink {
                     tx,
                     chunk: Chunk::default(),

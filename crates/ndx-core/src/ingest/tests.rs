@@ -56,6 +56,7 @@ fn fixture() -> Fixture {
         required,
         sensitivity: Sensitivity::Personal,
         consent: false,
+        code_list: None,
         description: String::new(),
     };
     let schema = DatasetSchema {

@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use ndx_types::codes::{CodeListRef, Crosswalk, crosswalk_id};
 use ndx_types::dictionary::{CodeList, DataElement, DatasetSchema, SchemaVersion};
 use ndx_types::registry::{ApiKey, Member, System};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,23 @@ impl Kind for CodeList {
     }
     fn describe(&self) -> String {
         format!("code list {:?} version {}", self.id, self.version)
+    }
+}
+
+impl Kind for Crosswalk {
+    const KIND: &'static str = "crosswalk";
+    const NOUN: &'static str = "crosswalk";
+    fn id(&self) -> String {
+        Crosswalk::id(self)
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::plain(LIST, &self.from.id),
+            Attribute::plain(LIST, &self.to.id),
+        ]
+    }
+    fn describe(&self) -> String {
+        format!("crosswalk from {} to {}", self.from, self.to)
     }
 }
 
@@ -245,6 +263,15 @@ impl Catalog {
             None => self.find::<CodeList>(LIST, id, Page::LAST)?.pop(),
         };
         Ok(found.map(|l| l.value))
+    }
+
+    /// The crosswalk registered from one code list version to another (this direction).
+    pub fn crosswalk(
+        &self,
+        from: &CodeListRef,
+        to: &CodeListRef,
+    ) -> Result<Option<Versioned<Crosswalk>>> {
+        self.get::<Crosswalk>(&crosswalk_id(from, to))
     }
 
     /// Every code list id with its latest version, by id.

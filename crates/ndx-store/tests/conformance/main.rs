@@ -64,6 +64,7 @@ fn schema(version: SchemaVersion) -> DatasetSchema {
             required: true,
             sensitivity: Sensitivity::Internal,
             consent: false,
+            code_list: None,
             description: String::new(),
         }],
         rules: vec![],

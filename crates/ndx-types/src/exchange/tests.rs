@@ -21,6 +21,7 @@ fn field(name: &str, sensitivity: Sensitivity, consent: bool) -> FieldDef {
         required: false,
         sensitivity,
         consent,
+        code_list: None,
         description: String::new(),
     }
 }
