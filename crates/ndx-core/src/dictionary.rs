@@ -535,6 +535,21 @@ impl Core {
         }
         lookup.finish()?;
         checked?;
+        for (i, rule) in schema.rules.iter().enumerate() {
+            if let dict::CrossRule::ReferenceExists { dataset, .. } = rule
+                && *dataset != schema.dataset
+                && self.store.catalog().schema(dataset, None)?.is_none()
+            {
+                return Err(dict::DefinitionError {
+                    code: "rule-invalid",
+                    path: format!("rules[{i}]"),
+                    message: format!(
+                        "rule {i} refers to dataset {dataset:?}, which does not exist"
+                    ),
+                }
+                .into());
+            }
+        }
         let (version, changes) = match &latest {
             None => (
                 SchemaVersion { major: 1, minor: 0 },

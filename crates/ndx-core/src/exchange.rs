@@ -136,6 +136,14 @@ struct Used {
 const QUOTA_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Quotas {
+    /// Whether this process answered a request under the agreement on `since` or later that
+    /// the catalogue may not have yet.
+    pub(crate) fn used_since(&self, agreement: &str, since: NaiveDate) -> bool {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.iter()
+            .any(|((a, day), u)| a == agreement && *day >= since && u.requests > 0)
+    }
+
     fn loaded(&self, agreement: &str, day: NaiveDate) -> bool {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         used.contains_key(&(agreement.to_owned(), day))
@@ -332,7 +340,7 @@ impl Core {
     }
 
     /// The datasets named by the caller's own agreements (any status).
-    fn agreed_datasets(&self, caller: &Caller) -> Result<Vec<String>> {
+    pub(crate) fn agreed_datasets(&self, caller: &Caller) -> Result<Vec<String>> {
         Ok(self
             .store
             .catalog()

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod feed;
 pub mod ingest;
+pub mod quality;
 pub mod reconcile;
 pub mod records;
 pub mod registry;
@@ -42,6 +43,7 @@ pub struct Core {
     store: Store,
     compiled: Arc<Mutex<CompiledCache>>,
     converters: Arc<Mutex<ConverterCache>>,
+    quality_locks: Arc<quality::QualityLocks>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
@@ -70,6 +72,7 @@ impl Core {
             store,
             compiled: Arc::default(),
             converters: Arc::default(),
+            quality_locks: Arc::default(),
             audit,
             quotas: Arc::default(),
             catalog_cache: Arc::default(),

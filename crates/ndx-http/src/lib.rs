@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod push;
+pub mod quality;
 pub mod reconcile;
 pub mod records;
 pub mod registry;
@@ -382,6 +383,7 @@ pub fn app(state: AppState) -> Router {
         .merge(subscription::routes())
         .merge(reconcile::routes())
         .merge(address::routes())
+        .merge(quality::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

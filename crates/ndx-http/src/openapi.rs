@@ -60,6 +60,7 @@ impl Modify for Security {
         crate::reconcile::get_reconciliation, crate::reconcile::report,
         crate::reconcile::decide_correction, crate::reconcile::list_corrections,
         crate::address::normalize,
+        crate::quality::overview, crate::quality::dataset_quality, crate::quality::history,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

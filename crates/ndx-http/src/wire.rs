@@ -547,6 +547,32 @@ pub enum CrossRule {
         /// The province field.
         province: String,
     },
+    /// Measured by the quality model (never refuses a record): the age on the day the
+    /// version is recorded lies between `min` and `max` years.
+    AgeBetween {
+        /// The birth date field.
+        birth_date: String,
+        /// Smallest plausible age.
+        #[schema(maximum = 150)]
+        min: u32,
+        /// Largest plausible age.
+        #[schema(maximum = 150)]
+        max: u32,
+    },
+    /// Measured: one date is not after another.
+    DateOrder {
+        /// The date that comes first.
+        earlier: String,
+        /// The date that comes later (or the same day).
+        later: String,
+    },
+    /// Measured: the value is the key of a current record of another dataset.
+    ReferenceExists {
+        /// The field holding the reference.
+        field: String,
+        /// The dataset it refers to.
+        dataset: String,
+    },
 }
 
 impl From<d::CrossRule> for CrossRule {
@@ -563,6 +589,19 @@ impl From<d::CrossRule> for CrossRule {
             },
             d::CrossRule::WardInProvince { ward, province } => {
                 CrossRule::WardInProvince { ward, province }
+            }
+            d::CrossRule::AgeBetween {
+                birth_date,
+                min,
+                max,
+            } => CrossRule::AgeBetween {
+                birth_date,
+                min,
+                max,
+            },
+            d::CrossRule::DateOrder { earlier, later } => CrossRule::DateOrder { earlier, later },
+            d::CrossRule::ReferenceExists { field, dataset } => {
+                CrossRule::ReferenceExists { field, dataset }
             }
         }
     }
@@ -582,6 +621,19 @@ impl From<CrossRule> for d::CrossRule {
             },
             CrossRule::WardInProvince { ward, province } => {
                 d::CrossRule::WardInProvince { ward, province }
+            }
+            CrossRule::AgeBetween {
+                birth_date,
+                min,
+                max,
+            } => d::CrossRule::AgeBetween {
+                birth_date,
+                min,
+                max,
+            },
+            CrossRule::DateOrder { earlier, later } => d::CrossRule::DateOrder { earlier, later },
+            CrossRule::ReferenceExists { field, dataset } => {
+                d::CrossRule::ReferenceExists { field, dataset }
             }
         }
     }
@@ -633,6 +685,11 @@ pub struct DatasetSchema {
     /// Rules across fields.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<CrossRule>,
+    /// How often the dataset is expected to change: `daily`, `weekly`, `monthly`, `quarterly`
+    /// or `yearly` (the measure of its freshness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(daily|weekly|monthly|quarterly|yearly)$")]
+    pub update_frequency: Option<ndx_types::quality::UpdateFrequency>,
 }
 
 impl From<d::DatasetSchema> for DatasetSchema {
@@ -665,6 +722,7 @@ impl From<d::DatasetSchema> for DatasetSchema {
                 })
                 .collect(),
             rules: s.rules.into_iter().map(CrossRule::from).collect(),
+            update_frequency: s.update_frequency,
         }
     }
 }
@@ -699,6 +757,7 @@ impl From<DatasetSchema> for d::DatasetSchema {
                 })
                 .collect(),
             rules: s.rules.into_iter().map(d::CrossRule::from).collect(),
+            update_frequency: s.update_frequency,
         }
     }
 }

@@ -64,6 +64,7 @@ fn setup(store: &Store) {
                     description: String::new(),
                 }],
                 rules: vec![],
+                update_frequency: None,
             },
             at,
         )

@@ -88,6 +88,7 @@ fn main() {
             })
             .collect(),
         rules: vec![],
+        update_frequency: None,
     };
     cat.insert(&schema, at).expect("schema");
     let start = std::time::Instant::now();

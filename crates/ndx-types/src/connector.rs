@@ -624,6 +624,7 @@ mod tests {
             key: vec!["citizen_id".into()],
             fields: vec![field("citizen_id"), field("sex"), field("amount")],
             rules: Vec::new(),
+            update_frequency: None,
         }
     }
 

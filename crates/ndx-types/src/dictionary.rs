@@ -255,6 +255,71 @@ pub enum CrossRule {
         /// Field holding the 2025 province code.
         province: String,
     },
+    /// Plausibility, measured (never refuses a record): the age on the day the version is
+    /// recorded lies between `min` and `max` years.
+    AgeBetween {
+        /// Field holding the date of birth (date or partial date).
+        birth_date: String,
+        /// Smallest plausible age in years.
+        min: u32,
+        /// Largest plausible age in years.
+        max: u32,
+    },
+    /// Plausibility, measured: one date is not after another (a hiring after the birth).
+    DateOrder {
+        /// The date that comes first.
+        earlier: String,
+        /// The date that comes later (or the same day).
+        later: String,
+    },
+    /// Across datasets, measured: the value is the key of a current record of `dataset`.
+    ReferenceExists {
+        /// Field holding the reference.
+        field: String,
+        /// The dataset it refers to.
+        dataset: String,
+    },
+}
+
+impl CrossRule {
+    /// The rule's name as written (`citizen-id-agrees`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CrossRule::CitizenIdAgrees { .. } => "citizen-id-agrees",
+            CrossRule::WardInProvince { .. } => "ward-in-province",
+            CrossRule::AgeBetween { .. } => "age-between",
+            CrossRule::DateOrder { .. } => "date-order",
+            CrossRule::ReferenceExists { .. } => "reference-exists",
+        }
+    }
+
+    /// Whether the rule is measured by the quality model only, never refusing a record.
+    pub fn is_measured(&self) -> bool {
+        matches!(
+            self,
+            CrossRule::AgeBetween { .. }
+                | CrossRule::DateOrder { .. }
+                | CrossRule::ReferenceExists { .. }
+        )
+    }
+
+    /// The fields the rule reads.
+    pub fn fields(&self) -> Vec<&String> {
+        match self {
+            CrossRule::CitizenIdAgrees {
+                citizen_id,
+                birth_date,
+                sex,
+            } => std::iter::once(citizen_id)
+                .chain(birth_date.iter())
+                .chain(sex.iter())
+                .collect(),
+            CrossRule::WardInProvince { ward, province } => vec![ward, province],
+            CrossRule::AgeBetween { birth_date, .. } => vec![birth_date],
+            CrossRule::DateOrder { earlier, later } => vec![earlier, later],
+            CrossRule::ReferenceExists { field, .. } => vec![field],
+        }
+    }
 }
 
 /// A schema version: `major.minor`.
@@ -304,6 +369,9 @@ pub struct DatasetSchema {
     /// Cross-field rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<CrossRule>,
+    /// How often the dataset is expected to change: the measure of its freshness (*live*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_frequency: Option<crate::quality::UpdateFrequency>,
 }
 
 fn first_version() -> SchemaVersion {
@@ -685,18 +753,24 @@ impl DatasetSchema {
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            let named: Vec<&String> = match rule {
-                CrossRule::CitizenIdAgrees {
-                    citizen_id,
-                    birth_date,
-                    sex,
-                } => std::iter::once(citizen_id)
-                    .chain(birth_date.iter())
-                    .chain(sex.iter())
-                    .collect(),
-                CrossRule::WardInProvince { ward, province } => vec![ward, province],
-            };
-            for n in named {
+            match rule {
+                CrossRule::AgeBetween { min, max, .. } if min > max || *max > 150 => {
+                    return Err(def_err(
+                        "rule-invalid",
+                        format!("rules[{i}]"),
+                        format!("rule {i}: ages {min}..{max} are not a range within 0..150"),
+                    ));
+                }
+                CrossRule::ReferenceExists { dataset, .. } if !is_identifier(dataset) => {
+                    return Err(def_err(
+                        "rule-invalid",
+                        format!("rules[{i}]"),
+                        format!("rule {i}: {dataset:?} is not a dataset id"),
+                    ));
+                }
+                _ => {}
+            }
+            for n in rule.fields() {
                 if self.field(n).is_none() {
                     return Err(def_err(
                         "rule-field-unknown",
@@ -839,8 +913,23 @@ pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
             }
         }
     }
-    if new.rules.iter().any(|r| !old.rules.contains(r)) {
+    // A measured rule refuses nothing: adding one cannot break a provider.
+    if new
+        .rules
+        .iter()
+        .any(|r| !old.rules.contains(r) && !r.is_measured())
+    {
         breaking.push("cross-field rule added or changed".into());
+    }
+    if new
+        .rules
+        .iter()
+        .any(|r| !old.rules.contains(r) && r.is_measured())
+    {
+        compatible.push("measured rule added".into());
+    }
+    if old.update_frequency != new.update_frequency {
+        compatible.push("update frequency changed".into());
     }
     if old.rules.iter().any(|r| !new.rules.contains(r)) {
         compatible.push("cross-field rule removed".into());
@@ -1630,6 +1719,7 @@ mod tests {
                 })
                 .collect(),
             rules: vec![],
+            update_frequency: None,
         }
     }
 

@@ -167,6 +167,33 @@ enum CompiledRule {
         ward: usize,
         province: usize,
     },
+    AgeBetween {
+        birth_date: usize,
+        min: u32,
+        max: u32,
+    },
+    DateOrder {
+        earlier: usize,
+        later: usize,
+    },
+    ReferenceExists {
+        field: usize,
+    },
+}
+
+/// What the quality model reads of one record: per field whether it has a value and whether
+/// it fails the field's rules, per rule of the schema whether the record breaks it (a
+/// `reference-exists` rule is the caller's to check: its value is in `references`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Measured {
+    /// Per field: has a value.
+    pub filled: Vec<bool>,
+    /// Per field: fails the field's rules.
+    pub invalid: Vec<bool>,
+    /// Per rule: broken (always false for `reference-exists`, see `references`).
+    pub rules: Vec<bool>,
+    /// (rule position, value) of each `reference-exists` rule whose field has a value.
+    pub references: Vec<(usize, String)>,
 }
 
 /// A schema compiled against the dictionary, ready to validate records quickly.
@@ -251,6 +278,22 @@ impl CompiledSchema {
                 CrossRule::WardInProvince { ward, province } => CompiledRule::WardInProvince {
                     ward: index[ward],
                     province: index[province],
+                },
+                CrossRule::AgeBetween {
+                    birth_date,
+                    min,
+                    max,
+                } => CompiledRule::AgeBetween {
+                    birth_date: index[birth_date],
+                    min: *min,
+                    max: *max,
+                },
+                CrossRule::DateOrder { earlier, later } => CompiledRule::DateOrder {
+                    earlier: index[earlier],
+                    later: index[later],
+                },
+                CrossRule::ReferenceExists { field, .. } => CompiledRule::ReferenceExists {
+                    field: index[field],
                 },
             })
             .collect();
@@ -352,7 +395,7 @@ impl CompiledSchema {
             },
         );
         for rule in &self.rules {
-            if let Err(e) = self.check_rule(rule, &typed, &failed) {
+            if let Err(e) = self.check_rule(rule, &typed, &failed, today) {
                 errors.push(e);
             }
         }
@@ -397,13 +440,110 @@ impl CompiledSchema {
         Ok(ValidRecord { key, canonical })
     }
 
+    /// Measures one record for the quality model (values aligned with the schema's fields),
+    /// on the day `today`: every field and every rule, the measured ones included.
+    pub fn measure(&self, values: &[RawValue<'_>], today: NaiveDate) -> Measured {
+        let mut m = Measured {
+            filled: Vec::with_capacity(self.fields.len()),
+            invalid: Vec::with_capacity(self.fields.len()),
+            rules: Vec::with_capacity(self.rules.len()),
+            references: Vec::new(),
+        };
+        let mut typed: Vec<Option<Typed<'_>>> = Vec::with_capacity(self.fields.len());
+        for (rule, raw) in self.fields.iter().zip(values) {
+            m.filled.push(match raw {
+                RawValue::Absent => false,
+                RawValue::Text(t) => !t.is_empty(),
+                RawValue::Json(Value::String(t)) => !t.is_empty(),
+                RawValue::Json(Value::Null) => false,
+                RawValue::Json(_) => true,
+            });
+            match check_field(rule, *raw, today) {
+                Ok(v) => {
+                    typed.push(v);
+                    m.invalid.push(false);
+                }
+                Err(_) => {
+                    typed.push(None);
+                    m.invalid.push(true);
+                }
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let CompiledRule::ReferenceExists { field } = *rule
+                && let Some(v) = typed[field].as_ref()
+            {
+                let mut text = String::new();
+                v.write_json(&mut text);
+                let value = match v.as_str() {
+                    Some(s) => s.to_owned(),
+                    None => text,
+                };
+                m.references.push((i, value));
+            }
+            m.rules.push(
+                self.check_rule(rule, &typed, &m.invalid, today).is_err()
+                    || self.check_measured(rule, &typed, today),
+            );
+        }
+        m
+    }
+
+    /// Whether a measured rule is broken (`false` for the enforced ones and
+    /// `reference-exists`, which the caller checks).
+    fn check_measured(
+        &self,
+        rule: &CompiledRule,
+        typed: &[Option<Typed<'_>>],
+        today: NaiveDate,
+    ) -> bool {
+        let date = |i: usize| {
+            typed[i]
+                .as_ref()
+                .and_then(Typed::as_str)
+                .and_then(|d| formats::parse_partial_date(d).ok())
+        };
+        match *rule {
+            CompiledRule::AgeBetween {
+                birth_date,
+                min,
+                max,
+            } => {
+                let Some(born) = date(birth_date) else {
+                    return false;
+                };
+                // A partial date is implausible only if every day it may mean is.
+                let (Some(first), Some(last)) = (born.first_day(), born.last_day()) else {
+                    return false;
+                };
+                let age = |b: NaiveDate| today.years_since(b).unwrap_or(0);
+                age(first) < min || age(last) > max
+            }
+            CompiledRule::DateOrder { earlier, later } => {
+                match (
+                    date(earlier).and_then(|d| d.first_day()),
+                    date(later).and_then(|d| d.last_day()),
+                ) {
+                    (Some(a), Some(b)) => a > b,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     fn check_rule(
         &self,
         rule: &CompiledRule,
         typed: &[Option<Typed<'_>>],
         failed: &[bool],
+        _today: NaiveDate,
     ) -> Result<(), FieldError> {
         match *rule {
+            // Measured only: the quality model reads them through `measure`.
+            CompiledRule::AgeBetween { .. }
+            | CompiledRule::DateOrder { .. }
+            | CompiledRule::ReferenceExists { .. } => Ok(()),
             CompiledRule::CitizenIdAgrees {
                 citizen_id,
                 birth_date,
@@ -769,6 +909,7 @@ mod tests {
                     province: "province_code".into(),
                 },
             ],
+            update_frequency: None,
         };
         let _ = Openness::Open;
         CompiledSchema::compile(&schema, &MemoryDictionary::builtin()).expect("compiles")
@@ -800,6 +941,84 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(","),
         }
+    }
+
+    #[test]
+    fn measured_rules_are_judged_but_never_refuse() {
+        let mut schema = people().schema().clone();
+        schema.rules.extend([
+            CrossRule::AgeBetween {
+                birth_date: "date_of_birth".into(),
+                min: 18,
+                max: 65,
+            },
+            CrossRule::DateOrder {
+                earlier: "date_of_birth".into(),
+                later: "issued_on".into(),
+            },
+            CrossRule::ReferenceExists {
+                field: "tax_code".into(),
+                dataset: "businesses".into(),
+            },
+        ]);
+        let c = CompiledSchema::compile(&schema, &MemoryDictionary::builtin()).expect("compiles");
+        let measure = |pairs: &[(&str, &str)]| {
+            let mut values = vec![RawValue::Absent; c.len()];
+            for (f, v) in pairs {
+                values[c.field_index(f).expect("field")] = RawValue::Text(v);
+            }
+            let verdict = c
+                .validate(&values, today())
+                .map(|_| ())
+                .map_err(|e| e.iter().map(|x| x.code.clone()).collect::<Vec<_>>());
+            (verdict, c.measure(&values, today()))
+        };
+        let base = [
+            ("citizen_id", "001090012345"),
+            ("full_name", "Nguyễn Văn An"),
+            ("sex", "1"),
+            ("date_of_birth", "1990-05-17"),
+        ];
+        let (valid, m) = measure(&base);
+        assert_eq!(valid, Ok(()));
+        assert_eq!(m.rules, [false, false, false, false, false]);
+        assert_eq!(m.filled.iter().filter(|f| **f).count(), 4);
+        assert!(m.references.is_empty(), "no tax code, nothing to look up");
+
+        // Issued before birth; too old on the day of measurement: counted, still valid.
+        let mut old = base.to_vec();
+        old.retain(|(f, _)| *f != "date_of_birth" && *f != "citizen_id");
+        old.extend([
+            ("citizen_id", "001040012345"),
+            ("date_of_birth", "1940-01-01"),
+            ("issued_on", "1939-12-31"),
+            ("tax_code", "0100109106"),
+        ]);
+        let (valid, m) = measure(&old);
+        assert_eq!(valid, Ok(()), "measured rules refuse nothing");
+        assert_eq!(m.rules, [false, false, true, true, false]);
+        assert_eq!(m.references, [(4, "0100109106".to_owned())]);
+
+        // A partial date is implausible only when every day it may mean is: born in 2008,
+        // one is 18 on the day of measurement or not yet.
+        let mut partial = base.to_vec();
+        partial.retain(|(f, _)| *f != "date_of_birth" && *f != "citizen_id");
+        partial.extend([("citizen_id", "001208012345"), ("date_of_birth", "2008")]);
+        let (_, m) = measure(&partial);
+        assert!(!m.rules[2], "{m:?}");
+        partial.retain(|(f, _)| *f != "date_of_birth");
+        partial.push(("date_of_birth", "2009-06"));
+        let (_, m) = measure(&partial);
+        assert!(m.rules[2], "at most 17: {m:?}");
+
+        // A field that fails its own rules is invalid, and the enforced rule depending on it
+        // is not judged twice.
+        let mut bad = base.to_vec();
+        bad.push(("ward_code", "99999"));
+        let (valid, m) = measure(&bad);
+        assert!(valid.is_err());
+        assert!(m.invalid[c.field_index("ward_code").expect("ward")]);
+        assert!(!m.rules[1]);
     }
 
     #[test]

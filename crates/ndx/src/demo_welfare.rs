@@ -86,6 +86,7 @@ pub fn schema() -> DatasetSchema {
             birth_date: Some("date_of_birth".into()),
             sex: Some("sex".into()),
         }],
+        update_frequency: None,
     }
 }
 

@@ -60,6 +60,13 @@ enum Command {
         #[command(subcommand)]
         what: DictionaryCommand,
     },
+    /// Data quality on the six criteria (accurate, complete, clean, live, unified, common use):
+    /// every dataset with the means per member and overall, or one dataset per field and rule
+    /// (JSON). Measures from the change feed first, as the server does after each batch.
+    Quality {
+        /// One dataset.
+        dataset: Option<String>,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -174,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve::run(&cfg),
         Command::Import(args) => import::run(&cfg, &args),
         Command::Dictionary { what } => dictionary(&cfg, what),
+        Command::Quality { dataset } => quality(&cfg, dataset.as_deref()),
         Command::Audit { what } => audit::run(&cfg, what),
         Command::Keys { what } => keys::run(&cfg, what),
         Command::Agreements(args) => agreements::run(&args),
@@ -263,6 +271,15 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let out = serde_json::to_string_pretty(v)?;
     println!("{out}");
     Ok(())
+}
+
+fn quality(cfg: &config::Config, dataset: Option<&str>) -> anyhow::Result<()> {
+    let core = open_core(cfg, ndx_store::OpenMode::Existing)?;
+    let now = chrono::Utc::now();
+    match dataset {
+        Some(d) => print_json(&core.quality_of(&core.schema(d, None)?, now)?),
+        None => print_json(&core.quality_overview(None, now)?),
+    }
 }
 
 fn dictionary(cfg: &config::Config, what: DictionaryCommand) -> anyhow::Result<()> {

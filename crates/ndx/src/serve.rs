@@ -120,9 +120,11 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("push_root_ca_file: {e}"))?;
         let scheduler = tokio::spawn(ndx_http::connector::scheduler(state.clone()));
         let deliveries = tokio::spawn(ndx_http::push::deliveries(state.clone(), push));
+        let quality = tokio::spawn(ndx_http::quality::worker(state.clone()));
         let served = ndx_http::serve(listener, state, shutdown_signal()).await;
         scheduler.abort();
         deliveries.abort();
+        quality.abort();
         for task in fanout {
             task.abort();
         }

@@ -196,6 +196,7 @@ fn build(w: &World) -> Built {
         key: vec!["citizen_id".into()],
         fields,
         rules: vec![],
+        update_frequency: None,
     };
     core.create_dataset(
         &operator.dataset_define("PROV").expect("define"),

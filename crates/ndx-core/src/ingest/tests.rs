@@ -76,6 +76,7 @@ fn fixture() -> Fixture {
             field("email", "email", false),
         ],
         rules: vec![],
+        update_frequency: None,
     };
     let define = caller.dataset_define("NDC").unwrap();
     core.create_dataset(&define, schema, at(0)).unwrap();

@@ -68,6 +68,7 @@ fn schema(version: SchemaVersion) -> DatasetSchema {
             description: String::new(),
         }],
         rules: vec![],
+        update_frequency: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn schema(importance: Importance) -> DatasetSchema {
             field("province", Sensitivity::Internal, false),
         ],
         rules: vec![],
+        update_frequency: None,
     }
 }
 
