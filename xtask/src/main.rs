@@ -10,6 +10,8 @@
 //!   commit-to-delivery latency (BENCHMARKS.md).
 //! - `bench-connector [--store sqlite|postgres]`: a connector's initial load of a PostgreSQL
 //!   table against a bare SELECT, and its lag under a steady stream of changes (BENCHMARKS.md).
+//! - `bench-quality [--store sqlite|postgres]`: the first and the incremental quality
+//!   measurement of the population after a batch of updates (BENCHMARKS.md).
 //! - `bench-reconcile`: `ndx reconcile` and Splink side by side on synthetic registers, scored
 //!   against the ground truth (BENCHMARKS.md).
 
@@ -20,6 +22,7 @@ mod exchange;
 mod feed;
 mod harness;
 mod pg;
+mod quality;
 mod reads;
 mod reconcile;
 mod sys;
@@ -56,6 +59,9 @@ enum Task {
     /// Reconciliation benchmark: `ndx reconcile` and Splink (DuckDB) on the same synthetic
     /// population and agency registers: precision, recall, F1, wall time and peak memory.
     BenchReconcile(reconcile::ReconcileArgs),
+    /// Quality benchmark: the first measurement of a large register, then the incremental
+    /// one after a batch of updates, against the imports themselves.
+    BenchQuality(quality::QualityArgs),
     /// The bare axum JSON endpoint of bench-exchange, run as a child process.
     #[command(hide = true)]
     BareJson,
@@ -93,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchFeed(args) => feed::run(&args),
         Task::BenchConnector(args) => connector::run(&args),
         Task::BenchReconcile(args) => reconcile::run(&args),
+        Task::BenchQuality(args) => quality::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),

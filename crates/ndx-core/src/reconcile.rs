@@ -6,6 +6,7 @@
 //! catalogue (the report in parts of [`PART_ROWS`] rows); nothing in either register changes.
 
 use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use ndx_match::{AddressInput, Config, Linker, PersonRecord};
@@ -51,6 +52,13 @@ impl ReconcileJob {
         &self.run
     }
 }
+
+/// How long a run's lease lasts unless renewed: a run still `running` after it was stopped
+/// with its process.
+const RUN_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// How often a running run's lease is renewed.
+const RUN_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Target records read per page.
 const TARGET_PAGE: usize = 1000;
@@ -150,6 +158,7 @@ impl Core {
             duplicates: 0,
             model: Vec::new(),
             parts: 0,
+            lease_until: Some(now + RUN_LEASE),
         };
         self.store.catalog().insert(&run, now)?;
         self.audit
@@ -179,7 +188,18 @@ impl Core {
             target,
             reference,
         } = job;
-        let result = self.reconcile_into(&mut run, &target, &reference, clock);
+        // The lease is renewed while the work runs, and stops being renewed before the run's
+        // end is written (so the two never race for the run's revision).
+        let stop = (Mutex::new(false), Condvar::new());
+        let run_id = run.id.clone();
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| self.hold_run(&run_id, &stop));
+            let result = self.reconcile_into(&mut run, &target, &reference, clock);
+            *stop.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            stop.1.notify_all();
+            result
+        });
+        run.lease_until = None;
         run.finished_at = Some(clock());
         if let Err(e) = &result {
             run.status = RunStatus::Failed;
@@ -272,6 +292,63 @@ impl Core {
         Ok(())
     }
 
+    /// Renews a running run's lease every [`RUN_HEARTBEAT`] until `stop` is set.
+    fn hold_run(&self, id: &str, stop: &(Mutex<bool>, Condvar)) {
+        let mut stopped = stop.0.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let (guard, _) = stop
+                .1
+                .wait_timeout(stopped, RUN_HEARTBEAT)
+                .unwrap_or_else(PoisonError::into_inner);
+            stopped = guard;
+            if *stopped {
+                return;
+            }
+            let now = Utc::now();
+            let renewed = self
+                .store
+                .catalog()
+                .get::<Reconciliation>(id)
+                .and_then(|stored| match stored {
+                    Some(mut v) if v.value.status == RunStatus::Running => {
+                        v.value.lease_until = Some(now + RUN_LEASE);
+                        self.store
+                            .catalog()
+                            .update(&v.value, v.revision, now)
+                            .map(|_| ())
+                    }
+                    _ => Ok(()),
+                });
+            if let Err(e) = renewed {
+                tracing::warn!("reconciliation {id}: lease not renewed: {e}");
+            }
+        }
+    }
+
+    /// A run as it stands: one whose process stopped is settled as interrupted (and stored so).
+    fn settled(&self, mut run: Reconciliation) -> Result<Reconciliation> {
+        let now = Utc::now();
+        if run.settle(now)
+            && let Some(stored) = self.store.catalog().get::<Reconciliation>(&run.id)?
+            && stored.value.status == RunStatus::Running
+        {
+            match self.store.catalog().update(&run, stored.revision, now) {
+                // Renewed or finished meanwhile: what is stored now is the truth.
+                Err(ndx_store::StoreError::Conflict(_)) => {
+                    return self
+                        .store
+                        .catalog()
+                        .value::<Reconciliation>(&run.id)?
+                        .ok_or_else(|| not_found(&run.id));
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(run)
+    }
+
     fn readable_run(&self, caller: &Caller, id: &str) -> Result<Reconciliation> {
         if !is_run_id(id) {
             return Err(not_found(id));
@@ -285,7 +362,7 @@ impl Core {
             || caller.has(Role::Operator)
             || caller.has(Role::Auditor)
         {
-            Ok(run)
+            self.settled(run)
         } else {
             // Another member's run is not even said to exist.
             Err(not_found(id))
@@ -305,7 +382,7 @@ impl Core {
                 )?
             };
         runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
-        Ok(runs)
+        runs.into_iter().map(|r| self.settled(r)).collect()
     }
 
     /// One run.

@@ -76,6 +76,77 @@ pub struct Reconciliation {
     pub model: Vec<String>,
     /// Stored parts of the report.
     pub parts: u32,
+    /// Until when the process running it holds it (renewed while it runs): a run still
+    /// `running` after that was stopped with its process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl Reconciliation {
+    /// Settles a run whose process stopped before it finished: still `running` after its
+    /// lease ran out, it is `failed` as interrupted (no report is kept). Whether it changed.
+    pub fn settle(&mut self, now: DateTime<Utc>) -> bool {
+        match self.lease_until {
+            Some(until) if self.status == RunStatus::Running && until < now => {
+                self.status = RunStatus::Failed;
+                self.finished_at = Some(until);
+                self.error = Some(
+                    "interrupted: the process running it stopped before it finished; start \
+                     it again"
+                        .into(),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_whose_lease_ran_out_is_settled_as_interrupted() {
+        let now = Utc::now();
+        let mut run = Reconciliation {
+            id: "rec-0000000000000001".into(),
+            member: "BNV".into(),
+            system: "BNV-CIVIL-SERVICE".into(),
+            target: "civil-servants".into(),
+            reference: "population".into(),
+            agreement: "agr-1".into(),
+            purpose: "cross-checking".into(),
+            threshold: 0.9,
+            status: RunStatus::Running,
+            started_at: now,
+            finished_at: None,
+            error: None,
+            targets: 0,
+            references: 0,
+            withheld: 0,
+            statuses: BTreeMap::new(),
+            findings: BTreeMap::new(),
+            duplicates: 0,
+            model: Vec::new(),
+            parts: 0,
+            lease_until: Some(now + chrono::Duration::seconds(60)),
+        };
+        assert!(!run.settle(now), "the lease holds");
+        let later = now + chrono::Duration::seconds(61);
+        assert!(run.settle(later));
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.finished_at, run.lease_until);
+        assert!(
+            run.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("interrupted"))
+        );
+        assert!(!run.settle(later), "settled once");
+        let mut done = run.clone();
+        done.status = RunStatus::Done;
+        assert!(!done.settle(later));
+    }
 }
 
 /// One difference of a report row.
