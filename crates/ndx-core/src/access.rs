@@ -354,6 +354,33 @@ impl Caller {
         })
     }
 
+    /// The owning member's providers, and the node's stewards, define and release the open
+    /// data made from a dataset.
+    pub fn open_data_publisher(&self, owner: &str) -> Result<()> {
+        if self.has(Role::Steward) || (self.has(Role::Provider) && self.member.code == owner) {
+            return Ok(());
+        }
+        if self.has(Role::Provider) {
+            return Err(Error::of(
+                Code::NotOwner,
+                format!(
+                    "open data of member {owner:?} is published by its own providers; member {:?} \
+                     publishes only its own",
+                    self.member.code
+                ),
+            ));
+        }
+        Err(Error::of(
+            Code::RoleRequired,
+            format!(
+                "publishing open data needs role \"provider\" (of the owner) or \"steward\"; key \
+                 {:?} has {:?}",
+                self.key_id,
+                self.roles.iter().map(|r| r.name()).collect::<Vec<_>>()
+            ),
+        ))
+    }
+
     /// The owner's providers, operators and auditors read the owner's view.
     pub fn dataset_read(&self, schema: &DatasetSchema) -> Result<DatasetRead> {
         let owner_provider = self.has(Role::Provider) && self.member.code == schema.owner;

@@ -42,6 +42,8 @@ pub enum Kind {
     HeadersTooLarge,
     /// No representation the request's `Accept` allows.
     NotAcceptable,
+    /// A byte range outside the file asked for.
+    RangeNotSatisfiable,
     /// A quota or rate is used up for now: try again later.
     TooManyRequests,
     /// The storage is unreachable or busy: try again.
@@ -66,6 +68,7 @@ impl Kind {
         Kind::UriTooLong,
         Kind::HeadersTooLarge,
         Kind::NotAcceptable,
+        Kind::RangeNotSatisfiable,
         Kind::TooManyRequests,
         Kind::Unavailable,
         Kind::Internal,
@@ -189,6 +192,12 @@ error_codes! {
     CodeListNotFound = "code-list-not-found", NotFound, "Code list not found";
     /// No crosswalk joins the two code list versions.
     CrosswalkNotFound = "crosswalk-not-found", NotFound, "Crosswalk not found";
+    /// No such open-data package.
+    PackageNotFound = "package-not-found", NotFound, "Package not found";
+    /// A `Range` that starts beyond the end of the file.
+    RangeNotSatisfiable = "range-not-satisfiable", RangeNotSatisfiable, "Range not satisfiable";
+    /// No such release of a package (or file of a release).
+    ReleaseNotFound = "release-not-found", NotFound, "Release not found";
     /// No such dataset.
     DatasetNotFound = "dataset-not-found", NotFound, "Dataset not found";
     /// No such schema version.
@@ -327,6 +336,8 @@ error_codes! {
     CrosswalkInvalid = "crosswalk-invalid", Invalid, "Invalid crosswalk";
     /// A code list named by a caller (`Ndx-Code-Lists`) applies to no field of the dataset, or no crosswalk joins it to the field's list.
     CodeListNotApplicable = "code-list-not-applicable", Invalid, "Code list not applicable";
+    /// The privacy a package declares (k-anonymity, l-diversity) cannot be reached within its suppression limit: nothing is published.
+    AnonymisationUnreachable = "anonymisation-unreachable", Invalid, "Anonymisation unreachable";
     /// A dataset's owner is not a member.
     OwnerUnknown = "owner-unknown", Invalid, "Unknown owner";
     /// A definition breaks a dictionary rule.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod feed;
 pub mod ingest;
+pub mod publish;
 pub mod quality;
 pub mod reconcile;
 pub mod records;

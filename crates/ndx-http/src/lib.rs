@@ -6,12 +6,14 @@
 pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod ckan;
 pub mod connector;
 pub mod dictionary;
 pub mod exchange;
 pub mod fanout;
 pub mod feed;
 pub mod metrics;
+pub mod open;
 pub mod openapi;
 pub mod problem;
 pub mod push;
@@ -384,6 +386,8 @@ pub fn app(state: AppState) -> Router {
         .merge(reconcile::routes())
         .merge(address::routes())
         .merge(quality::routes())
+        .merge(open::routes())
+        .merge(ckan::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

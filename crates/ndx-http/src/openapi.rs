@@ -61,6 +61,9 @@ impl Modify for Security {
         crate::reconcile::decide_correction, crate::reconcile::list_corrections,
         crate::address::normalize,
         crate::quality::overview, crate::quality::dataset_quality, crate::quality::history,
+        crate::open::list_packages, crate::open::get_package, crate::open::put_package,
+        crate::open::list_releases, crate::open::publish, crate::open::get_release,
+        crate::open::download,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

@@ -79,6 +79,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Kind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        Kind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

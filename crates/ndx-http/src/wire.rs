@@ -302,6 +302,10 @@ pub struct DataElement {
     /// Dates after the day of validation are refused (date types only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_in_future: bool,
+    /// The value identifies a person directly (citizen ID, name, phone, e-mail, street
+    /// address): in a personal field it is never published as open data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identifying: bool,
 }
 
 impl From<d::DataElement> for DataElement {
@@ -323,6 +327,7 @@ impl From<d::DataElement> for DataElement {
             multiline: e.multiline,
             not_before: e.not_before,
             not_in_future: e.not_in_future,
+            identifying: e.identifying,
         }
     }
 }
@@ -346,6 +351,7 @@ impl From<DataElement> for d::DataElement {
             multiline: e.multiline,
             not_before: e.not_before,
             not_in_future: e.not_in_future,
+            identifying: e.identifying,
         }
     }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+pub mod blobs;
 pub mod catalog;
 mod keys;
 mod outcome;
@@ -323,6 +324,7 @@ pub struct Store {
     catalog: Catalog,
     records: Records,
     audit: AuditStore,
+    blobs: blobs::Blobs,
 }
 
 impl std::fmt::Debug for Store {
@@ -395,7 +397,7 @@ impl Store {
     /// A store over an engine that implements every area.
     fn on<B>(engine: Engine, backend: B) -> Store
     where
-        B: CatalogEngine + RecordsBackend + AuditBackend + 'static,
+        B: CatalogEngine + RecordsBackend + AuditBackend + blobs::BlobBackend + 'static,
     {
         let backend = Arc::new(backend);
         Store {
@@ -404,7 +406,10 @@ impl Store {
             records: Records {
                 backend: backend.clone(),
             },
-            audit: AuditStore { backend },
+            audit: AuditStore {
+                backend: backend.clone(),
+            },
+            blobs: blobs::Blobs { backend },
         }
     }
 
@@ -426,6 +431,11 @@ impl Store {
     /// The audit log's storage: entries, Merkle nodes, signed heads, the data tracker.
     pub fn audit(&self) -> &AuditStore {
         &self.audit
+    }
+
+    /// The blob area: immutable named files (open-data releases).
+    pub fn blobs(&self) -> &blobs::Blobs {
+        &self.blobs
     }
 }
 

@@ -126,6 +126,11 @@ pub struct DataElement {
     /// deaths and issue dates cannot lie in the future.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_in_future: bool,
+    /// The value identifies a person directly (a citizen ID, a name, a phone number, an
+    /// e-mail address, a street address): in a personal field it is never published as open
+    /// data, however transformed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identifying: bool,
 }
 
 /// One entry of a code list.
@@ -971,6 +976,18 @@ pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
     }
 }
 
+/// The entries of a flat list from (code, Vietnamese label, English label).
+fn flat_entries(rows: &[(&str, &str, &str)]) -> Vec<CodeEntry> {
+    rows.iter()
+        .map(|(code, vi, en)| CodeEntry {
+            code: (*code).into(),
+            label_vi: (*vi).into(),
+            label_en: (*en).into(),
+            parent: None,
+        })
+        .collect()
+}
+
 /// The code lists every installation has, built from the embedded official reference data.
 pub fn builtin_code_lists() -> Vec<CodeList> {
     let provinces = reference::provinces_2025()
@@ -1040,20 +1057,12 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
             parent: Some(c.old_province_code.clone()),
         });
     }
-    let sex = [
+    let sex = flat_entries(&[
         ("0", "Chưa xác định", "Not known"),
         ("1", "Nam", "Male"),
         ("2", "Nữ", "Female"),
         ("9", "Không áp dụng", "Not applicable"),
-    ]
-    .iter()
-    .map(|(c, vi, en)| CodeEntry {
-        code: (*c).into(),
-        label_vi: (*vi).into(),
-        label_en: (*en).into(),
-        parent: None,
-    })
-    .collect();
+    ]);
     let gso = "General Statistics Office codes, administrative units in force since 1 July 2025";
     vec![
         CodeList {
@@ -1122,7 +1131,7 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
             name_vi: "Mục đích khai thác, chia sẻ dữ liệu".into(),
             name_en: "Purposes of data sharing".into(),
             source: "ndx: the purposes a sharing agreement and each exchange request state".into(),
-            entries: [
+            entries: flat_entries(&[
                 (
                     "public-service-delivery",
                     "Cung cấp dịch vụ công",
@@ -1165,15 +1174,75 @@ pub fn builtin_code_lists() -> Vec<CodeList> {
                     "Ứng phó tình huống khẩn cấp",
                     "Emergency response",
                 ),
-            ]
-            .into_iter()
-            .map(|(code, vi, en)| CodeEntry {
-                code: code.into(),
-                label_vi: vi.into(),
-                label_en: en.into(),
-                parent: None,
-            })
-            .collect(),
+            ]),
+        },
+        CodeList {
+            id: "licence".into(),
+            version: 1,
+            name_vi: "Giấy phép dữ liệu mở".into(),
+            name_en: "Open data licences".into(),
+            source: "ndx: the licences open data is published under (SPDX identifiers)".into(),
+            entries: flat_entries(&[
+                (
+                    "cc-by-4.0",
+                    "Creative Commons Ghi công 4.0",
+                    "Creative Commons Attribution 4.0",
+                ),
+                (
+                    "cc0-1.0",
+                    "Creative Commons CC0 1.0 (từ bỏ quyền)",
+                    "Creative Commons CC0 1.0 (public domain dedication)",
+                ),
+                (
+                    "odc-by-1.0",
+                    "Giấy phép Ghi công Open Data Commons 1.0",
+                    "Open Data Commons Attribution License 1.0",
+                ),
+                (
+                    "odbl-1.0",
+                    "Giấy phép Cơ sở dữ liệu mở 1.0",
+                    "Open Database License 1.0",
+                ),
+            ]),
+        },
+        CodeList {
+            id: "data-theme".into(),
+            version: 1,
+            name_vi: "Chủ đề dữ liệu".into(),
+            name_en: "Data themes".into(),
+            source: "The DCAT-AP data themes (EU Publications Office, data-theme vocabulary)"
+                .into(),
+            entries: flat_entries(&[
+                (
+                    "AGRI",
+                    "Nông nghiệp, thủy sản, lâm nghiệp và thực phẩm",
+                    "Agriculture, fisheries, forestry and food",
+                ),
+                ("ECON", "Kinh tế và tài chính", "Economy and finance"),
+                (
+                    "EDUC",
+                    "Giáo dục, văn hóa và thể thao",
+                    "Education, culture and sport",
+                ),
+                ("ENER", "Năng lượng", "Energy"),
+                ("ENVI", "Môi trường", "Environment"),
+                (
+                    "GOVE",
+                    "Chính phủ và khu vực công",
+                    "Government and public sector",
+                ),
+                ("HEAL", "Y tế", "Health"),
+                ("INTR", "Vấn đề quốc tế", "International issues"),
+                (
+                    "JUST",
+                    "Tư pháp, hệ thống pháp luật và an toàn công cộng",
+                    "Justice, legal system and public safety",
+                ),
+                ("REGI", "Vùng và đô thị", "Regions and cities"),
+                ("SOCI", "Dân số và xã hội", "Population and society"),
+                ("TECH", "Khoa học và công nghệ", "Science and technology"),
+                ("TRAN", "Giao thông vận tải", "Transport"),
+            ]),
         },
         CodeList {
             id: "sex".into(),
@@ -1210,6 +1279,7 @@ fn element(
         multiline: false,
         not_before: None,
         not_in_future: false,
+        identifying: false,
     }
 }
 
@@ -1433,6 +1503,18 @@ pub fn builtin_elements() -> Vec<DataElement> {
         if e.id == "count" {
             e.minimum = Some(0.0);
         }
+        // What names, reaches or singles out a person by itself.
+        e.identifying = matches!(
+            e.id.as_str(),
+            "citizen-id"
+                | "full-name"
+                | "street-address"
+                | "address-text"
+                | "mobile-phone"
+                | "phone-number"
+                | "email"
+                | "tax-code"
+        );
         e
     })
     .collect()

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod dictionary;
 pub mod exchange;
 pub mod formats;
+pub mod open;
 pub mod quality;
 pub mod reconcile;
 pub mod reference;

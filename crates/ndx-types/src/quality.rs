@@ -13,6 +13,7 @@ use crate::dictionary::SchemaVersion;
 /// How often a dataset is expected to change (declared on its schema): the measure of *live*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum UpdateFrequency {
     /// At least once a day.
     Daily,

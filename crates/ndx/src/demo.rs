@@ -520,6 +520,7 @@ fn code_element(id: &str, vi: &str, en: &str, list: &str) -> ndx_types::dictiona
         multiline: false,
         not_before: None,
         not_in_future: false,
+        identifying: false,
     }
 }
 

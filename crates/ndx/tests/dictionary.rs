@@ -173,7 +173,7 @@ fn builtin_dictionary_elements_and_code_lists() {
     // The whole dictionary in one document.
     let d = ok(s.get("/api/v1/dictionary", Some(&consumer)), 200);
     assert_eq!(d["elements"].as_array().map(Vec::len), Some(ids.len()));
-    assert_eq!(d["code_lists"].as_array().map(Vec::len), Some(8));
+    assert_eq!(d["code_lists"].as_array().map(Vec::len), Some(10));
     let purposes = ok(s.get("/api/v1/code-lists/purpose", Some(&consumer)), 200);
     assert!(codes(&purposes).contains(&"public-service-delivery".to_owned()));
     assert!(codes(&purposes).contains(&"cross-checking".to_owned()));

@@ -22,6 +22,7 @@
 pub mod connector;
 pub mod exchange;
 mod kinds;
+pub mod open;
 pub mod quality;
 pub mod reconcile;
 pub(crate) mod sql;

@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../../migrations/postgres/0006_catalog_generations.sql"),
     ),
     (7, include_str!("../../migrations/postgres/0007_feed.sql")),
+    (8, include_str!("../../migrations/postgres/0008_blobs.sql")),
 ];
 
 /// First key of the migration advisory lock ("ndx" in ASCII); the second is a hash of the

@@ -35,6 +35,7 @@
 
 mod audit;
 mod batch;
+mod blobs;
 mod catalog;
 mod conn;
 mod migrate;

@@ -21,6 +21,7 @@
 
 mod audit;
 mod batch;
+mod blobs;
 mod catalog;
 mod conn;
 mod migrate;

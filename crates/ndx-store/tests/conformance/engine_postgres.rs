@@ -149,7 +149,7 @@ pub(crate) fn pg_migrations_twice_and_concurrent_opens() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6,7".into()),
+        Some("1,2,3,4,5,6,7,8".into()),
         "each migration applied once"
     );
 }
@@ -211,7 +211,7 @@ pub(crate) fn pg_version_2_store_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6,7".into())
+        Some("1,2,3,4,5,6,7,8".into())
     );
     assert_eq!(store.records().count("people").expect("count"), 2);
     let a = store
@@ -368,7 +368,7 @@ pub(crate) fn pg_version_3_catalog_is_upgraded() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM {}.ndx_schema_version",
             schema.0
         )),
-        Some("1,2,3,4,5,6,7".into())
+        Some("1,2,3,4,5,6,7,8".into())
     );
     assert_eq!(
         pg_scalar(&format!(

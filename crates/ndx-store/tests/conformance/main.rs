@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 mod audit;
+mod blobs;
 mod catalog;
 mod engine_postgres;
 mod engine_sqlite;
@@ -134,6 +135,7 @@ fn suite() -> impl Iterator<Item = &'static SuiteTest> {
         .iter()
         .chain(records::SUITE)
         .chain(audit::SUITE)
+        .chain(blobs::SUITE)
 }
 
 /// Instantiates the whole suite for one backend: one test per entry of [`suite`], named

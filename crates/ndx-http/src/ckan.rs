@@ -1,0 +1,515 @@
+//! CKAN's Action API over ndx's open data, so that CKAN clients (the `ckanapi` library,
+//! harvesters, portals) work unchanged: `/api/3/action/{action}` and `/api/action/{action}`,
+//! GET with query parameters or POST with a JSON object, answered in CKAN's envelope
+//! (`help`, `success`, `result`; or `error` with `__type` and `message`) with CKAN 2.10's field
+//! names. A package's resources are the files of its latest release.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ndx_types::open::{Package, Release};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+
+/// The CKAN version whose API this imitates.
+pub const CKAN_VERSION: &str = "2.10.4";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/3/action/{action}", get(action).post(action_post))
+        .route("/api/action/{action}", get(action).post(action_post))
+}
+
+/// A CKAN error: its `__type`, HTTP status and message.
+struct CkanError {
+    kind: &'static str,
+    status: StatusCode,
+    message: String,
+}
+
+impl CkanError {
+    fn not_found(message: impl Into<String>) -> Self {
+        CkanError {
+            kind: "Not Found Error",
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+    fn validation(message: impl Into<String>) -> Self {
+        CkanError {
+            kind: "Validation Error",
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
+    fn internal(message: impl Into<String>) -> Self {
+        CkanError {
+            kind: "Internal Server Error",
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ndx_core::Error> for CkanError {
+    fn from(e: ndx_core::Error) -> Self {
+        match e.kind {
+            ndx_core::Kind::NotFound => CkanError::not_found(e.to_string()),
+            ndx_core::Kind::Invalid | ndx_core::Kind::Malformed => {
+                CkanError::validation(e.to_string())
+            }
+            _ => CkanError::internal(e.to_string()),
+        }
+    }
+}
+
+fn help(base: &str, action: &str) -> String {
+    format!("{base}/api/3/action/help_show?name={action}")
+}
+
+fn envelope(base: &str, action: &str, result: Result<Value, CkanError>) -> Response {
+    match result {
+        Ok(result) => (
+            StatusCode::OK,
+            axum::Json(json!({"help": help(base, action), "success": true, "result": result})),
+        )
+            .into_response(),
+        Err(e) => {
+            let mut error = Map::new();
+            error.insert("__type".into(), Value::String(e.kind.into()));
+            error.insert("message".into(), Value::String(e.message));
+            (
+                e.status,
+                axum::Json(json!({"help": help(base, action), "success": false, "error": error})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The node's address as the client reached it (resource URLs must be absolute).
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+async fn action(
+    State(st): State<AppState>,
+    Path(action): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let params: Map<String, Value> = query
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    run(st, action, params, &headers).await
+}
+
+async fn action_post(
+    State(st): State<AppState>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let base = base_url(&headers);
+    if body.len() > st.limits.max_json_bytes {
+        return envelope(
+            &base,
+            &action,
+            Err(CkanError::validation(format!(
+                "the body exceeds {} bytes",
+                st.limits.max_json_bytes
+            ))),
+        );
+    }
+    let params = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return envelope(
+                    &base,
+                    &action,
+                    Err(CkanError::validation("the body must be a JSON object")),
+                );
+            }
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({
+                        "help": help(&base, &action),
+                        "success": false,
+                        "error": {"__type": "Bad request", "message": format!("JSON error: {e}")},
+                    })),
+                )
+                    .into_response();
+            }
+        }
+    };
+    run(st, action, params, &headers).await
+}
+
+async fn run(
+    st: AppState,
+    action: String,
+    params: Map<String, Value>,
+    headers: &HeaderMap,
+) -> Response {
+    let base = base_url(headers);
+    let core = st.core.clone();
+    let base_for = base.clone();
+    let name = action.clone();
+    let result = tokio::task::spawn_blocking(move || dispatch(&core, &name, &params, &base_for))
+        .await
+        .unwrap_or_else(|e| Err(CkanError::internal(format!("the action failed: {e}"))));
+    envelope(&base, &action, result)
+}
+
+/// A parameter as text (CKAN clients send numbers as strings or numbers alike).
+fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    match params.get(key)? {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        _ => None,
+    }
+}
+
+fn required<'a>(
+    params: &'a Map<String, Value>,
+    key: &str,
+) -> Result<std::borrow::Cow<'a, str>, CkanError> {
+    text(params, key).ok_or_else(|| CkanError::validation(format!("{key}: Missing value")))
+}
+
+fn number(
+    params: &Map<String, Value>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, CkanError> {
+    match text(params, key) {
+        None => Ok(default),
+        Some(t) => t
+            .parse::<usize>()
+            .map(|n| n.min(max))
+            .map_err(|_| CkanError::validation(format!("{key}: Invalid integer"))),
+    }
+}
+
+fn truthy(params: &Map<String, Value>, key: &str) -> bool {
+    text(params, key).is_some_and(|t| matches!(t.as_ref(), "true" | "True" | "1"))
+}
+
+fn dispatch(
+    core: &ndx_core::Core,
+    action: &str,
+    params: &Map<String, Value>,
+    base: &str,
+) -> Result<Value, CkanError> {
+    match action {
+        "status_show" => Ok(json!({
+            "site_title": "ndx — dữ liệu mở",
+            "site_description": "Open data of the national data integration and sharing platform",
+            "site_url": base,
+            "ckan_version": CKAN_VERSION,
+            "error_emails_to": null,
+            "locale_default": "vi",
+            "extensions": ["ndx"],
+        })),
+        "package_list" => {
+            let limit = number(params, "limit", usize::MAX, usize::MAX)?;
+            let offset = number(params, "offset", 0, usize::MAX)?;
+            let names: Vec<String> = core.packages()?.into_iter().map(|p| p.name).collect();
+            Ok(json!(
+                names
+                    .into_iter()
+                    .skip(offset)
+                    .take(limit)
+                    .collect::<Vec<_>>()
+            ))
+        }
+        "package_show" => {
+            let id = required(params, "id")?;
+            let package = core.package(&id)?;
+            package_dict(core, &package, base)
+        }
+        "resource_show" => {
+            let id = required(params, "id")?;
+            let (package, _) = id
+                .rsplit_once("-r")
+                .ok_or_else(|| CkanError::not_found("Resource was not found."))?;
+            let release = core
+                .latest_release(package)
+                .map_err(|_| CkanError::not_found("Resource was not found."))?
+                .ok_or_else(|| CkanError::not_found("Resource was not found."))?;
+            resources(&release, base)
+                .into_iter()
+                .find(|r| r["id"] == *id)
+                .ok_or_else(|| CkanError::not_found("Resource was not found."))
+        }
+        "organization_list" => {
+            let all_fields = truthy(params, "all_fields");
+            let packages = core.packages()?;
+            let mut out = Vec::new();
+            for m in core.members()? {
+                let count = packages.iter().filter(|p| p.publisher == m.code).count();
+                if count == 0 {
+                    continue;
+                }
+                out.push(if all_fields {
+                    organization(&m, count)
+                } else {
+                    Value::String(m.code.to_lowercase())
+                });
+            }
+            Ok(Value::Array(out))
+        }
+        "organization_show" => {
+            let id = required(params, "id")?;
+            let member = core
+                .members()?
+                .into_iter()
+                .find(|m| m.code.eq_ignore_ascii_case(&id))
+                .ok_or_else(|| CkanError::not_found("Organization was not found."))?;
+            let packages: Vec<Package> = core
+                .packages()?
+                .into_iter()
+                .filter(|p| p.publisher == member.code)
+                .collect();
+            let mut dict = organization(&member, packages.len());
+            if truthy(params, "include_datasets") {
+                let mut list = Vec::new();
+                for p in &packages {
+                    list.push(package_dict(core, p, base)?);
+                }
+                dict["packages"] = Value::Array(list);
+            }
+            Ok(dict)
+        }
+        "group_list" => {
+            let mut themes: Vec<String> = core.packages()?.into_iter().map(|p| p.theme).collect();
+            themes.sort();
+            themes.dedup();
+            let all_fields = truthy(params, "all_fields");
+            let labels = theme_labels(core)?;
+            Ok(Value::Array(
+                themes
+                    .into_iter()
+                    .map(|t| {
+                        if all_fields {
+                            group(&t, &labels)
+                        } else {
+                            Value::String(t.to_lowercase())
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "tag_list" => {
+            let mut tags: Vec<String> = core
+                .packages()?
+                .into_iter()
+                .flat_map(|p| p.keywords)
+                .collect();
+            tags.sort();
+            tags.dedup();
+            if let Some(q) = text(params, "query") {
+                let q = ndx_types::text::fold_diacritics(&q).to_lowercase();
+                tags.retain(|t| {
+                    ndx_types::text::fold_diacritics(t)
+                        .to_lowercase()
+                        .contains(&q)
+                });
+            }
+            Ok(json!(tags))
+        }
+        "help_show" => Ok(Value::String(format!(
+            "{}: the action of CKAN {CKAN_VERSION}'s Action API, answered by ndx",
+            required(params, "name")?
+        ))),
+        _ => Err(CkanError {
+            kind: "Not Found Error",
+            status: StatusCode::BAD_REQUEST,
+            message: format!("Action name not known: {action}"),
+        }),
+    }
+}
+
+fn organization(m: &ndx_types::registry::Member, packages: usize) -> Value {
+    json!({
+        "id": m.code.to_lowercase(),
+        "name": m.code.to_lowercase(),
+        "title": m.name_vi,
+        "display_name": m.name_vi,
+        "description": m.name_en,
+        "image_url": "",
+        "image_display_url": "",
+        "type": "organization",
+        "is_organization": true,
+        "approval_status": "approved",
+        "state": "active",
+        "created": m.created_at.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        "package_count": packages,
+    })
+}
+
+fn theme_labels(core: &ndx_core::Core) -> Result<BTreeMap<String, (String, String)>, CkanError> {
+    Ok(core
+        .code_list("data-theme", None)?
+        .entries
+        .into_iter()
+        .map(|e| (e.code, (e.label_vi, e.label_en)))
+        .collect())
+}
+
+fn group(theme: &str, labels: &BTreeMap<String, (String, String)>) -> Value {
+    let (vi, en) = labels.get(theme).cloned().unwrap_or_default();
+    json!({
+        "id": theme.to_lowercase(),
+        "name": theme.to_lowercase(),
+        "title": vi,
+        "display_name": vi,
+        "description": en,
+        "image_display_url": "",
+        "type": "group",
+        "is_organization": false,
+        "state": "active",
+    })
+}
+
+/// CKAN's timestamps: ISO 8601 without an offset, in UTC.
+fn ckan_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn resources(release: &Release, base: &str) -> Vec<Value> {
+    release
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "id": format!("{}-r{}-{}", release.package, release.number, f.format),
+                "package_id": release.package,
+                "name": f.name,
+                "description": format!("Release {} ({} rows)", release.number, release.rows),
+                "format": f.format.to_uppercase(),
+                "mimetype": f.media_type,
+                "url": format!("{base}/download/{}/{}/{}", release.package, release.number, f.name),
+                "size": f.bytes,
+                "hash": format!("sha256:{}", f.sha256),
+                "created": ckan_time(release.created_at),
+                "last_modified": ckan_time(release.created_at),
+                "state": "active",
+                "position": i,
+                "url_type": null,
+                "datastore_active": false,
+            })
+        })
+        .collect()
+}
+
+/// A package as CKAN's `package_show` answers it.
+fn package_dict(core: &ndx_core::Core, p: &Package, base: &str) -> Result<Value, CkanError> {
+    let release = core.latest_release(&p.name)?;
+    let member = core.member(&p.publisher)?;
+    let licences = core.code_list("licence", None)?;
+    let licence_title = licences
+        .entries
+        .iter()
+        .find(|e| e.code == p.licence)
+        .map(|e| e.label_en.clone())
+        .unwrap_or_default();
+    let labels = theme_labels(core)?;
+    let resources = release
+        .as_ref()
+        .map(|r| resources(r, base))
+        .unwrap_or_default();
+    let num_resources = resources.len();
+    let tags: Vec<Value> = p
+        .keywords
+        .iter()
+        .map(|k| json!({"id": k, "name": k, "display_name": k, "state": "active", "vocabulary_id": null}))
+        .collect();
+    let mut extras = vec![
+        json!({"key": "theme", "value": p.theme}),
+        json!({"key": "source_dataset", "value": p.view.dataset}),
+    ];
+    if !p.spatial.is_empty() {
+        extras.push(json!({"key": "spatial", "value": p.spatial.join(",")}));
+    }
+    if let Some(f) = p.frequency {
+        extras.push(
+            json!({"key": "frequency", "value": serde_json::to_value(f).unwrap_or_default()}),
+        );
+    }
+    if let Some(t) = p.temporal {
+        extras.push(json!({"key": "temporal_start", "value": t.start.to_string()}));
+        if let Some(end) = t.end {
+            extras.push(json!({"key": "temporal_end", "value": end.to_string()}));
+        }
+    }
+    if let Some(r) = &release {
+        extras.push(json!({"key": "k_anonymity", "value": r.privacy.achieved_k.to_string()}));
+        extras.push(json!({"key": "l_diversity", "value": r.privacy.achieved_l.to_string()}));
+        extras.push(json!({"key": "suppressed_rows", "value": r.privacy.suppressed.to_string()}));
+    }
+    let modified = release.as_ref().map_or(p.created_at, |r| r.created_at);
+    Ok(json!({
+        "id": p.name,
+        "name": p.name,
+        "title": p.title_vi,
+        "title_translated": {"vi": p.title_vi, "en": p.title_en},
+        "notes": p.description_vi,
+        "notes_translated": {"vi": p.description_vi, "en": p.description_en},
+        "license_id": p.licence,
+        "license_title": licence_title,
+        "isopen": true,
+        "author": null,
+        "author_email": null,
+        "maintainer": p.contact.name,
+        "maintainer_email": p.contact.email,
+        "owner_org": p.publisher.to_lowercase(),
+        "organization": organization(&member, 0),
+        "private": false,
+        "state": "active",
+        "type": "dataset",
+        "url": format!("{base}/api/v1/packages/{}", p.name),
+        "version": release.as_ref().map(|r| r.number.to_string()),
+        "metadata_created": ckan_time(p.created_at),
+        "metadata_modified": ckan_time(modified),
+        "tags": tags,
+        "num_tags": p.keywords.len(),
+        "groups": [group(&p.theme, &labels)],
+        "resources": resources,
+        "num_resources": num_resources,
+        "extras": extras,
+        "relationships_as_object": [],
+        "relationships_as_subject": [],
+    }))
+}

@@ -1,0 +1,36 @@
+//! The catalogue kinds of open data: packages (by name, watched: every process serves the
+//! portal) and their immutable releases (by package and number).
+
+use ndx_types::open::{Package, Release};
+
+use super::{Attribute, Kind};
+
+/// Attribute names (stable once released).
+pub mod attr {
+    /// The member publishing a package.
+    pub const PUBLISHER: &str = "publisher";
+    /// The package of a release.
+    pub const PACKAGE: &str = "package";
+}
+
+impl Kind for Package {
+    const KIND: &'static str = "package";
+    const NOUN: &'static str = "package";
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::plain(attr::PUBLISHER, &self.publisher)]
+    }
+}
+
+impl Kind for Release {
+    const KIND: &'static str = "release";
+    const NOUN: &'static str = "release";
+    fn id(&self) -> String {
+        Release::id_of(&self.package, self.number)
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::plain(attr::PACKAGE, &self.package)]
+    }
+}
