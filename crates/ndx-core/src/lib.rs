@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod feed;
 pub mod ingest;
+pub mod open_search;
 pub mod publish;
 pub mod quality;
 pub mod reconcile;
@@ -45,6 +46,7 @@ pub struct Core {
     compiled: Arc<Mutex<CompiledCache>>,
     converters: Arc<Mutex<ConverterCache>>,
     quality_locks: Arc<quality::QualityLocks>,
+    package_index: Arc<open_search::PackageIndex>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
@@ -74,6 +76,7 @@ impl Core {
             compiled: Arc::default(),
             converters: Arc::default(),
             quality_locks: Arc::default(),
+            package_index: Arc::default(),
             audit,
             quotas: Arc::default(),
             catalog_cache: Arc::default(),

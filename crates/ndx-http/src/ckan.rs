@@ -348,6 +348,7 @@ fn dispatch(
             }
             Ok(json!(tags))
         }
+        "package_search" => package_search(core, params, base),
         "help_show" => Ok(Value::String(format!(
             "{}: the action of CKAN {CKAN_VERSION}'s Action API, answered by ndx",
             required(params, "name")?
@@ -358,6 +359,98 @@ fn dispatch(
             message: format!("Action name not known: {action}"),
         }),
     }
+}
+
+/// `facet.field`: a JSON-encoded list (as CKAN takes it in a query string) or a list.
+fn facet_fields(params: &Map<String, Value>) -> Result<Vec<String>, CkanError> {
+    let fields: Vec<String> = match params.get("facet.field") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => serde_json::from_str::<Vec<String>>(s)
+            .map_err(|_| CkanError::validation("facet.field: a JSON list of field names"))?,
+        Some(_) => {
+            return Err(CkanError::validation(
+                "facet.field: a JSON list of field names",
+            ));
+        }
+    };
+    for f in &fields {
+        if !ndx_core::open_search::FACET_FIELDS.contains(&f.as_str()) {
+            return Err(CkanError::validation(format!(
+                "facet.field: {f:?} is not one of {:?}",
+                ndx_core::open_search::FACET_FIELDS
+            )));
+        }
+    }
+    Ok(fields)
+}
+
+fn package_search(
+    core: &ndx_core::Core,
+    params: &Map<String, Value>,
+    base: &str,
+) -> Result<Value, CkanError> {
+    use ndx_core::open_search::{PackageQuery, SearchSort, parse_fq};
+    let sort_text = text(params, "sort").map(|s| s.trim().to_lowercase());
+    let sort = match sort_text.as_deref() {
+        None | Some("score desc") | Some("score desc, metadata_modified desc") => SearchSort::Score,
+        Some("metadata_modified desc") => SearchSort::Modified,
+        Some("name asc") => SearchSort::Name,
+        Some("title_string asc") => SearchSort::Title,
+        Some(other) => {
+            return Err(CkanError::validation(format!(
+                "sort: {other:?} is not one of \"score desc\", \"metadata_modified desc\", \
+                 \"name asc\", \"title_string asc\""
+            )));
+        }
+    };
+    let query = PackageQuery {
+        q: text(params, "q")
+            .map(|q| q.into_owned())
+            .unwrap_or_default(),
+        filters: match text(params, "fq") {
+            Some(fq) => parse_fq(&fq)?,
+            None => Vec::new(),
+        },
+        rows: number(params, "rows", 10, ndx_core::open_search::MAX_ROWS)?,
+        start: number(params, "start", 0, usize::MAX / 2)?,
+        sort,
+        facets: facet_fields(params)?,
+        facet_limit: number(params, "facet.limit", 50, 1000)?,
+    };
+    let hits = core.search_packages(&query)?;
+    let mut results = Vec::with_capacity(hits.names.len());
+    for name in &hits.names {
+        results.push(package_dict(core, &core.package(name)?, base)?);
+    }
+    let mut facets = Map::new();
+    let mut search_facets = Map::new();
+    for (field, items) in &hits.facets {
+        facets.insert(
+            field.clone(),
+            Value::Object(items.iter().map(|(v, n)| (v.clone(), json!(n))).collect()),
+        );
+        search_facets.insert(
+            field.clone(),
+            json!({
+                "title": field,
+                "items": items
+                    .iter()
+                    .map(|(v, n)| json!({"name": v, "display_name": v, "count": n}))
+                    .collect::<Vec<_>>(),
+            }),
+        );
+    }
+    Ok(json!({
+        "count": hits.count,
+        "sort": sort_text.unwrap_or_else(|| "score desc, metadata_modified desc".into()),
+        "results": results,
+        "facets": facets,
+        "search_facets": search_facets,
+    }))
 }
 
 fn organization(m: &ndx_types::registry::Member, packages: usize) -> Value {

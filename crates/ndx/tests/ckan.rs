@@ -215,3 +215,160 @@ fn ckan_errors_keep_the_envelope() {
     );
     err(r, 400, "Bad request");
 }
+
+/// Publishes a second package, of another member (business counts by province and legal form).
+fn with_businesses(s: &Server) {
+    let provider = s.key("business-provider");
+    let r = s.put_json(
+        "/api/v1/packages/doanh-nghiep-theo-loai-hinh",
+        Some(&provider),
+        &json!({
+            "name": "doanh-nghiep-theo-loai-hinh",
+            "title_vi": "Doanh nghiệp theo loại hình",
+            "title_en": "Businesses by legal form",
+            "licence": "cc0-1.0",
+            "keywords": ["doanh nghiệp"],
+            "theme": "ECON",
+            "publisher": "BTC",
+            "contact": {"name": "BTC", "email": "opendata@mof.gov.vn"},
+            "view": {"dataset": "businesses", "shape": "counts", "columns": [
+                {"name": "province", "field": "province_code"}, {"name": "legal_form", "field": "legal_form"}]},
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.request(
+        "POST",
+        "/api/v1/packages/doanh-nghiep-theo-loai-hinh/releases",
+        Some(&provider),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+fn names(result: &Value) -> Vec<String> {
+    result["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[test]
+fn package_search_folds_diacritics_filters_pages_and_counts_facets() {
+    let s = published();
+    with_businesses(&s);
+    let search = |query: &str| ok(s.get(&format!("/api/3/action/package_search?{query}"), None));
+    let all = search("");
+    assert_eq!(all["count"], 2);
+    assert_eq!(all["results"][0]["num_resources"], 2, "full package dicts");
+    assert_eq!(
+        names(&search("q=ha%20noi")),
+        ["dan-so-theo-tinh"],
+        "no diacritics typed"
+    );
+    assert_eq!(
+        names(&search("q=H%C3%80%20N%E1%BB%98I")),
+        ["dan-so-theo-tinh"],
+        "upper case"
+    );
+    assert_eq!(
+        names(&search("q=doanh%20nghiep")),
+        ["doanh-nghiep-theo-loai-hinh"]
+    );
+    assert_eq!(
+        names(&search("q=businesses")),
+        ["doanh-nghiep-theo-loai-hinh"],
+        "English titles"
+    );
+    assert_eq!(search("q=khong%20co%20gi")["count"], 0);
+    assert_eq!(
+        names(&search("fq=organization:btc")),
+        ["doanh-nghiep-theo-loai-hinh"]
+    );
+    assert_eq!(
+        names(&search("fq=tags:%22d%C3%A2n%20s%E1%BB%91%22")),
+        ["dan-so-theo-tinh"],
+        "a quoted tag"
+    );
+    assert_eq!(search("fq=res_format:CSV%20license_id:cc0-1.0")["count"], 1);
+    assert_eq!(
+        names(&search("sort=name%20asc")),
+        ["dan-so-theo-tinh", "doanh-nghiep-theo-loai-hinh"]
+    );
+    let page = search("sort=name%20asc&rows=1&start=1");
+    assert_eq!(
+        (page["count"].as_u64(), names(&page)),
+        (Some(2), vec!["doanh-nghiep-theo-loai-hinh".to_owned()])
+    );
+    let faceted = search("facet.field=%5B%22organization%22,%22res_format%22%5D");
+    assert_eq!(
+        faceted["facets"]["organization"],
+        json!({"bca": 1, "btc": 1})
+    );
+    assert_eq!(faceted["facets"]["res_format"]["CSV"], 2);
+    let items = &faceted["search_facets"]["organization"]["items"];
+    assert_eq!(items.as_array().map(Vec::len), Some(2), "{faceted}");
+    assert!(items[0]["count"].is_number() && items[0]["display_name"].is_string());
+    // POST with a JSON body, as ckanapi sends it.
+    let posted = ok(post(
+        &s,
+        "/api/3/action/package_search",
+        &json!({"q": "dan so", "rows": 5, "facet.field": ["groups"]}),
+    ));
+    assert_eq!(names(&posted), ["dan-so-theo-tinh"]);
+    assert_eq!(posted["facets"]["groups"], json!({"soci": 1}));
+    for bad in [
+        "fq=owner:bca",
+        "fq=tags:%22open",
+        "sort=popularity%20desc",
+        "rows=ten",
+        "facet.field=organization",
+    ] {
+        let r = s.get(&format!("/api/3/action/package_search?{bad}"), None);
+        assert_eq!(r.status, 409, "{bad}: {}", r.body);
+        assert_eq!(r.json()["error"]["__type"], "Validation Error", "{bad}");
+    }
+}
+
+/// The real `ckanapi` client (PyPI). Outside CI a machine without it skips and says so; in
+/// CI (`CI=true`) a missing client is a failure (`.ci/run` installs it).
+#[test]
+fn the_ckanapi_client_lists_searches_shows_and_downloads() {
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import ckanapi"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        assert!(
+            std::env::var("CI").is_err(),
+            "ckanapi is not installed: pip install ckanapi==4.8"
+        );
+        eprintln!("SKIPPED: ckanapi is not installed (pip install ckanapi==4.8)");
+        return;
+    }
+    let s = published();
+    with_businesses(&s);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ckanapi_client.py");
+    let out = std::process::Command::new("python3")
+        .args([script, s.base_url(), "dan-so-theo-tinh"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "ckanapi: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    for step in [
+        "package_list",
+        "package_search",
+        "package_show",
+        "download",
+        "NotFound",
+    ] {
+        assert!(said.contains(step), "{said}");
+    }
+}
