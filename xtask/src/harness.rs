@@ -280,6 +280,15 @@ impl FreshStore {
         Ok(store)
     }
 
+    /// A data directory some other command filled (SQLite).
+    pub fn existing(dir: &Path) -> FreshStore {
+        FreshStore {
+            dir: dir.to_owned(),
+            schema: None,
+            store_params: None,
+        }
+    }
+
     /// The flags that select this store: `--data-dir DIR [--store URL]`.
     pub fn args(&self) -> Vec<OsString> {
         let mut v: Vec<OsString> = vec!["--data-dir".into(), self.dir.clone().into()];

@@ -10,6 +10,8 @@
 //!   commit-to-delivery latency (BENCHMARKS.md).
 //! - `bench-connector [--store sqlite|postgres]`: a connector's initial load of a PostgreSQL
 //!   table against a bare SELECT, and its lag under a steady stream of changes (BENCHMARKS.md).
+//! - `bench-ckan`: CKAN's `package_search` over 10,000 packages (p50, p99), a release, and
+//!   downloads (BENCHMARKS.md).
 //! - `bench-quality [--store sqlite|postgres]`: the first and the incremental quality
 //!   measurement of the population after a batch of updates (BENCHMARKS.md).
 //! - `bench-reconcile`: `ndx reconcile` and Splink side by side on synthetic registers, scored
@@ -17,6 +19,7 @@
 
 mod audit;
 mod bench;
+mod ckan;
 mod connector;
 mod exchange;
 mod feed;
@@ -59,6 +62,8 @@ enum Task {
     /// Reconciliation benchmark: `ndx reconcile` and Splink (DuckDB) on the same synthetic
     /// population and agency registers: precision, recall, F1, wall time and peak memory.
     BenchReconcile(reconcile::ReconcileArgs),
+    /// Open-data benchmark: `package_search` over 10,000 packages (p50, p99) and downloads.
+    BenchCkan(ckan::CkanArgs),
     /// Quality benchmark: the first measurement of a large register, then the incremental
     /// one after a batch of updates, against the imports themselves.
     BenchQuality(quality::QualityArgs),
@@ -100,6 +105,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchConnector(args) => connector::run(&args),
         Task::BenchReconcile(args) => reconcile::run(&args),
         Task::BenchQuality(args) => quality::run(&args),
+        Task::BenchCkan(args) => ckan::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),
