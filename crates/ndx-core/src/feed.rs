@@ -128,12 +128,25 @@ impl Core {
         if body_matches(version.body.as_deref(), filters)? {
             return Ok(true);
         }
+        let previous = self.replaced_version(dataset, version)?;
+        body_matches(previous.as_ref().and_then(|v| v.body.as_deref()), filters)
+    }
+
+    /// The version `version` replaced (`None` for a record's first version).
+    pub(crate) fn replaced_version(
+        &self,
+        dataset: &str,
+        version: &ndx_store::RecordVersion,
+    ) -> Result<Option<ndx_store::RecordVersion>> {
         if version.version <= 1 {
-            return Ok(false);
+            return Ok(None);
         }
-        let history = self.store.records().history(dataset, &version.key)?;
-        let previous = history.iter().find(|v| v.version + 1 == version.version);
-        body_matches(previous.and_then(|v| v.body.as_deref()), filters)
+        Ok(self
+            .store
+            .records()
+            .history(dataset, &version.key)?
+            .into_iter()
+            .find(|v| v.version + 1 == version.version))
     }
 
     /// Calls `listener` with the dataset's name after each batch this process commits (it

@@ -51,10 +51,7 @@ impl Core {
     ) -> Result<(Package, bool)> {
         let schema = self.schema(&package.view.dataset, None)?;
         caller.open_data_publisher(&schema.owner)?;
-        let lookup = crate::dictionary::StoreDictionary::load(&self.store)?;
-        let checked = package.check(&schema, &lookup);
-        lookup.finish()?;
-        checked?;
+        self.check_package(&package, &schema)?;
         let existing = self.store.catalog().get::<Package>(&package.name)?;
         let created = match existing {
             None => {
@@ -83,6 +80,14 @@ impl Core {
             .keys(vec![package.name.clone()])
             .record()?;
         Ok((package, created))
+    }
+
+    /// Checks a package against its source dataset's schema and the stored dictionary.
+    fn check_package(&self, package: &Package, schema: &DatasetSchema) -> Result<()> {
+        let lookup = crate::dictionary::StoreDictionary::load(&self.store)?;
+        let checked = package.check(schema, &lookup);
+        lookup.finish()?;
+        Ok(checked?)
     }
 
     /// Every package, by name.
@@ -149,10 +154,7 @@ impl Core {
         let schema = self.schema(&package.view.dataset, None)?;
         caller.open_data_publisher(&schema.owner)?;
         // The definition is checked again: the schema may have changed since.
-        let lookup = crate::dictionary::StoreDictionary::load(&self.store)?;
-        let checked = package.check(&schema, &lookup);
-        lookup.finish()?;
-        checked?;
+        self.check_package(&package, &schema)?;
         let number = self.latest_release(name)?.map_or(1, |r| r.number + 1);
         let position = self.store.records().feed_head(&schema.dataset)?;
         let rows = self.view_rows(&package, &schema, now)?;

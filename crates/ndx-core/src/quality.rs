@@ -118,13 +118,7 @@ impl Core {
             let last_position = last.position;
             for change in changes {
                 let v = change.record;
-                if v.version > 1
-                    && let Some(previous) = self
-                        .store
-                        .records()
-                        .history(dataset, &v.key)?
-                        .into_iter()
-                        .find(|p| p.version + 1 == v.version)
+                if let Some(previous) = self.replaced_version(dataset, &v)?
                     && let Some(body) = previous.body.as_deref()
                 {
                     let c = self.contribution(&schema, &compiled, body, previous.recorded_at)?;

@@ -466,7 +466,7 @@ fn organization(m: &ndx_types::registry::Member, packages: usize) -> Value {
         "is_organization": true,
         "approval_status": "approved",
         "state": "active",
-        "created": m.created_at.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        "created": ckan_time(m.created_at),
         "package_count": packages,
     })
 }

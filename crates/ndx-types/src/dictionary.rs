@@ -395,7 +395,12 @@ pub struct DefinitionError {
     pub message: String,
 }
 
-fn def_err(code: &'static str, path: impl Into<String>, message: String) -> DefinitionError {
+/// A definition fault at `path`.
+pub(crate) fn def_err(
+    code: &'static str,
+    path: impl Into<String>,
+    message: String,
+) -> DefinitionError {
     DefinitionError {
         code,
         path: path.into(),

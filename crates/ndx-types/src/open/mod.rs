@@ -8,7 +8,9 @@ pub mod anonymise;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::dictionary::{DatasetSchema, DefinitionError, DictionaryLookup, Sensitivity, ValueType};
+use crate::dictionary::{
+    DatasetSchema, DefinitionError, DictionaryLookup, Sensitivity, ValueType, def_err,
+};
 use crate::quality::UpdateFrequency;
 
 pub use anonymise::{Ladder, Outcome, Target, Unreachable};
@@ -222,14 +224,6 @@ pub fn is_package_name(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn fault(code: &'static str, path: &str, message: String) -> DefinitionError {
-    DefinitionError {
-        code,
-        path: path.into(),
-        message,
-    }
-}
-
 impl Package {
     /// Checks the package against its source dataset's schema and the dictionary: names,
     /// columns of existing fields with transforms that fit their type, no direct identifier,
@@ -240,7 +234,7 @@ impl Package {
         dict: &dyn DictionaryLookup,
     ) -> Result<(), DefinitionError> {
         if !is_package_name(&self.name) {
-            return Err(fault(
+            return Err(def_err(
                 "package-name-invalid",
                 "name",
                 format!(
@@ -251,7 +245,7 @@ impl Package {
         }
         for (path, text) in [("title_vi", &self.title_vi), ("title_en", &self.title_en)] {
             crate::text::check_characters(text, false)
-                .map_err(|f| fault("text-invalid", path, format!("{path}: {}", f.describe())))?;
+                .map_err(|f| def_err("text-invalid", path, format!("{path}: {}", f.describe())))?;
         }
         for (path, text) in [
             ("description_vi", &self.description_vi),
@@ -259,7 +253,7 @@ impl Package {
         ] {
             if !text.is_empty() {
                 crate::text::check_characters(text, true).map_err(|f| {
-                    fault("text-invalid", path, format!("{path}: {}", f.describe()))
+                    def_err("text-invalid", path, format!("{path}: {}", f.describe()))
                 })?;
             }
         }
@@ -271,7 +265,7 @@ impl Package {
                 .code_list(list)
                 .is_some_and(|l| l.entries.iter().any(|e| e.code == *code));
             if !known {
-                return Err(fault(
+                return Err(def_err(
                     "code-unknown",
                     path,
                     format!("{code:?} is not a code of list {list:?}"),
@@ -283,18 +277,18 @@ impl Package {
                 || k.chars().count() > 100
                 || crate::text::check_characters(k, false).is_err()
             {
-                return Err(fault(
+                return Err(def_err(
                     "text-invalid",
-                    &format!("keywords[{i}]"),
+                    format!("keywords[{i}]"),
                     format!("keyword {k:?} must be 1-100 visible characters"),
                 ));
             }
         }
         for (i, p) in self.spatial.iter().enumerate() {
             if crate::reference::province_2025(p).is_none() {
-                return Err(fault(
+                return Err(def_err(
                     "code-unknown",
-                    &format!("spatial[{i}]"),
+                    format!("spatial[{i}]"),
                     format!("{p:?} is not a 2025 province code"),
                 ));
             }
@@ -305,21 +299,21 @@ impl Package {
         }) = self.temporal
             && end < start
         {
-            return Err(fault(
+            return Err(def_err(
                 "period-invalid",
                 "temporal",
                 format!("the period ends ({end}) before it starts ({start})"),
             ));
         }
         if crate::formats::validate_email(&self.contact.email).is_err() {
-            return Err(fault(
+            return Err(def_err(
                 "contact-invalid",
                 "contact.email",
                 format!("{:?} is not an e-mail address", self.contact.email),
             ));
         }
         if self.publisher != schema.owner {
-            return Err(fault(
+            return Err(def_err(
                 "not-owner",
                 "publisher",
                 format!(
@@ -329,7 +323,7 @@ impl Package {
             ));
         }
         if self.view.columns.is_empty() {
-            return Err(fault(
+            return Err(def_err(
                 "view-invalid",
                 "view.columns",
                 "a view needs a column".into(),
@@ -340,7 +334,7 @@ impl Package {
         for (i, c) in self.view.columns.iter().enumerate() {
             let path = format!("view.columns[{i}]");
             if !crate::dictionary::is_field_name(&c.name) || c.name == "count" {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     &path,
                     format!(
@@ -350,21 +344,21 @@ impl Package {
                 ));
             }
             if !names.insert(c.name.as_str()) {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     &path,
                     format!("column {:?} twice", c.name),
                 ));
             }
             let Some(field) = schema.field(&c.field) else {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     &path,
                     format!("dataset {:?} has no field {:?}", schema.dataset, c.field),
                 ));
             };
             let element = dict.element(&field.element).ok_or_else(|| {
-                fault(
+                def_err(
                     "element-unknown",
                     &path,
                     format!("unknown element {:?}", field.element),
@@ -389,14 +383,14 @@ impl Package {
             if let Some(width) = c.band
                 && (c.transform != Transform::AgeBand || !(1..=50).contains(&width))
             {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     &path,
                     format!("bands of {width} years: only an age-band, of 1 to 50 years"),
                 ));
             }
             if !fits {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     &path,
                     format!("{:?} cannot be made from field {:?}", c.transform, c.field),
@@ -407,7 +401,7 @@ impl Package {
                 Sensitivity::Personal | Sensitivity::SensitivePersonal
             );
             if is_personal && element.identifying {
-                return Err(fault(
+                return Err(def_err(
                     "direct-identifier",
                     &path,
                     format!(
@@ -423,7 +417,7 @@ impl Package {
         }
         for f in &self.view.filters {
             if schema.field(&f.field).is_none() {
-                return Err(fault(
+                return Err(def_err(
                     "view-invalid",
                     "view.filters",
                     format!("dataset {:?} has no field {:?}", schema.dataset, f.field),
@@ -435,7 +429,7 @@ impl Package {
             || !(1..=100).contains(&p.l)
             || !(0.0..=0.2).contains(&p.max_suppressed)
         {
-            return Err(fault(
+            return Err(def_err(
                 "privacy-invalid",
                 "privacy",
                 format!(
@@ -452,7 +446,7 @@ impl Package {
             .collect();
         for d in &declared {
             if !names.contains(d) {
-                return Err(fault(
+                return Err(def_err(
                     "privacy-invalid",
                     "privacy",
                     format!("{d:?} is not a column of the view"),
@@ -462,7 +456,7 @@ impl Package {
         if self.view.shape == Shape::Rows
             && let Some(undeclared) = personal.iter().find(|c| !declared.contains(c))
         {
-            return Err(fault(
+            return Err(def_err(
                 "privacy-undeclared",
                 "privacy",
                 format!(
