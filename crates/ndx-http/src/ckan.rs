@@ -260,13 +260,7 @@ fn dispatch(
         }
         "resource_show" => {
             let id = required(params, "id")?;
-            let (package, _) = id
-                .rsplit_once("-r")
-                .ok_or_else(|| CkanError::not_found("Resource was not found."))?;
-            let release = core
-                .latest_release(package)
-                .map_err(|_| CkanError::not_found("Resource was not found."))?
-                .ok_or_else(|| CkanError::not_found("Resource was not found."))?;
+            let release = resource_release(core, &id)?;
             resources(&release, base)
                 .into_iter()
                 .find(|r| r["id"] == *id)
@@ -349,6 +343,7 @@ fn dispatch(
             Ok(json!(tags))
         }
         "package_search" => package_search(core, params, base),
+        "datastore_search" => datastore_search(core, params),
         "help_show" => Ok(Value::String(format!(
             "{}: the action of CKAN {CKAN_VERSION}'s Action API, answered by ndx",
             required(params, "name")?
@@ -359,6 +354,185 @@ fn dispatch(
             message: format!("Action name not known: {action}"),
         }),
     }
+}
+
+/// The release a resource id (`PACKAGE-rNUMBER-FORMAT`) names.
+fn resource_release(core: &ndx_core::Core, id: &str) -> Result<Release, CkanError> {
+    let not_found = || CkanError::not_found("Resource was not found.");
+    let (release, _format) = id.rsplit_once('-').ok_or_else(not_found)?;
+    let (package, number) = release.rsplit_once("-r").ok_or_else(not_found)?;
+    let number: u32 = number.parse().map_err(|_| not_found())?;
+    core.package_release(package, number)
+        .map_err(|_| not_found())
+}
+
+/// A parameter that is a JSON object, given as one or as its JSON text (in a query string).
+fn object_param(
+    params: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Map<String, Value>>, CkanError> {
+    let invalid = || CkanError::validation(format!("{key}: a JSON object"));
+    match params.get(key) {
+        None => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(invalid()),
+        },
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// A scalar JSON value as the text a cell holds.
+fn cell_text(key: &str, v: &Value) -> Result<String, CkanError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(CkanError::validation(format!(
+            "{key}: values are strings, numbers or lists of them"
+        ))),
+    }
+}
+
+/// Most rows one `datastore_search` answers (CKAN's `ckan.datastore.search.rows_max`).
+const DATASTORE_ROWS_MAX: usize = 32_000;
+
+fn datastore_search(
+    core: &ndx_core::Core,
+    params: &Map<String, Value>,
+) -> Result<Value, CkanError> {
+    use ndx_core::publish::DatastoreQuery;
+    let id = match text(params, "resource_id") {
+        Some(id) => id,
+        None => required(params, "id")?,
+    };
+    let release = resource_release(core, &id)?;
+    let mut query = DatastoreQuery {
+        limit: number(params, "limit", 100, DATASTORE_ROWS_MAX)?,
+        offset: number(params, "offset", 0, usize::MAX / 2)?,
+        ..DatastoreQuery::default()
+    };
+    match params.get("q") {
+        None => {}
+        Some(Value::String(q)) if !q.trim_start().starts_with('{') => query.q = Some(q.clone()),
+        Some(_) => {
+            for (column, words) in object_param(params, "q")?.unwrap_or_default() {
+                query.q_fields.push((column, cell_text("q", &words)?));
+            }
+        }
+    }
+    for (column, values) in object_param(params, "filters")?.unwrap_or_default() {
+        let values = match &values {
+            Value::Array(list) => list
+                .iter()
+                .map(|v| cell_text("filters", v))
+                .collect::<Result<_, _>>()?,
+            one => vec![cell_text("filters", one)?],
+        };
+        query.filters.push((column, values));
+    }
+    query.fields = match params.get("fields") {
+        None => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(|v| cell_text("fields", v))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(Value::String(s)) => Some(s.split(',').map(|f| f.trim().to_owned()).collect()),
+        Some(_) => {
+            return Err(CkanError::validation(
+                "fields: a list or comma-separated names",
+            ));
+        }
+    };
+    if let Some(sort) = text(params, "sort") {
+        for part in sort.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut words = part.split_whitespace();
+            let column = words
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned();
+            let desc = match words.next().map(str::to_lowercase).as_deref() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return Err(CkanError::validation(format!(
+                        "sort: {other:?} is neither asc nor desc"
+                    )));
+                }
+            };
+            query.sort.push((column, desc));
+        }
+    }
+    let lists = match text(params, "records_format").as_deref() {
+        None | Some("objects") => false,
+        Some("lists") => true,
+        Some(other) => {
+            return Err(CkanError::validation(format!(
+                "records_format: {other:?} is not one of \"objects\", \"lists\""
+            )));
+        }
+    };
+    let include_total = text(params, "include_total")
+        .is_none_or(|t| !matches!(t.as_ref(), "false" | "False" | "0"));
+    let answer = core.datastore_search(&release, &query)?;
+    let cell = |integer: bool, v: Option<String>| match v {
+        None => Value::Null,
+        Some(t) if integer => t.parse::<i64>().map_or(Value::String(t), Value::from),
+        Some(t) => Value::String(t),
+    };
+    let records: Vec<Value> = answer
+        .records
+        .into_iter()
+        .map(|(row_id, cells)| {
+            let values = answer
+                .fields
+                .iter()
+                .zip(cells)
+                .map(|((name, integer), v)| (name.clone(), cell(*integer, v)));
+            if lists {
+                let mut list = vec![json!(row_id)];
+                list.extend(values.map(|(_, v)| v));
+                Value::Array(list)
+            } else {
+                let mut obj = Map::new();
+                obj.insert("_id".into(), json!(row_id));
+                obj.extend(values);
+                Value::Object(obj)
+            }
+        })
+        .collect();
+    let mut fields = vec![json!({"id": "_id", "type": "int"})];
+    fields.extend(
+        answer.fields.iter().map(
+            |(name, integer)| json!({"id": name, "type": if *integer { "int" } else { "text" }}),
+        ),
+    );
+    let start = format!("/api/3/action/datastore_search?resource_id={id}");
+    let mut result = json!({
+        "include_total": include_total,
+        "resource_id": id,
+        "fields": fields,
+        "records_format": if lists { "lists" } else { "objects" },
+        "records": records,
+        "limit": query.limit,
+        "_links": {
+            "start": start,
+            "next": format!("{start}&offset={}", query.offset + query.limit),
+        },
+        "total_was_estimated": false,
+    });
+    if include_total {
+        result["total"] = json!(answer.total);
+    }
+    for key in ["q", "filters", "sort", "offset"] {
+        if let Some(v) = params.get(key) {
+            result[key] = v.clone();
+        }
+    }
+    Ok(result)
 }
 
 /// `facet.field`: a JSON-encoded list (as CKAN takes it in a query string) or a list.
@@ -521,7 +695,7 @@ fn resources(release: &Release, base: &str) -> Vec<Value> {
                 "state": "active",
                 "position": i,
                 "url_type": null,
-                "datastore_active": false,
+                "datastore_active": true,
             })
         })
         .collect()

@@ -96,7 +96,7 @@ fn ckan_clients_list_show_and_download_as_they_do_from_ckan() {
     assert_eq!(p["num_tags"], 2);
     assert_eq!(p["tags"][0]["name"], "dân số");
     assert_eq!(p["groups"][0]["name"], "soci");
-    assert_eq!(p["num_resources"], 2);
+    assert_eq!(p["num_resources"], 3);
     let csv = p["resources"]
         .as_array()
         .expect("resources")
@@ -262,7 +262,7 @@ fn package_search_folds_diacritics_filters_pages_and_counts_facets() {
     let search = |query: &str| ok(s.get(&format!("/api/3/action/package_search?{query}"), None));
     let all = search("");
     assert_eq!(all["count"], 2);
-    assert_eq!(all["results"][0]["num_resources"], 2, "full package dicts");
+    assert_eq!(all["results"][0]["num_resources"], 3, "full package dicts");
     assert_eq!(
         names(&search("q=ha%20noi")),
         ["dan-so-theo-tinh"],
@@ -370,5 +370,215 @@ fn the_ckanapi_client_lists_searches_shows_and_downloads() {
         "NotFound",
     ] {
         assert!(said.contains(step), "{said}");
+    }
+}
+
+/// The rows of a resource's CSV download, without its header.
+fn csv_rows(s: &Server, resource: &Value) -> Vec<Vec<String>> {
+    let url = resource["url"].as_str().expect("url");
+    let path = &url[url.find("/download/").expect("a download URL")..];
+    let r = s.get(path, None);
+    assert_eq!(r.status, 200);
+    csv::Reader::from_reader(r.body.as_bytes())
+        .records()
+        .map(|r| r.expect("a row").iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn datastore_search_filters_folds_sorts_and_pages_a_release() {
+    let s = published();
+    let package = ok(s.get("/api/3/action/package_show?id=dan-so-theo-tinh", None));
+    let resources = package["resources"].as_array().expect("resources");
+    assert_eq!(
+        resources
+            .iter()
+            .map(|r| r["format"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("CSV"), json!("JSON"), json!("PARQUET")]
+    );
+    assert!(resources.iter().all(|r| r["datastore_active"] == true));
+    let id = resources[0]["id"].as_str().expect("id").to_owned();
+    let rows = csv_rows(&s, &resources[0]);
+    assert!(rows.len() > 2, "{rows:?}");
+
+    // Everything, as CKAN answers it: _id first, the count an integer.
+    let all = ok(s.get(
+        &format!("/api/3/action/datastore_search?resource_id={id}"),
+        None,
+    ));
+    assert_eq!(
+        all["fields"],
+        json!([{"id": "_id", "type": "int"}, {"id": "province", "type": "text"},
+               {"id": "sex", "type": "text"}, {"id": "count", "type": "int"}])
+    );
+    assert_eq!(all["total"], rows.len());
+    assert_eq!(all["limit"], 100);
+    assert_eq!(all["records_format"], "objects");
+    assert_eq!(all["total_was_estimated"], false);
+    let first = &all["records"][0];
+    assert_eq!(first["_id"], 1);
+    assert_eq!(first["province"], rows[0][0]);
+    assert_eq!(first["count"], rows[0][2].parse::<u64>().expect("count"));
+    assert_eq!(
+        all["_links"]["next"],
+        format!("/api/3/action/datastore_search?resource_id={id}&offset=100")
+    );
+
+    // POST with a JSON body: filters (one value or several), fields, sort, paging.
+    let province = rows[0][0].clone();
+    let expected = rows.iter().filter(|r| r[0] == province).count();
+    let filtered = ok(post(
+        &s,
+        "/api/action/datastore_search",
+        &json!({"resource_id": id, "filters": {"province": province}, "fields": ["sex", "count"]}),
+    ));
+    assert_eq!(filtered["total"], expected);
+    for r in filtered["records"].as_array().expect("records") {
+        assert_eq!(
+            r.as_object().expect("object").keys().collect::<Vec<_>>(),
+            ["_id", "sex", "count"]
+        );
+    }
+    let two = ok(post(
+        &s,
+        "/api/3/action/datastore_search",
+        &json!({"resource_id": id, "filters": {"province": [rows[0][0], rows[rows.len() - 1][0]]}}),
+    ));
+    let both = rows
+        .iter()
+        .filter(|r| r[0] == rows[0][0] || r[0] == rows[rows.len() - 1][0])
+        .count();
+    assert_eq!(two["total"], both);
+    let sorted = ok(post(
+        &s,
+        "/api/3/action/datastore_search",
+        &json!({"resource_id": id, "sort": "count desc", "limit": 3, "offset": 1}),
+    ));
+    let mut counts: Vec<u64> = rows.iter().map(|r| r[2].parse().expect("count")).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let page: Vec<u64> = sorted["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["count"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(page, counts[1..4].to_vec());
+    assert_eq!(sorted["offset"], 1);
+    let lists = ok(s.get(
+        &format!("/api/3/action/datastore_search?resource_id={id}&records_format=lists&limit=1"),
+        None,
+    ));
+    assert_eq!(lists["records"][0][0], 1);
+    assert_eq!(lists["records"][0][1], rows[0][0]);
+
+    // Words, folded: a register of businesses (public fields only) searched without diacritics.
+    let provider = s.key("business-provider");
+    let r = s.put_json(
+        "/api/v1/packages/danh-ba-doanh-nghiep",
+        Some(&provider),
+        &json!({
+            "name": "danh-ba-doanh-nghiep",
+            "title_vi": "Danh bạ doanh nghiệp",
+            "title_en": "Business directory",
+            "licence": "cc-by-4.0",
+            "theme": "ECON",
+            "publisher": "BTC",
+            "contact": {"name": "BTC", "email": "opendata@mof.gov.vn"},
+            "view": {"dataset": "businesses", "columns": [
+                {"name": "tax_code", "field": "tax_code"}, {"name": "name", "field": "name"},
+                {"name": "province", "field": "province_code"}]},
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.request(
+        "POST",
+        "/api/v1/packages/danh-ba-doanh-nghiep/releases",
+        Some(&provider),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let directory = csv_rows(
+        &s,
+        &ok(s.get(
+            "/api/3/action/resource_show?id=danh-ba-doanh-nghiep-r1-csv",
+            None,
+        )),
+    );
+    let with_word = |word: &str| {
+        directory
+            .iter()
+            .filter(|r| r[1].to_lowercase().contains(word))
+            .count()
+    };
+    let expected = with_word("công ty");
+    assert!(expected > 0, "{directory:?}");
+    let found = ok(s.get(
+        "/api/3/action/datastore_search?resource_id=danh-ba-doanh-nghiep-r1-json&q=cong%20ty&limit=5",
+        None,
+    ));
+    assert_eq!(found["total"], expected);
+    assert!(
+        found["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .all(|r| r["name"]
+                .as_str()
+                .is_some_and(|n| n.to_lowercase().contains("công ty")))
+    );
+    let per_column = ok(post(
+        &s,
+        "/api/3/action/datastore_search",
+        &json!({"resource_id": "danh-ba-doanh-nghiep-r1-csv", "q": {"name": "CONG TY"}}),
+    ));
+    assert_eq!(per_column["total"], expected);
+
+    // Precise errors, in CKAN's envelope.
+    for (query, status, kind) in [
+        ("resource_id=nothing", 404, "Not Found Error"),
+        (
+            "resource_id=dan-so-theo-tinh-r9-csv",
+            404,
+            "Not Found Error",
+        ),
+        ("", 409, "Validation Error"),
+        (
+            &*format!("resource_id={id}&filters=%7B%22nope%22%3A%221%22%7D"),
+            409,
+            "Validation Error",
+        ),
+        (
+            &*format!("resource_id={id}&filters=not-json"),
+            409,
+            "Validation Error",
+        ),
+        (
+            &*format!("resource_id={id}&sort=count%20sideways"),
+            409,
+            "Validation Error",
+        ),
+        (
+            &*format!("resource_id={id}&fields=nope"),
+            409,
+            "Validation Error",
+        ),
+        (
+            &*format!("resource_id={id}&limit=-1"),
+            409,
+            "Validation Error",
+        ),
+        (
+            &*format!("resource_id={id}&records_format=xml"),
+            409,
+            "Validation Error",
+        ),
+    ] {
+        let r = s.get(&format!("/api/3/action/datastore_search?{query}"), None);
+        assert_eq!(r.status, status, "{query}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"]["__type"], kind, "{query}: {v}");
     }
 }

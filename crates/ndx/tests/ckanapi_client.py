@@ -34,6 +34,13 @@ def main() -> int:
     assert digest == resource["hash"], (digest, resource["hash"])
     assert len(body) == resource["size"], (len(body), resource["size"])
     print("download", len(body), "bytes", digest)
+    rows = ckan.action.datastore_search(resource_id=resource["id"], limit=2, sort="_id desc")
+    lines = body.decode("utf-8").strip().splitlines()
+    assert rows["total"] == len(lines) - 1, (rows["total"], len(lines))
+    assert [f["id"] for f in rows["fields"]][0] == "_id", rows["fields"]
+    assert len(rows["records"]) == 2, rows["records"]
+    assert rows["records"][0]["_id"] == rows["total"], rows["records"]
+    print("datastore_search", rows["total"], "rows")
     try:
         ckan.action.package_show(id="no-such-package")
     except ckanapi.NotFound:

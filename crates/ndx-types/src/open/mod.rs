@@ -532,6 +532,9 @@ pub struct Release {
     pub source_position: u64,
     /// Rows published.
     pub rows: u64,
+    /// Rows, or counts (the last column then holds the count).
+    #[serde(default)]
+    pub shape: Shape,
     /// The columns, in order.
     pub columns: Vec<String>,
     /// What the privacy gate did.

@@ -350,6 +350,23 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<(&str, &[u8])>,
     ) -> Resp {
+        let (status, headers, bytes) = self.request_bytes(method, path, key, headers, body);
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8(bytes).unwrap_or_default(),
+        }
+    }
+
+    /// A request whose answer may not be text (a Parquet file): status, headers, bytes.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> (u16, HashMap<String, String>, Vec<u8>) {
         let url = format!("{}{}", self.base, path);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(k) = key {
@@ -370,17 +387,13 @@ impl Server {
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
-        let body = resp
+        let bytes = resp
             .body_mut()
             .with_config()
             .limit(1 << 30)
-            .read_to_string()
+            .read_to_vec()
             .unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        (status, headers, bytes)
     }
 
     /// `http://127.0.0.1:PORT`, for clients that talk to the socket themselves.

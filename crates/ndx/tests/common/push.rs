@@ -65,16 +65,20 @@ pub fn wait_state(s: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value 
     }
 }
 
+/// The population feed's head: the position a subscriber's baseline is consistent with (a page
+/// of changes from 0 would be refused once the retention has passed).
 pub fn head(s: &Server) -> u64 {
     let r = s.request(
         "GET",
-        &format!("/api/v1/exchange/datasets/{POP}/changes?after=0&limit=1"),
+        &format!("/api/v1/exchange/datasets/{POP}/changes/baseline"),
         Some(&s.key("consumer-01")),
-        &[("Ndx-Purpose", PURPOSE)],
+        &[("Ndx-Purpose", PURPOSE), ("Accept", "application/x-ndjson")],
         None,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["head"].as_u64().expect("head")
+    r.header("ndx-feed-position")
+        .and_then(|p| p.parse().ok())
+        .expect("Ndx-Feed-Position")
 }
 
 /// Every position delivered (answered 2xx), with how often.

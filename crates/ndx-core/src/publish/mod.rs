@@ -16,7 +16,13 @@ use serde_json::{Map, Value};
 
 use crate::Core;
 use crate::access::Caller;
+
+mod datastore;
+mod files;
 use crate::error::{Code, Error, Result};
+pub(crate) use datastore::ReleaseTables;
+pub use datastore::{DatastoreAnswer, DatastoreQuery, ReleaseTable};
+pub use files::{Content, Format};
 
 /// Source records read per page.
 const SOURCE_PAGE: usize = 1000;
@@ -159,9 +165,14 @@ impl Core {
         let position = self.store.records().feed_head(&schema.dataset)?;
         let rows = self.view_rows(&package, &schema, now)?;
         let (columns, rows, privacy) = gate(&package, rows)?;
+        let content = Content {
+            columns: &columns,
+            rows: &rows,
+            counted: package.view.shape == Shape::Counts,
+        };
         let mut files = Vec::new();
-        for format in ["csv", "json"] {
-            files.push(self.write_file(&package, number, format, &columns, &rows)?);
+        for format in Format::ALL {
+            files.push(self.write_file(&package, number, format, &content)?);
         }
         let release = Release {
             package: package.name.clone(),
@@ -170,6 +181,7 @@ impl Core {
             made_by: caller.system().code.clone(),
             source_position: position,
             rows: rows.len() as u64,
+            shape: package.view.shape,
             columns,
             privacy,
             files,
@@ -231,57 +243,23 @@ impl Core {
         Ok(out)
     }
 
-    /// Streams one file of a release into the blob area.
+    /// Streams one file of a release into the blob area, computing its digest on the way.
     fn write_file(
         &self,
         package: &Package,
         number: u32,
-        format: &str,
-        columns: &[String],
-        rows: &[Vec<String>],
+        format: Format,
+        content: &Content<'_>,
     ) -> Result<ReleaseFile> {
-        let file = format!("{}-r{number}.{format}", package.name);
+        let file = format!("{}-r{number}.{}", package.name, format.extension());
         let blob = format!("open/{}/r{number}/{file}", package.name);
-        let counted = package.view.shape == Shape::Counts;
         let (reader, mut writer) =
             std::io::pipe().map_err(|e| Error::internal(format!("cannot open a pipe: {e}")))?;
         let info = std::thread::scope(|scope| {
-            let writing = scope.spawn(move || -> std::io::Result<()> {
-                let mut out = std::io::BufWriter::new(&mut writer);
-                match format {
-                    "csv" => {
-                        let mut w = csv::Writer::from_writer(out);
-                        w.write_record(columns)?;
-                        for r in rows {
-                            w.write_record(r)?;
-                        }
-                        w.flush()?;
-                    }
-                    _ => {
-                        out.write_all(b"[")?;
-                        for (i, r) in rows.iter().enumerate() {
-                            if i > 0 {
-                                out.write_all(b",")?;
-                            }
-                            let mut obj = Map::new();
-                            for (j, (c, v)) in columns.iter().zip(r).enumerate() {
-                                let value = if counted && j == columns.len() - 1 {
-                                    v.parse::<u64>().map_or(Value::Null, Value::from)
-                                } else if v.is_empty() {
-                                    Value::Null
-                                } else {
-                                    Value::String(v.clone())
-                                };
-                                obj.insert(c.clone(), value);
-                            }
-                            serde_json::to_writer(&mut out, &obj)?;
-                            out.write_all(b"\n")?;
-                        }
-                        out.write_all(b"]\n")?;
-                        out.flush()?;
-                    }
-                }
-                Ok(())
+            let writing = scope.spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut writer);
+                content.write(format, &mut out)?;
+                out.flush()
             });
             let mut reader = reader;
             let stored = self.store.blobs().put(&blob, &mut reader);
@@ -292,13 +270,9 @@ impl Core {
             Ok::<_, Error>(stored?)
         })?;
         Ok(ReleaseFile {
-            format: format.to_owned(),
+            format: format.extension().to_owned(),
             name: file,
-            media_type: match format {
-                "csv" => "text/csv",
-                _ => "application/json",
-            }
-            .to_owned(),
+            media_type: format.media_type().to_owned(),
             bytes: info.bytes,
             sha256: info.sha256,
             blob,
