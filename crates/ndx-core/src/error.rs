@@ -194,6 +194,8 @@ error_codes! {
     CrosswalkNotFound = "crosswalk-not-found", NotFound, "Crosswalk not found";
     /// No such open-data package.
     PackageNotFound = "package-not-found", NotFound, "Package not found";
+    /// No list of that name (the lists are original, master, open, shared).
+    DataListNotFound = "data-list-not-found", NotFound, "No such data list";
     /// A `Range` that starts beyond the end of the file.
     RangeNotSatisfiable = "range-not-satisfiable", RangeNotSatisfiable, "Range not satisfiable";
     /// No such release of a package (or file of a release).

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 mod cache;
 pub mod connector;
+pub mod dcat;
 pub mod dictionary;
 pub mod error;
 pub mod exchange;

@@ -94,7 +94,7 @@ fn envelope(base: &str, action: &str, result: Result<Value, CkanError>) -> Respo
 }
 
 /// The node's address as the client reached it (resource URLs must be absolute).
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod ckan;
 pub mod connector;
+pub mod dcat;
 pub mod dictionary;
 pub mod exchange;
 pub mod fanout;
@@ -388,6 +389,7 @@ pub fn app(state: AppState) -> Router {
         .merge(quality::routes())
         .merge(open::routes())
         .merge(ckan::routes())
+        .merge(dcat::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

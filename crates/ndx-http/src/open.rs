@@ -192,7 +192,7 @@ fn byte_range(headers: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64)>> {
            ("file" = String, Path, description = "file name, e.g. `population-by-province-r1.csv`"),
            ("Range" = Option<String>, Header, description = "one byte range, `bytes=START-END`"),
            ("If-None-Match" = Option<String>, Header, description = "the ETag already held")),
-    responses((status = 200, description = "the file", content((String = "text/csv"), (String = "application/json"))),
+    responses((status = 200, description = "the file", content((String = "text/csv"), (String = "application/json"), (String = "application/vnd.apache.parquet"))),
               (status = 206, description = "the byte range asked for"), (status = 304, description = "unchanged"),
               (status = 404, body = Problem), (status = 416, body = Problem)))]
 async fn download(

@@ -64,6 +64,8 @@ impl Modify for Security {
         crate::open::list_packages, crate::open::get_package, crate::open::put_package,
         crate::open::list_releases, crate::open::publish, crate::open::get_release,
         crate::open::download,
+        crate::dcat::catalog_jsonld, crate::dcat::catalog_ttl, crate::dcat::list_index,
+        crate::dcat::one_list,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

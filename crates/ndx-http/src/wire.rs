@@ -680,6 +680,9 @@ pub struct DatasetSchema {
     /// Whether the owner is the original source of the data.
     #[serde(default)]
     pub original: bool,
+    /// Whether it is master data: the reference other datasets take their values from.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub master: bool,
     /// How open it is.
     pub openness: Openness,
     /// How important it is.
@@ -711,6 +714,7 @@ impl From<d::DatasetSchema> for DatasetSchema {
             description: s.description,
             owner: s.owner,
             original: s.original,
+            master: s.master,
             openness: s.openness.into(),
             importance: s.importance.into(),
             key: s.key,
@@ -746,6 +750,7 @@ impl From<DatasetSchema> for d::DatasetSchema {
             description: s.description,
             owner: s.owner,
             original: s.original,
+            master: s.master,
             openness: s.openness.into(),
             importance: s.importance.into(),
             key: s.key,

@@ -56,6 +56,10 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/api/v1/packages/{name}/releases", &["get", "post"]),
         ("/api/v1/packages/{name}/releases/{number}", &["get"]),
         ("/download/{name}/{number}/{file}", &["get"]),
+        ("/catalog.jsonld", &["get"]),
+        ("/catalog.ttl", &["get"]),
+        ("/api/v1/data-lists", &["get"]),
+        ("/api/v1/data-lists/{file}", &["get"]),
         ("/api/v1/datasets/{dataset}/quality", &["get"]),
         ("/api/v1/datasets/{dataset}/quality/history", &["get"]),
         ("/api/v1/crosswalks/{from}/{to}", &["get", "put"]),
@@ -130,7 +134,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 72, "a route was added: list it above");
+    assert_eq!(paths.len(), 76, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

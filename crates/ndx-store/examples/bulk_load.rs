@@ -51,6 +51,7 @@ fn setup(store: &Store) {
                 description: String::new(),
                 owner: "BCA".into(),
                 original: true,
+                master: false,
                 openness: Openness::Restricted,
                 importance: Importance::Core,
                 key: vec!["citizen_id".into()],

@@ -73,6 +73,7 @@ fn main() {
         description: String::new(),
         owner: "BCA".into(),
         original: true,
+        master: false,
         openness: Openness::Restricted,
         importance: Importance::Core,
         key: vec!["id".into()],

@@ -619,6 +619,7 @@ mod tests {
             description: String::new(),
             owner: "p79".into(),
             original: true,
+            master: false,
             openness: Openness::Restricted,
             importance: Importance::Ordinary,
             key: vec!["citizen_id".into()],

@@ -363,6 +363,10 @@ pub struct DatasetSchema {
     /// Whether this dataset is the original (authoritative) copy of its data.
     #[serde(default)]
     pub original: bool,
+    /// Whether it is master data: the reference data other datasets take their values from
+    /// (the strategy's "dữ liệu chủ").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub master: bool,
     /// How widely it may be shared.
     pub openness: Openness,
     /// Sovereignty class.
@@ -953,6 +957,7 @@ pub fn evolution(old: &DatasetSchema, new: &DatasetSchema) -> Evolution {
     if old.openness != new.openness
         || old.importance != new.importance
         || old.original != new.original
+        || old.master != new.master
     {
         compatible.push("dataset classification changed".into());
     }
@@ -1628,6 +1633,7 @@ pub fn to_json_schema(schema: &DatasetSchema, dict: &dyn DictionaryLookup) -> Va
         "x-ndx-key": schema.key,
         "x-ndx-owner": schema.owner,
         "x-ndx-original": schema.original,
+        "x-ndx-master": schema.master,
         "x-ndx-openness": schema.openness,
         "x-ndx-importance": schema.importance,
         "x-ndx-version": schema.version.to_string(),
@@ -1790,6 +1796,7 @@ mod tests {
             description: String::new(),
             owner: "BCA".into(),
             original: true,
+            master: false,
             openness: Openness::Restricted,
             importance: Importance::Core,
             key: vec!["citizen_id".into()],

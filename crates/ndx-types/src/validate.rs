@@ -878,6 +878,7 @@ mod tests {
             description: String::new(),
             owner: "BCA".into(),
             original: true,
+            master: false,
             openness: crate::dictionary::Openness::Restricted,
             importance: Importance::Core,
             key: vec!["citizen_id".into()],

@@ -69,6 +69,7 @@ pub fn schema() -> DatasetSchema {
             "Kept in step with the city's own welfare database by the connector hcmc-welfare".into(),
         owner: "UBND-79".into(),
         original: true,
+        master: false,
         openness: Openness::Restricted,
         importance: Importance::Ordinary,
         key: vec!["citizen_id".into()],

@@ -15,17 +15,6 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_audit.py
 /// RFC 8032's first test key: a valid Ed25519 public key that is not the node's.
 const OTHER_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
-/// Whether `python3` with the `cryptography` module can run the verifier.
-fn python_ready() -> bool {
-    Command::new("python3")
-        .args([
-            "-c",
-            "import cryptography.hazmat.primitives.asymmetric.ed25519",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn verify(s: &Server, key: &str, extra: &[&str]) -> (Output, String) {
     let out = Command::new("python3")
         .arg(SCRIPT)
@@ -53,15 +42,10 @@ fn sth_size(s: &Server) -> u64 {
 
 #[test]
 fn an_independent_python_verifier_accepts_the_log() {
-    if !python_ready() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with the 'cryptography' module is needed: .ci/run installs it \
-             (python3 -m pip install cryptography)"
-        );
-        eprintln!(
-            "skipped: python3 with the 'cryptography' module not found (pip install cryptography)"
-        );
+    if !common::python_module(
+        "cryptography.hazmat.primitives.asymmetric.ed25519",
+        "cryptography",
+    ) {
         return;
     }
     let s = Server::demo(200);

@@ -336,16 +336,7 @@ fn package_search_folds_diacritics_filters_pages_and_counts_facets() {
 /// CI (`CI=true`) a missing client is a failure (`.ci/run` installs it).
 #[test]
 fn the_ckanapi_client_lists_searches_shows_and_downloads() {
-    let has = std::process::Command::new("python3")
-        .args(["-c", "import ckanapi"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        assert!(
-            std::env::var("CI").is_err(),
-            "ckanapi is not installed: pip install ckanapi==4.8"
-        );
-        eprintln!("SKIPPED: ckanapi is not installed (pip install ckanapi==4.8)");
+    if !common::python_module("ckanapi", "ckanapi==4.8") {
         return;
     }
     let s = published();

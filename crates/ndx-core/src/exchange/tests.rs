@@ -191,6 +191,7 @@ fn build(w: &World) -> Built {
         description: String::new(),
         owner: "PROV".into(),
         original: true,
+        master: false,
         openness: Openness::Shared,
         importance: w.importance,
         key: vec!["citizen_id".into()],

@@ -67,6 +67,7 @@ fn fixture() -> Fixture {
         description: String::new(),
         owner: "NDC".into(),
         original: true,
+        master: false,
         openness: Openness::Restricted,
         importance: Importance::Ordinary,
         key: vec!["citizen_id".into()],

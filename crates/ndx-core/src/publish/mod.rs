@@ -19,10 +19,12 @@ use crate::access::Caller;
 
 mod datastore;
 mod files;
+mod lists;
 use crate::error::{Code, Error, Result};
 pub(crate) use datastore::ReleaseTables;
 pub use datastore::{DatastoreAnswer, DatastoreQuery, ReleaseTable};
 pub use files::{Content, Format};
+pub use lists::{DataList, ListedDataset};
 
 /// Source records read per page.
 const SOURCE_PAGE: usize = 1000;

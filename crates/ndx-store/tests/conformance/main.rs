@@ -56,6 +56,7 @@ fn schema(version: SchemaVersion) -> DatasetSchema {
         description: String::new(),
         owner: "BCA".into(),
         original: true,
+        master: false,
         openness: Openness::Restricted,
         importance: Importance::Core,
         key: vec!["id".into()],

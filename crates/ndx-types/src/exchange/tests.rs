@@ -35,6 +35,7 @@ fn schema(importance: Importance) -> DatasetSchema {
         description: String::new(),
         owner: "BCA".into(),
         original: true,
+        master: false,
         openness: Openness::Shared,
         importance,
         key: vec!["citizen_id".into()],

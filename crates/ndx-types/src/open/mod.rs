@@ -642,6 +642,7 @@ mod tests {
             description: String::new(),
             owner: "BCA".into(),
             original: true,
+            master: false,
             openness: Openness::Restricted,
             importance: Importance::Core,
             key: vec!["citizen_id".into()],

@@ -129,6 +129,11 @@ impl Resp {
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
+    /// Asserts the status; returns the JSON body.
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        self.json()
+    }
     /// Asserts a problem+json answer with this status and code; returns the problem.
     pub fn problem(&self, status: u16, code: &str) -> Value {
         assert_eq!(self.status, status, "status of {}", self.body);
@@ -568,4 +573,22 @@ pub fn run_ndx(args: &[&str]) -> std::process::Output {
         .env("NDX_LOG", "warn")
         .output()
         .expect("run ndx")
+}
+
+/// Whether `python3` can import `module` (a checker from PyPI that `.ci/run` installs as
+/// `pip`). Outside CI a missing module skips the test that needs it (false, said on stderr);
+/// in CI it is a failure.
+pub fn python_module(module: &str, pip: &str) -> bool {
+    let has = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with {module} is needed: .ci/run installs it (python3 -m pip install {pip})"
+        );
+        eprintln!("SKIPPED: python3 with {module} not found (python3 -m pip install {pip})");
+    }
+    has
 }
