@@ -8,7 +8,10 @@
 //!    searches from one client, each a different mix: a word with or without its diacritics, a
 //!    filter on the theme, facets on the publisher, tags and licence, 10 rows;
 //! 4. publishes the micro-data of every citizen anonymised to k = 5 (birth date, sex, province
-//!    as quasi-identifiers) and downloads its CSV `--downloads` times.
+//!    as quasi-identifiers) in CSV, JSON and Parquet, and downloads its CSV `--downloads` times;
+//! 5. times `--datastore-searches` `datastore_search` calls on that release (the first reads
+//!    its rows into memory): a page at an offset, a filter on sex and province, words over the
+//!    whole row, a sort on the province, 100 rows each.
 
 use std::time::Instant;
 
@@ -35,6 +38,9 @@ pub struct CkanArgs {
     /// Downloads of the release's CSV timed.
     #[arg(long, default_value_t = 20)]
     downloads: usize,
+    /// `datastore_search` calls timed.
+    #[arg(long, default_value_t = 2_000)]
+    datastore_searches: usize,
     /// Working directory [default: target/bench-ckan].
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
@@ -102,6 +108,7 @@ pub fn run(args: &CkanArgs) -> anyhow::Result<()> {
         .args([
             "demo",
             "--no-serve",
+            "--no-open-data",
             "--citizens",
             &args.citizens.to_string(),
             "--data-dir",
@@ -270,6 +277,58 @@ pub fn run(args: &CkanArgs) -> anyhow::Result<()> {
     let download = t.elapsed().as_secs_f64();
     let mib_s = bytes as f64 / (1024.0 * 1024.0) / download;
 
+    // datastore_search on the micro-data release.
+    let resource = "mau-vi-du-lieu-r1-csv";
+    let datastore = |query: &str| -> anyhow::Result<Value> {
+        let mut resp = http
+            .get(format!(
+                "{}/api/3/action/datastore_search?resource_id={resource}&{query}",
+                server.base
+            ))
+            .call()?;
+        ensure!(
+            resp.status().as_u16() == 200,
+            "datastore_search {query}: {}",
+            resp.status()
+        );
+        Ok(serde_json::from_str(&resp.body_mut().read_to_string()?)?)
+    };
+    let t = Instant::now();
+    let first = datastore("limit=1")?;
+    let table_load = t.elapsed().as_secs_f64();
+    let total = first["result"]["total"].as_u64().context("total")?;
+    let sample = datastore("limit=1000")?;
+    let provinces: Vec<String> = sample["result"]["records"]
+        .as_array()
+        .context("records")?
+        .iter()
+        .filter_map(|r| r["province"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(!provinces.is_empty(), "no provinces in {sample}");
+    let mut ds_times = Vec::with_capacity(args.datastore_searches);
+    let mut ds_rows = 0u64;
+    let t = Instant::now();
+    for i in 0..args.datastore_searches {
+        let province = &provinces[i % provinces.len()];
+        let query = match i % 4 {
+            0 => format!("limit=100&offset={}", (i as u64 * 7919) % total.max(1)),
+            1 => format!(
+                "limit=100&filters=%7B%22sex%22%3A%22{}%22%2C%22province%22%3A%22{province}%22%7D",
+                1 + i % 2
+            ),
+            2 => format!("limit=100&q={province}"),
+            _ => "limit=100&sort=province%20desc".to_owned(),
+        };
+        let one = Instant::now();
+        let r = datastore(&query)?;
+        ds_times.push(one.elapsed().as_secs_f64() * 1e3);
+        ensure!(r["success"] == true, "{r}");
+        ds_rows += r["result"]["records"].as_array().map_or(0, Vec::len) as u64;
+    }
+    let ds_secs = t.elapsed().as_secs_f64();
+    let (ds_p50, ds_p99) = percentiles(ds_times);
+    let ds_per_sec = args.datastore_searches as f64 / ds_secs;
+
     if args.markdown {
         println!("Machine: {}\n", machine.describe());
         println!(
@@ -306,6 +365,20 @@ pub fn run(args: &CkanArgs) -> anyhow::Result<()> {
             thousands(bytes / args.downloads as u64),
             args.downloads
         );
+        println!(
+            "| first `datastore_search` on it ({} rows read into memory) | {:.0} ms |",
+            thousands(total),
+            table_load * 1e3
+        );
+        println!(
+            "| `datastore_search` (page, filters, words, sort; 100 rows), p50 over {} | {ds_p50:.2} ms |",
+            thousands(args.datastore_searches as u64)
+        );
+        println!("| `datastore_search`, p99 | {ds_p99:.2} ms |");
+        println!(
+            "| `datastore_search` from one client | {ds_per_sec:.0} calls/s, {:.0} rows/s |",
+            ds_rows as f64 / ds_secs
+        );
     } else {
         println!(
             "register {:.2} ms/package; release {publish:.2} s; index build {:.0} ms",
@@ -314,6 +387,10 @@ pub fn run(args: &CkanArgs) -> anyhow::Result<()> {
         );
         println!(
             "package_search p50 {p50:.2} ms, p99 {p99:.2} ms; anonymise {anonymise:.2} s; downloads {mib_s:.0} MiB/s"
+        );
+        println!(
+            "datastore_search: first {:.0} ms ({total} rows), p50 {ds_p50:.2} ms, p99 {ds_p99:.2} ms, {ds_per_sec:.0} calls/s",
+            table_load * 1e3
         );
     }
     drop(server);

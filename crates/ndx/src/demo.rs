@@ -53,6 +53,9 @@ pub struct DemoArgs {
     /// The city's table (SCHEMA.TABLE), created afresh.
     #[arg(long, value_name = "TABLE", default_value = crate::demo_welfare::DEFAULT_TABLE)]
     pub welfare_table: String,
+    /// Publish none of the demo's open-data packages.
+    #[arg(long)]
+    pub no_open_data: bool,
 }
 
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
@@ -272,6 +275,8 @@ fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
          \x20 curl -s {base}/health\n\
          \x20 curl -s -H \"Authorization: Bearer $KEY\" {base}/api/v1/datasets/population\n\
          \x20 curl -s -H \"Authorization: Bearer $KEY\" '{base}/api/v1/datasets/population/records?limit=3&province_code=01'\n\
+         \x20 curl -s {base}/api/3/action/package_list          # open data, CKAN's Action API\n\
+         \x20 curl -s {base}/catalog.ttl                         # the DCAT-AP catalogue\n\
          \x20 curl -s {base}/openapi.json\n",
         keys = keys_path.display()
     );
@@ -824,7 +829,12 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         ),
         now,
     )?;
-    for s in schemas().into_iter().chain([crate::demo_welfare::schema()]) {
+    core.create_element(&steward, crate::demo_open::name_element(), now)?;
+    let v1 = SchemaVersion { major: 1, minor: 0 };
+    for s in schemas()
+        .into_iter()
+        .chain([crate::demo_welfare::schema(), crate::demo_open::schema(v1)])
+    {
         let cap = operator.dataset_define(&s.owner)?;
         core.put_schema(&cap, s, false, now)?;
     }
@@ -860,6 +870,17 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         n,
         args.seed,
     )?;
+    load(
+        core,
+        &keys["civil-service-provider"],
+        crate::demo_open::ADMIN_UNITS,
+        crate::demo_open::records(),
+        ndx_types::reference::wards_2025().len(),
+        args.seed,
+    )?;
     welfare(core, args, &country, &keys["welfare-provider"]);
+    if !args.no_open_data {
+        crate::demo_open::publish(core, &keys, chrono::Utc::now())?;
+    }
     Ok(keys)
 }

@@ -8,6 +8,7 @@ mod audit;
 mod config;
 mod connector;
 mod demo;
+mod demo_open;
 mod demo_welfare;
 mod import;
 mod keys;

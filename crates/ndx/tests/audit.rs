@@ -287,11 +287,22 @@ fn verify(dir: &std::path::Path) -> (bool, String) {
 
 fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
     let to = tempfile::tempdir().expect("tempdir");
+    copy_tree(from, to.path());
+    to
+}
+
+/// Copies a directory with its subdirectories (the store's blob area is one).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     for f in std::fs::read_dir(from).expect("dir") {
         let f = f.expect("entry");
-        std::fs::copy(f.path(), to.path().join(f.file_name())).expect("copy");
+        let target = to.join(f.file_name());
+        if f.file_type().expect("type").is_dir() {
+            std::fs::create_dir(&target).expect("mkdir");
+            copy_tree(&f.path(), &target);
+        } else {
+            std::fs::copy(f.path(), &target).expect("copy");
+        }
     }
-    to
 }
 
 /// Every file of a directory with its length and modification time: verification must leave

@@ -27,7 +27,7 @@ fn post(s: &Server, path: &str, body: &Value) -> Resp {
 
 /// A demo with one package published (population counts by province and sex).
 fn published() -> Server {
-    let s = Server::demo(300);
+    let s = Server::demo_with(300, &["--no-open-data"]);
     let provider = s.key("population-provider");
     let r = s.put_json(
         "/api/v1/packages/dan-so-theo-tinh",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// A demo with two packages published: population counts (of a restricted dataset) and a
 /// directory of businesses.
 fn published() -> Server {
-    let s = Server::demo(300);
+    let s = Server::demo_with(300, &["--no-open-data"]);
     for (key, name, body) in [
         (
             "population-provider",
@@ -171,13 +171,13 @@ fn the_strategy_lists_follow_the_dictionary_nationally_and_per_agency() {
     assert!(datasets(&original).contains(&"population".to_owned()));
     assert_eq!(
         datasets(&s.get("/api/v1/data-lists/master.json", None).ok(200)),
-        ["businesses", "population"]
+        ["admin-units", "businesses", "population"]
     );
-    // Open: the datasets packages are published from (population is restricted, its counts
-    // are open).
+    // Open: open datasets, and those packages are published from (population is restricted,
+    // its counts are open).
     assert_eq!(
         datasets(&s.get("/api/v1/data-lists/open.json", None).ok(200)),
-        ["businesses", "population"]
+        ["admin-units", "businesses", "population"]
     );
     let shared = datasets(&s.get("/api/v1/data-lists/shared.json", None).ok(200));
     assert!(shared.contains(&"businesses".to_owned()));
@@ -208,7 +208,7 @@ fn the_strategy_lists_follow_the_dictionary_nationally_and_per_agency() {
         "{}",
         r.body
     );
-    assert_eq!(r.body.lines().count(), 3);
+    assert_eq!(r.body.lines().count(), 4);
     // The flag follows the dictionary: a schema change takes civil servants onto the list.
     let steward = s.key("steward");
     let mut schema = s
@@ -228,7 +228,7 @@ fn the_strategy_lists_follow_the_dictionary_nationally_and_per_agency() {
     assert!(r.status == 201 || r.status == 200, "{}", r.body);
     assert_eq!(
         datasets(&s.get("/api/v1/data-lists/master.json", None).ok(200)),
-        ["businesses", "civil-servants", "population"]
+        ["admin-units", "businesses", "civil-servants", "population"]
     );
 
     // Precise refusals.
@@ -242,4 +242,97 @@ fn the_strategy_lists_follow_the_dictionary_nationally_and_per_agency() {
         .problem(404, "member-not-found");
     s.get("/api/v1/data-lists/original.json?owner=BCA", None)
         .problem(400, "query-invalid");
+}
+
+#[test]
+fn the_demo_publishes_real_looking_packages() {
+    let s = Server::demo(300);
+    let names: Vec<String> =
+        serde_json::from_value(s.get("/api/3/action/package_list", None).ok(200)["result"].clone())
+            .expect("names");
+    assert_eq!(
+        names,
+        [
+            "dan-so-theo-tinh-do-tuoi-gioi-tinh",
+            "doanh-nghiep-theo-tinh-loai-hinh",
+            "don-vi-hanh-chinh-2025",
+            "mau-du-lieu-dan-cu-an-danh",
+        ]
+    );
+    for name in &names {
+        let release = s
+            .get(&format!("/api/v1/packages/{name}/releases/1"), None)
+            .ok(200);
+        assert_eq!(release["files"].as_array().map(Vec::len), Some(3));
+        // 300 citizens by province, 5-year age group and sex: every cell is under k = 5, so
+        // every cell is suppressed; the other packages have rows.
+        if name == "dan-so-theo-tinh-do-tuoi-gioi-tinh" {
+            assert!(
+                release["privacy"]["suppressed"].as_u64() > Some(0),
+                "{release}"
+            );
+            let counts = s
+                .get(
+                    "/api/3/action/datastore_search?resource_id=dan-so-theo-tinh-do-tuoi-gioi-tinh-r1-csv&limit=32000",
+                    None,
+                )
+                .ok(200);
+            assert!(
+                counts["result"]["records"]
+                    .as_array()
+                    .expect("records")
+                    .iter()
+                    .all(|r| r["count"].as_u64() >= Some(5)),
+                "{counts}"
+            );
+        } else {
+            assert!(release["rows"].as_u64().is_some_and(|n| n > 0), "{release}");
+        }
+    }
+    // The micro-data sample is anonymised: direct identifiers never, k and l reached.
+    let sample = s
+        .get(
+            "/api/v1/packages/mau-du-lieu-dan-cu-an-danh/releases/1",
+            None,
+        )
+        .ok(200);
+    assert_eq!(
+        sample["columns"],
+        json!(["born", "sex", "province", "ethnic_group"])
+    );
+    assert!(
+        sample["privacy"]["achieved_k"].as_u64() >= Some(5),
+        "{sample}"
+    );
+    assert!(
+        sample["privacy"]["achieved_l"].as_u64() >= Some(2),
+        "{sample}"
+    );
+    // Every 2025 administrative unit, searchable without diacritics.
+    let units = s
+        .get(
+            "/api/3/action/datastore_search?resource_id=don-vi-hanh-chinh-2025-r1-csv&q=ba%20dinh",
+            None,
+        )
+        .ok(200);
+    assert!(
+        units["result"]["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .any(|r| r["ward_name"] == "Phường Ba Đình" && r["province_code"] == "01"),
+        "{units}"
+    );
+    let all = s
+        .get(
+            "/api/3/action/datastore_search?resource_id=don-vi-hanh-chinh-2025-r1-csv&limit=0",
+            None,
+        )
+        .ok(200);
+    assert_eq!(all["result"]["total"], 3321);
+    // The lists know the new master data.
+    assert!(
+        datasets(&s.get("/api/v1/data-lists/master.json", None).ok(200))
+            .contains(&"admin-units".to_owned())
+    );
 }

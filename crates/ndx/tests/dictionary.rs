@@ -819,7 +819,7 @@ fn cli_prints_schemas_and_code_lists_as_json() {
     };
 
     let datasets = json_of(&["dictionary", "datasets"]);
-    assert_eq!(datasets.as_array().map(Vec::len), Some(4), "{datasets}");
+    assert_eq!(datasets.as_array().map(Vec::len), Some(5), "{datasets}");
 
     let js = json_of(&[
         "dictionary",

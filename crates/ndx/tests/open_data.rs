@@ -88,7 +88,7 @@ fn parquet_rows(file: Vec<u8>) -> Vec<Vec<String>> {
 
 #[test]
 fn a_release_with_personal_fields_is_k_anonymous_by_an_independent_check() {
-    let s = Server::demo(3000);
+    let s = Server::demo_with(3000, &["--no-open-data"]);
     let provider = s.key("population-provider");
     let created = ok(
         s.put_json(
@@ -248,7 +248,7 @@ fn a_release_with_personal_fields_is_k_anonymous_by_an_independent_check() {
 
 #[test]
 fn the_gate_refuses_identifiers_undeclared_personal_data_and_unreachable_privacy() {
-    let s = Server::demo(300);
+    let s = Server::demo_with(300, &["--no-open-data"]);
     let provider = s.key("population-provider");
     let put = |key: &str, body: &Value| {
         s.put_json(

@@ -218,6 +218,15 @@ impl Server {
         spawn(&["demo", "--citizens", &n, "--seed", "7"], dir)
     }
 
+    /// `ndx demo` with a small country and more arguments (`--no-open-data`).
+    pub fn demo_with(citizens: usize, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = citizens.to_string();
+        let mut all = vec!["demo", "--citizens", &n, "--seed", "7"];
+        all.extend_from_slice(args);
+        spawn(&all, dir)
+    }
+
     /// `ndx demo` with a small country on another store (e.g. a PostgreSQL URL).
     pub fn demo_on(store: &str, citizens: usize) -> Server {
         Self::demo_on_dir(store, citizens, tempfile::tempdir().expect("tempdir"))
