@@ -1764,40 +1764,19 @@ impl Core {
     pub fn save_quotas(&self) -> Result<()> {
         let mut first_error = None;
         for ((agreement, day), requests, records) in self.quotas.take_unsaved() {
-            let saved = (|| -> Result<()> {
-                let id = rules::QuotaUsage::id_of(&agreement, day);
-                for _ in 0..5 {
-                    let catalog = self.store.catalog();
-                    let result = match catalog.get::<rules::QuotaUsage>(&id)? {
-                        Some(v) => {
-                            let mut next = v.value.clone();
-                            next.requests += requests;
-                            next.records += records;
-                            catalog.update(&next, v.revision, Utc::now()).map(|_| ())
-                        }
-                        None => catalog
-                            .insert(
-                                &rules::QuotaUsage {
-                                    agreement: agreement.clone(),
-                                    day,
-                                    requests,
-                                    records,
-                                },
-                                Utc::now(),
-                            )
-                            .map(|_| ()),
-                    };
-                    match result {
-                        Ok(()) => return Ok(()),
-                        Err(ndx_store::StoreError::Conflict(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Err(Error::of(
-                    Code::Conflict,
-                    format!("quota usage {id:?} kept changing"),
-                ))
-            })();
+            let saved = self.add_to_stored(
+                &rules::QuotaUsage::id_of(&agreement, day),
+                || rules::QuotaUsage {
+                    agreement: agreement.clone(),
+                    day,
+                    requests: 0,
+                    records: 0,
+                },
+                |q: &mut rules::QuotaUsage| {
+                    q.requests += requests;
+                    q.records += records;
+                },
+            );
             if let Err(e) = saved {
                 self.quotas.unsave((agreement, day), requests, records);
                 first_error.get_or_insert(e);

@@ -49,6 +49,7 @@ pub struct Core {
     quality_locks: Arc<quality::QualityLocks>,
     package_index: Arc<open_search::PackageIndex>,
     release_tables: Arc<publish::ReleaseTables>,
+    usage: Arc<publish::UsageCounts>,
     audit: audit::AuditLog,
     quotas: Arc<exchange::Quotas>,
     catalog_cache: Arc<cache::CatalogCache>,
@@ -80,6 +81,7 @@ impl Core {
             quality_locks: Arc::default(),
             package_index: Arc::default(),
             release_tables: Arc::default(),
+            usage: Arc::default(),
             audit,
             quotas: Arc::default(),
             catalog_cache: Arc::default(),
@@ -133,6 +135,42 @@ impl Core {
     /// cached lookups it makes.
     pub(crate) fn generation(&self) -> Result<u64> {
         Ok(self.store.catalog().generation()?)
+    }
+
+    /// Adds to a stored counter: `add` applied to the stored value, or to `fresh()` when there
+    /// is none yet; a write by another process in between is re-read and added to.
+    pub(crate) fn add_to_stored<K: ndx_store::catalog::Kind + Clone>(
+        &self,
+        id: &str,
+        fresh: impl Fn() -> K,
+        add: impl Fn(&mut K),
+    ) -> Result<()> {
+        for _ in 0..5 {
+            let catalog = self.store.catalog();
+            let result = match catalog.get::<K>(id)? {
+                Some(v) => {
+                    let mut next = v.value.clone();
+                    add(&mut next);
+                    catalog
+                        .update(&next, v.revision, chrono::Utc::now())
+                        .map(|_| ())
+                }
+                None => {
+                    let mut next = fresh();
+                    add(&mut next);
+                    catalog.insert(&next, chrono::Utc::now()).map(|_| ())
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(ndx_store::StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::of(
+            Code::Conflict,
+            format!("{} {id:?} kept changing", K::NOUN),
+        ))
     }
 
     /// Whether the store answers (a cheap catalogue read).

@@ -256,11 +256,13 @@ fn dispatch(
         "package_show" => {
             let id = required(params, "id")?;
             let package = core.package(&id)?;
+            core.count_use(&package.name, ndx_core::publish::Use::View);
             package_dict(core, &package, base)
         }
         "resource_show" => {
             let id = required(params, "id")?;
             let release = resource_release(core, &id)?;
+            core.count_use(&release.package, ndx_core::publish::Use::ApiCall);
             resources(&release, base)
                 .into_iter()
                 .find(|r| r["id"] == *id)
@@ -408,6 +410,7 @@ fn datastore_search(
         None => required(params, "id")?,
     };
     let release = resource_release(core, &id)?;
+    core.count_use(&release.package, ndx_core::publish::Use::ApiCall);
     let mut query = DatastoreQuery {
         limit: number(params, "limit", 100, DATASTORE_ROWS_MAX)?,
         offset: number(params, "offset", 0, usize::MAX / 2)?,
@@ -747,6 +750,13 @@ fn package_dict(core: &ndx_core::Core, p: &Package, base: &str) -> Result<Value,
         extras.push(json!({"key": "suppressed_rows", "value": r.privacy.suppressed.to_string()}));
     }
     let modified = release.as_ref().map_or(p.created_at, |r| r.created_at);
+    // CKAN's tracking summary: views in all and over the last 14 days.
+    let fortnight = chrono::Utc::now().date_naive() - chrono::Days::new(14);
+    let usage = core.package_usage(&p.name)?;
+    let tracking = json!({
+        "total": usage.iter().map(|u| u.views).sum::<u64>(),
+        "recent": usage.iter().filter(|u| u.day > fortnight).map(|u| u.views).sum::<u64>(),
+    });
     Ok(json!({
         "id": p.name,
         "name": p.name,
@@ -776,6 +786,7 @@ fn package_dict(core: &ndx_core::Core, p: &Package, base: &str) -> Result<Value,
         "resources": resources,
         "num_resources": num_resources,
         "extras": extras,
+        "tracking_summary": tracking,
         "relationships_as_object": [],
         "relationships_as_subject": [],
     }))

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use ndx_core::Code;
-use ndx_types::open::{Package, Release, ReleaseFile};
+use ndx_core::publish::Use;
+use ndx_types::open::{Package, PackageUsage, Release, ReleaseFile};
 
 use crate::auth::Auth;
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -30,6 +31,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/packages/{name}/releases/{number}",
             get(get_release),
         )
+        .route("/api/v1/packages/{name}/usage", get(package_usage))
+        .route("/api/v1/open-data/usage", get(usage_overview))
         .route("/download/{name}/{number}/{file}", get(download))
 }
 
@@ -53,7 +56,77 @@ async fn get_package(
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<Package>> {
     let core = st.core.clone();
-    Ok(axum::Json(blocking(move || core.package(&name)).await?))
+    Ok(axum::Json(
+        blocking(move || {
+            let package = core.package(&name)?;
+            core.count_use(&package.name, Use::View);
+            Ok(package)
+        })
+        .await?,
+    ))
+}
+
+/// A package's use: totals and per day.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    /// The package.
+    pub package: String,
+    /// Reads of its description, in all.
+    pub views: u64,
+    /// Downloads of its files, in all.
+    pub downloads: u64,
+    /// API calls on its rows and resources, in all.
+    pub api_calls: u64,
+    /// Per day (UTC), oldest first; days without use left out.
+    pub days: Vec<PackageUsage>,
+}
+
+impl UsageReport {
+    fn of(package: String, days: Vec<PackageUsage>) -> Self {
+        UsageReport {
+            views: days.iter().map(|d| d.views).sum(),
+            downloads: days.iter().map(|d| d.downloads).sum(),
+            api_calls: days.iter().map(|d| d.api_calls).sum(),
+            package,
+            days,
+        }
+    }
+}
+
+/// A package's use — views, downloads, API calls — in all and per day (public, like CKAN's
+/// tracking summary).
+#[utoipa::path(get, path = "/api/v1/packages/{name}/usage", tag = "open data",
+    params(("name" = String, Path, description = "package name")),
+    responses((status = 200, description = "the package's use", body = UsageReport), (status = 404, body = Problem)))]
+async fn package_usage(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<UsageReport>> {
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || Ok(UsageReport::of(name.clone(), core.package_usage(&name)?))).await?,
+    ))
+}
+
+/// Every package's use, in all and per day, by package (public): the open-data indicators.
+#[utoipa::path(get, path = "/api/v1/open-data/usage", tag = "open data",
+    responses((status = 200, description = "each package's use", body = Vec<UsageReport>)))]
+async fn usage_overview(State(st): State<AppState>) -> ApiResult<axum::Json<Vec<UsageReport>>> {
+    let core = st.core.clone();
+    Ok(axum::Json(
+        blocking(move || {
+            core.packages()?
+                .into_iter()
+                .map(|p| {
+                    Ok(UsageReport::of(
+                        p.name.clone(),
+                        core.package_usage(&p.name)?,
+                    ))
+                })
+                .collect::<ndx_core::Result<Vec<_>>>()
+        })
+        .await?,
+    ))
 }
 
 /// Defines an open-data package, or a new definition of it (the source dataset's owner's
@@ -222,6 +295,16 @@ async fn download(
     }
     let range = byte_range(&headers, found.bytes)?;
     let (start, len) = range.unwrap_or((0, found.bytes));
+    // A download counts once, by its first byte: the ranges that resume it do not.
+    if start == 0 {
+        let core = st.core.clone();
+        let package = release.package.clone();
+        blocking(move || {
+            core.count_use(&package, Use::Download);
+            Ok(())
+        })
+        .await?;
+    }
     let mut response = Response::builder()
         .status(if range.is_some() {
             StatusCode::PARTIAL_CONTENT

@@ -65,7 +65,7 @@ impl Modify for Security {
         crate::open::list_releases, crate::open::publish, crate::open::get_release,
         crate::open::download,
         crate::dcat::catalog_jsonld, crate::dcat::catalog_ttl, crate::dcat::list_index,
-        crate::dcat::one_list,
+        crate::dcat::one_list, crate::open::package_usage, crate::open::usage_overview,
     ),
     components(schemas(crate::problem::Problem, crate::Health, crate::records::ModeOut,
         crate::dictionary::SchemaFormat, crate::push::DeliveryOut))

@@ -60,6 +60,8 @@ fn document_is_openapi_3_1_and_covers_the_api() {
         ("/catalog.ttl", &["get"]),
         ("/api/v1/data-lists", &["get"]),
         ("/api/v1/data-lists/{file}", &["get"]),
+        ("/api/v1/packages/{name}/usage", &["get"]),
+        ("/api/v1/open-data/usage", &["get"]),
         ("/api/v1/datasets/{dataset}/quality", &["get"]),
         ("/api/v1/datasets/{dataset}/quality/history", &["get"]),
         ("/api/v1/crosswalks/{from}/{to}", &["get", "put"]),
@@ -134,7 +136,7 @@ fn document_is_openapi_3_1_and_covers_the_api() {
             );
         }
     }
-    assert_eq!(paths.len(), 76, "a route was added: list it above");
+    assert_eq!(paths.len(), 78, "a route was added: list it above");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }

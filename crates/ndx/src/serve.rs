@@ -134,6 +134,9 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
             if let Err(e) = stopping.save_quotas() {
                 tracing::warn!("quota counts not saved at stop: {e}");
             }
+            if let Err(e) = stopping.save_usage() {
+                tracing::warn!("open-data usage not saved at stop: {e}");
+            }
             audit.close()
         })
         .await?;

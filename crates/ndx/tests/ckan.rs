@@ -78,12 +78,21 @@ fn ckan_clients_list_show_and_download_as_they_do_from_ckan() {
         ok(s.get("/api/3/action/package_list?limit=1&offset=1", None)),
         json!([])
     );
-    let via_get = ok(s.get("/api/3/action/package_show?id=dan-so-theo-tinh", None));
-    let p = ok(post(
+    let mut via_get = ok(s.get("/api/3/action/package_show?id=dan-so-theo-tinh", None));
+    let mut p = ok(post(
         &s,
         "/api/3/action/package_show",
         &json!({"id": "dan-so-theo-tinh"}),
     ));
+    // Each show is a view, counted in the summary it answers.
+    assert_eq!(
+        via_get["tracking_summary"],
+        json!({"total": 1, "recent": 1})
+    );
+    assert_eq!(p["tracking_summary"], json!({"total": 2, "recent": 2}));
+    for dict in [&mut p, &mut via_get] {
+        dict.as_object_mut().map(|o| o.remove("tracking_summary"));
+    }
     assert_eq!(p, via_get, "GET and POST answer alike");
     assert_eq!(p["name"], "dan-so-theo-tinh");
     assert_eq!(p["title"], "Dân số theo tỉnh và giới tính");

@@ -460,3 +460,65 @@ fn the_gate_refuses_identifiers_undeclared_personal_data_and_unreachable_privacy
         "same data, same file"
     );
 }
+
+#[test]
+fn views_downloads_and_api_calls_are_counted_per_package_and_day_and_kept_across_a_restart() {
+    let s = Server::demo(300);
+    let name = "don-vi-hanh-chinh-2025";
+    let usage = |s: &Server| {
+        s.get(&format!("/api/v1/packages/{name}/usage"), None)
+            .ok(200)
+    };
+    assert_eq!(
+        usage(&s),
+        json!({"package": name, "views": 0, "downloads": 0, "api_calls": 0, "days": []})
+    );
+    // Two views: the API and CKAN's package_show (which reports itself in its summary).
+    s.get(&format!("/api/v1/packages/{name}"), None).ok(200);
+    let shown = s
+        .get(&format!("/api/3/action/package_show?id={name}"), None)
+        .ok(200);
+    assert_eq!(
+        shown["result"]["tracking_summary"],
+        json!({"total": 2, "recent": 2})
+    );
+    // Downloads count by their first byte: a whole file and a range from 0 count, a range that
+    // resumes one and an unchanged file (304) do not.
+    let file = format!("/download/{name}/1/{name}-r1.csv");
+    let (status, body, headers) = fetch(&s, &file, &[]);
+    assert_eq!(status, 200);
+    assert!(!body.is_empty());
+    assert_eq!(fetch(&s, &file, &[("Range", "bytes=0-99")]).0, 206);
+    assert_eq!(fetch(&s, &file, &[("Range", "bytes=100-")]).0, 206);
+    let etag = headers.get("etag").expect("etag").clone();
+    assert_eq!(fetch(&s, &file, &[("If-None-Match", etag.as_str())]).0, 304);
+    // API calls on its rows and resources.
+    s.get(
+        &format!("/api/3/action/datastore_search?resource_id={name}-r1-csv&limit=1"),
+        None,
+    )
+    .ok(200);
+    s.get(
+        &format!("/api/3/action/resource_show?id={name}-r1-json"),
+        None,
+    )
+    .ok(200);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let expected = json!({"package": name, "views": 2, "downloads": 2, "api_calls": 2,
+        "days": [{"package": name, "day": today, "views": 2, "downloads": 2, "api_calls": 2}]});
+    assert_eq!(usage(&s), expected);
+    // Nothing of another package moved; every package is in the overview.
+    let overview = s.get("/api/v1/open-data/usage", None).ok(200);
+    let all = overview.as_array().expect("packages");
+    assert_eq!(all.len(), 4);
+    for p in all {
+        let views = if p["package"] == name { 2 } else { 0 };
+        assert_eq!(p["views"], views, "{p}");
+    }
+    s.get("/api/v1/packages/nothing-here/usage", None)
+        .problem(404, "package-not-found");
+    // A server that stops writes what it counted; the next one reads it.
+    let dir = s.stop_into_dir();
+    let s = Server::serve_dir(dir);
+    assert_eq!(usage(&s), expected);
+}

@@ -20,11 +20,14 @@ use crate::access::Caller;
 mod datastore;
 mod files;
 mod lists;
+mod usage;
 use crate::error::{Code, Error, Result};
 pub(crate) use datastore::ReleaseTables;
 pub use datastore::{DatastoreAnswer, DatastoreQuery, ReleaseTable};
 pub use files::{Content, Format};
 pub use lists::{DataList, ListedDataset};
+pub(crate) use usage::UsageCounts;
+pub use usage::Use;
 
 /// Source records read per page.
 const SOURCE_PAGE: usize = 1000;

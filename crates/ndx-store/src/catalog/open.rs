@@ -1,7 +1,7 @@
 //! The catalogue kinds of open data: packages (by name, watched: every process serves the
-//! portal) and their immutable releases (by package and number).
+//! portal), their immutable releases (by package and number) and their use per day.
 
-use ndx_types::open::{Package, Release};
+use ndx_types::open::{Package, PackageUsage, Release};
 
 use super::{Attribute, Kind};
 
@@ -29,6 +29,19 @@ impl Kind for Release {
     const NOUN: &'static str = "release";
     fn id(&self) -> String {
         Release::id_of(&self.package, self.number)
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::plain(attr::PACKAGE, &self.package)]
+    }
+}
+
+impl Kind for PackageUsage {
+    const KIND: &'static str = "package-usage";
+    const NOUN: &'static str = "package usage";
+    // Written by every few requests, never cached.
+    const WATCHED: bool = false;
+    fn id(&self) -> String {
+        PackageUsage::id_of(&self.package, self.day)
     }
     fn attributes(&self) -> Vec<Attribute> {
         vec![Attribute::plain(attr::PACKAGE, &self.package)]

@@ -543,6 +543,29 @@ pub struct Release {
     pub files: Vec<ReleaseFile>,
 }
 
+/// How much one package was used on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PackageUsage {
+    /// The package.
+    pub package: String,
+    /// The day.
+    pub day: NaiveDate,
+    /// Reads of its description (`GET /api/v1/packages/{name}`, CKAN's `package_show`).
+    pub views: u64,
+    /// Downloads of its files (from the first byte).
+    pub downloads: u64,
+    /// API calls on its rows and resources (`datastore_search`, `resource_show`).
+    pub api_calls: u64,
+}
+
+impl PackageUsage {
+    /// The id it is kept under: `PACKAGE@YYYY-MM-DD`.
+    pub fn id_of(package: &str, day: NaiveDate) -> String {
+        format!("{package}@{day}")
+    }
+}
+
 impl Release {
     /// The id it is kept under: `PACKAGE@NNNNNNNNNN`.
     pub fn id_of(package: &str, number: u32) -> String {
