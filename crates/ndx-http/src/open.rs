@@ -36,6 +36,27 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/download/{name}/{number}/{file}", get(download))
 }
 
+/// How often the node looks for scheduled releases that are due.
+const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Makes the scheduled releases that are due, once a minute, until aborted.
+pub async fn release_worker(st: AppState) {
+    let mut tick = tokio::time::interval(SCHEDULE_EVERY);
+    loop {
+        tick.tick().await;
+        let core = st.core.clone();
+        match tokio::task::spawn_blocking(move || core.publish_due(Utc::now())).await {
+            Ok(Ok(made)) => {
+                for r in made {
+                    tracing::info!(package = %r.package, release = r.number, rows = r.rows, "scheduled release made");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("scheduled releases not looked for: {e}"),
+            Err(e) => tracing::warn!("the release worker failed: {e}"),
+        }
+    }
+}
+
 /// Bytes read from the blob area per piece of a download.
 const PIECE: u64 = 1 << 20;
 

@@ -3,7 +3,8 @@
 //! and the packages the demo's owners publish from their datasets — population by province,
 //! age band and sex (counts, small cells suppressed), an anonymised micro-data sample of the
 //! population register (k-anonymous and l-diverse), the list of administrative units, and
-//! businesses by province and legal form — each with its first release.
+//! businesses by province and legal form — each with its first release. The population
+//! counts are scheduled: the node makes a new release each month the register changed.
 
 use std::collections::BTreeMap;
 
@@ -123,6 +124,7 @@ fn packages() -> Vec<(&'static str, Value)> {
                 "publisher": "BCA",
                 "contact": {"name": "Trung tâm dữ liệu quốc gia về dân cư", "email": "dulieumo@bca.gov.vn"},
                 "frequency": "monthly",
+                "scheduled": true,
                 "view": {"dataset": "population", "shape": "counts", "columns": [
                     {"name": "province", "field": "province_code"},
                     {"name": "age_group", "field": "date_of_birth", "transform": "age-band", "band": 5},

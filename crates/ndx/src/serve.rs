@@ -121,10 +121,12 @@ pub fn serve(cfg: &Config, core: Core) -> anyhow::Result<()> {
         let scheduler = tokio::spawn(ndx_http::connector::scheduler(state.clone()));
         let deliveries = tokio::spawn(ndx_http::push::deliveries(state.clone(), push));
         let quality = tokio::spawn(ndx_http::quality::worker(state.clone()));
+        let releases = tokio::spawn(ndx_http::open::release_worker(state.clone()));
         let served = ndx_http::serve(listener, state, shutdown_signal()).await;
         scheduler.abort();
         deliveries.abort();
         quality.abort();
+        releases.abort();
         for task in fanout {
             task.abort();
         }

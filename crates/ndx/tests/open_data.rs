@@ -288,6 +288,17 @@ fn the_gate_refuses_identifiers_undeclared_personal_data_and_unreachable_privacy
     )
     .problem(422, "definition-invalid");
     assert_eq!(p["errors"][0]["code"], "privacy-undeclared", "{p}");
+    // The node can only keep a schedule it is given.
+    let mut unscheduled = package(
+        "no-frequency",
+        json!([{"name": "sex", "field": "sex"}]),
+        "counts",
+        json!({}),
+    );
+    unscheduled["scheduled"] = json!(true);
+    unscheduled.as_object_mut().map(|o| o.remove("frequency"));
+    let p = put(&provider, &unscheduled).problem(422, "definition-invalid");
+    assert_eq!(p["errors"][0]["code"], "schedule-without-frequency", "{p}");
     put(
         &s.key("business-provider"),
         &package("not-theirs", micro_columns(), "rows", micro_privacy(5)),

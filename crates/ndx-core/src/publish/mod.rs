@@ -29,6 +29,9 @@ pub use lists::{DataList, ListedDataset};
 pub(crate) use usage::UsageCounts;
 pub use usage::Use;
 
+#[cfg(test)]
+mod tests;
+
 /// Source records read per page.
 const SOURCE_PAGE: usize = 1000;
 
@@ -161,6 +164,48 @@ impl Core {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<Release> {
+        self.make_release(caller, name, now, &caller.system().code)
+    }
+
+    /// Makes the releases that are due ([`Package::release_due`]), each as the system that
+    /// made the package's releases by hand, recorded as made by `schedule`. A package whose
+    /// release fails (its privacy no longer reachable, its publisher's system gone) is
+    /// skipped with a warning; the others go on.
+    pub fn publish_due(&self, now: DateTime<Utc>) -> Result<Vec<Release>> {
+        let mut made = Vec::new();
+        for package in self.packages()?.into_iter().filter(|p| p.scheduled) {
+            let last = self.latest_release(&package.name)?;
+            let head = self.store.records().feed_head(&package.view.dataset)?;
+            if !package.release_due(last.as_ref(), head, now) {
+                continue;
+            }
+            let made_by_hand = self
+                .releases(&package.name)?
+                .into_iter()
+                .rev()
+                .find(|r| r.made_by != Release::SCHEDULE)
+                .map(|r| r.made_by);
+            let Some(system) = made_by_hand else { continue };
+            let result = self
+                .local_caller(&system, vec![ndx_types::registry::Role::Provider])
+                .and_then(|caller| {
+                    self.make_release(&caller, &package.name, now, Release::SCHEDULE)
+                });
+            match result {
+                Ok(release) => made.push(release),
+                Err(e) => tracing::warn!("scheduled release of {:?} not made: {e}", package.name),
+            }
+        }
+        Ok(made)
+    }
+
+    fn make_release(
+        &self,
+        caller: &Caller,
+        name: &str,
+        now: DateTime<Utc>,
+        made_by: &str,
+    ) -> Result<Release> {
         let package = self.package(name)?;
         let schema = self.schema(&package.view.dataset, None)?;
         caller.open_data_publisher(&schema.owner)?;
@@ -183,7 +228,7 @@ impl Core {
             package: package.name.clone(),
             number,
             created_at: now,
-            made_by: caller.system().code.clone(),
+            made_by: made_by.to_owned(),
             source_position: position,
             rows: rows.len() as u64,
             shape: package.view.shape,

@@ -207,6 +207,10 @@ pub struct Package {
     /// How often a release follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency: Option<UpdateFrequency>,
+    /// Whether the node makes the releases after the first: one each `frequency` period in
+    /// which the source dataset changed (otherwise every release is asked for).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
     /// What is published.
     pub view: View,
     /// The privacy a release must reach.
@@ -241,6 +245,14 @@ impl Package {
                     "package name {:?} must be 2-100 lowercase letters, digits, '-' or '_'",
                     self.name
                 ),
+            ));
+        }
+        if self.scheduled && self.frequency.is_none() {
+            return Err(def_err(
+                "schedule-without-frequency",
+                "scheduled",
+                "a scheduled package needs a frequency (daily, weekly, monthly, quarterly, yearly)"
+                    .into(),
             ));
         }
         for (path, text) in [("title_vi", &self.title_vi), ("title_en", &self.title_en)] {
@@ -566,7 +578,27 @@ impl PackageUsage {
     }
 }
 
+impl Package {
+    /// Whether the node is to make this package's next release at `now`: it is scheduled, its
+    /// last release (made by hand the first time) is a frequency's period old, and its source
+    /// dataset's feed moved past the position that release reflects.
+    pub fn release_due(
+        &self,
+        last: Option<&Release>,
+        source_head: u64,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let (true, Some(frequency), Some(last)) = (self.scheduled, self.frequency, last) else {
+            return false;
+        };
+        now - last.created_at >= frequency.period() && source_head > last.source_position
+    }
+}
+
 impl Release {
+    /// Who makes a scheduled release.
+    pub const SCHEDULE: &'static str = "schedule";
+
     /// The id it is kept under: `PACKAGE@NNNNNNNNNN`.
     pub fn id_of(package: &str, number: u32) -> String {
         format!("{package}@{number:010}")
@@ -714,6 +746,7 @@ mod tests {
             spatial: vec![],
             temporal: None,
             frequency: None,
+            scheduled: false,
             view: View {
                 dataset: "population".into(),
                 columns,
