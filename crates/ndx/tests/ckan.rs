@@ -506,13 +506,18 @@ fn datastore_search_filters_folds_sorts_and_pages_a_release() {
             None,
         )),
     );
-    let with_word = |word: &str| {
+    // Whole words: a name holds "công" and "ty" as words of its own.
+    let with_words = |wanted: &[&str]| {
         directory
             .iter()
-            .filter(|r| r[1].to_lowercase().contains(word))
+            .filter(|r| {
+                let name = r[1].to_lowercase();
+                let words: Vec<&str> = name.split(|c: char| !c.is_alphanumeric()).collect();
+                wanted.iter().all(|w| words.contains(w))
+            })
             .count()
     };
-    let expected = with_word("công ty");
+    let expected = with_words(&["công", "ty"]);
     assert!(expected > 0, "{directory:?}");
     let found = ok(s.get(
         "/api/3/action/datastore_search?resource_id=danh-ba-doanh-nghiep-r1-json&q=cong%20ty&limit=5",

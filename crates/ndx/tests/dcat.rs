@@ -323,6 +323,15 @@ fn the_demo_publishes_real_looking_packages() {
             .any(|r| r["ward_name"] == "Phường Ba Đình" && r["province_code"] == "01"),
         "{units}"
     );
+    // Whole words: every unit found holds "ba" and "dinh" as words, never inside another.
+    for r in units["result"]["records"].as_array().expect("records") {
+        let row = format!("{} {}", r["ward_name"], r["province_name"]).to_lowercase();
+        let words: Vec<&str> = row.split(|c: char| !c.is_alphanumeric()).collect();
+        assert!(
+            words.contains(&"ba") && (words.contains(&"đình") || words.contains(&"dinh")),
+            "{r}"
+        );
+    }
     let all = s
         .get(
             "/api/3/action/datastore_search?resource_id=don-vi-hanh-chinh-2025-r1-csv&limit=0",

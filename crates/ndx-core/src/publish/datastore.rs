@@ -1,7 +1,8 @@
 //! CKAN's DataStore over releases (`datastore_search`): the rows of a release, read once from
 //! its CSV file into memory — a release never changes, so a table once read answers every
-//! later query — and searched by exact filters, by words (folded like package search: "ha noi"
-//! finds "Hà Nội") over the whole row or per column, sorted and paged. Tables are kept while
+//! later query — and searched by exact filters, by whole words (folded like package search:
+//! "ha noi" finds "Hà Nội"; "ba" finds "Ba Đình", not "Bắc") over the whole row or per column,
+//! sorted and paged. Tables are kept while
 //! their estimated size fits the budget, the least recently used dropped first.
 
 use std::collections::VecDeque;
@@ -16,9 +17,6 @@ use crate::error::{Code, Error, Result};
 /// The memory the cached tables may take, estimated from their text.
 const TABLE_BUDGET: usize = 512 << 20;
 
-/// Separates the cells of a row's folded text, so that a word never spans two cells.
-const CELL_SEPARATOR: char = '\u{1f}';
-
 /// A release's rows in memory.
 pub struct ReleaseTable {
     /// Column names.
@@ -26,7 +24,7 @@ pub struct ReleaseTable {
     /// Whether the last column is a count (an integer).
     pub counted: bool,
     rows: Vec<Vec<String>>,
-    /// Each row's cells folded (lower case, no diacritics), joined by [`CELL_SEPARATOR`].
+    /// Each row's words folded (lower case, no diacritics), each between spaces.
     folded: Vec<String>,
     bytes: usize,
 }
@@ -53,7 +51,7 @@ impl ReleaseTable {
 /// What `datastore_search` asks.
 #[derive(Debug, Clone, Default)]
 pub struct DatastoreQuery {
-    /// Words every matching row holds somewhere (folded, each a substring of a cell).
+    /// Words every matching row holds (folded, each a whole word of a cell).
     pub q: Option<String>,
     /// Words per column.
     pub q_fields: Vec<(String, String)>,
@@ -119,6 +117,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A text's words, folded, each between spaces: `" ba dinh "`, so that a word is found whole.
+fn spaced_words(text: &str) -> String {
+    let mut out = String::from(" ");
+    for w in words(text) {
+        out.push_str(&w);
+        out.push(' ');
+    }
+    out
+}
+
 impl Core {
     /// A release's rows, read from its CSV file the first time.
     pub fn release_table(&self, release: &Release) -> Result<Arc<ReleaseTable>> {
@@ -146,13 +154,7 @@ impl Core {
         for record in reader.records() {
             let record = record.map_err(|e| Error::internal(format!("release {id}'s CSV: {e}")))?;
             let row: Vec<String> = record.iter().map(str::to_owned).collect();
-            let mut text = String::new();
-            for (j, cell) in row.iter().enumerate() {
-                if j > 0 {
-                    text.push(CELL_SEPARATOR);
-                }
-                text.push_str(&fold(cell));
-            }
+            let text = spaced_words(&row.join(" "));
             size += record.as_slice().len() + text.len() + 24 * (row.len() + 2);
             rows.push(row);
             folded.push(text);
@@ -180,11 +182,14 @@ impl Core {
             .iter()
             .map(|(c, values)| Ok((table.column(c)?, values.as_slice())))
             .collect::<Result<_>>()?;
-        let everywhere = query.q.as_deref().map(words).unwrap_or_default();
+        let whole = |text: &str| -> Vec<String> {
+            words(text).into_iter().map(|w| format!(" {w} ")).collect()
+        };
+        let everywhere = query.q.as_deref().map(whole).unwrap_or_default();
         let per_column: Vec<(usize, Vec<String>)> = query
             .q_fields
             .iter()
-            .map(|(c, text)| Ok((table.column(c)?, words(text))))
+            .map(|(c, text)| Ok((table.column(c)?, whole(text))))
             .collect::<Result<_>>()?;
         // `None`: the row's `_id`.
         let sort: Vec<(Option<usize>, bool)> = query
@@ -219,7 +224,7 @@ impl Core {
                         .iter()
                         .all(|w| table.folded[i].contains(w.as_str()))
                     && per_column.iter().all(|(j, ws)| {
-                        let cell = fold(&row[*j]);
+                        let cell = spaced_words(&row[*j]);
                         ws.iter().all(|w| cell.contains(w.as_str()))
                     })
             })
