@@ -213,7 +213,7 @@ impl Core {
             let modified = release.as_ref().map_or(p.created_at, |r| r.created_at);
             let mut d = doc!(
                 fields.name => p.name.clone(),
-                fields.title => ndx_types::text::fold_diacritics(&p.title_vi).to_lowercase(),
+                fields.title => ndx_types::text::fold_lowercase(&p.title_vi),
                 fields.modified => modified.timestamp_micros(),
                 fields.organization => p.publisher.to_lowercase(),
                 fields.groups => p.theme.to_lowercase(),

@@ -191,7 +191,12 @@ async fn run(
 
 /// A parameter as text (CKAN clients send numbers as strings or numbers alike).
 fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-    match params.get(key)? {
+    scalar(params.get(key)?)
+}
+
+/// A scalar JSON value as text: a string as it is, a number or a boolean written out.
+fn scalar(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
         Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
         Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
@@ -335,12 +340,8 @@ fn dispatch(
             tags.sort();
             tags.dedup();
             if let Some(q) = text(params, "query") {
-                let q = ndx_types::text::fold_diacritics(&q).to_lowercase();
-                tags.retain(|t| {
-                    ndx_types::text::fold_diacritics(t)
-                        .to_lowercase()
-                        .contains(&q)
-                });
+                let q = ndx_types::text::fold_lowercase(&q);
+                tags.retain(|t| ndx_types::text::fold_lowercase(t).contains(&q));
             }
             Ok(json!(tags))
         }
@@ -387,14 +388,11 @@ fn object_param(
 
 /// A scalar JSON value as the text a cell holds.
 fn cell_text(key: &str, v: &Value) -> Result<String, CkanError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(CkanError::validation(format!(
+    scalar(v).map(std::borrow::Cow::into_owned).ok_or_else(|| {
+        CkanError::validation(format!(
             "{key}: values are strings, numbers or lists of them"
-        ))),
-    }
+        ))
+    })
 }
 
 /// Most rows one `datastore_search` answers (CKAN's `ckan.datastore.search.rows_max`).

@@ -25,8 +25,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/data-lists/{file}", get(one_list))
 }
 
-const JSON_LD: &str = "application/ld+json";
-const TURTLE: &str = "text/turtle; charset=utf-8";
+/// The two forms an RDF graph is served in.
+#[derive(Debug, Clone, Copy)]
+enum Rdf {
+    JsonLd,
+    Turtle,
+}
+
+impl Rdf {
+    /// The graph written in this form, as an answer.
+    fn answer(self, graph: &ndx_core::dcat::Graph) -> ndx_core::Result<Response> {
+        let (body, media_type) = match self {
+            Rdf::JsonLd => (graph.json_ld()?, "application/ld+json"),
+            Rdf::Turtle => (graph.turtle()?, "text/turtle; charset=utf-8"),
+        };
+        Ok(([(header::CONTENT_TYPE, media_type)], body).into_response())
+    }
+}
 
 /// A JSON-LD document as ndx writes it: the prefixes, then every node with its properties.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -39,8 +54,12 @@ pub struct JsonLdDocument {
     pub graph: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-fn rdf(body: Vec<u8>, media_type: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, media_type)], body).into_response()
+/// The open-data catalogue at the address the client used, in one form.
+async fn catalog(st: AppState, headers: HeaderMap, form: Rdf) -> ApiResult<Response> {
+    let base = base_url(&headers);
+    let core = st.core.clone();
+    let about = format!("{base}/catalog");
+    blocking(move || form.answer(&core.open_catalog_graph(&base, about)?)).await
 }
 
 /// The open-data catalogue in DCAT-AP 3, JSON-LD: each package a `dcat:Dataset`, each file of
@@ -48,22 +67,14 @@ fn rdf(body: Vec<u8>, media_type: &'static str) -> Response {
 #[utoipa::path(get, path = "/catalog.jsonld", tag = "open data",
     responses((status = 200, description = "the catalogue", content((JsonLdDocument = "application/ld+json")))))]
 async fn catalog_jsonld(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let base = base_url(&headers);
-    let core = st.core.clone();
-    let about = format!("{base}/catalog");
-    let body = blocking(move || core.open_catalog_graph(&base, about)?.json_ld()).await?;
-    Ok(rdf(body, JSON_LD))
+    catalog(st, headers, Rdf::JsonLd).await
 }
 
 /// The open-data catalogue in DCAT-AP 3, Turtle (public).
 #[utoipa::path(get, path = "/catalog.ttl", tag = "open data",
     responses((status = 200, description = "the catalogue", content((String = "text/turtle")))))]
 async fn catalog_ttl(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let base = base_url(&headers);
-    let core = st.core.clone();
-    let about = format!("{base}/catalog");
-    let body = blocking(move || core.open_catalog_graph(&base, about)?.turtle()).await?;
-    Ok(rdf(body, TURTLE))
+    catalog(st, headers, Rdf::Turtle).await
 }
 
 /// One of the strategy's lists, for the country and per agency.
@@ -155,8 +166,8 @@ impl From<&ListedDataset> for ListedDatasetView {
             title_en: s.title_en.clone(),
             description: s.description.clone(),
             owner: s.owner.clone(),
-            owner_name_vi: d.owner_name.0.clone(),
-            owner_name_en: d.owner_name.1.clone(),
+            owner_name_vi: d.owner.name_vi.clone(),
+            owner_name_en: d.owner.name_en.clone(),
             original: s.original,
             master: s.master,
             openness: match s.openness {
@@ -270,21 +281,16 @@ async fn one_list(
             )
                 .into_response())
         }
-        "jsonld" => {
-            let body = blocking(move || {
-                core.data_list_graph(&base, about, list, member.as_deref())?
-                    .json_ld()
+        "jsonld" | "ttl" => {
+            let form = if ext == "ttl" {
+                Rdf::Turtle
+            } else {
+                Rdf::JsonLd
+            };
+            blocking(move || {
+                form.answer(&core.data_list_graph(&base, about, list, member.as_deref())?)
             })
-            .await?;
-            Ok(rdf(body, JSON_LD))
-        }
-        "ttl" => {
-            let body = blocking(move || {
-                core.data_list_graph(&base, about, list, member.as_deref())?
-                    .turtle()
-            })
-            .await?;
-            Ok(rdf(body, TURTLE))
+            .await
         }
         other => Err(ApiError::new(
             Code::DataListNotFound,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use ndx_types::reference;
-use ndx_types::text::fold_diacritics;
+use ndx_types::text::fold_lowercase;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -95,7 +95,7 @@ pub fn compose(street: &str, ward: &str, province: &str) -> String {
 /// run of characters other than letters and digits one space, leading zeros of numbers
 /// dropped (`Phường 01` → `phuong 1`).
 pub fn unit_key(s: &str) -> String {
-    let folded = fold_diacritics(s).to_lowercase();
+    let folded = fold_lowercase(s);
     let mut out = String::with_capacity(folded.len());
     for token in folded.split(|c: char| !c.is_alphanumeric()) {
         if token.is_empty() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ndx_types::text::{fold_diacritics, nfc};
+use ndx_types::text::{fold_diacritics, fold_lowercase, nfc};
 
 use crate::address::{AddressParser, ParsedAddress, Units, compose};
 
@@ -118,7 +118,7 @@ impl BirthDate {
 /// Vietnamese or English, with or without diacritics; `None` for unknown, not applicable or
 /// anything else.
 pub fn parse_sex(text: &str) -> Option<u8> {
-    match fold_diacritics(text.trim()).to_lowercase().as_str() {
+    match fold_lowercase(text.trim()).as_str() {
         "1" | "nam" | "male" | "m" => Some(1),
         "2" | "nu" | "female" | "f" => Some(2),
         _ => None,

@@ -16,6 +16,12 @@ pub fn fold_diacritics(s: &str) -> String {
         .collect()
 }
 
+/// The form texts are compared in when searching and matching: no diacritics, lower case
+/// (`Hà Nội` → `ha noi`).
+pub fn fold_lowercase(s: &str) -> String {
+    fold_diacritics(s).to_lowercase()
+}
+
 /// Returns `s` in Unicode NFC, borrowing when it already is.
 pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
     // ASCII is always NFC, and checking it is much cheaper than the general quick check.

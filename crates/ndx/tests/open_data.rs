@@ -64,6 +64,17 @@ fn fetch(
     (status, body, headers)
 }
 
+/// The file of a release in one format.
+fn file_of(release: &Value, format: &str) -> Value {
+    release["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["format"] == format)
+        .unwrap_or_else(|| panic!("no {format} file in {release}"))
+        .clone()
+}
+
 /// A Parquet file's rows as text, read by the Apache reader (a missing value as empty).
 fn parquet_rows(file: Vec<u8>) -> Vec<Vec<String>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -141,13 +152,7 @@ fn a_release_with_personal_fields_is_k_anonymous_by_an_independent_check() {
         "exact birth dates single people out: {release}"
     );
 
-    let csv_file = release["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["format"] == "csv")
-        .expect("csv")
-        .clone();
+    let csv_file = file_of(&release, "csv");
     let path = format!(
         "/download/population-sample/1/{}",
         csv_file["name"].as_str().expect("name")
@@ -226,13 +231,7 @@ fn a_release_with_personal_fields_is_k_anonymous_by_an_independent_check() {
         .problem(404, "release-not-found");
     s.get("/download/population-sample/zero/x.csv", None)
         .problem(404, "release-not-found");
-    let json_file = release["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["format"] == "json")
-        .expect("json")
-        .clone();
+    let json_file = file_of(&release, "json");
     let (status, body, _) = fetch(
         &s,
         &format!(
@@ -423,13 +422,7 @@ fn the_gate_refuses_identifiers_undeclared_personal_data_and_unreachable_privacy
     assert!(total <= 300 && total > 0, "counts of real records: {total}");
     // The Parquet file holds the same table, read by the Apache reader: text columns as
     // strings, the count as a 64-bit integer.
-    let parquet_file = release["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["format"] == "parquet")
-        .expect("a parquet file")
-        .clone();
+    let parquet_file = file_of(&release, "parquet");
     assert_eq!(parquet_file["media_type"], "application/vnd.apache.parquet");
     let (status, body, headers) = fetch(
         &s,

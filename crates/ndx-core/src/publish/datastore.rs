@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ndx_types::open::Release;
-use ndx_types::text::fold_diacritics;
+use ndx_types::text::fold_lowercase;
 
 use crate::Core;
 use crate::error::{Code, Error, Result};
@@ -105,12 +105,8 @@ impl ReleaseTables {
     }
 }
 
-fn fold(text: &str) -> String {
-    fold_diacritics(text).to_lowercase()
-}
-
 fn words(text: &str) -> Vec<String> {
-    fold(text)
+    fold_lowercase(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_owned)

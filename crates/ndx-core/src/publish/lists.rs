@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use ndx_types::dictionary::{DatasetSchema, Openness};
 use ndx_types::open::Package;
+use ndx_types::registry::Member;
 
 use crate::Core;
 use crate::dcat::{CatalogInfo, DcatBuilder, Graph};
@@ -82,8 +83,8 @@ impl DataList {
 pub struct ListedDataset {
     /// Its current schema.
     pub schema: DatasetSchema,
-    /// Its owner's names, Vietnamese and English.
-    pub owner_name: (String, String),
+    /// Its owner.
+    pub owner: Member,
     /// The packages published from it.
     pub packages: Vec<String>,
 }
@@ -111,7 +112,7 @@ impl Core {
             let owner = self.member(&schema.owner)?;
             out.push(ListedDataset {
                 schema,
-                owner_name: (owner.name_vi, owner.name_en),
+                owner,
                 packages: published,
             });
         }
@@ -132,8 +133,7 @@ impl Core {
         let mut b = DcatBuilder::new(base);
         let mut datasets = Vec::new();
         for d in &listed {
-            let owner = self.member(&d.schema.owner)?;
-            datasets.push(b.registered(&d.schema, &owner, &d.packages)?);
+            datasets.push(b.registered(&d.schema, &d.owner, &d.packages)?);
         }
         let (title_vi, title_en) = list.titles();
         let (scope_vi, scope_en) = match &publisher {
