@@ -63,6 +63,8 @@ pub struct Core {
     /// How long changes stay in each dataset's feed.
     feed_retention: chrono::Duration,
     feed_floors: Arc<feed::FeedFloors>,
+    /// The member that operates the node: the publisher of its national catalogues.
+    operator: Option<String>,
 }
 
 impl std::fmt::Debug for Core {
@@ -91,7 +93,15 @@ impl Core {
             push: subscription::PushPolicy::default(),
             feed_retention: feed::DEFAULT_FEED_RETENTION,
             feed_floors: Arc::default(),
+            operator: None,
         }
+    }
+
+    /// Names the member that operates the node (the national data centre's agency): the
+    /// publisher of the national catalogues instead of the node itself.
+    pub fn with_operator(mut self, member: Option<String>) -> Self {
+        self.operator = member;
+        self
     }
 
     /// Sets how long changes stay in each dataset's feed (at least a second).

@@ -42,56 +42,152 @@ const LEGAL_FORMS: &[(&str, f64)] = &[
     ("HKD", 22.0),
     ("HTX", 3.0),
 ];
-const SECTORS: &[&str] = &[
-    "Thương mại Dịch vụ",
-    "Thương mại",
-    "Xây dựng",
-    "Đầu tư",
-    "Sản xuất",
-    "Công nghệ",
-    "Vận tải",
-    "Đầu tư Xây dựng",
-    "Du lịch",
-    "Thực phẩm",
-    "Tư vấn",
-    "Bất động sản",
-    "Xuất nhập khẩu",
-    "Công nghệ Thông tin",
-    "Cơ khí",
-    "May mặc",
-    "Nông nghiệp",
-    "Giáo dục",
-    "Dược phẩm",
-    "Vật liệu Xây dựng",
-    "Logistics",
-    "Nội thất",
-    "Điện tử",
-    "Thủy sản",
-    "In ấn",
-    "Truyền thông",
-    "Môi trường",
-    "Năng lượng",
-    "Thương mại và Dịch vụ Kỹ thuật",
+/// The sections of the Vietnamese standard industrial classification (VSIC 2018, Decision
+/// 27/2018/QĐ-TTg), level 1: the letter and the names in Vietnamese and English.
+pub const VSIC_SECTIONS: &[(&str, &str, &str)] = &[
+    (
+        "A",
+        "Nông nghiệp, lâm nghiệp và thủy sản",
+        "Agriculture, forestry and fishing",
+    ),
+    ("B", "Khai khoáng", "Mining and quarrying"),
+    ("C", "Công nghiệp chế biến, chế tạo", "Manufacturing"),
+    (
+        "D",
+        "Sản xuất và phân phối điện, khí đốt, nước nóng, hơi nước và điều hòa không khí",
+        "Electricity, gas, steam and air conditioning supply",
+    ),
+    (
+        "E",
+        "Cung cấp nước; hoạt động quản lý và xử lý rác thải, nước thải",
+        "Water supply; sewerage, waste management and remediation activities",
+    ),
+    ("F", "Xây dựng", "Construction"),
+    (
+        "G",
+        "Bán buôn và bán lẻ; sửa chữa ô tô, mô tô, xe máy và xe có động cơ khác",
+        "Wholesale and retail trade; repair of motor vehicles and motorcycles",
+    ),
+    ("H", "Vận tải kho bãi", "Transportation and storage"),
+    (
+        "I",
+        "Dịch vụ lưu trú và ăn uống",
+        "Accommodation and food service activities",
+    ),
+    (
+        "J",
+        "Thông tin và truyền thông",
+        "Information and communication",
+    ),
+    (
+        "K",
+        "Hoạt động tài chính, ngân hàng và bảo hiểm",
+        "Financial and insurance activities",
+    ),
+    (
+        "L",
+        "Hoạt động kinh doanh bất động sản",
+        "Real estate activities",
+    ),
+    (
+        "M",
+        "Hoạt động chuyên môn, khoa học và công nghệ",
+        "Professional, scientific and technical activities",
+    ),
+    (
+        "N",
+        "Hoạt động hành chính và dịch vụ hỗ trợ",
+        "Administrative and support service activities",
+    ),
+    (
+        "O",
+        "Hoạt động của Đảng Cộng sản, tổ chức chính trị - xã hội, quản lý Nhà nước, an ninh \
+         quốc phòng; bảo đảm xã hội bắt buộc",
+        "Public administration and defence; compulsory social security",
+    ),
+    ("P", "Giáo dục và đào tạo", "Education"),
+    (
+        "Q",
+        "Y tế và hoạt động trợ giúp xã hội",
+        "Human health and social work activities",
+    ),
+    (
+        "R",
+        "Nghệ thuật, vui chơi và giải trí",
+        "Arts, entertainment and recreation",
+    ),
+    ("S", "Hoạt động dịch vụ khác", "Other service activities"),
+    (
+        "T",
+        "Hoạt động làm thuê các công việc trong các hộ gia đình, sản xuất sản phẩm vật chất và \
+         dịch vụ tự tiêu dùng của hộ gia đình",
+        "Activities of households as employers; undifferentiated goods- and \
+         services-producing activities of households for own use",
+    ),
+    (
+        "U",
+        "Hoạt động của các tổ chức và cơ quan quốc tế",
+        "Activities of extraterritorial organisations and bodies",
+    ),
 ];
-const SHOPS: &[&str] = &[
-    "Cửa hàng Tạp hóa",
-    "Quán Cà phê",
-    "Quán Cơm",
-    "Cửa hàng Điện thoại",
-    "Tiệm Sửa xe",
-    "Nhà thuốc",
-    "Tiệm Tóc",
-    "Tiệm Vàng",
-    "Cửa hàng Vật liệu Xây dựng",
-    "Tiệm Bánh",
+
+/// The words of a company name that say its trade, each with its VSIC section.
+const SECTORS: &[(&str, &str)] = &[
+    ("Thương mại Dịch vụ", "G"),
+    ("Thương mại", "G"),
+    ("Xây dựng", "F"),
+    ("Đầu tư", "L"),
+    ("Sản xuất", "C"),
+    ("Công nghệ", "J"),
+    ("Vận tải", "H"),
+    ("Đầu tư Xây dựng", "F"),
+    ("Du lịch", "N"),
+    ("Thực phẩm", "C"),
+    ("Tư vấn", "M"),
+    ("Bất động sản", "L"),
+    ("Xuất nhập khẩu", "G"),
+    ("Công nghệ Thông tin", "J"),
+    ("Cơ khí", "C"),
+    ("May mặc", "C"),
+    ("Nông nghiệp", "A"),
+    ("Giáo dục", "P"),
+    ("Dược phẩm", "C"),
+    ("Vật liệu Xây dựng", "G"),
+    ("Logistics", "H"),
+    ("Nội thất", "C"),
+    ("Điện tử", "C"),
+    ("Thủy sản", "A"),
+    ("In ấn", "C"),
+    ("Truyền thông", "J"),
+    ("Môi trường", "E"),
+    ("Năng lượng", "D"),
+    ("Thương mại và Dịch vụ Kỹ thuật", "G"),
 ];
-const COOPERATIVES: &[&str] = &[
-    "Nông nghiệp",
-    "Dịch vụ Nông nghiệp",
-    "Thủy sản",
-    "Vận tải",
-    "Chăn nuôi",
-    "Rau an toàn",
+const SHOPS: &[(&str, &str)] = &[
+    ("Cửa hàng Tạp hóa", "G"),
+    ("Quán Cà phê", "I"),
+    ("Quán Cơm", "I"),
+    ("Cửa hàng Điện thoại", "G"),
+    ("Tiệm Sửa xe", "G"),
+    ("Nhà thuốc", "G"),
+    ("Tiệm Tóc", "S"),
+    ("Tiệm Vàng", "G"),
+    ("Cửa hàng Vật liệu Xây dựng", "G"),
+    ("Tiệm Bánh", "C"),
+];
+const COOPERATIVES: &[(&str, &str)] = &[
+    ("Nông nghiệp", "A"),
+    ("Dịch vụ Nông nghiệp", "A"),
+    ("Thủy sản", "A"),
+    ("Vận tải", "H"),
+    ("Chăn nuôi", "A"),
+    ("Rau an toàn", "A"),
+];
+/// The trades of a business whose name does not say it (a private enterprise, a household
+/// business named after its owner), weighted as the register's counts roughly are.
+const UNNAMED_TRADES: &[&str] = &[
+    "G", "G", "G", "G", "G", "G", "C", "C", "F", "F", "I", "I", "H", "M", "S", "A", "J", "L", "N",
+    "Q",
 ];
 const BRAND_FIRST: &[&str] = &[
     "Minh",
@@ -146,6 +242,25 @@ const PLACES: &[&str] = &[
     "Thái Bình Dương",
 ];
 
+fn words(table: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+    table.iter().map(|(word, _)| *word).collect()
+}
+
+fn section_of(table: &[(&'static str, &'static str)], word: &str) -> &'static str {
+    table
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map_or("G", |(_, section)| section)
+}
+
+/// The trade of a business whose name does not say it, fixed by its tax code.
+fn unnamed_trade(tax_code: &str) -> &'static str {
+    let h = tax_code
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    UNNAMED_TRADES[(h % UNNAMED_TRADES.len() as u64) as usize]
+}
+
 struct Lists {
     legal_forms: Pick,
     sectors: Pick,
@@ -171,9 +286,9 @@ impl Country {
         let n = (self.citizens / 50).max(2000);
         let lists = Lists {
             legal_forms: Pick::weighted(LEGAL_FORMS),
-            sectors: Pick::zipf(SECTORS, 0.7),
-            shops: Pick::zipf(SHOPS, 0.5),
-            cooperatives: Pick::zipf(COOPERATIVES, 0.5),
+            sectors: Pick::zipf(&words(SECTORS), 0.7),
+            shops: Pick::zipf(&words(SHOPS), 0.5),
+            cooperatives: Pick::zipf(&words(COOPERATIVES), 0.5),
             first: Pick::zipf(BRAND_FIRST, 0.4),
             second: Pick::zipf(BRAND_SECOND, 0.4),
             places: Pick::zipf(PLACES, 0.4),
@@ -231,6 +346,7 @@ impl Country {
 
             let form = lists.legal_forms.pick(&mut rng);
             let mut name = String::new();
+            let mut industry = "";
             let mut brand = String::new();
             for attempt in 0..64 {
                 brand = if rng.random_bool(0.12) {
@@ -246,21 +362,43 @@ impl Country {
                 if attempt >= 48 {
                     brand = format!("{brand} {}", attempt - 46);
                 }
-                name = match form {
-                    "TNHH" if rng.random_bool(0.3) => format!(
-                        "Công ty TNHH Một thành viên {} {brand}",
-                        lists.sectors.pick(&mut rng)
+                // The trade is read off the word the name was given, so that no draw is
+                // added to the stream (the rest of the register stays as it was).
+                let (prefix, trade, table) = match form {
+                    "TNHH" if rng.random_bool(0.3) => (
+                        "Công ty TNHH Một thành viên",
+                        Some(lists.sectors.pick(&mut rng)),
+                        SECTORS,
                     ),
-                    "TNHH" => format!("Công ty TNHH {} {brand}", lists.sectors.pick(&mut rng)),
-                    "CP" => format!("Công ty Cổ phần {} {brand}", lists.sectors.pick(&mut rng)),
-                    "DNTN" => format!("Doanh nghiệp tư nhân {brand}"),
-                    "HTX" => format!("Hợp tác xã {} {brand}", lists.cooperatives.pick(&mut rng)),
+                    "TNHH" => ("Công ty TNHH", Some(lists.sectors.pick(&mut rng)), SECTORS),
+                    "CP" => (
+                        "Công ty Cổ phần",
+                        Some(lists.sectors.pick(&mut rng)),
+                        SECTORS,
+                    ),
+                    "DNTN" => ("Doanh nghiệp tư nhân", None, SECTORS),
+                    "HTX" => (
+                        "Hợp tác xã",
+                        Some(lists.cooperatives.pick(&mut rng)),
+                        COOPERATIVES,
+                    ),
                     _ => match &owner {
                         Some((full_name, _)) if rng.random_bool(0.5) => {
-                            format!("Hộ kinh doanh {full_name}")
+                            name = format!("Hộ kinh doanh {full_name}");
+                            ("", None, SHOPS)
                         }
-                        _ => format!("Hộ kinh doanh {} {brand}", lists.shops.pick(&mut rng)),
+                        _ => ("Hộ kinh doanh", Some(lists.shops.pick(&mut rng)), SHOPS),
                     },
+                };
+                if !prefix.is_empty() {
+                    name = match trade {
+                        Some(trade) => format!("{prefix} {trade} {brand}"),
+                        None => format!("{prefix} {brand}"),
+                    };
+                }
+                industry = match trade {
+                    Some(trade) => section_of(table, trade),
+                    None => unnamed_trade(&code),
                 };
                 if names.insert(name.clone()) {
                     break;
@@ -307,6 +445,7 @@ impl Country {
             put(&mut r, "tax_code", code);
             put(&mut r, "name", name);
             put(&mut r, "legal_form", form);
+            put(&mut r, "industry", industry);
             put_opt(
                 &mut r,
                 "owner_citizen_id",
@@ -361,6 +500,7 @@ impl Country {
             format!("Chi nhánh {} tại {}", get("name"), province.short),
         );
         put(&mut r, "legal_form", get("legal_form"));
+        put(&mut r, "industry", get("industry"));
         if let Some(owner) = parent.get("owner_citizen_id") {
             r.insert("owner_citizen_id".to_owned(), owner.clone());
         }

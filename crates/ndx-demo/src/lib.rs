@@ -28,7 +28,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
-pub use business::{TAX_CODE_WEIGHTS, tax_code_check_digit};
+pub use business::{TAX_CODE_WEIGHTS, VSIC_SECTIONS, tax_code_check_digit};
 pub use civil::{
     CivilServant, InjectedError, RATE_DAY_MONTH_SWAPPED, RATE_DIACRITICS_STRIPPED, RATE_DUPLICATE,
     RATE_MISSING_CITIZEN_ID, RATE_NAME_TYPO, RATE_OLD_ADDRESS, RATE_UNKNOWN_CITIZEN_ID,
@@ -76,6 +76,7 @@ pub const BUSINESS_FIELDS: &[&str] = &[
     "tax_code",
     "name",
     "legal_form",
+    "industry",
     "owner_citizen_id",
     "registered_on",
     "province_code",

@@ -526,6 +526,7 @@ fn businesses_have_valid_tax_codes_owners_and_places() {
     let mut codes = HashSet::new();
     let mut branches = 0;
     let mut active = 0;
+    let mut sections = std::collections::BTreeMap::new();
     for b in &businesses {
         let keys: Vec<&str> = b.keys().map(String::as_str).collect();
         let expected: Vec<&str> = BUSINESS_FIELDS
@@ -578,9 +579,38 @@ fn businesses_have_valid_tax_codes_owners_and_places() {
             s(b, "status"),
             "active" | "suspended" | "dissolved"
         ));
+        let industry = s(b, "industry");
+        assert!(
+            crate::VSIC_SECTIONS
+                .iter()
+                .any(|(code, _, _)| *code == industry),
+            "industry {industry:?} of {b:?}"
+        );
+        let name = s(b, "name");
+        for (word, section) in [
+            ("Xây dựng", "F"),
+            ("Cà phê", "I"),
+            ("Hợp tác xã Thủy sản", "A"),
+            ("Vận tải", "H"),
+        ] {
+            if name.contains(word) && !name.contains("Vật liệu") && !name.contains("Đầu tư")
+            {
+                assert_eq!(industry, section, "{name}");
+            }
+        }
+        *sections.entry(industry.to_owned()).or_insert(0usize) += 1;
         active += usize::from(s(b, "status") == "active");
         assert!(is_nfc(s(b, "name")) && is_nfc(s(b, "address")));
     }
+    assert!(sections.len() >= 10, "a spread of trades: {sections:?}");
+    assert!(
+        sections
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(s, _)| s.as_str())
+            == Some("G"),
+        "trade leads, as in the real register: {sections:?}"
+    );
     let branch_share = branches as f64 / businesses.len() as f64;
     assert!((0.03..0.07).contains(&branch_share), "{branch_share}");
     let active_share = active as f64 / businesses.len() as f64;

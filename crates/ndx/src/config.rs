@@ -83,6 +83,9 @@ pub struct RawConfig {
     pub nats_url: Option<String>,
     /// The prefix of this deployment's subjects and streams on that server.
     pub nats_prefix: String,
+    /// The member that operates this node (the national data centre's agency): the publisher
+    /// of the national catalogues (`/catalog.*`, the national lists); none names the node.
+    pub operator: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -118,6 +121,7 @@ impl Default for RawConfig {
             push_endpoint_hosts: String::new(),
             nats_url: None,
             nats_prefix: "ndx".into(),
+            operator: None,
         }
     }
 }
@@ -154,6 +158,7 @@ const ENV_KEYS: &[&str] = &[
     "push_endpoint_hosts",
     "nats_url",
     "nats_prefix",
+    "operator",
 ];
 
 /// The resolved configuration.
@@ -189,6 +194,8 @@ pub struct Config {
     pub push_root_ca_file: Option<PathBuf>,
     /// The broker that coordinates the processes of one store, if any.
     pub nats: Option<ndx_bus::BusConfig>,
+    /// The member that operates the node, if one is named.
+    pub operator: Option<String>,
 }
 
 /// Flags that override the other sources (only those given).
@@ -305,6 +312,18 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
             connect_timeout: Duration::from_secs(5),
         }),
     };
+    let operator = match raw.operator.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(code)
+            if code.len() <= 64
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Some(code.to_owned())
+        }
+        Some(code) => bail!("operator: {code:?} is not a member code (A-Z, 0-9, '-')"),
+    };
     let drop_root = std::path::absolute(
         raw.drop_root
             .clone()
@@ -345,5 +364,6 @@ fn resolve(raw: RawConfig) -> anyhow::Result<Config> {
         push_timeout: Duration::from_millis(raw.push_timeout_ms),
         push_root_ca_file: raw.push_root_ca_file,
         nats,
+        operator,
     })
 }

@@ -59,6 +59,11 @@ pub struct DemoArgs {
 }
 
 pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    // The national data centre is the Ministry of Public Security's: it publishes the
+    // national catalogues, unless the configuration names another operator.
+    cfg.operator.get_or_insert_with(|| "BCA".to_owned());
+    let cfg = &cfg;
     let core = crate::open_core(cfg, ndx_store::OpenMode::Create)?;
     let keys_path = cfg.data_dir.join(KEYS_FILE);
     if core.has_member("BCA")? && core.has_dataset("population")? {
@@ -476,6 +481,7 @@ pub fn schemas() -> Vec<DatasetSchema> {
                 field("tax_code", "tax-code", true, Public),
                 field("name", "organisation-name", true, Public),
                 field("legal_form", "legal-form", true, Public),
+                field("industry", "industry-section", true, Public),
                 field("owner_citizen_id", "citizen-id", false, Personal),
                 field("registered_on", "date", true, Public),
                 field("province_code", "province-code", true, Public),
@@ -798,6 +804,24 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
         ),
         now,
     )?;
+    let mut sections = code_list(
+        "vsic-section",
+        "Ngành kinh tế cấp 1 (VSIC 2018)",
+        "Industry section (VSIC 2018)",
+        ndx_demo::VSIC_SECTIONS,
+    );
+    sections.source = "Quyết định 27/2018/QĐ-TTg, Hệ thống ngành kinh tế Việt Nam".into();
+    core.put_code_list(&steward, sections, now)?;
+    core.create_element(
+        &steward,
+        code_element(
+            "industry-section",
+            "Ngành kinh tế (cấp 1)",
+            "Industry section",
+            "vsic-section",
+        ),
+        now,
+    )?;
     core.create_element(
         &steward,
         code_element(
@@ -880,7 +904,7 @@ fn build(core: &Core, args: &DemoArgs) -> anyhow::Result<BTreeMap<String, String
     )?;
     welfare(core, args, &country, &keys["welfare-provider"]);
     if !args.no_open_data {
-        crate::demo_open::publish(core, &keys, chrono::Utc::now())?;
+        crate::demo_open::publish(core, &keys, args.citizens, chrono::Utc::now())?;
     }
     Ok(keys)
 }

@@ -2,8 +2,9 @@
 //! (the Ministry of Home Affairs' open master data, loaded from the official list ndx embeds),
 //! and the packages the demo's owners publish from their datasets — population by province,
 //! age band and sex (counts, small cells suppressed), an anonymised micro-data sample of the
-//! population register (k-anonymous and l-diverse), the list of administrative units, and
-//! businesses by province and legal form — each with its first release. The population
+//! population register (a tenth of the people, k-anonymous and l-diverse), the list of
+//! administrative units, and businesses by province, industry section (VSIC 2018) and
+//! status — each with its first release. The population
 //! counts are scheduled: the node makes a new release each month the register changed.
 
 use std::collections::BTreeMap;
@@ -105,8 +106,26 @@ pub fn records() -> impl Iterator<Item = Record> {
     })
 }
 
-/// The packages, each with its owner's key.
-fn packages() -> Vec<(&'static str, Value)> {
+/// The smallest sample the micro-data package takes: a country so small that a tenth of it
+/// is fewer people publishes everyone instead (a handful of rows cannot reach k = 5, l = 2).
+const SMALLEST_SAMPLE: usize = 20;
+
+/// The packages, each with its owner's key, for a register of `citizens` people.
+fn packages(citizens: usize) -> Vec<(&'static str, Value)> {
+    let sampled = citizens / 10 >= SMALLEST_SAMPLE;
+    let (who_vi, who_en) = if sampled {
+        ("Mẫu 10% người", "A 10% sample of the people")
+    } else {
+        ("Toàn bộ người", "All the people")
+    };
+    let mut micro_view = json!({"dataset": "population", "columns": [
+        {"name": "born", "field": "date_of_birth"},
+        {"name": "sex", "field": "sex"},
+        {"name": "province", "field": "ward_code", "transform": "province"},
+        {"name": "ethnic_group", "field": "ethnic_code"}]});
+    if sampled {
+        micro_view["sample"] = json!(0.1);
+    }
     vec![
         (
             "population-provider",
@@ -137,21 +156,19 @@ fn packages() -> Vec<(&'static str, Value)> {
                 "name": "mau-du-lieu-dan-cu-an-danh",
                 "title_vi": "Mẫu dữ liệu dân cư đã ẩn danh",
                 "title_en": "Anonymised population micro-data sample",
-                "description_vi": "Một dòng cho mỗi người: năm sinh, giới tính, tỉnh và dân tộc, \
-                                   được tổng quát hóa đến k-ẩn danh (k = 5) và l-đa dạng (l = 2).",
-                "description_en": "One row per person: birth date, sex, province and ethnic group, \
-                                   generalised to k-anonymity (k = 5) and l-diversity (l = 2).",
+                "description_vi": format!("{who_vi} trong Cơ sở dữ liệu quốc gia về dân cư, một \
+                                   dòng cho mỗi người: ngày sinh, giới tính, tỉnh và dân tộc, được \
+                                   tổng quát hóa đến k-ẩn danh (k = 5) và l-đa dạng (l = 2)."),
+                "description_en": format!("{who_en} in the national population register, one row \
+                                   per person: birth date, sex, province and ethnic group, \
+                                   generalised to k-anonymity (k = 5) and l-diversity (l = 2)."),
                 "licence": "cc-by-4.0",
                 "keywords": ["dân số", "vi dữ liệu", "ẩn danh"],
                 "theme": "SOCI",
                 "publisher": "BCA",
                 "contact": {"name": "Trung tâm dữ liệu quốc gia về dân cư", "email": "dulieumo@bca.gov.vn"},
                 "frequency": "yearly",
-                "view": {"dataset": "population", "columns": [
-                    {"name": "born", "field": "date_of_birth"},
-                    {"name": "sex", "field": "sex"},
-                    {"name": "province", "field": "ward_code", "transform": "province"},
-                    {"name": "ethnic_group", "field": "ethnic_code"}]},
+                "view": micro_view,
                 "privacy": {
                     "quasi_identifiers": [
                         {"column": "born", "ladder": "date"},
@@ -186,20 +203,24 @@ fn packages() -> Vec<(&'static str, Value)> {
         (
             "business-provider",
             json!({
-                "name": "doanh-nghiep-theo-tinh-loai-hinh",
-                "title_vi": "Số doanh nghiệp theo tỉnh, loại hình và tình trạng",
-                "title_en": "Businesses by province, legal form and status",
-                "description_vi": "Số doanh nghiệp và hộ kinh doanh đăng ký theo tỉnh, loại hình và tình trạng hoạt động.",
-                "description_en": "Registered enterprises and household businesses by province, legal form and status.",
+                "name": "doanh-nghiep-theo-tinh-nganh-kinh-te",
+                "title_vi": "Số doanh nghiệp theo tỉnh, ngành kinh tế và tình trạng",
+                "title_en": "Businesses by province, industry section and status",
+                "description_vi": "Số doanh nghiệp, hợp tác xã và hộ kinh doanh đăng ký theo tỉnh, \
+                                   ngành kinh tế cấp 1 (VSIC 2018) và tình trạng hoạt động; \
+                                   các ô dưới 5 đơn vị được ẩn.",
+                "description_en": "Registered enterprises, cooperatives and household businesses \
+                                   by province, industry section (VSIC 2018) and status; cells \
+                                   under 5 are suppressed.",
                 "licence": "cc-by-4.0",
-                "keywords": ["doanh nghiệp", "đăng ký kinh doanh"],
+                "keywords": ["doanh nghiệp", "ngành kinh tế", "VSIC", "đăng ký kinh doanh"],
                 "theme": "ECON",
                 "publisher": "BTC",
                 "contact": {"name": "Cục Quản lý đăng ký kinh doanh", "email": "dulieumo@mof.gov.vn"},
                 "frequency": "weekly",
                 "view": {"dataset": "businesses", "shape": "counts", "columns": [
                     {"name": "province", "field": "province_code"},
-                    {"name": "legal_form", "field": "legal_form"},
+                    {"name": "industry_section", "field": "industry"},
                     {"name": "status", "field": "status"}]},
             }),
         ),
@@ -210,11 +231,12 @@ fn packages() -> Vec<(&'static str, Value)> {
 pub fn publish(
     core: &Core,
     keys: &BTreeMap<String, String>,
+    citizens: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut made = Vec::new();
-    for (key, definition) in packages() {
+    for (key, definition) in packages(citizens) {
         let caller = core.authenticate(&keys[key], now)?;
         let package: Package =
             serde_json::from_value(definition).context("a demo package definition")?;

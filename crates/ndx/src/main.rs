@@ -231,7 +231,8 @@ fn open_core(cfg: &config::Config, mode: ndx_store::OpenMode) -> anyhow::Result<
         .with_connector_lease(cfg.connector_lease)
         .with_drop_root(cfg.drop_root.clone())
         .with_push_policy(cfg.push.clone())
-        .with_feed_retention(cfg.feed_retention);
+        .with_feed_retention(cfg.feed_retention)
+        .with_operator(cfg.operator.clone());
     core.ensure_builtins(chrono::Utc::now())?;
     Ok(core)
 }

@@ -116,6 +116,16 @@ fn unknown_and_invalid_settings_are_refused() {
     std::fs::remove_file(d.join("ndx.toml")).expect("rm");
     let o = ndx(
         d,
+        &["dictionary", "code-lists"],
+        &[("NDX_OPERATOR", "bca; drop")],
+    );
+    assert!(
+        stderr(&o).contains("operator: \"bca; drop\" is not a member code"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ndx(
+        d,
         &["dictionary", "code-lists", "--config", "missing.toml"],
         &[],
     );

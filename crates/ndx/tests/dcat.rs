@@ -65,6 +65,43 @@ fn published() -> Server {
     s
 }
 
+/// The object of the catalogue's `dct:publisher` in a Turtle document (its statements may
+/// be split into several blocks).
+fn catalogue_publisher(turtle: &str) -> String {
+    let statements: Vec<&str> = turtle.split(" .\n").collect();
+    let subject = statements
+        .iter()
+        .find_map(|st| st.trim_start().split_once(" a dcat:Catalog"))
+        .map(|(subject, _)| subject.trim_start().to_owned())
+        .expect("a catalogue");
+    let found: Vec<String> = statements
+        .iter()
+        .map(|st| st.trim_start())
+        .filter(|st| st.starts_with(&format!("{subject} ")))
+        .filter_map(|st| st.split("dct:publisher ").nth(1))
+        .filter_map(|after| after.split([' ', ';', '\n']).next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(found.len(), 1, "one publisher of {subject}: {found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn a_node_without_an_operator_publishes_as_itself() {
+    let s = published();
+    let dir = s.stop_into_dir();
+    let s = Server::serve_dir(dir);
+    assert_eq!(
+        catalogue_publisher(&s.get("/catalog.ttl", None).body),
+        format!("<{}/#node>", s.base_url())
+    );
+    let list = s.get("/api/v1/data-lists/open.ttl", None).body;
+    assert_eq!(
+        catalogue_publisher(&list),
+        format!("<{}/#node>", s.base_url())
+    );
+}
+
 fn datasets(v: &Value) -> Vec<String> {
     v.as_array()
         .expect("a list")
@@ -103,6 +140,12 @@ fn the_catalogue_is_dcat_ap_in_both_forms() {
         "{doc}"
     );
     assert!(doc["@graph"].as_array().is_some_and(|g| !g.is_empty()));
+    // The national catalogue is published by the node's operator, the demo's Ministry of
+    // Public Security, as a registered agent.
+    assert_eq!(
+        catalogue_publisher(&s.get("/catalog.ttl", None).body),
+        format!("<{}/api/v1/members/bca>", s.base_url())
+    );
     // Subjects follow the address the client used (a harvester behind a proxy).
     let r = s.request(
         "GET",
@@ -254,7 +297,7 @@ fn the_demo_publishes_real_looking_packages() {
         names,
         [
             "dan-so-theo-tinh-do-tuoi-gioi-tinh",
-            "doanh-nghiep-theo-tinh-loai-hinh",
+            "doanh-nghiep-theo-tinh-nganh-kinh-te",
             "don-vi-hanh-chinh-2025",
             "mau-du-lieu-dan-cu-an-danh",
         ]
@@ -308,6 +351,26 @@ fn the_demo_publishes_real_looking_packages() {
         sample["privacy"]["achieved_l"].as_u64() >= Some(2),
         "{sample}"
     );
+    // A tenth of the 300 people, not all of them.
+    let rows = sample["rows"].as_u64().unwrap_or(0);
+    assert!((5..=60).contains(&rows), "{rows} rows of 300 people");
+    let package = s
+        .get("/api/v1/packages/mau-du-lieu-dan-cu-an-danh", None)
+        .ok(200);
+    assert_eq!(package["view"]["sample"], json!(0.1), "{package}");
+    // Businesses by industry section: every section is a VSIC 2018 letter.
+    let firms = s
+        .get(
+            "/api/3/action/datastore_search?resource_id=doanh-nghiep-theo-tinh-nganh-kinh-te-r1-csv&limit=32000",
+            None,
+        )
+        .ok(200);
+    let records = firms["result"]["records"].as_array().expect("records");
+    assert!(!records.is_empty(), "{firms}");
+    for r in records {
+        let section = r["industry_section"].as_str().unwrap_or_default();
+        assert!(section.len() == 1 && ("A"..="U").contains(&section), "{r}");
+    }
     // Every 2025 administrative unit, searchable without diacritics.
     let units = s
         .get(

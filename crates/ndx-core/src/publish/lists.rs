@@ -129,16 +129,20 @@ impl Core {
         member: Option<&str>,
     ) -> Result<Graph> {
         let listed = self.data_list(list, member)?;
-        let publisher = member.map(|m| self.member(m)).transpose()?;
+        let agency = member.map(|m| self.member(m)).transpose()?;
         let mut b = DcatBuilder::new(base);
         let mut datasets = Vec::new();
         for d in &listed {
             datasets.push(b.registered(&d.schema, &d.owner, &d.packages)?);
         }
         let (title_vi, title_en) = list.titles();
-        let (scope_vi, scope_en) = match &publisher {
+        let (scope_vi, scope_en) = match &agency {
             Some(m) => (m.name_vi.clone(), m.name_en.clone()),
             None => ("toàn quốc".to_owned(), "national".to_owned()),
+        };
+        let publisher = match agency {
+            Some(m) => Some(m),
+            None => self.operator_member()?,
         };
         let title = (
             format!("{title_vi} ({scope_vi})"),
@@ -169,6 +173,22 @@ impl Core {
         Ok(b.finish())
     }
 
+    /// The member that operates the node, when one is named and registered: the publisher of
+    /// the national catalogues (a name the registry does not know leaves the node itself).
+    fn operator_member(&self) -> Result<Option<Member>> {
+        let Some(code) = &self.operator else {
+            return Ok(None);
+        };
+        match self.member(code) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.code == Code::MemberNotFound => {
+                tracing::warn!("the operator {code:?} is not a registered member");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The open-data catalogue as DCAT-AP 3: every package and the files of its latest release.
     pub fn open_catalog_graph(&self, base: &str, about: String) -> Result<Graph> {
         let packages: Vec<Package> = self.packages()?;
@@ -193,7 +213,7 @@ impl Core {
                     "Các gói dữ liệu mở do các cơ quan công bố qua nền tảng tích hợp, chia sẻ dữ liệu",
                     "Open data packages published by agencies through the data integration and sharing platform",
                 ),
-                publisher: None,
+                publisher: self.operator_member()?.as_ref(),
                 about,
             },
             &datasets,

@@ -246,7 +246,8 @@ impl Core {
         Ok(release)
     }
 
-    /// The view's columns of every current record that passes its filters.
+    /// The view's columns of every current record that passes its filters (and is in its
+    /// sample, if it has one).
     fn view_rows(
         &self,
         package: &Package,
@@ -274,6 +275,11 @@ impl Core {
             after = Some(last.key.clone());
             let full = page.len() == SOURCE_PAGE;
             for v in page {
+                if let Some(fraction) = package.view.sample
+                    && !open::in_sample(&schema.dataset, &v.key, fraction)
+                {
+                    continue;
+                }
                 let Some(body) = v.body else { continue };
                 let record: Map<String, Value> = serde_json::from_str(&body)
                     .map_err(|e| Error::internal(format!("a stored record is not JSON: {e}")))?;

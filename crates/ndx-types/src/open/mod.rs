@@ -63,7 +63,7 @@ pub enum Shape {
 }
 
 /// What is published of the source dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct View {
@@ -77,6 +77,28 @@ pub struct View {
     /// `rows` (micro-data, the default) or `counts` per combination of the columns.
     #[serde(default)]
     pub shape: Shape,
+    /// Micro-data of a fraction of the records only (0 < sample ≤ 1), chosen by
+    /// [`in_sample`]: the same records stay in every release of the same fraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<f64>,
+}
+
+/// Whether the record of `key` in `dataset` belongs to a sample of `fraction`: the first
+/// 64 bits of SHA-256 over the dataset and the key, read as a share of 2⁶⁴, fall below it.
+/// The choice depends on nothing else, so every release — and every package of the same
+/// dataset at the same fraction — holds the same people, and joining two of them reveals
+/// no one more.
+pub fn in_sample(dataset: &str, key: &str, fraction: f64) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(dataset.as_bytes())
+        .chain_update([0u8])
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Dividing by 2⁶⁴ keeps the share below 1, so a fraction of 1 takes every record.
+    (u64::from_be_bytes(first) as f64 / 18_446_744_073_709_551_616.0) < fraction
 }
 
 /// An equality filter.
@@ -340,6 +362,22 @@ impl Package {
                 "view.columns",
                 "a view needs a column".into(),
             ));
+        }
+        if let Some(fraction) = self.view.sample {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(def_err(
+                    "view-invalid",
+                    "view.sample",
+                    format!("a sample is a fraction above 0 and at most 1, not {fraction}"),
+                ));
+            }
+            if self.view.shape == Shape::Counts {
+                return Err(def_err(
+                    "view-invalid",
+                    "view.sample",
+                    "counts are of every record: a sample is of micro-data (shape rows)".into(),
+                ));
+            }
         }
         let mut names = std::collections::HashSet::new();
         let mut personal: Vec<&str> = Vec::new();
@@ -752,6 +790,7 @@ mod tests {
                 columns,
                 filters: vec![],
                 shape,
+                sample: None,
             },
             privacy,
             created_at: Utc::now(),
@@ -875,5 +914,53 @@ mod tests {
             vec![vec!["01".to_owned(), "1".to_owned(), "6".to_owned()]]
         );
         assert_eq!((suppressed, smallest), (1, 6));
+    }
+
+    #[test]
+    fn a_sample_is_a_fraction_of_micro_data_chosen_by_key_alone() {
+        let cols = vec![column("sex", "sex", Transform::AsIs)];
+        let sex_declared = Privacy {
+            quasi_identifiers: vec![QuasiIdentifier {
+                column: "sex".into(),
+                ladder: Ladder::Value,
+            }],
+            ..Privacy::default()
+        };
+        let mut p = package(cols, Shape::Rows, sex_declared);
+        for bad in [0.0, -0.1, 1.5, f64::NAN] {
+            p.view.sample = Some(bad);
+            assert_eq!(check(&p), Err("view-invalid"), "sample {bad}");
+        }
+        p.view.sample = Some(0.1);
+        assert_eq!(check(&p), Ok(()));
+        p.view.shape = Shape::Counts;
+        assert_eq!(check(&p), Err("view-invalid"), "counts are never sampled");
+
+        let keys: Vec<String> = (0..20_000).map(|i| format!("{i:012}")).collect();
+        let tenth: Vec<&String> = keys
+            .iter()
+            .filter(|k| in_sample("population", k, 0.1))
+            .collect();
+        assert!(
+            (1_800..=2_200).contains(&tenth.len()),
+            "about a tenth: {}",
+            tenth.len()
+        );
+        let again = keys
+            .iter()
+            .filter(|k| in_sample("population", k, 0.1))
+            .count();
+        assert_eq!(again, tenth.len(), "the same records every time");
+        assert!(
+            tenth.iter().all(|k| in_sample("population", k, 0.2)),
+            "a larger sample holds the smaller one"
+        );
+        assert!(keys.iter().all(|k| in_sample("population", k, 1.0)));
+        let other = keys
+            .iter()
+            .filter(|k| in_sample("businesses", k, 0.1))
+            .filter(|k| in_sample("population", k, 0.1))
+            .count();
+        assert!(other < 400, "another dataset's sample is another: {other}");
     }
 }
