@@ -24,6 +24,7 @@ pub mod records;
 pub mod registry;
 pub mod server;
 pub mod subscription;
+pub mod web;
 pub mod wire;
 
 use std::sync::Arc;
@@ -390,6 +391,7 @@ pub fn app(state: AppState) -> Router {
         .merge(open::routes())
         .merge(ckan::routes())
         .merge(dcat::routes())
+        .merge(web::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_bytes))
         .layer(axum::middleware::from_fn({
             let t = limits.request_timeout;

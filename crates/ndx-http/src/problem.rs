@@ -128,6 +128,16 @@ impl ApiError {
     pub fn code(&self) -> Code {
         self.0.code
     }
+
+    /// The problem's status.
+    pub fn status(&self) -> StatusCode {
+        status_of_code(self.0.code)
+    }
+
+    /// What the problem says (a server error's detail says nothing inside).
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
 }
 
 impl From<Error> for ApiError {

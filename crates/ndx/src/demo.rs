@@ -275,7 +275,9 @@ fn agreements(
 fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
     let base = format!("http://{}", cfg.listen);
     eprintln!(
-        "\nTry it (keys: {keys}):\n\
+        "\nOpen the web UI: {base}/  (open data, the data dictionary; English at \
+         {base}/language/en)\n\
+         \nTry it (keys: {keys}):\n\
          \x20 KEY=$(python3 -c 'import json;print(json.load(open(\"{keys}\"))[\"population-provider\"])')\n\
          \x20 curl -s {base}/health\n\
          \x20 curl -s -H \"Authorization: Bearer $KEY\" {base}/api/v1/datasets/population\n\

@@ -191,8 +191,11 @@ fn spawn_on(
         .spawn()
         .expect("start ndx");
     let base = wait_for_listening(&mut child);
+    // Redirects are answers to check (the web UI's), not to follow.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();

@@ -1,0 +1,291 @@
+//! The web UI over HTTP: the public pages in both languages, their headers, the language
+//! switch, escaping, and the open-data portal's search, facets and package pages on the
+//! demo country.
+
+mod common;
+
+use common::Server;
+use serde_json::json;
+
+fn html(s: &Server, path: &str, headers: &[(&str, &str)]) -> common::Resp {
+    let r = s.request("GET", path, None, headers, None);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/html; charset=utf-8"),
+        "{path}: {}",
+        r.body
+    );
+    r
+}
+
+#[test]
+fn the_home_page_speaks_vietnamese_by_default_and_english_when_asked() {
+    let s = Server::demo(300);
+    let r = html(&s, "/", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("<!doctype html>"), "{}", r.body);
+    assert!(r.body.contains("<html lang=\"vi\">"));
+    assert!(r.body.contains("Dữ liệu của Nhà nước, phục vụ người dân"));
+    assert!(
+        r.body
+            .contains("<strong>4</strong> <a href=\"/open-data\">gói dữ liệu mở</a>")
+    );
+    assert_eq!(r.header("content-language"), Some("vi"));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    // No inline script or style anywhere: the policy would block it.
+    assert!(!r.body.contains("<script") && !r.body.contains("style="));
+
+    let en = html(&s, "/", &[("Accept-Language", "fr, en-GB;q=0.8, vi;q=0.5")]);
+    assert!(en.body.contains("<html lang=\"en\">"));
+    assert!(
+        en.body.contains("The state&#39;s data, serving the people")
+            || en.body.contains("The state's data, serving the people"),
+        "{}",
+        en.body
+    );
+    // The cookie wins over the header.
+    let vi = html(
+        &s,
+        "/",
+        &[("Accept-Language", "en"), ("Cookie", "ndx_lang=vi")],
+    );
+    assert!(vi.body.contains("<html lang=\"vi\">"));
+
+    // The stylesheet is embedded, named by its digest, cached for a year, 304 when held.
+    let href = r
+        .body
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a stylesheet")
+        .to_owned();
+    let css = s.get(&href, None);
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(
+        css.header("cache-control")
+            .unwrap_or_default()
+            .contains("immutable")
+    );
+    let etag = css.header("etag").expect("etag").to_owned();
+    let again = s.request("GET", &href, None, &[("If-None-Match", &etag)], None);
+    assert_eq!(again.status, 304);
+    s.get("/assets/ndx-000000000000.css", None)
+        .problem(404, "not-found");
+}
+
+#[test]
+fn the_language_switch_keeps_the_choice_and_never_leaves_the_node() {
+    let s = Server::demo(20);
+    let r = s.get("/language/en?next=/open-data%3Fq%3Ddan%2520so", None);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/open-data?q=dan%20so"));
+    let cookie = r.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.starts_with("ndx_lang=en;") && cookie.contains("Max-Age=31536000"),
+        "{cookie}"
+    );
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let r = s.get(
+            &format!("/language/vi?next={}", evil.replace('/', "%2F")),
+            None,
+        );
+        assert_eq!(r.status, 303);
+        assert_eq!(r.header("location"), Some("/"), "{evil}");
+    }
+    let r = html(&s, "/language/fr?next=/", &[]);
+    assert_eq!(r.status, 404);
+    // The switch on a page names the other language and comes back to the same page.
+    let page = html(&s, "/open-data?q=ha%20noi", &[]);
+    assert!(
+        page.body
+            .contains("href=\"/language/en?next=%2Fopen-data%3Fq%3Dha%2520noi\""),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn the_portal_finds_packages_without_diacritics_and_refines_them_by_facets() {
+    let s = Server::demo(300);
+    let r = html(&s, "/open-data?q=dan%20so", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("Dân số theo tỉnh, nhóm tuổi và giới tính"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("href=\"/open-data/dan-so-theo-tinh-do-tuoi-gioi-tinh\"")
+    );
+    assert!(
+        !r.body
+            .contains("href=\"/open-data/don-vi-hanh-chinh-2025\""),
+        "not about population"
+    );
+    // Every package, then only the Ministry of Finance's through its facet link.
+    let all = html(&s, "/open-data", &[("Accept-Language", "en")]);
+    assert!(
+        all.body.contains("<h2 id=\"found\">4 packages</h2>"),
+        "{}",
+        all.body
+    );
+    let facet = all
+        .body
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/open-data?organization="))
+        .map(|href| href.replace("&amp;", "&"))
+        .expect("a publisher facet");
+    let refined = html(&s, &facet, &[("Accept-Language", "en")]);
+    assert!(refined.body.contains("Filtered by"), "{}", refined.body);
+    assert!(!refined.body.contains("<h2 id=\"found\">4 packages</h2>"));
+    let by_btc = html(
+        &s,
+        "/open-data?organization=btc",
+        &[("Accept-Language", "en")],
+    );
+    assert!(
+        by_btc.body.contains("<h2 id=\"found\">1 packages</h2>"),
+        "{}",
+        by_btc.body
+    );
+    assert!(
+        by_btc
+            .body
+            .contains("Businesses by province, industry section and status")
+    );
+    // Nothing found is said, not an empty page; a hostile query is text.
+    let none = html(&s, "/open-data?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", &[]);
+    assert_eq!(none.status, 200);
+    assert!(none.body.contains("Không tìm thấy gói dữ liệu nào"));
+    assert!(
+        none.body
+            .contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\"")
+            || none
+                .body
+                .contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""),
+        "{}",
+        none.body
+    );
+    assert!(!none.body.contains("<script>alert(1)"));
+}
+
+#[test]
+fn a_package_page_shows_its_files_digests_privacy_and_first_rows_and_counts_a_view() {
+    let s = Server::demo(300);
+    let name = "mau-du-lieu-dan-cu-an-danh";
+    let before = s
+        .get(&format!("/api/v1/packages/{name}/usage"), None)
+        .ok(200);
+    let r = html(
+        &s,
+        &format!("/open-data/{name}"),
+        &[("Accept-Language", "en")],
+    );
+    assert_eq!(r.status, 200);
+    let release = s
+        .get(&format!("/api/v1/packages/{name}/releases/1"), None)
+        .ok(200);
+    for f in release["files"].as_array().expect("files") {
+        let href = format!("/download/{name}/1/{}", f["name"].as_str().expect("name"));
+        assert!(r.body.contains(&href), "{href}");
+        assert!(r.body.contains(f["sha256"].as_str().expect("digest")));
+        assert_eq!(s.get(&href, None).status, 200);
+    }
+    assert!(r.body.contains("k-anonymity reached"));
+    assert!(
+        r.body.contains("<th scope=\"col\">ethnic_group</th>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("Anonymised population micro-data sample"));
+    // Counted as a view, as the API's package_show is (flushed to the store within 10 s).
+    let views = |u: &serde_json::Value| u["views"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let after = s
+            .get(&format!("/api/v1/packages/{name}/usage"), None)
+            .ok(200);
+        if views(&after) > views(&before) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no view counted: {after}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let missing = html(&s, "/open-data/no-such-package", &[]);
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("Không tìm thấy trang"));
+}
+
+#[test]
+fn what_a_publisher_writes_is_shown_as_text_never_as_markup() {
+    let s = Server::demo_with(20, &["--no-open-data"]);
+    let key = s.key("population-provider");
+    let r = s.put_json(
+        "/api/v1/packages/escaping",
+        Some(&key),
+        &json!({
+            "name": "escaping",
+            "title_vi": "Dân số <img src=x onerror=alert(1)>",
+            "title_en": "Population \"quoted\" & <b>bold</b>",
+            "description_vi": "<script>alert('x')</script>",
+            "licence": "cc-by-4.0", "theme": "SOCI", "publisher": "BCA",
+            "keywords": ["<i>tag</i>"],
+            "contact": {"name": "BCA", "email": "opendata@bca.gov.vn"},
+            "view": {"dataset": "population", "shape": "counts", "columns": [
+                {"name": "sex", "field": "sex"}]},
+        }),
+    );
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    for path in ["/open-data", "/open-data/escaping"] {
+        let page = html(&s, path, &[]);
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains("<img src=x"), "{path}: {}", page.body);
+        assert!(!page.body.contains("<script>alert"), "{path}");
+        assert!(!page.body.contains("<i>tag</i>"), "{path}");
+    }
+}
+
+#[test]
+fn the_dictionary_lists_elements_code_lists_and_schemas_and_filters_a_list_without_diacritics() {
+    let s = Server::demo(20);
+    let r = html(&s, "/dictionary", &[]);
+    assert_eq!(r.status, 200);
+    for needle in [
+        "href=\"/dictionary/datasets/population\"",
+        "href=\"/dictionary/code-lists/vsic-section\"",
+        "<code>citizen-id</code>",
+    ] {
+        assert!(r.body.contains(needle), "{needle}: {}", r.body);
+    }
+    let wards = html(
+        &s,
+        "/dictionary/code-lists/admin-ward-2025?q=ba%20dinh",
+        &[],
+    );
+    assert_eq!(wards.status, 200, "{}", wards.body);
+    assert!(wards.body.contains("Phường Ba Đình"), "{}", wards.body);
+    assert!(!wards.body.contains("Phường Hoàn Kiếm"));
+    let schema = html(
+        &s,
+        "/dictionary/datasets/population",
+        &[("Accept-Language", "en")],
+    );
+    assert_eq!(schema.status, 200);
+    assert!(schema.body.contains("<code>citizen_id</code>"));
+    assert!(schema.body.contains("Ministry of Public Security"));
+    assert_eq!(html(&s, "/dictionary/datasets/nope", &[]).status, 404);
+    assert_eq!(html(&s, "/dictionary/code-lists/nope", &[]).status, 404);
+}
