@@ -140,6 +140,10 @@ error_codes! {
     KeyRevoked = "key-revoked", Unauthenticated, "Revoked API key";
     /// A citizen token that does not verify.
     TokenInvalid = "token-invalid", Unauthenticated, "Invalid citizen token";
+    /// A web sign-in whose name and password (or citizen ID and secret) do not match.
+    SignInFailed = "sign-in-failed", Unauthenticated, "Sign-in failed";
+    /// A web session that no longer acts: its account was closed or its system removed.
+    SessionRequired = "session-required", Unauthenticated, "Sign-in required";
     // 403
     /// The key lacks the role the operation needs.
     RoleRequired = "role-required", Forbidden, "Role required";
@@ -147,6 +151,8 @@ error_codes! {
     NotOwner = "not-owner", Forbidden, "Not the owner";
     /// A citizen asked about another citizen's data.
     NotYourData = "not-your-data", Forbidden, "Not your data";
+    /// A web form sent from another site, or without its form token.
+    CsrfFailed = "csrf-failed", Forbidden, "Cross-site request refused";
     /// The key lacks the role the exchange needs (`consumer`).
     ConsumerRequired = "consumer-required", Forbidden, "Consumer role required";
     /// The consumer system has no sharing agreement on the dataset.
@@ -256,6 +262,8 @@ error_codes! {
     // 429
     /// The agreement's requests or records for the day are used up.
     QuotaExhausted = "quota-exhausted", TooManyRequests, "Quota exhausted";
+    /// Too many failed web sign-ins from one client or for one name within the window.
+    SignInThrottled = "sign-in-throttled", TooManyRequests, "Too many failed sign-ins";
     // 400
     /// A query string that does not parse, or an unknown or mistyped parameter.
     QueryInvalid = "query-invalid", Malformed, "Invalid query parameters";
@@ -322,6 +330,10 @@ error_codes! {
     NameMissing = "name-missing", Invalid, "Name missing";
     /// A name holding a control, bidirectional, invisible or no visible character; any text holding NUL.
     TextInvalid = "text-invalid", Invalid, "Invalid characters in text";
+    /// A web account's login name that breaks its rules.
+    LoginInvalid = "login-invalid", Invalid, "Invalid login name";
+    /// A password too short, too long, or one character repeated.
+    PasswordWeak = "password-weak", Invalid, "Password too weak";
     /// Not an ISO 3166 alpha-2 country.
     CountryInvalid = "country-invalid", Invalid, "Invalid country";
     /// A Vietnamese member without a province.

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod account;
 pub mod audit;
 mod cache;
 pub mod connector;
@@ -19,6 +20,7 @@ pub mod quality;
 pub mod reconcile;
 pub mod records;
 pub mod registry;
+pub mod subject;
 pub mod subscription;
 
 use std::collections::HashMap;
@@ -65,6 +67,10 @@ pub struct Core {
     feed_floors: Arc<feed::FeedFloors>,
     /// The member that operates the node: the publisher of its national catalogues.
     operator: Option<String>,
+    /// Failed web sign-ins per client and name.
+    sign_ins: Arc<account::SignInThrottle>,
+    /// What checks a citizen's secret at sign-in.
+    citizens: Arc<dyn account::CitizenVerifier>,
 }
 
 impl std::fmt::Debug for Core {
@@ -76,6 +82,7 @@ impl std::fmt::Debug for Core {
 impl Core {
     /// Wraps a store and its audit log; call [`Core::ensure_builtins`] once at start.
     pub fn new(store: Store, audit: audit::AuditLog) -> Self {
+        let citizens = account::stored_credentials(&store, &audit);
         Core {
             store,
             compiled: Arc::default(),
@@ -94,7 +101,16 @@ impl Core {
             feed_retention: feed::DEFAULT_FEED_RETENTION,
             feed_floors: Arc::default(),
             operator: None,
+            sign_ins: Arc::default(),
+            citizens,
         }
+    }
+
+    /// Checks citizens' secrets with `verifier` (a national identity provider) instead of the
+    /// stored credentials.
+    pub fn with_citizen_verifier(mut self, verifier: Arc<dyn account::CitizenVerifier>) -> Self {
+        self.citizens = verifier;
+        self
     }
 
     /// Names the member that operates the node (the national data centre's agency): the

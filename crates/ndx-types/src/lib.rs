@@ -4,6 +4,7 @@
 //! time is passed in.
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod codes;
 pub mod connector;
 pub mod dictionary;

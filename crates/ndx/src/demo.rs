@@ -98,6 +98,9 @@ pub fn run(cfg: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             .min()
         {
             keys.insert("citizen".into(), core.audit().keys().citizen_token(&first));
+            crate::demo_web::create(&core, &mut keys, Some(&first), chrono::Utc::now())?;
+        } else {
+            crate::demo_web::create(&core, &mut keys, None, chrono::Utc::now())?;
         }
         let json = serde_json::to_string_pretty(&keys)?;
         crate::serve::write_secret(&keys_path, &format!("{json}\n"))?;
@@ -274,6 +277,30 @@ fn agreements(
 
 fn print_usage(cfg: &Config, keys_path: &std::path::Path) {
     let base = format!("http://{}", cfg.listen);
+    let keys: BTreeMap<String, String> = std::fs::read_to_string(keys_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let mut sign_ins = Vec::new();
+    if let (Some(id), Some(secret)) = (
+        keys.get(crate::demo_web::CITIZEN_ID_KEY),
+        keys.get(crate::demo_web::CITIZEN_SECRET_KEY),
+    ) {
+        sign_ins.push(format!("  citizen          {id:<16} {secret}"));
+    }
+    for (login, _, roles, _) in crate::demo_web::ACCOUNTS {
+        if let Some(password) = keys.get(&crate::demo_web::password_key(login)) {
+            let roles: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            sign_ins.push(format!("  {:<16} {login:<16} {password}", roles.join("+")));
+        }
+    }
+    if !sign_ins.is_empty() {
+        eprintln!(
+            "\nSign in at {base}/sign-in (passwords are in {}):\n{}",
+            keys_path.display(),
+            sign_ins.join("\n")
+        );
+    }
     eprintln!(
         "\nOpen the web UI: {base}/  (open data, the data dictionary; English at \
          {base}/language/en)\n\

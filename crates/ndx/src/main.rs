@@ -9,6 +9,7 @@ mod config;
 mod connector;
 mod demo;
 mod demo_open;
+mod demo_web;
 mod demo_welfare;
 mod import;
 mod keys;

@@ -1,6 +1,7 @@
 //! The web UI over HTTP: the public pages in both languages, their headers, the language
-//! switch, escaping, and the open-data portal's search, facets and package pages on the
-//! demo country.
+//! switch, escaping, the open-data portal's search, facets and package pages, signing in and
+//! out (and the refusals: wrong secrets, cross-site forms, floods), and the citizen's own
+//! data, on the demo country.
 
 mod common;
 
@@ -288,4 +289,261 @@ fn the_dictionary_lists_elements_code_lists_and_schemas_and_filters_a_list_witho
     assert!(schema.body.contains("Ministry of Public Security"));
     assert_eq!(html(&s, "/dictionary/datasets/nope", &[]).status, 404);
     assert_eq!(html(&s, "/dictionary/code-lists/nope", &[]).status, 404);
+}
+
+/// The value a `Set-Cookie` header gives cookie `name`.
+fn set_cookie_value(r: &common::Resp, name: &str) -> Option<String> {
+    let header = r.header("set-cookie")?;
+    let (k, rest) = header.split_once('=')?;
+    (k == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// The value of the first hidden `_csrf` field of a page.
+fn form_token(body: &str) -> String {
+    body.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_owned()
+}
+
+fn post_form(
+    s: &Server,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> common::Resp {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut headers = vec![("Cookie", cookie)];
+    headers.extend_from_slice(extra);
+    s.request(
+        "POST",
+        path,
+        None,
+        &headers,
+        Some(("application/x-www-form-urlencoded", body.as_bytes())),
+    )
+}
+
+/// Signs in through the form; the session cookie.
+fn sign_in(s: &Server, fields: &[(&str, &str)]) -> Result<String, common::Resp> {
+    let form = html(s, "/sign-in", &[]);
+    let token = set_cookie_value(&form, "ndx_csrf").expect("a form cookie");
+    assert_eq!(form_token(&form.body), token);
+    let mut all = vec![("_csrf", token.as_str())];
+    all.extend_from_slice(fields);
+    let r = post_form(s, "/sign-in", &format!("ndx_csrf={token}"), &all, &[]);
+    match set_cookie_value(&r, "ndx_session") {
+        Some(session) if r.status == 303 => Ok(format!("ndx_session={session}")),
+        _ => Err(r),
+    }
+}
+
+#[test]
+fn a_citizen_signs_in_and_sees_their_records_and_the_access_a_consumer_just_made() {
+    let s = Server::demo(300);
+    let keys = s.keys();
+    let id = keys["web:citizen-id"].clone();
+    let secret = keys["web:citizen"].clone();
+    // Signed out, "my data" asks to sign in and comes back.
+    let r = s.get("/me", None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/sign-in?next=%2Fme"));
+    let form = html(&s, "/sign-in?next=%2Fme", &[]);
+    assert!(
+        form.body.contains("name=\"next\" value=\"/me\""),
+        "{}",
+        form.body
+    );
+    let cookie = form.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    let session = sign_in(
+        &s,
+        &[
+            ("kind", "citizen"),
+            ("citizen_id", &id),
+            ("secret", &secret),
+            ("next", "/me"),
+        ],
+    )
+    .unwrap_or_else(|r| panic!("sign-in refused: {} {}", r.status, r.body));
+    // A province's public-service system looks the citizen up…
+    let lookup = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/population/records/{id}"),
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", "public-service-delivery")],
+        None,
+    );
+    assert_eq!(lookup.status, 200, "{}", lookup.body);
+    let name = lookup.json()["data"]["full_name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    // …and the citizen sees it, with their own record.
+    let me = html(
+        &s,
+        "/me",
+        &[("Cookie", &session), ("Accept-Language", "en")],
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.header("cache-control"), Some("no-store"));
+    assert!(me.body.contains(&id));
+    assert!(me.body.contains(&name), "their own record: {}", me.body);
+    assert!(me.body.contains("public-service-delivery"), "{}", me.body);
+    assert!(me.body.contains("UBND-01-PUBLIC-SERVICE"), "{}", me.body);
+    assert!(me.body.contains("Signed in as"));
+    // Nobody else's: a citizen page names one citizen only.
+    let listed = s
+        .get(
+            "/api/v1/datasets/population/records?limit=5",
+            Some(&s.key("population-provider")),
+        )
+        .ok(200);
+    for r in listed["records"].as_array().expect("records") {
+        let other = r["key"].as_str().expect("key");
+        if other != id {
+            assert!(!me.body.contains(other), "{other} on {id}'s page");
+        }
+    }
+    // Signing out ends the session for good.
+    let token = form_token(&me.body);
+    let out = post_form(&s, "/sign-out", &session, &[("_csrf", &token)], &[]);
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert_eq!(set_cookie_value(&out, "ndx_session").as_deref(), Some(""));
+    assert_eq!(
+        s.request("GET", "/me", None, &[("Cookie", &session)], None)
+            .status,
+        303
+    );
+}
+
+#[test]
+fn sign_in_refuses_wrong_secrets_cross_site_forms_and_floods_precisely() {
+    let s = Server::demo(20);
+    let keys = s.keys();
+    let password = keys["web:lan.bca"].clone();
+    // A wrong password: the form again, the message next to the fields, nothing else said.
+    let r = sign_in(
+        &s,
+        &[
+            ("kind", "account"),
+            ("login", "lan.bca"),
+            ("password", "not the password"),
+        ],
+    )
+    .expect_err("refused");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains("Thông tin đăng nhập không đúng"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("aria-invalid=\"true\""));
+    assert!(r.body.contains("value=\"lan.bca\""), "the login is kept");
+    // An unknown login is refused the same way.
+    let r = sign_in(
+        &s,
+        &[
+            ("kind", "account"),
+            ("login", "nobody.here"),
+            ("password", "whatever-it-is"),
+        ],
+    )
+    .expect_err("refused");
+    assert_eq!(r.status, 401);
+    // Without the form's token, or from another site: refused before any check.
+    let r = post_form(
+        &s,
+        "/sign-in",
+        "",
+        &[
+            ("kind", "account"),
+            ("login", "lan.bca"),
+            ("password", &password),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(set_cookie_value(&r, "ndx_session").is_none());
+    let form = html(&s, "/sign-in", &[]);
+    let token = set_cookie_value(&form, "ndx_csrf").expect("token");
+    let r = post_form(
+        &s,
+        "/sign-in",
+        &format!("ndx_csrf={token}"),
+        &[
+            ("_csrf", &token),
+            ("kind", "account"),
+            ("login", "lan.bca"),
+            ("password", &password),
+        ],
+        &[
+            ("Origin", "https://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(set_cookie_value(&r, "ndx_session").is_none());
+    // The right password works, and an agency's person cannot open a citizen's page.
+    let session = sign_in(
+        &s,
+        &[
+            ("kind", "account"),
+            ("login", "lan.bca"),
+            ("password", &password),
+        ],
+    )
+    .unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
+    let home = html(&s, "/", &[("Cookie", &session)]);
+    assert!(home.body.contains("Nguyễn Thị Lan"), "{}", home.body);
+    assert_eq!(html(&s, "/me", &[("Cookie", &session)]).status, 403);
+    // Five failures for one name close it for a while, even to the right password.
+    for _ in 0..5 {
+        let _ = sign_in(
+            &s,
+            &[
+                ("kind", "account"),
+                ("login", "hoa.btc"),
+                ("password", "wrong-password-1"),
+            ],
+        );
+    }
+    let r = sign_in(
+        &s,
+        &[
+            ("kind", "account"),
+            ("login", "hoa.btc"),
+            ("password", &keys["web:hoa.btc"]),
+        ],
+    )
+    .expect_err("throttled");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // Others still sign in.
+    assert!(
+        sign_in(
+            &s,
+            &[
+                ("kind", "account"),
+                ("login", "an.steward"),
+                ("password", &keys["web:an.steward"])
+            ]
+        )
+        .is_ok()
+    );
+    // A forged session cookie is nobody.
+    let r = html(
+        &s,
+        "/",
+        &[("Cookie", &format!("ndx_session={}", "0".repeat(64)))],
+    );
+    assert!(!r.body.contains("Signed in") && !r.body.contains("Đã đăng nhập"));
 }

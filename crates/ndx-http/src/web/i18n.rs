@@ -382,6 +382,68 @@ pub struct Messages {
     pub not_found_title: &'static str,
     /// Not found: text.
     pub not_found_text: &'static str,
+    /// Navigation: the citizen's own data.
+    pub nav_my_data: &'static str,
+    /// Before the signed-in person's name.
+    pub signed_in_as: &'static str,
+    /// A form refused as cross-site or stale.
+    pub csrf_refused: &'static str,
+    /// Sign-in: a field left empty.
+    pub sign_in_missing: &'static str,
+    /// Sign-in: the pair did not match.
+    pub sign_in_failed: &'static str,
+    /// Sign-in: too many failures.
+    pub sign_in_throttled: &'static str,
+    /// Sign-in: the citizens' form.
+    pub sign_in_citizen: &'static str,
+    /// Sign-in: what citizens find.
+    pub sign_in_citizen_lead: &'static str,
+    /// Sign-in: the agencies' form.
+    pub sign_in_account: &'static str,
+    /// Sign-in: what staff find.
+    pub sign_in_account_lead: &'static str,
+    /// The citizen ID's label.
+    pub citizen_id: &'static str,
+    /// The password's label.
+    pub password: &'static str,
+    /// The login name's label.
+    pub login: &'static str,
+    /// My data: the heading.
+    pub my_data: &'static str,
+    /// My data: the lead.
+    pub my_data_lead: &'static str,
+    /// My data: the records' heading.
+    pub data_held: &'static str,
+    /// My data: no record.
+    pub no_data_held: &'static str,
+    /// Column: value.
+    pub value: &'static str,
+    /// My data: the accesses' heading.
+    pub accesses: &'static str,
+    /// My data: the accesses' lead.
+    pub accesses_lead: &'static str,
+    /// My data: no access yet.
+    pub no_accesses: &'static str,
+    /// Column: when.
+    pub when: &'static str,
+    /// Column: who.
+    pub who: &'static str,
+    /// Column: operation.
+    pub what: &'static str,
+    /// Column: fields.
+    pub fields: &'static str,
+    /// Column: purpose.
+    pub purpose: &'static str,
+    /// Column: legal basis.
+    pub legal_basis: &'static str,
+    /// Column: decision.
+    pub decision: &'static str,
+    /// An access that was allowed.
+    pub allowed: &'static str,
+    /// An access that was refused.
+    pub refused: &'static str,
+    /// The citizen themself, as the actor of an access.
+    pub you: &'static str,
     /// An error: heading.
     pub error_title: &'static str,
     /// An error: text.
@@ -495,6 +557,37 @@ pub static VI: Messages = Messages {
     filter_entries: "Lọc danh mục",
     not_found_title: "Không tìm thấy trang",
     not_found_text: "Trang bạn tìm không tồn tại hoặc đã được chuyển đi.",
+    nav_my_data: "Dữ liệu của tôi",
+    signed_in_as: "Đã đăng nhập:",
+    csrf_refused: "Biểu mẫu bị từ chối vì lý do an toàn. Hãy tải lại trang và gửi lại.",
+    sign_in_missing: "Hãy nhập đủ tên đăng nhập (hoặc số định danh) và mật khẩu.",
+    sign_in_failed: "Thông tin đăng nhập không đúng.",
+    sign_in_throttled: "Đăng nhập sai quá nhiều lần; hãy thử lại sau.",
+    sign_in_citizen: "Công dân",
+    sign_in_citizen_lead: "Xem dữ liệu về bạn và mọi lần dữ liệu đó được truy cập.",
+    sign_in_account: "Cán bộ cơ quan nhà nước",
+    sign_in_account_lead: "Quản lý dữ liệu, thỏa thuận chia sẻ và chất lượng dữ liệu của cơ quan.",
+    citizen_id: "Số định danh cá nhân",
+    password: "Mật khẩu",
+    login: "Tên đăng nhập",
+    my_data: "Dữ liệu của tôi",
+    my_data_lead: "Dữ liệu các cơ quan nhà nước đang lưu về bạn, và mọi lần dữ liệu đó được truy cập. Mỗi lần bạn xem trang này cũng được ghi nhật ký.",
+    data_held: "Dữ liệu đang được lưu về bạn",
+    no_data_held: "Không có cơ sở dữ liệu nào lưu bản ghi về bạn.",
+    value: "Giá trị",
+    accesses: "Ai đã truy cập dữ liệu của bạn",
+    accesses_lead: "Từ nhật ký kiểm toán: mới nhất trước.",
+    no_accesses: "Chưa có lần truy cập nào.",
+    when: "Thời gian",
+    who: "Cơ quan (hệ thống)",
+    what: "Thao tác",
+    fields: "Các trường",
+    purpose: "Mục đích",
+    legal_basis: "Căn cứ pháp lý",
+    decision: "Kết quả",
+    allowed: "Được phép",
+    refused: "Bị từ chối",
+    you: "Bạn",
     error_title: "Đã có lỗi",
     error_text: "Máy chủ không trả lời được yêu cầu này. Vui lòng thử lại sau; nếu lỗi vẫn còn, hãy báo mã yêu cầu dưới đây.",
 };
@@ -606,6 +699,37 @@ pub static EN: Messages = Messages {
     filter_entries: "Filter the list",
     not_found_title: "Page not found",
     not_found_text: "The page you asked for does not exist or has moved.",
+    nav_my_data: "My data",
+    signed_in_as: "Signed in as",
+    csrf_refused: "The form was refused for your safety. Reload the page and send it again.",
+    sign_in_missing: "Enter both the name (or citizen ID) and the password.",
+    sign_in_failed: "The sign-in details do not match.",
+    sign_in_throttled: "Too many failed sign-ins; try again later.",
+    sign_in_citizen: "Citizens",
+    sign_in_citizen_lead: "See the data held about you and every access to it.",
+    sign_in_account: "Staff of state agencies",
+    sign_in_account_lead: "Manage your agency's data, sharing agreements and data quality.",
+    citizen_id: "Citizen ID",
+    password: "Password",
+    login: "Login name",
+    my_data: "My data",
+    my_data_lead: "The data state agencies hold about you, and every access to it. Each time you open this page is logged too.",
+    data_held: "Data held about you",
+    no_data_held: "No dataset holds a record about you.",
+    value: "Value",
+    accesses: "Who accessed your data",
+    accesses_lead: "From the audit log: newest first.",
+    no_accesses: "No access yet.",
+    when: "When",
+    who: "Agency (system)",
+    what: "Operation",
+    fields: "Fields",
+    purpose: "Purpose",
+    legal_basis: "Legal basis",
+    decision: "Decision",
+    allowed: "Allowed",
+    refused: "Refused",
+    you: "You",
     error_title: "Something went wrong",
     error_text: "The server could not answer this request. Please try again later; if it persists, quote the request id below.",
 };

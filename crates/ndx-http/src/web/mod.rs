@@ -3,6 +3,7 @@
 //! with the assets; no page needs JavaScript.
 
 pub mod assets;
+pub mod citizen;
 pub mod i18n;
 pub mod public;
 pub mod session;
@@ -28,6 +29,12 @@ pub fn routes() -> Router<AppState> {
         .route("/dictionary/code-lists/{id}", get(public::code_list_page))
         .route("/dictionary/datasets/{dataset}", get(public::dataset_page))
         .route("/language/{lang}", get(switch_language))
+        .route(
+            "/sign-in",
+            get(session::sign_in_form).post(session::sign_in),
+        )
+        .route("/sign-out", axum::routing::post(session::sign_out))
+        .route("/me", get(citizen::me))
         .route("/assets/{name}", get(assets::serve))
 }
 
@@ -46,6 +53,12 @@ pub struct Chrome {
     pub stylesheet: &'static str,
     /// The icon's address.
     pub favicon: &'static str,
+    /// The name of the person signed in, if anyone is.
+    pub viewer: Option<String>,
+    /// The session's form token (the sign-out form carries it).
+    pub csrf: String,
+    /// Whether the person signed in is a citizen.
+    pub citizen: bool,
 }
 
 impl Chrome {
@@ -58,6 +71,9 @@ impl Chrome {
             section,
             stylesheet: assets::stylesheet_href(),
             favicon: assets::favicon_href(),
+            viewer: None,
+            csrf: String::new(),
+            citizen: false,
         }
     }
 

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use ndx_core::open_search::{FACET_FIELDS, PackageQuery, SearchSort};
 use ndx_core::publish::{DatastoreQuery, Use};
@@ -14,7 +13,8 @@ use ndx_types::dictionary::{CodeList, DatasetSchema};
 use ndx_types::open::{Package, Release};
 
 use super::i18n::Lang;
-use super::{Chrome, Page, error_page, urlencode};
+use super::session::Ctx;
+use super::{Chrome, Page, urlencode};
 use crate::{AppState, blocking};
 
 /// Packages per page of results.
@@ -23,11 +23,6 @@ const PAGE_ROWS: usize = 20;
 const PREVIEW_ROWS: usize = 20;
 /// Entries of a code list shown per page.
 const LIST_ROWS: usize = 200;
-
-fn here(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
-}
 
 /// The home page.
 #[derive(Template)]
@@ -41,7 +36,8 @@ pub struct HomePage {
 }
 
 /// `GET /`: what ndx is, a search box, the platform's figures.
-pub async fn home(State(st): State<AppState>, lang: Lang, uri: Uri) -> Response {
+pub async fn home(State(st): State<AppState>, ctx: Ctx) -> Response {
+    let lang = ctx.lang;
     let core = st.core.clone();
     let counts = blocking(move || {
         Ok((
@@ -55,7 +51,7 @@ pub async fn home(State(st): State<AppState>, lang: Lang, uri: Uri) -> Response 
     match counts {
         Ok((packages, datasets, members, code_lists)) => Page::ok(
             &HomePage {
-                c: Chrome::new(lang, "home", here(&uri)),
+                c: ctx.chrome("home"),
                 packages: lang.number(packages),
                 datasets: lang.number(datasets),
                 members: lang.number(members),
@@ -64,7 +60,7 @@ pub async fn home(State(st): State<AppState>, lang: Lang, uri: Uri) -> Response 
             lang,
         )
         .into_response(),
-        Err(e) => error_page(lang, here(&uri), e),
+        Err(e) => ctx.error(e),
     }
 }
 
@@ -225,12 +221,8 @@ fn facet_title(lang: Lang, field: &str) -> &'static str {
 
 /// `GET /open-data`: search the packages (diacritics folded, as `package_search` does),
 /// refine by facets, page through the results.
-pub async fn open_data(
-    State(st): State<AppState>,
-    lang: Lang,
-    uri: Uri,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn open_data(State(st): State<AppState>, ctx: Ctx, RawQuery(raw): RawQuery) -> Response {
+    let lang = ctx.lang;
     let search = Search::parse(raw.as_deref());
     let core = st.core.clone();
     let query = PackageQuery {
@@ -260,7 +252,7 @@ pub async fn open_data(
     .await;
     let (hits, labels, packages) = match found {
         Ok(f) => f,
-        Err(e) => return error_page(lang, here(&uri), e),
+        Err(e) => return ctx.error(e),
     };
     let results = packages
         .into_iter()
@@ -311,7 +303,7 @@ pub async fn open_data(
     let page = search.page.min(pages);
     Page::ok(
         &OpenDataPage {
-            c: Chrome::new(lang, "open-data", here(&uri)),
+            c: ctx.chrome("open-data"),
             q: search.q.clone(),
             count: lang.number(hits.count as u64),
             found: hits.count > 0,
@@ -400,10 +392,10 @@ pub struct PackagePage {
 /// digests, the release history, the privacy reached and the first rows.
 pub async fn package_page(
     State(st): State<AppState>,
-    lang: Lang,
-    uri: Uri,
+    ctx: Ctx,
     Path(name): Path<String>,
 ) -> Response {
+    let lang = ctx.lang;
     let core = st.core.clone();
     let loaded = blocking(move || {
         let p = core.package(&name)?;
@@ -431,7 +423,7 @@ pub async fn package_page(
     .await;
     let (p, mut releases, latest, preview, labels) = match loaded {
         Ok(l) => l,
-        Err(e) => return error_page(lang, here(&uri), e),
+        Err(e) => return ctx.error(e),
     };
     let m = lang.messages();
     releases.sort_by_key(|r| std::cmp::Reverse(r.number));
@@ -479,7 +471,7 @@ pub async fn package_page(
     let privacy = latest.as_ref().map(|r| &r.privacy);
     let personal = privacy.is_some_and(|pr| pr.k > 1 || !pr.generalised.is_empty());
     let page = PackagePage {
-        c: Chrome::new(lang, "open-data", here(&uri)),
+        c: ctx.chrome("open-data"),
         title: lang.pick(&p.title_vi, &p.title_en).to_owned(),
         description: lang.pick(&p.description_vi, &p.description_en).to_owned(),
         publisher: labels.label(lang, "organization", &p.publisher.to_lowercase()),
@@ -589,7 +581,8 @@ fn flags(lang: Lang, s: &DatasetSchema) -> String {
 }
 
 /// `GET /dictionary`: the shared data dictionary — elements, code lists, dataset schemas.
-pub async fn dictionary(State(st): State<AppState>, lang: Lang, uri: Uri) -> Response {
+pub async fn dictionary(State(st): State<AppState>, ctx: Ctx) -> Response {
+    let lang = ctx.lang;
     let core = st.core.clone();
     let loaded = blocking(move || {
         let elements = core.elements()?;
@@ -607,10 +600,10 @@ pub async fn dictionary(State(st): State<AppState>, lang: Lang, uri: Uri) -> Res
     .await;
     let (elements, lists, datasets, members) = match loaded {
         Ok(l) => l,
-        Err(e) => return error_page(lang, here(&uri), e),
+        Err(e) => return ctx.error(e),
     };
     let page = DictionaryPage {
-        c: Chrome::new(lang, "dictionary", here(&uri)),
+        c: ctx.chrome("dictionary"),
         elements: elements
             .into_iter()
             .map(|e| ElementItem {
@@ -678,11 +671,11 @@ impl CodeListPage {
 /// the filter, diacritics folded: "ba dinh" finds "Phường Ba Đình").
 pub async fn code_list_page(
     State(st): State<AppState>,
-    lang: Lang,
-    uri: Uri,
+    ctx: Ctx,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let lang = ctx.lang;
     let q: String = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "q")
         .map(|(_, v)| v.trim().chars().take(100).collect())
@@ -690,7 +683,7 @@ pub async fn code_list_page(
     let core = st.core.clone();
     let list: CodeList = match blocking(move || core.code_list(&id, None)).await {
         Ok(l) => l,
-        Err(e) => return error_page(lang, here(&uri), e),
+        Err(e) => return ctx.error(e),
     };
     let needle = ndx_types::text::fold_lowercase(&q);
     let words: Vec<&str> = needle.split_whitespace().collect();
@@ -715,7 +708,7 @@ pub async fn code_list_page(
     let total = matching.len();
     let entries: Vec<EntryItem> = matching.into_iter().take(LIST_ROWS).collect();
     let page = CodeListPage {
-        c: Chrome::new(lang, "dictionary", here(&uri)),
+        c: ctx.chrome("dictionary"),
         name: lang.pick(&list.name_vi, &list.name_en).to_owned(),
         version: list.version,
         source: list.source.clone(),
@@ -756,10 +749,10 @@ pub struct DatasetPage {
 /// `GET /dictionary/datasets/{dataset}`: a dataset's current schema (never its records).
 pub async fn dataset_page(
     State(st): State<AppState>,
-    lang: Lang,
-    uri: Uri,
+    ctx: Ctx,
     Path(dataset): Path<String>,
 ) -> Response {
+    let lang = ctx.lang;
     let core = st.core.clone();
     let loaded = blocking(move || {
         let schema = core.schema(&dataset, None)?;
@@ -769,11 +762,11 @@ pub async fn dataset_page(
     .await;
     let (s, owner) = match loaded {
         Ok(l) => l,
-        Err(e) => return error_page(lang, here(&uri), e),
+        Err(e) => return ctx.error(e),
     };
     let m = lang.messages();
     let page = DatasetPage {
-        c: Chrome::new(lang, "dictionary", here(&uri)),
+        c: ctx.chrome("dictionary"),
         title: lang.pick(&s.title_vi, &s.title_en).to_owned(),
         description: s.description.clone(),
         owner: lang.pick(&owner.name_vi, &owner.name_en).to_owned(),

@@ -19,6 +19,7 @@
 //! and a deletion locks its object before it looks for referrers, so a reference can never be
 //! left dangling by two concurrent transactions; SQLite has one writer.
 
+pub mod account;
 pub mod connector;
 pub mod exchange;
 mod kinds;

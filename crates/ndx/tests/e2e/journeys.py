@@ -1,0 +1,157 @@
+"""Browser journeys of the web UI: a real headless Chromium (Debian's chromium and
+chromedriver) drives a running ndx through each user's main journey, injects axe-core into
+every main page at desktop and phone widths (no violation of serious or critical impact may
+remain), and saves a screenshot of each page at both widths.
+
+Usage: journeys.py BASE_URL KEYS_JSON AXE_JS SCREENSHOT_DIR
+Exit status 0 when every journey and every accessibility check passes; the failures are
+printed otherwise.
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE, KEYS, AXE, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+WIDTHS = {"desktop": (1280, 900), "phone": (375, 812)}
+failures = []
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--lang=vi", "--window-size=1280,900"]:
+        options.add_argument(arg)
+    # The portal speaks Vietnamese first, as a browser set to Vietnamese asks.
+    options.add_experimental_option("prefs", {"intl.accept_languages": "vi-VN,vi"})
+    service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(service=service, options=options)
+
+
+AXE_SOURCE = open(AXE, encoding="utf-8").read()
+
+
+def check_page(d, name):
+    """axe-core and a screenshot at each width."""
+    for width_name, (w, h) in WIDTHS.items():
+        d.set_window_size(w, h)
+        d.execute_script(AXE_SOURCE)
+        result = d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations));"
+        )
+        bad = [v for v in result if v.get("impact") in ("serious", "critical")]
+        for v in bad:
+            nodes = [n.get("target") for n in v.get("nodes", [])][:3]
+            failures.append(f"{name} ({width_name}): axe {v['id']} [{v['impact']}] {v['help']} at {nodes}")
+        d.save_screenshot(os.path.join(SHOTS, f"{name}-{width_name}.png"))
+    d.set_window_size(*WIDTHS["desktop"])
+
+
+def expect(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def follow(d, element):
+    """Follows a link or submits a form and waits for the next page: a navigation started
+    before the last one finishes would cancel it, and a check would read the old page. A mark
+    left on the old page's window is gone once the new document has loaded."""
+    d.execute_script("window.ndxOldPage = true")
+    if element.tag_name in ("a", "button"):
+        element.click()
+    else:
+        element.submit()
+    WebDriverWait(d, 10).until(lambda d: d.execute_script(
+        "return window.ndxOldPage === undefined && document.readyState === 'complete'"))
+
+
+def public_journey(d):
+    """The public finds and downloads an open dataset with a diacritic-free search."""
+    d.get(BASE + "/")
+    check_page(d, "home")
+    box = d.find_element(By.ID, "q")
+    box.send_keys("dan so")
+    follow(d, box)
+    expect("/open-data" in d.current_url, f"search went to {d.current_url}")
+    check_page(d, "open-data")
+    links = [a for a in d.find_elements(By.CSS_SELECTOR, ".results h3 a")]
+    titles = [a.text for a in links]
+    expect(any("Dân số" in t for t in titles), f"'dan so' found {titles}")
+    follow(d, links[0])
+    check_page(d, "package")
+    downloads = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#downloads ~ div a[download]")]
+    expect(len(downloads) == 3, f"three downloads, found {downloads}")
+    if downloads:
+        with urllib.request.urlopen(downloads[0]) as r:
+            expect(r.status == 200 and len(r.read()) > 0, f"download {downloads[0]}")
+    d.get(BASE + "/dictionary")
+    check_page(d, "dictionary")
+    d.get(BASE + "/dictionary/code-lists/admin-ward-2025?q=ba+dinh")
+    expect("Phường Ba Đình" in d.page_source, "the ward list finds Ba Đình")
+    check_page(d, "code-list")
+    # The language switch persists.
+    follow(d, d.find_element(By.CSS_SELECTOR, "a.lang-switch[hreflang='en']"))
+    expect(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en", "switched to English")
+    d.get(BASE + "/open-data")
+    expect(d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en", "English is kept")
+    d.delete_all_cookies()
+
+
+def citizen_journey(d, keys):
+    """A citizen signs in and sees an access that a consumer just made."""
+    d.get(BASE + "/me")
+    expect("/sign-in" in d.current_url, f"/me asks to sign in: {d.current_url}")
+    check_page(d, "sign-in")
+    d.find_element(By.ID, "citizen_id").send_keys(keys["web:citizen-id"])
+    d.find_element(By.ID, "secret").send_keys("wrong password here")
+    follow(d, d.find_element(By.ID, "secret"))
+    expect(d.find_element(By.ID, "citizen-error").is_displayed(), "the error shows next to the field")
+    check_page(d, "sign-in-error")
+    d.find_element(By.ID, "secret").send_keys(keys["web:citizen"])
+    follow(d, d.find_element(By.ID, "secret"))
+    expect(d.current_url.endswith("/me"), f"signed in to /me: {d.current_url}")
+    citizen = keys["web:citizen-id"]
+    req = urllib.request.Request(
+        f"{BASE}/api/v1/exchange/datasets/population/records/{citizen}",
+        headers={"Authorization": "Bearer " + keys["consumer-01"],
+                 "Ndx-Purpose": "public-service-delivery"})
+    with urllib.request.urlopen(req) as r:
+        expect(r.status == 200, "the consumer's lookup")
+    d.refresh()
+    expect("UBND-01-PUBLIC-SERVICE" in d.page_source, "the consumer's access is on the tracker")
+    expect("public-service-delivery" in d.page_source, "with its purpose")
+    check_page(d, "my-data")
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
+    d.get(BASE + "/me")
+    expect("/sign-in" in d.current_url, "signed out")
+    d.delete_all_cookies()
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    keys = json.load(open(KEYS, encoding="utf-8"))
+    d = browser()
+    try:
+        for journey in (public_journey, lambda d: citizen_journey(d, keys)):
+            try:
+                journey(d)
+            except Exception as e:  # a journey that breaks is a failure, the next one runs
+                failures.append(f"journey broke: {type(e).__name__}: {str(e).splitlines()[0]}")
+                d.delete_all_cookies()
+    finally:
+        d.quit()
+    for f in failures:
+        print("FAIL:", f)
+    sys.exit(1 if failures else 0)
+
+
+main()
