@@ -224,6 +224,8 @@ error_codes! {
     SubscriptionNotFound = "subscription-not-found", NotFound, "Subscription not found";
     /// No reconciliation run with that id (or not one of the caller's member's).
     ReconciliationNotFound = "reconciliation-not-found", NotFound, "Reconciliation not found";
+    /// No import with that id (or not one of the caller's member's).
+    ImportNotFound = "import-not-found", NotFound, "Import not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -320,6 +322,8 @@ error_codes! {
     // 422: requests
     /// A JSON body of the wrong shape.
     BodyInvalid = "body-invalid", Invalid, "Invalid body";
+    /// An uploaded file without a usable name, or of a format ndx does not read.
+    UploadInvalid = "upload-invalid", Invalid, "Invalid upload";
     /// Reading the input failed.
     BodyReadFailed = "body-read-failed", Invalid, "Reading the input failed";
     /// The body's id differs from the path's.

@@ -1724,6 +1724,25 @@ impl Core {
 }
 
 impl Core {
+    /// What an agreement with a quota has used on `now`'s UTC day (requests, records), as this
+    /// process counts it; `None` for an agreement without a quota, which is not counted.
+    pub fn quota_used(
+        &self,
+        agreement: &Agreement,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u64, u64)>> {
+        if agreement.quota.requests_per_day.is_none() && agreement.quota.records_per_day.is_none() {
+            return Ok(None);
+        }
+        let day = now.date_naive();
+        self.load_quota(agreement, day)?;
+        let used = self.quotas.used.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Some(
+            used.get(&(agreement.id.clone(), day))
+                .map_or((0, 0), |u| (u.requests, u.records)),
+        ))
+    }
+
     /// Reads what an agreement with a quota has used today, the first time this process
     /// serves it today.
     fn load_quota(&self, agreement: &Agreement, day: NaiveDate) -> Result<()> {

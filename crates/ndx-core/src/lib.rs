@@ -13,6 +13,7 @@ pub mod dictionary;
 pub mod error;
 pub mod exchange;
 pub mod feed;
+pub mod import;
 pub mod ingest;
 pub mod open_search;
 pub mod publish;
@@ -69,6 +70,8 @@ pub struct Core {
     operator: Option<String>,
     /// Failed web sign-ins per client and name.
     sign_ins: Arc<account::SignInThrottle>,
+    /// The web imports this process is reading.
+    imports_running: Arc<import::RunningImports>,
     /// What checks a citizen's secret at sign-in.
     citizens: Arc<dyn account::CitizenVerifier>,
 }
@@ -102,6 +105,7 @@ impl Core {
             feed_floors: Arc::default(),
             operator: None,
             sign_ins: Arc::default(),
+            imports_running: Arc::default(),
             citizens,
         }
     }

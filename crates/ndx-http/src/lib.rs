@@ -397,10 +397,20 @@ pub fn app(state: AppState) -> Router {
             let t = limits.request_timeout;
             move |req, next| timeout_after(t, req, next)
         }));
-    let batches = records::write_routes().layer(axum::middleware::from_fn({
-        let t = limits.batch_timeout;
-        move |req, next| timeout_after(t, req, next)
-    }));
+    let batches = records::write_routes()
+        .merge(
+            web::upload_routes().layer(axum::extract::DefaultBodyLimit::max(
+                // The form's fields and boundaries around the file: the file itself is held
+                // to the batch limit as it is read.
+                usize::try_from(limits.max_batch_bytes)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(64 << 10),
+            )),
+        )
+        .layer(axum::middleware::from_fn({
+            let t = limits.batch_timeout;
+            move |req, next| timeout_after(t, req, next)
+        }));
     ordinary
         .merge(batches)
         .method_not_allowed_fallback(method_not_allowed)

@@ -91,6 +91,14 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// Every transition.
+    pub const ALL: [Transition; 4] = [
+        Transition::Approve,
+        Transition::Reject,
+        Transition::Suspend,
+        Transition::Revoke,
+    ];
+
     /// The wire name (also the last segment of its route).
     pub fn name(self) -> &'static str {
         match self {

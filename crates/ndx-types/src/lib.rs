@@ -10,6 +10,7 @@ pub mod connector;
 pub mod dictionary;
 pub mod exchange;
 pub mod formats;
+pub mod import;
 pub mod open;
 pub mod quality;
 pub mod reconcile;

@@ -547,3 +547,377 @@ fn sign_in_refuses_wrong_secrets_cross_site_forms_and_floods_precisely() {
     );
     assert!(!r.body.contains("Signed in") && !r.body.contains("Đã đăng nhập"));
 }
+
+/// Signs in a demo account by its login.
+fn sign_in_as(s: &Server, login: &str) -> String {
+    let password = s.keys()[&format!("web:{login}")].clone();
+    sign_in(
+        s,
+        &[
+            ("kind", "account"),
+            ("login", login),
+            ("password", &password),
+        ],
+    )
+    .unwrap_or_else(|r| panic!("{login} refused: {} {}", r.status, r.body))
+}
+
+/// A `multipart/form-data` body of text fields and one file.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "ndxTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A CSV of the first business of the register: the record as it is, then two copies with a
+/// bad date and a province that does not exist.
+fn business_csv(s: &Server) -> (String, Vec<u8>) {
+    let listed = s
+        .get(
+            "/api/v1/datasets/businesses/records?limit=1",
+            Some(&s.key("business-provider")),
+        )
+        .ok(200);
+    let record = &listed["records"][0];
+    let key = record["key"].as_str().expect("key").to_owned();
+    let data = record["data"].as_object().expect("data");
+    let names: Vec<&String> = data.keys().collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(names.iter().map(|n| n.as_str()))
+        .expect("header");
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    for (field, bad) in [
+        ("", ""),
+        ("registered_on", "not-a-date"),
+        ("province_code", "99"),
+    ] {
+        w.write_record(names.iter().map(|n| {
+            if n.as_str() == field {
+                bad.to_owned()
+            } else {
+                text(&data[n.as_str()])
+            }
+        }))
+        .expect("row");
+    }
+    (key, w.into_inner().expect("csv"))
+}
+
+#[test]
+fn a_provider_uploads_a_csv_and_sees_its_rejected_rows_and_bad_uploads_change_nothing() {
+    let s = Server::demo(200);
+    // Signed out, the provider's pages ask to sign in; a consumer is told they are not theirs.
+    assert_eq!(s.get("/provider", None).status, 303);
+    let consumer = sign_in_as(&s, "thu.hanoi");
+    let refused = html(&s, "/provider", &[("Cookie", &consumer)]);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let provider = sign_in_as(&s, "hoa.btc");
+    let home = html(
+        &s,
+        "/provider",
+        &[("Cookie", &provider), ("Accept-Language", "en")],
+    );
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert_eq!(home.header("cache-control"), Some("no-store"));
+    assert!(
+        home.body.contains("/provider/datasets/businesses"),
+        "{}",
+        home.body
+    );
+    assert!(
+        !home.body.contains("/provider/datasets/population"),
+        "BCA's is not BTC's"
+    );
+    // Another agency's dataset page is refused.
+    let other = html(
+        &s,
+        "/provider/datasets/population",
+        &[("Cookie", &provider)],
+    );
+    assert_eq!(other.status, 403, "{}", other.body);
+    let page = html(
+        &s,
+        "/provider/datasets/businesses",
+        &[("Cookie", &provider)],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = form_token(&page.body);
+    let count = || {
+        s.get(
+            "/api/v1/datasets/businesses/records?limit=1",
+            Some(&s.key("business-provider")),
+        )
+        .ok(200)["total"]
+            .clone()
+    };
+    let before = count();
+    let (key, csv) = business_csv(&s);
+    let upload = |fields: &[(&str, &str)], file: Option<(&str, &[u8])>, extra: &[(&str, &str)]| {
+        let (ct, body) = multipart(fields, file);
+        let mut headers = vec![("Cookie", provider.as_str())];
+        headers.extend_from_slice(extra);
+        s.request(
+            "POST",
+            "/provider/datasets/businesses/imports",
+            None,
+            &headers,
+            Some((&ct, &body)),
+        )
+    };
+    // No file, a file of another format, an empty file: refused next to the field.
+    let none = upload(&[("_csrf", &token), ("mode", "per-record")], None, &[]);
+    assert_eq!(none.status, 422, "{}", none.body);
+    assert!(none.body.contains("id=\"file-error\""), "{}", none.body);
+    assert!(none.body.contains("Hãy chọn một tệp"), "{}", none.body);
+    let pdf = upload(
+        &[("_csrf", &token)],
+        Some(("report.pdf", b"%PDF-1.4")),
+        &[("Accept-Language", "en")],
+    );
+    assert_eq!(pdf.status, 422, "{}", pdf.body);
+    assert!(pdf.body.contains("The file must be CSV"), "{}", pdf.body);
+    let empty = upload(&[("_csrf", &token)], Some(("empty.csv", b"")), &[]);
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    // A cross-site post and a stale token are refused before the file is read.
+    let cross = upload(
+        &[("_csrf", &token)],
+        Some(("b.csv", &csv)),
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    let stale = upload(&[("_csrf", "0000")], Some(("b.csv", &csv)), &[]);
+    assert_eq!(stale.status, 403, "{}", stale.body);
+    assert_eq!(count(), before, "nothing was loaded");
+
+    // The file: one row as it is, two refused.
+    let done = upload(
+        &[("_csrf", &token), ("mode", "per-record")],
+        Some(("businesses.csv", &csv)),
+        &[],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let at = done.header("location").expect("location").to_owned();
+    assert!(at.starts_with("/provider/imports/web-"), "{at}");
+    let report = html(&s, &at, &[("Cookie", &provider), ("Accept-Language", "en")]);
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(report.body.contains("Committed"), "{}", report.body);
+    assert!(
+        report.body.contains("id=\"rejected-rows\""),
+        "{}",
+        report.body
+    );
+    assert!(report.body.contains("registered_on"), "{}", report.body);
+    assert!(report.body.contains("province_code"), "{}", report.body);
+    assert!(
+        report.body.contains(&format!("<code>{key}</code>")),
+        "{}",
+        report.body
+    );
+    let rejected = report
+        .body
+        .split("id=\"rejected-count\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("a count");
+    assert_eq!(rejected, "2");
+    // The dataset's page lists it; another provider cannot open it.
+    let page = html(
+        &s,
+        "/provider/datasets/businesses",
+        &[("Cookie", &provider)],
+    );
+    assert!(page.body.contains(&at), "{}", page.body);
+    let bca = sign_in_as(&s, "lan.bca");
+    assert_eq!(html(&s, &at, &[("Cookie", &bca)]).status, 404);
+    assert_eq!(count(), before, "the valid row was unchanged");
+}
+
+#[test]
+fn a_consumer_requests_an_agreement_and_the_provider_approves_it() {
+    let s = Server::demo(100);
+    let consumer = sign_in_as(&s, "thu.hanoi");
+    let catalogue = html(&s, "/catalogue", &[("Cookie", &consumer)]);
+    assert_eq!(catalogue.status, 200, "{}", catalogue.body);
+    assert!(
+        catalogue.body.contains("/catalogue/businesses/request"),
+        "{}",
+        catalogue.body
+    );
+    let form = html(
+        &s,
+        "/catalogue/businesses/request",
+        &[("Cookie", &consumer)],
+    );
+    assert_eq!(form.status, 200, "{}", form.body);
+    let token = form_token(&form.body);
+    let path = "/catalogue/businesses/request";
+    // An empty form: a message next to each field, in the reader's language, nothing made.
+    let agreements = |key: &str| {
+        s.get("/api/v1/agreements", Some(&s.key(key))).ok(200)["agreements"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = agreements("business-provider");
+    let empty = post_form(
+        &s,
+        path,
+        &consumer,
+        &[("_csrf", &token)],
+        &[("Cookie", "ndx_lang=en")],
+    );
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    for id in [
+        "fields-error",
+        "operations-error",
+        "purpose-error",
+        "legal_text-error",
+        "legal_reference-error",
+    ] {
+        assert!(
+            empty.body.contains(&format!("id=\"{id}\"")),
+            "{id}: {}",
+            empty.body
+        );
+    }
+    let bad = post_form(
+        &s,
+        path,
+        &consumer,
+        &[
+            ("_csrf", &token),
+            ("fields", "name"),
+            ("fields", "no_such_field"),
+            ("operations", "lookup"),
+            ("purpose", "public-service-delivery"),
+            ("legal_text", "Tra cứu hồ sơ"),
+            ("legal_reference", "Nghị định 47/2024/NĐ-CP"),
+            ("valid_until", "2001-01-01"),
+            ("requests_per_day", "-5"),
+        ],
+        &[],
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("Giá trị không có trong danh sách"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("Ngày phải sau hôm nay"), "{}", bad.body);
+    assert!(
+        bad.body.contains("Hạn mức là số nguyên dương"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("Tra cứu hồ sơ"), "what was typed is kept");
+    let cross = post_form(
+        &s,
+        path,
+        &consumer,
+        &[("_csrf", &token)],
+        &[("Origin", "https://evil.example")],
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    assert_eq!(agreements("business-provider"), before, "nothing was asked");
+
+    let made = post_form(
+        &s,
+        path,
+        &consumer,
+        &[
+            ("_csrf", &token),
+            ("fields", "tax_code"),
+            ("fields", "name"),
+            ("fields", "status"),
+            ("operations", "lookup"),
+            ("purpose", "public-service-delivery"),
+            (
+                "legal_text",
+                "Kiểm tra tình trạng doanh nghiệp khi cấp phép",
+            ),
+            ("legal_reference", "Nghị định 47/2024/NĐ-CP, Điều 12"),
+            ("requests_per_day", "1000"),
+        ],
+        &[],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    let at = made.header("location").expect("location").to_owned();
+    let id = at.trim_start_matches("/agreements/").to_owned();
+    let mine = html(&s, &at, &[("Cookie", &consumer), ("Accept-Language", "en")]);
+    assert!(mine.body.contains("Requested"), "{}", mine.body);
+    assert!(
+        !mine.body.contains("action-approve"),
+        "a consumer does not approve"
+    );
+    assert!(mine.body.contains("0 / 1,000 requests"), "{}", mine.body);
+
+    // The provider sees the request waiting, refuses a rejection without reason, approves.
+    let provider = sign_in_as(&s, "hoa.btc");
+    let list = html(&s, "/agreements", &[("Cookie", &provider)]);
+    assert!(list.body.contains(&at), "{}", list.body);
+    let page = html(&s, &at, &[("Cookie", &provider)]);
+    assert!(page.body.contains("id=\"action-approve\""), "{}", page.body);
+    let ptoken = form_token(&page.body);
+    let no_reason = post_form(
+        &s,
+        &format!("{at}/reject"),
+        &provider,
+        &[("_csrf", &ptoken), ("reason", " ")],
+        &[],
+    );
+    assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+    assert!(
+        no_reason.body.contains("id=\"reason-reject-error\""),
+        "{}",
+        no_reason.body
+    );
+    // Another provider may not decide it.
+    let bca = sign_in_as(&s, "lan.bca");
+    let btoken = form_token(&html(&s, "/agreements", &[("Cookie", &bca)]).body);
+    let foreign = post_form(
+        &s,
+        &format!("{at}/approve"),
+        &bca,
+        &[("_csrf", &btoken)],
+        &[],
+    );
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    let approved = post_form(
+        &s,
+        &format!("{at}/approve"),
+        &provider,
+        &[("_csrf", &ptoken)],
+        &[],
+    );
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let agreement = s
+        .get(
+            &format!("/api/v1/agreements/{id}"),
+            Some(&s.key("business-provider")),
+        )
+        .ok(200);
+    assert_eq!(agreement["status"], "approved");
+    assert_eq!(agreement["fields"], json!(["tax_code", "name", "status"]));
+    let after = html(&s, &at, &[("Cookie", &consumer)]);
+    assert!(after.body.contains("Đã phê duyệt"), "{}", after.body);
+}

@@ -88,7 +88,16 @@ fn each_users_main_journey_works_in_a_real_browser_without_serious_accessibility
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for page in ["home", "open-data", "package", "my-data"] {
+    for page in [
+        "home",
+        "open-data",
+        "package",
+        "my-data",
+        "provider",
+        "import",
+        "catalogue",
+        "agreement",
+    ] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{page}-{width}.png"));
             assert!(

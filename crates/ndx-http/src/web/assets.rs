@@ -45,11 +45,18 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             "image/svg+xml",
             include_bytes!("../../assets/favicon.svg"),
         ),
+        asset(
+            "ndx",
+            "js",
+            "text/javascript; charset=utf-8",
+            include_bytes!("../../assets/ndx.js"),
+        ),
     ]
 });
 
 static STYLESHEET: LazyLock<String> = LazyLock::new(|| format!("/assets/{}", ASSETS[0].name));
 static FAVICON: LazyLock<String> = LazyLock::new(|| format!("/assets/{}", ASSETS[1].name));
+static SCRIPT: LazyLock<String> = LazyLock::new(|| format!("/assets/{}", ASSETS[2].name));
 
 /// The address of the stylesheet.
 pub fn stylesheet_href() -> &'static str {
@@ -59,6 +66,11 @@ pub fn stylesheet_href() -> &'static str {
 /// The address of the icon.
 pub fn favicon_href() -> &'static str {
     &FAVICON
+}
+
+/// The address of the script (an enhancement: no page needs it).
+pub fn script_href() -> &'static str {
+    &SCRIPT
 }
 
 /// `GET /assets/{name}`: an asset, cached for a year; `304` when the client has it.

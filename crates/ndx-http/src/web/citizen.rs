@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
+use super::Chrome;
 use super::session::{Ctx, to_sign_in};
-use super::{Chrome, Page};
 use crate::{AppState, blocking};
 
 /// Accesses shown on the page (the newest).
@@ -138,7 +138,7 @@ pub async fn me(State(st): State<AppState>, ctx: Ctx) -> Response {
             }
         })
         .collect();
-    let mut response = Page::ok(
+    super::private_page(
         &MePage {
             c: ctx.chrome("me"),
             citizen_id,
@@ -146,11 +146,6 @@ pub async fn me(State(st): State<AppState>, ctx: Ctx) -> Response {
             accesses,
         },
         lang,
+        axum::http::StatusCode::OK,
     )
-    .into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    response
 }

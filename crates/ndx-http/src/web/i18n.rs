@@ -448,6 +448,234 @@ pub struct Messages {
     pub error_title: &'static str,
     /// An error: text.
     pub error_text: &'static str,
+    /// Records accepted.
+    pub accepted: &'static str,
+    /// Link from the provider's page to the agreements.
+    pub agreements_to_decide: &'static str,
+    /// Every schema version.
+    pub all_versions: &'static str,
+    /// Who did it.
+    pub by: &'static str,
+    /// New / updated / unchanged / deleted counts.
+    pub created_updated: &'static str,
+    /// A dataset (column heading).
+    pub dataset: &'static str,
+    /// An error's code.
+    pub error_code: &'static str,
+    /// When something ended.
+    pub finished: &'static str,
+    /// An import that was committed.
+    pub import_committed: &'static str,
+    /// An import that failed.
+    pub import_failed: &'static str,
+    /// An import refused as a whole.
+    pub import_rejected: &'static str,
+    /// An import being read.
+    pub import_running: &'static str,
+    /// An import's page heading.
+    pub import_heading: &'static str,
+    /// While an import runs.
+    pub import_in_progress: &'static str,
+    /// The imports of a dataset.
+    pub imports: &'static str,
+    /// A line of a file.
+    pub line: &'static str,
+    /// An error's message.
+    pub message: &'static str,
+    /// How invalid rows are handled.
+    pub mode: &'static str,
+    /// Atomic mode.
+    pub mode_atomic: &'static str,
+    /// Per-record mode.
+    pub mode_per_record: &'static str,
+    /// Navigation: agreements.
+    pub nav_agreements: &'static str,
+    /// Navigation: the consumer's catalogue.
+    pub nav_catalogue: &'static str,
+    /// Navigation: the provider's pages.
+    pub nav_provider: &'static str,
+    /// No datasets.
+    pub no_datasets: &'static str,
+    /// No imports.
+    pub no_imports: &'static str,
+    /// Openness: open.
+    pub openness_open: &'static str,
+    /// Openness: restricted.
+    pub openness_restricted: &'static str,
+    /// Openness: shared.
+    pub openness_shared: &'static str,
+    /// The provider's datasets (caption).
+    pub own_datasets: &'static str,
+    /// Quality (overall).
+    pub quality: &'static str,
+    /// Criterion: accurate.
+    pub quality_accurate: &'static str,
+    /// Criterion: clean.
+    pub quality_clean: &'static str,
+    /// Criterion: in common use.
+    pub quality_common_use: &'static str,
+    /// Criterion: complete.
+    pub quality_complete: &'static str,
+    /// The six quality criteria (caption).
+    pub quality_criteria: &'static str,
+    /// Criterion: live.
+    pub quality_live: &'static str,
+    /// Criterion: unified.
+    pub quality_unified: &'static str,
+    /// Records read.
+    pub received: &'static str,
+    /// Refresh the page.
+    pub refresh: &'static str,
+    /// Records rejected.
+    pub rejected: &'static str,
+    /// The rejected rows (caption).
+    pub rejected_rows: &'static str,
+    /// More rows rejected than listed.
+    pub rejected_truncated: &'static str,
+    /// A row of a file.
+    pub row: &'static str,
+    /// After a count of rows read.
+    pub rows_read: &'static str,
+    /// A dataset's schema.
+    pub schema: &'static str,
+    /// When something started.
+    pub started: &'static str,
+    /// A status.
+    pub status: &'static str,
+    /// Upload button.
+    pub upload_button: &'static str,
+    /// No file chosen.
+    pub upload_choose_file: &'static str,
+    /// An empty file.
+    pub upload_empty: &'static str,
+    /// The file field.
+    pub upload_file: &'static str,
+    /// A file of another format.
+    pub upload_format: &'static str,
+    /// The upload form's heading.
+    pub upload_heading: &'static str,
+    /// The file field's hint.
+    pub upload_hint: &'static str,
+    /// The upload form's lead.
+    pub upload_lead: &'static str,
+    /// Before the size limit.
+    pub upload_limit: &'static str,
+    /// A file over the limit ({mib} is replaced).
+    pub upload_too_large: &'static str,
+    /// An agreement (heading).
+    pub agreement: &'static str,
+    /// Approve an agreement.
+    pub approve: &'static str,
+    /// Reject a request.
+    pub reject: &'static str,
+    /// Suspend an agreement.
+    pub suspend: &'static str,
+    /// Revoke an agreement.
+    pub revoke: &'static str,
+    /// The catalogue's lead.
+    pub catalogue_lead: &'static str,
+    /// Link to the consumer's agreements.
+    pub my_agreements: &'static str,
+    /// Number of fields.
+    pub field_count: &'static str,
+    /// Ask for an agreement.
+    pub request_agreement: &'static str,
+    /// The request form's lead.
+    pub request_lead: &'static str,
+    /// A form with errors.
+    pub form_has_errors: &'static str,
+    /// The fields of an agreement.
+    pub fields_wanted: &'static str,
+    /// The operations of an agreement.
+    pub operations_wanted: &'static str,
+    /// Operation: lookup.
+    pub op_lookup: &'static str,
+    /// Operation: search.
+    pub op_search: &'static str,
+    /// Operation: extract.
+    pub op_extract: &'static str,
+    /// Operation: subscribe.
+    pub op_subscribe: &'static str,
+    /// A field that needs the subject's consent.
+    pub consent_needed: &'static str,
+    /// Hint of the legal basis.
+    pub legal_text_hint: &'static str,
+    /// The legal reference.
+    pub legal_reference: &'static str,
+    /// Hint of the legal reference.
+    pub legal_reference_hint: &'static str,
+    /// Until when.
+    pub valid_until: &'static str,
+    /// Hint of the end date.
+    pub valid_until_hint: &'static str,
+    /// The quota.
+    pub quota: &'static str,
+    /// Requests per day.
+    pub requests_per_day: &'static str,
+    /// Records per day.
+    pub records_per_day: &'static str,
+    /// Send the request.
+    pub send_request: &'static str,
+    /// No field chosen.
+    pub choose_fields: &'static str,
+    /// No operation chosen.
+    pub choose_operations: &'static str,
+    /// No purpose chosen.
+    pub choose_purpose: &'static str,
+    /// A value not offered by the form.
+    pub unknown_choice: &'static str,
+    /// No legal basis.
+    pub legal_text_needed: &'static str,
+    /// No legal reference.
+    pub legal_reference_needed: &'static str,
+    /// A text too long.
+    pub too_long: &'static str,
+    /// Not a date.
+    pub date_invalid: &'static str,
+    /// A date not in the future.
+    pub date_in_future: &'static str,
+    /// A quota that is not a positive whole number.
+    pub quota_invalid: &'static str,
+    /// Status: requested.
+    pub status_requested: &'static str,
+    /// Status: approved.
+    pub status_approved: &'static str,
+    /// Status: rejected.
+    pub status_rejected: &'static str,
+    /// Status: suspended.
+    pub status_suspended: &'static str,
+    /// Status: revoked.
+    pub status_revoked: &'static str,
+    /// Status: expired.
+    pub status_expired: &'static str,
+    /// After a count of requests.
+    pub requests_word: &'static str,
+    /// After a count of records.
+    pub records_word: &'static str,
+    /// An agreement without a quota.
+    pub no_quota: &'static str,
+    /// Requests waiting for a decision.
+    pub requests_waiting: &'static str,
+    /// The consumer system.
+    pub consumer: &'static str,
+    /// The validity period.
+    pub validity: &'static str,
+    /// Use today against the quota.
+    pub use_today: &'static str,
+    /// No agreements.
+    pub no_agreements: &'static str,
+    /// When and by whom requested.
+    pub requested: &'static str,
+    /// The last change.
+    pub last_change: &'static str,
+    /// The decisions heading.
+    pub decide: &'static str,
+    /// A decision's reason.
+    pub reason: &'static str,
+    /// An optional field.
+    pub optional: &'static str,
+    /// A rejection without reason.
+    pub reason_needed: &'static str,
 }
 
 /// Tiếng Việt.
@@ -590,6 +818,120 @@ pub static VI: Messages = Messages {
     you: "Bạn",
     error_title: "Đã có lỗi",
     error_text: "Máy chủ không trả lời được yêu cầu này. Vui lòng thử lại sau; nếu lỗi vẫn còn, hãy báo mã yêu cầu dưới đây.",
+    accepted: "Hợp lệ",
+    agreements_to_decide: "Thỏa thuận chia sẻ và yêu cầu chờ quyết định",
+    all_versions: "mọi phiên bản",
+    by: "Người thực hiện",
+    created_updated: "Mới / cập nhật / không đổi / xóa",
+    dataset: "Bộ dữ liệu",
+    error_code: "Mã lỗi",
+    finished: "Kết thúc",
+    import_committed: "Đã ghi",
+    import_failed: "Thất bại",
+    import_rejected: "Bị từ chối toàn bộ",
+    import_running: "Đang xử lý",
+    import_heading: "Nhập dữ liệu",
+    import_in_progress: "Đang đọc tệp:",
+    imports: "Các lần nhập dữ liệu",
+    line: "Dòng",
+    message: "Nội dung lỗi",
+    mode: "Cách xử lý dòng không hợp lệ",
+    mode_atomic: "Từ chối cả tệp nếu có một dòng không hợp lệ",
+    mode_per_record: "Ghi các dòng hợp lệ, báo cáo các dòng bị từ chối",
+    nav_agreements: "Thỏa thuận",
+    nav_catalogue: "Danh mục chia sẻ",
+    nav_provider: "Dữ liệu cơ quan tôi",
+    no_datasets: "Chưa có bộ dữ liệu nào.",
+    no_imports: "Chưa có lần nhập nào.",
+    openness_open: "Dữ liệu mở",
+    openness_restricted: "Hạn chế",
+    openness_shared: "Chia sẻ",
+    own_datasets: "Bộ dữ liệu của cơ quan",
+    quality: "Chất lượng",
+    quality_accurate: "Đúng",
+    quality_clean: "Sạch",
+    quality_common_use: "Dùng chung",
+    quality_complete: "Đủ",
+    quality_criteria: "Chất lượng theo sáu tiêu chí",
+    quality_live: "Sống",
+    quality_unified: "Thống nhất",
+    received: "Đã đọc",
+    refresh: "Tải lại",
+    rejected: "Bị từ chối",
+    rejected_rows: "Các dòng bị từ chối",
+    rejected_truncated: "Chỉ liệt kê 1.000 dòng bị từ chối đầu tiên.",
+    row: "Dòng dữ liệu",
+    rows_read: "dòng đã đọc",
+    schema: "Lược đồ",
+    started: "Bắt đầu",
+    status: "Trạng thái",
+    upload_button: "Tải lên và nhập",
+    upload_choose_file: "Hãy chọn một tệp để tải lên.",
+    upload_empty: "Tệp trống.",
+    upload_file: "Tệp dữ liệu",
+    upload_format: "Tệp phải là CSV (.csv), NDJSON (.ndjson, .jsonl) hoặc JSON (.json).",
+    upload_heading: "Tải lên dữ liệu",
+    upload_hint: "CSV có dòng tiêu đề là tên trường, hoặc NDJSON, JSON.",
+    upload_lead: "Mỗi tệp được kiểm tra theo lược đồ, từng dòng một, và ghi thành một lô.",
+    upload_limit: "Dung lượng tối đa",
+    upload_too_large: "Tệp vượt quá giới hạn {mib} MiB.",
+    agreement: "Thỏa thuận",
+    approve: "Phê duyệt",
+    reject: "Từ chối",
+    suspend: "Tạm dừng",
+    revoke: "Thu hồi",
+    catalogue_lead: "Các bộ dữ liệu hệ thống của bạn có thể đề nghị được chia sẻ. Không có bản ghi nào ở đây: dữ liệu chỉ được trao đổi theo thỏa thuận đã phê duyệt.",
+    my_agreements: "Thỏa thuận và yêu cầu của tôi",
+    field_count: "Số trường",
+    request_agreement: "Đề nghị chia sẻ",
+    request_lead: "Chọn đúng những trường và thao tác cần cho mục đích đã nêu; cơ quan chủ quản sẽ xem xét và quyết định.",
+    form_has_errors: "Biểu mẫu có lỗi: xem các thông báo bên cạnh từng trường.",
+    fields_wanted: "Các trường dữ liệu",
+    operations_wanted: "Các thao tác",
+    op_lookup: "Tra cứu theo khóa",
+    op_search: "Tìm kiếm theo điều kiện",
+    op_extract: "Trích xuất toàn bộ",
+    op_subscribe: "Theo dõi thay đổi",
+    consent_needed: "cần sự đồng ý của công dân",
+    legal_text_hint: "Nội dung quy định cho phép việc chia sẻ này.",
+    legal_reference: "Số hiệu văn bản, điều khoản",
+    legal_reference_hint: "Ví dụ: Nghị định 47/2024/NĐ-CP, Điều 12",
+    valid_until: "Hiệu lực đến ngày",
+    valid_until_hint: "Để trống nếu có hiệu lực đến khi bị thu hồi.",
+    quota: "Hạn mức mỗi ngày (để trống: không giới hạn)",
+    requests_per_day: "Số yêu cầu mỗi ngày",
+    records_per_day: "Số bản ghi mỗi ngày",
+    send_request: "Gửi đề nghị",
+    choose_fields: "Hãy chọn ít nhất một trường.",
+    choose_operations: "Hãy chọn ít nhất một thao tác.",
+    choose_purpose: "Hãy chọn mục đích sử dụng.",
+    unknown_choice: "Giá trị không có trong danh sách.",
+    legal_text_needed: "Hãy nêu căn cứ pháp lý.",
+    legal_reference_needed: "Hãy nêu số hiệu văn bản.",
+    too_long: "Nội dung quá dài.",
+    date_invalid: "Ngày không hợp lệ (dạng năm-tháng-ngày).",
+    date_in_future: "Ngày phải sau hôm nay.",
+    quota_invalid: "Hạn mức là số nguyên dương, hoặc để trống.",
+    status_requested: "Chờ quyết định",
+    status_approved: "Đã phê duyệt",
+    status_rejected: "Bị từ chối",
+    status_suspended: "Tạm dừng",
+    status_revoked: "Đã thu hồi",
+    status_expired: "Hết hiệu lực",
+    requests_word: "yêu cầu",
+    records_word: "bản ghi",
+    no_quota: "Không giới hạn",
+    requests_waiting: "Yêu cầu chờ quyết định",
+    consumer: "Hệ thống sử dụng",
+    validity: "Hiệu lực",
+    use_today: "Đã dùng hôm nay / hạn mức",
+    no_agreements: "Chưa có thỏa thuận nào.",
+    requested: "Đề nghị lúc",
+    last_change: "Thay đổi gần nhất",
+    decide: "Quyết định",
+    reason: "Lý do",
+    optional: "không bắt buộc",
+    reason_needed: "Từ chối phải nêu lý do.",
 };
 
 /// English.
@@ -732,6 +1074,120 @@ pub static EN: Messages = Messages {
     you: "You",
     error_title: "Something went wrong",
     error_text: "The server could not answer this request. Please try again later; if it persists, quote the request id below.",
+    accepted: "Accepted",
+    agreements_to_decide: "Sharing agreements and requests to decide",
+    all_versions: "all versions",
+    by: "By",
+    created_updated: "New / updated / unchanged / deleted",
+    dataset: "Dataset",
+    error_code: "Error code",
+    finished: "Finished",
+    import_committed: "Committed",
+    import_failed: "Failed",
+    import_rejected: "Rejected as a whole",
+    import_running: "Running",
+    import_heading: "Import",
+    import_in_progress: "Reading the file:",
+    imports: "Imports",
+    line: "Line",
+    message: "Message",
+    mode: "How invalid rows are handled",
+    mode_atomic: "Refuse the whole file if one row is invalid",
+    mode_per_record: "Keep the valid rows, report the rejected ones",
+    nav_agreements: "Agreements",
+    nav_catalogue: "Catalogue",
+    nav_provider: "My agency's data",
+    no_datasets: "No datasets yet.",
+    no_imports: "No imports yet.",
+    openness_open: "Open",
+    openness_restricted: "Restricted",
+    openness_shared: "Shared",
+    own_datasets: "The agency's datasets",
+    quality: "Quality",
+    quality_accurate: "Accurate",
+    quality_clean: "Clean",
+    quality_common_use: "In common use",
+    quality_complete: "Complete",
+    quality_criteria: "Quality on the six criteria",
+    quality_live: "Live",
+    quality_unified: "Unified",
+    received: "Read",
+    refresh: "Refresh",
+    rejected: "Rejected",
+    rejected_rows: "Rejected rows",
+    rejected_truncated: "Only the first 1,000 rejected rows are listed.",
+    row: "Row",
+    rows_read: "rows read",
+    schema: "Schema",
+    started: "Started",
+    status: "Status",
+    upload_button: "Upload and import",
+    upload_choose_file: "Choose a file to upload.",
+    upload_empty: "The file is empty.",
+    upload_file: "Data file",
+    upload_format: "The file must be CSV (.csv), NDJSON (.ndjson, .jsonl) or JSON (.json).",
+    upload_heading: "Upload data",
+    upload_hint: "CSV with a header row of field names, or NDJSON, JSON.",
+    upload_lead: "Each file is checked against the schema row by row and written as one batch.",
+    upload_limit: "At most",
+    upload_too_large: "The file exceeds the limit of {mib} MiB.",
+    agreement: "Agreement",
+    approve: "Approve",
+    reject: "Reject",
+    suspend: "Suspend",
+    revoke: "Revoke",
+    catalogue_lead: "The datasets your system may ask to be shared. No record is shown here: data is exchanged only under an approved agreement.",
+    my_agreements: "My agreements and requests",
+    field_count: "Fields",
+    request_agreement: "Request sharing",
+    request_lead: "Choose only the fields and operations the stated purpose needs; the owning agency reviews and decides.",
+    form_has_errors: "The form has errors: see the messages next to each field.",
+    fields_wanted: "Fields",
+    operations_wanted: "Operations",
+    op_lookup: "Look up by key",
+    op_search: "Search by filter",
+    op_extract: "Extract in bulk",
+    op_subscribe: "Follow changes",
+    consent_needed: "needs the citizen's consent",
+    legal_text_hint: "What the law that allows this sharing says.",
+    legal_reference: "Reference (instrument, article)",
+    legal_reference_hint: "For example: Decree 47/2024/ND-CP, art. 12",
+    valid_until: "Valid until",
+    valid_until_hint: "Leave empty for \"until revoked\".",
+    quota: "Daily quota (empty: no limit)",
+    requests_per_day: "Requests per day",
+    records_per_day: "Records per day",
+    send_request: "Send the request",
+    choose_fields: "Choose at least one field.",
+    choose_operations: "Choose at least one operation.",
+    choose_purpose: "Choose the purpose.",
+    unknown_choice: "That value is not one of the choices.",
+    legal_text_needed: "State the legal basis.",
+    legal_reference_needed: "Give the legal reference.",
+    too_long: "The text is too long.",
+    date_invalid: "Not a valid date (year-month-day).",
+    date_in_future: "The date must be after today.",
+    quota_invalid: "A quota is a positive whole number, or empty.",
+    status_requested: "Requested",
+    status_approved: "Approved",
+    status_rejected: "Rejected",
+    status_suspended: "Suspended",
+    status_revoked: "Revoked",
+    status_expired: "Expired",
+    requests_word: "requests",
+    records_word: "records",
+    no_quota: "No limit",
+    requests_waiting: "Requests waiting for a decision",
+    consumer: "Consumer system",
+    validity: "Validity",
+    use_today: "Used today / quota",
+    no_agreements: "No agreements yet.",
+    requested: "Requested",
+    last_change: "Last change",
+    decide: "Decide",
+    reason: "Reason",
+    optional: "optional",
+    reason_needed: "A rejection gives its reason.",
 };
 
 #[cfg(test)]

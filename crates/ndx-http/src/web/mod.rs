@@ -2,9 +2,11 @@
 //! JSON API (ARCHITECTURE.md, "Web UI"). Templates are askama's, compiled into the binary
 //! with the assets; no page needs JavaScript.
 
+pub mod agreements;
 pub mod assets;
 pub mod citizen;
 pub mod i18n;
+pub mod provider;
 pub mod public;
 pub mod session;
 
@@ -35,7 +37,29 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/sign-out", axum::routing::post(session::sign_out))
         .route("/me", get(citizen::me))
+        .route("/provider", get(provider::home))
+        .route("/provider/datasets/{dataset}", get(provider::dataset))
+        .route("/provider/imports/{id}", get(provider::import))
+        .route("/catalogue", get(agreements::catalogue))
+        .route(
+            "/catalogue/{dataset}/request",
+            get(agreements::request_form).post(agreements::request),
+        )
+        .route("/agreements", get(agreements::list))
+        .route("/agreements/{id}", get(agreements::show))
+        .route(
+            "/agreements/{id}/{transition}",
+            axum::routing::post(agreements::change),
+        )
         .route("/assets/{name}", get(assets::serve))
+}
+
+/// The routes that take an uploaded file: the body limit and the time limit of batches.
+pub fn upload_routes() -> Router<AppState> {
+    Router::new().route(
+        "/provider/datasets/{dataset}/imports",
+        axum::routing::post(provider::upload),
+    )
 }
 
 /// What every page's frame needs: the language and its texts, where the page is (for the
@@ -53,12 +77,16 @@ pub struct Chrome {
     pub stylesheet: &'static str,
     /// The icon's address.
     pub favicon: &'static str,
+    /// The script's address.
+    pub script: &'static str,
     /// The name of the person signed in, if anyone is.
     pub viewer: Option<String>,
     /// The session's form token (the sign-out form carries it).
     pub csrf: String,
     /// Whether the person signed in is a citizen.
     pub citizen: bool,
+    /// The roles of the person of an agency signed in.
+    pub roles: Vec<ndx_types::registry::Role>,
 }
 
 impl Chrome {
@@ -71,9 +99,11 @@ impl Chrome {
             section,
             stylesheet: assets::stylesheet_href(),
             favicon: assets::favicon_href(),
+            script: assets::script_href(),
             viewer: None,
             csrf: String::new(),
             citizen: false,
+            roles: Vec::new(),
         }
     }
 
@@ -96,6 +126,11 @@ impl Chrome {
         self.lang.other().tag()
     }
 
+    /// Whether the person signed in holds the role named `role` (`provider`, `consumer`…).
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.name() == role)
+    }
+
     /// `aria-current="page"` on the current navigation item.
     pub fn current(&self, section: &str) -> &'static str {
         if self.section == section {
@@ -104,6 +139,18 @@ impl Chrome {
             "false"
         }
     }
+}
+
+/// How a dataset's openness reads in `lang`.
+pub fn openness_label(lang: Lang, openness: ndx_types::dictionary::Openness) -> String {
+    use ndx_types::dictionary::Openness;
+    let m = lang.messages();
+    match openness {
+        Openness::Open => m.openness_open,
+        Openness::Shared => m.openness_shared,
+        Openness::Restricted => m.openness_restricted,
+    }
+    .to_owned()
 }
 
 /// Percent-encodes a query value.
@@ -132,6 +179,15 @@ impl Page {
             lang,
         }
     }
+}
+
+/// A page for a signed-in person: never cached.
+pub fn private_page(template: &impl Template, lang: Lang, status: StatusCode) -> Response {
+    let mut response = Page::with_status(status, template, lang).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The headers every page carries: no script or style from elsewhere, no framing, no sniffing.

@@ -629,7 +629,7 @@ pub async fn dictionary(State(st): State<AppState>, ctx: Ctx) -> Response {
                 owner: members
                     .get(&s.owner)
                     .map_or_else(|| s.owner.clone(), |(vi, en)| lang.pick(vi, en).to_owned()),
-                openness: kebab(&s.openness),
+                openness: super::openness_label(ctx.lang, s.openness),
                 original_master: flags(lang, &s),
                 id: s.dataset,
             })
@@ -770,7 +770,7 @@ pub async fn dataset_page(
         title: lang.pick(&s.title_vi, &s.title_en).to_owned(),
         description: s.description.clone(),
         owner: lang.pick(&owner.name_vi, &owner.name_en).to_owned(),
-        openness: kebab(&s.openness),
+        openness: super::openness_label(ctx.lang, s.openness),
         original_master: flags(lang, &s),
         version: s.version.to_string(),
         key: s.key.join(", "),

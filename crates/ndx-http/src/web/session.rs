@@ -10,8 +10,10 @@ use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use ndx_core::access::Caller;
 use ndx_core::account::Credentials;
 use ndx_types::account::{SESSION_HOURS, SessionHolder, WebSession};
+use ndx_types::registry::Role;
 
 use super::i18n::{Lang, of_headers};
 use super::{Chrome, Page, error_page};
@@ -62,6 +64,8 @@ pub struct Viewer {
     pub token: String,
     /// How the pages greet them.
     pub name: String,
+    /// The roles of a person of an agency (none for a citizen).
+    pub roles: Vec<Role>,
 }
 
 impl Viewer {
@@ -96,8 +100,44 @@ impl Ctx {
             c.viewer = Some(v.name.clone());
             c.csrf = v.session.csrf.clone();
             c.citizen = v.citizen_id().is_some();
+            c.roles = v.roles.clone();
         }
         c
+    }
+
+    /// The fields of a form posted by the person signed in, once its origin and token pass
+    /// ([`check_post`]); otherwise the refusal's page.
+    // The error is the page to answer, made once per refused request: not worth a box.
+    #[allow(clippy::result_large_err)]
+    pub fn posted_form(&self, headers: &HeaderMap, body: &[u8]) -> Result<Form, Response> {
+        let form = Form::parse(body);
+        let csrf = self.viewer.as_ref().map(|v| v.session.csrf.as_str());
+        check_post(headers, &form, csrf).map_err(|e| self.error(e))?;
+        Ok(form)
+    }
+
+    /// The caller a person of an agency acts as, if they hold one of `roles`: otherwise the
+    /// page to answer (sign in first, or a refusal saying which role the page needs).
+    pub async fn caller(&self, st: &AppState, roles: &[Role]) -> Result<Caller, Response> {
+        let Some(viewer) = &self.viewer else {
+            return Err(to_sign_in(&self.here));
+        };
+        if !roles.iter().any(|r| viewer.roles.contains(r)) {
+            let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            return Err(self.error(ApiError::new(
+                ndx_core::Code::RoleRequired,
+                format!(
+                    "this page is for a person of an agency with the role {}",
+                    names.join(" or ")
+                ),
+            )));
+        }
+        let core = st.core.clone();
+        let session = viewer.session.clone();
+        let request_id = crate::problem::current_request_id();
+        blocking(move || core.session_caller(&session, &request_id))
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// A service error as a page.
@@ -123,16 +163,17 @@ impl FromRequestParts<AppState> for Ctx {
                     let Some(session) = core.web_session(&token, now)? else {
                         return Ok(None);
                     };
-                    let name = match &session.holder {
+                    let (name, roles) = match &session.holder {
                         SessionHolder::Account { login } => core
                             .session_account(&session)?
-                            .map_or_else(|| login.clone(), |a| a.name),
-                        SessionHolder::Citizen { citizen_id } => citizen_id.clone(),
+                            .map_or_else(|| (login.clone(), Vec::new()), |a| (a.name, a.roles)),
+                        SessionHolder::Citizen { citizen_id } => (citizen_id.clone(), Vec::new()),
                     };
                     Ok(Some(Viewer {
                         session,
                         token,
                         name,
+                        roles,
                     }))
                 })
                 .await;
@@ -155,6 +196,20 @@ impl FromRequestParts<AppState> for Ctx {
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
+    /// A form of the given fields (those of a multipart body, say).
+    pub fn of_pairs(pairs: Vec<(String, String)>) -> Form {
+        Form(pairs)
+    }
+
+    /// Every value of a field that may repeat (checkboxes).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// Parses a form body.
     pub fn parse(body: &[u8]) -> Form {
         Form(

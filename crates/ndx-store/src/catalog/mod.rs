@@ -22,6 +22,7 @@
 pub mod account;
 pub mod connector;
 pub mod exchange;
+pub mod import;
 mod kinds;
 pub mod open;
 pub mod quality;

@@ -8,14 +8,18 @@ Exit status 0 when every journey and every accessibility check passes; the failu
 printed otherwise.
 """
 
+import csv
+import io
 import json
 import os
 import sys
+import tempfile
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE, KEYS, AXE, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -136,12 +140,96 @@ def citizen_journey(d, keys):
     d.delete_all_cookies()
 
 
+def sign_in_account(d, keys, login):
+    d.get(BASE + "/sign-in")
+    d.find_element(By.ID, "login").send_keys(login)
+    d.find_element(By.ID, "password").send_keys(keys["web:" + login])
+    follow(d, d.find_element(By.ID, "password"))
+    expect("/sign-in" not in d.current_url, f"{login} signed in: {d.current_url}")
+
+
+def sign_out(d):
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
+    d.delete_all_cookies()
+
+
+def business_csv(keys):
+    """The first business of the register as it is, then a copy with a bad date."""
+    req = urllib.request.Request(
+        f"{BASE}/api/v1/datasets/businesses/records?limit=1",
+        headers={"Authorization": "Bearer " + keys["business-provider"]})
+    with urllib.request.urlopen(req) as r:
+        record = json.load(r)["records"][0]["data"]
+    out = io.StringIO()
+    w = csv.writer(out)
+    names = list(record)
+    w.writerow(names)
+    text = lambda v: "" if v is None else (v if isinstance(v, str) else json.dumps(v))
+    w.writerow([text(record[n]) for n in names])
+    w.writerow(["not-a-date" if n == "registered_on" else text(record[n]) for n in names])
+    path = os.path.join(tempfile.mkdtemp(), "doanh-nghiep.csv")
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(out.getvalue())
+    return path
+
+
+def provider_journey(d, keys):
+    """A provider uploads a CSV and sees its rejected rows."""
+    sign_in_account(d, keys, "hoa.btc")
+    d.get(BASE + "/provider")
+    check_page(d, "provider")
+    follow(d, d.find_element(By.CSS_SELECTOR, "a[href='/provider/datasets/businesses']"))
+    check_page(d, "provider-dataset")
+    d.find_element(By.ID, "file").send_keys(business_csv(keys))
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[enctype='multipart/form-data'] button"))
+    expect("/provider/imports/" in d.current_url, f"the import's page: {d.current_url}")
+    # A large file shows its progress and the page reloads itself until it is done.
+    WebDriverWait(d, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-refresh-seconds]"))
+    rows = d.find_elements(By.CSS_SELECTOR, "#rejected-rows tbody tr")
+    expect(len(rows) == 1, f"one rejected row, found {len(rows)}")
+    expect(any("registered_on" in r.text for r in rows), "the rejected row names its field")
+    check_page(d, "import")
+    sign_out(d)
+
+
+def agreement_journey(d, keys):
+    """A consumer requests an agreement and a provider approves it."""
+    sign_in_account(d, keys, "thu.hanoi")
+    d.get(BASE + "/catalogue")
+    check_page(d, "catalogue")
+    follow(d, d.find_element(By.CSS_SELECTOR, "a[href='/catalogue/businesses/request']"))
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/catalogue/businesses/request'] button[type=submit]"))
+    expect(d.find_element(By.ID, "fields-error").is_displayed(), "a missing field is said next to it")
+    expect("Hãy chọn ít nhất một trường" in d.page_source, "in Vietnamese")
+    check_page(d, "agreement-request-errors")
+    for field in ("tax_code", "name", "status"):
+        d.find_element(By.CSS_SELECTOR, f"input[name=fields][value={field}]").click()
+    d.find_element(By.CSS_SELECTOR, "input[name=operations][value=lookup]").click()
+    Select(d.find_element(By.ID, "purpose")).select_by_value("public-service-delivery")
+    d.find_element(By.ID, "legal_text").send_keys("Kiểm tra tình trạng doanh nghiệp khi cấp phép")
+    d.find_element(By.ID, "legal_reference").send_keys("Nghị định 47/2024/NĐ-CP, Điều 12")
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/catalogue/businesses/request'] button[type=submit]"))
+    expect("/agreements/" in d.current_url, f"the agreement's page: {d.current_url}")
+    agreement = d.current_url
+    expect(d.find_element(By.ID, "agreement-status").text == "Chờ quyết định", "requested")
+    sign_out(d)
+    sign_in_account(d, keys, "hoa.btc")
+    d.get(BASE + "/agreements")
+    check_page(d, "agreements")
+    d.get(agreement)
+    check_page(d, "agreement")
+    follow(d, d.find_element(By.ID, "action-approve"))
+    expect(d.find_element(By.ID, "agreement-status").text == "Đã phê duyệt", "approved")
+    sign_out(d)
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     keys = json.load(open(KEYS, encoding="utf-8"))
     d = browser()
     try:
-        for journey in (public_journey, lambda d: citizen_journey(d, keys)):
+        for journey in (public_journey, lambda d: citizen_journey(d, keys),
+                        lambda d: provider_journey(d, keys), lambda d: agreement_journey(d, keys)):
             try:
                 journey(d)
             except Exception as e:  # a journey that breaks is a failure, the next one runs
