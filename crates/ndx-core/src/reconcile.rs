@@ -358,9 +358,11 @@ impl Core {
             .catalog()
             .value::<Reconciliation>(id)?
             .ok_or_else(|| not_found(id))?;
+        // Stewards act on every agency's reports (they decide corrections too).
         if run.member == caller.member().code
             || caller.has(Role::Operator)
             || caller.has(Role::Auditor)
+            || caller.has(Role::Steward)
         {
             self.settled(run)
         } else {
@@ -369,11 +371,12 @@ impl Core {
         }
     }
 
-    /// The runs the caller may read (its member's; every run for operators and auditors),
-    /// newest first.
+    /// The runs the caller may read (its member's; every run for operators, auditors and
+    /// stewards), newest first.
     pub fn reconciliations(&self, caller: &Caller) -> Result<Vec<Reconciliation>> {
         let mut runs: Vec<Reconciliation> =
-            if caller.has(Role::Operator) || caller.has(Role::Auditor) {
+            if caller.has(Role::Operator) || caller.has(Role::Auditor) || caller.has(Role::Steward)
+            {
                 self.store.catalog().values::<Reconciliation>()?
             } else {
                 self.store.catalog().find_values::<Reconciliation>(

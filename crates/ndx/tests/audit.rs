@@ -76,12 +76,15 @@ fn reads_are_recorded_and_the_citizen_sees_who_used_their_data() {
     assert_eq!(r.status, 200, "{}", r.body);
     let page = r.json();
     let accesses = page["accesses"].as_array().expect("accesses");
-    assert_eq!(accesses.len(), 2, "{page}");
-    // Newest first: the history, then the read, both by the population register's loader.
+    assert_eq!(accesses.len(), 3, "{page}");
+    // Newest first: the history, then the read, both by the population register's loader;
+    // first of all, the operator setting the citizen's web sign-in credential (the demo's).
     assert_eq!(accesses[0]["operation"], "record.history");
     assert_eq!(accesses[1]["operation"], "record.read");
     assert!(accesses[0]["entry"].as_u64() > accesses[1]["entry"].as_u64());
-    for a in accesses {
+    assert_eq!(accesses[2]["operation"], "citizen-credential.set");
+    assert_eq!(accesses[2]["actor"]["member"], "NDC");
+    for a in &accesses[..2] {
         assert_eq!(a["actor"]["member"], "BCA");
         assert_eq!(a["dataset"], "population");
         assert_eq!(a["allowed"], true);

@@ -921,3 +921,140 @@ fn a_consumer_requests_an_agreement_and_the_provider_approves_it() {
     let after = html(&s, &at, &[("Cookie", &consumer)]);
     assert!(after.body.contains("Đã phê duyệt"), "{}", after.body);
 }
+
+#[test]
+fn a_steward_accepts_a_proposed_correction_and_the_record_gets_a_new_version() {
+    let s = Server::demo(2000);
+    let civil = s.key("civil-service-consumer");
+    let body = serde_json::to_vec(&json!({"target": "civil-servants", "reference": "population"}))
+        .expect("json");
+    let started = s.request(
+        "POST",
+        "/api/v1/reconciliations",
+        Some(&civil),
+        &[("Ndx-Purpose", "cross-checking")],
+        Some(("application/json", &body)),
+    );
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.json()["id"].as_str().expect("id").to_owned();
+    for _ in 0..600 {
+        let run = s
+            .get(&format!("/api/v1/reconciliations/{id}"), Some(&civil))
+            .ok(200);
+        if run["status"] != "running" {
+            assert_eq!(run["status"], "done");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A consumer's person may not open the page; the steward sees every agency's runs.
+    let consumer = sign_in_as(&s, "thu.hanoi");
+    assert_eq!(
+        html(&s, "/reconciliations", &[("Cookie", &consumer)]).status,
+        403
+    );
+    let steward = sign_in_as(&s, "an.steward");
+    let list = html(&s, "/reconciliations", &[("Cookie", &steward)]);
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.body.contains(&format!("/reconciliations/{id}")),
+        "{}",
+        list.body
+    );
+    let page = html(
+        &s,
+        &format!("/reconciliations/{id}"),
+        &[("Cookie", &steward)],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let target = page
+        .body
+        .split("name=\"target_id\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a proposed correction")
+        .to_owned();
+    let token = form_token(&page.body);
+    let path = format!("/reconciliations/{id}/corrections");
+    // A note over 1,000 characters is refused next to it; nothing is decided.
+    let long = "x".repeat(1001);
+    let refused = post_form(
+        &s,
+        &path,
+        &steward,
+        &[
+            ("_csrf", &token),
+            ("target_id", &target),
+            ("decision", "accept"),
+            ("note", &long),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(&format!("id=\"note-{target}-error\"")),
+        "{}",
+        refused.body
+    );
+    let cross = post_form(
+        &s,
+        &path,
+        &steward,
+        &[
+            ("_csrf", &token),
+            ("target_id", &target),
+            ("decision", "accept"),
+        ],
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    let history = |key: &str| {
+        s.get(
+            &format!("/api/v1/datasets/civil-servants/records/{target}/history"),
+            Some(&s.key(key)),
+        )
+        .ok(200)
+        .as_array()
+        .map_or(0, Vec::len)
+    };
+    let before = history("civil-service-provider");
+    let accepted = post_form(
+        &s,
+        &path,
+        &steward,
+        &[
+            ("_csrf", &token),
+            ("target_id", &target),
+            ("decision", "accept"),
+            ("note", "Theo CSDL quốc gia về dân cư"),
+        ],
+        &[],
+    );
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    assert_eq!(
+        history("civil-service-provider"),
+        before + 1,
+        "a new version"
+    );
+    let after = html(
+        &s,
+        &format!("/reconciliations/{id}"),
+        &[("Cookie", &steward)],
+    );
+    assert!(after.body.contains("Đã sửa theo đề xuất"), "{}", after.body);
+    // Decided once: the same decision again is refused with the service's reason.
+    let again = post_form(
+        &s,
+        &path,
+        &steward,
+        &[
+            ("_csrf", &token),
+            ("target_id", &target),
+            ("decision", "reject"),
+        ],
+        &[],
+    );
+    assert_eq!(again.status, 422, "{}", again.body);
+}

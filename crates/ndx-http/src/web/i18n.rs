@@ -676,6 +676,50 @@ pub struct Messages {
     pub optional: &'static str,
     /// A rejection without reason.
     pub reason_needed: &'static str,
+    /// Navigation: reconciliation.
+    pub nav_reconciliations: &'static str,
+    /// The runs list's lead.
+    pub reconciliations_lead: &'static str,
+    /// The runs (caption).
+    pub runs: &'static str,
+    /// A finished run.
+    pub run_done: &'static str,
+    /// The register checked.
+    pub target_register: &'static str,
+    /// The reference register.
+    pub reference_register: &'static str,
+    /// The share matched.
+    pub match_rate: &'static str,
+    /// Proposed corrections.
+    pub proposals: &'static str,
+    /// No runs.
+    pub no_runs: &'static str,
+    /// A reconciliation (heading).
+    pub reconciliation: &'static str,
+    /// The statuses of target records.
+    pub statuses: &'static str,
+    /// Findings.
+    pub findings: &'static str,
+    /// A part of the report.
+    pub report_part: &'static str,
+    /// No proposals in this part.
+    pub no_proposals: &'static str,
+    /// The differences of a row.
+    pub differences: &'static str,
+    /// The kind of a difference.
+    pub difference_kind: &'static str,
+    /// The reference's value.
+    pub proposed_value: &'static str,
+    /// A note.
+    pub note: &'static str,
+    /// Accept a correction.
+    pub accept_correction: &'static str,
+    /// Reject a correction.
+    pub reject_correction: &'static str,
+    /// A correction accepted.
+    pub accepted_decision: &'static str,
+    /// A correction rejected.
+    pub rejected_decision: &'static str,
 }
 
 /// Tiếng Việt.
@@ -932,6 +976,28 @@ pub static VI: Messages = Messages {
     reason: "Lý do",
     optional: "không bắt buộc",
     reason_needed: "Từ chối phải nêu lý do.",
+    nav_reconciliations: "Đối soát",
+    reconciliations_lead: "Kết quả đối chiếu các cơ sở dữ liệu với cơ sở dữ liệu gốc, và các đề xuất sửa sai cần quyết định.",
+    runs: "Các lần đối soát",
+    run_done: "Hoàn tất",
+    target_register: "Cơ sở dữ liệu được đối soát",
+    reference_register: "Cơ sở dữ liệu gốc",
+    match_rate: "Tỷ lệ khớp",
+    proposals: "Đề xuất sửa sai",
+    no_runs: "Chưa có lần đối soát nào.",
+    reconciliation: "Đối soát",
+    statuses: "Kết quả theo trạng thái",
+    findings: "Phát hiện",
+    report_part: "Phần báo cáo",
+    no_proposals: "Không có đề xuất sửa sai trong phần này.",
+    differences: "Khác biệt",
+    difference_kind: "Loại khác biệt",
+    proposed_value: "Giá trị đề xuất (theo cơ sở dữ liệu gốc)",
+    note: "Ghi chú",
+    accept_correction: "Chấp nhận sửa",
+    reject_correction: "Giữ nguyên",
+    accepted_decision: "Đã sửa theo đề xuất",
+    rejected_decision: "Đã giữ nguyên",
 };
 
 /// English.
@@ -1188,6 +1254,28 @@ pub static EN: Messages = Messages {
     reason: "Reason",
     optional: "optional",
     reason_needed: "A rejection gives its reason.",
+    nav_reconciliations: "Reconciliation",
+    reconciliations_lead: "Registers checked against the authoritative register, and the corrections they propose for a decision.",
+    runs: "Runs",
+    run_done: "Done",
+    target_register: "Register checked",
+    reference_register: "Reference register",
+    match_rate: "Match rate",
+    proposals: "Proposed corrections",
+    no_runs: "No runs yet.",
+    reconciliation: "Reconciliation",
+    statuses: "Records by status",
+    findings: "Findings",
+    report_part: "Report part",
+    no_proposals: "No proposed corrections in this part.",
+    differences: "Differences",
+    difference_kind: "Kind",
+    proposed_value: "Proposed value (from the reference)",
+    note: "Note",
+    accept_correction: "Accept the correction",
+    reject_correction: "Keep as it is",
+    accepted_decision: "Corrected as proposed",
+    rejected_decision: "Kept as it was",
 };
 
 #[cfg(test)]

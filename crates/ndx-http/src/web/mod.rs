@@ -9,6 +9,7 @@ pub mod i18n;
 pub mod provider;
 pub mod public;
 pub mod session;
+pub mod steward;
 
 use askama::Template;
 use axum::Router;
@@ -40,6 +41,12 @@ pub fn routes() -> Router<AppState> {
         .route("/provider", get(provider::home))
         .route("/provider/datasets/{dataset}", get(provider::dataset))
         .route("/provider/imports/{id}", get(provider::import))
+        .route("/reconciliations", get(steward::runs))
+        .route("/reconciliations/{id}", get(steward::run))
+        .route(
+            "/reconciliations/{id}/corrections",
+            axum::routing::post(steward::decide),
+        )
         .route("/catalogue", get(agreements::catalogue))
         .route(
             "/catalogue/{dataset}/request",

@@ -46,7 +46,7 @@ pub struct ProviderPage {
 }
 
 /// A score in percent, or a dash where it cannot be measured.
-fn percent(lang: Lang, score: Option<f64>) -> String {
+pub(super) fn percent(lang: Lang, score: Option<f64>) -> String {
     match score {
         Some(s) => match lang {
             Lang::Vi => format!("{:.1} %", s * 100.0).replace('.', ","),

@@ -223,13 +223,40 @@ def agreement_journey(d, keys):
     sign_out(d)
 
 
+def steward_journey(d, keys):
+    """A steward accepts a correction a reconciliation proposed."""
+    req = urllib.request.Request(
+        f"{BASE}/api/v1/reconciliations", method="POST",
+        data=json.dumps({"target": "civil-servants", "reference": "population"}).encode(),
+        headers={"Authorization": "Bearer " + keys["civil-service-consumer"],
+                 "Ndx-Purpose": "cross-checking", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        run = json.load(r)["id"]
+    sign_in_account(d, keys, "an.steward")
+    d.get(BASE + "/reconciliations")
+    check_page(d, "reconciliations")
+    WebDriverWait(d, 60, poll_frequency=1).until(
+        lambda d: d.refresh() or "Hoàn tất" in d.page_source)
+    d.get(f"{BASE}/reconciliations/{run}")
+    check_page(d, "reconciliation")
+    accept = d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=accept]")
+    expect(len(accept) > 0, "corrections are proposed")
+    if accept:
+        target = accept[0].get_attribute("id").removeprefix("accept-")
+        follow(d, accept[0])
+        row = d.find_element(By.ID, f"row-{target}")
+        expect("Đã sửa theo đề xuất" in row.text, f"{target} corrected: {row.text}")
+    sign_out(d)
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     keys = json.load(open(KEYS, encoding="utf-8"))
     d = browser()
     try:
         for journey in (public_journey, lambda d: citizen_journey(d, keys),
-                        lambda d: provider_journey(d, keys), lambda d: agreement_journey(d, keys)):
+                        lambda d: provider_journey(d, keys), lambda d: agreement_journey(d, keys),
+                        lambda d: steward_journey(d, keys)):
             try:
                 journey(d)
             except Exception as e:  # a journey that breaks is a failure, the next one runs
