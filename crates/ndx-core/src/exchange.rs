@@ -113,8 +113,9 @@ pub struct ExchangeDataset {
 
 /// Requests and records released per agreement and UTC day, counted in this process: a
 /// reservation is checked and taken under one lock, so concurrent requests never go past a
-/// quota and are never refused below it. The counts of agreements with a quota are kept in the
-/// catalogue (`QuotaUsage`): read on the first request of the day in this process, written at
+/// quota and are never refused below it. The counts of every agreement are kept in the
+/// catalogue (`QuotaUsage`: the sharing volume of the indicators, and the use of the quality
+/// criterion "in common use"): read on the first request of the day in this process, written at
 /// most once a second and when the server stops, as deltas (a conflicting write re-reads and
 /// adds), so a restart loses at most the last second's count.
 #[derive(Debug, Default)]
@@ -168,9 +169,6 @@ impl Quotas {
         day: NaiveDate,
         records: u64,
     ) -> std::result::Result<(), String> {
-        if agreement.quota.requests_per_day.is_none() && agreement.quota.records_per_day.is_none() {
-            return Ok(());
-        }
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         let entry = used.entry((agreement.id.clone(), day)).or_default();
         if let Some(max) = agreement.quota.requests_per_day
@@ -201,12 +199,11 @@ impl Quotas {
         day: NaiveDate,
         records: u64,
     ) -> std::result::Result<(), String> {
-        let Some(max) = agreement.quota.records_per_day else {
-            return Ok(());
-        };
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         let entry = used.entry((agreement.id.clone(), day)).or_default();
-        if entry.records + records > max {
+        if let Some(max) = agreement.quota.records_per_day
+            && entry.records + records > max
+        {
             return Err(format!(
                 "{max} records a day, {} used on {day}, {records} more asked",
                 entry.records
@@ -1724,31 +1721,20 @@ impl Core {
 }
 
 impl Core {
-    /// What an agreement with a quota has used on `now`'s UTC day (requests, records), as this
-    /// process counts it; `None` for an agreement without a quota, which is not counted.
-    pub fn quota_used(
-        &self,
-        agreement: &Agreement,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(u64, u64)>> {
-        if agreement.quota.requests_per_day.is_none() && agreement.quota.records_per_day.is_none() {
-            return Ok(None);
-        }
+    /// What an agreement has used on `now`'s UTC day (requests answered, records released),
+    /// as this process counts it on top of what the catalogue had.
+    pub fn quota_used(&self, agreement: &Agreement, now: DateTime<Utc>) -> Result<(u64, u64)> {
         let day = now.date_naive();
         self.load_quota(agreement, day)?;
         let used = self.quotas.used.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(Some(
-            used.get(&(agreement.id.clone(), day))
-                .map_or((0, 0), |u| (u.requests, u.records)),
-        ))
+        Ok(used
+            .get(&(agreement.id.clone(), day))
+            .map_or((0, 0), |u| (u.requests, u.records)))
     }
 
-    /// Reads what an agreement with a quota has used today, the first time this process
-    /// serves it today.
+    /// Reads what an agreement has used today, the first time this process serves it today.
     fn load_quota(&self, agreement: &Agreement, day: NaiveDate) -> Result<()> {
-        let limited =
-            agreement.quota.requests_per_day.is_some() || agreement.quota.records_per_day.is_some();
-        if !limited || self.quotas.loaded(&agreement.id, day) {
+        if self.quotas.loaded(&agreement.id, day) {
             return Ok(());
         }
         let saved = self

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exchange;
 pub mod feed;
 pub mod import;
+pub mod indicators;
 pub mod ingest;
 pub mod open_search;
 pub mod publish;

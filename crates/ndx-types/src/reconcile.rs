@@ -83,6 +83,19 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
+    /// The share of target records matched to a reference record (exactly, or with
+    /// differences to correct); `None` before any target record was read.
+    pub fn match_rate(&self) -> Option<f64> {
+        if self.targets == 0 {
+            return None;
+        }
+        let matched: u64 = ["exact", "match_with_differences"]
+            .iter()
+            .filter_map(|k| self.statuses.get(*k))
+            .sum();
+        Some(matched as f64 / self.targets as f64)
+    }
+
     /// Settles a run whose process stopped before it finished: still `running` after its
     /// lease ran out, it is `failed` as interrupted (no report is kept). Whether it changed.
     pub fn settle(&mut self, now: DateTime<Utc>) -> bool {

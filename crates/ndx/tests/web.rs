@@ -1058,3 +1058,113 @@ fn a_steward_accepts_a_proposed_correction_and_the_record_gets_a_new_version() {
     );
     assert_eq!(again.status, 422, "{}", again.body);
 }
+
+#[test]
+fn the_operator_sees_the_indicators_change_and_downloads_each_chart_as_csv() {
+    let s = Server::demo(200);
+    let provider = sign_in_as(&s, "hoa.btc");
+    assert_eq!(
+        html(&s, "/indicators", &[("Cookie", &provider)]).status,
+        403
+    );
+    let operator = sign_in_as(&s, "binh.operator");
+    let shared_today = |body: &str| -> u64 {
+        body.split("id=\"shared-today\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .expect("today's figure")
+            .replace(['.', ','], "")
+            .parse()
+            .expect("a number")
+    };
+    let page = html(&s, "/indicators", &[("Cookie", &operator)]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    for id in [
+        "chart-datasets",
+        "chart-quality",
+        "chart-sharing",
+        "chart-match-rate",
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("<svg class=\"chart\" id=\"{id}\"")),
+            "{id}"
+        );
+    }
+    assert!(
+        !page.body.contains("style="),
+        "no inline style under the policy"
+    );
+    assert!(page.body.contains("Bộ Tài chính"), "{}", page.body);
+    let before = shared_today(&page.body);
+    // A province looks a citizen up: today's sharing grows by one.
+    let citizen = s.keys()["web:citizen-id"].clone();
+    let lookup = s.request(
+        "GET",
+        &format!("/api/v1/exchange/datasets/population/records/{citizen}"),
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", "public-service-delivery")],
+        None,
+    );
+    assert_eq!(lookup.status, 200, "{}", lookup.body);
+    let after = html(&s, "/indicators", &[("Cookie", &operator)]);
+    assert_eq!(shared_today(&after.body), before + 1);
+    // Each chart's data as CSV, machine-readable whatever the language.
+    for (chart, header) in [
+        (
+            "datasets",
+            "member,name_vi,name_en,datasets,original,master,open,shared,packages,systems",
+        ),
+        (
+            "quality",
+            "member,overall,accurate,complete,clean,live,unified,common_use",
+        ),
+        ("sharing", "day,requests,records"),
+        ("match-rate", "member,match_rate"),
+    ] {
+        let r = s.request(
+            "GET",
+            &format!("/indicators/{chart}.csv"),
+            None,
+            &[("Cookie", &operator), ("Accept-Language", "en")],
+            None,
+        );
+        assert_eq!(r.status, 200, "{chart}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert!(
+            r.header("content-disposition")
+                .is_some_and(|d| d.contains("attachment"))
+        );
+        let mut rows = csv::Reader::from_reader(r.body.as_bytes());
+        let head: Vec<String> = rows
+            .headers()
+            .expect("header")
+            .iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(head.join(","), header);
+        let data: Vec<csv::StringRecord> = rows.records().map(|r| r.expect("row")).collect();
+        if chart == "sharing" {
+            assert_eq!(data.len(), 30);
+            let today: u64 = data[29][1].parse().expect("requests");
+            assert_eq!(today, before + 1);
+        }
+        if chart == "datasets" {
+            let btc = data.iter().find(|r| &r[0] == "BTC").expect("BTC");
+            assert_eq!(&btc[3], "1");
+        }
+    }
+    let unknown = s.request(
+        "GET",
+        "/indicators/secrets.csv",
+        None,
+        &[("Cookie", &operator)],
+        None,
+    );
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        s.get("/indicators/sharing.csv", None).status,
+        303,
+        "signed out: sign in"
+    );
+}

@@ -97,6 +97,8 @@ fn each_users_main_journey_works_in_a_real_browser_without_serious_accessibility
         "import",
         "catalogue",
         "agreement",
+        "reconciliation",
+        "indicators",
     ] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{page}-{width}.png"));

@@ -390,24 +390,21 @@ fn row_of(
     lang: Lang,
     names: &dyn Fn(&str) -> String,
     a: &Agreement,
-    used: Option<(u64, u64)>,
+    (requests, records): (u64, u64),
 ) -> AgreementRow {
     let m = lang.messages();
     let now = Utc::now();
     let (status, status_class) = status_label(lang, a.status_at(now));
     let limit = |n: Option<u64>| n.map_or_else(|| "∞".to_owned(), |n| lang.number(n));
-    let usage = match used {
-        Some((requests, records)) => format!(
-            "{} / {} {} · {} / {} {}",
-            lang.number(requests),
-            limit(a.quota.requests_per_day),
-            m.requests_word,
-            lang.number(records),
-            limit(a.quota.records_per_day),
-            m.records_word,
-        ),
-        None => m.no_quota.to_owned(),
-    };
+    let usage = format!(
+        "{} / {} {} · {} / {} {}",
+        lang.number(requests),
+        limit(a.quota.requests_per_day),
+        m.requests_word,
+        lang.number(records),
+        limit(a.quota.records_per_day),
+        m.records_word,
+    );
     AgreementRow {
         id: a.id.clone(),
         dataset: a.dataset.clone(),

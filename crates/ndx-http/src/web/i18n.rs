@@ -652,8 +652,6 @@ pub struct Messages {
     pub requests_word: &'static str,
     /// After a count of records.
     pub records_word: &'static str,
-    /// An agreement without a quota.
-    pub no_quota: &'static str,
     /// Requests waiting for a decision.
     pub requests_waiting: &'static str,
     /// The consumer system.
@@ -720,6 +718,56 @@ pub struct Messages {
     pub accepted_decision: &'static str,
     /// A correction rejected.
     pub rejected_decision: &'static str,
+    /// Navigation: indicators.
+    pub nav_indicators: &'static str,
+    /// The indicators page's lead.
+    pub indicators_lead: &'static str,
+    /// The overall row.
+    pub all_agencies: &'static str,
+    /// Datasets registered.
+    pub ind_datasets: &'static str,
+    /// Original datasets.
+    pub ind_original: &'static str,
+    /// Master datasets.
+    pub ind_master: &'static str,
+    /// Open datasets.
+    pub ind_open: &'static str,
+    /// Shared datasets.
+    pub ind_shared: &'static str,
+    /// Open-data packages published.
+    pub ind_packages: &'static str,
+    /// Freshness.
+    pub ind_freshness: &'static str,
+    /// Match rate with the population register.
+    pub ind_match_rate: &'static str,
+    /// Systems connected.
+    pub ind_systems: &'static str,
+    /// Agreements in force.
+    pub ind_agreements: &'static str,
+    /// Requests shared today.
+    pub ind_requests_today: &'static str,
+    /// Requests shared in 30 days.
+    pub ind_requests_30: &'static str,
+    /// The per-agency table.
+    pub ind_per_agency: &'static str,
+    /// Chart: datasets per agency.
+    pub chart_datasets: &'static str,
+    /// Its description.
+    pub chart_datasets_desc: &'static str,
+    /// Chart: quality per agency.
+    pub chart_quality: &'static str,
+    /// Its description.
+    pub chart_quality_desc: &'static str,
+    /// Chart: sharing per day.
+    pub chart_sharing: &'static str,
+    /// Its description.
+    pub chart_sharing_desc: &'static str,
+    /// Chart: match rate per agency.
+    pub chart_match_rate: &'static str,
+    /// Its description.
+    pub chart_match_rate_desc: &'static str,
+    /// Download the chart's data.
+    pub download_csv: &'static str,
 }
 
 /// Tiếng Việt.
@@ -964,7 +1012,6 @@ pub static VI: Messages = Messages {
     status_expired: "Hết hiệu lực",
     requests_word: "yêu cầu",
     records_word: "bản ghi",
-    no_quota: "Không giới hạn",
     requests_waiting: "Yêu cầu chờ quyết định",
     consumer: "Hệ thống sử dụng",
     validity: "Hiệu lực",
@@ -998,6 +1045,31 @@ pub static VI: Messages = Messages {
     reject_correction: "Giữ nguyên",
     accepted_decision: "Đã sửa theo đề xuất",
     rejected_decision: "Đã giữ nguyên",
+    nav_indicators: "Chỉ tiêu",
+    indicators_lead: "Các chỉ tiêu dữ liệu của Chiến lược, theo từng cơ quan và toàn quốc, đo tại thời điểm xem.",
+    all_agencies: "Toàn quốc",
+    ind_datasets: "bộ dữ liệu đã đăng ký",
+    ind_original: "dữ liệu gốc",
+    ind_master: "dữ liệu chủ",
+    ind_open: "dữ liệu mở",
+    ind_shared: "dữ liệu được chia sẻ",
+    ind_packages: "gói dữ liệu mở đã công bố",
+    ind_freshness: "độ cập nhật (sống)",
+    ind_match_rate: "tỷ lệ khớp với CSDL dân cư",
+    ind_systems: "hệ thống đã kết nối",
+    ind_agreements: "thỏa thuận đang có hiệu lực",
+    ind_requests_today: "lượt chia sẻ hôm nay",
+    ind_requests_30: "Lượt chia sẻ (30 ngày)",
+    ind_per_agency: "Chỉ tiêu theo cơ quan",
+    chart_datasets: "Bộ dữ liệu đã đăng ký theo cơ quan",
+    chart_datasets_desc: "Số bộ dữ liệu mỗi cơ quan đã đăng ký trên nền tảng.",
+    chart_quality: "Chất lượng dữ liệu theo cơ quan",
+    chart_quality_desc: "Điểm trung bình trên sáu tiêu chí đúng, đủ, sạch, sống, thống nhất, dùng chung.",
+    chart_sharing: "Lượt chia sẻ dữ liệu mỗi ngày (30 ngày)",
+    chart_sharing_desc: "Số yêu cầu được trả lời theo các thỏa thuận chia sẻ, mỗi ngày.",
+    chart_match_rate: "Tỷ lệ khớp với CSDL quốc gia về dân cư",
+    chart_match_rate_desc: "Tỷ lệ bản ghi khớp trong lần đối soát gần nhất của mỗi cơ sở dữ liệu.",
+    download_csv: "Tải dữ liệu (CSV)",
 };
 
 /// English.
@@ -1242,7 +1314,6 @@ pub static EN: Messages = Messages {
     status_expired: "Expired",
     requests_word: "requests",
     records_word: "records",
-    no_quota: "No limit",
     requests_waiting: "Requests waiting for a decision",
     consumer: "Consumer system",
     validity: "Validity",
@@ -1276,6 +1347,31 @@ pub static EN: Messages = Messages {
     reject_correction: "Keep as it is",
     accepted_decision: "Corrected as proposed",
     rejected_decision: "Kept as it was",
+    nav_indicators: "Indicators",
+    indicators_lead: "The data indicators of the strategy, per agency and overall, measured as you look.",
+    all_agencies: "Overall",
+    ind_datasets: "datasets registered",
+    ind_original: "original",
+    ind_master: "master",
+    ind_open: "open",
+    ind_shared: "shared",
+    ind_packages: "open-data packages published",
+    ind_freshness: "freshness (live)",
+    ind_match_rate: "match rate with the population register",
+    ind_systems: "systems connected",
+    ind_agreements: "agreements in force",
+    ind_requests_today: "requests shared today",
+    ind_requests_30: "Requests shared (30 days)",
+    ind_per_agency: "Indicators per agency",
+    chart_datasets: "Datasets registered per agency",
+    chart_datasets_desc: "How many datasets each agency has registered on the platform.",
+    chart_quality: "Data quality per agency",
+    chart_quality_desc: "The mean score on the six criteria: accurate, complete, clean, live, unified, in common use.",
+    chart_sharing: "Data shared per day (30 days)",
+    chart_sharing_desc: "Requests answered under sharing agreements, per day.",
+    chart_match_rate: "Match rate with the population register",
+    chart_match_rate_desc: "The share of records matched in each register's latest reconciliation.",
+    download_csv: "Download the data (CSV)",
 };
 
 #[cfg(test)]

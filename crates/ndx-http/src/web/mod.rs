@@ -4,8 +4,10 @@
 
 pub mod agreements;
 pub mod assets;
+pub mod chart;
 pub mod citizen;
 pub mod i18n;
+pub mod indicators;
 pub mod provider;
 pub mod public;
 pub mod session;
@@ -47,6 +49,8 @@ pub fn routes() -> Router<AppState> {
             "/reconciliations/{id}/corrections",
             axum::routing::post(steward::decide),
         )
+        .route("/indicators", get(indicators::page))
+        .route("/indicators/{file}", get(indicators::csv))
         .route("/catalogue", get(agreements::catalogue))
         .route(
             "/catalogue/{dataset}/request",

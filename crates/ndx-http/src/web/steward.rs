@@ -50,20 +50,6 @@ fn run_status(lang: Lang, s: RunStatus) -> (String, &'static str) {
     }
 }
 
-/// The share of target records matched in the reference, in percent.
-fn match_rate(lang: Lang, run: &Reconciliation) -> String {
-    let matched: u64 = run
-        .statuses
-        .iter()
-        .filter(|(k, _)| k.starts_with("exact") || k.starts_with("match"))
-        .map(|(_, n)| n)
-        .sum();
-    if run.targets == 0 {
-        return "—".into();
-    }
-    super::provider::percent(lang, Some(matched as f64 / run.targets as f64))
-}
-
 fn row_of(lang: Lang, run: &Reconciliation) -> RunRow {
     let (status, status_class) = run_status(lang, run.status);
     RunRow {
@@ -75,7 +61,7 @@ fn row_of(lang: Lang, run: &Reconciliation) -> RunRow {
         status,
         status_class,
         targets: lang.number(run.targets),
-        matched: match_rate(lang, run),
+        matched: super::provider::percent(lang, run.match_rate()),
         proposals: lang.number(
             run.statuses
                 .get("match_with_differences")

@@ -249,6 +249,26 @@ def steward_journey(d, keys):
     sign_out(d)
 
 
+def operator_journey(d, keys):
+    """An operator sees the indicators change."""
+    sign_in_account(d, keys, "binh.operator")
+    d.get(BASE + "/indicators")
+    check_page(d, "indicators")
+    count = lambda: int(d.find_element(By.ID, "shared-today").text.replace(".", "").replace(",", ""))
+    before = count()
+    req = urllib.request.Request(
+        f"{BASE}/api/v1/exchange/datasets/population/records/{keys['web:citizen-id']}",
+        headers={"Authorization": "Bearer " + keys["consumer-01"],
+                 "Ndx-Purpose": "public-service-delivery"})
+    with urllib.request.urlopen(req) as r:
+        expect(r.status == 200, "a province's lookup")
+    d.refresh()
+    expect(count() == before + 1, f"today's sharing went from {before} to {count()}")
+    links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "a[href$='.csv']")]
+    expect(len(links) == 4, f"a CSV per chart: {links}")
+    sign_out(d)
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     keys = json.load(open(KEYS, encoding="utf-8"))
@@ -256,7 +276,7 @@ def main():
     try:
         for journey in (public_journey, lambda d: citizen_journey(d, keys),
                         lambda d: provider_journey(d, keys), lambda d: agreement_journey(d, keys),
-                        lambda d: steward_journey(d, keys)):
+                        lambda d: steward_journey(d, keys), lambda d: operator_journey(d, keys)):
             try:
                 journey(d)
             except Exception as e:  # a journey that breaks is a failure, the next one runs
