@@ -16,6 +16,8 @@
 //!   measurement of the population after a batch of updates (BENCHMARKS.md).
 //! - `bench-reconcile`: `ndx reconcile` and Splink side by side on synthetic registers, scored
 //!   against the ground truth (BENCHMARKS.md).
+//! - `bench-web`: the web UI's main pages on the demo country, each as its user (p50, p99,
+//!   max; BENCHMARKS.md).
 
 mod audit;
 mod bench;
@@ -29,6 +31,7 @@ mod quality;
 mod reads;
 mod reconcile;
 mod sys;
+mod web;
 
 use std::path::PathBuf;
 
@@ -64,6 +67,8 @@ enum Task {
     BenchReconcile(reconcile::ReconcileArgs),
     /// Open-data benchmark: `package_search` over 10,000 packages (p50, p99) and downloads.
     BenchCkan(ckan::CkanArgs),
+    /// Web UI benchmark: the main pages on the demo country, each as its user, one client.
+    BenchWeb(web::WebArgs),
     /// Quality benchmark: the first measurement of a large register, then the incremental
     /// one after a batch of updates, against the imports themselves.
     BenchQuality(quality::QualityArgs),
@@ -106,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchReconcile(args) => reconcile::run(&args),
         Task::BenchQuality(args) => quality::run(&args),
         Task::BenchCkan(args) => ckan::run(&args),
+        Task::BenchWeb(args) => web::run(&args),
         Task::BareJson => exchange::bare_json(),
         Task::BareInsert { csv, db } => bench::bare_insert(&csv, &db),
         Task::BareCopy { url, csv, schema } => pg::bare_copy(&url, &csv, &schema),

@@ -226,6 +226,8 @@ error_codes! {
     ReconciliationNotFound = "reconciliation-not-found", NotFound, "Reconciliation not found";
     /// No import with that id (or not one of the caller's member's).
     ImportNotFound = "import-not-found", NotFound, "Import not found";
+    /// No error report with that id (or not one the caller may see).
+    ReportNotFound = "report-not-found", NotFound, "Error report not found";
     // 410
     /// The record is deleted.
     RecordDeleted = "record-deleted", Gone, "Record deleted";
@@ -324,6 +326,8 @@ error_codes! {
     BodyInvalid = "body-invalid", Invalid, "Invalid body";
     /// An uploaded file without a usable name, or of a format ndx does not read.
     UploadInvalid = "upload-invalid", Invalid, "Invalid upload";
+    /// An error report without a description, on a field the record does not have, or too long.
+    ReportInvalid = "report-invalid", Invalid, "Invalid error report";
     /// Reading the input failed.
     BodyReadFailed = "body-read-failed", Invalid, "Reading the input failed";
     /// The body's id differs from the path's.

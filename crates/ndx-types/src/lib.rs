@@ -16,6 +16,7 @@ pub mod quality;
 pub mod reconcile;
 pub mod reference;
 pub mod registry;
+pub mod report;
 pub mod subscription;
 pub mod text;
 pub mod validate;

@@ -1168,3 +1168,255 @@ fn the_operator_sees_the_indicators_change_and_downloads_each_chart_as_csv() {
         "signed out: sign in"
     );
 }
+
+fn sign_in_citizen(s: &Server) -> String {
+    let keys = s.keys();
+    sign_in(
+        s,
+        &[
+            ("kind", "citizen"),
+            ("citizen_id", &keys["web:citizen-id"]),
+            ("secret", &keys["web:citizen"]),
+        ],
+    )
+    .unwrap_or_else(|r| panic!("citizen refused: {} {}", r.status, r.body))
+}
+
+#[test]
+fn a_citizen_gives_and_withdraws_consent_and_the_next_lookup_follows_it() {
+    let s = Server::demo(100);
+    let citizen = s.keys()["web:citizen-id"].clone();
+    let session = sign_in_citizen(&s);
+    let hcmc = s.key("consumer-79");
+    let ask = || {
+        s.request(
+            "GET",
+            &format!("/api/v1/exchange/datasets/population/records/{citizen}"),
+            Some(&hcmc),
+            &[("Ndx-Purpose", "social-insurance")],
+            None,
+        )
+    };
+    assert_eq!(ask().status, 403, "no consent yet");
+    let me = html(&s, "/me", &[("Cookie", &session)]);
+    let agreement = me
+        .body
+        .split("name=\"agreement\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("an agreement asking for consent")
+        .to_owned();
+    assert!(me.body.contains("ethnic_code"), "{}", me.body);
+    assert!(me.body.contains("Chưa đồng ý"), "{}", me.body);
+    let token = form_token(&me.body);
+    // A cross-site post changes nothing.
+    let cross = post_form(
+        &s,
+        "/me/consents",
+        &session,
+        &[("_csrf", &token), ("agreement", &agreement)],
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(ask().status, 403);
+    let granted = post_form(
+        &s,
+        "/me/consents",
+        &session,
+        &[("_csrf", &token), ("agreement", &agreement)],
+        &[],
+    );
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    let r = ask();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["data"]["ethnic_code"].is_string());
+    let me = html(&s, "/me", &[("Cookie", &session)]);
+    assert!(me.body.contains("Đã đồng ý lúc"), "{}", me.body);
+    let withdraw = me
+        .body
+        .split("action=\"/me/consents/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a withdraw form")
+        .to_owned();
+    let withdrawn = post_form(
+        &s,
+        &format!("/me/consents/{withdraw}"),
+        &session,
+        &[("_csrf", &token)],
+        &[],
+    );
+    assert_eq!(withdrawn.status, 303, "{}", withdrawn.body);
+    assert_eq!(ask().status, 403, "withdrawn: the next lookup is refused");
+    // An agency's person has no consents to give.
+    let operator = sign_in_as(&s, "binh.operator");
+    let otoken = form_token(&html(&s, "/", &[("Cookie", &operator)]).body);
+    let r = post_form(
+        &s,
+        "/me/consents",
+        &operator,
+        &[("_csrf", &otoken), ("agreement", &agreement)],
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[test]
+fn a_citizen_reports_an_error_the_agency_settles_it_and_nobody_reports_on_another() {
+    let s = Server::demo(100);
+    let citizen = s.keys()["web:citizen-id"].clone();
+    let session = sign_in_citizen(&s);
+    let path = format!("/me/report?dataset=population&key={citizen}");
+    let form = html(&s, &path, &[("Cookie", &session)]);
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("value=\"full_name\""), "{}", form.body);
+    let token = form_token(&form.body);
+    // Nothing chosen, nothing said: both refused next to their fields, in English if asked.
+    let empty = post_form(
+        &s,
+        "/me/report",
+        &session,
+        &[
+            ("_csrf", &token),
+            ("dataset", "population"),
+            ("key", &citizen),
+        ],
+        &[("Cookie", "ndx_lang=en")],
+    );
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert!(empty.body.contains("id=\"field-error\""), "{}", empty.body);
+    assert!(
+        empty.body.contains("id=\"description-error\""),
+        "{}",
+        empty.body
+    );
+    // Another citizen's record: refused, nothing filed.
+    let listed = s
+        .get(
+            "/api/v1/datasets/population/records?limit=3",
+            Some(&s.key("population-provider")),
+        )
+        .ok(200);
+    let other = listed["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["key"].as_str().expect("key").to_owned())
+        .find(|k| *k != citizen)
+        .expect("another citizen");
+    assert_eq!(
+        html(
+            &s,
+            &format!("/me/report?dataset=population&key={other}"),
+            &[("Cookie", &session)]
+        )
+        .status,
+        403
+    );
+    let theirs = post_form(
+        &s,
+        "/me/report",
+        &session,
+        &[
+            ("_csrf", &token),
+            ("dataset", "population"),
+            ("key", &other),
+            ("field", "full_name"),
+            ("description", "x"),
+        ],
+        &[],
+    );
+    assert_eq!(theirs.status, 403, "{}", theirs.body);
+    let filed = post_form(
+        &s,
+        "/me/report",
+        &session,
+        &[
+            ("_csrf", &token),
+            ("dataset", "population"),
+            ("key", &citizen),
+            ("field", "street_address"),
+            ("description", "Tôi đã chuyển nhà từ tháng 3"),
+            ("proposed", "12 Lê Lợi"),
+        ],
+        &[],
+    );
+    assert_eq!(filed.status, 303, "{}", filed.body);
+    let me = html(&s, "/me", &[("Cookie", &session)]);
+    assert!(
+        me.body.contains("Tôi đã chuyển nhà từ tháng 3"),
+        "{}",
+        me.body
+    );
+    assert!(me.body.contains("Đang chờ xử lý"), "{}", me.body);
+    // It reaches the owning agency (BCA), not another.
+    let btc = sign_in_as(&s, "hoa.btc");
+    assert!(
+        !html(&s, "/provider/reports", &[("Cookie", &btc)])
+            .body
+            .contains("chuyển nhà")
+    );
+    let bca = sign_in_as(&s, "lan.bca");
+    let list = html(&s, "/provider/reports", &[("Cookie", &bca)]);
+    assert!(
+        list.body.contains("Tôi đã chuyển nhà từ tháng 3"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("12 Lê Lợi"));
+    let id = list
+        .body
+        .split("action=\"/provider/reports/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a settle form")
+        .to_owned();
+    let btoken = form_token(&list.body);
+    let no_reason = post_form(
+        &s,
+        &format!("/provider/reports/{id}"),
+        &bca,
+        &[("_csrf", &btoken), ("decision", "declined")],
+        &[],
+    );
+    assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+    assert!(
+        no_reason
+            .body
+            .contains(&format!("id=\"answer-{id}-error\"")),
+        "{}",
+        no_reason.body
+    );
+    let ctoken = form_token(&html(&s, "/", &[("Cookie", &btc)]).body);
+    let foreign = post_form(
+        &s,
+        &format!("/provider/reports/{id}"),
+        &btc,
+        &[("_csrf", &ctoken), ("decision", "corrected")],
+        &[],
+    );
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    let done = post_form(
+        &s,
+        &format!("/provider/reports/{id}"),
+        &bca,
+        &[
+            ("_csrf", &btoken),
+            ("decision", "corrected"),
+            ("answer", "Đã cập nhật địa chỉ"),
+        ],
+        &[],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let me = html(&s, "/me", &[("Cookie", &session)]);
+    assert!(me.body.contains("Đã cập nhật địa chỉ"), "{}", me.body);
+    assert!(me.body.contains("badge good"), "{}", me.body);
+    // Filing and settling are on the citizen's tracker.
+    let ops: Vec<String> = s
+        .accesses(&citizen)
+        .iter()
+        .filter_map(|a| a["operation"].as_str().map(String::from))
+        .collect();
+    assert!(ops.contains(&"subject.report".to_owned()), "{ops:?}");
+    assert!(ops.contains(&"report.settle".to_owned()), "{ops:?}");
+}

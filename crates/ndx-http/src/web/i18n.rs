@@ -768,6 +768,62 @@ pub struct Messages {
     pub chart_match_rate_desc: &'static str,
     /// Download the chart's data.
     pub download_csv: &'static str,
+    /// A report waiting.
+    pub report_open: &'static str,
+    /// A report settled by a correction.
+    pub report_corrected: &'static str,
+    /// A report declined.
+    pub report_declined: &'static str,
+    /// Report an error.
+    pub report_an_error: &'static str,
+    /// The report form's lead.
+    pub report_lead: &'static str,
+    /// No field chosen.
+    pub choose_field: &'static str,
+    /// No description.
+    pub describe_error: &'static str,
+    /// What is wrong.
+    pub what_is_wrong: &'static str,
+    /// The right value.
+    pub right_value: &'static str,
+    /// Send the report.
+    pub send_report: &'static str,
+    /// The consents heading.
+    pub consents: &'static str,
+    /// Its lead.
+    pub consents_lead: &'static str,
+    /// None asked.
+    pub no_consents: &'static str,
+    /// Consent given on.
+    pub consent_given: &'static str,
+    /// Consent not given.
+    pub consent_not_given: &'static str,
+    /// Give consent.
+    pub grant_consent: &'static str,
+    /// Withdraw consent.
+    pub withdraw_consent: &'static str,
+    /// The citizen's reports.
+    pub my_reports: &'static str,
+    /// No reports.
+    pub no_reports: &'static str,
+    /// When reported.
+    pub reported: &'static str,
+    /// Citizens' reports (heading).
+    pub citizen_reports: &'static str,
+    /// Its lead.
+    pub citizen_reports_lead: &'static str,
+    /// The value when reported.
+    pub current_value: &'static str,
+    /// The agency's answer.
+    pub answer: &'static str,
+    /// Mark corrected.
+    pub mark_corrected: &'static str,
+    /// Decline.
+    pub decline_report: &'static str,
+    /// Declining without reason.
+    pub reason_needed_decline: &'static str,
+    /// Link to reports.
+    pub reports_waiting: &'static str,
 }
 
 /// Tiếng Việt.
@@ -1070,6 +1126,34 @@ pub static VI: Messages = Messages {
     chart_match_rate: "Tỷ lệ khớp với CSDL quốc gia về dân cư",
     chart_match_rate_desc: "Tỷ lệ bản ghi khớp trong lần đối soát gần nhất của mỗi cơ sở dữ liệu.",
     download_csv: "Tải dữ liệu (CSV)",
+    report_open: "Đang chờ xử lý",
+    report_corrected: "Đã sửa",
+    report_declined: "Không sửa",
+    report_an_error: "Báo sai sót",
+    report_lead: "Phản ánh của bạn được gửi đến cơ quan quản lý dữ liệu này; bạn theo dõi kết quả tại trang Dữ liệu của tôi.",
+    choose_field: "Hãy chọn trường bị sai.",
+    describe_error: "Hãy mô tả sai sót.",
+    what_is_wrong: "Sai sót là gì",
+    right_value: "Giá trị đúng",
+    send_report: "Gửi phản ánh",
+    consents: "Sự đồng ý của tôi",
+    consents_lead: "Một số cơ quan chỉ được nhận những trường này khi bạn đồng ý; bạn có thể rút lại bất cứ lúc nào, có hiệu lực ngay.",
+    no_consents: "Không có thỏa thuận nào cần sự đồng ý của bạn.",
+    consent_given: "Đã đồng ý lúc",
+    consent_not_given: "Chưa đồng ý",
+    grant_consent: "Đồng ý",
+    withdraw_consent: "Rút lại sự đồng ý",
+    my_reports: "Phản ánh sai sót của tôi",
+    no_reports: "Chưa có phản ánh nào.",
+    reported: "Thời điểm phản ánh",
+    citizen_reports: "Phản ánh sai sót của công dân",
+    citizen_reports_lead: "Công dân phản ánh sai sót trong dữ liệu về chính họ; hãy kiểm tra, sửa trong cơ sở dữ liệu và trả lời.",
+    current_value: "Giá trị khi phản ánh",
+    answer: "Trả lời",
+    mark_corrected: "Đã sửa",
+    decline_report: "Không sửa (nêu lý do)",
+    reason_needed_decline: "Không sửa phải nêu lý do.",
+    reports_waiting: "Phản ánh sai sót của công dân",
 };
 
 /// English.
@@ -1372,6 +1456,34 @@ pub static EN: Messages = Messages {
     chart_match_rate: "Match rate with the population register",
     chart_match_rate_desc: "The share of records matched in each register's latest reconciliation.",
     download_csv: "Download the data (CSV)",
+    report_open: "Waiting",
+    report_corrected: "Corrected",
+    report_declined: "Declined",
+    report_an_error: "Report an error",
+    report_lead: "Your report goes to the agency that keeps this data; follow its answer on your My data page.",
+    choose_field: "Choose the field that is wrong.",
+    describe_error: "Describe what is wrong.",
+    what_is_wrong: "What is wrong",
+    right_value: "The right value",
+    send_report: "Send the report",
+    consents: "My consents",
+    consents_lead: "Some agencies receive these fields only with your consent; you may withdraw it at any time, and it takes effect at once.",
+    no_consents: "No agreement asks for your consent.",
+    consent_given: "Given on",
+    consent_not_given: "Not given",
+    grant_consent: "Give my consent",
+    withdraw_consent: "Withdraw my consent",
+    my_reports: "My error reports",
+    no_reports: "No reports yet.",
+    reported: "Reported",
+    citizen_reports: "Citizens' error reports",
+    citizen_reports_lead: "Citizens report errors in the data about them: check, correct the register, and answer.",
+    current_value: "Value when reported",
+    answer: "Answer",
+    mark_corrected: "Corrected",
+    decline_report: "Decline (give the reason)",
+    reason_needed_decline: "Declining gives the reason.",
+    reports_waiting: "Citizens' error reports",
 };
 
 #[cfg(test)]

@@ -40,6 +40,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/sign-out", axum::routing::post(session::sign_out))
         .route("/me", get(citizen::me))
+        .route("/me/consents", axum::routing::post(citizen::grant))
+        .route(
+            "/me/consents/{id}/withdraw",
+            axum::routing::post(citizen::withdraw),
+        )
+        .route(
+            "/me/report",
+            get(citizen::report_form).post(citizen::report),
+        )
+        .route("/provider/reports", get(provider::reports))
+        .route(
+            "/provider/reports/{id}",
+            axum::routing::post(provider::settle),
+        )
         .route("/provider", get(provider::home))
         .route("/provider/datasets/{dataset}", get(provider::dataset))
         .route("/provider/imports/{id}", get(provider::import))

@@ -568,3 +568,102 @@ pub async fn import(State(st): State<AppState>, ctx: Ctx, Path(id): Path<String>
     };
     super::private_page(&page, lang, StatusCode::OK)
 }
+
+/// `/provider/reports`: citizens' error reports on the agency's datasets.
+#[derive(Template)]
+#[template(path = "provider_reports.html")]
+pub struct ReportsPage {
+    c: Chrome,
+    reports: Vec<(String, super::citizen::ReportRow, String, String, bool)>,
+    action_error: String,
+    error_for: String,
+}
+
+async fn reports_page(st: &AppState, ctx: &Ctx, caller: Caller) -> Result<ReportsPage, ApiError> {
+    let lang = ctx.lang;
+    let core = st.core.clone();
+    let reports = blocking(move || core.agency_reports(&caller))
+        .await?
+        .into_inner();
+    Ok(ReportsPage {
+        c: ctx.chrome("provider"),
+        reports: reports
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    super::citizen::report_row(lang, r),
+                    r.current.clone(),
+                    r.proposed.clone().unwrap_or_default(),
+                    r.status == ndx_types::report::ReportStatus::Open,
+                )
+            })
+            .collect(),
+        action_error: String::new(),
+        error_for: String::new(),
+    })
+}
+
+/// `GET /provider/reports`.
+pub async fn reports(State(st): State<AppState>, ctx: Ctx) -> Response {
+    let caller = match ctx.caller(&st, &[Role::Provider]).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    match reports_page(&st, &ctx, caller).await {
+        Ok(page) => super::private_page(&page, ctx.lang, StatusCode::OK),
+        Err(e) => ctx.error(e),
+    }
+}
+
+/// `POST /provider/reports/{id}`: settles a report — corrected, or declined with the reason
+/// the citizen will read (said next to the answer when missing).
+pub async fn settle(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match ctx.caller(&st, &[Role::Provider]).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let form = match ctx.posted_form(&headers, &body) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    let corrected = form.get("decision") == "corrected";
+    let answer = form.get("answer").trim().to_owned();
+    let m = ctx.lang.messages();
+    let refuse = |message: String| {
+        let (st, ctx, caller, id) = (st.clone(), &ctx, caller.clone(), id.clone());
+        async move {
+            match reports_page(&st, ctx, caller).await {
+                Ok(mut page) => {
+                    page.action_error = message;
+                    page.error_for = id;
+                    super::private_page(&page, ctx.lang, StatusCode::UNPROCESSABLE_ENTITY)
+                }
+                Err(e) => ctx.error(e),
+            }
+        }
+    };
+    if !corrected && answer.is_empty() {
+        return refuse(m.reason_needed_decline.into()).await;
+    }
+    let core = st.core.clone();
+    let (c2, id2) = (caller.clone(), id.clone());
+    let answer = (!answer.is_empty()).then_some(answer);
+    match blocking(move || core.settle_report(&c2, &id2, corrected, answer, Utc::now())).await {
+        Ok(_) => Redirect::to("/provider/reports").into_response(),
+        Err(e)
+            if e.status().is_client_error()
+                && e.status() != StatusCode::FORBIDDEN
+                && e.status() != StatusCode::NOT_FOUND =>
+        {
+            refuse(e.detail().to_owned()).await
+        }
+        Err(e) => ctx.error(e),
+    }
+}

@@ -27,6 +27,7 @@ mod kinds;
 pub mod open;
 pub mod quality;
 pub mod reconcile;
+pub mod report;
 pub(crate) mod sql;
 pub mod subscription;
 

@@ -134,6 +134,25 @@ def citizen_journey(d, keys):
     expect("UBND-01-PUBLIC-SERVICE" in d.page_source, "the consumer's access is on the tracker")
     expect("public-service-delivery" in d.page_source, "with its purpose")
     check_page(d, "my-data")
+    # Consent: given, then withdrawn.
+    grant = d.find_elements(By.CSS_SELECTOR, "button[id^=grant-]")
+    expect(len(grant) > 0, "an agreement asks for consent")
+    if grant:
+        follow(d, grant[0])
+        withdraw = d.find_elements(By.CSS_SELECTOR, "button[id^=withdraw-]")
+        expect(len(withdraw) == 1, "the consent is given")
+        if withdraw:
+            follow(d, withdraw[0])
+            expect(not d.find_elements(By.CSS_SELECTOR, "button[id^=withdraw-]"), "withdrawn")
+    # An error in their data, reported to the agency.
+    follow(d, d.find_element(By.CSS_SELECTOR, "a.report-link"))
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/me/report'] button"))
+    expect(d.find_element(By.ID, "description-error").is_displayed(), "the missing description is said")
+    check_page(d, "report-error")
+    Select(d.find_element(By.ID, "field")).select_by_index(2)
+    d.find_element(By.ID, "description").send_keys("Tôi đã chuyển nhà")
+    follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/me/report'] button"))
+    expect("Tôi đã chuyển nhà" in d.page_source, "the report is listed on my data")
     follow(d, d.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
     d.get(BASE + "/me")
     expect("/sign-in" in d.current_url, "signed out")
