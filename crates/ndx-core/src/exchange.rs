@@ -121,6 +121,8 @@ pub struct ExchangeDataset {
 #[derive(Debug, Default)]
 pub(crate) struct Quotas {
     used: Mutex<HashMap<(String, NaiveDate), Used>>,
+    /// Refused exchange requests per (owning member, day): (all counted here, unsaved).
+    refused: Mutex<HashMap<(String, NaiveDate), (u64, u64)>>,
     last_flush: Mutex<Option<std::time::Instant>>,
 }
 
@@ -143,6 +145,39 @@ impl Quotas {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         used.iter()
             .any(|((a, day), u)| a == agreement && *day >= since && u.requests > 0)
+    }
+
+    /// Counts one refused exchange request on `member`'s datasets.
+    fn count_refusal(&self, member: &str, day: NaiveDate) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.retain(|(_, d), (_, unsaved)| *d >= day || *unsaved > 0);
+        let entry = refused.entry((member.to_owned(), day)).or_default();
+        entry.0 += 1;
+        entry.1 += 1;
+    }
+
+    /// The refusals counted here today that the catalogue may not have yet, per member.
+    pub(crate) fn unsaved_refusals(&self, day: NaiveDate) -> HashMap<String, u64> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused
+            .iter()
+            .filter(|((_, d), _)| *d == day)
+            .map(|((m, _), (_, unsaved))| (m.clone(), *unsaved))
+            .collect()
+    }
+
+    fn take_unsaved_refusals(&self) -> Vec<((String, NaiveDate), u64)> {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused
+            .iter_mut()
+            .filter(|(_, (_, unsaved))| *unsaved > 0)
+            .map(|(k, (_, unsaved))| (k.clone(), std::mem::take(unsaved)))
+            .collect()
+    }
+
+    fn unsave_refusals(&self, key: (String, NaiveDate), n: u64) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.entry(key).or_default().1 += n;
     }
 
     fn loaded(&self, agreement: &str, day: NaiveDate) -> bool {
@@ -681,6 +716,15 @@ impl Core {
             }
         };
         let refuse = |e: Error, agreement: Option<&Agreement>| -> Error {
+            let owner = match agreement {
+                Some(a) => a.provider.clone(),
+                None => self
+                    .schema(dataset, None)
+                    .map(|s| s.owner)
+                    .unwrap_or_default(),
+            };
+            self.quotas.count_refusal(&owner, now.date_naive());
+            self.save_quotas_now_and_then();
             let mut event = self
                 .audit
                 .event(caller, &op_name)
@@ -1784,6 +1828,21 @@ impl Core {
             );
             if let Err(e) = saved {
                 self.quotas.unsave((agreement, day), requests, records);
+                first_error.get_or_insert(e);
+            }
+        }
+        for ((member, day), refused) in self.quotas.take_unsaved_refusals() {
+            let saved = self.add_to_stored(
+                &rules::RefusalCount::id_of(&member, day),
+                || rules::RefusalCount {
+                    member: member.clone(),
+                    day,
+                    refused: 0,
+                },
+                |r: &mut rules::RefusalCount| r.refused += refused,
+            );
+            if let Err(e) = saved {
+                self.quotas.unsave_refusals((member, day), refused);
                 first_error.get_or_insert(e);
             }
         }

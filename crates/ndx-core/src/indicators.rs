@@ -2,7 +2,8 @@
 //! steering committee: datasets registered and the shares that are original, master, open
 //! and shared; open-data packages published; quality on the six criteria (freshness is the
 //! criterion "live"); the match rate of each register with the population register; the
-//! sharing volume per day and its trend; the systems connected. Each figure is read from the
+//! sharing volume per day and its trend; the exchange requests refused; the systems
+//! connected. Each figure is read from the
 //! services that own it, at the time asked: nothing here is stored.
 
 use std::collections::BTreeMap;
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ndx_store::catalog::exchange::attr as exchange_attr;
 use ndx_types::dictionary::Openness;
-use ndx_types::exchange::{Agreement, AgreementStatus, QuotaUsage};
+use ndx_types::exchange::{Agreement, AgreementStatus, QuotaUsage, RefusalCount};
 use ndx_types::quality::Criteria;
 use ndx_types::reconcile::{Reconciliation, RunStatus};
 use ndx_types::registry::Role;
@@ -56,6 +57,8 @@ pub struct AgencyIndicators {
     pub requests: u64,
     /// Records released under them.
     pub records: u64,
+    /// Exchange requests on its datasets refused in the last [`TREND_DAYS`].
+    pub refused: u64,
 }
 
 /// One day of sharing.
@@ -67,6 +70,8 @@ pub struct SharingDay {
     pub requests: u64,
     /// Records released.
     pub records: u64,
+    /// Exchange requests refused.
+    pub refused: u64,
 }
 
 /// The indicators at a time.
@@ -180,6 +185,7 @@ impl Core {
                         day,
                         requests: 0,
                         records: 0,
+                        refused: 0,
                     },
                 )
             })
@@ -205,6 +211,30 @@ impl Core {
                 }
             }
         }
+        // Exchange errors: the refusals the catalogue has, and today's not written yet.
+        let today = now.date_naive();
+        let mut refusals: Vec<(String, NaiveDate, u64)> = self
+            .store
+            .catalog()
+            .values::<RefusalCount>()?
+            .into_iter()
+            .filter(|r| r.day >= first)
+            .map(|r| (r.member, r.day, r.refused))
+            .collect();
+        refusals.extend(
+            self.quotas
+                .unsaved_refusals(today)
+                .into_iter()
+                .map(|(m, n)| (m, today, n)),
+        );
+        for (member, day, n) in refusals {
+            if let Some(d) = days.get_mut(&day) {
+                d.refused += n;
+            }
+            if let Some(a) = agencies.get_mut(&member) {
+                a.refused += n;
+            }
+        }
         let agencies: Vec<AgencyIndicators> = agencies.into_values().collect();
         let mut overall = AgencyIndicators {
             quality: quality.rollup.overall,
@@ -221,6 +251,7 @@ impl Core {
             overall.requests += a.requests;
             overall.records += a.records;
         }
+        overall.refused = days.values().map(|d| d.refused).sum();
         let all_rates: Vec<f64> = latest
             .values()
             .filter_map(Reconciliation::match_rate)

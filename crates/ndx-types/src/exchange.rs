@@ -303,6 +303,25 @@ impl ApprovalPolicy {
     }
 }
 
+/// The exchange requests refused on one UTC day for the datasets of one member (its
+/// providers' "exchange errors"; an empty member for requests on no known dataset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalCount {
+    /// The member owning the datasets asked for.
+    pub member: String,
+    /// The UTC day.
+    pub day: chrono::NaiveDate,
+    /// Requests refused.
+    pub refused: u64,
+}
+
+impl RefusalCount {
+    /// The id it is kept under: `MEMBER@YYYY-MM-DD`.
+    pub fn id_of(member: &str, day: chrono::NaiveDate) -> String {
+        format!("{member}@{day}")
+    }
+}
+
 /// What an agreement has used of its quota on one UTC day (kept so that a restart does not
 /// start the day afresh).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

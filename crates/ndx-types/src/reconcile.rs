@@ -83,13 +83,14 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
-    /// The share of target records matched to a reference record (exactly, or with
-    /// differences to correct); `None` before any target record was read.
+    /// The share of target records matched to a reference record (exactly, with
+    /// differences to correct, or probably — the matches a report gives); `None` before any
+    /// target record was read.
     pub fn match_rate(&self) -> Option<f64> {
         if self.targets == 0 {
             return None;
         }
-        let matched: u64 = ["exact", "match_with_differences"]
+        let matched: u64 = ["exact", "match_with_differences", "probable"]
             .iter()
             .filter_map(|k| self.statuses.get(*k))
             .sum();

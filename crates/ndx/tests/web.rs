@@ -1107,8 +1107,28 @@ fn the_operator_sees_the_indicators_change_and_downloads_each_chart_as_csv() {
         None,
     );
     assert_eq!(lookup.status, 200, "{}", lookup.body);
+    // A request without an agreement is refused: today's exchange errors grow by one.
+    let refused_today = |body: &str| -> u64 {
+        body.split("id=\"refused-today\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .expect("today's refusals")
+            .replace(['.', ','], "")
+            .parse()
+            .expect("a number")
+    };
+    let refused_before = refused_today(&page.body);
+    let refused = s.request(
+        "GET",
+        "/api/v1/exchange/datasets/businesses/records/0100000000",
+        Some(&s.key("consumer-01")),
+        &[("Ndx-Purpose", "public-service-delivery")],
+        None,
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
     let after = html(&s, "/indicators", &[("Cookie", &operator)]);
     assert_eq!(shared_today(&after.body), before + 1);
+    assert_eq!(refused_today(&after.body), refused_before + 1);
     // Each chart's data as CSV, machine-readable whatever the language.
     for (chart, header) in [
         (
@@ -1120,6 +1140,7 @@ fn the_operator_sees_the_indicators_change_and_downloads_each_chart_as_csv() {
             "member,overall,accurate,complete,clean,live,unified,common_use",
         ),
         ("sharing", "day,requests,records"),
+        ("errors", "day,refused"),
         ("match-rate", "member,match_rate"),
     ] {
         let r = s.request(

@@ -824,6 +824,14 @@ pub struct Messages {
     pub reason_needed_decline: &'static str,
     /// Link to reports.
     pub reports_waiting: &'static str,
+    /// Exchange requests refused today.
+    pub ind_refused_today: &'static str,
+    /// Refused in 30 days.
+    pub ind_refused_30: &'static str,
+    /// Chart: exchange errors per day.
+    pub chart_errors: &'static str,
+    /// Its description.
+    pub chart_errors_desc: &'static str,
 }
 
 /// Tiếng Việt.
@@ -1154,6 +1162,10 @@ pub static VI: Messages = Messages {
     decline_report: "Không sửa (nêu lý do)",
     reason_needed_decline: "Không sửa phải nêu lý do.",
     reports_waiting: "Phản ánh sai sót của công dân",
+    ind_refused_today: "yêu cầu trao đổi bị từ chối hôm nay",
+    ind_refused_30: "Bị từ chối (30 ngày)",
+    chart_errors: "Yêu cầu trao đổi bị từ chối mỗi ngày (30 ngày)",
+    chart_errors_desc: "Số yêu cầu bị từ chối (không có thỏa thuận, sai mục đích, hết hạn mức, thiếu sự đồng ý…), mỗi ngày.",
 };
 
 /// English.
@@ -1484,6 +1496,10 @@ pub static EN: Messages = Messages {
     decline_report: "Decline (give the reason)",
     reason_needed_decline: "Declining gives the reason.",
     reports_waiting: "Citizens' error reports",
+    ind_refused_today: "exchange requests refused today",
+    ind_refused_30: "Refused (30 days)",
+    chart_errors: "Exchange requests refused per day (30 days)",
+    chart_errors_desc: "Requests refused (no agreement, wrong purpose, quota used up, consent missing…), per day.",
 };
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::{AppState, blocking};
 const ROLES: &[Role] = &[Role::Operator, Role::Steward, Role::Auditor];
 
 /// The charts, each with its CSV (`/indicators/{name}.csv`).
-const CHARTS: [&str; 4] = ["datasets", "quality", "sharing", "match-rate"];
+const CHARTS: [&str; 5] = ["datasets", "quality", "sharing", "errors", "match-rate"];
 
 /// One agency's row of the table.
 pub struct AgencyRow {
@@ -38,6 +38,7 @@ pub struct AgencyRow {
     live: String,
     match_rate: String,
     requests: String,
+    refused: String,
 }
 
 /// One chart on the page.
@@ -57,6 +58,7 @@ pub struct IndicatorsPage {
     agreements_in_force: String,
     agreements_requested: String,
     shared_today: String,
+    refused_today: String,
     charts: Vec<ChartView>,
     rows: Vec<AgencyRow>,
 }
@@ -90,6 +92,7 @@ fn row_of(lang: Lang, a: &AgencyIndicators) -> AgencyRow {
         live: percent(lang, a.quality.live),
         match_rate: percent(lang, a.match_rate),
         requests: lang.number(a.requests),
+        refused: lang.number(a.refused),
     }
 }
 
@@ -117,7 +120,7 @@ pub async fn page(State(st): State<AppState>, ctx: Ctx) -> Response {
     let active: Vec<&AgencyIndicators> = ind
         .agencies
         .iter()
-        .filter(|a| a.datasets > 0 || a.requests > 0)
+        .filter(|a| a.datasets > 0 || a.requests > 0 || a.refused > 0)
         .collect();
     let charts = vec![
         ChartView {
@@ -176,6 +179,24 @@ pub async fn page(State(st): State<AppState>, ctx: Ctx) -> Response {
             ),
         },
         ChartView {
+            name: "errors",
+            heading: m.chart_errors,
+            svg: chart::columns(
+                "chart-errors",
+                m.chart_errors,
+                m.chart_errors_desc,
+                &ind.sharing
+                    .iter()
+                    .map(|d| Bar {
+                        label: lang.date(d.day),
+                        value: d.refused as f64,
+                        shown: lang.number(d.refused),
+                    })
+                    .collect::<Vec<_>>(),
+                7,
+            ),
+        },
+        ChartView {
             name: "match-rate",
             heading: m.chart_match_rate,
             svg: chart::horizontal_bars(
@@ -196,6 +217,7 @@ pub async fn page(State(st): State<AppState>, ctx: Ctx) -> Response {
         },
     ];
     let today = ind.sharing.last().map_or(0, |d| d.requests);
+    let refused_today = ind.sharing.last().map_or(0, |d| d.refused);
     super::private_page(
         &IndicatorsPage {
             c: ctx.chrome("indicators"),
@@ -204,6 +226,7 @@ pub async fn page(State(st): State<AppState>, ctx: Ctx) -> Response {
             agreements_in_force: lang.number(ind.agreements_in_force),
             agreements_requested: lang.number(ind.agreements_requested),
             shared_today: lang.number(today),
+            refused_today: lang.number(refused_today),
             charts,
             rows: active.iter().map(|a| row_of(lang, a)).collect(),
         },
@@ -302,6 +325,12 @@ pub async fn csv(State(st): State<AppState>, ctx: Ctx, Path(file): Path<String>)
                         d.requests.to_string(),
                         d.records.to_string(),
                     ])?;
+                }
+            }
+            "errors" => {
+                write(["day", "refused"].map(String::from).to_vec())?;
+                for d in &ind.sharing {
+                    write(vec![d.day.to_string(), d.refused.to_string()])?;
                 }
             }
             _ => {

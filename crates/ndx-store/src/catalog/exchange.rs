@@ -1,7 +1,9 @@
 //! The catalogue kinds of governed exchange: sharing agreements, approval policies, consents
 //! and transfer assessments, each with the attributes the exchange path finds them by.
 
-use ndx_types::exchange::{Agreement, ApprovalPolicy, Consent, QuotaUsage, TransferAssessment};
+use ndx_types::exchange::{
+    Agreement, ApprovalPolicy, Consent, QuotaUsage, RefusalCount, TransferAssessment,
+};
 use ndx_types::registry::{Member, System};
 
 use super::{Attribute, Kind};
@@ -20,6 +22,8 @@ pub mod attr {
     pub const AGREEMENT: &str = "agreement";
     /// The foreign member a transfer assessment lets receive data.
     pub const RECIPIENT: &str = "recipient";
+    /// The member whose datasets' refusals are counted.
+    pub const MEMBER: &str = "member";
 }
 
 impl Kind for Agreement {
@@ -75,6 +79,19 @@ impl Kind for ApprovalPolicy {
     }
     fn attributes(&self) -> Vec<Attribute> {
         vec![Attribute::plain(attr::DATASET, &self.dataset)]
+    }
+}
+
+impl Kind for RefusalCount {
+    const KIND: &'static str = "exchange-refusals";
+    const NOUN: &'static str = "exchange refusal count";
+    // Written with the quota counts; counted in memory, never cached from the store.
+    const WATCHED: bool = false;
+    fn id(&self) -> String {
+        RefusalCount::id_of(&self.member, self.day)
+    }
+    fn attributes(&self) -> Vec<Attribute> {
+        vec![Attribute::plain(attr::MEMBER, &self.member)]
     }
 }
 

@@ -284,7 +284,7 @@ def operator_journey(d, keys):
     d.refresh()
     expect(count() == before + 1, f"today's sharing went from {before} to {count()}")
     links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "a[href$='.csv']")]
-    expect(len(links) == 4, f"a CSV per chart: {links}")
+    expect(len(links) == 5, f"a CSV per chart: {links}")
     sign_out(d)
 
 
