@@ -19,7 +19,7 @@ use anyhow::{Context, ensure};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::harness::{self, FreshStore, Server, thousands};
+use crate::harness::{self, Server, thousands};
 use crate::reads::agent;
 use crate::sys::Machine;
 
@@ -100,29 +100,7 @@ pub fn run(args: &CkanArgs) -> anyhow::Result<()> {
     )?;
     let ndx = harness::build_ndx(&root)?;
     let machine = Machine::probe();
-    let data = dir.join("data");
-    if data.exists() {
-        harness::remove(&data)?;
-    }
-    let demo = std::process::Command::new(&ndx)
-        .args([
-            "demo",
-            "--no-serve",
-            "--no-open-data",
-            "--citizens",
-            &args.citizens.to_string(),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("NDX_LOG", "warn")
-        .env("NDX_DEMO_WELFARE_SOURCE", "none")
-        .output()?;
-    ensure!(
-        demo.status.success(),
-        "ndx demo: {}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let store = FreshStore::existing(&data);
+    let store = harness::demo_country(&ndx, &dir.join("data"), args.citizens, &["--no-open-data"])?;
     let key = store.api_key("population-provider")?;
     let server = Server::start(&ndx, &store)?;
     let http = agent();

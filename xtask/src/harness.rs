@@ -201,6 +201,33 @@ pub fn build_ndx(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(ndx)
 }
 
+/// A fresh demo country of `citizens` in `data` (`ndx demo --no-serve` with `extra` flags, the
+/// welfare source left out): its store.
+pub fn demo_country(
+    ndx: &Path,
+    data: &Path,
+    citizens: usize,
+    extra: &[&str],
+) -> anyhow::Result<FreshStore> {
+    if data.exists() {
+        remove(data)?;
+    }
+    let demo = Command::new(ndx)
+        .args(["demo", "--no-serve", "--citizens", &citizens.to_string()])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
+        .env("NDX_LOG", "warn")
+        .env("NDX_DEMO_WELFARE_SOURCE", "none")
+        .output()?;
+    ensure!(
+        demo.status.success(),
+        "ndx demo: {}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    Ok(FreshStore::existing(data))
+}
+
 /// The written population CSV.
 pub struct Csv {
     /// Where it is.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 
-use crate::harness::{self, FreshStore, Server};
+use crate::harness::{self, Server};
 use crate::sys::Machine;
 
 /// Options of `bench-web`.
@@ -85,29 +85,8 @@ pub fn run(args: &WebArgs) -> anyhow::Result<()> {
     )?;
     let ndx = harness::build_ndx(&root)?;
     let machine = Machine::probe();
-    let data = dir.join("data");
-    if data.exists() {
-        harness::remove(&data)?;
-    }
     eprintln!("building the demo country ({} citizens)…", args.citizens);
-    let demo = std::process::Command::new(&ndx)
-        .args([
-            "demo",
-            "--no-serve",
-            "--citizens",
-            &args.citizens.to_string(),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("NDX_LOG", "warn")
-        .env("NDX_DEMO_WELFARE_SOURCE", "none")
-        .output()?;
-    ensure!(
-        demo.status.success(),
-        "ndx demo: {}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let store = FreshStore::existing(&data);
+    let store = harness::demo_country(&ndx, &dir.join("data"), args.citizens, &[])?;
     let server = Server::start(&ndx, &store)?;
     let http = agent();
     let base = server.base.clone();

@@ -400,7 +400,11 @@ fn a_citizen_signs_in_and_sees_their_records_and_the_access_a_consumer_just_made
     assert!(me.body.contains("public-service-delivery"), "{}", me.body);
     assert!(me.body.contains("UBND-01-PUBLIC-SERVICE"), "{}", me.body);
     assert!(me.body.contains("Signed in as"));
-    assert!(me.body.contains("<title>My data · ndx</title>"), "{}", me.body);
+    assert!(
+        me.body.contains("<title>My data · ndx</title>"),
+        "{}",
+        me.body
+    );
     // Nobody else's: a citizen page names one citizen only.
     let listed = s
         .get(
