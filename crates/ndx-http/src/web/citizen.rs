@@ -335,7 +335,8 @@ pub struct ReportPage {
     form_error: String,
 }
 
-/// The form for `dataset`'s record `key`, which must be one of the citizen's.
+/// The form for `dataset`'s record `key`, which must be one of the citizen's; the right is
+/// given back for what the form does next.
 async fn report_page(
     st: &AppState,
     ctx: &Ctx,
@@ -343,19 +344,20 @@ async fn report_page(
     dataset: String,
     key: String,
     chosen: &str,
-) -> Result<ReportPage, crate::problem::ApiError> {
+) -> Result<(ReportPage, ndx_core::access::SubjectRead), crate::problem::ApiError> {
     let lang = ctx.lang;
     let core = st.core.clone();
     let (d, k) = (dataset.clone(), key.clone());
-    let held = blocking(move || {
+    let (held, cap) = blocking(move || {
         let held = core.subject_records(&cap)?.into_inner();
-        Ok(held.into_iter().filter(|h| h.dataset == d).find_map(|h| {
+        let found = held.into_iter().filter(|h| h.dataset == d).find_map(|h| {
             let title = lang.pick(&h.title_vi, &h.title_en).to_owned();
             h.records
                 .into_iter()
                 .find(|r| r.key == k)
                 .map(|r| (title, r))
-        }))
+        });
+        Ok((found, cap))
     })
     .await?;
     let Some((title, record)) = held else {
@@ -364,7 +366,7 @@ async fn report_page(
             format!("record {key:?} of {dataset:?} is not one of yours"),
         ));
     };
-    Ok(ReportPage {
+    let page = ReportPage {
         c: ctx.chrome("me"),
         dataset,
         title,
@@ -380,7 +382,8 @@ async fn report_page(
         description_error: String::new(),
         proposed_error: String::new(),
         form_error: String::new(),
-    })
+    };
+    Ok((page, cap))
 }
 
 fn query_value(raw: Option<&str>, name: &str) -> String {
@@ -405,7 +408,7 @@ pub async fn report_form(
         query_value(raw.as_deref(), "key"),
     );
     match report_page(&st, &ctx, cap, dataset, key, "").await {
-        Ok(page) => super::private_page(&page, ctx.lang, axum::http::StatusCode::OK),
+        Ok((page, _)) => super::private_page(&page, ctx.lang, axum::http::StatusCode::OK),
         Err(e) => ctx.error(e),
     }
 }
@@ -430,14 +433,11 @@ pub async fn report(
         form.get("key").to_owned(),
         form.get("field").to_owned(),
     );
-    let cap2 = match subject(&st, &ctx).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    let mut page = match report_page(&st, &ctx, cap2, dataset.clone(), key.clone(), &field).await {
-        Ok(p) => p,
-        Err(e) => return ctx.error(e),
-    };
+    let (mut page, cap) =
+        match report_page(&st, &ctx, cap, dataset.clone(), key.clone(), &field).await {
+            Ok(p) => p,
+            Err(e) => return ctx.error(e),
+        };
     let m = ctx.lang.messages();
     page.description = form.get("description").to_owned();
     page.proposed = form.get("proposed").to_owned();
