@@ -526,3 +526,24 @@ fn views_downloads_and_api_calls_are_counted_per_package_and_day_and_kept_across
     let s = Server::serve_dir(dir);
     assert_eq!(usage(&s), expected);
 }
+
+#[test]
+fn a_demo_country_too_small_for_the_privacy_gate_starts_with_its_micro_data_package_unreleased() {
+    // Three people cannot reach k = 5: the package is defined, its release refused by the gate
+    // (as a publisher's would be), and the demo still starts with its other packages released.
+    let s = Server::demo(3);
+    let micro = "mau-du-lieu-dan-cu-an-danh";
+    ok(s.get(&format!("/api/v1/packages/{micro}"), None), 200);
+    assert_eq!(
+        ok(
+            s.get(&format!("/api/v1/packages/{micro}/releases"), None),
+            200
+        ),
+        json!([])
+    );
+    let units = ok(
+        s.get("/api/v1/packages/don-vi-hanh-chinh-2025/releases", None),
+        200,
+    );
+    assert_eq!(units.as_array().map(Vec::len), Some(1), "{units}");
+}
