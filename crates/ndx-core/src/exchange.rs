@@ -957,10 +957,37 @@ impl Core {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Pending<ExchangeRecord>> {
-        let found = self
-            .store
-            .records()
-            .record(&cap.schema.dataset, key, None)?;
+        self.exchange_lookup_read(cap, key, None, now)
+    }
+
+    /// The current version of a record with the catalogue generation of the same read (see
+    /// `ndx_store::Records::current_with_generation`): a lookup authenticates and decides on
+    /// that generation and answers that version ([`Core::exchange_lookup_read`]), one read
+    /// instead of two. Read before anything is decided, it is never answered on its own.
+    pub fn current_with_generation(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<(ndx_store::RecordVersion, u64)>> {
+        Ok(self.store.records().current_with_generation(dataset, key)?)
+    }
+
+    /// [`Core::exchange_lookup`] answering `read`, the current version read together with the
+    /// generation the caller was authenticated and `cap` decided on; read here when `None`.
+    pub fn exchange_lookup_read(
+        &self,
+        cap: &ExchangeRead,
+        key: &str,
+        read: Option<ndx_store::RecordVersion>,
+        now: DateTime<Utc>,
+    ) -> Result<Pending<ExchangeRecord>> {
+        let found = match read.filter(|v| v.key == key) {
+            Some(v) => Some(v),
+            None => self
+                .store
+                .records()
+                .record(&cap.schema.dataset, key, None)?,
+        };
         let event = self
             .audit
             .event(cap, "exchange.lookup")

@@ -390,6 +390,18 @@ impl Core {
 
     /// Authenticates a presented key.
     pub fn authenticate(&self, secret: &str, now: DateTime<Utc>) -> Result<Caller> {
+        self.authenticate_at(secret, now, None)
+    }
+
+    /// [`Core::authenticate`] on the catalogue as of `generation` when the caller has just read
+    /// it (with the record a lookup answers: [`Core::current_with_generation`]); read here
+    /// otherwise.
+    pub fn authenticate_at(
+        &self,
+        secret: &str,
+        now: DateTime<Utc>,
+        generation: Option<u64>,
+    ) -> Result<Caller> {
         let unauth = |code: Code, msg: String| Error::of(code, msg);
         if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
             return Err(unauth(
@@ -400,7 +412,10 @@ impl Core {
         // The holder comes from the catalogue cache while no key, system or member changed
         // anywhere: a revoked key is refused on the next request all the same.
         let hash = hash_key(secret);
-        let generation = self.generation()?;
+        let generation = match generation {
+            Some(g) => g,
+            None => self.generation()?,
+        };
         let Some(holder) = self.catalog_cache.get(
             generation,
             |s| &mut s.key_holders,

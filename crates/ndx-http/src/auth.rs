@@ -103,13 +103,23 @@ impl Credentials {
     /// The caller these credentials name, on the calling (blocking) thread. A refused key is
     /// recorded like every refusal of authentication.
     pub fn authenticate(self, core: &ndx_core::Core) -> ndx_core::Result<Caller> {
+        self.authenticate_at(core, None)
+    }
+
+    /// [`Credentials::authenticate`] on the catalogue as of `generation`, when the caller has
+    /// just read it ([`ndx_core::Core::authenticate_at`]).
+    pub fn authenticate_at(
+        self,
+        core: &ndx_core::Core,
+        generation: Option<u64>,
+    ) -> ndx_core::Result<Caller> {
         let Credentials {
             token,
             client,
             request_id,
         } = self;
         let caller = core
-            .authenticate(&token, chrono::Utc::now())
+            .authenticate_at(&token, chrono::Utc::now(), generation)
             .map_err(|e| match e.code {
                 code if ndx_core::audit::is_recorded_refusal(code) => core.audit_denied(
                     &ndx_core::audit::Denial {

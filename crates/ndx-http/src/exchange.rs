@@ -241,7 +241,15 @@ async fn lookup(
     // One blocking task authenticates, decides, reads and hands the event to the appender;
     // the commit is awaited here, without holding a blocking thread through the fsync.
     let pending = blocking(move || {
-        let c = credentials.authenticate(&core)?;
+        // The record and the catalogue generation in one read (one round trip on PostgreSQL):
+        // the caller is authenticated and the request decided on the catalogue as of that
+        // read, and that version is answered. A key or dataset the store will not read is left
+        // to the path below, so that its refusal keeps its place after authentication.
+        let (read, generation) = match core.current_with_generation(&dataset, &key) {
+            Ok(Some((version, generation))) => (Some(version), Some(generation)),
+            Ok(None) | Err(_) => (None, None),
+        };
+        let c = credentials.authenticate_at(&core, generation)?;
         let now = Utc::now();
         let cap = core.exchange_access(
             &c,
@@ -253,7 +261,11 @@ async fn lookup(
             now,
         )?;
         let cap = core.exchange_code_lists(&c, cap, &lists)?;
-        Ok::<_, ndx_core::Error>((answer_lists(&cap), core.exchange_lookup(&cap, &key, now)?))
+        let read = read.filter(|_| cap.dataset() == dataset);
+        Ok::<_, ndx_core::Error>((
+            answer_lists(&cap),
+            core.exchange_lookup_read(&cap, &key, read, now)?,
+        ))
     })
     .await?;
     let (header, pending) = pending;

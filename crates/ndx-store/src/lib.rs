@@ -259,6 +259,11 @@ trait RecordsBackend: Send + Sync {
         key: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<RecordVersion>>;
+    fn current_with_generation(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<(RecordVersion, u64)>>;
     fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>>;
     fn list(
         &self,
@@ -474,6 +479,20 @@ impl Records {
         keys::text("dataset name", dataset)?;
         keys::record_key(key)?;
         self.backend.record(dataset, key, as_of)
+    }
+    /// The current version of a record (a tombstone included) with the catalogue's generation
+    /// as of the same read — one statement, so one round trip on PostgreSQL and one read
+    /// transaction on the embedded store: a governed lookup decides on the catalogue as of it
+    /// and answers that version, instead of reading the two apart. `None` when the key has no
+    /// version (the generation is then read on its own).
+    pub fn current_with_generation(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<(RecordVersion, u64)>> {
+        keys::text("dataset name", dataset)?;
+        keys::record_key(key)?;
+        self.backend.current_with_generation(dataset, key)
     }
     /// Every version of a record, newest first.
     pub fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {

@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 
 use super::PostgresBackend;
 use super::conn::col;
+use crate::catalog::sql::GENERATION;
 use crate::{
     BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
     RecordsBackend, Result, STORED_BATCH_SQL, StoredBatch,
@@ -124,6 +125,23 @@ impl RecordsBackend for PostgresBackend {
             )?,
         };
         row.as_ref().map(version_from_row).transpose()
+    }
+
+    fn current_with_generation(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<(RecordVersion, u64)>> {
+        let row = self.conn()?.query_opt(
+            &format!(
+                "SELECT {VERSION_COLUMNS}, ({GENERATION}) {RECORD_VERSIONS}
+                 ORDER BY r.version DESC LIMIT 1"
+            ),
+            &[&dataset, &key],
+        )?;
+        row.as_ref()
+            .map(|r| Ok((version_from_row(r)?, col::<i64>(r, 8)?.max(0) as u64)))
+            .transpose()
     }
 
     fn history(&self, dataset: &str, key: &str) -> Result<Vec<RecordVersion>> {

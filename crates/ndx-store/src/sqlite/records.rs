@@ -44,11 +44,24 @@ pub(super) fn version_at(conn: &Connection, rowid: i64) -> Result<(RecordVersion
 }
 
 /// The current version of a key, in one statement.
-const CURRENT_VERSION_SQL: &str = "SELECT r.version, b.created_at, b.source_system, b.batch_id, \
-     b.schema_version, r.hash, r.body, r.prev, r.key
-     FROM current c JOIN datasets d ON d.id = c.dataset
-     JOIN records r ON r.rowid = c.rec JOIN batches b ON b.seq = r.batch
-     WHERE d.name = ?1 AND c.key = ?2";
+/// The current version of a record; `$extra` adds columns after the version's.
+macro_rules! current_version_sql {
+    ($extra:literal) => {
+        concat!(
+            "SELECT r.version, b.created_at, b.source_system, b.batch_id, \
+             b.schema_version, r.hash, r.body, r.prev, r.key",
+            $extra,
+            " FROM current c JOIN datasets d ON d.id = c.dataset
+             JOIN records r ON r.rowid = c.rec JOIN batches b ON b.seq = r.batch
+             WHERE d.name = ?1 AND c.key = ?2"
+        )
+    };
+}
+const CURRENT_VERSION_SQL: &str = current_version_sql!("");
+/// The same with the catalogue generation (as `catalog::sql::GENERATION` reads it) as column 9.
+const CURRENT_VERSION_WITH_GENERATION_SQL: &str = current_version_sql!(
+    ", (SELECT CAST(coalesce(sum(generation), 0) AS BIGINT) FROM catalog_generations)"
+);
 
 pub(super) fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Result<Option<i64>> {
     Ok(conn
@@ -118,6 +131,22 @@ impl RecordsBackend for SqliteBackend {
                 }
             }
             Ok(None)
+        })
+    }
+
+    fn current_with_generation(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<(RecordVersion, u64)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(CURRENT_VERSION_WITH_GENERATION_SQL)?
+                .query_row(params![dataset, key], |r| {
+                    let (version, _) = version_from_row(r)?;
+                    let generation: i64 = r.get(9)?;
+                    Ok((version, generation.max(0) as u64))
+                })
+                .optional()?)
         })
     }
 

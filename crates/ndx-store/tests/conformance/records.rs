@@ -165,6 +165,66 @@ pub(crate) fn tombstones_history_and_as_of(store: Store) {
     );
 }
 
+/// The lookup's one read answers what its two reads would: the current version (a tombstone
+/// included) and the catalogue generation, which moves with the catalogue; nothing for a key
+/// or dataset without versions; a hostile key refused as by `record`.
+pub(crate) fn current_with_generation_is_the_record_and_the_generation(store: Store) {
+    with_dataset(&store);
+    load(&store, "b1", t(10), &["a", "b"], 1);
+    load(&store, "b2", t(20), &["a"], 2);
+    let read = |key: &str| {
+        store
+            .records()
+            .current_with_generation("people", key)
+            .expect("read")
+    };
+    let generation = || store.catalog().generation().expect("generation");
+    let (a, g0) = read("a").expect("a");
+    assert_eq!(
+        Some(&a),
+        store
+            .records()
+            .record("people", "a", None)
+            .expect("a")
+            .as_ref()
+    );
+    assert_eq!(a.version, 2);
+    assert_eq!(g0, generation());
+    store
+        .catalog()
+        .insert(&member("BTP"), t(30))
+        .expect("a catalogue write");
+    let (b, g1) = read("b").expect("b");
+    assert_eq!(b.version, 1);
+    assert!(
+        g1 > g0,
+        "the generation moves with the catalogue: {g0} → {g1}"
+    );
+    assert_eq!(g1, generation());
+    let mut w = store
+        .records()
+        .begin_batch("people", meta("b3", t(40)))
+        .expect("begin");
+    w.delete("b").expect("delete");
+    w.commit("h", "{}").expect("commit");
+    let (tombstone, _) = read("b").expect("a tombstone is a version");
+    assert_eq!(tombstone.body, None);
+    assert_eq!(read("zzz"), None);
+    assert_eq!(
+        store
+            .records()
+            .current_with_generation("nobody", "a")
+            .expect("unknown dataset"),
+        None
+    );
+    assert!(
+        store
+            .records()
+            .current_with_generation("people", "a\0b")
+            .is_err()
+    );
+}
+
 pub(crate) fn list_filters_and_cursor(store: Store) {
     with_dataset(&store);
     let ids: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
@@ -972,6 +1032,10 @@ pub(crate) const SUITE: &[SuiteTest] = &[
     ),
     ("rollback_changes_nothing", rollback_changes_nothing),
     ("tombstones_history_and_as_of", tombstones_history_and_as_of),
+    (
+        "current_with_generation_is_the_record_and_the_generation",
+        current_with_generation_is_the_record_and_the_generation,
+    ),
     ("list_filters_and_cursor", list_filters_and_cursor),
     ("concurrent_writers", concurrent_writers),
     (
