@@ -190,7 +190,28 @@ pub fn remove(path: &Path) -> anyhow::Result<()> {
 pub fn build_ndx(root: &Path) -> anyhow::Result<PathBuf> {
     eprintln!("building the release ndx…");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(&cargo)
+    let mut build = Command::new(&cargo);
+    // `cargo xtask` runs this process with the xtask package's own variables set
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, …). Build scripts such as ring's ask to rerun when
+    // those change, and cargo compares them with its own environment: inherited, they made
+    // every bench rebuild ring, rustls and the crates above them twice (a few minutes), once
+    // for this build and once for the next `cargo xtask`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref())
+        {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let built = build
         .args(["build", "--release", "--package", "ndx"])
         .current_dir(root)
         .status()
