@@ -233,20 +233,27 @@ pub fn demo_country(
     if data.exists() {
         remove(data)?;
     }
+    let mut args: Vec<OsString> = extra.iter().map(OsString::from).collect();
+    args.extend(["--data-dir".into(), data.into()]);
+    run_demo(ndx, citizens, &args)?;
+    Ok(FreshStore::existing(data))
+}
+
+/// `ndx demo --no-serve --citizens N` with `args`, quietly and without the demo's welfare
+/// table (the demo's own; benchmarks make their own sources).
+fn run_demo(ndx: &Path, citizens: usize, args: &[OsString]) -> anyhow::Result<()> {
     let demo = Command::new(ndx)
         .args(["demo", "--no-serve", "--citizens", &citizens.to_string()])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data)
+        .args(args)
         .env("NDX_LOG", "warn")
         .env("NDX_DEMO_WELFARE_SOURCE", "none")
         .output()?;
     ensure!(
         demo.status.success(),
-        "ndx demo: {}",
+        "ndx demo failed: {}",
         String::from_utf8_lossy(&demo.stderr)
     );
-    Ok(FreshStore::existing(data))
+    Ok(())
 }
 
 /// The written population CSV.
@@ -313,18 +320,7 @@ impl FreshStore {
             schema,
             store_params: opts.pg_params.clone(),
         };
-        let out = Command::new(ndx)
-            .args(["demo", "--no-serve", "--citizens", "1"])
-            .args(store.args())
-            .env("NDX_LOG", "warn")
-            // The demo's welfare table is the demo's; benchmarks make their own sources.
-            .env("NDX_DEMO_WELFARE_SOURCE", "none")
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "ndx demo failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_demo(ndx, 1, &store.args())?;
         Ok(store)
     }
 

@@ -2,11 +2,14 @@
 //! by walking the `prev` chain of `records`, list pages in key order from `current`, the
 //! count from `datasets.live`, and stored batch reports.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params, types::Value as SqlValue};
 
 use super::SqliteBackend;
 use super::conn::from_micros;
+use crate::catalog::sql::GENERATION;
 use crate::{
     BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
     RecordsBackend, Result, STORED_BATCH_SQL, StoreError, StoredBatch,
@@ -43,25 +46,18 @@ pub(super) fn version_at(conn: &Connection, rowid: i64) -> Result<(RecordVersion
         .query_row([rowid], version_from_row)?)
 }
 
+/// The columns and the join of a key's current version, in one statement.
+const CURRENT_VERSION_COLUMNS: &str = "SELECT r.version, b.created_at, b.source_system, \
+     b.batch_id, b.schema_version, r.hash, r.body, r.prev, r.key";
+const CURRENT_VERSION_FROM: &str = " FROM current c JOIN datasets d ON d.id = c.dataset
+     JOIN records r ON r.rowid = c.rec JOIN batches b ON b.seq = r.batch
+     WHERE d.name = ?1 AND c.key = ?2";
 /// The current version of a key, in one statement.
-/// The current version of a record; `$extra` adds columns after the version's.
-macro_rules! current_version_sql {
-    ($extra:literal) => {
-        concat!(
-            "SELECT r.version, b.created_at, b.source_system, b.batch_id, \
-             b.schema_version, r.hash, r.body, r.prev, r.key",
-            $extra,
-            " FROM current c JOIN datasets d ON d.id = c.dataset
-             JOIN records r ON r.rowid = c.rec JOIN batches b ON b.seq = r.batch
-             WHERE d.name = ?1 AND c.key = ?2"
-        )
-    };
-}
-const CURRENT_VERSION_SQL: &str = current_version_sql!("");
-/// The same with the catalogue generation (as `catalog::sql::GENERATION` reads it) as column 9.
-const CURRENT_VERSION_WITH_GENERATION_SQL: &str = current_version_sql!(
-    ", (SELECT CAST(coalesce(sum(generation), 0) AS BIGINT) FROM catalog_generations)"
-);
+static CURRENT_VERSION_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("{CURRENT_VERSION_COLUMNS}{CURRENT_VERSION_FROM}"));
+/// The same with the catalogue generation (the catalogue's own query) as column 9.
+static CURRENT_VERSION_WITH_GENERATION_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("{CURRENT_VERSION_COLUMNS}, ({GENERATION}){CURRENT_VERSION_FROM}"));
 
 pub(super) fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Result<Option<i64>> {
     Ok(conn
@@ -117,7 +113,7 @@ impl RecordsBackend for SqliteBackend {
                 // The hot path of every point read and governed lookup: one statement, so one
                 // read transaction instead of two.
                 return Ok(c
-                    .prepare_cached(CURRENT_VERSION_SQL)?
+                    .prepare_cached(&CURRENT_VERSION_SQL)?
                     .query_row(params![dataset, key], version_from_row)
                     .optional()?
                     .map(|(v, _)| v));
@@ -140,7 +136,7 @@ impl RecordsBackend for SqliteBackend {
         key: &str,
     ) -> Result<Option<(RecordVersion, u64)>> {
         self.read(|c| {
-            Ok(c.prepare_cached(CURRENT_VERSION_WITH_GENERATION_SQL)?
+            Ok(c.prepare_cached(&CURRENT_VERSION_WITH_GENERATION_SQL)?
                 .query_row(params![dataset, key], |r| {
                     let (version, _) = version_from_row(r)?;
                     let generation: i64 = r.get(9)?;
