@@ -70,6 +70,48 @@ pub enum AuditAnchor {
     },
 }
 
+/// How the data tracker folds its log into sorted runs (engines that index it otherwise
+/// ignore it). The defaults are what the server uses; tests make them small to reach every
+/// step with a few rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldLimits {
+    /// Rows in the tracker's log that make the folder sort them into a run.
+    pub log_flush_rows: usize,
+    /// Rows written per transaction while a run is built, and read per page of a merge: an
+    /// append waits for at most one chunk.
+    pub chunk: usize,
+    /// Runs of one level merged into one run of the next.
+    pub fanout: usize,
+    /// Longest one call works before it returns (the next call goes on).
+    pub budget: std::time::Duration,
+}
+
+impl Default for FoldLimits {
+    fn default() -> Self {
+        FoldLimits {
+            log_flush_rows: 32_768,
+            chunk: 2_048,
+            fanout: 16,
+            budget: std::time::Duration::from_millis(250),
+        }
+    }
+}
+
+/// What one call of the folder did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoldReport {
+    /// Rows of the log sorted into new runs.
+    pub flushed: u64,
+    /// Rows of runs merged into runs of the next level.
+    pub merged: u64,
+    /// Rows deleted after they moved (from the log, or from merged runs).
+    pub purged: u64,
+    /// Runs abandoned because another process changed their sources meanwhile.
+    pub abandoned: u64,
+    /// The call stopped at its budget with work left: call again.
+    pub pending: bool,
+}
+
 /// One group of appends, written in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditAppend<'a> {
@@ -90,17 +132,6 @@ pub(crate) const AUDIT_SIZE_SQL: &str = "SELECT coalesce(max(idx) + 1, 0) FROM a
 /// Entries with `$1 <= idx <= $2`, ascending.
 pub(crate) const AUDIT_ENTRIES_SQL: &str =
     "SELECT idx, bytes FROM audit_entries WHERE idx >= $1 AND idx <= $2 ORDER BY idx";
-
-/// Leaf indexes of the entries touching subject `$1`, at most `$2`, newest first, at most `$3`.
-pub(crate) const SUBJECT_ACCESSES_SQL: &str = "SELECT idx FROM subject_accesses
-     WHERE subject = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3";
-
-/// Subject-index rows after (`$1` subject, `$2` index) in primary-key order, at most `$3`.
-pub(crate) const SUBJECT_ROWS_SQL: &str = "SELECT subject, idx FROM subject_accesses
-     WHERE (subject, idx) > ($1, $2) ORDER BY subject, idx LIMIT $3";
-
-/// The number of data-tracker rows of the entries below index `$1`.
-pub(crate) const SUBJECT_COUNT_SQL: &str = "SELECT count(*) FROM subject_accesses WHERE idx < $1";
 
 /// An audit index as the databases store it (a signed 64-bit integer): an index beyond that
 /// cannot be written.

@@ -20,7 +20,10 @@ mod outcome;
 mod postgres;
 mod sqlite;
 
-pub use audit::{AuditAnchor, AuditAppend, AuditEntry, AuditNode, StoredHead, SubjectAccess};
+pub use audit::{
+    AuditAnchor, AuditAppend, AuditEntry, AuditNode, FoldLimits, FoldReport, StoredHead,
+    SubjectAccess,
+};
 use catalog::sql::CatalogEngine;
 pub use catalog::{ApiKeyRecord, Catalog, KeyHolder};
 pub use keys::MAX_KEY_BYTES;
@@ -307,6 +310,12 @@ trait AuditBackend: Send + Sync {
     /// Moves what the log's own write-ahead log holds into its main file, without waiting for
     /// readers; engines that checkpoint on their own do nothing.
     fn audit_checkpoint(&self) -> Result<()>;
+    /// Folds the data tracker's log into sorted runs, for at most `limits.budget`; engines that
+    /// index the tracker as they write it do nothing.
+    fn audit_fold_tracker(&self, limits: &FoldLimits) -> Result<FoldReport> {
+        let _ = limits;
+        Ok(FoldReport::default())
+    }
 }
 
 /// How [`Store::open_with`] treats the store it opens.
@@ -684,6 +693,21 @@ impl AuditStore {
     /// fsync.
     pub fn checkpoint(&self) -> Result<()> {
         self.backend.audit_checkpoint()
+    }
+    /// Folds the data tracker's log into sorted runs (SQLite; a no-op on PostgreSQL), in
+    /// bounded steps beside the appender's commits, for at most a quarter of a second: the
+    /// appender's checkpoint thread calls it after each checkpoint.
+    pub fn fold_tracker(&self) -> Result<FoldReport> {
+        self.backend.audit_fold_tracker(&FoldLimits::default())
+    }
+    /// [`AuditStore::fold_tracker`] with other limits (tests reach every step with few rows).
+    pub fn fold_tracker_with(&self, limits: &FoldLimits) -> Result<FoldReport> {
+        if limits.log_flush_rows == 0 || limits.chunk == 0 || limits.fanout < 2 {
+            return Err(StoreError::Backend(format!(
+                "fold limits {limits:?} are out of range (rows and chunk > 0, fanout >= 2)"
+            )));
+        }
+        self.backend.audit_fold_tracker(limits)
     }
 }
 

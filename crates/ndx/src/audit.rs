@@ -479,11 +479,11 @@ fn check_subject_index(
     }
     match (missing, extra) {
         (Some(m), e) if e.is_none_or(|e| m <= e) => bail!(
-            "the subject index (subject_accesses) lacks a row of entry {m}, which names a data \
+            "the data tracker's subject index lacks a row of entry {m}, which names a data \
              subject: rows of the citizens' tracker were deleted or changed"
         ),
         (_, Some(e)) => bail!(
-            "the subject index (subject_accesses) holds a row for entry {e} naming a data subject \
+            "the data tracker's subject index holds a row for entry {e} naming a data subject \
              the entry does not name: rows of the citizens' tracker were inserted or changed"
         ),
         _ => Ok(()),

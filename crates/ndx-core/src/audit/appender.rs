@@ -31,7 +31,8 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The thread that checkpoints the log's write-ahead log while the appender goes on writing
 /// (SQLite lets one checkpoint run beside the writer): a checkpoint's page copies and fsync
-/// never hold up a group.
+/// never hold up a group. It also folds the data tracker's log into sorted runs
+/// (`AuditStore::fold_tracker`).
 pub(super) struct Checkpointer {
     requests: Option<mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -44,11 +45,35 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("ndx-audit-checkpoint".into())
             .spawn(move || {
-                for () in pending {
+                // Work the folder left at its budget is taken up at once, between requests.
+                let mut more = false;
+                loop {
+                    let closed = if more {
+                        matches!(pending.try_recv(), Err(mpsc::TryRecvError::Disconnected))
+                    } else {
+                        pending.recv().is_err()
+                    };
+                    if closed {
+                        break;
+                    }
                     if let Err(e) = store.audit().checkpoint() {
                         // The next request tries again.
                         tracing::warn!(error = %e, "checkpointing the audit log failed");
                     }
+                    // The data tracker's log is folded into sorted runs here too, off the
+                    // appender's thread, a chunk at a time beside its commits.
+                    more = match store.audit().fold_tracker() {
+                        Ok(r) => {
+                            if r != ndx_store::FoldReport::default() {
+                                tracing::debug!(?r, "folded the data tracker");
+                            }
+                            r.pending
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "folding the data tracker failed");
+                            false
+                        }
+                    };
                 }
             })?;
         Ok(Checkpointer {

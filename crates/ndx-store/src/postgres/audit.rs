@@ -12,14 +12,25 @@ use tokio_postgres::error::SqlState;
 
 use super::PostgresBackend;
 use super::conn::{col, on_code};
-use crate::audit::{
-    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, SUBJECT_COUNT_SQL, SUBJECT_ROWS_SQL,
-    loaded_bytes, loaded_index, stored_index,
-};
+use crate::audit::{AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, loaded_bytes, loaded_index, stored_index};
 use crate::{
     AuditAnchor, AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead,
     SubjectAccess,
 };
+
+// The data tracker is one B-tree here, keyed by (subject, idx): PostgreSQL's buffer pool
+// absorbs the scattered inserts that SQLite's LSM (`sqlite/tracker.rs`) avoids.
+
+/// Leaf indexes of the entries touching subject `$1`, at most `$2`, newest first, at most `$3`.
+const SUBJECT_ACCESSES_SQL: &str = "SELECT idx FROM subject_accesses
+     WHERE subject = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3";
+
+/// Subject-index rows after (`$1` subject, `$2` index) in primary-key order, at most `$3`.
+const SUBJECT_ROWS_SQL: &str = "SELECT subject, idx FROM subject_accesses
+     WHERE (subject, idx) > ($1, $2) ORDER BY subject, idx LIMIT $3";
+
+/// The number of data-tracker rows of the entries below index `$1`.
+const SUBJECT_COUNT_SQL: &str = "SELECT count(*) FROM subject_accesses WHERE idx < $1";
 
 /// Begins an audit append: takes the transaction-scoped advisory lock that serialises the
 /// appenders of this store's log across processes. The first key is "ndxa" in ASCII

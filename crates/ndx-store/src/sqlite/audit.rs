@@ -21,13 +21,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteBackend;
 use super::conn::{conflict_or, create_private, open_file, open_read_only};
 use super::migrate::{AUDIT_MIGRATIONS, check_version, migrate};
-use crate::audit::{
-    AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, SUBJECT_ACCESSES_SQL, SUBJECT_COUNT_SQL, SUBJECT_ROWS_SQL,
-    loaded_bytes, loaded_index, stored_index,
-};
+use super::tracker;
+use crate::audit::{AUDIT_ENTRIES_SQL, AUDIT_SIZE_SQL, loaded_bytes, loaded_index, stored_index};
 use crate::{
-    AuditAnchor, AuditAppend, AuditBackend, AuditEntry, Result, StoreError, StoredHead,
-    SubjectAccess,
+    AuditAnchor, AuditAppend, AuditBackend, AuditEntry, FoldLimits, FoldReport, Result, StoreError,
+    StoredHead, SubjectAccess,
 };
 
 /// Idle reader connections of the audit file kept open: audit reads (proofs, heads, the data
@@ -70,6 +68,8 @@ pub(super) struct AuditFile {
     /// Its own connection for checkpoints, so that one runs beside the writer's commits
     /// instead of waiting for (and holding up) the writer's mutex. Opened on first use.
     checkpointer: Mutex<Option<Connection>>,
+    /// Held by the tracker's folder for a whole call: one folds at a time in a process.
+    fold: Mutex<tracker::FoldState>,
     read_only: bool,
 }
 
@@ -87,6 +87,7 @@ impl AuditFile {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             checkpointer: Mutex::new(None),
+            fold: Mutex::default(),
             read_only: true,
         })
     }
@@ -116,6 +117,7 @@ impl AuditFile {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             checkpointer: Mutex::new(None),
+            fold: Mutex::default(),
             read_only: false,
         })
     }
@@ -139,26 +141,47 @@ impl AuditFile {
         out
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, which takes the file's write lock first
-    /// (appenders in other processes wait for it, within the busy timeout), and commits it if
-    /// `f` succeeds.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction of the writer (see [`in_transaction`]).
     pub(super) fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        // A panic while the lock was held leaves at worst an open transaction, undone below:
-        // refusing every later append instead would stop the whole service.
         let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            conn.execute_batch("ROLLBACK")?;
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let out = f(&conn).and_then(|v| {
-            conn.execute_batch("COMMIT")?;
-            Ok(v)
-        });
-        if out.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        in_transaction(&conn, f)
+    }
+
+    /// [`AuditFile::transaction`] without an fsync of its own (`synchronous=NORMAL` for its
+    /// commit): for the tracker's folder, whose writes are only published by a later switch
+    /// and are made durable by the next append's fsync of the same write-ahead log.
+    pub(super) fn unsynced<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let out = in_transaction(&conn, f);
+        conn.execute_batch("PRAGMA synchronous=FULL")?;
         out
     }
+
+    /// The folder's state, held for one call.
+    pub(super) fn fold_state(&self) -> MutexGuard<'_, tracker::FoldState> {
+        self.fold.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer `conn`, which takes the file's
+/// write lock first (appenders in other processes wait for it, within the busy timeout), and
+/// commits it if `f` succeeds.
+fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    // A panic while the lock was held leaves at worst an open transaction, undone below:
+    // refusing every later append instead would stop the whole service.
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let out = f(conn).and_then(|v| {
+        conn.execute_batch("COMMIT")?;
+        Ok(v)
+    });
+    if out.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
 }
 
 /// The log size: one past the largest leaf index (a backward step on the primary key).
@@ -223,14 +246,7 @@ impl AuditBackend for SqliteBackend {
                         conflict_or(e, || "a node of the audit group is already stored".into())
                     })?;
             }
-            // A subject named twice for one entry is one row of the tracker.
-            let mut insert = c.prepare_cached(
-                "INSERT OR IGNORE INTO subject_accesses(subject, idx) VALUES (?1, ?2)",
-            )?;
-            for access in append.subjects {
-                insert.execute(params![access.subject, stored_index(access.index)?])?;
-            }
-            Ok(())
+            tracker::append(c, append.subjects)
         })
     }
 
@@ -329,18 +345,7 @@ impl AuditBackend for SqliteBackend {
     }
 
     fn subject_rows(&self, subject: &[u8], index: i64, limit: i64) -> Result<Vec<SubjectAccess>> {
-        self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(SUBJECT_ROWS_SQL)?;
-            let mut rows = stmt.query(params![subject, index, limit])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(SubjectAccess {
-                    subject: loaded_bytes(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
-                    index: loaded_index(row.get(1)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.audit.read(|c| tracker::rows(c, subject, index, limit))
     }
 
     fn audit_anchor(&self) -> Result<AuditAnchor> {
@@ -380,12 +385,7 @@ impl AuditBackend for SqliteBackend {
     }
 
     fn subject_count(&self, end: i64) -> Result<u64> {
-        self.audit.read(|c| {
-            loaded_index(
-                c.prepare_cached(SUBJECT_COUNT_SQL)?
-                    .query_row([end], |r| r.get(0))?,
-            )
-        })
+        self.audit.read(|c| tracker::count(c, end))
     }
 
     fn audit_put_anchor(&self, head: &StoredHead, subjects: i64, wait: bool) -> Result<bool> {
@@ -454,14 +454,14 @@ impl AuditBackend for SqliteBackend {
     }
 
     fn subject_accesses(&self, subject: &[u8; 32], last: i64, limit: i64) -> Result<Vec<u64>> {
-        self.audit.read(|c| {
-            let mut stmt = c.prepare_cached(SUBJECT_ACCESSES_SQL)?;
-            let mut rows = stmt.query(params![subject, last, limit])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(loaded_index(row.get(0)?)?);
-            }
-            Ok(out)
-        })
+        self.audit
+            .read(|c| tracker::accesses(c, subject, last, limit))
+    }
+
+    fn audit_fold_tracker(&self, limits: &FoldLimits) -> Result<FoldReport> {
+        if self.audit.read_only {
+            return Ok(FoldReport::default());
+        }
+        tracker::fold(&self.audit, limits)
     }
 }

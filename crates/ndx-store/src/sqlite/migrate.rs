@@ -25,10 +25,16 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Numbered migrations of the audit file, versioned by that file's own `user_version`.
-pub(super) const AUDIT_MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../migrations/sqlite-audit/0001_audit.sql"),
-)];
+pub(super) const AUDIT_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/sqlite-audit/0001_audit.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/sqlite-audit/0002_tracker_runs.sql"),
+    ),
+];
 
 /// Checks, without changing anything, that a file opened read-only is of this binary's schema
 /// version: an older one needs the migrations a read-only open cannot apply.

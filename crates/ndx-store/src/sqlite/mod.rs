@@ -17,7 +17,7 @@
 //!
 //! Modules by concern: `conn` (opening connections, the writer slot), `migrate`, `catalog`
 //! (the catalogue's SQL primitives), `records` (reads), `batch` (the tuned batch writer), `audit`
-//! (the audit file).
+//! (the audit file), `tracker` (the data tracker in it: a log folded into sorted runs).
 
 mod audit;
 mod batch;
@@ -26,6 +26,7 @@ mod catalog;
 mod conn;
 mod migrate;
 mod records;
+mod tracker;
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};

@@ -223,7 +223,9 @@ pub(crate) fn audit_file_reopens_and_refuses_newer_schemas() {
             "audit_entries",
             "audit_heads",
             "audit_nodes",
-            "subject_accesses"
+            "subject_accesses",
+            "subject_log",
+            "subject_runs"
         ]
     );
     // Only the anchor (the latest head the data store has seen) is in the store's file.
@@ -423,4 +425,239 @@ pub(crate) fn a_refused_big_batch_gives_its_wal_space_back() {
     assert_eq!(store.records().count("people").expect("count"), 1);
     load(&store, "b2", t(30), &["b"], 1);
     assert_eq!(store.records().count("people").expect("count"), 2);
+}
+
+/// A small deterministic generator (xorshift), so that a failing case can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The tracker as a model: (subject, entry) rows.
+fn check_tracker(store: &Store, model: &std::collections::BTreeSet<([u8; 32], u64)>, size: u64) {
+    let audit = store.audit();
+    // Every subject's accesses, newest first, whole and paged with `before`.
+    let subjects: std::collections::BTreeSet<[u8; 32]> = model.iter().map(|r| r.0).collect();
+    for s in &subjects {
+        let want: Vec<u64> = model
+            .iter()
+            .filter(|r| r.0 == *s)
+            .map(|r| r.1)
+            .rev()
+            .collect();
+        assert_eq!(
+            audit.subject_accesses(s, None, 10_000).expect("accesses"),
+            want
+        );
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let page = audit.subject_accesses(s, before, 2).expect("page");
+            let Some(&last) = page.last() else { break };
+            paged.extend(page);
+            before = Some(last);
+        }
+        assert_eq!(paged, want, "paged accesses");
+    }
+    assert!(
+        audit
+            .subject_accesses(&[0xee; 32], None, 10)
+            .expect("none")
+            .is_empty()
+    );
+    // The verifier's sorted pages.
+    let mut rows = Vec::new();
+    let mut after: Option<SubjectAccess> = None;
+    loop {
+        let page = audit.subject_rows(after.as_ref(), 5).expect("rows");
+        assert!(page.len() <= 5);
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        rows.extend(page.iter().map(|r| (r.subject, r.index)));
+        after = Some(last);
+    }
+    assert_eq!(
+        rows,
+        model.iter().copied().collect::<Vec<_>>(),
+        "sorted rows"
+    );
+    // Counts below every few entries.
+    for end in (0..=size + 1).step_by(7) {
+        let want = model.iter().filter(|r| r.1 < end).count() as u64;
+        assert_eq!(
+            audit.subject_count(end).expect("count"),
+            want,
+            "count below {end}"
+        );
+    }
+}
+
+/// What the folder left: (live runs, their highest level, log rows, dead or building runs).
+fn tracker_shape(audit_file: &std::path::Path) -> (i64, i64, i64, i64) {
+    let conn = rusqlite::Connection::open(audit_file).expect("raw");
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM subject_runs WHERE state = 'live'),
+                (SELECT coalesce(max(level), 0) FROM subject_runs WHERE state = 'live'),
+                (SELECT count(*) FROM subject_log),
+                (SELECT count(*) FROM subject_runs WHERE state <> 'live')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .expect("shape")
+}
+
+/// The data tracker written in log order and folded into sorted runs answers exactly what
+/// one index would, at every step: appends of random groups (one entry naming more subjects
+/// than a run takes), folds with small limits between them (flushes, merges over levels,
+/// purges), a fold cut short by its budget, and a run a crash left half built.
+pub(crate) fn the_folded_tracker_answers_as_one_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    let audit_file = dir.path().join("ndx-audit.db");
+    let store = Store::open_sqlite(path.clone()).expect("open");
+    let limits = FoldLimits {
+        log_flush_rows: 7,
+        chunk: 3,
+        fanout: 2,
+        budget: std::time::Duration::from_secs(60),
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut model = std::collections::BTreeSet::new();
+    let mut size = 0u64;
+    for round in 0..40 {
+        let entries = 1 + rng.below(4);
+        let mut rows = Vec::new();
+        for index in size..size + entries {
+            // Round 13's first entry names 40 subjects: more than a run from the log takes.
+            let named = if round == 13 && index == size {
+                40
+            } else {
+                rng.below(4)
+            };
+            for _ in 0..named {
+                let subject = [rng.below(23) as u8; 32];
+                rows.push(SubjectAccess { subject, index });
+                model.insert((subject, index));
+            }
+        }
+        append_range(&store, size, size + entries, &rows).expect("append");
+        size += entries;
+        if rng.below(3) == 0 {
+            let report = store.audit().fold_tracker_with(&limits).expect("fold");
+            assert!(!report.pending, "{report:?}");
+            assert_eq!(report.abandoned, 0);
+            let (_, _, log, retired) = tracker_shape(&audit_file);
+            assert!(
+                log < 7 + 40,
+                "the log keeps less than a flush (and one big entry): {log}"
+            );
+            assert_eq!(retired, 0, "what moved was purged");
+        }
+        check_tracker(&store, &model, size);
+    }
+    store.audit().fold_tracker_with(&limits).expect("fold");
+    let (live, level, _, _) = tracker_shape(&audit_file);
+    assert!(
+        level >= 3 && live >= 2,
+        "merged over levels: {live} runs up to level {level}"
+    );
+    check_tracker(&store, &model, size);
+
+    // A fold with no time does nothing and says there is work left.
+    let rows: Vec<SubjectAccess> = (0..10u8)
+        .map(|n| SubjectAccess {
+            subject: [n; 32],
+            index: size,
+        })
+        .collect();
+    model.extend(rows.iter().map(|r| (r.subject, r.index)));
+    append_range(&store, size, size + 1, &rows).expect("append");
+    size += 1;
+    let none = FoldLimits {
+        budget: std::time::Duration::ZERO,
+        ..limits
+    };
+    let report = store.audit().fold_tracker_with(&none).expect("fold");
+    assert!(report.pending && report.flushed == 0, "{report:?}");
+    check_tracker(&store, &model, size);
+
+    // A run a crash left building (rows written, never switched live) is invisible, and the
+    // next process's folder retires and deletes it.
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&audit_file).expect("raw");
+        conn.execute_batch(
+            "INSERT INTO subject_runs(run, level, first_idx, end_idx, rows, state)
+                VALUES (9999, 1, 0, 1, 2, 'building');
+             INSERT INTO subject_accesses(run, subject, idx)
+                VALUES (9999, zeroblob(32), 0), (9999, zeroblob(32), 1);",
+        )
+        .expect("a half-built run");
+    }
+    let store = Store::open_sqlite(path).expect("reopen");
+    check_tracker(&store, &model, size);
+    let report = store.audit().fold_tracker_with(&limits).expect("fold");
+    assert!(report.purged >= 2, "{report:?}");
+    assert_eq!(
+        tracker_shape(&audit_file).3,
+        0,
+        "the half-built run is gone"
+    );
+    check_tracker(&store, &model, size);
+    // Bad limits are refused.
+    let bad = FoldLimits {
+        fanout: 1,
+        ..limits
+    };
+    assert!(store.audit().fold_tracker_with(&bad).is_err());
+}
+
+/// An audit file of schema version 1 (the tracker one index by subject) is upgraded: its
+/// rows move to the log and stay visible, and the folder sorts them into runs.
+pub(crate) fn version_1_audit_file_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ndx.db");
+    let audit_file = dir.path().join("ndx-audit.db");
+    let mut model = std::collections::BTreeSet::new();
+    {
+        let conn = rusqlite::Connection::open(&audit_file).expect("raw");
+        conn.execute_batch(include_str!("../../migrations/sqlite-audit/0001_audit.sql"))
+            .expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        let mut insert = conn
+            .prepare("INSERT INTO subject_accesses(subject, idx) VALUES (?1, ?2)")
+            .expect("insert");
+        for index in 0..50u64 {
+            let subject = [(index % 7) as u8; 32];
+            insert
+                .execute(rusqlite::params![subject, index as i64])
+                .expect("row");
+            model.insert((subject, index));
+        }
+    }
+    let store = Store::open_sqlite(path).expect("upgrade");
+    assert_eq!(user_version(&audit_file), 2);
+    check_tracker(&store, &model, 50);
+    let limits = FoldLimits {
+        log_flush_rows: 8,
+        chunk: 5,
+        fanout: 3,
+        budget: std::time::Duration::from_secs(60),
+    };
+    let report = store.audit().fold_tracker_with(&limits).expect("fold");
+    assert_eq!(report.flushed, 50, "{report:?}");
+    let (live, _, log, _) = tracker_shape(&audit_file);
+    assert!(live >= 1 && log == 0, "{live} runs, {log} log rows");
+    check_tracker(&store, &model, 50);
 }

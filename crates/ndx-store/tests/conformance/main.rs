@@ -17,8 +17,8 @@ mod records;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use ndx_store::{
-    AuditAnchor, AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, KeyHolder, Store,
-    StoreError, StoredHead, SubjectAccess, WriteOp, WriteOutcome,
+    AuditAnchor, AuditAppend, AuditEntry, AuditNode, BatchMeta, FieldFilter, FoldLimits, KeyHolder,
+    Store, StoreError, StoredHead, SubjectAccess, WriteOp, WriteOutcome,
 };
 use ndx_types::dictionary::{
     CodeEntry, CodeList, DatasetSchema, FieldDef, Importance, Openness, SchemaVersion, Sensitivity,
@@ -193,6 +193,14 @@ fn main() {
     trials.push(Trial::test(
         "sqlite::audit_commits_leave_checkpoints_to_the_appender",
         plain(engine_sqlite::audit_commits_leave_checkpoints_to_the_appender),
+    ));
+    trials.push(Trial::test(
+        "sqlite::the_folded_tracker_answers_as_one_index",
+        plain(engine_sqlite::the_folded_tracker_answers_as_one_index),
+    ));
+    trials.push(Trial::test(
+        "sqlite::version_1_audit_file_is_upgraded",
+        plain(engine_sqlite::version_1_audit_file_is_upgraded),
     ));
     trials.push(Trial::test(
         "sqlite::open_modes_refuse_a_missing_store_and_read_only_writes_nothing",
