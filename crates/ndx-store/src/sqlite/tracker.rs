@@ -72,8 +72,8 @@ pub(super) fn count(c: &Connection, end: i64) -> Result<u64> {
 }
 
 /// Rows after (`subject`, `index`) in (subject, index) order, at most `limit`, in one read
-/// transaction: the first `limit` rows of the log's tail and of each live run after the
-/// cursor, merged.
+/// transaction: the log's tail and each live run read from the cursor on in that order and
+/// merged, each stepped only as far as the page needs.
 pub(super) fn rows(
     c: &Connection,
     subject: &[u8],
@@ -96,37 +96,58 @@ fn rows_in_snapshot(
         .prepare_cached("SELECT run FROM subject_runs WHERE state = 'live' ORDER BY run")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut out = Vec::new();
-    let mut read =
-        |stmt: &mut rusqlite::CachedStatement<'_>, params: &[&dyn rusqlite::ToSql]| -> Result<()> {
-            let mut rows = stmt.query(params)?;
-            while let Some(row) = rows.next()? {
-                out.push(SubjectAccess {
-                    subject: loaded_bytes(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
-                    index: loaded_index(row.get(1)?)?,
-                });
-            }
-            Ok(())
-        };
-    read(
-        &mut c.prepare_cached(&format!(
+    // Every read binds (run, subject, entry, limit); the log's leaves `?1` (no run) unused.
+    let mut statements = vec![(
+        c.prepare_cached(&format!(
             "SELECT subject, idx FROM subject_log
-              WHERE idx >= {TAIL} AND (subject, idx) > (?1, ?2)
-              ORDER BY subject, idx LIMIT ?3"
+              WHERE idx >= {TAIL} AND (subject, idx) > (?2, ?3)
+              ORDER BY subject, idx LIMIT ?4"
         ))?,
-        &[&subject, &index, &limit],
-    )?;
-    let mut stmt = c.prepare_cached(
-        "SELECT subject, idx FROM subject_accesses
-          WHERE run = ?1 AND (subject, idx) > (?2, ?3)
-          ORDER BY subject, idx LIMIT ?4",
-    )?;
+        None,
+    )];
     for run in runs {
-        read(&mut stmt, &[&run, &subject, &index, &limit])?;
+        statements.push((c.prepare_cached(RUN_PAGE_SQL)?, Some(run)));
     }
-    out.sort_unstable_by_key(|a| (a.subject, a.index));
-    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut sources = Vec::with_capacity(statements.len());
+    for (stmt, run) in &mut statements {
+        sources.push(stmt.query(params![*run, subject, index, limit])?);
+    }
+    let mut heap = BinaryHeap::new();
+    for (i, rows) in sources.iter_mut().enumerate() {
+        if let Some(row) = next_row(rows)? {
+            heap.push(Reverse((row, i)));
+        }
+    }
+    let mut out = Vec::new();
+    while out.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+        let Some(Reverse(((subject, idx), i))) = heap.pop() else {
+            break;
+        };
+        out.push(SubjectAccess {
+            subject,
+            index: loaded_index(idx)?,
+        });
+        if let Some(row) = next_row(&mut sources[i])? {
+            heap.push(Reverse((row, i)));
+        }
+    }
     Ok(out)
+}
+
+/// A run's rows after (`?2` subject, `?3` entry) in that order, at most `?4`.
+const RUN_PAGE_SQL: &str = "SELECT subject, idx FROM subject_accesses
+      WHERE run = ?1 AND (subject, idx) > (?2, ?3)
+      ORDER BY subject, idx LIMIT ?4";
+
+/// The next (subject, entry) row of a read.
+fn next_row(rows: &mut rusqlite::Rows<'_>) -> Result<Option<Row>> {
+    Ok(match rows.next()? {
+        Some(row) => Some((
+            loaded_bytes(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
+            row.get(1)?,
+        )),
+        None => None,
+    })
 }
 
 /// What the folder keeps between calls.
@@ -357,11 +378,7 @@ impl<'a> Merge<'a> {
                 None => (Vec::new(), -1),
             };
             let page = self.file.read(|c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT subject, idx FROM subject_accesses
-                      WHERE run = ?1 AND (subject, idx) > (?2, ?3)
-                      ORDER BY subject, idx LIMIT ?4",
-                )?;
+                let mut stmt = c.prepare_cached(RUN_PAGE_SQL)?;
                 let mut rows = stmt.query(params![
                     *run,
                     subject,
@@ -369,11 +386,8 @@ impl<'a> Merge<'a> {
                     i64::try_from(chunk).unwrap_or(i64::MAX)
                 ])?;
                 let mut out = VecDeque::new();
-                while let Some(row) = rows.next()? {
-                    out.push_back((
-                        loaded_bytes::<32>(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
-                        row.get::<_, i64>(1)?,
-                    ));
+                while let Some(row) = next_row(&mut rows)? {
+                    out.push_back(row);
                 }
                 Ok(out)
             })?;
