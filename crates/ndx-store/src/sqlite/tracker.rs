@@ -80,8 +80,13 @@ pub(super) fn rows(
     index: i64,
     limit: i64,
 ) -> Result<Vec<SubjectAccess>> {
+    in_snapshot(c, || rows_in_snapshot(c, subject, index, limit))
+}
+
+/// Runs `f`'s reads on `c` in one read transaction, so that they see one state of the file.
+fn in_snapshot<T>(c: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
     c.execute_batch("BEGIN")?;
-    let out = rows_in_snapshot(c, subject, index, limit);
+    let out = f();
     c.execute_batch("COMMIT")?;
     out
 }
@@ -112,26 +117,48 @@ fn rows_in_snapshot(
     for (stmt, run) in &mut statements {
         sources.push(stmt.query(params![*run, subject, index, limit])?);
     }
-    let mut heap = BinaryHeap::new();
-    for (i, rows) in sources.iter_mut().enumerate() {
-        if let Some(row) = next_row(rows)? {
-            heap.push(Reverse((row, i)));
-        }
-    }
+    let mut heads = MergeHeads::new(sources.len(), |i| next_row(&mut sources[i]))?;
     let mut out = Vec::new();
     while out.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
-        let Some(Reverse(((subject, idx), i))) = heap.pop() else {
+        let Some((subject, idx)) = heads.pop(|i| next_row(&mut sources[i]))? else {
             break;
         };
         out.push(SubjectAccess {
             subject,
             index: loaded_index(idx)?,
         });
-        if let Some(row) = next_row(&mut sources[i])? {
-            heap.push(Reverse((row, i)));
-        }
     }
     Ok(out)
+}
+
+/// The heads of a k-way merge of sorted sources: the next row of each source not yet taken,
+/// smallest first. `next(i)` reads source `i`'s next row.
+struct MergeHeads(BinaryHeap<Reverse<(Row, usize)>>);
+
+impl MergeHeads {
+    fn new(
+        sources: usize,
+        mut next: impl FnMut(usize) -> Result<Option<Row>>,
+    ) -> Result<MergeHeads> {
+        let mut heap = BinaryHeap::with_capacity(sources);
+        for i in 0..sources {
+            if let Some(row) = next(i)? {
+                heap.push(Reverse((row, i)));
+            }
+        }
+        Ok(MergeHeads(heap))
+    }
+
+    /// Takes the smallest row and puts its source's next one in its place.
+    fn pop(&mut self, mut next: impl FnMut(usize) -> Result<Option<Row>>) -> Result<Option<Row>> {
+        let Some(Reverse((row, i))) = self.0.pop() else {
+            return Ok(None);
+        };
+        if let Some(following) = next(i)? {
+            self.0.push(Reverse((following, i)));
+        }
+        Ok(Some(row))
+    }
 }
 
 /// A run's rows after (`?2` subject, `?3` entry) in that order, at most `?4`.
@@ -237,8 +264,7 @@ fn flush(file: &AuditFile, limits: &FoldLimits) -> Result<Option<Option<u64>>> {
     // grew while the folder was busy is sorted in several runs, each in memory).
     let most = limits.log_flush_rows.saturating_mul(4);
     let taken = file.read(|c| {
-        c.execute_batch("BEGIN")?;
-        let out = (|| -> Result<Option<(i64, i64, Vec<Row>)>> {
+        in_snapshot(c, || -> Result<Option<(i64, i64, Vec<Row>)>> {
             let first: i64 = c.query_row(&format!("SELECT {TAIL}"), [], |r| r.get(0))?;
             let tail: i64 = c
                 .prepare_cached(
@@ -268,9 +294,7 @@ fn flush(file: &AuditFile, limits: &FoldLimits) -> Result<Option<Option<u64>>> {
                 rows.last().map_or(first, |r| r.1 + 1)
             };
             Ok(Some((first, end, rows)))
-        })();
-        c.execute_batch("COMMIT")?;
-        out
+        })
     })?;
     let Some((first, end, mut rows)) = taken else {
         return Ok(None);
@@ -295,11 +319,8 @@ fn read_log(c: &Connection, filter: &str, a: i64, b: usize) -> Result<Vec<Row>> 
     ))?;
     let mut rows = stmt.query(params![a, i64::try_from(b).unwrap_or(i64::MAX)])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push((
-            loaded_bytes(&row.get::<_, Vec<u8>>(0)?, "subject hash")?,
-            row.get(1)?,
-        ));
+    while let Some(row) = next_row(&mut rows)? {
+        out.push(row);
     }
     Ok(out)
 }
@@ -347,40 +368,34 @@ fn merge(file: &AuditFile, limits: &FoldLimits) -> Result<Option<Option<u64>>> {
 struct Merge<'a> {
     file: &'a AuditFile,
     chunk: usize,
-    /// Per source: its run, the rows read and not yet merged, the last row read, whether
-    /// it is exhausted.
-    sources: Vec<(i64, VecDeque<Row>, Option<Row>, bool)>,
-    heap: BinaryHeap<Reverse<(Row, usize)>>,
-    started: bool,
+    sources: Vec<RunPages>,
+    /// Set by the first chunk.
+    heads: Option<MergeHeads>,
 }
 
-impl<'a> Merge<'a> {
-    fn new(file: &'a AuditFile, runs: &[i64], chunk: usize) -> Merge<'a> {
-        Merge {
-            file,
-            chunk,
-            sources: runs
-                .iter()
-                .map(|&r| (r, VecDeque::new(), None, false))
-                .collect(),
-            heap: BinaryHeap::new(),
-            started: false,
-        }
-    }
+/// One run read a page at a time.
+struct RunPages {
+    run: i64,
+    /// Rows read and not yet merged.
+    buffer: VecDeque<Row>,
+    /// The last row read: the next page starts after it.
+    last: Option<Row>,
+    /// The last page was short: the run is read to its end.
+    done: bool,
+}
 
-    /// The next row of source `i` (reading its next page when its buffer is empty).
-    fn next_of(&mut self, i: usize) -> Result<Option<Row>> {
-        let chunk = self.chunk;
-        let (run, buffer, last, done) = &mut self.sources[i];
-        if buffer.is_empty() && !*done {
-            let (subject, index) = match last {
+impl RunPages {
+    /// The next row (reading the next page of `chunk` rows when the buffer is empty).
+    fn next(&mut self, file: &AuditFile, chunk: usize) -> Result<Option<Row>> {
+        if self.buffer.is_empty() && !self.done {
+            let (subject, index) = match &self.last {
                 Some((s, i)) => (s.to_vec(), *i),
                 None => (Vec::new(), -1),
             };
-            let page = self.file.read(|c| {
+            let page = file.read(|c| {
                 let mut stmt = c.prepare_cached(RUN_PAGE_SQL)?;
                 let mut rows = stmt.query(params![
-                    *run,
+                    self.run,
                     subject,
                     index,
                     i64::try_from(chunk).unwrap_or(i64::MAX)
@@ -391,31 +406,46 @@ impl<'a> Merge<'a> {
                 }
                 Ok(out)
             })?;
-            *done = page.len() < chunk;
-            *last = page.back().copied().or(*last);
-            *buffer = page;
+            self.done = page.len() < chunk;
+            self.last = page.back().copied().or(self.last);
+            self.buffer = page;
         }
-        Ok(buffer.pop_front())
+        Ok(self.buffer.pop_front())
+    }
+}
+
+impl<'a> Merge<'a> {
+    fn new(file: &'a AuditFile, runs: &[i64], chunk: usize) -> Merge<'a> {
+        Merge {
+            file,
+            chunk,
+            sources: runs
+                .iter()
+                .map(|&run| RunPages {
+                    run,
+                    buffer: VecDeque::new(),
+                    last: None,
+                    done: false,
+                })
+                .collect(),
+            heads: None,
+        }
     }
 
     fn next_chunk(&mut self) -> Result<Option<Vec<Row>>> {
-        if !self.started {
-            self.started = true;
-            for i in 0..self.sources.len() {
-                if let Some(row) = self.next_of(i)? {
-                    self.heap.push(Reverse((row, i)));
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(self.chunk);
-        while out.len() < self.chunk {
-            let Some(Reverse((row, i))) = self.heap.pop() else {
+        let (file, chunk, sources) = (self.file, self.chunk, &mut self.sources);
+        let heads = match &mut self.heads {
+            Some(heads) => heads,
+            None => self.heads.insert(MergeHeads::new(sources.len(), |i| {
+                sources[i].next(file, chunk)
+            })?),
+        };
+        let mut out = Vec::with_capacity(chunk);
+        while out.len() < chunk {
+            let Some(row) = heads.pop(|i| sources[i].next(file, chunk))? else {
                 break;
             };
             out.push(row);
-            if let Some(next) = self.next_of(i)? {
-                self.heap.push(Reverse((next, i)));
-            }
         }
         Ok((!out.is_empty()).then_some(out))
     }
