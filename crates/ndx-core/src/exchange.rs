@@ -74,8 +74,16 @@ pub struct ExchangePage {
     pub withheld: u64,
     /// Cursor for the next page of a search, if there may be one.
     pub next_cursor: Option<String>,
-    /// The key of the last record read (an extract resumes after it); `None` at the end.
-    pub last_key: Option<String>,
+}
+
+/// Where an extract stands: the change-feed position its records are a snapshot of, and the
+/// position read up to (never shown to the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractCursor {
+    /// The feed position the extract is consistent with: every record as it stood there.
+    pub at: u64,
+    /// The feed position read up to; the next page starts after it.
+    pub after: u64,
 }
 
 /// One page of an extract, read and handed to the audit log: the page itself comes out once
@@ -85,8 +93,8 @@ pub struct ExchangePage {
 pub struct ExtractStep {
     /// The page, released by its receipt.
     pub page: Pending<ExchangePage>,
-    /// The key the next page starts after; `None` at the end.
-    pub next: Option<String>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<ExtractCursor>,
 }
 
 /// Largest page of an exchange search.
@@ -1460,29 +1468,37 @@ impl Core {
             records: released.records,
             withheld: released.withheld,
             next_cursor,
-            last_key: if more { last_key } else { None },
         }))
     }
 
-    /// One page of a bulk extract: the `limit` records after key `after` (the extract's own
-    /// position, never shown to the caller), agreed fields only, consent permitting; handed
-    /// back only once its event, naming every released record's subject, is durable
-    /// ([`ExtractStep::page`]).
+    /// One page of a bulk extract: up to `limit` records of the dataset as it stood at the
+    /// snapshot's feed position, read from `from` (`None`: the first page, which takes the
+    /// feed's head as the snapshot), in the order they were recorded, agreed fields only,
+    /// consent permitting; handed back only once its event, naming every released record's
+    /// subject, is durable ([`ExtractStep::page`]). Reading in storage order instead of key
+    /// order is what keeps a whole-dataset read sequential; records changed while an extract
+    /// runs appear as they stood at its position, and the change feed after it has the rest.
     pub fn exchange_extract_page(
         &self,
         cap: &ExchangeRead,
-        after: Option<&str>,
+        from: Option<ExtractCursor>,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<ExtractStep> {
         let limit = limit.clamp(1, EXTRACT_PAGE);
-        let mut versions = self
-            .store
-            .records()
-            .list(&cap.schema.dataset, &[], after, limit + 1)?;
-        let more = versions.len() > limit;
-        versions.truncate(limit);
-        let last_key = versions.last().map(|v| v.key.clone());
+        // The first page fixes the snapshot: the dataset as it stands at the feed's head now.
+        let from = match from {
+            Some(c) => c,
+            None => ExtractCursor {
+                at: self.store.records().feed_head(&cap.schema.dataset)?,
+                after: 0,
+            },
+        };
+        let snapshot =
+            self.store
+                .records()
+                .snapshot(&cap.schema.dataset, from.at, from.after, limit)?;
+        let versions = snapshot.versions;
         let keys: Vec<String> = versions.iter().map(|v| v.key.clone()).collect();
         let (released, withheld_subjects) = self.release(cap, versions, now)?;
         let event = self
@@ -1496,7 +1512,7 @@ impl Core {
                 },
             )
             .under(&cap.agreement)
-            .query(after.map(|a| format!("after={a}")));
+            .query(Some(format!("at={}&after={}", from.at, from.after)));
         if let Err(limit) = self.quotas.reserve_records(
             &cap.agreement,
             now.date_naive(),
@@ -1518,13 +1534,15 @@ impl Core {
                 released.withheld
             ));
         }
-        let next = if more { last_key } else { None };
+        let next = (snapshot.reached < from.at).then_some(ExtractCursor {
+            at: from.at,
+            after: snapshot.reached,
+        });
         Ok(ExtractStep {
             page: e.submit()?.attach(ExchangePage {
                 records: released.records,
                 withheld: released.withheld,
                 next_cursor: None,
-                last_key: next.clone(),
             }),
             next,
         })

@@ -248,10 +248,9 @@ impl Core {
                 None => break,
             }
         }
-        let mut after: Option<String> = None;
+        let mut from = None;
         loop {
-            let step =
-                self.exchange_extract_page(reference, after.as_deref(), EXTRACT_PAGE, clock())?;
+            let step = self.exchange_extract_page(reference, from, EXTRACT_PAGE, clock())?;
             let page = step.page.wait()?.into_inner();
             run.withheld += page.withheld;
             for r in &page.records {
@@ -259,7 +258,7 @@ impl Core {
                 run.references += 1;
             }
             match step.next {
-                Some(next) => after = Some(next),
+                Some(next) => from = Some(next),
                 None => break,
             }
         }

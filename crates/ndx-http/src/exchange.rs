@@ -483,7 +483,9 @@ pub(crate) fn csv_row(fields: &[String], out: &mut Vec<u8>) {
 
 /// Streams the whole dataset under a sharing agreement (consumer), as NDJSON
 /// (`Accept: application/x-ndjson`, the default) or CSV (`Accept: text/csv`, a header row
-/// first): the agreed fields of every record, consent permitting, in key order. It is read and
+/// first): the agreed fields of every record, consent permitting, as the dataset stood at the
+/// change-feed position of `Ndx-Feed-Position` (records changed meanwhile appear as they were
+/// there), in the order they were recorded. It is read and
 /// audited a page of 5,000 records at a time, each page's event naming its data subjects
 /// before the page is sent, so memory stays flat whatever the size. A failure mid-stream ends
 /// the body early (the client sees a truncated chunked body, never a partial record).
@@ -565,9 +567,14 @@ async fn stream_dataset(
             now,
         )?;
         let cap = core.exchange_code_lists(&c, cap, &lists)?;
-        // Read before the first page: every change up to it is in the extract.
+        // The first page fixes the snapshot: the records as they stood at the feed's head.
         let feed_position = core.feed_head(&cap)?;
-        let step = core.exchange_extract_page(&cap, None, ndx_core::exchange::EXTRACT_PAGE, now)?;
+        let first = ndx_core::exchange::ExtractCursor {
+            at: feed_position,
+            after: 0,
+        };
+        let step =
+            core.exchange_extract_page(&cap, Some(first), ndx_core::exchange::EXTRACT_PAGE, now)?;
         let first = step.page.wait()?;
         Ok::<_, ndx_core::Error>((cap, first.into_inner(), step.next, feed_position))
     })
@@ -604,7 +611,7 @@ async fn stream_dataset(
             {
                 match core.exchange_extract_page(
                     &cap,
-                    Some(&after),
+                    Some(after),
                     ndx_core::exchange::EXTRACT_PAGE,
                     Utc::now(),
                 ) {

@@ -105,6 +105,16 @@ pub struct Change {
     pub record: RecordVersion,
 }
 
+/// A page of a dataset as it stood at a feed position ([`Records::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPage {
+    /// The live versions found, in feed position order.
+    pub versions: Vec<RecordVersion>,
+    /// The last position examined: the next page starts after it (`at` when the snapshot is
+    /// read to its end).
+    pub reached: u64,
+}
+
 /// One version of one record, with its lineage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordVersion {
@@ -279,6 +289,8 @@ trait RecordsBackend: Send + Sync {
     /// Changes with `position > after`, ascending, at most `limit` (stored integers).
     fn changes(&self, dataset: &str, after: i64, limit: i64) -> Result<Vec<Change>>;
     fn feed_head(&self, dataset: &str) -> Result<u64>;
+    /// [`Records::snapshot`], with stored integers (`after < at`, `limit > 0`).
+    fn snapshot(&self, dataset: &str, at: i64, after: i64, limit: i64) -> Result<SnapshotPage>;
 }
 
 /// The audit log (entries, Merkle nodes, signed heads) and the data tracker. Tuned per engine.
@@ -552,7 +564,40 @@ impl Records {
         keys::text("dataset name", dataset)?;
         self.backend.feed_head(dataset)
     }
+    /// The dataset as it stood at feed position `at`: each key's last version at or below
+    /// `at` unless that is a deletion, in feed position order, read from position `after + 1`.
+    /// A page holds at most `limit` versions and examines at most
+    /// [`SNAPSHOT_EXAMINED_PER_VERSION`] × `limit` positions (versions superseded by `at` are
+    /// skipped), so its work is bounded however often the records changed. Versions written
+    /// after `at` change nothing: the pages of one snapshot, read at different times, hold every
+    /// record live at `at` exactly once. Reading in storage order is what makes a whole-dataset
+    /// read sequential instead of a seek per record.
+    pub fn snapshot(
+        &self,
+        dataset: &str,
+        at: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<SnapshotPage> {
+        keys::text("dataset name", dataset)?;
+        if after >= at || limit == 0 {
+            return Ok(SnapshotPage {
+                versions: Vec::new(),
+                reached: at.max(after),
+            });
+        }
+        let (Ok(at), Ok(after)) = (i64::try_from(at), i64::try_from(after)) else {
+            return Err(StoreError::KeyInvalid(format!(
+                "snapshot position {at} is beyond any feed"
+            )));
+        };
+        self.backend
+            .snapshot(dataset, at, after, stored_limit(limit))
+    }
 }
+
+/// Positions a snapshot page examines at most per version it may return.
+pub const SNAPSHOT_EXAMINED_PER_VERSION: i64 = 4;
 
 /// The feed head of a dataset by name (both engines; a dataset without a row has none).
 const FEED_HEAD_SQL: &str = "SELECT feed_head FROM datasets WHERE name = $1";

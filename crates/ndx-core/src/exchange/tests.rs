@@ -478,14 +478,15 @@ proptest! {
                     }
                 }
                 Operation::Extract => {
-                    let mut after: Option<String> = None;
+                    let mut from = None;
                     loop {
-                        let page = b.core.exchange_extract_page(&cap, after.as_deref(), 4, now).expect("extract").page.wait().expect("durable");
+                        let step = b.core.exchange_extract_page(&cap, from, 4, now).expect("extract");
+                        let page = step.page.wait().expect("durable");
                         let e = event_of(&b.core, page.receipt());
                         check_event(&e, &a, purpose, &page.get().records);
                         let page = page.into_inner();
                         released.extend(page.records);
-                        match page.last_key { Some(k) => after = Some(k), None => break }
+                        match step.next { Some(next) => from = Some(next), None => break }
                     }
                 }
             }

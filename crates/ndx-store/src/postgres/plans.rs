@@ -4,7 +4,7 @@
 //! (Runs where `NDX_TEST_POSTGRES_URL` names a server, as CI's does.)
 
 use super::batch::{LOOKUP, READ_UP_FRONT};
-use super::records::{changes_sql, list_sql};
+use super::records::{changes_sql, list_sql, snapshot_sql};
 use super::{PostgresBackend, conn::Conn};
 use crate::OpenMode;
 
@@ -110,6 +110,18 @@ fn hot_queries_keep_their_index_plans_when_statistics_are_stale() {
         assert!(
             feed.contains("using versions_feed") && !feed.contains("Sort"),
             "a page of the change feed:\n{feed}"
+        );
+        let (upto, at) = (50_000_i64, 60_000_i64);
+        let snapshot = plan(
+            &mut c,
+            &snapshot_sql(),
+            &[&"people", &after, &upto, &at, &page],
+        );
+        assert!(
+            snapshot.contains("using versions_feed")
+                && snapshot.contains("versions_key")
+                && !snapshot.contains("Sort"),
+            "a page of a snapshot:\n{snapshot}"
         );
         let (dataset, after, page) = ("people", "k00001000", 100_i64);
         assert_index_ordered(

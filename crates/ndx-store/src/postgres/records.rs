@@ -2,7 +2,8 @@
 //! (dataset, key, version): the current version of a key is its highest, the first entry of
 //! its key in the unique index `versions_key` (dataset, key, version DESC); history and as-of
 //! read the same index range, and a list page is a forward scan of that index from the cursor
-//! that keeps the versions with no newer one. `count` reads `datasets.live`.
+//! that keeps the versions with no newer one. `count` reads `datasets.live`; a snapshot is a
+//! range of the feed's positions that keeps the versions with no newer one at its position.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -13,7 +14,7 @@ use super::conn::col;
 use crate::catalog::sql::GENERATION;
 use crate::{
     BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
-    RecordsBackend, Result, STORED_BATCH_SQL, StoredBatch,
+    RecordsBackend, Result, STORED_BATCH_SQL, SnapshotPage, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -39,6 +40,20 @@ pub(super) fn changes_sql() -> String {
         "SELECT {VERSION_COLUMNS}, r.position FROM versions r JOIN batches b ON b.seq = r.batch
          WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1) AND r.position > $2
          ORDER BY r.position LIMIT $3"
+    )
+}
+
+/// A page of a dataset as it stood at a feed position (`$1` dataset name, positions `$2 <
+/// position <= $3` examined, `$4` the snapshot's position, `$5` the limit): a range scan of
+/// `versions_feed` with a probe of `versions_key` for a later version at or below `$4`.
+pub(super) fn snapshot_sql() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS}, r.position FROM versions r JOIN batches b ON b.seq = r.batch
+         WHERE r.dataset = (SELECT id FROM datasets WHERE name = $1)
+           AND r.position > $2 AND r.position <= $3 AND r.body IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM versions n WHERE n.dataset = r.dataset
+                             AND n.key = r.key AND n.version > r.version AND n.position <= $4)
+         ORDER BY r.position LIMIT $5"
     )
 }
 
@@ -186,6 +201,26 @@ impl RecordsBackend for PostgresBackend {
                 })
             })
             .collect()
+    }
+
+    fn snapshot(&self, dataset: &str, at: i64, after: i64, limit: i64) -> Result<SnapshotPage> {
+        let upto = at
+            .min(after.saturating_add(limit.saturating_mul(crate::SNAPSHOT_EXAMINED_PER_VERSION)));
+        let rows = self
+            .conn()?
+            .query(&snapshot_sql(), &[&dataset, &after, &upto, &at, &limit])?;
+        let versions = rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let reached = match rows.last() {
+            Some(r) if rows.len() as i64 == limit => col::<i64>(r, 8)?,
+            _ => upto,
+        };
+        Ok(SnapshotPage {
+            versions,
+            reached: reached as u64,
+        })
     }
 
     fn feed_head(&self, dataset: &str) -> Result<u64> {

@@ -131,6 +131,9 @@ pub(super) const INSERT_RECORD: &str =
     "INSERT OR FAIL INTO records(dataset, key, version, batch, hash, body, prev)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
+/// The version a new one replaces (`superseded`, read by snapshots).
+pub(super) const INSERT_SUPERSEDED: &str = "INSERT INTO superseded(rec, by) VALUES (?1, ?2)";
+
 /// Checks that the version just inserted got the rowid the batch predicted (and pointed
 /// `current` at).
 pub(super) fn check_appended(conn: &Connection, expected: i64) -> Result<()> {
@@ -220,6 +223,7 @@ impl BatchBackend for SqliteBatch {
         let mut insert_current = conn.prepare_cached(INSERT_CURRENT)?;
         let mut update_current = conn.prepare_cached(UPDATE_CURRENT)?;
         let mut insert_record = conn.prepare_cached(INSERT_RECORD)?;
+        let mut insert_superseded = conn.prepare_cached(INSERT_SUPERSEDED)?;
         let mut insert_records = conn.prepare_cached(insert_records_sql())?;
         let mut pending: Vec<FirstVersion<'_>> = Vec::with_capacity(ops.len());
         for op in ops {
@@ -297,6 +301,9 @@ impl BatchBackend for SqliteBatch {
                 cur.as_ref().map(|c| c.rec)
             ])?;
             check_appended(conn, self.next_rowid)?;
+            if let Some(c) = &cur {
+                insert_superseded.execute(params![c.rec, self.next_rowid])?;
+            }
             let row = params![self.dataset, op.key, op.body.is_none(), self.next_rowid];
             if cur.is_some() {
                 update_current.execute(row)?;

@@ -22,6 +22,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0005_catalog_generations.sql"),
     ),
     (6, include_str!("../../migrations/sqlite/0006_feed.sql")),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_superseded.sql"),
+    ),
 ];
 
 /// Numbered migrations of the audit file, versioned by that file's own `user_version`.

@@ -6,7 +6,9 @@
 //! `prev` links a version to the one before, `body IS NULL` is a tombstone, the content hash
 //! lives here); `current` (WITHOUT ROWID, keyed by dataset and key) points at the current
 //! version; `batches` holds the lineage every version refers to (batch id, source system,
-//! schema version, time) and the stored report. History and as-of reads walk the `prev` chain.
+//! schema version, time) and the stored report. History and as-of reads walk the `prev` chain;
+//! `superseded` (migration 0007) holds the same links forward, keyed by the replaced version,
+//! so that a snapshot read in rowid order knows which versions were replaced, and when.
 //! `datasets.live` (migration 0002) counts the non-deleted records, kept by each batch's
 //! commit, so `count` reads one row. 16 KiB pages (fewer b-tree levels and splits for bulk
 //! loads, measured in BENCHMARKS.md).

@@ -1,6 +1,6 @@
 //! Record reads on SQLite: the current version of a key through `current`, history and as-of
 //! by walking the `prev` chain of `records`, list pages in key order from `current`, the
-//! count from `datasets.live`, and stored batch reports.
+//! count from `datasets.live`, stored batch reports, and snapshots in rowid order.
 
 use std::sync::LazyLock;
 
@@ -12,7 +12,7 @@ use super::conn::from_micros;
 use crate::catalog::sql::GENERATION;
 use crate::{
     BatchBackend, BatchMeta, Change, FEED_HEAD_SQL, FieldFilter, LIVE_COUNT_SQL, RecordVersion,
-    RecordsBackend, Result, STORED_BATCH_SQL, StoreError, StoredBatch,
+    RecordsBackend, Result, STORED_BATCH_SQL, SnapshotPage, StoreError, StoredBatch,
 };
 
 pub(super) const VERSION_COLUMNS: &str = "r.version, b.created_at, b.source_system, b.batch_id, \
@@ -74,6 +74,23 @@ pub(super) fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Resu
 const FEED_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes FROM batches
      WHERE dataset = ?1 AND changes > 0 AND first_position <= ?2
      ORDER BY first_position DESC LIMIT 1";
+
+/// [`FEED_BATCH_HOLDING`] with the batch's lineage, which every version of it shares.
+const SNAPSHOT_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes, created_at,
+     source_system, batch_id, schema_version FROM batches
+     WHERE dataset = ?1 AND changes > 0 AND first_position <= ?2
+     ORDER BY first_position DESC LIMIT 1";
+
+/// A batch of a snapshot's read: where its versions are and their lineage.
+struct SnapshotBatch {
+    first_position: i64,
+    first_rec: i64,
+    changes: i64,
+    recorded_at: DateTime<Utc>,
+    source_system: String,
+    batch_id: String,
+    schema_version: String,
+}
 
 /// The versions of rowids `?1..=?2` (one batch's, consecutive), in rowid order.
 fn feed_versions_sql() -> String {
@@ -257,6 +274,113 @@ impl RecordsBackend for SqliteBackend {
                 next = position;
             }
             Ok(out)
+        })
+    }
+
+    fn snapshot(&self, dataset: &str, at: i64, after: i64, limit: i64) -> Result<SnapshotPage> {
+        self.read(|c| {
+            let Some(id) = Self::dataset_id(c, dataset)? else {
+                return Ok(SnapshotPage {
+                    versions: Vec::new(),
+                    reached: at as u64,
+                });
+            };
+            let mut batch = c.prepare_cached(SNAPSHOT_BATCH_HOLDING)?;
+            let holding = |batch: &mut rusqlite::CachedStatement<'_>, position: i64| {
+                batch
+                    .query_row(params![id, position], |r| {
+                        Ok(SnapshotBatch {
+                            first_position: r.get(0)?,
+                            first_rec: r.get(1)?,
+                            changes: r.get(2)?,
+                            recorded_at: from_micros(r.get(3)?),
+                            source_system: r.get(4)?,
+                            batch_id: r.get(5)?,
+                            schema_version: r.get(6)?,
+                        })
+                    })
+                    .optional()?
+                    .filter(|b| position < b.first_position + b.changes)
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "the change feed of {dataset:?} misses position {position}"
+                        ))
+                    })
+            };
+            // The rowid of position `at`: versions above it were written after the snapshot.
+            let mark = {
+                let b = holding(&mut batch, at)?;
+                b.first_rec + (at - b.first_position)
+            };
+            let mut versions = c.prepare_cached(
+                "SELECT rowid, key, version, hash, body FROM records
+                 WHERE rowid >= ?1 AND rowid <= ?2 ORDER BY rowid",
+            )?;
+            let mut superseded =
+                c.prepare_cached("SELECT rec, by FROM superseded WHERE rec >= ?1 AND rec <= ?2")?;
+            let budget = limit.saturating_mul(crate::SNAPSHOT_EXAMINED_PER_VERSION);
+            let mut out = Vec::new();
+            let mut next = after + 1;
+            while next <= at && (out.len() as i64) < limit && next - after <= budget {
+                let b = holding(&mut batch, next)?;
+                // A batch's versions are consecutive rowids; a chunk never holds more
+                // versions than the page has room for.
+                let wanted = (b.first_position + b.changes - next)
+                    .min(at - next + 1)
+                    .min(limit - out.len() as i64)
+                    .min(budget - (next - after - 1));
+                let from = b.first_rec + (next - b.first_position);
+                let mut chunk: Vec<(i64, RecordVersion)> = Vec::new();
+                let mut rows = versions.query(params![from, from + wanted - 1])?;
+                let mut read = 0;
+                while let Some(r) = rows.next()? {
+                    read += 1;
+                    let body: Option<String> = r.get(4)?;
+                    if body.is_none() {
+                        continue; // a deletion is never part of a snapshot
+                    }
+                    let hash: Vec<u8> = r.get(3)?;
+                    chunk.push((
+                        r.get(0)?,
+                        RecordVersion {
+                            key: r.get(1)?,
+                            version: r.get::<_, i64>(2)? as u64,
+                            recorded_at: b.recorded_at,
+                            source_system: b.source_system.clone(),
+                            batch_id: b.batch_id.clone(),
+                            schema_version: b.schema_version.clone(),
+                            content_hash: hex::encode(hash),
+                            body,
+                        },
+                    ));
+                }
+                drop(rows);
+                if read != wanted {
+                    return Err(StoreError::Backend(format!(
+                        "the change feed of {dataset:?} misses versions after position {next}"
+                    )));
+                }
+                // A version is in the snapshot unless its successor is at or below the mark:
+                // the replaced versions of the same rowid range, usually few.
+                let replaced: std::collections::HashMap<i64, i64> = superseded
+                    .query_map(params![from, from + wanted - 1], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                out.extend(
+                    chunk
+                        .into_iter()
+                        .filter_map(|(rowid, v)| match replaced.get(&rowid) {
+                            Some(&by) if by <= mark => None,
+                            _ => Some(v),
+                        }),
+                );
+                next += wanted;
+            }
+            Ok(SnapshotPage {
+                versions: out,
+                reached: (next - 1) as u64,
+            })
         })
     }
 

@@ -93,9 +93,34 @@ pub(crate) fn version_1_store_is_upgraded() {
         vec![(5, "b".into(), 3, false), (6, "d".into(), 1, false)]
     );
     assert_eq!(store.records().feed_head("people").expect("head"), 6);
+    // Snapshots know which old versions were replaced (version 7 fills `superseded`).
+    let snapshot = |at: u64| -> Vec<(String, u64)> {
+        let page = store
+            .records()
+            .snapshot("people", at, 0, 100)
+            .expect("snapshot");
+        page.versions
+            .into_iter()
+            .map(|v| (v.key, v.version))
+            .collect()
+    };
+    assert_eq!(
+        snapshot(3),
+        vec![("a".into(), 1), ("b".into(), 1), ("c".into(), 1)]
+    );
+    assert_eq!(snapshot(4), vec![("a".into(), 1), ("c".into(), 1)]);
+    assert_eq!(
+        snapshot(6),
+        vec![
+            ("a".into(), 1),
+            ("c".into(), 1),
+            ("b".into(), 3),
+            ("d".into(), 1)
+        ]
+    );
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 6);
+    assert_eq!(user_version(&path), 7);
 }
 
 fn user_version(path: &std::path::Path) -> i64 {
@@ -176,7 +201,7 @@ pub(crate) fn version_2_catalog_is_upgraded() {
     let store = Store::open_sqlite(path.clone()).expect("upgrade");
     check_upgraded_catalog(&store);
     drop(store);
-    assert_eq!(user_version(&path), 6);
+    assert_eq!(user_version(&path), 7);
     let conn = rusqlite::Connection::open(&path).expect("raw");
     let old_tables: i64 = conn
         .query_row(

@@ -1021,7 +1021,195 @@ pub(crate) fn feed_is_gap_free_under_concurrent_batches(store: Store) {
     assert_eq!(store.records().feed_head("people").expect("head"), seen);
 }
 
+/// (key, version, body) of the snapshot of `people` at `at`, read in pages of `limit`, with
+/// `between` run after each page (writes meanwhile must change nothing).
+fn snapshot(
+    store: &Store,
+    at: u64,
+    limit: usize,
+    mut between: impl FnMut(),
+) -> Vec<(String, u64, String)> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    while after < at {
+        let page = store
+            .records()
+            .snapshot("people", at, after, limit)
+            .expect("snapshot");
+        assert!(
+            page.versions.len() <= limit,
+            "a page holds at most its limit"
+        );
+        assert!(
+            page.reached > after && page.reached <= at,
+            "a page goes forward and stays within the snapshot: {after} -> {}",
+            page.reached
+        );
+        assert!(
+            page.reached - after <= ndx_store::SNAPSHOT_EXAMINED_PER_VERSION as u64 * limit as u64,
+            "a page examines a bounded number of positions"
+        );
+        out.extend(page.versions.into_iter().map(|v| {
+            (
+                v.key,
+                v.version,
+                v.body.expect("a snapshot holds no deletion"),
+            )
+        }));
+        after = page.reached;
+        between();
+    }
+    out
+}
+
+/// A snapshot at a feed position is each key's last version at or below it, deletions left
+/// out, in position order, whatever is written while it is read — compared with a model after
+/// random batches of creations, updates, deletions and unchanged writes (and another dataset's
+/// batches in between), for every head seen and several page sizes.
+pub(crate) fn snapshot_is_the_dataset_at_a_position(store: Store) {
+    with_dataset(&store);
+    // A small deterministic generator: the test needs variety, not a crate.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // The model: per key, its versions as (position, version, the body's number or a
+    // deletion).
+    let mut model: std::collections::BTreeMap<String, Vec<(u64, u64, Option<u32>)>> =
+        Default::default();
+    let mut heads = vec![0u64];
+    let mut head = 0u64;
+    for round in 0..12u32 {
+        let mut w = store
+            .records()
+            .begin_batch(
+                "people",
+                meta(&format!("s{round}"), t(100 + i64::from(round))),
+            )
+            .expect("begin");
+        let mut written = Vec::new();
+        for _ in 0..(1 + next(9)) {
+            let key = format!("k{:02}", next(20));
+            if written.contains(&key) {
+                continue; // one write per key and batch keeps the model simple
+            }
+            written.push(key.clone());
+            let last = model.get(&key).and_then(|v| v.last()).cloned();
+            let current = last.as_ref().and_then(|l| l.2);
+            let (outcome, n) = match current {
+                Some(_) if next(4) == 0 => (w.delete(&key).expect("delete"), None),
+                // Now and then the same content again: unchanged, no version.
+                Some(n) if next(5) == 0 => {
+                    let b = body(&key, n);
+                    (w.upsert(&key, &b, &hash(&b)).expect("upsert"), Some(n))
+                }
+                _ => {
+                    let n = round * 100 + next(50) as u32 + 1;
+                    let b = body(&key, n);
+                    (w.upsert(&key, &b, &hash(&b)).expect("upsert"), Some(n))
+                }
+            };
+            if outcome == WriteOutcome::Unchanged {
+                continue;
+            }
+            head += 1;
+            let version = last.as_ref().map_or(1, |l| l.1 + 1);
+            model.entry(key).or_default().push((head, version, n));
+        }
+        w.commit("h", "{}").expect("commit");
+        assert_eq!(store.records().feed_head("people").expect("head"), head);
+        heads.push(head);
+        if round % 3 == 1 {
+            // Another dataset's batch takes none of this dataset's positions.
+            let mut other = store
+                .records()
+                .begin_batch(
+                    "other",
+                    meta(&format!("o{round}"), t(100 + i64::from(round))),
+                )
+                .expect("begin");
+            let b = body("x", round);
+            other.upsert("x", &b, &hash(&b)).expect("upsert");
+            other.commit("h", "{}").expect("commit");
+        }
+    }
+    let expected = |at: u64| -> Vec<(String, u64, String)> {
+        let mut live: Vec<(u64, String, u64, String)> = model
+            .iter()
+            .filter_map(|(key, versions)| {
+                let last = versions.iter().rfind(|v| v.0 <= at)?;
+                Some((last.0, key.clone(), last.1, body(key, last.2?)))
+            })
+            .collect();
+        live.sort();
+        live.into_iter().map(|(_, k, v, b)| (k, v, b)).collect()
+    };
+    for &at in &heads {
+        for limit in [1, 3, 1000] {
+            assert_eq!(
+                snapshot(&store, at, limit, || {}),
+                expected(at),
+                "the snapshot at {at} in pages of {limit}"
+            );
+        }
+    }
+    // Writes while a snapshot is read change nothing in it: every key written again (and some
+    // deleted) after each page.
+    let at = head;
+    let before = expected(at);
+    let mut round = 0u32;
+    let read = snapshot(&store, at, 2, || {
+        round += 1;
+        let keys: Vec<String> = model.keys().cloned().collect();
+        let mut w = store
+            .records()
+            .begin_batch(
+                "people",
+                meta(&format!("w{round}"), t(500 + i64::from(round))),
+            )
+            .expect("begin");
+        for (i, key) in keys.iter().enumerate() {
+            if (i + round as usize).is_multiple_of(3) {
+                w.delete(key).expect("delete");
+            } else {
+                let b = body(key, 10_000 + round);
+                w.upsert(key, &b, &hash(&b)).expect("upsert");
+            }
+        }
+        w.commit("h", "{}").expect("commit");
+    });
+    assert_eq!(read, before, "the snapshot read while every key changed");
+    // Past the snapshot, an empty limit, an unknown dataset.
+    let page = store
+        .records()
+        .snapshot("people", at, at, 10)
+        .expect("snapshot");
+    assert!(page.versions.is_empty());
+    assert!(
+        store
+            .records()
+            .snapshot("people", at, 0, 0)
+            .expect("snapshot")
+            .versions
+            .is_empty()
+    );
+    let none = store
+        .records()
+        .snapshot("nope", 5, 0, 10)
+        .expect("snapshot");
+    assert!(none.versions.is_empty());
+    assert_eq!(none.reached, 5);
+    assert!(store.records().snapshot("people", u64::MAX, 0, 10).is_err());
+}
+
 pub(crate) const SUITE: &[SuiteTest] = &[
+    (
+        "snapshot_is_the_dataset_at_a_position",
+        snapshot_is_the_dataset_at_a_position,
+    ),
     (
         "hostile_keys_are_refused_alike",
         hostile_keys_are_refused_alike,
