@@ -68,7 +68,8 @@ pub struct ExchangeRecord {
 /// A page of records released under an agreement.
 #[derive(Debug, Clone)]
 pub struct ExchangePage {
-    /// The records released, in key order, agreed fields only.
+    /// The records released (a search's in key order, an extract's in the order they were
+    /// recorded), agreed fields only.
     pub records: Vec<ExchangeRecord>,
     /// Records of the page withheld because their data subject has not consented.
     pub withheld: u64,
