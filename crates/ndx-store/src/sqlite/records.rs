@@ -70,19 +70,14 @@ pub(super) fn current_rowid(conn: &Connection, dataset: &str, key: &str) -> Resu
 }
 
 /// The batch of dataset `?1` holding position `?2`: the last one with versions that starts at
-/// or below it (`batches_feed`).
-const FEED_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes FROM batches
-     WHERE dataset = ?1 AND changes > 0 AND first_position <= ?2
-     ORDER BY first_position DESC LIMIT 1";
-
-/// [`FEED_BATCH_HOLDING`] with the batch's lineage, which every version of it shares.
-const SNAPSHOT_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes, created_at,
+/// or below it (`batches_feed`), with the lineage every version of it shares.
+const FEED_BATCH_HOLDING: &str = "SELECT first_position, first_rec, changes, created_at,
      source_system, batch_id, schema_version FROM batches
      WHERE dataset = ?1 AND changes > 0 AND first_position <= ?2
      ORDER BY first_position DESC LIMIT 1";
 
-/// A batch of a snapshot's read: where its versions are and their lineage.
-struct SnapshotBatch {
+/// A batch of a feed or snapshot read: where its versions are and their lineage.
+struct FeedBatch {
     first_position: i64,
     first_rec: i64,
     changes: i64,
@@ -90,6 +85,28 @@ struct SnapshotBatch {
     source_system: String,
     batch_id: String,
     schema_version: String,
+}
+
+/// The batch of dataset `id` that starts at or below `position` ([`FEED_BATCH_HOLDING`]);
+/// `position` is in it if it is below `first_position + changes`.
+fn feed_batch_holding(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    id: i64,
+    position: i64,
+) -> Result<Option<FeedBatch>> {
+    Ok(statement
+        .query_row(params![id, position], |r| {
+            Ok(FeedBatch {
+                first_position: r.get(0)?,
+                first_rec: r.get(1)?,
+                changes: r.get(2)?,
+                recorded_at: from_micros(r.get(3)?),
+                source_system: r.get(4)?,
+                batch_id: r.get(5)?,
+                schema_version: r.get(6)?,
+            })
+        })
+        .optional()?)
 }
 
 /// The versions of rowids `?1..=?2` (one batch's, consecutive), in rowid order.
@@ -240,15 +257,12 @@ impl RecordsBackend for SqliteBackend {
             // Batch by batch: each holds consecutive positions over consecutive rowids.
             let mut next = after.saturating_add(1);
             while (out.len() as i64) < limit {
-                let Some((first_position, first_rec, changes)) = batch
-                    .query_row(params![id, next], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .optional()?
+                let Some(FeedBatch {
+                    first_position,
+                    first_rec,
+                    changes,
+                    ..
+                }) = feed_batch_holding(&mut batch, id, next)?
                 else {
                     break;
                 };
@@ -285,21 +299,9 @@ impl RecordsBackend for SqliteBackend {
                     reached: at as u64,
                 });
             };
-            let mut batch = c.prepare_cached(SNAPSHOT_BATCH_HOLDING)?;
+            let mut batch = c.prepare_cached(FEED_BATCH_HOLDING)?;
             let holding = |batch: &mut rusqlite::CachedStatement<'_>, position: i64| {
-                batch
-                    .query_row(params![id, position], |r| {
-                        Ok(SnapshotBatch {
-                            first_position: r.get(0)?,
-                            first_rec: r.get(1)?,
-                            changes: r.get(2)?,
-                            recorded_at: from_micros(r.get(3)?),
-                            source_system: r.get(4)?,
-                            batch_id: r.get(5)?,
-                            schema_version: r.get(6)?,
-                        })
-                    })
-                    .optional()?
+                feed_batch_holding(batch, id, position)?
                     .filter(|b| position < b.first_position + b.changes)
                     .ok_or_else(|| {
                         StoreError::Backend(format!(
