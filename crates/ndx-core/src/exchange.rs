@@ -1472,6 +1472,15 @@ impl Core {
         }))
     }
 
+    /// Where an extract starts: the dataset as it stands at the feed's head now, which fixes
+    /// the snapshot every page of it reads.
+    pub fn extract_start(&self, cap: &ExchangeRead) -> Result<ExtractCursor> {
+        Ok(ExtractCursor {
+            at: self.feed_head(cap)?,
+            after: 0,
+        })
+    }
+
     /// One page of a bulk extract: up to `limit` records of the dataset as it stood at the
     /// snapshot's feed position, read from `from` (`None`: the first page, which takes the
     /// feed's head as the snapshot), in the order they were recorded, agreed fields only,
@@ -1487,13 +1496,9 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<ExtractStep> {
         let limit = limit.clamp(1, EXTRACT_PAGE);
-        // The first page fixes the snapshot: the dataset as it stands at the feed's head now.
         let from = match from {
             Some(c) => c,
-            None => ExtractCursor {
-                at: self.store.records().feed_head(&cap.schema.dataset)?,
-                after: 0,
-            },
+            None => self.extract_start(cap)?,
         };
         let snapshot =
             self.store

@@ -567,12 +567,9 @@ async fn stream_dataset(
             now,
         )?;
         let cap = core.exchange_code_lists(&c, cap, &lists)?;
-        // The first page fixes the snapshot: the records as they stood at the feed's head.
-        let feed_position = core.feed_head(&cap)?;
-        let first = ndx_core::exchange::ExtractCursor {
-            at: feed_position,
-            after: 0,
-        };
+        // The first page fixes the snapshot, whose position the answer names.
+        let first = core.extract_start(&cap)?;
+        let feed_position = first.at;
         let step =
             core.exchange_extract_page(&cap, Some(first), ndx_core::exchange::EXTRACT_PAGE, now)?;
         let first = step.page.wait()?;
