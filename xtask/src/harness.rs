@@ -186,8 +186,20 @@ pub fn remove(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo build --release -p ndx`; returns the binary.
+/// `cargo build --release -p ndx`; returns the binary (or the one `NDX_BENCH_BINARY` names).
 pub fn build_ndx(root: &Path) -> anyhow::Result<PathBuf> {
+    // An A/B comparison measures a binary built elsewhere (a copy of another commit's build)
+    // with this harness: `NDX_BENCH_BINARY=/tmp/ndx-before cargo xtask bench-…`.
+    if let Some(given) = std::env::var_os("NDX_BENCH_BINARY") {
+        let ndx = PathBuf::from(given);
+        ensure!(
+            ndx.is_file(),
+            "NDX_BENCH_BINARY {} is not a file",
+            ndx.display()
+        );
+        eprintln!("measuring {} (NDX_BENCH_BINARY)", ndx.display());
+        return Ok(ndx);
+    }
     eprintln!("building the release ndx…");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(&cargo);

@@ -745,8 +745,8 @@ impl Core {
             if let Some(a) = agreement {
                 event = event.under(a).purpose(purpose);
             }
-            match event.record() {
-                Ok(_) => e,
+            match event.record_refusal() {
+                Ok(()) => e,
                 Err(audit) => audit,
             }
         };
@@ -911,9 +911,9 @@ impl Core {
                     .dataset(Some(&cap.schema.dataset))
                     .under(&cap.agreement)
                     .refused(&e)
-                    .record();
+                    .record_refusal();
                 Err(match refused {
-                    Ok(_) => e,
+                    Ok(()) => e,
                     Err(audit) => audit,
                 })
             }
@@ -1007,7 +1007,7 @@ impl Core {
                 Code::RecordNotFound,
                 format!("record {key:?} of {:?} does not exist", cap.schema.dataset),
             );
-            event.refused(&e).record()?;
+            event.refused(&e).record_refusal()?;
             return Err(e);
         };
         // The one projection search and extract use: the body is parsed once.
@@ -1021,7 +1021,7 @@ impl Core {
                     cap.agreement.id
                 ),
             );
-            event.subjects(withheld).refused(&e).record()?;
+            event.subjects(withheld).refused(&e).record_refusal()?;
             return Err(e);
         };
         let pending = event
@@ -1398,8 +1398,8 @@ impl Core {
                 .under(&cap.agreement)
                 .query(Some(query.join("&")))
         };
-        let refuse = |e: Error| match event().refused(&e).record() {
-            Ok(_) => e,
+        let refuse = |e: Error| match event().refused(&e).record_refusal() {
+            Ok(()) => e,
             Err(audit) => audit,
         };
         if limit == 0 || limit > MAX_EXCHANGE_PAGE {
@@ -1528,7 +1528,7 @@ impl Core {
                 Code::QuotaExhausted,
                 format!("agreement {:?}: its quota is {limit}", cap.agreement.id),
             );
-            event.refused(&e).record()?;
+            event.refused(&e).record_refusal()?;
             return Err(e);
         }
         let mut subjects = released.subjects;
@@ -1853,6 +1853,10 @@ impl Core {
                 return;
             }
             *last = Some(std::time::Instant::now());
+        }
+        // A request served in place leaves the write (a catalogue commit) to a blocking thread.
+        if crate::deferred::quota_save() {
+            return;
         }
         if let Err(e) = self.save_quotas() {
             tracing::warn!("quota counts not saved yet: {e}");

@@ -322,8 +322,8 @@ impl Core {
                 .under(&cap.agreement)
                 .query(Some(query.clone()))
         };
-        let refuse = |e: Error| match event().refused(&e).record() {
-            Ok(_) => e,
+        let refuse = |e: Error| match event().refused(&e).record_refusal() {
+            Ok(()) => e,
             Err(audit) => audit,
         };
         if limit == 0 || limit > MAX_FEED_PAGE {

@@ -9,6 +9,7 @@ pub mod audit;
 mod cache;
 pub mod connector;
 pub mod dcat;
+pub mod deferred;
 pub mod dictionary;
 pub mod error;
 pub mod exchange;
@@ -152,6 +153,13 @@ impl Core {
     /// The audit log.
     pub fn audit(&self) -> &audit::AuditLog {
         &self.audit
+    }
+
+    /// Whether a request's reads are short enough to run on the async worker that serves it:
+    /// on the embedded store a point read is a few page reads of a local file (a hand-off to a
+    /// blocking thread costs more than that); on PostgreSQL every read is a round trip.
+    pub fn reads_in_place(&self) -> bool {
+        matches!(self.store.engine(), ndx_store::Engine::Sqlite)
     }
 
     /// The name of the storage engine (`sqlite`, `postgres`).

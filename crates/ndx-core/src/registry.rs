@@ -325,7 +325,7 @@ impl Core {
                     .event(cap, "key.revoke")
                     .keys(vec![id.to_owned()])
                     .refused(&refusal)
-                    .record()?;
+                    .record_refusal()?;
                 return Err(refusal);
             }
             Some(Ok(key)) => key,

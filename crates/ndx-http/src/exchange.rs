@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::auth::{Auth, Credentials, SubjectAuth};
 use crate::problem::{ApiError, ApiResult, Problem, current_request_id};
 use crate::wire::{AgreementStatus, DatasetSchema, Importance, Openness, Operation};
-use crate::{AppState, JsonBody, QueryParams, blocking, permitted};
+use crate::{AppState, JsonBody, QueryParams, blocking, permitted, served};
 
 /// The header an exchange request states its purpose in.
 pub const PURPOSE_HEADER: &str = "ndx-purpose";
@@ -238,9 +238,10 @@ async fn lookup(
     let lists = code_lists(&headers)?;
     let fields = asked_fields(&q);
     let core = st.core.clone();
-    // One blocking task authenticates, decides, reads and hands the event to the appender;
-    // the commit is awaited here, without holding a blocking thread through the fsync.
-    let pending = blocking(move || {
+    // One step authenticates, decides, reads and hands the event to the appender (on the
+    // worker itself on the embedded store); the commit is awaited here, without holding a
+    // thread through the fsync.
+    let pending = served(&st.core, move || {
         // The record and the catalogue generation in one read (one round trip on PostgreSQL):
         // the caller is authenticated and the request decided on the catalogue as of that
         // read, and that version is answered. A key or dataset the store will not read is left

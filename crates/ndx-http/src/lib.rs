@@ -86,11 +86,23 @@ impl Default for Limits {
     }
 }
 
-/// Shared state of the server.
+/// Shared state of the server: one handle, since every request's extractors clone it (the
+/// fields are reached through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
-    /// The services.
-    pub core: Core,
+pub struct AppState(Arc<ServerState>);
+
+impl std::ops::Deref for AppState {
+    type Target = ServerState;
+    fn deref(&self) -> &ServerState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The services (a `Core` of its own would copy a dozen handles per clone).
+    pub core: Arc<Core>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Limits.
@@ -113,21 +125,21 @@ impl AppState {
         let commit_signal = Arc::new(count);
         let signal = commit_signal.clone();
         core.on_commit(move |_| signal.send_modify(|n| *n = n.wrapping_add(1)));
-        AppState {
-            core,
+        AppState(Arc::new(ServerState {
+            core: Arc::new(core),
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(limits),
             commits,
             commit_signal,
             bus: None,
             sources: Arc::new(ndx_connect::Drivers::default()),
-        }
+        }))
     }
 
     /// The same state, coordinated with other processes through `bus` (start
     /// [`fanout::start`] and [`push::deliveries`] with it).
     pub fn with_bus(mut self, bus: Arc<ndx_bus::Bus>) -> Self {
-        self.bus = Some(bus);
+        Arc::make_mut(&mut self.0).bus = Some(bus);
         self
     }
 }
@@ -140,6 +152,42 @@ pub async fn blocking<T: Send + 'static>(
         Ok(r) => r.map_err(ApiError::from),
         Err(e) => Err(ndx_core::Error::internal(format!("worker failed: {e}")).into()),
     }
+}
+
+/// Runs a request's short core work (reads, the decision, handing its audit event over) so
+/// that no thread waits on a commit: in place on the async worker when the store's reads are
+/// local ([`ndx_core::Core::reads_in_place`]: no hand-off to a blocking thread and back),
+/// otherwise on a blocking thread. Either way under [`ndx_core::deferred::in_place`]: a refusal's
+/// audit event is awaited here before the refusal is answered, and a due write of the quota
+/// counts goes to a blocking thread.
+pub async fn served<T: Send + 'static>(
+    core: &ndx_core::Core,
+    f: impl FnOnce() -> ndx_core::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let (result, deferred) = if core.reads_in_place() {
+        // A panic answers 500, as on a blocking thread, instead of ending the connection.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ndx_core::deferred::in_place(f)
+        })) {
+            Ok(done) => done,
+            Err(_) => return Err(ndx_core::Error::internal("worker failed: it panicked").into()),
+        }
+    } else {
+        match tokio::task::spawn_blocking(move || ndx_core::deferred::in_place(f)).await {
+            Ok(done) => done,
+            Err(e) => return Err(ndx_core::Error::internal(format!("worker failed: {e}")).into()),
+        }
+    };
+    if deferred.quotas_due() {
+        let core = core.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = core.save_quotas() {
+                tracing::warn!("quota counts not saved yet: {e}");
+            }
+        });
+    }
+    deferred.refusals_recorded().await?;
+    result.map_err(ApiError::from)
 }
 
 /// Checks a capability of the caller; a refusal is recorded in the audit log (on a blocking

@@ -619,6 +619,17 @@ impl EventBuilder<'_> {
         self.submit()?.wait()
     }
 
+    /// Records a refusal (built with [`EventBuilder::refused`]) durably; within
+    /// [`crate::deferred::in_place`] it is only submitted, and the caller awaits it before the
+    /// refusal is answered. Nobody needs a refusal's receipt.
+    pub(crate) fn record_refusal(self) -> Result<()> {
+        debug_assert!(!self.event.outcome.allowed, "only refusals are deferred");
+        match crate::deferred::refusal(self.submit()?) {
+            Some(pending) => pending.wait().map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Stamps the event with the log's clock and hands it to the appender; its receipt comes
     /// when it is durable.
     pub(crate) fn submit(mut self) -> Result<PendingReceipt> {
@@ -838,7 +849,13 @@ impl crate::Core {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .note(denial, &refusal, now);
         for event in past.into_iter().chain(first) {
-            if let Err(e) = self.audit.record(event) {
+            let recorded = self.audit.submit(event).and_then(|pending| {
+                match crate::deferred::refusal(pending) {
+                    Some(pending) => pending.wait().map(drop),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = recorded {
                 return e;
             }
         }
@@ -859,7 +876,7 @@ impl crate::Core {
             .event(caller, operation)
             .dataset(dataset)
             .refused(&refusal)
-            .record();
+            .record_refusal();
         match recorded {
             Ok(_) => refusal,
             Err(e) => e,

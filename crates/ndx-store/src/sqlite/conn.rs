@@ -158,3 +158,29 @@ pub(super) fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> 
         other => other.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `.cargo/config.toml` builds SQLite without its process-wide page-cache group and memory
+    /// statistics locks (ARCHITECTURE.md): a build that lost the flags fails here.
+    #[test]
+    fn sqlite_is_built_without_global_locks() {
+        let conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+        let mut stmt = conn
+            .prepare("PRAGMA compile_options")
+            .expect("compile options");
+        let options: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("compile options")
+            .collect::<Result<_, _>>()
+            .expect("compile options");
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+}
