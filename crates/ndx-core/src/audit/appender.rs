@@ -21,8 +21,10 @@ use crate::error::{Error, Result};
 /// Most events written in one transaction.
 const MAX_GROUP: usize = 4096;
 
-/// Longest a group waits for the callers of the previous group to come back.
-const LINGER: Duration = Duration::from_micros(1000);
+/// Longest a group waits for the callers of the previous group to come back. Lookups answered
+/// in place come back within a few hundred microseconds; waiting longer (it was 1 ms) only
+/// delayed the events already queued (BENCHMARKS.md, "2026-12-08").
+const LINGER: Duration = Duration::from_micros(250);
 
 /// Least time between two checkpoints of the log's write-ahead log (SQLite). About what
 /// SQLite's own default (1,000 pages) comes to under a steady stream of audited reads, but
