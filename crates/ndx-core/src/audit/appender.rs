@@ -21,10 +21,17 @@ use crate::error::{Error, Result};
 /// Most events written in one transaction.
 const MAX_GROUP: usize = 4096;
 
-/// Longest a group waits for the callers of the previous group to come back. Lookups answered
-/// in place come back within a few hundred microseconds; waiting longer (it was 1 ms) only
-/// delayed the events already queued (BENCHMARKS.md, "2026-12-08").
-const LINGER: Duration = Duration::from_micros(250);
+/// Longest a group waits for the callers of the previous group to come back, by engine. On
+/// SQLite lookups are answered in place and come back within a few hundred microseconds;
+/// waiting longer only delayed the events already queued. On PostgreSQL a group's commit is a
+/// round trip and a server commit, and larger groups pay: 1 ms there (BENCHMARKS.md,
+/// "2026-12-08": 250 µs cost PostgreSQL a third of its lookups).
+fn linger(engine: ndx_store::Engine) -> Duration {
+    match engine {
+        ndx_store::Engine::Sqlite => Duration::from_micros(250),
+        ndx_store::Engine::Postgres => Duration::from_millis(1),
+    }
+}
 
 /// Least time between two checkpoints of the log's write-ahead log (SQLite). About what
 /// SQLite's own default (1,000 pages) comes to under a steady stream of audited reads, but
@@ -230,6 +237,7 @@ impl Appender {
     pub(super) fn run(mut self, jobs: mpsc::Receiver<Job>) {
         // Events in the last group: how many callers are likely to come back at once.
         let mut expected = 1;
+        let linger = linger(self.store.engine());
         loop {
             let first = match jobs.recv_timeout(HEAD_INTERVAL / 4) {
                 Ok(job) => job,
@@ -269,7 +277,7 @@ impl Appender {
                 // The callers of the last group are still waking up and sending: wait briefly
                 // for as many as last time, so one commit serves them all.
                 if next.is_none() && events.len() < expected {
-                    let left = LINGER.saturating_sub(started.elapsed());
+                    let left = linger.saturating_sub(started.elapsed());
                     next = jobs.recv_timeout(left).ok();
                 }
             }
