@@ -62,16 +62,20 @@ pub fn in_place<T>(f: impl FnOnce() -> T) -> (T, Deferred) {
     (value, collected)
 }
 
-/// Leaves a refusal's pending receipt to the caller of [`in_place`]; outside one, hands it
-/// back to be waited for here.
-pub(crate) fn refusal(pending: PendingReceipt) -> Option<PendingReceipt> {
-    COLLECTED.with(|c| match c.borrow_mut().as_mut() {
+/// Settles a submitted refusal: leaves its pending receipt to the caller of [`in_place`], or,
+/// outside one, waits here until it is durable.
+pub(crate) fn refusal(pending: PendingReceipt) -> Result<()> {
+    let outside = COLLECTED.with(|c| match c.borrow_mut().as_mut() {
         Some(d) => {
             d.refusals.push(pending);
             None
         }
         None => Some(pending),
-    })
+    });
+    match outside {
+        Some(pending) => pending.wait().map(drop),
+        None => Ok(()),
+    }
 }
 
 /// Leaves the quota counts' write to the caller of [`in_place`]; `false` outside one (write

@@ -624,10 +624,7 @@ impl EventBuilder<'_> {
     /// refusal is answered. Nobody needs a refusal's receipt.
     pub(crate) fn record_refusal(self) -> Result<()> {
         debug_assert!(!self.event.outcome.allowed, "only refusals are deferred");
-        match crate::deferred::refusal(self.submit()?) {
-            Some(pending) => pending.wait().map(drop),
-            None => Ok(()),
-        }
+        crate::deferred::refusal(self.submit()?)
     }
 
     /// Stamps the event with the log's clock and hands it to the appender; its receipt comes
@@ -849,13 +846,7 @@ impl crate::Core {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .note(denial, &refusal, now);
         for event in past.into_iter().chain(first) {
-            let recorded = self.audit.submit(event).and_then(|pending| {
-                match crate::deferred::refusal(pending) {
-                    Some(pending) => pending.wait().map(drop),
-                    None => Ok(()),
-                }
-            });
-            if let Err(e) = recorded {
+            if let Err(e) = self.audit.submit(event).and_then(crate::deferred::refusal) {
                 return e;
             }
         }
